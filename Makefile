@@ -1,0 +1,100 @@
+# imgfcgi: one non-recursive Makefile.
+#   make            build build/imgfcgi
+#   make test       unit tests
+#   make check      unit + integration tests (real nginx, origin, spawn-fcgi)
+#   make asan       the same suites with an ASan + UBSan build in build-asan/
+#   make install PREFIX=/usr/local
+
+CC ?= cc
+PREFIX ?= /usr/local
+BUILD ?= build
+CFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+
+# Library headers are included as system headers so our warnings stay ours.
+sysinc = $(patsubst -I%,-isystem %,$(1))
+PKGS := vips glib-2.0 libcurl
+PKG_CFLAGS := $(call sysinc,$(shell $(PKG_CONFIG) --cflags $(PKGS) fcgi))
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+FCGI_LIBS := $(shell $(PKG_CONFIG) --libs fcgi 2>/dev/null || echo -lfcgi)
+CMOCKA_CFLAGS := $(call sysinc,$(shell $(PKG_CONFIG) --cflags cmocka))
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wvla
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS) \
+	-Isrc -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS) $(EXTRA_LDFLAGS)
+
+SRC := $(sort $(wildcard src/*.c))
+SRC_OBJ := $(SRC:%.c=$(BUILD)/%.o)
+FCGI_SRC := $(sort $(wildcard fcgi/*.c))
+FCGI_OBJ := $(FCGI_SRC:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libimgfcgi.a
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
+UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
+
+.PHONY: all test unit integration check asan install clean format format-check
+
+all: $(BUILD)/imgfcgi
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -c -o $@ $<
+
+$(LIB): $(SRC_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/imgfcgi: $(FCGI_OBJ) $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $(FCGI_OBJ) $(LIB) $(ALL_LDFLAGS) $(FCGI_LIBS) $(PKG_LIBS) -lpthread -lm
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_HELPER_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(UNIT_HELPER_OBJ) $(LIB) $(ALL_LDFLAGS) $(CMOCKA_LIBS) \
+		$(PKG_LIBS) -lpthread -lm
+
+# Unit tests: every executable runs even if an earlier one failed; the
+# summary line counts executables.
+unit test: $(UNIT_BIN)
+	@pass=0; fail=0; for t in $(UNIT_BIN); do \
+		if IMGFCGI_TEST_FIXTURES=$(CURDIR)/tests/fixtures $$t; then pass=$$((pass+1)); \
+		else fail=$$((fail+1)); echo "FAILED: $$t"; fi; done; \
+	echo "unit: $$pass passed, $$fail failed"; test $$fail -eq 0
+
+integration: $(BUILD)/imgfcgi
+	IMGFCGI_BIN=$(CURDIR)/$(BUILD)/imgfcgi tests/integration/run.sh
+
+check: unit integration
+
+# ASan + UBSan: pooling is bypassed (IMGFCGI_ASAN) and every suite runs on
+# the instrumented build. detect_leaks covers the unit tests and imgfcgi.
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined -DIMGFCGI_ASAN
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" EXTRA_LDFLAGS="-fsanitize=address,undefined" \
+		IMGFCGI_ASAN=1 check
+
+install: $(BUILD)/imgfcgi
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/imgfcgi
+	install -m 755 $(BUILD)/imgfcgi $(DESTDIR)$(PREFIX)/bin/imgfcgi
+	install -m 755 spawn.sh $(DESTDIR)$(PREFIX)/share/imgfcgi/spawn.sh
+	install -m 644 conf/nginx.conf conf/env.example $(DESTDIR)$(PREFIX)/share/imgfcgi/
+
+FORMAT_FILES = $(wildcard src/*.[ch] fcgi/*.[ch] tests/unit/*.[ch])
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf build build-asan
+
+-include $(SRC_OBJ:.o=.d) $(FCGI_OBJ:.o=.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

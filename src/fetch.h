@@ -1,0 +1,54 @@
+/* fetch.h: downloading a source image over http(s) or reading it from local:// (REFERENCE §5). */
+#ifndef IMGFCGI_FETCH_H
+#define IMGFCGI_FETCH_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "errors.h"
+
+/*
+ * One per worker thread: owns a CURL easy handle, so connections to origins
+ * are reused from one request to the next. Not thread-safe.
+ */
+struct fetcher;
+
+/* Creates a fetcher; NULL on allocation failure. Free with fetcher_free(). */
+struct fetcher *fetcher_new(void);
+/* Frees f; NULL is a no-op. */
+void fetcher_free(struct fetcher *f);
+
+/* What a fetch brings back. Caller releases it with fetch_result_release(). */
+struct fetch_result {
+    struct buf body;       /* the source bytes (decoded if the origin gzipped them) */
+    int origin_status;     /* the origin's HTTP status; 200 for local files */
+    char *etag;            /* origin headers kept for later use, or NULL */
+    char *last_modified;
+    char *cache_control;
+    char *expires;
+    char *content_type;
+};
+
+void fetch_result_init(struct fetch_result *r);
+void fetch_result_release(struct fetch_result *r);
+
+/*
+ * Fetches url (NUL-terminated, already decoded) into r with the limits in cfg:
+ * IMGPROXY_DOWNLOAD_TIMEOUT for the whole transfer, IMGPROXY_MAX_REDIRECTS,
+ * IMGPROXY_MAX_SRC_FILE_SIZE, only http/https (redirects too) and local://.
+ * Returns 0 or an error code recorded in e: ERR_SOURCE_STATUS (e->status set
+ * from the origin's status), ERR_SOURCE_TIMEOUT, ERR_SOURCE_NOT_FOUND,
+ * ERR_SOURCE_TYPE (too big), ERR_SOURCE_FAILED, ERR_INTERNAL.
+ */
+int fetch_source(struct fetcher *f, const char *url, struct fetch_result *r, struct errinfo *e)
+    __attribute__((warn_unused_result));
+
+/*
+ * Reads local://path under root (a realpath'd directory) into r. Any path that
+ * resolves outside root, is not a regular file or does not exist gives
+ * ERR_SOURCE_NOT_FOUND. Exposed for tests.
+ */
+int fetch_local(const char *root, const char *url, struct fetch_result *r, struct errinfo *e)
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,57 @@
+/* geometry.h: imgproxy's sizing and position math as pure functions (REFERENCE §2.1, §2.2). */
+#ifndef IMGFCGI_GEOMETRY_H
+#define IMGFCGI_GEOMETRY_H
+
+#include <stdbool.h>
+
+#include "options.h"
+
+/* Go's math.Round (half away from zero) and math.RoundToEven, as ints. */
+int geom_round(double v);
+int geom_round_to_even(double v);
+
+/* imath.Scale: round(a * scale); imath.Shrink: round(a / shrink). */
+int geom_scale(int a, double scale);
+int geom_shrink(int a, double shrink);
+
+/*
+ * The plan for one image: every size the pipeline needs, computed from the
+ * source dimensions (as stored) and the options. All sizes are in pixels of
+ * the oriented image (after EXIF orientation and `rotate`).
+ */
+struct geom_plan {
+    int src_w, src_h;     /* oriented source size */
+    int angle;            /* rotation to apply: 0, 90, 180, 270 (EXIF + rotate) */
+    bool flip;            /* horizontal flip from EXIF orientation */
+    int crop_w, crop_h;   /* crop before scaling; 0 = no crop on that side */
+    double wscale, hscale;/* scale applied to the (cropped) source */
+    double dpr_scale;
+    int scaled_w, scaled_h;           /* size after scaling */
+    int result_crop_w, result_crop_h; /* crop to result; 0 = none on that side */
+    int target_w, target_h;           /* extend target */
+    int out_w, out_h;                 /* final size */
+};
+
+/*
+ * Computes the plan for a source of stored size w x h with EXIF orientation
+ * orientation (1..8, anything else means 1), vector source or not. Never fails:
+ * every size is at least 1.
+ */
+void geom_plan(struct geom_plan *p, int w, int h, int orientation, bool vector,
+               const struct procopts *po);
+
+/*
+ * imgproxy's calcPosition: the top-left corner of an inner box (iw x ih) in an
+ * outer one (w x h) for gravity g, offsets scaled by dpr when absolute. With
+ * allow_overflow the box may stick out (watermarks), else it is clamped.
+ */
+void geom_position(int w, int h, int iw, int ih, const struct gravity *g, double dpr,
+                   bool allow_overflow, int *left, int *top);
+
+/* The crop size for one side: 0 -> 0, >= 1 -> (int)c, else max(1, round(orig*c)). */
+int geom_crop_size(int orig, double c);
+
+/* Rotates/flips a gravity so it keeps pointing at the same part of the picture. */
+void geom_gravity_rotate(struct gravity *g, int angle, bool flip);
+
+#endif

@@ -1,0 +1,51 @@
+/* handler.h: one HTTP request through imgfcgi, start to finish, without FastCGI. */
+#ifndef IMGFCGI_HANDLER_H
+#define IMGFCGI_HANDLER_H
+
+#include <stddef.h>
+
+/*
+ * The request as the web server passes it. Strings are borrowed for the
+ * duration of handler_serve().
+ */
+struct request {
+    const char *method;      /* REQUEST_METHOD */
+    const char *uri;         /* REQUEST_URI: raw, percent-encoded, with the query */
+    /* CGI-style parameter lookup ("HTTP_ACCEPT", "HTTP_AUTHORIZATION"); NULL if absent */
+    const char *(*param)(void *ctx, const char *name);
+    void *ctx;
+};
+
+struct header {
+    const char *name;
+    const char *value;
+};
+
+/*
+ * Where the response goes. fcgi/worker.c implements it on FCGX streams, the
+ * tests in memory.
+ */
+struct output {
+    /* Sends the status line and headers; called exactly once per request, before any body. */
+    int (*head)(void *ctx, int status, const struct header *headers, size_t n);
+    /* Sends body bytes; returns 0, or -1 once the client is gone. */
+    int (*body)(void *ctx, const void *data, size_t len);
+    void *ctx;
+};
+
+/* Per-thread state (a fetcher with its CURL handle). */
+struct handler_ctx;
+
+/* Creates the per-thread state; NULL on failure. */
+struct handler_ctx *handler_ctx_new(void);
+/* Frees it; NULL is a no-op. */
+void handler_ctx_free(struct handler_ctx *hc);
+
+/*
+ * Serves rq to out: routes, verifies, fetches, processes, streams, logs one
+ * line. Never fails as a whole: every error becomes a status.
+ * Returns the HTTP status sent (for tests and metrics).
+ */
+int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct output *out);
+
+#endif

@@ -1,0 +1,74 @@
+/* options.h: processing options, their defaults and their parser (REFERENCE §2). */
+#ifndef IMGFCGI_OPTIONS_H
+#define IMGFCGI_OPTIONS_H
+
+#include <stdbool.h>
+
+#include "errors.h"
+#include "imagetype.h"
+
+enum resize_type { RT_FIT = 0, RT_FILL, RT_FILL_DOWN, RT_FORCE, RT_AUTO };
+
+enum gravity_type {
+    GRAV_UNKNOWN = 0, /* crop gravity not given: use the main gravity */
+    GRAV_CENTER,
+    GRAV_NORTH,
+    GRAV_SOUTH,
+    GRAV_EAST,
+    GRAV_WEST,
+    GRAV_NORTH_EAST,
+    GRAV_NORTH_WEST,
+    GRAV_SOUTH_EAST,
+    GRAV_SOUTH_WEST,
+    GRAV_SMART,
+    GRAV_FOCUS_POINT,
+};
+
+struct gravity {
+    enum gravity_type type;
+    double x, y; /* offsets; |v| >= 1 absolute px, else relative; fp: 0..1 */
+};
+
+struct procopts {
+    enum resize_type resizing_type;
+    int width, height;
+    int min_width, min_height;
+    double zoom_w, zoom_h;
+    double dpr;
+    bool enlarge;
+    bool extend;
+    struct gravity extend_gravity;
+    struct gravity gravity;
+    double crop_w, crop_h;   /* >= 1 px, < 1 fraction, 0 = full side */
+    struct gravity crop_gravity; /* GRAV_UNKNOWN = use gravity */
+    int quality;             /* 0 = from format_quality / IMGPROXY_QUALITY */
+    int format_quality[IMGTYPE_COUNT];
+    enum imgtype format;     /* IMGTYPE_UNKNOWN = choose (REFERENCE §2.3) */
+    int rotate;              /* degrees, multiple of 90 */
+    bool auto_rotate;
+    bool strip_metadata;
+    bool strip_color_profile;
+};
+
+/* Fills po with the defaults, taking config-driven ones from cfg. */
+void options_init(struct procopts *po);
+
+/*
+ * Applies one option segment ("rs:fit:300:300", len bytes) to po. sep is
+ * the arguments separator. Returns 0 or ERR_INVALID_URL (or
+ * ERR_SECURITY_OPTION) recorded in e.
+ */
+int options_apply(struct procopts *po, const char *seg, size_t len, char sep, struct errinfo *e)
+    __attribute__((warn_unused_result));
+
+/* Applies a URL extension or `format` argument ("webp"); 0 or ERR_INVALID_URL. */
+int options_apply_format(struct procopts *po, const char *ext, size_t len, struct errinfo *e)
+    __attribute__((warn_unused_result));
+
+/* Effective quality for result format t (REFERENCE §2, `quality`). */
+int options_quality(const struct procopts *po, enum imgtype t);
+
+/* Name of a gravity type as in URLs ("ce", "noea", "fp"), static. */
+const char *options_gravity_name(enum gravity_type t);
+
+#endif

@@ -1,0 +1,63 @@
+/* process.h: the libvips pipeline, from source bytes to an encoded stream. */
+#ifndef IMGFCGI_PROCESS_H
+#define IMGFCGI_PROCESS_H
+
+#include <stddef.h>
+
+#include "errors.h"
+#include "imagetype.h"
+#include "options.h"
+
+/* Writes len bytes of encoded output; returns 0, or -1 to stop (client gone). */
+typedef int (*process_write_fn)(void *ctx, const void *data, size_t len);
+
+struct process_info {
+    enum imgtype src_type, out_type;
+    int src_w, src_h; /* as stored in the source */
+    int out_w, out_h;
+};
+
+/* A pipeline built but not yet run: holds libvips images. */
+struct process_job;
+
+/*
+ * Starts libvips (once, from main, before any thread): operation cache off,
+ * IMGFCGI_VIPS_CONCURRENCY threads per pipeline. Returns 0 or -1.
+ */
+int process_global_init(const char *argv0) __attribute__((warn_unused_result));
+void process_global_shutdown(void);
+
+/*
+ * Builds the pipeline for the source (data/len, borrowed: it must stay alive
+ * and unchanged until process_job_free()) of type src_type, options po and
+ * the client's Accept header (may be NULL). Reads only the header: no pixel is
+ * decoded yet. Fills info (out_type, out sizes). On success *job is set and
+ * the caller frees it with process_job_free(). Returns 0 or ERR_SOURCE_TYPE,
+ * ERR_BROKEN_IMAGE, ERR_UNSAVEABLE, ERR_INTERNAL recorded in e.
+ */
+int process_prepare(struct process_job **job, const unsigned char *data, size_t len,
+                    enum imgtype src_type, const struct procopts *po, const char *accept,
+                    struct process_info *info, struct errinfo *e)
+    __attribute__((warn_unused_result));
+
+/*
+ * Runs the pipeline and the saver, calling write as encoded bytes come out
+ * (JPEG and PNG while rows are computed; WebP, AVIF, GIF, TIFF at the end).
+ * Returns 0, ERR_CANCELLED when write failed, ERR_BROKEN_IMAGE or ERR_INTERNAL.
+ */
+int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
+    __attribute__((warn_unused_result));
+
+/* Frees the job and every image it holds; NULL is a no-op. */
+void process_job_free(struct process_job *job);
+
+/*
+ * Call at the end of every request on the thread that ran it: clears the
+ * libvips error state and frees libvips' per-thread buffers.
+ */
+void process_thread_cleanup(void);
+
+/* Health check: makes a 4x4 image and copies it to memory. 0 or -1. */
+int process_health(void);
+
+#endif
