@@ -17,12 +17,15 @@ int geom_shrink(int a, double shrink);
 /*
  * The plan for one image: every size the pipeline needs, computed from the
  * source dimensions (as stored) and the options. All sizes are in pixels of
- * the oriented image (after EXIF orientation and `rotate`).
+ * the oriented image (after EXIF orientation and `rotate`): imgfcgi rotates
+ * right after decoding (the image is small by then thanks to shrink-on-load),
+ * so the crop gravity needs no rotation adjustment.
  */
 struct geom_plan {
     int src_w, src_h;     /* oriented source size */
-    int angle;            /* rotation to apply: 0, 90, 180, 270 (EXIF + rotate) */
-    bool flip;            /* horizontal flip from EXIF orientation */
+    int angle;            /* EXIF rotation to apply first: 0, 90, 180, 270 (clockwise) */
+    bool flip;            /* then a horizontal flip (EXIF orientations 2, 4, 5, 7) */
+    int rotate;           /* then the `rotate` option: 0, 90, 180, 270 */
     int crop_w, crop_h;   /* crop before scaling; 0 = no crop on that side */
     double wscale, hscale;/* scale applied to the (cropped) source */
     double dpr_scale;
@@ -50,8 +53,5 @@ void geom_position(int w, int h, int iw, int ih, const struct gravity *g, double
 
 /* The crop size for one side: 0 -> 0, >= 1 -> (int)c, else max(1, round(orig*c)). */
 int geom_crop_size(int orig, double c);
-
-/* Rotates/flips a gravity so it keeps pointing at the same part of the picture. */
-void geom_gravity_rotate(struct gravity *g, int angle, bool flip);
 
 #endif

@@ -1,0 +1,45 @@
+# scripts/deps.sh: the Debian packages imgfcgi needs, in one place.
+# shellcheck shell=bash
+# Sourced (not run) by run.sh, tests/run.sh and .ci/run; needs bash.
+
+# Build: compiler, libraries with their headers, cmocka for the unit tests.
+# libc6-dev is listed because --no-install-recommends does not pull it in with gcc.
+IMGFCGI_BUILD_DEPS=(gcc libc6-dev make pkg-config libvips-dev libglib2.0-dev libfcgi-dev
+    libcurl4-openssl-dev libcmocka-dev)
+# Run and test: the web server, the spawner, vipsheader for the tests, curl for
+# health checks, python3 for the integration suite, the optional allocators.
+IMGFCGI_RUNTIME_DEPS=(nginx spawn-fcgi libvips-tools curl python3 libjemalloc2
+    libtcmalloc-minimal4)
+IMGFCGI_DEPS=("${IMGFCGI_BUILD_DEPS[@]}" "${IMGFCGI_RUNTIME_DEPS[@]}")
+
+# Prints the packages among "$@" that dpkg does not have installed, one per line.
+deps_missing() {
+    local p
+    for p in "$@"; do
+        if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q ' installed$'; then
+            echo "$p"
+        fi
+    done
+}
+
+# Makes sure every package in IMGFCGI_DEPS is installed. As root it runs
+# apt-get update once and installs only the missing ones; otherwise it lists
+# them and returns 1.
+deps_ensure() {
+    local missing
+    missing=$(deps_missing "${IMGFCGI_DEPS[@]}" | tr '\n' ' ')
+    missing=${missing% }
+    if [ -z "$missing" ]; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing Debian packages: $missing" >&2
+        echo "install them with: sudo apt-get install --no-install-recommends $missing" >&2
+        return 1
+    fi
+    echo "installing: $missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    # shellcheck disable=SC2086 # one word per package
+    apt-get install -y -q --no-install-recommends $missing
+}

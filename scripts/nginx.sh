@@ -1,0 +1,94 @@
+# scripts/nginx.sh: private nginx instances for run.sh and the integration tests.
+# shellcheck shell=bash
+# Sourced by run.sh and tests/integration/run.sh; needs bash and curl.
+
+# nginx_private_conf SRC DIR PORT SOCKET
+# Writes DIR/nginx.conf: a copy of SRC (conf/nginx.conf) listening on
+# 127.0.0.1:PORT, passing to the unix socket SOCKET, with its pid file, logs
+# and temporary files under DIR. Only the strings that conf/nginx.conf
+# documents are replaced; fails if one of them is missing, so the real file
+# and this copy cannot drift apart silently.
+nginx_private_conf() {
+    local src=$1 dir=$2 port=$3 sock=$4 s
+    for s in '127.0.0.1:8080' 'unix:/run/imgfcgi/imgfcgi.sock' '/run/nginx.pid' \
+        '/var/log/nginx/' '/var/lib/nginx/'; do
+        if ! grep -qF "$s" "$src"; then
+            echo "nginx_private_conf: '$s' not found in $src" >&2
+            return 1
+        fi
+    done
+    mkdir -p "$dir/tmp" || return 1
+    sed -e "s|127\.0\.0\.1:8080|127.0.0.1:$port|g" \
+        -e "s|unix:/run/imgfcgi/imgfcgi\.sock|unix:$sock|g" \
+        -e "s|/run/nginx\.pid|$dir/nginx.pid|g" \
+        -e "s|/var/log/nginx/|$dir/|g" \
+        -e "s|/var/lib/nginx/|$dir/tmp/|g" \
+        "$src" >"$dir/nginx.conf"
+}
+
+# nginx_start DIR: starts nginx in the foreground of a background job with
+# DIR/nginx.conf; prints nothing, sets NGINX_PID. Errors go to DIR/error.log
+# (also the early ones, via -e). When not root, nginx ignores "user" with a warning.
+nginx_start() {
+    local dir=$1
+    nginx -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" || return 1
+    nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' &
+    NGINX_PID=$!
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that nobody listens on right now.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http URL [SECONDS]: polls URL until it answers 200 (bounded, default 20 s).
+wait_http() {
+    local url=$1 secs=${2:-20} i
+    for ((i = 0; i < secs * 10; i++)); do
+        if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "no 200 from $url after ${secs}s" >&2
+    return 1
+}
+
+# wait_socket PATH [SECONDS]: waits until the unix socket PATH exists (bounded).
+wait_socket() {
+    local path=$1 secs=${2:-10} i
+    for ((i = 0; i < secs * 10; i++)); do
+        if [ -S "$path" ]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "no socket $path after ${secs}s" >&2
+    return 1
+}
+
+# pid_alive PID: true while PID runs (a zombie waiting to be reaped does not count).
+pid_alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat:0:1}" != "Z" ]
+}
+
+# stop_pid PID [SECONDS]: SIGTERM, wait up to SECONDS (default 10), then SIGKILL.
+stop_pid() {
+    local pid=$1 secs=${2:-10} i
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < secs * 10; i++)); do
+        if ! pid_alive "$pid"; then
+            wait "$pid" 2>/dev/null || true
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "pid $pid did not stop after ${secs}s; sending SIGKILL" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return 1
+}

@@ -1,0 +1,643 @@
+/* config.c: the one table of settings, parsed from the environment once at start-up. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "banned.h"
+
+struct config cfg;
+
+enum conf_type {
+    T_INT,        /* int in [min, max] */
+    T_BOOL,       /* Go strconv.ParseBool spellings */
+    T_STR,        /* char *, may be empty */
+    T_MEGAPIXELS, /* float megapixels -> long long pixels */
+    T_LLONG,      /* long long in [min, max] */
+    T_HEXLIST,    /* comma list of hex strings -> struct bytes[] */
+    T_STRLIST,    /* comma list -> struct strlist */
+    T_FORMATQ,    /* "webp=79,avif=63" -> int[IMGTYPE_COUNT] */
+    T_FORMATS,    /* "jpeg,png,gif" -> enum imgtype[] */
+    T_SEPARATOR,  /* exactly one character */
+    T_URLPATH,    /* cut at ? or #, no trailing /, leading / added */
+    T_LOGLEVEL,   /* debug|info|warn|error */
+    T_OCTAL,      /* file mode */
+    T_DIR,        /* existing directory, realpath'd; "" = off */
+};
+
+struct conf_var {
+    const char *name;
+    enum conf_type type;
+    size_t offset;
+    size_t count_offset; /* T_HEXLIST: where the count goes; T_FORMATS too */
+    const char *def;
+    long long min, max;
+    const char *doc;
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct conf_var vars[] = {
+    /* FastCGI process */
+    {"IMGPROXY_WORKERS", T_INT, OFF(workers), 0, "0", 0, 1024,
+     "request threads; 0 = 2 x online CPUs"},
+    {"IMGFCGI_LISTEN", T_STR, OFF(listen), 0, "127.0.0.1:9000", 0, 0,
+     "unix socket path or host:port to listen on when the host passes no socket on fd 0"},
+    {"IMGFCGI_LISTEN_BACKLOG", T_INT, OFF(listen_backlog), 0, "1024", 1, 65535,
+     "listen(2) backlog of a socket imgfcgi opens itself"},
+    {"IMGFCGI_LISTEN_MODE", T_OCTAL, OFF(listen_mode), 0, "0660", 0, 0777,
+     "permissions of a unix socket imgfcgi opens itself"},
+    {"IMGFCGI_VIPS_CONCURRENCY", T_INT, OFF(vips_concurrency), 0, "1", 1, 64,
+     "libvips threads per request; requests already run in parallel"},
+    {"IMGPROXY_TIMEOUT", T_INT, OFF(timeout), 0, "10", 1, 3600, "whole-request deadline, seconds"},
+    {"IMGPROXY_GRACEFUL_STOP_TIMEOUT", T_INT, OFF(graceful_stop_timeout), 0, "0", 0, 3600,
+     "seconds in-flight requests get after SIGTERM; 0 = 2 x IMGPROXY_TIMEOUT"},
+    {"IMGFCGI_LOG_LEVEL", T_LOGLEVEL, OFF(log_level), 0, "info", 0, 0,
+     "debug, info, warn or error"},
+
+    /* URL and signature */
+    {"IMGPROXY_PATH_PREFIX", T_URLPATH, OFF(path_prefix), 0, "", 0, 0,
+     "prefix removed from every request path, e.g. /img"},
+    {"IMGPROXY_KEY", T_HEXLIST, OFF(keys), OFF(nkeys), "", 0, 0,
+     "hex-encoded signature keys, comma-separated; unset = signatures not checked"},
+    {"IMGPROXY_SALT", T_HEXLIST, OFF(salts), OFF(nsalts), "", 0, 0,
+     "hex-encoded salts, one per key"},
+    {"IMGPROXY_SIGNATURE_SIZE", T_INT, OFF(signature_size), 0, "32", 1, 32,
+     "bytes of the HMAC kept in the signature"},
+    {"IMGPROXY_TRUSTED_SIGNATURES", T_STRLIST, OFF(trusted_signatures), 0, "", 0, 0,
+     "signatures accepted as they are, comma-separated"},
+    {"IMGPROXY_ARGUMENTS_SEPARATOR", T_SEPARATOR, OFF(arguments_separator), 0, ":", 0, 0,
+     "separator between an option's arguments"},
+    {"IMGPROXY_HEALTH_CHECK_PATH", T_URLPATH, OFF(health_check_path), 0, "", 0, 0,
+     "extra health-check path besides /health"},
+    {"IMGPROXY_DEVELOPMENT_ERRORS_MODE", T_BOOL, OFF(development_errors_mode), 0, "false", 0, 0,
+     "error bodies carry the detailed message"},
+
+    /* Sources */
+    {"IMGPROXY_DOWNLOAD_TIMEOUT", T_INT, OFF(download_timeout), 0, "5", 1, 3600,
+     "seconds for a whole download: connect, headers and body"},
+    {"IMGPROXY_MAX_REDIRECTS", T_INT, OFF(max_redirects), 0, "10", 0, 100,
+     "redirects followed per download"},
+    {"IMGPROXY_USER_AGENT", T_STR, OFF(user_agent), 0, "imgfcgi/%current_version", 0, 0,
+     "User-Agent sent to origins; %current_version is replaced"},
+    {"IMGPROXY_LOCAL_FILESYSTEM_ROOT", T_DIR, OFF(local_root), 0, "", 0, 0,
+     "directory served as local:///; empty = local:// disabled"},
+    {"IMGPROXY_SOURCE_URL_QUERY_SEPARATOR", T_STR, OFF(source_url_query_separator), 0, "?", 0,
+     0, "separator of a query in local:// URLs; empty = none"},
+    {"IMGPROXY_IGNORE_SSL_VERIFICATION", T_BOOL, OFF(ignore_ssl_verification), 0, "false", 0, 0,
+     "do not verify origins' TLS certificates"},
+    {"IMGPROXY_MAX_SRC_RESOLUTION", T_MEGAPIXELS, OFF(max_src_resolution), 0, "50", 0, 0,
+     "largest source, megapixels, checked from the header before decoding"},
+    {"IMGPROXY_MAX_SRC_FILE_SIZE", T_LLONG, OFF(max_src_file_size), 0, "0", 0, LLONG_MAX,
+     "largest source file, bytes; 0 = no limit"},
+    {"IMGPROXY_MAX_SVG_CHECK_BYTES", T_INT, OFF(max_svg_check_bytes), 0, "32768", 1,
+     INT_MAX, "bytes scanned to recognise an SVG"},
+
+    /* Output */
+    {"IMGPROXY_QUALITY", T_INT, OFF(quality), 0, "80", 1, 100, "default output quality"},
+    {"IMGPROXY_FORMAT_QUALITY", T_FORMATQ, OFF(format_quality), 0, "webp=79,avif=63,jxl=77",
+     1, 100, "per-format quality, format=q comma list"},
+    {"IMGPROXY_PREFERRED_FORMATS", T_FORMATS, OFF(preferred_formats), OFF(npreferred_formats),
+     "jpeg,png,gif", 0, 0, "output formats chosen when the URL names none"},
+    {"IMGPROXY_AUTO_WEBP", T_BOOL, OFF(auto_webp), 0, "false", 0, 0,
+     "WebP when the client's Accept has image/webp"},
+    {"IMGPROXY_ENFORCE_WEBP", T_BOOL, OFF(enforce_webp), 0, "false", 0, 0,
+     "WebP when accepted, even if the URL names a format"},
+    {"IMGPROXY_AUTO_AVIF", T_BOOL, OFF(auto_avif), 0, "false", 0, 0,
+     "AVIF when the client's Accept has image/avif"},
+    {"IMGPROXY_ENFORCE_AVIF", T_BOOL, OFF(enforce_avif), 0, "false", 0, 0,
+     "AVIF when accepted, even if the URL names a format"},
+    {"IMGPROXY_JPEG_PROGRESSIVE", T_BOOL, OFF(jpeg_progressive), 0, "false", 0, 0,
+     "interlaced (progressive) JPEG output"},
+    {"IMGPROXY_PNG_INTERLACED", T_BOOL, OFF(png_interlaced), 0, "false", 0, 0,
+     "interlaced PNG output"},
+    {"IMGPROXY_WEBP_EFFORT", T_INT, OFF(webp_effort), 0, "4", 1, 6, "WebP encoder effort"},
+    {"IMGPROXY_AVIF_SPEED", T_INT, OFF(avif_speed), 0, "8", 0, 9,
+     "AVIF encoder speed; libvips effort = 9 - speed"},
+    {"IMGPROXY_STRIP_METADATA", T_BOOL, OFF(strip_metadata), 0, "true", 0, 0,
+     "drop EXIF, XMP and IPTC from results"},
+    {"IMGPROXY_STRIP_COLOR_PROFILE", T_BOOL, OFF(strip_color_profile), 0, "true", 0, 0,
+     "convert to sRGB and drop the ICC profile"},
+    {"IMGPROXY_AUTO_ROTATE", T_BOOL, OFF(auto_rotate), 0, "true", 0, 0,
+     "rotate by the EXIF orientation"},
+    {"IMGPROXY_DISABLE_SHRINK_ON_LOAD", T_BOOL, OFF(disable_shrink_on_load), 0, "false", 0, 0,
+     "decode at full size even when the codec could shrink (slower)"},
+    {"IMGPROXY_TTL", T_INT, OFF(ttl), 0, "31536000", 0, INT_MAX,
+     "Cache-Control max-age of results, seconds"},
+};
+
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+static void *field(struct config *c, size_t off)
+{
+    return (char *)c + off;
+}
+
+static const void *cfield(const struct config *c, size_t off)
+{
+    return (const char *)c + off;
+}
+
+static int fail(char *err, size_t errlen, const struct conf_var *v, const char *value,
+                const char *why)
+{
+    snprintf(err, errlen, "%s=\"%s\": %s", v->name, value, why);
+    return -1;
+}
+
+/* strtoll that insists on a whole, in-range number. */
+static int parse_ll(const char *s, long long *out)
+{
+    char *end;
+
+    errno = 0;
+    if (*s == '\0')
+        return -1;
+    *out = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *no[] = {"0", "f", "F", "FALSE", "false", "False"};
+
+    for (size_t i = 0; i < 6; i++) {
+        if (strcmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Splits s on commas into a strlist; empty s gives an empty list. */
+static int split_list(const char *s, struct strlist *l)
+{
+    const char *p = s;
+
+    l->items = NULL;
+    l->len = 0;
+    if (*s == '\0')
+        return 0;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char **items = realloc(l->items, (l->len + 1) * sizeof(char *));
+
+        if (items == NULL)
+            return -1;
+        l->items = items;
+        l->items[l->len] = strndup(p, n);
+        if (l->items[l->len] == NULL)
+            return -1;
+        l->len++;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+static void free_list(struct strlist *l)
+{
+    for (size_t i = 0; i < l->len; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->len = 0;
+}
+
+static void free_hexlist(struct bytes **list, size_t *n)
+{
+    for (size_t i = 0; *list && i < *n; i++)
+        free((*list)[i].data);
+    free(*list);
+    *list = NULL;
+    *n = 0;
+}
+
+/* Frees whatever a variable of this type owns in c. */
+static void free_var(struct config *c, const struct conf_var *v)
+{
+    switch (v->type) {
+    case T_STR:
+    case T_SEPARATOR:
+    case T_URLPATH:
+    case T_LOGLEVEL:
+    case T_DIR: {
+        char **p = field(c, v->offset);
+
+        free(*p);
+        *p = NULL;
+        break;
+    }
+    case T_HEXLIST:
+        free_hexlist(field(c, v->offset), field(c, v->count_offset));
+        break;
+    case T_STRLIST:
+        free_list(field(c, v->offset));
+        break;
+    default:
+        break;
+    }
+}
+
+static int set_string(char **dst, const char *s, size_t n)
+{
+    char *copy = strndup(s, n);
+
+    if (copy == NULL)
+        return -1;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+static int parse_var(struct config *c, const struct conf_var *v, const char *value, char *err,
+                     size_t errlen)
+{
+    long long ll;
+
+    switch (v->type) {
+    case T_INT:
+    case T_LLONG:
+        if (parse_ll(value, &ll) < 0)
+            return fail(err, errlen, v, value, "not an integer");
+        if (ll < v->min || ll > v->max) {
+            char why[96];
+
+            snprintf(why, sizeof(why), "must be between %lld and %lld", v->min, v->max);
+            return fail(err, errlen, v, value, why);
+        }
+        if (v->type == T_INT)
+            *(int *)field(c, v->offset) = (int)ll;
+        else
+            *(long long *)field(c, v->offset) = ll;
+        return 0;
+    case T_OCTAL: {
+        char *end;
+        long m;
+
+        errno = 0;
+        m = strtol(value, &end, 8);
+        if (*value == '\0' || *end != '\0' || errno != 0 || m < v->min || m > v->max)
+            return fail(err, errlen, v, value, "not an octal file mode");
+        *(int *)field(c, v->offset) = (int)m;
+        return 0;
+    }
+    case T_BOOL:
+        if (parse_bool(value, field(c, v->offset)) < 0)
+            return fail(err, errlen, v, value, "not a boolean (true/false/1/0)");
+        return 0;
+    case T_STR:
+        if (set_string(field(c, v->offset), value, strlen(value)) < 0)
+            return fail(err, errlen, v, value, "out of memory");
+        return 0;
+    case T_LOGLEVEL:
+        if (strcmp(value, "debug") && strcmp(value, "info") && strcmp(value, "warn") &&
+            strcmp(value, "error"))
+            return fail(err, errlen, v, value, "must be debug, info, warn or error");
+        if (set_string(field(c, v->offset), value, strlen(value)) < 0)
+            return fail(err, errlen, v, value, "out of memory");
+        return 0;
+    case T_SEPARATOR:
+        if (strlen(value) != 1 || value[0] == '/')
+            return fail(err, errlen, v, value, "must be one character other than /");
+        if (set_string(field(c, v->offset), value, 1) < 0)
+            return fail(err, errlen, v, value, "out of memory");
+        return 0;
+    case T_URLPATH: {
+        size_t len = strcspn(value, "?#");
+        char *out;
+
+        while (len > 0 && value[len - 1] == '/')
+            len--;
+        out = malloc(len + 2);
+        if (out == NULL)
+            return fail(err, errlen, v, value, "out of memory");
+        if (len == 0) {
+            out[0] = '\0';
+        } else if (value[0] == '/') {
+            memcpy(out, value, len);
+            out[len] = '\0';
+        } else {
+            out[0] = '/';
+            memcpy(out + 1, value, len);
+            out[len + 1] = '\0';
+        }
+        free(*(char **)field(c, v->offset));
+        *(char **)field(c, v->offset) = out;
+        return 0;
+    }
+    case T_DIR: {
+        char *real;
+        struct stat st;
+
+        if (*value == '\0')
+            return set_string(field(c, v->offset), "", 0) < 0
+                       ? fail(err, errlen, v, value, "out of memory")
+                       : 0;
+        real = realpath(value, NULL);
+        if (real == NULL || stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            free(real);
+            return fail(err, errlen, v, value, "not an existing directory");
+        }
+        free(*(char **)field(c, v->offset));
+        *(char **)field(c, v->offset) = real;
+        return 0;
+    }
+    case T_MEGAPIXELS: {
+        char *end;
+        double mp;
+
+        errno = 0;
+        mp = strtod(value, &end);
+        if (*value == '\0' || *end != '\0' || errno != 0 || !(mp > 0) || mp > 1e7)
+            return fail(err, errlen, v, value, "must be a number of megapixels > 0");
+        *(long long *)field(c, v->offset) = (long long)(mp * 1000000.0);
+        return 0;
+    }
+    case T_HEXLIST: {
+        struct bytes **list = field(c, v->offset);
+        size_t *count = field(c, v->count_offset);
+        struct strlist parts;
+
+        free_hexlist(list, count);
+        if (split_list(value, &parts) < 0) {
+            free_list(&parts);
+            return fail(err, errlen, v, "...", "out of memory");
+        }
+        if (parts.len > 0) {
+            *list = calloc(parts.len, sizeof(struct bytes));
+            if (*list == NULL) {
+                free_list(&parts);
+                return fail(err, errlen, v, "...", "out of memory");
+            }
+        }
+        for (size_t i = 0; i < parts.len; i++) {
+            const char *h = parts.items[i];
+            size_t hl = strlen(h);
+            struct bytes *b = &(*list)[i];
+
+            (*count)++;
+            if (hl == 0 || hl % 2 != 0) {
+                free_list(&parts);
+                return fail(err, errlen, v, "***", "each item must be a non-empty hex string");
+            }
+            b->data = malloc(hl / 2);
+            if (b->data == NULL) {
+                free_list(&parts);
+                return fail(err, errlen, v, "***", "out of memory");
+            }
+            b->len = hl / 2;
+            for (size_t j = 0; j < hl; j += 2) {
+                int hi = hexval(h[j]), lo = hexval(h[j + 1]);
+
+                if (hi < 0 || lo < 0) {
+                    free_list(&parts);
+                    return fail(err, errlen, v, "***", "not a hex string");
+                }
+                b->data[j / 2] = (unsigned char)(hi << 4 | lo);
+            }
+        }
+        free_list(&parts);
+        return 0;
+    }
+    case T_STRLIST: {
+        struct strlist *l = field(c, v->offset);
+
+        free_list(l);
+        if (split_list(value, l) < 0)
+            return fail(err, errlen, v, value, "out of memory");
+        return 0;
+    }
+    case T_FORMATQ: {
+        int *q = field(c, v->offset);
+        const char *p = value;
+
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+            const char *eq = memchr(p, '=', n);
+            enum imgtype t;
+            char num[16];
+            long long qv;
+
+            if (eq == NULL)
+                return fail(err, errlen, v, value, "items must be format=quality");
+            t = imagetype_from_name(p, (size_t)(eq - p));
+            if (t == IMGTYPE_UNKNOWN)
+                return fail(err, errlen, v, value, "unknown format");
+            if ((size_t)(p + n - eq - 1) >= sizeof(num))
+                return fail(err, errlen, v, value, "bad quality");
+            memcpy(num, eq + 1, (size_t)(p + n - eq - 1));
+            num[p + n - eq - 1] = '\0';
+            if (parse_ll(num, &qv) < 0 || qv < v->min || qv > v->max)
+                return fail(err, errlen, v, value, "quality must be between 1 and 100");
+            q[t] = (int)qv;
+            if (comma == NULL)
+                break;
+            p = comma + 1;
+        }
+        return 0;
+    }
+    case T_FORMATS: {
+        enum imgtype *f = field(c, v->offset);
+        size_t *count = field(c, v->count_offset);
+        const char *p = value;
+
+        *count = 0;
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+            enum imgtype t = imagetype_from_name(p, n);
+
+            if (t == IMGTYPE_UNKNOWN)
+                return fail(err, errlen, v, value, "unknown format");
+            /* Formats imgfcgi cannot write are dropped, as imgproxy does. */
+            if (imagetype_saveable(t) && *count < IMGTYPE_COUNT)
+                f[(*count)++] = t;
+            if (comma == NULL)
+                break;
+            p = comma + 1;
+        }
+        if (*count == 0)
+            return fail(err, errlen, v, value, "no saveable format");
+        return 0;
+    }
+    }
+    return fail(err, errlen, v, value, "unknown type");
+}
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n > 0 ? (int)n : 1;
+}
+
+int config_load(struct config *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < NVARS; i++) {
+        if (parse_var(c, &vars[i], vars[i].def, err, errlen) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < NVARS; i++) {
+        const char *value = getenv(vars[i].name);
+
+        /* As imgproxy: an empty variable is the same as an unset one. */
+        if (value == NULL || *value == '\0')
+            continue;
+        if (parse_var(c, &vars[i], value, err, errlen) < 0)
+            return -1;
+    }
+    if (c->nkeys != c->nsalts) {
+        snprintf(err, errlen, "IMGPROXY_KEY and IMGPROXY_SALT: %zu keys but %zu salts", c->nkeys,
+                 c->nsalts);
+        return -1;
+    }
+    if (c->workers == 0)
+        c->workers = 2 * online_cpus();
+    if (c->graceful_stop_timeout == 0)
+        c->graceful_stop_timeout = 2 * c->timeout;
+    /* %current_version in the user agent, as imgproxy does. */
+    {
+        const char *tag = "%current_version";
+        char *at = strstr(c->user_agent, tag);
+
+        if (at != NULL) {
+            size_t n = strlen(c->user_agent) - strlen(tag) + strlen(IMGFCGI_VERSION) + 1;
+            char *ua = malloc(n);
+
+            if (ua == NULL) {
+                snprintf(err, errlen, "IMGPROXY_USER_AGENT: out of memory");
+                return -1;
+            }
+            snprintf(ua, n, "%.*s%s%s", (int)(at - c->user_agent), c->user_agent,
+                     IMGFCGI_VERSION, at + strlen(tag));
+            free(c->user_agent);
+            c->user_agent = ua;
+        }
+    }
+    return 0;
+}
+
+void config_release(struct config *c)
+{
+    for (size_t i = 0; i < NVARS; i++)
+        free_var(c, &vars[i]);
+}
+
+static bool is_secret(const char *name)
+{
+    return strcmp(name, "IMGPROXY_KEY") == 0 || strcmp(name, "IMGPROXY_SALT") == 0 ||
+           strcmp(name, "IMGPROXY_TRUSTED_SIGNATURES") == 0;
+}
+
+/* Formats the effective value of v in c into out. */
+static void format_value(const struct config *c, const struct conf_var *v, char *out, size_t n)
+{
+    switch (v->type) {
+    case T_INT:
+        snprintf(out, n, "%d", *(const int *)cfield(c, v->offset));
+        break;
+    case T_OCTAL:
+        snprintf(out, n, "%04o", (unsigned)*(const int *)cfield(c, v->offset));
+        break;
+    case T_LLONG:
+    case T_MEGAPIXELS:
+        snprintf(out, n, "%lld", *(const long long *)cfield(c, v->offset));
+        break;
+    case T_BOOL:
+        snprintf(out, n, "%s", *(const bool *)cfield(c, v->offset) ? "true" : "false");
+        break;
+    case T_STR:
+    case T_SEPARATOR:
+    case T_URLPATH:
+    case T_LOGLEVEL:
+    case T_DIR: {
+        const char *s = *(char *const *)cfield(c, v->offset);
+
+        snprintf(out, n, "\"%s\"", s ? s : "");
+        break;
+    }
+    case T_HEXLIST:
+        snprintf(out, n, "%zu set", *(const size_t *)cfield(c, v->count_offset));
+        break;
+    case T_STRLIST:
+        snprintf(out, n, "%zu set", ((const struct strlist *)cfield(c, v->offset))->len);
+        break;
+    case T_FORMATQ: {
+        const int *q = cfield(c, v->offset);
+        size_t used = 0;
+
+        out[0] = '\0';
+        for (int t = 1; t < IMGTYPE_COUNT && used < n; t++) {
+            if (q[t] > 0)
+                used += (size_t)snprintf(out + used, n - used, "%s%s=%d", used ? "," : "",
+                                         imagetype_name((enum imgtype)t), q[t]);
+        }
+        break;
+    }
+    case T_FORMATS: {
+        const enum imgtype *f = cfield(c, v->offset);
+        size_t cnt = *(const size_t *)cfield(c, v->count_offset);
+        size_t used = 0;
+
+        out[0] = '\0';
+        for (size_t i = 0; i < cnt && used < n; i++)
+            used += (size_t)snprintf(out + used, n - used, "%s%s", i ? "," : "",
+                                     imagetype_name(f[i]));
+        break;
+    }
+    }
+}
+
+void config_log(const struct config *c)
+{
+    char value[512];
+
+    for (size_t i = 0; i < NVARS; i++) {
+        if (is_secret(vars[i].name) && vars[i].type != T_HEXLIST &&
+            vars[i].type != T_STRLIST)
+            snprintf(value, sizeof(value), "***");
+        else
+            format_value(c, &vars[i], value, sizeof(value));
+        log_info("config %s=%s", vars[i].name, value);
+    }
+}
+
+void config_print_env(void *file)
+{
+    FILE *f = file;
+
+    for (size_t i = 0; i < NVARS; i++)
+        fprintf(f, "# %s\n%s=%s\n\n", vars[i].doc, vars[i].name, vars[i].def);
+}

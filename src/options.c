@@ -1,0 +1,383 @@
+/* options.c: parsing processing options the way imgproxy v3 does (applyURLOption). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "options.h"
+#include "banned.h"
+
+#define MAX_ARGS 16
+#define ARG_MAX_LEN 256
+
+struct args {
+    char v[MAX_ARGS][ARG_MAX_LEN];
+    size_t n;
+};
+
+void options_init(struct procopts *po)
+{
+    memset(po, 0, sizeof(*po));
+    po->resizing_type = RT_FIT;
+    po->zoom_w = 1;
+    po->zoom_h = 1;
+    po->dpr = 1;
+    po->extend_gravity.type = GRAV_CENTER;
+    po->gravity.type = GRAV_CENTER;
+    po->crop_gravity.type = GRAV_UNKNOWN;
+    po->format = IMGTYPE_UNKNOWN;
+    memcpy(po->format_quality, cfg.format_quality, sizeof(po->format_quality));
+    po->auto_rotate = cfg.auto_rotate;
+    po->strip_metadata = cfg.strip_metadata;
+    po->strip_color_profile = cfg.strip_color_profile;
+}
+
+/* strconv.Atoi: an optional sign and digits, nothing else. */
+static int parse_int(const char *s, int *out)
+{
+    char *end;
+    long long v;
+
+    if (!(*s == '-' || *s == '+' || (*s >= '0' && *s <= '9')))
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < -2147483647LL - 1 || v > 2147483647LL)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* strconv.ParseFloat, finite values only. */
+static int parse_float(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    if (*s == '\0' || *s == ' ' || *s == '\t' || *s == '\n')
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* strconv.ParseBool; anything else is false with a warning, as in imgproxy. */
+static bool parse_bool(const char *s)
+{
+    static const char *yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *no[] = {"0", "f", "F", "FALSE", "false", "False"};
+
+    for (size_t i = 0; i < 6; i++) {
+        if (strcmp(s, yes[i]) == 0)
+            return true;
+        if (strcmp(s, no[i]) == 0)
+            return false;
+    }
+    log_warn("`%s` is not a valid boolean value. Treated as false", s);
+    return false;
+}
+
+static const struct {
+    const char *name;
+    enum gravity_type type;
+} gravity_names[] = {
+    {"ce", GRAV_CENTER},       {"no", GRAV_NORTH},       {"so", GRAV_SOUTH},
+    {"ea", GRAV_EAST},         {"we", GRAV_WEST},        {"noea", GRAV_NORTH_EAST},
+    {"nowe", GRAV_NORTH_WEST}, {"soea", GRAV_SOUTH_EAST}, {"sowe", GRAV_SOUTH_WEST},
+    {"sm", GRAV_SMART},        {"fp", GRAV_FOCUS_POINT},
+};
+
+const char *options_gravity_name(enum gravity_type t)
+{
+    for (size_t i = 0; i < sizeof(gravity_names) / sizeof(gravity_names[0]); i++)
+        if (gravity_names[i].type == t)
+            return gravity_names[i].name;
+    return "";
+}
+
+/* imgproxy's parseGravity over args[from..]; allow_smart: sm is accepted. */
+static int parse_gravity(struct gravity *g, const char *what, const struct args *a, size_t from,
+                         bool allow_smart, struct errinfo *e)
+{
+    size_t n = a->n - from;
+    const char *name = a->v[from];
+    bool found = false;
+
+    for (size_t i = 0; i < sizeof(gravity_names) / sizeof(gravity_names[0]); i++) {
+        if (strcmp(name, gravity_names[i].name) == 0) {
+            g->type = gravity_names[i].type;
+            found = true;
+        }
+    }
+    if (!found || (g->type == GRAV_SMART && !allow_smart))
+        return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", what, name);
+    g->x = 0;
+    g->y = 0;
+    if (g->type == GRAV_SMART) {
+        if (n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", what);
+        return 0;
+    }
+    if (g->type == GRAV_FOCUS_POINT && n != 3)
+        return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", what);
+    if (n > 3)
+        return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", what);
+    for (size_t i = 1; i < n; i++) {
+        double v;
+
+        if (parse_float(a->v[from + i], &v) < 0 ||
+            (g->type == GRAV_FOCUS_POINT && (v < 0 || v > 1)))
+            return err_set(e, ERR_INVALID_URL, "Invalid %s %s: %s", what, i == 1 ? "X" : "Y",
+                           a->v[from + i]);
+        if (i == 1)
+            g->x = v;
+        else
+            g->y = v;
+    }
+    return 0;
+}
+
+static int parse_dimension(int *dst, const char *what, const char *s, struct errinfo *e)
+{
+    int v;
+
+    if (parse_int(s, &v) < 0 || v < 0)
+        return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", what, s);
+    *dst = v;
+    return 0;
+}
+
+static int apply_resizing_type(struct procopts *po, const char *s, struct errinfo *e)
+{
+    static const struct {
+        const char *name;
+        enum resize_type t;
+    } names[] = {{"fit", RT_FIT},
+                 {"fill", RT_FILL},
+                 {"fill-down", RT_FILL_DOWN},
+                 {"force", RT_FORCE},
+                 {"auto", RT_AUTO}};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            po->resizing_type = names[i].t;
+            return 0;
+        }
+    }
+    return err_set(e, ERR_INVALID_URL, "Invalid resize type: %s", s);
+}
+
+static int apply_extend(struct procopts *po, const struct args *a, size_t from,
+                        struct errinfo *e)
+{
+    if (a->n - from > 4)
+        return err_set(e, ERR_INVALID_URL, "Invalid extend arguments");
+    po->extend = parse_bool(a->v[from]);
+    if (a->n - from > 1)
+        return parse_gravity(&po->extend_gravity, "extend gravity", a, from + 1, false, e);
+    return 0;
+}
+
+/* size: w:h:enlarge:extend[:gravity:x:y] from args[from..]; empty arguments are skipped. */
+static int apply_size(struct procopts *po, const struct args *a, size_t from, struct errinfo *e)
+{
+    size_t n = a->n - from;
+    int r;
+
+    if (n > 7)
+        return err_set(e, ERR_INVALID_URL, "Invalid size arguments");
+    if (n >= 1 && a->v[from][0] != '\0') {
+        r = parse_dimension(&po->width, "width", a->v[from], e);
+        if (r < 0)
+            return r;
+    }
+    if (n >= 2 && a->v[from + 1][0] != '\0') {
+        r = parse_dimension(&po->height, "height", a->v[from + 1], e);
+        if (r < 0)
+            return r;
+    }
+    if (n >= 3 && a->v[from + 2][0] != '\0')
+        po->enlarge = parse_bool(a->v[from + 2]);
+    if (n >= 4 && a->v[from + 3][0] != '\0')
+        return apply_extend(po, a, from + 3, e);
+    return 0;
+}
+
+int options_apply_format(struct procopts *po, const char *ext, size_t len, struct errinfo *e)
+{
+    enum imgtype t = imagetype_from_name(ext, len);
+
+    if (t == IMGTYPE_UNKNOWN)
+        return err_set(e, ERR_INVALID_URL, "Invalid image format: %.*s", (int)len, ext);
+    po->format = t;
+    return 0;
+}
+
+static bool name_is(const char *name, const char *a, const char *b, const char *c)
+{
+    return strcmp(name, a) == 0 || (b && strcmp(name, b) == 0) || (c && strcmp(name, c) == 0);
+}
+
+int options_apply(struct procopts *po, const char *seg, size_t len, char sep, struct errinfo *e)
+{
+    struct args a;
+    char name[64];
+    const char *p = seg, *end = seg + len, *s;
+    size_t nlen;
+    int r;
+
+    s = memchr(p, sep, len);
+    if (s == NULL)
+        return err_set(e, ERR_INVALID_URL, "Invalid option: %.*s", (int)len, seg);
+    nlen = (size_t)(s - p);
+    if (nlen >= sizeof(name))
+        return err_set(e, ERR_INVALID_URL, "Unknown processing option");
+    memcpy(name, p, nlen);
+    name[nlen] = '\0';
+    a.n = 0;
+    p = s + 1;
+    for (;;) {
+        const char *next = memchr(p, sep, (size_t)(end - p));
+        size_t alen = next ? (size_t)(next - p) : (size_t)(end - p);
+
+        if (a.n >= MAX_ARGS || alen >= ARG_MAX_LEN)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments: too many or too long", name);
+        memcpy(a.v[a.n], p, alen);
+        a.v[a.n][alen] = '\0';
+        if (memchr(a.v[a.n], '\0', alen) != NULL)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
+        a.n++;
+        if (next == NULL)
+            break;
+        p = next + 1;
+    }
+
+    if (name_is(name, "resize", "rs", NULL)) {
+        if (a.n > 8)
+            return err_set(e, ERR_INVALID_URL, "Invalid resize arguments");
+        if (a.v[0][0] != '\0') {
+            r = apply_resizing_type(po, a.v[0], e);
+            if (r < 0)
+                return r;
+        }
+        if (a.n > 1)
+            return apply_size(po, &a, 1, e);
+        return 0;
+    }
+    if (name_is(name, "size", "s", NULL))
+        return apply_size(po, &a, 0, e);
+    if (name_is(name, "resizing_type", "rt", NULL)) {
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid resizing type arguments");
+        return apply_resizing_type(po, a.v[0], e);
+    }
+    if (name_is(name, "width", "w", NULL) || name_is(name, "height", "h", NULL) ||
+        name_is(name, "min-width", "mw", NULL) || name_is(name, "min-height", "mh", NULL)) {
+        int *dst = name_is(name, "width", "w", NULL)       ? &po->width
+                   : name_is(name, "height", "h", NULL)    ? &po->height
+                   : name_is(name, "min-width", "mw", NULL) ? &po->min_width
+                                                            : &po->min_height;
+
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
+        return parse_dimension(dst, name, a.v[0], e);
+    }
+    if (name_is(name, "zoom", "z", NULL)) {
+        double z;
+
+        if (a.n > 2)
+            return err_set(e, ERR_INVALID_URL, "Invalid zoom arguments");
+        if (parse_float(a.v[0], &z) < 0 || !(z > 0))
+            return err_set(e, ERR_INVALID_URL, "Invalid zoom value: %s", a.v[0]);
+        po->zoom_w = po->zoom_h = z;
+        if (a.n > 1) {
+            if (parse_float(a.v[1], &z) < 0 || !(z > 0))
+                return err_set(e, ERR_INVALID_URL, "Invalid zoom value: %s", a.v[1]);
+            po->zoom_h = z;
+        }
+        return 0;
+    }
+    if (name_is(name, "dpr", NULL, NULL)) {
+        double d;
+
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid dpr arguments");
+        if (parse_float(a.v[0], &d) < 0 || !(d > 0))
+            return err_set(e, ERR_INVALID_URL, "Invalid dpr: %s", a.v[0]);
+        po->dpr = d;
+        return 0;
+    }
+    if (name_is(name, "enlarge", "el", NULL)) {
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid enlarge arguments");
+        po->enlarge = parse_bool(a.v[0]);
+        return 0;
+    }
+    if (name_is(name, "extend", "ex", NULL))
+        return apply_extend(po, &a, 0, e);
+    if (name_is(name, "gravity", "g", NULL))
+        return parse_gravity(&po->gravity, "gravity", &a, 0, true, e);
+    if (name_is(name, "crop", "c", NULL)) {
+        double v;
+
+        if (a.n > 5)
+            return err_set(e, ERR_INVALID_URL, "Invalid crop arguments");
+        if (parse_float(a.v[0], &v) < 0 || v < 0)
+            return err_set(e, ERR_INVALID_URL, "Invalid crop width: %s", a.v[0]);
+        po->crop_w = v;
+        if (a.n > 1) {
+            if (parse_float(a.v[1], &v) < 0 || v < 0)
+                return err_set(e, ERR_INVALID_URL, "Invalid crop height: %s", a.v[1]);
+            po->crop_h = v;
+        }
+        if (a.n > 2)
+            return parse_gravity(&po->crop_gravity, "crop gravity", &a, 2, true, e);
+        return 0;
+    }
+    if (name_is(name, "quality", "q", NULL)) {
+        int q;
+
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid quality arguments");
+        if (parse_int(a.v[0], &q) < 0 || q < 0 || q > 100)
+            return err_set(e, ERR_INVALID_URL, "Invalid quality: %s", a.v[0]);
+        po->quality = q;
+        return 0;
+    }
+    if (name_is(name, "format", "f", "ext")) {
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid format arguments");
+        return options_apply_format(po, a.v[0], strlen(a.v[0]), e);
+    }
+    if (name_is(name, "rotate", "rot", NULL)) {
+        int deg;
+
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid rotate arguments");
+        if (parse_int(a.v[0], &deg) < 0 || deg % 90 != 0)
+            return err_set(e, ERR_INVALID_URL, "Invalid rotation angle: %s", a.v[0]);
+        po->rotate = ((deg % 360) + 360) % 360;
+        return 0;
+    }
+    if (name_is(name, "auto_rotate", "ar", NULL)) {
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid auto rotate arguments");
+        po->auto_rotate = parse_bool(a.v[0]);
+        return 0;
+    }
+    return err_set(e, ERR_INVALID_URL, "Unknown processing option: %s", name);
+}
+
+int options_quality(const struct procopts *po, enum imgtype t)
+{
+    if (po->quality > 0)
+        return po->quality;
+    if (t > IMGTYPE_UNKNOWN && t < IMGTYPE_COUNT && po->format_quality[t] > 0)
+        return po->format_quality[t];
+    return cfg.quality;
+}
