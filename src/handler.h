@@ -30,6 +30,12 @@ struct output {
     int (*head)(void *ctx, int status, const struct header *headers, size_t n);
     /* Sends body bytes; returns 0, or -1 once the client is gone. */
     int (*body)(void *ctx, const void *data, size_t len);
+    /*
+     * The response failed after part of the body was sent: the host must end
+     * the connection abnormally, so the web server and the client see a
+     * truncated response rather than a short, well-formed one. May be NULL.
+     */
+    void (*abort)(void *ctx);
     void *ctx;
 };
 

@@ -1,0 +1,667 @@
+/* process.c: the libvips pipeline: header, plan, shrink-on-load, crop, scale, extend, save. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vips/vips.h>
+
+#include "config.h"
+#include "geometry.h"
+#include "log.h"
+#include "process.h"
+#include "banned.h"
+
+struct process_job {
+    VipsImage *img; /* the last image of the pipeline; owns the chain behind it */
+    enum imgtype out_type;
+    int quality;
+    bool strip;
+};
+
+/* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
+static void on_vips_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer data)
+{
+    (void)data;
+    if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+        log_error("%s: %s", domain ? domain : "glib", msg);
+    else
+        log_debug("%s: %s", domain ? domain : "glib", msg);
+}
+
+int process_global_init(const char *argv0)
+{
+    if (VIPS_INIT(argv0) != 0)
+        return -1;
+    g_log_set_handler("VIPS", G_LOG_LEVEL_MASK, on_vips_log, NULL);
+    /* The operation cache only costs memory in a proxy: every request is new. */
+    vips_cache_set_max(0);
+    vips_cache_set_max_mem(0);
+    vips_cache_set_max_files(0);
+    vips_concurrency_set(cfg.vips_concurrency);
+    if (getenv("IMGPROXY_VIPS_LEAK_CHECK") != NULL)
+        vips_leak_set(TRUE);
+    return 0;
+}
+
+void process_global_shutdown(void)
+{
+    vips_shutdown();
+}
+
+void process_thread_cleanup(void)
+{
+    vips_error_clear();
+    vips_thread_shutdown();
+}
+
+/*
+ * Records the libvips error text (best effort: the buffer is process-global)
+ * as code, or as ERR_BROKEN_IMAGE when it comes from a loader, as imgproxy
+ * classifies it.
+ */
+static int vips_fail(struct errinfo *e, int code, const char *what)
+{
+    char *msg = vips_error_buffer_copy();
+    int ret;
+
+    if (msg != NULL && code == ERR_INTERNAL &&
+        (strstr(msg, "load_buffer: ") != NULL || strstr(msg, "load_source: ") != NULL ||
+         strstr(msg, "2vips: ") != NULL || strstr(msg, "VipsJpeg: ") != NULL ||
+         strstr(msg, "XML parse error: ") != NULL || strstr(msg, "load: ") != NULL))
+        code = ERR_BROKEN_IMAGE;
+    ret = err_set(e, code, "%s: %s", what, msg ? g_strchomp(msg) : "libvips error");
+    g_free(msg);
+    return ret;
+}
+
+/* Loads data as type t, shrinking by jpeg_shrink (JPEG) or scale (WebP, SVG). */
+static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype t,
+                             int jpeg_shrink, double scale)
+{
+    VipsImage *out = NULL;
+    int r;
+
+    switch (t) {
+    case IMGTYPE_JPEG:
+        r = vips_jpegload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
+                                 "shrink", jpeg_shrink, NULL);
+        break;
+    case IMGTYPE_WEBP:
+        r = vips_webpload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
+                                 "scale", scale, NULL);
+        break;
+    case IMGTYPE_PNG:
+        r = vips_pngload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+        break;
+    case IMGTYPE_GIF:
+        r = vips_gifload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+        break;
+    case IMGTYPE_HEIC:
+    case IMGTYPE_AVIF:
+        r = vips_heifload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
+                                 NULL);
+        break;
+    case IMGTYPE_TIFF:
+        r = vips_tiffload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
+                                 NULL);
+        break;
+    case IMGTYPE_SVG:
+        r = vips_svgload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
+                                "scale", scale, NULL);
+        break;
+    default:
+        out = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+        r = out == NULL ? -1 : 0;
+        break;
+    }
+    if (r != 0) {
+        if (out != NULL)
+            g_object_unref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Replaces *img by next (taking ownership of next); returns -1 if next is NULL. */
+static int step(VipsImage **img, VipsImage *next)
+{
+    if (next == NULL)
+        return -1;
+    g_object_unref(*img);
+    *img = next;
+    return 0;
+}
+
+static bool accepts(const char *accept, const char *mime)
+{
+    return accept != NULL && strstr(accept, mime) != NULL;
+}
+
+/* Result format when the URL names none, or when enforcement overrides it (REFERENCE §2.3). */
+static enum imgtype choose_format(const struct procopts *po, enum imgtype src, bool alpha,
+                                  const char *accept)
+{
+    if (po->format != IMGTYPE_UNKNOWN) {
+        if (cfg.enforce_avif && accepts(accept, "image/avif"))
+            return IMGTYPE_AVIF;
+        if (cfg.enforce_webp && accepts(accept, "image/webp"))
+            return IMGTYPE_WEBP;
+        return po->format;
+    }
+    if ((cfg.auto_avif || cfg.enforce_avif) && accepts(accept, "image/avif"))
+        return IMGTYPE_AVIF;
+    if ((cfg.auto_webp || cfg.enforce_webp) && accepts(accept, "image/webp"))
+        return IMGTYPE_WEBP;
+    for (size_t i = 0; i < cfg.npreferred_formats; i++)
+        if (cfg.preferred_formats[i] == src)
+            return src;
+    for (size_t i = 0; alpha && i < cfg.npreferred_formats; i++)
+        if (imagetype_supports_alpha(cfg.preferred_formats[i]))
+            return cfg.preferred_formats[i];
+    return cfg.npreferred_formats > 0 ? cfg.preferred_formats[0] : IMGTYPE_JPEG;
+}
+
+static int calc_jpeg_shrink(double shrink)
+{
+    if (shrink >= 8)
+        return 8;
+    if (shrink >= 4)
+        return 4;
+    if (shrink >= 2)
+        return 2;
+    return 1;
+}
+
+/* Crops img to w x h at gravity g (smart: libvips attention). */
+static VipsImage *crop_to(VipsImage *img, int w, int h, const struct gravity *g, double dpr)
+{
+    VipsImage *out = NULL;
+    int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
+    int left, top;
+
+    if (w <= 0 || w > iw)
+        w = iw;
+    if (h <= 0 || h > ih)
+        h = ih;
+    if (w >= iw && h >= ih) {
+        g_object_ref(img);
+        return img;
+    }
+    if (g->type == GRAV_SMART) {
+        if (vips_smartcrop(img, &out, w, h, "interesting", VIPS_INTERESTING_ATTENTION, NULL))
+            return NULL;
+        return out;
+    }
+    geom_position(iw, ih, w, h, g, dpr, false, &left, &top);
+    if (vips_extract_area(img, &out, left, top, w, h, NULL))
+        return NULL;
+    return out;
+}
+
+/* Resizes to exactly w x h, premultiplying alpha around the resampler. */
+static VipsImage *resize_to(VipsImage *img, int w, int h)
+{
+    int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
+    double hs = (double)w / iw, vs = (double)h / ih;
+    VipsImage *t[6] = {NULL};
+    VipsImage *out = NULL;
+    VipsBandFormat fmt = vips_image_get_format(img);
+
+    if (w == iw && h == ih) {
+        g_object_ref(img);
+        return img;
+    }
+    if (vips_image_hasalpha(img)) {
+        if (vips_premultiply(img, &t[0], NULL) ||
+            vips_resize(t[0], &t[1], hs, "vscale", vs, NULL) ||
+            vips_unpremultiply(t[1], &t[2], NULL) || vips_cast(t[2], &t[3], fmt, NULL))
+            goto out;
+        out = t[3];
+        t[3] = NULL;
+    } else {
+        if (vips_resize(img, &out, hs, "vscale", vs, NULL))
+            goto out;
+    }
+    /* libvips rounds the size itself; make sure it is the size imgproxy computes. */
+    if (vips_image_get_width(out) != w || vips_image_get_height(out) != h) {
+        int ow = vips_image_get_width(out), oh = vips_image_get_height(out);
+
+        if (ow >= w && oh >= h) {
+            if (vips_extract_area(out, &t[4], 0, 0, w, h, NULL))
+                goto fail;
+        } else if (vips_embed(out, &t[4], 0, 0, w, h, "extend", VIPS_EXTEND_COPY, NULL)) {
+            goto fail;
+        }
+        g_object_unref(out);
+        out = t[4];
+        t[4] = NULL;
+        if (vips_image_get_width(out) != w || vips_image_get_height(out) != h) {
+            VipsImage *fixed = NULL;
+
+            if (vips_embed(out, &fixed, 0, 0, w, h, "extend", VIPS_EXTEND_COPY, NULL))
+                goto fail;
+            g_object_unref(out);
+            out = fixed;
+        }
+    }
+    goto out;
+fail:
+    g_object_unref(out);
+    out = NULL;
+out:
+    for (size_t i = 0; i < 6; i++)
+        if (t[i] != NULL)
+            g_object_unref(t[i]);
+    return out;
+}
+
+/* Is the embedded ICC profile (if any) some flavour of sRGB? Then converting is a no-op. */
+static bool profile_is_srgb(VipsImage *img)
+{
+    const void *data;
+    size_t len;
+
+    if (vips_image_get_blob(img, VIPS_META_ICC_NAME, &data, &len) != 0)
+        return false;
+    return memmem(data, len, "sRGB", 4) != NULL;
+}
+
+/* To 8-bit sRGB (or grey), converting through the embedded profile when there is one. */
+static VipsImage *to_srgb(VipsImage *img, bool strip_profile)
+{
+    VipsImage *out = NULL;
+    VipsInterpretation in = vips_image_get_interpretation(img);
+    bool has_icc = vips_image_get_typeof(img, VIPS_META_ICC_NAME) != 0;
+
+    if (has_icc && strip_profile && (in == VIPS_INTERPRETATION_CMYK || !profile_is_srgb(img))) {
+        if (vips_icc_transform(img, &out, "srgb", "embedded", TRUE, "intent",
+                               VIPS_INTENT_PERCEPTUAL, NULL) == 0) {
+            VipsImage *c = NULL;
+
+            /* icc_transform may give 16-bit output for 16-bit input. */
+            if (vips_image_get_format(out) != VIPS_FORMAT_UCHAR) {
+                if (vips_cast(out, &c, VIPS_FORMAT_UCHAR, NULL)) {
+                    g_object_unref(out);
+                    return NULL;
+                }
+                g_object_unref(out);
+                out = c;
+            }
+            return out;
+        }
+        /* A broken profile: fall back to the plain colourspace conversion. */
+        vips_error_clear();
+    }
+    if ((in != VIPS_INTERPRETATION_sRGB && in != VIPS_INTERPRETATION_B_W) ||
+        vips_image_get_format(img) != VIPS_FORMAT_UCHAR) {
+        if (vips_colourspace(img, &out, in == VIPS_INTERPRETATION_GREY16 ? VIPS_INTERPRETATION_B_W
+                                                                         : VIPS_INTERPRETATION_sRGB,
+                             NULL))
+            return NULL;
+        return out;
+    }
+    g_object_ref(img);
+    return img;
+}
+
+/* Drops metadata savers would otherwise write (webpsave in 8.14 ignores `strip`). */
+static VipsImage *strip_meta(VipsImage *img, bool strip, bool strip_profile)
+{
+    VipsImage *out = NULL;
+
+    if (vips_copy(img, &out, NULL))
+        return NULL;
+    vips_image_remove(out, VIPS_META_ORIENTATION);
+    if (strip) {
+        vips_image_remove(out, VIPS_META_EXIF_NAME);
+        vips_image_remove(out, VIPS_META_XMP_NAME);
+        vips_image_remove(out, VIPS_META_IPTC_NAME);
+        vips_image_remove(out, VIPS_META_PHOTOSHOP_NAME);
+    }
+    if (strip_profile)
+        vips_image_remove(out, VIPS_META_ICC_NAME);
+    return out;
+}
+
+int process_prepare(struct process_job **jobp, const unsigned char *data, size_t len,
+                    enum imgtype src_type, const struct procopts *po, const char *accept,
+                    struct process_info *info, struct errinfo *e)
+{
+    struct process_job *job = NULL;
+    VipsImage *img = NULL;
+    struct geom_plan plan;
+    int w, h, orientation, ret;
+    bool vector = src_type == IMGTYPE_SVG;
+    bool alpha;
+    enum imgtype out_type;
+
+    *jobp = NULL;
+    memset(info, 0, sizeof(*info));
+    info->src_type = src_type;
+
+    img = load_image(data, len, src_type, 1, 1.0);
+    if (img == NULL) {
+        ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
+        goto out;
+    }
+    w = vips_image_get_width(img);
+    h = vips_image_get_height(img);
+    info->src_w = w;
+    info->src_h = h;
+    if ((long long)w * h > cfg.max_src_resolution) {
+        ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%d)", w, h);
+        goto out;
+    }
+    orientation = vips_image_get_typeof(img, VIPS_META_ORIENTATION)
+                      ? vips_image_get_orientation(img)
+                      : 1;
+    geom_plan(&plan, w, h, orientation, vector, po);
+
+    alpha = vips_image_hasalpha(img) || po->extend;
+    out_type = choose_format(po, src_type, alpha, accept);
+    if (!imagetype_saveable(out_type)) {
+        ret = err_set(e, ERR_UNSAVEABLE, "Can't save the result as %s", imagetype_name(out_type));
+        goto out;
+    }
+    /* AVIF can't be smaller than 16 px on a side: PNG or JPEG instead, as imgproxy. */
+    if (out_type == IMGTYPE_AVIF && (plan.out_w < 16 || plan.out_h < 16))
+        out_type = alpha ? IMGTYPE_PNG : IMGTYPE_JPEG;
+
+    /* Shrink-on-load: decode smaller when the codec can (imgproxy scaleOnLoad). */
+    {
+        double wshrink = (double)plan.src_w / (double)geom_scale(plan.src_w, plan.wscale);
+        double hshrink = (double)plan.src_h / (double)geom_scale(plan.src_h, plan.hscale);
+        double preshrink = wshrink < hshrink ? wshrink : hshrink;
+        double prescale = 1.0 / preshrink;
+        int jpeg_shrink = calc_jpeg_shrink(preshrink);
+        bool can = vector ? prescale != 1.0
+                          : !cfg.disable_shrink_on_load && prescale < 1.0 &&
+                                ((src_type == IMGTYPE_JPEG && jpeg_shrink > 1) ||
+                                 src_type == IMGTYPE_WEBP);
+
+        if (can) {
+            VipsImage *again = load_image(data, len, src_type, jpeg_shrink, prescale);
+
+            if (step(&img, again) < 0) {
+                ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
+                goto out;
+            }
+        }
+    }
+
+    /* Orientation first: the image is as small as it will get before the crop. */
+    if (plan.angle != 0 || plan.flip || plan.rotate != 0) {
+        VipsImage *mem = vips_image_copy_memory(img);
+
+        if (step(&img, mem) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
+            goto out;
+        }
+        if (plan.angle != 0) {
+            VipsImage *r = NULL;
+
+            vips_rot(img, &r, (VipsAngle)(plan.angle / 90), NULL);
+            if (step(&img, r) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't rotate");
+                goto out;
+            }
+        }
+        if (plan.flip) {
+            VipsImage *f = NULL;
+
+            vips_flip(img, &f, VIPS_DIRECTION_HORIZONTAL, NULL);
+            if (step(&img, f) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't flip");
+                goto out;
+            }
+        }
+        if (plan.rotate != 0) {
+            VipsImage *r = NULL;
+
+            vips_rot(img, &r, (VipsAngle)(plan.rotate / 90), NULL);
+            if (step(&img, r) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't rotate");
+                goto out;
+            }
+        }
+    }
+
+    /* Crop before scaling, in the coordinates of the (possibly pre-shrunk) image. */
+    if (plan.crop_w > 0 || plan.crop_h > 0) {
+        int cur_w = vips_image_get_width(img), cur_h = vips_image_get_height(img);
+        double wpre = (double)plan.src_w / cur_w, hpre = (double)plan.src_h / cur_h;
+        int cw = plan.crop_w > 0 ? geom_shrink(plan.crop_w, wpre) : 0;
+        int ch = plan.crop_h > 0 ? geom_shrink(plan.crop_h, hpre) : 0;
+        struct gravity g = po->crop_gravity.type != GRAV_UNKNOWN ? po->crop_gravity : po->gravity;
+
+        if (plan.crop_w > 0 && cw < 1)
+            cw = 1;
+        if (plan.crop_h > 0 && ch < 1)
+            ch = 1;
+        if (g.type != GRAV_FOCUS_POINT) {
+            if (g.x >= 1.0 || g.x <= -1.0)
+                g.x = geom_round_to_even(g.x / wpre);
+            if (g.y >= 1.0 || g.y <= -1.0)
+                g.y = geom_round_to_even(g.y / hpre);
+        }
+        if (g.type == GRAV_SMART) {
+            VipsImage *mem = vips_image_copy_memory(img);
+
+            if (step(&img, mem) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
+                goto out;
+            }
+        }
+        if (step(&img, crop_to(img, cw, ch, &g, 1.0)) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't crop");
+            goto out;
+        }
+    }
+
+    if (step(&img, resize_to(img, plan.scaled_w, plan.scaled_h)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't resize");
+        goto out;
+    }
+    if (step(&img, to_srgb(img, po->strip_color_profile)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't convert to sRGB");
+        goto out;
+    }
+
+    if (plan.result_crop_w > 0 || plan.result_crop_h > 0) {
+        if (po->gravity.type == GRAV_SMART) {
+            VipsImage *mem = vips_image_copy_memory(img);
+
+            if (step(&img, mem) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
+                goto out;
+            }
+        }
+        if (step(&img, crop_to(img, plan.result_crop_w, plan.result_crop_h, &po->gravity,
+                               plan.dpr_scale)) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't crop");
+            goto out;
+        }
+    }
+
+    if (po->extend) {
+        int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
+        int tw = plan.target_w, th = plan.target_h;
+
+        if (!(tw <= iw && th <= ih)) {
+            int x, y;
+            VipsImage *a = NULL, *emb = NULL;
+            double bg[4] = {0, 0, 0, 0};
+            int bands;
+
+            if (tw <= 0)
+                tw = iw;
+            if (th <= 0)
+                th = ih;
+            if (!vips_image_hasalpha(img)) {
+                if (vips_bandjoin_const1(img, &a, 255, NULL)) {
+                    ret = vips_fail(e, ERR_INTERNAL, "Can't add alpha");
+                    goto out;
+                }
+                step(&img, a);
+            }
+            bands = vips_image_get_bands(img);
+            geom_position(tw, th, iw, ih, &po->extend_gravity, plan.dpr_scale, false, &x, &y);
+            {
+                VipsArrayDouble *bga = vips_array_double_new(bg, bands);
+
+                vips_embed(img, &emb, x, y, tw, th, "extend", VIPS_EXTEND_BACKGROUND,
+                           "background", bga, NULL);
+                vips_area_unref(VIPS_AREA(bga));
+            }
+            if (step(&img, emb) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
+                goto out;
+            }
+        }
+    }
+
+    if (vips_image_hasalpha(img) && !imagetype_supports_alpha(out_type)) {
+        VipsImage *flat = NULL;
+        double white[3] = {255, 255, 255};
+        int nb = vips_image_get_bands(img) - 1;
+
+        VipsArrayDouble *bga = vips_array_double_new(white, nb > 3 ? 3 : nb);
+
+        vips_flatten(img, &flat, "background", bga, NULL);
+        vips_area_unref(VIPS_AREA(bga));
+        if (step(&img, flat) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't flatten");
+            goto out;
+        }
+    }
+
+    if (step(&img, strip_meta(img, po->strip_metadata, po->strip_color_profile)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't strip metadata");
+        goto out;
+    }
+
+    job = calloc(1, sizeof(*job));
+    if (job == NULL) {
+        ret = err_set(e, ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    job->img = img;
+    img = NULL;
+    job->out_type = out_type;
+    job->quality = options_quality(po, out_type);
+    job->strip = po->strip_metadata;
+    info->out_type = out_type;
+    info->out_w = vips_image_get_width(job->img);
+    info->out_h = vips_image_get_height(job->img);
+    *jobp = job;
+    ret = 0;
+out:
+    if (img != NULL)
+        g_object_unref(img);
+    return ret;
+}
+
+struct sink {
+    process_write_fn write;
+    void *ctx;
+    bool failed;
+};
+
+static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64 length,
+                              void *user)
+{
+    struct sink *s = user;
+
+    (void)target;
+    if (s->failed)
+        return -1;
+    if (s->write(s->ctx, data, (size_t)length) < 0) {
+        s->failed = true;
+        return -1;
+    }
+    return length;
+}
+
+int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
+{
+    struct sink s = {write, ctx, false};
+    VipsTargetCustom *target = vips_target_custom_new();
+    VipsTarget *t = VIPS_TARGET(target);
+    gboolean strip = job->strip;
+    int r;
+
+    g_signal_connect(target, "write", G_CALLBACK(on_target_write), &s);
+    switch (job->out_type) {
+    case IMGTYPE_JPEG:
+        r = vips_jpegsave_target(job->img, t, "Q", job->quality, "optimize_coding", TRUE,
+                                 "interlace", cfg.jpeg_progressive, "strip", strip, NULL);
+        break;
+    case IMGTYPE_PNG:
+        r = vips_pngsave_target(job->img, t, "filter", VIPS_FOREIGN_PNG_FILTER_ALL, "interlace",
+                                cfg.png_interlaced, "strip", strip, NULL);
+        break;
+    case IMGTYPE_WEBP:
+        r = vips_webpsave_target(job->img, t, "Q", job->quality, "effort", cfg.webp_effort,
+                                 "strip", strip, NULL);
+        break;
+    case IMGTYPE_AVIF:
+        r = vips_heifsave_target(job->img, t, "Q", job->quality, "compression",
+                                 VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort",
+                                 9 - cfg.avif_speed, "strip", strip, NULL);
+        break;
+    case IMGTYPE_GIF:
+        r = vips_gifsave_target(job->img, t, "strip", strip, NULL);
+        break;
+    case IMGTYPE_TIFF: {
+        /*
+         * libtiff seeks back to patch offsets, which a stream cannot do: TIFF
+         * is the one format encoded to memory first and then written.
+         */
+        void *mem = NULL;
+        size_t len = 0;
+
+        r = vips_tiffsave_buffer(job->img, &mem, &len, "Q", job->quality, "strip", strip, NULL);
+        if (r == 0 && vips_target_write(t, mem, len) != 0)
+            r = -1;
+        g_free(mem);
+        break;
+    }
+    default:
+        r = -1;
+        vips_error("imgfcgi", "no saver for %s", imagetype_name(job->out_type));
+        break;
+    }
+    if (r == 0 && !s.failed && vips_target_end(t) != 0)
+        r = -1;
+    g_object_unref(target);
+    if (s.failed) {
+        vips_error_clear();
+        return err_set(e, ERR_CANCELLED, "The client went away during the response");
+    }
+    if (r != 0)
+        return vips_fail(e, ERR_INTERNAL, "Can't save the result");
+    return 0;
+}
+
+void process_job_free(struct process_job *job)
+{
+    if (job == NULL)
+        return;
+    if (job->img != NULL)
+        g_object_unref(job->img);
+    free(job);
+}
+
+int process_health(void)
+{
+    VipsImage *img = NULL, *mem;
+
+    if (vips_black(&img, 4, 4, NULL))
+        return -1;
+    mem = vips_image_copy_memory(img);
+    g_object_unref(img);
+    if (mem == NULL)
+        return -1;
+    g_object_unref(mem);
+    return 0;
+}

@@ -1,0 +1,355 @@
+/* test_handler.c: whole requests through handler_serve() with an in-memory output and libvips. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <vips/vips.h>
+
+#include "config.h"
+#include "handler.h"
+#include "process.h"
+#include "testutil.h"
+
+static char root[] = "/tmp/imgfcgi-handler-XXXXXX";
+static struct handler_ctx *hc;
+
+struct captured {
+    int status;
+    char headers[2048];
+    unsigned char *body;
+    size_t len;
+    int fail_after; /* body() fails once this many bytes were written; -1 = never */
+    int aborted;
+};
+
+static int cap_head(void *ctx, int status, const struct header *h, size_t n)
+{
+    struct captured *c = ctx;
+    size_t used = 0;
+
+    c->status = status;
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(c->headers + used, sizeof(c->headers) - used, "%s: %s\n",
+                                 h[i].name, h[i].value);
+    return 0;
+}
+
+static int cap_body(void *ctx, const void *data, size_t len)
+{
+    struct captured *c = ctx;
+
+    if (c->fail_after >= 0 && c->len + len > (size_t)c->fail_after)
+        return -1;
+    c->body = realloc(c->body, c->len + len);
+    assert_non_null(c->body);
+    memcpy(c->body + c->len, data, len);
+    c->len += len;
+    return 0;
+}
+
+static void cap_abort(void *ctx)
+{
+    ((struct captured *)ctx)->aborted = 1;
+}
+
+static const char *param(void *ctx, const char *name)
+{
+    const char *accept = ctx;
+
+    if (strcmp(name, "HTTP_ACCEPT") == 0)
+        return accept;
+    return NULL;
+}
+
+static int run(const char *method, const char *uri, const char *accept, struct captured *c)
+{
+    struct request rq = {method, uri, param, (void *)accept};
+    struct output out = {cap_head, cap_body, cap_abort, c};
+
+    memset(c, 0, sizeof(*c));
+    c->fail_after = -1;
+    return handler_serve(hc, &rq, &out);
+}
+
+static int run_failing(const char *uri, int fail_after, struct captured *c)
+{
+    struct request rq = {"GET", uri, param, NULL};
+    struct output out = {cap_head, cap_body, cap_abort, c};
+
+    memset(c, 0, sizeof(*c));
+    c->fail_after = fail_after;
+    return handler_serve(hc, &rq, &out);
+}
+
+/* Decodes the captured body and checks its loader and size. */
+static void assert_image(const struct captured *c, const char *loader, int w, int h)
+{
+    VipsImage *img;
+    const char *got;
+
+    assert_int_equal(c->status, 200);
+    assert_true(c->len > 0);
+    img = vips_image_new_from_buffer(c->body, c->len, "", NULL);
+    assert_non_null(img);
+    assert_int_equal(vips_image_get_string(img, "vips-loader", &got), 0);
+    if (strncmp(got, loader, strlen(loader)) != 0)
+        fail_msg("loader %s, expected %s", got, loader);
+    assert_int_equal(vips_image_get_width(img), w);
+    assert_int_equal(vips_image_get_height(img), h);
+    g_object_unref(img);
+}
+
+static void write_file(const char *name, const void *data, size_t len)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", root, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+/* A 2240x1400 gradient photo stand-in, an alpha PNG, an EXIF-rotated JPEG, junk. */
+static int setup(void **state)
+{
+    VipsImage *x = NULL, *rgb = NULL, *alpha = NULL, *rgba = NULL, *cast = NULL, *rot = NULL;
+    void *buf;
+    size_t len;
+    char path[600];
+
+    (void)state;
+    if (tu_load_default_cfg() < 0 || mkdtemp(root) == NULL)
+        return -1;
+    free(cfg.local_root);
+    cfg.local_root = strdup(root);
+    if (process_global_init("test_handler") < 0)
+        return -1;
+
+    if (vips_xyz(&x, 2240, 1400, NULL) || vips_extract_band(x, &alpha, 0, NULL) ||
+        vips_bandjoin_const1(x, &rgb, 128, NULL) || vips_cast(rgb, &cast, VIPS_FORMAT_UCHAR, NULL))
+        return -1;
+    if (vips_jpegsave_buffer(cast, &buf, &len, "Q", 80, NULL))
+        return -1;
+    write_file("photo.jpg", buf, len);
+    g_free(buf);
+    if (vips_bandjoin2(cast, alpha, &rgba, NULL) || vips_pngsave_buffer(rgba, &buf, &len, NULL))
+        return -1;
+    write_file("alpha.png", buf, len);
+    g_free(buf);
+    /* Stored 1400x2240 with orientation 6: displays as 2240x1400. */
+    if (vips_rot(cast, &rot, VIPS_ANGLE_D90, NULL))
+        return -1;
+    vips_image_set_int(rot, VIPS_META_ORIENTATION, 6);
+    if (vips_jpegsave_buffer(rot, &buf, &len, "Q", 80, NULL))
+        return -1;
+    write_file("rotated.jpg", buf, len);
+    g_free(buf);
+    write_file("text.txt", "hello, not an image\n", 20);
+    write_file("broken.jpg", "\xff\xd8\xff\xe0garbage garbage garbage", 28);
+    snprintf(path, sizeof(path), "%s/sub", root);
+    assert_int_equal(mkdir(path, 0755), 0);
+    g_object_unref(x);
+    g_object_unref(rgb);
+    g_object_unref(alpha);
+    g_object_unref(rgba);
+    g_object_unref(cast);
+    g_object_unref(rot);
+    hc = handler_ctx_new();
+    return hc == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[600];
+
+    (void)state;
+    handler_ctx_free(hc);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        return -1;
+    config_release(&cfg);
+    return 0;
+}
+
+static void free_cap(struct captured *c)
+{
+    free(c->body);
+    c->body = NULL;
+}
+
+static void test_fit_jpeg(void **state)
+{
+    struct captured c;
+
+    (void)state;
+    /* 1400 * 300 / 2240 = 187.5, rounded half away from zero. */
+    assert_int_equal(run("GET", "/insecure/rs:fit:300:300/plain/local:///photo.jpg", NULL, &c), 200);
+    assert_non_null(strstr(c.headers, "Content-Type: image/jpeg\n"));
+    assert_non_null(strstr(c.headers, "Content-Disposition: inline; filename=\"photo.jpg\"\n"));
+    assert_image(&c, "jpegload", 300, 188);
+    free_cap(&c);
+}
+
+static void test_formats(void **state)
+{
+    static const struct {
+        const char *uri, *mime, *loader;
+    } cases[] = {
+        {"/x/rs:fill:300:200/plain/local:///photo.jpg@webp", "image/webp", "webpload"},
+        {"/x/rs:fill:300:200/plain/local:///photo.jpg@png", "image/png", "pngload"},
+        {"/x/rs:fill:300:200/plain/local:///photo.jpg@avif", "image/avif", "heifload"},
+        {"/x/rs:fill:300:200/plain/local:///photo.jpg@gif", "image/gif", "gifload"},
+        {"/x/rs:fill:300:200/plain/local:///photo.jpg@tiff", "image/tiff", "tiffload"},
+        {"/x/rs:fill:300:200/f:jpg/plain/local:///photo.jpg", "image/jpeg", "jpegload"},
+        /* base64 of local:///photo.jpg with .png */
+        {"/x/rs:fill:300:200/bG9jYWw6Ly8vcGhvdG8uanBn.png", "image/png", "pngload"},
+    };
+    struct captured c;
+    char want[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        run("GET", cases[i].uri, NULL, &c);
+        snprintf(want, sizeof(want), "Content-Type: %s\n", cases[i].mime);
+        if (strstr(c.headers, want) == NULL)
+            fail_msg("%s: headers %s", cases[i].uri, c.headers);
+        assert_image(&c, cases[i].loader, 300, 200);
+        free_cap(&c);
+    }
+}
+
+static void test_alpha_and_extend(void **state)
+{
+    struct captured c;
+    VipsImage *img;
+
+    (void)state;
+    /* PNG source keeps PNG and its alpha. */
+    run("GET", "/x/w:400/plain/local:///alpha.png", NULL, &c);
+    assert_image(&c, "pngload", 400, 250);
+    img = vips_image_new_from_buffer(c.body, c.len, "", NULL);
+    assert_true(vips_image_hasalpha(img));
+    g_object_unref(img);
+    free_cap(&c);
+    /* Extend without enlarge: the image stays 2240x1400 inside a 3000x3000 canvas. */
+    run("GET", "/x/rs:fit:3000:3000:0:1/plain/local:///photo.jpg", NULL, &c);
+    assert_image(&c, "jpegload", 3000, 3000);
+    free_cap(&c);
+    /* No enlarge: the size stays. */
+    run("GET", "/x/rs:fit:3000:3000/plain/local:///photo.jpg", NULL, &c);
+    assert_image(&c, "jpegload", 2240, 1400);
+    free_cap(&c);
+    run("GET", "/x/rs:fit:3000:3000:1/plain/local:///photo.jpg", NULL, &c);
+    assert_image(&c, "jpegload", 3000, 1875);
+    free_cap(&c);
+}
+
+static void test_orientation(void **state)
+{
+    struct captured c;
+
+    (void)state;
+    run("GET", "/x/w:560/plain/local:///rotated.jpg", NULL, &c);
+    assert_image(&c, "jpegload", 560, 350);
+    free_cap(&c);
+    run("GET", "/x/w:350/ar:0/plain/local:///rotated.jpg", NULL, &c);
+    assert_image(&c, "jpegload", 350, 560);
+    free_cap(&c);
+}
+
+static void test_errors(void **state)
+{
+    static const struct {
+        const char *uri;
+        int status;
+        const char *body;
+    } cases[] = {
+        {"/x/rs:bad:300:300/plain/local:///photo.jpg", 404, "Invalid URL"},
+        {"/x/unknown:1/plain/local:///photo.jpg", 404, "Invalid URL"},
+        {"/x/fill/300/300/plain/local:///photo.jpg", 404, "Invalid URL"},
+        {"/x/plain/local:///photo.jpg@bogus", 404, "Invalid URL"},
+        {"/onlysignature", 404, "Invalid URL"},
+        {"/x/plain/local:///missing.jpg", 404, "Source image is unreachable"},
+        {"/x/plain/local:///../../etc/passwd", 404, "Source image is unreachable"},
+        {"/x/plain/local:///%2e%2e/%2e%2e/etc/passwd", 404, "Source image is unreachable"},
+        {"/x/plain/local:///sub", 404, "Source image is unreachable"},
+        {"/x/plain/local:///text.txt", 422, "Invalid source image"},
+        {"/x/plain/local:///broken.jpg", 422, "Broken or unsupported image"},
+        {"/x/plain/local:///photo.jpg@heic", 422, "Invalid URL"},
+        {"/x/plain/ftp://example.com/a.jpg", 404, "Source image is unreachable"},
+        {"/favicon.ico", 404, " "},
+    };
+    struct captured c;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        run("GET", cases[i].uri, NULL, &c);
+        if (c.status != cases[i].status)
+            fail_msg("%s: status %d, expected %d", cases[i].uri, c.status, cases[i].status);
+        assert_non_null(strstr(c.headers, "Content-Type: text/plain\n"));
+        assert_int_equal(c.len, strlen(cases[i].body));
+        assert_memory_equal(c.body, cases[i].body, c.len);
+        free_cap(&c);
+    }
+}
+
+static void test_routes(void **state)
+{
+    struct captured c;
+
+    (void)state;
+    assert_int_equal(run("GET", "/health", NULL, &c), 200);
+    assert_non_null(strstr(c.headers, "Content-Type: text/plain\n"));
+    free_cap(&c);
+    assert_int_equal(run("GET", "/", NULL, &c), 200);
+    assert_non_null(strstr(c.headers, "Content-Type: text/html\n"));
+    free_cap(&c);
+    assert_int_equal(run("HEAD", "/x/plain/local:///photo.jpg", NULL, &c), 200);
+    assert_int_equal(c.len, 0);
+    free_cap(&c);
+}
+
+static void test_auto_webp(void **state)
+{
+    struct captured c;
+
+    (void)state;
+    cfg.auto_webp = true;
+    run("GET", "/x/rs:fill:100:100/plain/local:///photo.jpg", "image/avif,image/webp,*/*", &c);
+    cfg.auto_webp = false;
+    assert_non_null(strstr(c.headers, "Vary: Accept\n"));
+    assert_image(&c, "webpload", 100, 100);
+    free_cap(&c);
+}
+
+static void test_client_gone(void **state)
+{
+    struct captured c;
+
+    (void)state;
+    /* The client disappears after 1 KB of a large PNG: 499, and the next request works. */
+    assert_int_equal(run_failing("/x/plain/local:///photo.jpg@png", 1024, &c), 499);
+    free_cap(&c);
+    assert_int_equal(run("GET", "/x/rs:fit:300:300/plain/local:///photo.jpg", NULL, &c), 200);
+    free_cap(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fit_jpeg),        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_alpha_and_extend), cmocka_unit_test(test_orientation),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_auto_webp),       cmocka_unit_test(test_client_gone),
+    };
+
+    return cmocka_run_group_tests_name("handler", tests, setup, teardown);
+}
