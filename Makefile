@@ -37,7 +37,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit integration check asan install clean format format-check
+.PHONY: all test unit integration env-check check asan install clean format format-check
 
 all: $(BUILD)/imgfcgi
 
@@ -72,7 +72,11 @@ unit test: $(UNIT_BIN)
 integration: $(BUILD)/imgfcgi
 	IMGFCGI_BIN=$(CURDIR)/$(BUILD)/imgfcgi tests/integration/run.sh
 
-check: unit integration
+# conf/env.example must list exactly what the config table has.
+env-check: $(BUILD)/imgfcgi
+	$(BUILD)/imgfcgi --print-env | diff -u conf/env.example - && echo "env-check: 1 passed, 0 failed"
+
+check: unit env-check integration
 
 # ASan + UBSan: pooling is bypassed (IMGFCGI_ASAN) and every suite runs on
 # the instrumented build. detect_leaks covers the unit tests and imgfcgi.
