@@ -1,0 +1,226 @@
+/*
+ * main.c: process start-up, the listen socket, signals and the graceful stop.
+ *
+ * Signals. Before anything can start a thread (libvips, GLib, libcurl, our
+ * workers) the main thread blocks every signal it handles, so all threads
+ * inherit the mask and the main thread alone takes them with sigwait():
+ * TERM, INT, QUIT and USR1 stop gracefully, HUP is logged and ignored.
+ * USR1 is libfcgi's own "stop after this request" signal; left to libfcgi's
+ * handler it would make every later accept fail. SIGUSR2 is blocked here too:
+ * workers unblock it while they wait for a request (see worker.c).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <fcgiapp.h>
+
+#include "config.h"
+#include "listen.h"
+#include "log.h"
+#include "process.h"
+#include "worker.h"
+#include "banned.h"
+
+/* How often idle workers are woken while stopping. */
+#define WAKE_INTERVAL_NS (50L * 1000 * 1000)
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: imgfcgi [--version | --print-env | --help]\n"
+               "\n"
+               "Runs the imgfcgi FastCGI application: an imgproxy-compatible image server.\n"
+               "It accepts on fd 0 when a host (spawn-fcgi, mod_fcgid, lighttpd) passes a\n"
+               "listening socket there, otherwise on IMGFCGI_LISTEN. Settings come from the\n"
+               "environment; --print-env lists them with their defaults.\n"
+               "\n"
+               "  --version    print the version and exit\n"
+               "  --print-env  print every setting, its default and meaning, and exit\n"
+               "  --help       print this text and exit\n");
+}
+
+static const char *signal_name(int sig)
+{
+    switch (sig) {
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGINT:
+        return "SIGINT";
+    case SIGQUIT:
+        return "SIGQUIT";
+    case SIGUSR1:
+        return "SIGUSR1";
+    case SIGHUP:
+        return "SIGHUP";
+    default:
+        return "signal";
+    }
+}
+
+static enum log_level parse_log_level(const char *s)
+{
+    if (s == NULL)
+        return LOG_INFO;
+    if (strcmp(s, "debug") == 0)
+        return LOG_DEBUG;
+    if (strcmp(s, "warn") == 0)
+        return LOG_WARN;
+    if (strcmp(s, "error") == 0)
+        return LOG_ERROR;
+    return LOG_INFO;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Blocks until a stop signal arrives; returns it. */
+static int wait_for_stop(const sigset_t *signals)
+{
+    for (;;) {
+        int sig;
+        if (sigwait(signals, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            return sig;
+        log_info("SIGHUP ignored: settings are read once; restart imgfcgi to change them");
+    }
+}
+
+/*
+ * Lets every request in flight finish, up to timeout seconds. Returns 0 when
+ * all workers have ended (they can be joined), or the number still busy when
+ * the time ran out. A second stop signal ends the process at once.
+ */
+static int drain(struct worker_pool *pool, const sigset_t *signals, int timeout, struct listener *l)
+{
+    struct timespec start;
+    int running;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    worker_pool_stop(pool);
+    for (;;) {
+        struct timespec tick = {0, WAKE_INTERVAL_NS};
+        int sig;
+
+        running = worker_pool_wake(pool);
+        if (running == 0 || seconds_since(&start) >= timeout)
+            return running;
+        sig = sigtimedwait(signals, NULL, &tick);
+        if (sig > 0 && sig != SIGHUP) {
+            log_warn("%s again: exiting now with %d requests unfinished", signal_name(sig),
+                     worker_pool_busy(pool));
+            listen_close(l);
+            _exit(0);
+        }
+    }
+}
+
+static int run(const char *argv0)
+{
+    char err[256];
+    sigset_t signals, blocked;
+    struct listener l = {.fd = -1};
+    struct worker_pool *pool = NULL;
+    struct sigaction ign;
+    int sig, left;
+
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGQUIT);
+    sigaddset(&signals, SIGUSR1);
+    sigaddset(&signals, SIGHUP);
+    blocked = signals;
+    sigaddset(&blocked, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &blocked, NULL);
+
+    if (config_load(&cfg, err, sizeof(err)) != 0) {
+        config_release(&cfg);
+        fprintf(stderr, "imgfcgi: %s\n", err);
+        return 1;
+    }
+    log_set_level(parse_log_level(cfg.log_level));
+    config_log(&cfg);
+
+    if (process_global_init(argv0) != 0) {
+        log_error("libvips start-up failed");
+        config_release(&cfg);
+        return 1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("libcurl start-up failed");
+        goto failed_curl;
+    }
+    if (FCGX_Init() != 0) {
+        log_error("libfcgi start-up failed");
+        goto failed;
+    }
+    /* After FCGX_Init(), which would put its own no-op handler in place of SIG_IGN. */
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, NULL);
+
+    if (listen_open(&l, cfg.listen, cfg.listen_backlog, cfg.listen_mode) != 0)
+        goto failed;
+    pool = worker_pool_start(l.fd, cfg.workers);
+    if (pool == NULL)
+        goto failed;
+    log_info("imgfcgi %s listening on %s with %d workers", IMGFCGI_VERSION, l.name, cfg.workers);
+
+    sig = wait_for_stop(&signals);
+    log_info("stopping on %s: %d requests in flight, waiting up to %d s", signal_name(sig),
+             worker_pool_busy(pool), cfg.graceful_stop_timeout);
+    left = drain(pool, &signals, cfg.graceful_stop_timeout, &l);
+    if (left > 0) {
+        /* libvips cannot be shut down under running pipelines: leave without cleaning up. */
+        log_warn("%d requests still busy after %d s; exiting anyway", left,
+                 cfg.graceful_stop_timeout);
+        listen_close(&l);
+        _exit(0);
+    }
+    worker_pool_free(pool);
+    listen_close(&l);
+    process_global_shutdown();
+    curl_global_cleanup();
+    log_info("stopped");
+    config_release(&cfg);
+    return 0;
+
+failed:
+    listen_close(&l);
+    curl_global_cleanup();
+failed_curl:
+    process_global_shutdown();
+    config_release(&cfg);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 1)
+        return run(argv[0]);
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("imgfcgi %s\n", IMGFCGI_VERSION);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
+    if (argc == 2 && strcmp(argv[1], "--print-env") == 0) {
+        config_print_env(stdout);
+        return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+    }
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,442 @@
+/*
+ * worker.c: the request threads, and the handler's output on FCGX streams.
+ *
+ * Design. main starts n threads; each owns one FCGX_Request and one
+ * handler_ctx (its CURL handle) and loops: accept, serve, finish. Threads
+ * share the listening socket and two kinds of atomics, nothing else:
+ *
+ *   worker.state   IDLE while the thread waits in FCGX_Accept_r (for a new
+ *                  connection or for the next request on a kept nginx
+ *                  connection), BUSY from a request's arrival until
+ *                  FCGX_Finish_r has flushed and closed it, DONE once the
+ *                  thread has released everything and is about to end.
+ *                  Written by the thread, read by main.
+ *   pool.stopping  set once by main; read by each thread before accepting.
+ *
+ * There is no lock, in particular no accept mutex: Linux accept() on a shared
+ * socket is thread-safe, and a mutex held around FCGX_Accept_r would let a
+ * thread waiting on an nginx keep-alive connection (fastcgi_keep_conn) keep
+ * every other thread from accepting.
+ *
+ * Stopping. A thread blocked in accept() or in reading a kept connection
+ * only returns on a signal, so main sends SIGUSR2 to IDLE threads every
+ * 50 ms; the handler does nothing and has no SA_RESTART, and
+ * FCGI_FAIL_ACCEPT_ON_INTR makes FCGX_Accept_r return -EINTR. A thread
+ * unblocks SIGUSR2 only while IDLE: main's "is it IDLE?" and pthread_kill()
+ * are not one atomic step, and a signal landing in a BUSY thread's write()
+ * would cut its response short. A late signal stays pending until the next
+ * IDLE phase, where it is taken at the unblock, before the stop flag is read
+ * and before accept() is entered, so it interrupts nothing; main's repeated
+ * wake-ups cover a stop that lands between the flag check and accept().
+ * Threads libvips or libcurl start while serving inherit the blocked mask.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <fcgiapp.h>
+
+#include "handler.h"
+#include "log.h"
+#include "process.h"
+#include "worker.h"
+#include "banned.h"
+
+/* libvips can recurse deeply; glibc's default would follow `ulimit -s`. */
+#define WORKER_STACK_SIZE (8u * 1024 * 1024)
+/* Pause after a failed accept (EMFILE and the like) before trying again. */
+#define ACCEPT_RETRY_NS (100L * 1000 * 1000)
+/* FCGX_PutStr takes an int length. */
+#define PUT_CHUNK (1 << 20)
+
+enum worker_state { WORKER_IDLE, WORKER_BUSY, WORKER_DONE };
+
+struct worker {
+    struct worker_pool *pool;
+    struct handler_ctx *hc; /* owned; freed by the thread on its way out */
+    FCGX_Request req;
+    pthread_t thread;
+    bool started; /* pthread_create succeeded: join it */
+    atomic_int state;
+};
+
+struct worker_pool {
+    atomic_bool stopping;
+    int n;
+    struct worker *workers;
+};
+
+/* One response under way: the handler's struct output points here. */
+struct response {
+    FCGX_Stream *out;
+    int fd; /* the connection, owned by libfcgi */
+    bool head_sent;
+    bool failed; /* a write failed: the client (or the web server) is gone */
+};
+
+/* Process-wide, so many threads failing together still log once a second. */
+static atomic_llong last_accept_warning = -1;
+
+static void on_wake_signal(int sig)
+{
+    (void)sig;
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 304:
+        return "Not Modified";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 499:
+        return "Client Closed Request";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
+    }
+}
+
+/* Writes len bytes to the FastCGI stdout stream; 0, or -1 once any write has failed. */
+static int put(struct response *r, const char *s, size_t len)
+{
+    while (len > 0 && !r->failed) {
+        int n = len > PUT_CHUNK ? PUT_CHUNK : (int)len;
+        if (FCGX_PutStr(s, n, r->out) != n || FCGX_GetError(r->out) != 0)
+            r->failed = true;
+        s += n;
+        len -= (size_t)n;
+    }
+    return r->failed ? -1 : 0;
+}
+
+/* A header line must not be able to end itself early and start another. */
+static bool header_ok(const struct header *h)
+{
+    return h->name != NULL && h->value != NULL && h->name[0] != '\0' &&
+           strpbrk(h->name, "\r\n:") == NULL && strpbrk(h->value, "\r\n") == NULL;
+}
+
+static int response_head(void *ctx, int status, const struct header *headers, size_t n)
+{
+    struct response *r = ctx;
+    char line[80];
+    int len;
+
+    if (r->head_sent) {
+        log_error("response head sent twice; the second is dropped");
+        return -1;
+    }
+    r->head_sent = true;
+    len = snprintf(line, sizeof(line), "Status: %d %s\r\n", status, reason_phrase(status));
+    if (len < 0 || (size_t)len >= sizeof(line) || put(r, line, (size_t)len) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const struct header *h = &headers[i];
+        if (!header_ok(h)) {
+            log_warn("response header %s dropped: empty, or a line break in it",
+                     h->name != NULL ? h->name : "(null)");
+            continue;
+        }
+        if (put(r, h->name, strlen(h->name)) < 0 || put(r, ": ", 2) < 0 ||
+            put(r, h->value, strlen(h->value)) < 0 || put(r, "\r\n", 2) < 0)
+            return -1;
+    }
+    return put(r, "\r\n", 2);
+}
+
+static int response_body(void *ctx, const void *data, size_t len)
+{
+    struct response *r = ctx;
+
+    if (!r->head_sent) {
+        log_error("response body before its head; dropped");
+        return -1;
+    }
+    return put(r, data, len);
+}
+
+/*
+ * Ends the connection without FCGI_END_REQUEST, so that nginx logs "upstream
+ * prematurely closed" and cuts the client's response short instead of
+ * completing a well-formed but truncated one. shutdown(), not close(): libfcgi
+ * still owns the descriptor and closes it in FCGX_Finish_r, whose final writes
+ * now fail with EPIPE and drop what is still buffered.
+ */
+static void response_abort(void *ctx)
+{
+    struct response *r = ctx;
+
+    r->failed = true;
+    shutdown(r->fd, SHUT_RDWR);
+}
+
+static const char *request_param(void *ctx, const char *name)
+{
+    FCGX_Request *req = ctx;
+
+    return FCGX_GetParam(name, req->envp);
+}
+
+/*
+ * The request URI for a web server that sends no REQUEST_URI, rebuilt from
+ * the CGI variables. Caller frees; NULL when out of memory.
+ */
+static char *uri_from_cgi_params(FCGX_Request *req)
+{
+    const char *script = FCGX_GetParam("SCRIPT_NAME", req->envp);
+    const char *info = FCGX_GetParam("PATH_INFO", req->envp);
+    const char *query = FCGX_GetParam("QUERY_STRING", req->envp);
+    size_t len;
+    char *uri;
+
+    script = script != NULL ? script : "";
+    info = info != NULL ? info : "";
+    query = query != NULL ? query : "";
+    len = strlen(script) + strlen(info) + 1 + strlen(query) + 1;
+    uri = malloc(len);
+    if (uri != NULL)
+        snprintf(uri, len, "%s%s%s%s", script, info, query[0] != '\0' ? "?" : "", query);
+    return uri;
+}
+
+/* Serves the request w has just accepted. Never fails: errors become statuses. */
+static void serve(struct worker *w)
+{
+    struct response r = {.out = w->req.out, .fd = w->req.ipcFd};
+    struct output out = {
+        .head = response_head, .body = response_body, .abort = response_abort, .ctx = &r};
+    struct request rq = {.param = request_param, .ctx = &w->req};
+    char *uri = NULL;
+
+    rq.method = FCGX_GetParam("REQUEST_METHOD", w->req.envp);
+    if (rq.method == NULL || rq.method[0] == '\0')
+        rq.method = "GET";
+    rq.uri = FCGX_GetParam("REQUEST_URI", w->req.envp);
+    if (rq.uri == NULL) {
+        uri = uri_from_cgi_params(&w->req);
+        rq.uri = uri;
+    }
+    if (rq.uri != NULL)
+        handler_serve(w->hc, &rq, &out);
+    else
+        log_error("out of memory rebuilding the request URI");
+    /* Without a head nginx would answer 502 and log "upstream prematurely closed". */
+    if (!r.head_sent) {
+        log_error("no response from the handler; sending 500");
+        response_head(&r, 500, NULL, 0);
+    }
+    free(uri);
+}
+
+/* Logs a failed accept at most once a second process-wide, then pauses. */
+static void accept_failed(int rc)
+{
+    struct timespec now, pause = {0, ACCEPT_RETRY_NS};
+    long long last;
+    char buf[128];
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    last = atomic_load(&last_accept_warning);
+    if (last != (long long)now.tv_sec &&
+        atomic_compare_exchange_strong(&last_accept_warning, &last, (long long)now.tv_sec)) {
+        /* libfcgi returns -errno, or -9999 and the like for its own failures. */
+        if (rc < 0 && rc > -4096)
+            log_warn("accept failed: %s; retrying", strerror_r(-rc, buf, sizeof(buf)));
+        else
+            log_warn("accept failed: libfcgi error %d; retrying", rc);
+    }
+    nanosleep(&pause, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct worker_pool *p = w->pool;
+    sigset_t wake;
+    int rc;
+
+    sigemptyset(&wake);
+    sigaddset(&wake, SIGUSR2);
+    for (;;) {
+        atomic_store(&w->state, WORKER_IDLE);
+        pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+        if (atomic_load(&p->stopping))
+            break;
+        rc = FCGX_Accept_r(&w->req);
+        pthread_sigmask(SIG_BLOCK, &wake, NULL);
+        if (rc < 0) {
+            if (atomic_load(&p->stopping))
+                break;
+            if (rc != -EINTR)
+                accept_failed(rc);
+            continue;
+        }
+        atomic_store(&w->state, WORKER_BUSY);
+        serve(w);
+        /* Here, not in the next accept: no wake-up signal may cut the flush or the close. */
+        FCGX_Finish_r(&w->req);
+    }
+    pthread_sigmask(SIG_BLOCK, &wake, NULL);
+    /* A kept nginx connection is still open: close it. */
+    if (w->req.ipcFd >= 0)
+        FCGX_Free(&w->req, 1);
+    handler_ctx_free(w->hc);
+    w->hc = NULL;
+    process_thread_cleanup();
+    atomic_store(&w->state, WORKER_DONE);
+    return NULL;
+}
+
+void worker_pool_stop(struct worker_pool *p)
+{
+    atomic_store(&p->stopping, true);
+}
+
+int worker_pool_wake(struct worker_pool *p)
+{
+    int running = 0;
+
+    for (int i = 0; i < p->n; i++) {
+        struct worker *w = &p->workers[i];
+        int state;
+
+        if (!w->started)
+            continue;
+        state = atomic_load(&w->state);
+        if (state == WORKER_DONE)
+            continue;
+        running++;
+        if (state == WORKER_IDLE)
+            pthread_kill(w->thread, SIGUSR2);
+    }
+    return running;
+}
+
+int worker_pool_busy(const struct worker_pool *p)
+{
+    int busy = 0;
+
+    for (int i = 0; i < p->n; i++)
+        if (p->workers[i].started && atomic_load(&p->workers[i].state) == WORKER_BUSY)
+            busy++;
+    return busy;
+}
+
+void worker_pool_free(struct worker_pool *p)
+{
+    if (p == NULL)
+        return;
+    for (int i = 0; i < p->n; i++) {
+        struct worker *w = &p->workers[i];
+        if (w->started)
+            pthread_join(w->thread, NULL);
+        else
+            handler_ctx_free(w->hc);
+    }
+    free(p->workers);
+    free(p);
+}
+
+struct worker_pool *worker_pool_start(int listen_fd, int n)
+{
+    struct worker_pool *p = NULL;
+    struct sigaction sa;
+    pthread_attr_t attr;
+    bool attr_ready = false;
+    int rc;
+
+    if (n < 1) {
+        log_error("no worker threads to start (%d)", n);
+        return NULL;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_wake_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: accept() must fail with EINTR */
+    if (sigaction(SIGUSR2, &sa, NULL) != 0) {
+        log_error("sigaction(SIGUSR2): %s", strerror(errno));
+        return NULL;
+    }
+
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        goto failed;
+    atomic_init(&p->stopping, false);
+    p->workers = calloc((size_t)n, sizeof(*p->workers));
+    if (p->workers == NULL)
+        goto failed;
+    p->n = n;
+    for (int i = 0; i < n; i++) {
+        struct worker *w = &p->workers[i];
+        w->pool = p;
+        atomic_init(&w->state, WORKER_IDLE);
+        if (FCGX_InitRequest(&w->req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+            log_error("worker %d: FCGX_InitRequest failed", i);
+            goto failed;
+        }
+        w->hc = handler_ctx_new();
+        if (w->hc == NULL) {
+            log_error("worker %d: cannot create its handler context", i);
+            goto failed;
+        }
+    }
+
+    rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        attr_ready = true;
+        rc = pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
+    }
+    if (rc != 0) {
+        log_error("thread attributes: %s", strerror(rc));
+        goto failed;
+    }
+    for (int i = 0; i < n; i++) {
+        rc = pthread_create(&p->workers[i].thread, &attr, worker_main, &p->workers[i]);
+        if (rc != 0) {
+            log_error("starting worker %d of %d: %s", i + 1, n, strerror(rc));
+            goto failed;
+        }
+        p->workers[i].started = true;
+    }
+    pthread_attr_destroy(&attr);
+    return p;
+
+failed:
+    if (p == NULL || p->workers == NULL)
+        log_error("out of memory starting %d workers", n);
+    if (attr_ready)
+        pthread_attr_destroy(&attr);
+    if (p != NULL && p->workers != NULL) {
+        /* Threads already started may have taken a request: let it finish. */
+        struct timespec tick = {0, 10L * 1000 * 1000};
+        worker_pool_stop(p);
+        while (worker_pool_wake(p) > 0)
+            nanosleep(&tick, NULL);
+    }
+    worker_pool_free(p);
+    return NULL;
+}

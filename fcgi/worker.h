@@ -1,0 +1,43 @@
+/* worker.h: the request threads: accept a FastCGI request, serve it, repeat. */
+#ifndef IMGFCGI_WORKER_H
+#define IMGFCGI_WORKER_H
+
+/* The threads and what each owns; see the design note in worker.c. */
+struct worker_pool;
+
+/*
+ * Starts n threads accepting on listen_fd (borrowed: it must stay open until
+ * worker_pool_free()). Call from the main thread after FCGX_Init() and the
+ * libvips and libcurl global inits, with SIGUSR2 blocked (threads inherit the
+ * mask and unblock SIGUSR2 only while waiting for a request). Installs the
+ * SIGUSR2 handler used to wake them. Every handler context is created before
+ * the first thread starts, so a failure leaves no thread running.
+ * Returns the pool, or NULL after logging why.
+ */
+struct worker_pool *worker_pool_start(int listen_fd, int n);
+
+/*
+ * Asks every thread to end after the request it is serving, if any. Idempotent.
+ * No new request is taken once worker_pool_wake() has run after this.
+ */
+void worker_pool_stop(struct worker_pool *p);
+
+/*
+ * Interrupts, with SIGUSR2, every thread waiting in accept so it sees the stop
+ * flag; a thread serving a request is never signalled. Call after
+ * worker_pool_stop() and repeat (every 50 ms) until it returns 0: a signal can
+ * arrive just before a thread enters accept(). Returns how many threads have
+ * not finished yet.
+ */
+int worker_pool_wake(struct worker_pool *p);
+
+/* How many threads are serving a request right now. */
+int worker_pool_busy(const struct worker_pool *p);
+
+/*
+ * Joins every thread and frees the pool; NULL is a no-op. Only once
+ * worker_pool_wake() has returned 0: it would block on a thread still working.
+ */
+void worker_pool_free(struct worker_pool *p);
+
+#endif
