@@ -2,15 +2,16 @@
 # shellcheck shell=bash
 # Sourced by run.sh and tests/integration/run.sh; needs bash and curl.
 
-# nginx_private_conf SRC DIR PORT SOCKET
+# nginx_private_conf SRC DIR PORT SOCKET [USER]
 # Writes DIR/nginx.conf: a copy of SRC (conf/nginx.conf) listening on
 # 127.0.0.1:PORT, passing to the unix socket SOCKET, with its pid file, logs
-# and temporary files under DIR. Only the strings that conf/nginx.conf
+# and temporary files under DIR, and workers running as USER (default: the
+# file's www-data). Only the strings that conf/nginx.conf
 # documents are replaced; fails if one of them is missing, so the real file
 # and this copy cannot drift apart silently.
 nginx_private_conf() {
-    local src=$1 dir=$2 port=$3 sock=$4 s
-    for s in '127.0.0.1:8080' 'unix:/run/imgfcgi/imgfcgi.sock' '/run/nginx.pid' \
+    local src=$1 dir=$2 port=$3 sock=$4 user=${5:-www-data} s
+    for s in 'user www-data;' '127.0.0.1:8080' 'unix:/run/imgfcgi/imgfcgi.sock' '/run/nginx.pid' \
         '/var/log/nginx/' '/var/lib/nginx/'; do
         if ! grep -qF "$s" "$src"; then
             echo "nginx_private_conf: '$s' not found in $src" >&2
@@ -18,7 +19,8 @@ nginx_private_conf() {
         fi
     done
     mkdir -p "$dir/tmp" || return 1
-    sed -e "s|127\.0\.0\.1:8080|127.0.0.1:$port|g" \
+    sed -e "s|^user www-data;|user $user;|" \
+        -e "s|127\.0\.0\.1:8080|127.0.0.1:$port|g" \
         -e "s|unix:/run/imgfcgi/imgfcgi\.sock|unix:$sock|g" \
         -e "s|/run/nginx\.pid|$dir/nginx.pid|g" \
         -e "s|/var/log/nginx/|$dir/|g" \
@@ -33,6 +35,7 @@ nginx_start() {
     local dir=$1
     nginx -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" || return 1
     nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' &
+    # shellcheck disable=SC2034 # read by the caller
     NGINX_PID=$!
 }
 

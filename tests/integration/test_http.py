@@ -1,0 +1,659 @@
+#!/usr/bin/env python3
+"""test_http.py: imgfcgi through nginx against a loopback origin; started by run.sh.
+
+Every test asserts the status and the Content-Type; image answers are decoded
+with vipsheader and checked for format and exact dimensions. The expected
+sizes follow imgproxy v3's sizing rules (REFERENCE §2.1) on photo.jpg, 800x500.
+Prints one line per failure and ends with "N passed, N failed".
+Arguments: substrings of test names to run only those.
+"""
+import base64
+import concurrent.futures
+import hashlib
+import hmac
+import http.client
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+FRONT = os.environ["IT_FRONT"]
+SIGNED_FRONT = os.environ["IT_SIGNED_FRONT"]
+ORIGIN = os.environ["IT_ORIGIN"]
+ORIGIN_LOG = os.environ["IT_ORIGIN_LOG"]
+ROOT = os.environ["IT_ROOT"]
+PID = int(os.environ["IT_PID"])
+SIGNED_PID = int(os.environ["IT_SIGNED_PID"])
+KEY = bytes.fromhex(os.environ["IT_KEY"])
+SALT = bytes.fromhex(os.environ["IT_SALT"])
+RESULT = os.environ.get("IT_RESULT")
+ASAN = os.environ.get("IT_ASAN") == "1"
+LOAD_REQUESTS = int(os.environ.get("IT_LOAD_REQUESTS", "1000"))
+# Sanitizer builds are several times slower.
+TIMEOUT = 120 if ASAN else 60
+LOAD_BUDGET = 1500 if ASAN else 600
+
+MIME = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "avif": "image/avif",
+    "gif": "image/gif",
+    "tiff": "image/tiff",
+}
+LOADER = {
+    "jpeg": "jpegload",
+    "png": "pngload",
+    "webp": "webpload",
+    "avif": "heifload",
+    "gif": "gifload",
+    "tiff": "tiffload",
+}
+MAGIC = {
+    "jpeg": lambda b: b[:3] == b"\xff\xd8\xff",
+    "png": lambda b: b[:8] == b"\x89PNG\r\n\x1a\n",
+    "webp": lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP",
+    "avif": lambda b: b[4:8] == b"ftyp" and b"avif" in b[8:32],
+    "gif": lambda b: b[:4] == b"GIF8",
+    "tiff": lambda b: b[:4] in (b"II*\x00", b"MM\x00*"),
+}
+
+L = "local:///photo.jpg"  # the 800x500 JPEG through the local:// source
+
+
+def origin(path):
+    return ORIGIN + path
+
+
+def origin_port():
+    return urllib.parse.urlsplit(ORIGIN).port
+
+
+# ---------------------------------------------------------------- HTTP
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def ctype(self):
+        return self.headers.get("content-type", "")
+
+    def __repr__(self):
+        return "%d %s %r" % (self.status, self.ctype(), self.body[:120])
+
+
+def get(path, base=FRONT, timeout=TIMEOUT, method="GET"):
+    """Sends path as the raw request target (no re-escaping) and reads the answer."""
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.putrequest(method, path, skip_host=False, skip_accept_encoding=True)
+        conn.endheaders()
+        r = conn.getresponse()
+        body = r.read()
+        headers = {k.lower(): v for k, v in r.getheaders()}
+        return Response(r.status, headers, body)
+    finally:
+        conn.close()
+
+
+def plain(opts, src, ext=None, sig="insecure"):
+    p = "/" + sig
+    if opts:
+        p += "/" + opts
+    p += "/plain/" + src
+    if ext:
+        p += "@" + ext
+    return p
+
+
+def b64(s):
+    return base64.urlsafe_b64encode(s.encode()).rstrip(b"=").decode()
+
+
+def b64path(opts, src, ext=None, sig="insecure", split=None):
+    enc = b64(src)
+    if split:
+        enc = "/".join(enc[i:i + split] for i in range(0, len(enc), split))
+    p = "/" + sig
+    if opts:
+        p += "/" + opts
+    p += "/" + enc
+    if ext:
+        p += "." + ext
+    return p
+
+
+def sign(path, key=KEY, salt=SALT):
+    """imgproxy's signature: base64url(HMAC-SHA256(key, salt + path)), no padding."""
+    digest = hmac.new(key, salt + path.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+# ---------------------------------------------------------------- checks
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def image_info(body):
+    """Decodes body with vipsheader -a; returns its fields as a dict of strings."""
+    with tempfile.NamedTemporaryFile(suffix=".img") as f:
+        f.write(body)
+        f.flush()
+        p = subprocess.run(["vipsheader", "-a", f.name], capture_output=True, timeout=60)
+    check(p.returncode == 0, "vipsheader cannot read the body: %s" % p.stderr.decode(errors="replace")[:200])
+    info = {}
+    for line in p.stdout.decode(errors="replace").splitlines()[1:]:
+        k, sep, v = line.partition(": ")
+        if sep:
+            info[k.strip()] = v.strip()
+    return info
+
+
+def expect_image(r, fmt, w, h, bands=None):
+    check(r.status == 200, "want 200 %s %dx%d, got %r" % (fmt, w, h, r))
+    check(r.ctype() == MIME[fmt], "want Content-Type %s, got %r" % (MIME[fmt], r.ctype()))
+    info = image_info(r.body)
+    check(info.get("vips-loader") == LOADER[fmt],
+          "want a %s body, vipsheader says %s" % (fmt, info.get("vips-loader")))
+    if fmt == "avif":
+        check(info.get("heif-compression") == "av1",
+              "want AV1 compression, got %s" % info.get("heif-compression"))
+    got = (int(info["width"]), int(info["height"]))
+    check(got == (w, h), "want %dx%d, got %dx%d" % (w, h, got[0], got[1]))
+    if bands is not None:
+        check(int(info["bands"]) == bands, "want %d bands, got %s" % (bands, info["bands"]))
+    return info
+
+
+def expect_error(r, status):
+    check(r.status == status, "want %d, got %r" % (status, r))
+    check(r.ctype().startswith("text/plain"), "want a text/plain error, got %r" % r.ctype())
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def origin_log():
+    with open(ORIGIN_LOG, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def refused_port():
+    """A loopback port nobody listens on (bound, then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---------------------------------------------------------------- registry
+
+TESTS = []
+
+
+def test(name):
+    def register(fn):
+        TESTS.append((name, fn))
+        return fn
+
+    return register
+
+
+def image_case(name, path, fmt, w, h, bands=None, base=None):
+    test(name)(lambda: expect_image(get(path, base or FRONT), fmt, w, h, bands))
+
+
+def error_case(name, path, status, base=None):
+    test(name)(lambda: expect_error(get(path, base or FRONT), status))
+
+
+# ---------------------------------------------------------------- routes
+
+
+@test("route/health")
+def _():
+    r = get("/health")
+    check(r.status == 200, "want 200, got %r" % r)
+    check(r.ctype().startswith("text/plain"), "want text/plain, got %r" % r.ctype())
+
+
+@test("route/landing")
+def _():
+    r = get("/")
+    check(r.status == 200, "want 200, got %r" % r)
+    check(r.ctype().startswith("text/html"), "want text/html, got %r" % r.ctype())
+
+
+error_case("route/favicon", "/favicon.ico", 404)
+
+# ---------------------------------------------------------------- sizes (photo.jpg 800x500)
+
+# fit: both shrinks = max(800/300, 500/300) -> 300 x 187.5 -> 188 (half away from zero).
+image_case("size/fit", plain("rs:fit:300:300", L), "jpeg", 300, 188)
+image_case("size/fill", plain("rs:fill:300:200", L), "jpeg", 300, 200)
+image_case("size/force", plain("rs:force:300:300", L), "jpeg", 300, 300)
+image_case("size/fill-down", plain("rs:fill-down:300:200", L), "jpeg", 300, 200)
+# fill-down, target wider than the image: crop keeps 1000:400 at the image's width.
+image_case("size/fill-down-bigger", plain("rs:fill-down:1000:400", L), "jpeg", 800, 320)
+# fill, same target, no enlarge: cropped to the target, capped by the image.
+image_case("size/fill-bigger", plain("rs:fill:1000:400", L), "jpeg", 800, 400)
+# auto: a portrait target for a landscape image means fit, a landscape one fill.
+image_case("size/auto-portrait-fit", plain("rs:auto:300:400", L), "jpeg", 300, 188)
+image_case("size/auto-landscape-fill", plain("rs:auto:300:200", L), "jpeg", 300, 200)
+image_case("size/resize-alias", plain("resize:fill:300:200", L), "jpeg", 300, 200)
+image_case("size/size-option", plain("s:300:200", L), "jpeg", 300, 188)
+image_case("size/size-long-name", plain("size:300:200", L), "jpeg", 300, 188)
+image_case("size/rt-w-h", plain("rt:fill/w:300/h:200", L), "jpeg", 300, 200)
+image_case("size/resizing-type-long", plain("resizing_type:force/width:100/height:100", L),
+           "jpeg", 100, 100)
+image_case("size/w-only", plain("w:400", L), "jpeg", 400, 250)
+image_case("size/h-only", plain("h:100", L), "jpeg", 160, 100)
+image_case("size/force-w-only", plain("rt:force/w:400", L), "jpeg", 400, 500)
+image_case("size/later-option-wins", plain("w:100/w:400", L), "jpeg", 400, 250)
+image_case("size/no-options", plain("", L), "jpeg", 800, 500)
+# Not enlarged without el.
+image_case("size/no-enlarge", plain("rs:fit:1600:1600", L), "jpeg", 800, 500)
+image_case("size/no-enlarge-fill", plain("rs:fill:1000:1000", L), "jpeg", 800, 500)
+image_case("size/enlarge-rs-arg", plain("rs:fit:1600:1600:1", L), "jpeg", 1600, 1000)
+image_case("size/enlarge-el", plain("rs:fit:1600:1600/el:1", L), "jpeg", 1600, 1000)
+image_case("size/enlarge-fill", plain("rs:fill:1000:1000/el:1", L), "jpeg", 1000, 1000)
+image_case("size/enlarge-false", plain("rs:fit:1600:1600/el:0", L), "jpeg", 800, 500)
+# Extend: the output is exactly the requested size.
+image_case("size/extend-ex", plain("rs:fit:300:300/ex:1", L), "jpeg", 300, 300)
+image_case("size/extend-rs-arg", plain("rs:fit:300:300:0:1", L), "jpeg", 300, 300)
+image_case("size/extend-bigger", plain("rs:fit:1000:1000/ex:1", L), "jpeg", 1000, 1000)
+image_case("size/extend-gravity", plain("rs:fit:300:300/extend:1:no", L), "jpeg", 300, 300)
+image_case("size/extend-png-alpha", plain("rs:fit:300:300/ex:1", L, "png"), "png", 300, 300)
+# min-width / min-height: the shrink is lowered, then the other side is cropped.
+image_case("size/min-width", plain("h:100/mw:300", L), "jpeg", 300, 100)
+image_case("size/min-height", plain("w:100/mh:200", L), "jpeg", 100, 200)
+# dpr multiplies the target, but never enlarges past the source without el.
+image_case("size/dpr-2", plain("rs:fit:300:300/dpr:2", L), "jpeg", 600, 375)
+image_case("size/dpr-3-capped", plain("rs:fit:300:300/dpr:3", L), "jpeg", 800, 500)
+image_case("size/dpr-3-enlarge", plain("rs:fit:300:300/dpr:3/el:1", L), "jpeg", 900, 563)
+# zoom multiplies the scale.
+image_case("size/zoom", plain("rs:fit:300:300/z:0.5", L), "jpeg", 150, 94)
+image_case("size/zoom-alone", plain("zoom:0.5", L), "jpeg", 400, 250)
+image_case("size/zoom-xy", plain("rt:force/w:400/h:250/z:0.5:1", L), "jpeg", 200, 250)
+
+# ---------------------------------------------------------------- crop and gravity
+
+image_case("crop/px", plain("c:400:300", L), "jpeg", 400, 300)
+image_case("crop/long-name", plain("crop:400:300:nowe", L), "jpeg", 400, 300)
+image_case("crop/fraction", plain("c:0.5:0.5", L), "jpeg", 400, 250)
+image_case("crop/width-only", plain("c:400", L), "jpeg", 400, 500)
+image_case("crop/bigger-than-image", plain("c:2000:2000", L), "jpeg", 800, 500)
+image_case("crop/then-resize", plain("c:400:300/rs:fit:200:200", L), "jpeg", 200, 150)
+image_case("crop/gravity-offset", plain("c:400:300:soea:10:10", L), "jpeg", 400, 300)
+for g in ("ce", "no", "so", "ea", "we", "noea", "nowe", "soea", "sowe", "sm", "fp:0.2:0.8",
+          "ea:10:0", "no:0.1:0.1"):
+    image_case("gravity/" + g, plain("rs:fill:300:300/g:" + g, L), "jpeg", 300, 300)
+image_case("gravity/long-name", plain("rs:fill:300:300/gravity:we", L), "jpeg", 300, 300)
+
+
+@test("gravity/we-and-ea-differ")
+def _():
+    we = get(plain("rs:fill:300:300/g:we", L))
+    ea = get(plain("rs:fill:300:300/g:ea", L))
+    expect_image(we, "jpeg", 300, 300)
+    expect_image(ea, "jpeg", 300, 300)
+    check(we.body != ea.body, "west and east crops are the same image")
+
+
+@test("quality/q-changes-size")
+def _():
+    lo = get(plain("rs:fit:300:300/q:10", L))
+    hi = get(plain("rs:fit:300:300/quality:95", L))
+    expect_image(lo, "jpeg", 300, 188)
+    expect_image(hi, "jpeg", 300, 188)
+    check(len(lo.body) < len(hi.body), "q:10 (%d B) not smaller than q:95 (%d B)"
+          % (len(lo.body), len(hi.body)))
+
+
+# ---------------------------------------------------------------- formats
+
+for fmt, ext in (("webp", "webp"), ("png", "png"), ("avif", "avif"), ("jpeg", "jpeg"),
+                 ("jpeg", "jpg"), ("gif", "gif"), ("tiff", "tiff")):
+    image_case("format/@" + ext, plain("rs:fit:300:300", L, ext), fmt, 300, 188)
+    image_case("format/base64." + ext, b64path("rs:fit:300:300", L, ext), fmt, 300, 188)
+image_case("format/f-option", plain("rs:fit:300:300/f:png", L), "png", 300, 188)
+image_case("format/format-option", plain("rs:fit:300:300/format:webp", L), "webp", 300, 188)
+image_case("format/ext-option", plain("rs:fit:300:300/ext:gif", L), "gif", 300, 188)
+image_case("format/base64-no-ext", b64path("rs:fit:300:300", L), "jpeg", 300, 188)
+image_case("format/base64-split", b64path("rs:fit:300:300", origin("/photo.jpg"), "png", split=8),
+           "png", 300, 188)
+image_case("format/base64-padded", "/insecure/rs:fit:300:300/"
+           + base64.urlsafe_b64encode(b"local:///sub/photo.jpg").decode() + ".png",
+           "png", 300, 188)
+# Source formats: the result is the source format when it is a preferred one
+# (jpeg, png, gif), else the first preferred format (jpeg).
+image_case("format/png-source-stays-png", plain("", "local:///alpha.png"), "png", 320, 200, 4)
+image_case("format/alpha-to-jpeg-flattened", plain("", "local:///alpha.png", "jpeg"), "jpeg",
+           320, 200, 3)
+image_case("format/alpha-to-webp-keeps-alpha", plain("", "local:///alpha.png", "webp"), "webp",
+           320, 200, 4)
+image_case("format/gif-source", plain("rs:fit:60:60", "local:///animated.gif"), "gif", 60, 40)
+image_case("format/gif-to-png", plain("", "local:///animated.gif", "png"), "png", 120, 80)
+image_case("format/webp-source-to-jpeg", plain("rs:fit:100:100", "local:///photo.webp"), "jpeg",
+           100, 63)
+# EXIF orientation 6: stored 250x400, shown (and served) 400x250.
+image_case("exif/rotated-landscape", plain("", "local:///orientation-6.jpg"), "jpeg", 400, 250)
+image_case("exif/rotated-fit", plain("rs:fit:200:200", "local:///orientation-6.jpg", "png"),
+           "png", 200, 125)
+
+# ---------------------------------------------------------------- URL forms
+
+image_case("url/plain-escaped",
+           plain("rs:fit:300:300", urllib.parse.quote(origin("/photo.jpg"), safe=""), "png"),
+           "png", 300, 188)
+image_case("url/options-%3A-fixup", plain("rs%3Afit%3A300%3A300", L), "jpeg", 300, 188)
+image_case("url/collapsed-http-scheme",
+           plain("rs:fit:300:300", origin("/photo.jpg").replace("http://", "http:/")),
+           "jpeg", 300, 188)
+image_case("url/collapsed-local-scheme", plain("rs:fit:300:300", "local:/photo.jpg"),
+           "jpeg", 300, 188)
+image_case("url/query-ignored-plain", plain("rs:fit:300:300", L) + "?w=10&h=10", "jpeg", 300, 188)
+image_case("url/query-ignored-base64", b64path("rs:fit:300:300", L, "png") + "?x=@jpg",
+           "png", 300, 188)
+image_case("url/escaped-space-and-at", plain("rs:fit:300:300", "local:///my%20photo%402x.jpg", "png"),
+           "png", 300, 188)
+image_case("url/escaped-source-query", plain("rs:fit:300:300", "local:///photo.jpg%3Fv%3D1"),
+           "jpeg", 300, 188)
+
+# ---------------------------------------------------------------- sources
+
+image_case("source/local-subdir", plain("rs:fit:300:300", "local:///sub/photo.jpg"),
+           "jpeg", 300, 188)
+image_case("source/local-symlink-inside", plain("rs:fit:300:300", "local:///inside-link.jpg"),
+           "jpeg", 300, 188)
+image_case("source/http", plain("rs:fit:300:300", origin("/photo.jpg")), "jpeg", 300, 188)
+image_case("source/http-redirect", plain("rs:fit:300:300", origin("/redirect")), "jpeg", 300, 188)
+image_case("source/http-gzip-negotiated", plain("rs:fit:300:300", origin("/gzip/photo.jpg")),
+           "jpeg", 300, 188)
+image_case("source/http-gzip-always", plain("rs:fit:300:300", origin("/gzip-always/photo.jpg")),
+           "jpeg", 300, 188)
+image_case("source/http-alpha-png", plain("rs:fit:160:160", origin("/alpha.png")), "png", 160, 100, 4)
+
+# ---------------------------------------------------------------- local:// escapes -> 404
+
+error_case("local/missing-file", plain("", "local:///nope.jpg"), 404)
+error_case("local/directory", plain("", "local:///sub"), 404)
+error_case("local/dotdot", plain("", "local:///../outside/secret.jpg"), 404)
+error_case("local/dotdot-deep", plain("", "local:///sub/../../outside/secret.jpg"), 404)
+error_case("local/dotdot-escaped", plain("", "local:///%2e%2e/outside/secret.jpg"), 404)
+error_case("local/dotdot-escaped-upper", plain("", "local:///sub/%2E%2E/%2E%2E/outside/secret.jpg"), 404)
+error_case("local/dotdot-base64", b64path("", "local:///../outside/secret.jpg"), 404)
+error_case("local/symlink-outside", plain("", "local:///escape.jpg"), 404)
+error_case("local/symlink-dir-outside", plain("", "local:///outside-dir/secret.jpg"), 404)
+
+# ---------------------------------------------------------------- invalid URLs -> 404
+
+error_case("invalid/unknown-option", plain("foo:1", L), 404)
+error_case("invalid/pro-option", plain("brightness:10", L), 404)
+error_case("invalid/bad-int", plain("rs:fit:abc:300", L), 404)
+error_case("invalid/negative-width", plain("w:-1", L), 404)
+error_case("invalid/quality-101", plain("q:101", L), 404)
+error_case("invalid/resizing-type", plain("rt:stretch", L), 404)
+error_case("invalid/gravity", plain("g:xx", L), 404)
+error_case("invalid/gravity-sm-args", plain("g:sm:1:1", L), 404)
+error_case("invalid/gravity-fp-args", plain("g:fp:0.5", L), 404)
+error_case("invalid/extend-gravity-sm", plain("ex:1:sm", L), 404)
+error_case("invalid/dpr-zero", plain("dpr:0", L), 404)
+error_case("invalid/zoom-zero", plain("z:0", L), 404)
+error_case("invalid/too-many-rs-args", plain("rs:fit:1:1:0:0:ce:0:0:9", L), 404)
+error_case("invalid/deprecated-basic-format", "/insecure/fill/300/300/no/1/" + b64(L) + ".jpg", 404)
+error_case("invalid/no-path", "/insecure", 404)
+error_case("invalid/only-signature", "/insecure/", 404)
+error_case("invalid/empty-plain-url", "/insecure/rs:fit:300:300/plain/", 404)
+error_case("invalid/bad-base64", "/insecure/rs:fit:300:300/!!notbase64!!.jpg", 404)
+error_case("invalid/unknown-extension", plain("", L, "xyz"), 404)
+error_case("invalid/unknown-format-option", plain("f:bogus", L), 404)
+error_case("invalid/two-extensions", plain("", L) + "@png@jpg", 404)
+error_case("invalid/unknown-scheme", plain("", "ftp://127.0.0.1/photo.jpg"), 404)
+
+# ---------------------------------------------------------------- origin and image errors
+
+error_case("status/origin-404", plain("", origin("/404")), 404)
+error_case("status/origin-missing-file", plain("", origin("/nope.jpg")), 404)
+error_case("status/origin-403", plain("", origin("/403")), 403)
+error_case("status/origin-410", plain("", origin("/410")), 410)
+error_case("status/origin-500-is-502", plain("", origin("/500")), 502)
+error_case("status/origin-503-is-502", plain("", origin("/503")), 502)
+error_case("status/download-timeout-504", plain("", origin("/slow/photo.jpg")), 504)
+test("status/connection-refused-500")(
+    lambda: expect_error(get(plain("", "http://127.0.0.1:%d/photo.jpg" % refused_port())), 500))
+error_case("status/not-an-image-422", plain("", origin("/text.txt")), 422)
+error_case("status/text-as-image-jpeg-422", plain("", origin("/text-as-jpeg")), 422)
+error_case("status/local-not-an-image-422", plain("", "local:///text.txt"), 422)
+error_case("status/broken-image-422", plain("", origin("/broken.jpg")), 422)
+error_case("status/local-broken-image-422", plain("rs:fit:100:100", "local:///broken.jpg"), 422)
+error_case("status/unsaveable-format-422", plain("", L, "svg"), 422)
+error_case("status/too-many-redirects-404", plain("", origin("/loop")), 404)
+error_case("status/too-many-pixels-422", plain("rs:fit:100:100", origin("/big.png")), 422)
+error_case("status/local-too-many-pixels-422", plain("rs:fit:100:100", "local:///big.png"), 422)
+error_case("status/file-too-big-422", plain("rs:fit:100:100", origin("/padded.jpg")), 422)
+error_case("status/local-file-too-big-422", plain("rs:fit:100:100", "local:///padded.jpg"), 422)
+
+# ---------------------------------------------------------------- signatures (instance 2)
+
+VECTOR = ("/oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8/rs:fill:300:400:0/g:sm/"
+          "aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png")
+
+
+@test("signature/helper-matches-documented-vector")
+def _():
+    sig, _, path = VECTOR[1:].partition("/")
+    check(sign("/" + path) == sig, "sign() gives %s" % sign("/" + path))
+
+
+@test("signature/documented-vector-passes")
+def _():
+    # The source (example.com) is unreachable here; only "not 403" matters.
+    r = get(VECTOR, SIGNED_FRONT)
+    check(r.status != 403, "the documented vector was refused: %r" % r)
+
+
+def marker():
+    return "sig%d%d" % (os.getpid(), random.randrange(10**9))
+
+
+@test("signature/correct-200")
+def _():
+    m = marker()
+    path = "/rs:fit:300:300/plain/" + origin("/photo.jpg?m=" + m).replace("?", "%3F") + "@png"
+    r = get("/" + sign(path) + path, SIGNED_FRONT)
+    expect_image(r, "png", 300, 188)
+    check(m in origin_log(), "the origin never saw the signed request")
+
+
+@test("signature/correct-base64-200")
+def _():
+    path = "/rs:fill:300:200/" + b64(L) + ".webp"
+    expect_image(get("/" + sign(path) + path, SIGNED_FRONT), "webp", 300, 200)
+
+
+@test("signature/signed-after-%3A-fixup")
+def _():
+    signed = "/rs:fit:300:300/plain/" + L
+    sent = "/rs%3Afit%3A300%3A300/plain/" + L
+    expect_image(get("/" + sign(signed) + sent, SIGNED_FRONT), "jpeg", 300, 188)
+
+
+@test("signature/query-not-signed")
+def _():
+    path = "/rs:fit:300:300/plain/" + L
+    expect_image(get("/" + sign(path) + path + "?x=1", SIGNED_FRONT), "jpeg", 300, 188)
+
+
+@test("signature/wrong-403-no-download")
+def _():
+    m = marker()
+    path = "/rs:fit:300:300/plain/" + origin("/photo.jpg?m=" + m).replace("?", "%3F")
+    good = sign(path)
+    bad = ("A" if good[0] != "A" else "B") + good[1:]
+    expect_error(get("/" + bad + path, SIGNED_FRONT), 403)
+    time.sleep(0.2)
+    check(m not in origin_log(), "the origin was asked for a request with a bad signature")
+
+
+@test("signature/wrong-key-403")
+def _():
+    path = "/rs:fit:300:300/plain/" + L
+    expect_error(get("/" + sign(path, key=b"other") + path, SIGNED_FRONT), 403)
+
+
+@test("signature/other-path-403")
+def _():
+    path = "/rs:fit:300:300/plain/" + L
+    expect_error(get("/" + sign(path) + path.replace("300", "301", 1), SIGNED_FRONT), 403)
+
+
+error_case("signature/insecure-403", plain("rs:fit:300:300", L), 403, SIGNED_FRONT)
+error_case("signature/bad-encoding-403", plain("rs:fit:300:300", L, sig="a=b"), 403, SIGNED_FRONT)
+error_case("signature/truncated-403", "/" + sign("/plain/" + L)[:20] + "/plain/" + L, 403,
+           SIGNED_FRONT)
+
+
+@test("signature/health-not-signed")
+def _():
+    r = get("/health", base=SIGNED_FRONT)
+    check(r.status == 200 and r.ctype().startswith("text/plain"), "want 200 text/plain, got %r" % r)
+
+
+# ---------------------------------------------------------------- mixed load
+
+
+def load_kinds():
+    """(path, status, format or None): cheap requests of every kind."""
+    kinds = []
+    for fmt in ("jpeg", "png", "webp", "gif", "tiff"):
+        kinds.append((plain("rs:fit:200:200", L, fmt), 200, fmt))
+    kinds += [
+        (plain("rs:fill:150:150/g:sm", L), 200, "jpeg"),
+        (plain("rs:fit:100:100", L, "avif"), 200, "avif"),
+        (plain("w:120/dpr:2", origin("/photo.jpg"), "webp"), 200, "webp"),
+        (b64path("rs:force:64:64", origin("/alpha.png"), "png"), 200, "png"),
+        (plain("c:200:200/rs:fit:100:100", "local:///orientation-6.jpg"), 200, "jpeg"),
+        (plain("rs:fit:60:60", "local:///animated.gif"), 200, "gif"),
+        (plain("rs:fit:100:100", origin("/gzip-always/photo.jpg")), 200, "jpeg"),
+        ("/health", 200, None),
+        (plain("foo:1", L), 404, None),
+        (plain("", "local:///nope.jpg"), 404, None),
+        (plain("", "local:///../outside/secret.jpg"), 404, None),
+        (plain("", origin("/410")), 410, None),
+        (plain("", origin("/500")), 502, None),
+        (plain("", origin("/text.txt")), 422, None),
+        (plain("", origin("/broken.jpg")), 422, None),
+        (plain("", L, "svg"), 422, None),
+        (plain("rs:fit:100:100", "local:///big.png"), 422, None),
+        (plain("", origin("/loop")), 404, None),
+    ]
+    return kinds
+
+
+def load_one(kind):
+    path, status, fmt = kind
+    try:
+        r = get(path)
+    except Exception as e:  # noqa: BLE001 - any transport error is a failure here
+        return "%s: %s" % (path, e)
+    if r.status != status:
+        return "%s: want %d, got %r" % (path, status, r)
+    if fmt is not None:
+        if r.ctype() != MIME[fmt] or not MAGIC[fmt](r.body):
+            return "%s: want a %s body, got %r" % (path, fmt, r)
+    elif status != 200 and not r.ctype().startswith("text/plain"):
+        return "%s: want text/plain, got %r" % (path, r.ctype())
+    return None
+
+
+@test("load/mixed-1000-concurrency-8")
+def _():
+    rnd = random.Random(20240601)
+    kinds = load_kinds()
+    reqs = [kinds[i % len(kinds)] for i in range(LOAD_REQUESTS)]
+    rnd.shuffle(reqs)
+    # A few slow downloads (504 after IMGPROXY_DOWNLOAD_TIMEOUT) in the mix.
+    for i in range(0, min(4, len(reqs))):
+        reqs[rnd.randrange(len(reqs))] = (plain("", origin("/slow/photo.jpg")), 504, None)
+    errors = []
+    start = time.monotonic()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=8)
+    try:
+        futures = [pool.submit(load_one, k) for k in reqs]
+        done, not_done = concurrent.futures.wait(futures, timeout=LOAD_BUDGET)
+        for f in done:
+            if f.result() is not None:
+                errors.append(f.result())
+        for f in not_done:
+            f.cancel()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    elapsed = time.monotonic() - start
+    for e in errors[:20]:
+        print("  load: " + e)
+    check(not not_done, "%d of %d requests unfinished after %d s"
+          % (len(not_done), len(reqs), LOAD_BUDGET))
+    check(not errors, "%d of %d requests answered wrongly" % (len(errors), len(reqs)))
+    check(pid_alive(PID), "imgfcgi (pid %d) died under load" % PID)
+    print("  load: %d requests in %.1f s (%.0f req/s)" % (len(reqs), elapsed, len(reqs) / elapsed))
+
+
+@test("process/still-alive")
+def _():
+    check(pid_alive(PID), "imgfcgi #1 (pid %d) is gone" % PID)
+    check(pid_alive(SIGNED_PID), "imgfcgi #2 (pid %d) is gone" % SIGNED_PID)
+
+
+# ---------------------------------------------------------------- runner
+
+
+def main():
+    only = sys.argv[1:]
+    passed = failed = 0
+    for name, fn in TESTS:
+        if only and not any(o in name for o in only):
+            continue
+        try:
+            fn()
+        except Failure as e:
+            failed += 1
+            print("FAIL %s: %s" % (name, e), flush=True)
+        except Exception as e:  # noqa: BLE001 - a crash in one test must not stop the rest
+            failed += 1
+            print("FAIL %s: %s: %s" % (name, type(e).__name__, e), flush=True)
+        else:
+            passed += 1
+            if os.environ.get("IT_VERBOSE"):
+                print("ok   %s" % name, flush=True)
+    if RESULT:
+        with open(RESULT, "w") as f:
+            f.write("%d %d\n" % (passed, failed))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
