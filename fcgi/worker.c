@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <fcgiapp.h>
 
@@ -180,17 +181,25 @@ static int response_body(void *ctx, const void *data, size_t len)
 }
 
 /*
- * Ends the connection without FCGI_END_REQUEST, so that nginx logs "upstream
- * prematurely closed" and cuts the client's response short instead of
- * completing a well-formed but truncated one. shutdown(), not close(): libfcgi
- * still owns the descriptor and closes it in FCGX_Finish_r, whose final writes
- * now fail with EPIPE and drop what is still buffered.
+ * Makes the web server treat the response as failed, so that it cuts the
+ * client's response short instead of completing a well-formed but truncated
+ * one. Closing the connection early is not enough: without fastcgi_keep_conn
+ * nginx takes EOF as the normal end of a response. A record header with
+ * protocol version 0 is an error for every FastCGI client (nginx: "upstream
+ * sent unsupported FastCGI protocol version"). It lands on a record boundary:
+ * libfcgi writes whole records and keeps the rest (at most 8 KB, dropped
+ * here) in its buffer. shutdown(), not close(): libfcgi still owns the
+ * descriptor and closes it in FCGX_Finish_r, whose final writes now fail.
  */
 static void response_abort(void *ctx)
 {
+    static const unsigned char bad_record[8] = {0};
     struct response *r = ctx;
 
     r->failed = true;
+    if (write(r->fd, bad_record, sizeof(bad_record)) < 0) {
+        /* The connection is gone already: nothing left to cut. */
+    }
     shutdown(r->fd, SHUT_RDWR);
 }
 
