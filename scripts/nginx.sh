@@ -6,7 +6,7 @@
 # Writes DIR/nginx.conf: a copy of SRC (conf/nginx.conf) listening on
 # 127.0.0.1:PORT, passing to the unix socket SOCKET, with its pid file, logs
 # and temporary files under DIR, and workers running as USER (default: the
-# file's www-data). Only the strings that conf/nginx.conf
+# file's www-data; commented out when not root). Only the strings that conf/nginx.conf
 # documents are replaced; fails if one of them is missing, so the real file
 # and this copy cannot drift apart silently.
 nginx_private_conf() {
@@ -19,7 +19,12 @@ nginx_private_conf() {
         fi
     done
     mkdir -p "$dir/tmp" || return 1
-    sed -e "s|^user www-data;|user $user;|" \
+    local user_line="user $user;"
+    if [ "$(id -u)" -ne 0 ]; then
+        # nginx would only warn that "user" needs root.
+        user_line="# user $user; (not root: the workers run as the caller)"
+    fi
+    sed -e "s|^user www-data;|$user_line|" \
         -e "s|127\.0\.0\.1:8080|127.0.0.1:$port|g" \
         -e "s|unix:/run/imgfcgi/imgfcgi\.sock|unix:$sock|g" \
         -e "s|/run/nginx\.pid|$dir/nginx.pid|g" \

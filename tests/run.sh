@@ -14,7 +14,8 @@ make -j"$(nproc 2>/dev/null || echo 2)"
 log=$(mktemp /tmp/imgfcgi-check.XXXXXX)
 trap 'rm -f "$log"' EXIT
 set +e
-make check 2>&1 | tee "$log"
+# -k: the integration suite runs even when a unit test failed.
+make -k check 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 

@@ -89,12 +89,14 @@ class Response:
         return "%d %s %r" % (self.status, self.ctype(), self.body[:120])
 
 
-def get(path, base=FRONT, timeout=TIMEOUT, method="GET"):
+def get(path, base=FRONT, timeout=TIMEOUT, method="GET", headers=None):
     """Sends path as the raw request target (no re-escaping) and reads the answer."""
     u = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         conn.putrequest(method, path, skip_host=False, skip_accept_encoding=True)
+        for k, v in (headers or {}).items():
+            conn.putheader(k, v)
         conn.endheaders()
         r = conn.getresponse()
         body = r.read()
@@ -180,9 +182,12 @@ def expect_image(r, fmt, w, h, bands=None):
     return info
 
 
-def expect_error(r, status):
+def expect_error(r, status, body=None):
     check(r.status == status, "want %d, got %r" % (status, r))
     check(r.ctype().startswith("text/plain"), "want a text/plain error, got %r" % r.ctype())
+    if body is not None:
+        got = r.body.decode(errors="replace").strip()
+        check(got == body, "want the public message %r, got %r" % (body, got))
 
 
 def pid_alive(pid):
@@ -225,8 +230,8 @@ def image_case(name, path, fmt, w, h, bands=None, base=None):
     test(name)(lambda: expect_image(get(path, base or FRONT), fmt, w, h, bands))
 
 
-def error_case(name, path, status, base=None):
-    test(name)(lambda: expect_error(get(path, base or FRONT), status))
+def error_case(name, path, status, base=None, body=None):
+    test(name)(lambda: expect_error(get(path, base or FRONT), status, body))
 
 
 # ---------------------------------------------------------------- routes
@@ -247,6 +252,50 @@ def _():
 
 
 error_case("route/favicon", "/favicon.ico", 404)
+
+
+@test("route/health-no-cache")
+def _():
+    r = get("/health")
+    check(r.headers.get("cache-control") == "no-cache",
+          "want Cache-Control no-cache, got %r" % r.headers.get("cache-control"))
+
+
+@test("route/head-200-empty")
+def _():
+    r = get(plain("rs:fit:300:300", L), method="HEAD")
+    check(r.status == 200 and r.body == b"", "want 200 with no body, got %r" % r)
+
+
+@test("route/options-200-empty")
+def _():
+    r = get(plain("rs:fit:300:300", L), method="OPTIONS")
+    check(r.status == 200 and r.body == b"", "want 200 with no body, got %r" % r)
+
+
+@test("headers/image-response")
+def _():
+    r = get(plain("rs:fit:300:300", L, "png"))
+    expect_image(r, "png", 300, 188)
+    want = {
+        "cache-control": "max-age=31536000, public",
+        "content-disposition": 'inline; filename="photo.png"',
+        "content-security-policy": "script-src 'none'",
+    }
+    for k, v in want.items():
+        check(r.headers.get(k) == v, "want %s: %s, got %r" % (k, v, r.headers.get(k)))
+    check(r.headers.get("x-request-id"), "no X-Request-ID")
+
+
+@test("headers/request-id-echoed-when-safe")
+def _():
+    r = get("/health", headers={"X-Request-ID": "abc_DEF-123"})
+    check(r.headers.get("x-request-id") == "abc_DEF-123",
+          "want the client's id back, got %r" % r.headers.get("x-request-id"))
+    r = get("/health", headers={"X-Request-ID": "bad id!"})
+    rid = r.headers.get("x-request-id", "")
+    check(rid and rid != "bad id!" and all(c.isalnum() or c in "_-" for c in rid),
+          "want a fresh safe id, got %r" % rid)
 
 # ---------------------------------------------------------------- sizes (photo.jpg 800x500)
 
@@ -410,7 +459,7 @@ error_case("local/symlink-dir-outside", plain("", "local:///outside-dir/secret.j
 
 # ---------------------------------------------------------------- invalid URLs -> 404
 
-error_case("invalid/unknown-option", plain("foo:1", L), 404)
+error_case("invalid/unknown-option", plain("foo:1", L), 404, body="Invalid URL")
 error_case("invalid/pro-option", plain("brightness:10", L), 404)
 error_case("invalid/bad-int", plain("rs:fit:abc:300", L), 404)
 error_case("invalid/negative-width", plain("w:-1", L), 404)
@@ -438,22 +487,29 @@ error_case("invalid/unknown-scheme", plain("", "ftp://127.0.0.1/photo.jpg"), 404
 error_case("status/origin-404", plain("", origin("/404")), 404)
 error_case("status/origin-missing-file", plain("", origin("/nope.jpg")), 404)
 error_case("status/origin-403", plain("", origin("/403")), 403)
-error_case("status/origin-410", plain("", origin("/410")), 410)
-error_case("status/origin-500-is-502", plain("", origin("/500")), 502)
+error_case("status/origin-410", plain("", origin("/410")), 410,
+           body="Source image is unreachable")
+error_case("status/origin-500-is-502", plain("", origin("/500")), 502,
+           body="Source image is unreachable")
 error_case("status/origin-503-is-502", plain("", origin("/503")), 502)
-error_case("status/download-timeout-504", plain("", origin("/slow/photo.jpg")), 504)
+error_case("status/download-timeout-504", plain("", origin("/slow/photo.jpg")), 504,
+           body="Source image is unreachable")
 test("status/connection-refused-500")(
     lambda: expect_error(get(plain("", "http://127.0.0.1:%d/photo.jpg" % refused_port())), 500))
-error_case("status/not-an-image-422", plain("", origin("/text.txt")), 422)
+error_case("status/not-an-image-422", plain("", origin("/text.txt")), 422,
+           body="Invalid source image")
 error_case("status/text-as-image-jpeg-422", plain("", origin("/text-as-jpeg")), 422)
 error_case("status/local-not-an-image-422", plain("", "local:///text.txt"), 422)
-error_case("status/broken-image-422", plain("", origin("/broken.jpg")), 422)
+error_case("status/broken-image-422", plain("", origin("/broken.jpg")), 422,
+           body="Broken or unsupported image")
 error_case("status/local-broken-image-422", plain("rs:fit:100:100", "local:///broken.jpg"), 422)
-error_case("status/unsaveable-format-422", plain("", L, "svg"), 422)
+error_case("status/unsaveable-format-422", plain("", L, "svg"), 422, body="Invalid URL")
 error_case("status/too-many-redirects-404", plain("", origin("/loop")), 404)
-error_case("status/too-many-pixels-422", plain("rs:fit:100:100", origin("/big.png")), 422)
+error_case("status/too-many-pixels-422", plain("rs:fit:100:100", origin("/big.png")), 422,
+           body="Invalid source image")
 error_case("status/local-too-many-pixels-422", plain("rs:fit:100:100", "local:///big.png"), 422)
-error_case("status/file-too-big-422", plain("rs:fit:100:100", origin("/padded.jpg")), 422)
+error_case("status/file-too-big-422", plain("rs:fit:100:100", origin("/padded.jpg")), 422,
+           body="Invalid source image")
 error_case("status/local-file-too-big-422", plain("rs:fit:100:100", "local:///padded.jpg"), 422)
 
 # ---------------------------------------------------------------- signatures (instance 2)
@@ -530,7 +586,7 @@ def _():
     expect_error(get("/" + sign(path) + path.replace("300", "301", 1), SIGNED_FRONT), 403)
 
 
-error_case("signature/insecure-403", plain("rs:fit:300:300", L), 403, SIGNED_FRONT)
+error_case("signature/insecure-403", plain("rs:fit:300:300", L), 403, SIGNED_FRONT, body="Forbidden")
 error_case("signature/bad-encoding-403", plain("rs:fit:300:300", L, sig="a=b"), 403, SIGNED_FRONT)
 error_case("signature/truncated-403", "/" + sign("/plain/" + L)[:20] + "/plain/" + L, 403,
            SIGNED_FRONT)
