@@ -1,0 +1,259 @@
+/* test_fetch.c: local:// sources stay inside IMGPROXY_LOCAL_FILESYSTEM_ROOT. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "fetch.h"
+#include "testutil.h"
+
+/*
+ * Layout made by the group setup:
+ *   base/outside.jpg              a file outside the root
+ *   base/root/                    the root (realpath'd)
+ *   base/root/file.jpg            FILE_BYTES
+ *   base/root/sub/nested.png      NESTED_BYTES
+ *   base/root/inlink.jpg    ->    file.jpg               (stays inside)
+ *   base/root/outlink.jpg   ->    ../outside.jpg         (escapes, relative)
+ *   base/root/abslink.jpg   ->    <base>/outside.jpg     (escapes, absolute)
+ *   base/root/dirlink       ->    ..                     (a directory outside)
+ */
+static const char FILE_BYTES[] = "\xff\xd8\xff\xe0 not really a jpeg \x00\x01\x02 end";
+static const char NESTED_BYTES[] = "\x89PNG\r\n\x1a\n nested";
+static const char OUTSIDE_BYTES[] = "SECRET outside the root";
+
+static char base[PATH_MAX];
+static char root[PATH_MAX];
+static char *saved_local_root; /* config_load's own string, restored before release */
+
+/* out = a + "/" + b; aborts rather than truncate. */
+static void join(char *out, size_t n, const char *a, const char *b)
+{
+    int w = snprintf(out, n, "%s/%s", a, b);
+
+    if (w < 0 || (size_t)w >= n)
+        abort();
+}
+
+static int write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+    char p[PATH_MAX];
+    FILE *f;
+
+    join(p, sizeof p, dir, name);
+    f = fopen(p, "wb");
+    if (!f)
+        return -1;
+    if (fwrite(data, 1, len, f) != len) {
+        fclose(f);
+        return -1;
+    }
+    return fclose(f);
+}
+
+static int link_in(const char *dir, const char *name, const char *target)
+{
+    char p[PATH_MAX];
+
+    join(p, sizeof p, dir, name);
+    return symlink(target, p);
+}
+
+static int group_setup(void **state)
+{
+    char tmpl[] = "/tmp/imgfcgi-fetch-XXXXXX";
+    char p[PATH_MAX], abs_out[PATH_MAX];
+
+    (void)state;
+    if (tu_load_default_cfg() != 0)
+        return -1;
+    if (!mkdtemp(tmpl) || !realpath(tmpl, base))
+        return -1;
+    join(p, sizeof p, base, "root");
+    if (mkdir(p, 0700) != 0 || !realpath(p, root))
+        return -1;
+    join(p, sizeof p, root, "sub");
+    if (mkdir(p, 0700) != 0)
+        return -1;
+    join(abs_out, sizeof abs_out, base, "outside.jpg");
+    if (write_file(base, "outside.jpg", OUTSIDE_BYTES, sizeof OUTSIDE_BYTES - 1) != 0 ||
+        write_file(root, "file.jpg", FILE_BYTES, sizeof FILE_BYTES - 1) != 0 ||
+        write_file(p, "nested.png", NESTED_BYTES, sizeof NESTED_BYTES - 1) != 0 ||
+        link_in(root, "inlink.jpg", "file.jpg") != 0 ||
+        link_in(root, "outlink.jpg", "../outside.jpg") != 0 ||
+        link_in(root, "abslink.jpg", abs_out) != 0 || link_in(root, "dirlink", "..") != 0)
+        return -1;
+    saved_local_root = cfg.local_root;
+    cfg.local_root = root;
+    return 0;
+}
+
+static void rm(const char *dir, const char *name)
+{
+    char p[PATH_MAX];
+
+    join(p, sizeof p, dir, name);
+    unlink(p);
+}
+
+static int group_teardown(void **state)
+{
+    char p[PATH_MAX];
+
+    (void)state;
+    rm(root, "dirlink");
+    rm(root, "abslink.jpg");
+    rm(root, "outlink.jpg");
+    rm(root, "inlink.jpg");
+    rm(root, "file.jpg");
+    join(p, sizeof p, root, "sub");
+    rm(p, "nested.png");
+    rmdir(p);
+    rmdir(root);
+    rm(base, "outside.jpg");
+    rmdir(base);
+    cfg.local_root = saved_local_root;
+    config_release(&cfg);
+    return 0;
+}
+
+static void expect_file(const char *url, const char *bytes, size_t len)
+{
+    struct fetch_result r;
+    struct errinfo e;
+    int rc;
+
+    fetch_result_init(&r);
+    err_clear(&e);
+    rc = fetch_local(root, url, &r, &e);
+    if (rc != 0)
+        fail_msg("fetch_local(\"%s\") = %d (%s), want the file", url, rc, e.msg);
+    assert_int_equal(r.origin_status, 200);
+    assert_int_equal(r.body.len, len);
+    assert_memory_equal(r.body.data, bytes, len);
+    fetch_result_release(&r);
+}
+
+static void expect_not_found(const char *url)
+{
+    struct fetch_result r;
+    struct errinfo e;
+    int rc;
+
+    fetch_result_init(&r);
+    err_clear(&e);
+    rc = fetch_local(root, url, &r, &e);
+    if (rc != ERR_SOURCE_NOT_FOUND) {
+        if (rc == 0 && r.body.len > 0 && r.body.len == sizeof OUTSIDE_BYTES - 1 &&
+            memcmp(r.body.data, OUTSIDE_BYTES, r.body.len) == 0)
+            fail_msg("fetch_local(\"%s\") read the file OUTSIDE the root", url);
+        fail_msg("fetch_local(\"%s\") = %d, want ERR_SOURCE_NOT_FOUND (%d)", url, rc,
+                 ERR_SOURCE_NOT_FOUND);
+    }
+    assert_int_equal(e.code, ERR_SOURCE_NOT_FOUND);
+    assert_int_equal(e.status, 404);
+    fetch_result_release(&r);
+}
+
+static void test_regular_file(void **state)
+{
+    (void)state;
+    expect_file("local:///file.jpg", FILE_BYTES, sizeof FILE_BYTES - 1);
+    expect_file("local:///sub/nested.png", NESTED_BYTES, sizeof NESTED_BYTES - 1);
+}
+
+static void test_symlink_inside(void **state)
+{
+    (void)state;
+    /* Resolves inside the root: allowed. */
+    expect_file("local:///inlink.jpg", FILE_BYTES, sizeof FILE_BYTES - 1);
+}
+
+static void test_dotdot_inside(void **state)
+{
+    (void)state;
+    /* http.Dir cleans the path: sub/.. is the root itself. */
+    expect_file("local:///sub/../file.jpg", FILE_BYTES, sizeof FILE_BYTES - 1);
+}
+
+static void test_missing(void **state)
+{
+    (void)state;
+    expect_not_found("local:///nope.jpg");
+    expect_not_found("local:///sub/nope.png");
+    expect_not_found("local:///file.jpg/x");
+}
+
+static void test_dotdot_escape(void **state)
+{
+    (void)state;
+    expect_not_found("local:///../outside.jpg");
+    expect_not_found("local:///sub/../../outside.jpg");
+    expect_not_found("local:///./../outside.jpg");
+    expect_not_found("local:///sub/../../root/../outside.jpg");
+}
+
+static void test_encoded_dotdot_escape(void **state)
+{
+    (void)state;
+    expect_not_found("local:///%2e%2e/outside.jpg");
+    expect_not_found("local:///%2E%2E/outside.jpg");
+    expect_not_found("local:///sub/%2e%2e/%2e%2e/outside.jpg");
+    expect_not_found("local:///..%2foutside.jpg");
+    expect_not_found("local:///%2e%2e%2foutside.jpg");
+}
+
+static void test_symlink_escape(void **state)
+{
+    (void)state;
+    expect_not_found("local:///outlink.jpg");
+    expect_not_found("local:///abslink.jpg");
+    expect_not_found("local:///dirlink/outside.jpg");
+}
+
+static void test_directory(void **state)
+{
+    (void)state;
+    expect_not_found("local:///sub");
+    expect_not_found("local:///sub/");
+    expect_not_found("local:///");
+    expect_not_found("local:///dirlink");
+}
+
+static void test_result_init_release(void **state)
+{
+    struct fetch_result r;
+
+    (void)state;
+    fetch_result_init(&r);
+    assert_int_equal(r.body.len, 0);
+    assert_null(r.etag);
+    assert_null(r.last_modified);
+    assert_null(r.cache_control);
+    assert_null(r.expires);
+    assert_null(r.content_type);
+    fetch_result_release(&r);
+    /* Released twice after a re-init is fine. */
+    fetch_result_init(&r);
+    fetch_result_release(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_regular_file),        cmocka_unit_test(test_symlink_inside),
+        cmocka_unit_test(test_dotdot_inside),       cmocka_unit_test(test_missing),
+        cmocka_unit_test(test_dotdot_escape),       cmocka_unit_test(test_encoded_dotdot_escape),
+        cmocka_unit_test(test_symlink_escape),      cmocka_unit_test(test_directory),
+        cmocka_unit_test(test_result_init_release),
+    };
+    return cmocka_run_group_tests_name("fetch", tests, group_setup, group_teardown);
+}
