@@ -196,7 +196,9 @@ static void test_resize_empty_args_skipped(void **state)
     assert_true(po.enlarge);
     assert_int_equal(po.width, 300);
 
-    /* All empty: nothing changes. */
+    /* One empty argument ("rs:") and all empty: nothing changes. */
+    APPLY_OK(&po, "rs:");
+    APPLY_OK(&po, "s:");
     APPLY_OK(&po, "rs:::::");
     assert_int_equal(po.resizing_type, RT_FILL);
     assert_int_equal(po.width, 300);
@@ -450,6 +452,12 @@ static void test_extend(void **state)
     assert_int_equal(po.extend_gravity.type, GRAV_FOCUS_POINT);
     TU_ASSERT_NEAR(po.extend_gravity.x, 0.5);
     TU_ASSERT_NEAR(po.extend_gravity.y, 0.25);
+
+    /* Exactly 4 arguments. */
+    APPLY_OK(&po, "ex:1:we:3:4");
+    assert_int_equal(po.extend_gravity.type, GRAV_WEST);
+    TU_ASSERT_NEAR(po.extend_gravity.x, 3.0);
+    TU_ASSERT_NEAR(po.extend_gravity.y, 4.0);
 
     APPLY_OK(&po, "ex:1:noea");
     assert_int_equal(po.extend_gravity.type, GRAV_NORTH_EAST);

@@ -403,6 +403,11 @@ static void test_parse_base64_errors(void **state)
     expect_parse_error("/sig/w:1/.png");
     /* "plain" with nothing after it is base64 "plain": 5 characters, invalid. */
     expect_parse_error("/sig/w:1/plain");
+    /*
+     * An empty first segment has no separator, so it starts a base64 source;
+     * the ':' of the following segments is not base64.
+     */
+    expect_parse_error("/sig//w:1/plain/http://x/a.jpg");
     /* Pro /enc/ is not special in OSS: "enc" then ciphertext, not valid base64 text. */
     expect_parse_error("/sig/enc/!!notbase64!!");
 }
