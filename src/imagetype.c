@@ -22,7 +22,7 @@ static const struct {
     [IMGTYPE_SVG] = {"svg", "image/svg+xml", ".svg", false, true, false, false},
     [IMGTYPE_HEIC] = {"heic", "image/heif", ".heic", false, true, false, true},
     [IMGTYPE_AVIF] = {"avif", "image/avif", ".avif", true, true, false, true},
-    [IMGTYPE_BMP] = {"bmp", "image/bmp", ".bmp", false, true, false, false},
+    [IMGTYPE_BMP] = {"bmp", "image/bmp", ".bmp", false, false, false, false},
     [IMGTYPE_TIFF] = {"tiff", "image/tiff", ".tiff", true, true, false, true},
 };
 

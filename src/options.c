@@ -364,6 +364,32 @@ int options_apply(struct procopts *po, const char *seg, size_t len, char sep, st
         po->rotate = ((deg % 360) + 360) % 360;
         return 0;
     }
+    if (name_is(name, "format_quality", "fq", NULL)) {
+        if (a.n % 2 != 0)
+            return err_set(e, ERR_INVALID_URL, "Missing quality for: %s", a.v[a.n - 1]);
+        for (size_t i = 0; i < a.n; i += 2) {
+            enum imgtype t = imagetype_from_name(a.v[i], strlen(a.v[i]));
+            int q;
+
+            if (t == IMGTYPE_UNKNOWN)
+                return err_set(e, ERR_INVALID_URL, "Invalid image format: %s", a.v[i]);
+            if (parse_int(a.v[i + 1], &q) < 0 || q < 0 || q > 100)
+                return err_set(e, ERR_INVALID_URL, "Invalid quality for %s: %s", a.v[i],
+                               a.v[i + 1]);
+            po->format_quality[t] = q;
+        }
+        return 0;
+    }
+    if (name_is(name, "strip_metadata", "sm", NULL) ||
+        name_is(name, "strip_color_profile", "scp", NULL)) {
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
+        if (name_is(name, "strip_metadata", "sm", NULL))
+            po->strip_metadata = parse_bool(a.v[0]);
+        else
+            po->strip_color_profile = parse_bool(a.v[0]);
+        return 0;
+    }
     if (name_is(name, "auto_rotate", "ar", NULL)) {
         if (a.n > 1)
             return err_set(e, ERR_INVALID_URL, "Invalid auto rotate arguments");
