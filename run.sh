@@ -70,7 +70,7 @@ nginx_start "$rundir"
 nginx_pid=$NGINX_PID
 
 base="http://127.0.0.1:$port"
-if ! wait_http "$base/health" 20; then
+if ! wait_http "$base/health" 20 "$imgfcgi_pid" "$nginx_pid"; then
     echo "run.sh: imgfcgi or nginx did not come up; see $rundir/error.log" >&2
     tail -n 20 "$rundir/error.log" >&2 || true
     exit 1

@@ -49,14 +49,22 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# wait_http URL [SECONDS]: polls URL until it answers 200 (bounded, default 20 s).
+# wait_http URL [SECONDS [PID...]]: polls URL until it answers 200 (bounded,
+# default 20 s); gives up early when one of the PIDs (the servers behind URL) dies.
 wait_http() {
-    local url=$1 secs=${2:-20} i
-    for ((i = 0; i < secs * 10; i++)); do
+    local url=$1 secs=${2:-20} i pid
+    shift $(($# < 2 ? $# : 2))
+    for ((i = 0; i < secs * 5; i++)); do
         if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
             return 0
         fi
-        sleep 0.1
+        for pid in "$@"; do
+            if ! pid_alive "$pid"; then
+                echo "pid $pid exited while waiting for $url" >&2
+                return 1
+            fi
+        done
+        sleep 0.2
     done
     echo "no 200 from $url after ${secs}s" >&2
     return 1

@@ -170,7 +170,7 @@ sed -e "s|@DIR@|$tmp|g" -e "s|@PORT@|$origin_port|g" -e "s|@ROOT@|$root|g" \
 nginx -t -q -p "$tmp/origin" -e "$tmp/origin-error.log" -c "$tmp/origin/nginx.conf"
 nginx -p "$tmp/origin" -e "$tmp/origin-error.log" -c "$tmp/origin/nginx.conf" -g 'daemon off;' &
 pids[origin]=$!
-wait_http "http://127.0.0.1:$origin_port/photo.jpg" 20
+wait_http "http://127.0.0.1:$origin_port/photo.jpg" 20 "${pids[origin]}"
 
 # --- imgfcgi instances ---------------------------------------------------
 common_env=(
@@ -226,8 +226,8 @@ nginx_private_conf "$repo/conf/nginx.conf" "$tmp/front2" "$front2_port" "$tmp/im
 nginx_start "$tmp/front2"
 pids[front2]=$NGINX_PID
 
-wait_http "http://127.0.0.1:$front1_port/health" 30
-wait_http "http://127.0.0.1:$front2_port/health" 30
+wait_http "http://127.0.0.1:$front1_port/health" 30 "${pids[front1]}" "${pids[imgfcgi1]}"
+wait_http "http://127.0.0.1:$front2_port/health" 30 "${pids[front2]}" "${pids[imgfcgi2]}"
 
 # --- the suite -------------------------------------------------------------
 set +e

@@ -677,6 +677,21 @@ def _():
     print("  load: %d requests in %.1f s (%.0f req/s)" % (len(reqs), elapsed, len(reqs) / elapsed))
 
 
+@test("load/aborted-clients")
+def _():
+    # Clients that hang up while the source drips in: imgfcgi must shrug it off.
+    def abort(i):
+        try:
+            get(plain("rs:fit:100:100", origin("/slow/photo.jpg?abort=%d" % i)), timeout=0.3)
+        except (socket.timeout, TimeoutError, OSError):
+            pass
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(abort, range(4)))
+    expect_image(get(plain("rs:fit:100:100", L)), "jpeg", 100, 63)
+    check(pid_alive(PID), "imgfcgi (pid %d) died after aborted requests" % PID)
+
+
 @test("process/still-alive")
 def _():
     check(pid_alive(PID), "imgfcgi #1 (pid %d) is gone" % PID)
