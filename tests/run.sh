@@ -21,7 +21,7 @@ set -e
 
 echo
 echo "==== summary (make check exit status $rc)"
-summary=$(grep -E '^(unit|integration): [0-9]+ passed, [0-9]+ failed' "$log" || true)
+summary=$(grep -E '^[A-Za-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" || true)
 if [ -n "$summary" ]; then
     echo "$summary"
 else
