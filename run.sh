@@ -20,6 +20,8 @@ cd "$here"
 . scripts/nginx.sh
 
 deps_ensure
+# The health check and imgfcgi's loopback fetches must not go through a proxy.
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 make -j"$(nproc 2>/dev/null || echo 2)"
 
 port=${IMGFCGI_HTTP_PORT:-8080}

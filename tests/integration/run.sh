@@ -31,6 +31,10 @@ if [ "$(id -u)" -eq 0 ] && [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ -z "${IMGFCGI_NO_
     exec unshare -n -- bash -c 'ip link set lo up && exec "$@"' bash "$0" "$@"
 fi
 
+# Nothing here may go through a proxy of the caller's environment (curl honours these);
+# only imgfcgi #2 gets one below, on purpose.
+unset http_proxy https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+
 bin=${IMGFCGI_BIN:-$repo/build/imgfcgi}
 asan=${IMGFCGI_ASAN:-0}
 for tool in nginx spawn-fcgi vipsheader vips curl python3 gzip; do
