@@ -438,6 +438,10 @@ image_case("source/local-subdir", plain("rs:fit:300:300", "local:///sub/photo.jp
 image_case("source/local-symlink-inside", plain("rs:fit:300:300", "local:///inside-link.jpg"),
            "jpeg", 300, 188)
 image_case("source/http", plain("rs:fit:300:300", origin("/photo.jpg")), "jpeg", 300, 188)
+# The foundation's acceptance URL, in every output format, from the http origin.
+for fmt in ("webp", "png", "avif", "jpeg", "gif", "tiff"):
+    image_case("source/http@" + fmt, plain("rs:fit:300:300", origin("/photo.jpg"), fmt), fmt,
+               300, 188)
 image_case("source/http-redirect", plain("rs:fit:300:300", origin("/redirect")), "jpeg", 300, 188)
 image_case("source/http-gzip-negotiated", plain("rs:fit:300:300", origin("/gzip/photo.jpg")),
            "jpeg", 300, 188)
