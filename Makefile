@@ -37,6 +37,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 
+# Keep test objects between runs (they are intermediate files otherwise).
+.SECONDARY:
+
 .PHONY: all test unit integration env-check check asan install clean format format-check
 
 all: $(BUILD)/imgfcgi
