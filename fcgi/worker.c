@@ -16,7 +16,11 @@
  * There is no lock, in particular no accept mutex: Linux accept() on a shared
  * socket is thread-safe, and a mutex held around FCGX_Accept_r would let a
  * thread waiting on an nginx keep-alive connection (fastcgi_keep_conn) keep
- * every other thread from accepting.
+ * every other thread from accepting. Even so, an idle kept connection pins
+ * its thread: with nginx "keepalive N" there must be more threads than kept
+ * connections (nginx workers x N), or new connections wait in the backlog
+ * (measured: 4 threads, keepalive 4, a second upstream on the same socket
+ * starved); conf/nginx.conf therefore uses no keepalive.
  *
  * Stopping. A thread blocked in accept() or in reading a kept connection
  * only returns on a signal, so main sends SIGUSR2 to IDLE threads every
@@ -28,10 +32,12 @@
  * IDLE phase, where it is taken at the unblock, before the stop flag is read
  * and before accept() is entered, so it interrupts nothing; main's repeated
  * wake-ups cover a stop that lands between the flag check and accept().
+ * A connection accepted but whose request has not fully arrived is still
+ * IDLE; a wake-up then drops it (nginx: 502). That window is short and
+ * exists only while stopping.
  * Threads libvips or libcurl start while serving inherit the blocked mask.
  */
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
