@@ -39,9 +39,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_end(ap);
     if (r > 0)
         n += (size_t)r < sizeof(line) - n - 1 ? (size_t)r : sizeof(line) - n - 2;
-    /* Control characters from requests must not forge log lines. */
+    /* Control characters and raw bytes from requests must not forge or garble log lines. */
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+        if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || (unsigned char)line[i] >= 0x7f)
             line[i] = '?';
     line[n++] = '\n';
     if (write(STDERR_FILENO, line, n) < 0) {
