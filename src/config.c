@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "parse.h"
 #include "banned.h"
 
 struct config cfg;
@@ -168,35 +169,6 @@ static int parse_ll(const char *s, long long *out)
     return 0;
 }
 
-static int parse_bool(const char *s, bool *out)
-{
-    static const char *yes[] = {"1", "t", "T", "TRUE", "true", "True"};
-    static const char *no[] = {"0", "f", "F", "FALSE", "false", "False"};
-
-    for (size_t i = 0; i < 6; i++) {
-        if (strcmp(s, yes[i]) == 0) {
-            *out = true;
-            return 0;
-        }
-        if (strcmp(s, no[i]) == 0) {
-            *out = false;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Splits s on commas into a strlist; empty s gives an empty list. */
 static int split_list(const char *s, struct strlist *l)
 {
@@ -313,7 +285,7 @@ static int parse_var(struct config *c, const struct conf_var *v, const char *val
         return 0;
     }
     case T_BOOL:
-        if (parse_bool(value, field(c, v->offset)) < 0)
+        if (parse_go_bool(value, field(c, v->offset)) < 0)
             return fail(err, errlen, v, value, "not a boolean (true/false/1/0)");
         return 0;
     case T_STR:
@@ -418,7 +390,7 @@ static int parse_var(struct config *c, const struct conf_var *v, const char *val
             }
             b->len = hl / 2;
             for (size_t j = 0; j < hl; j += 2) {
-                int hi = hexval(h[j]), lo = hexval(h[j + 1]);
+                int hi = parse_hex_digit(h[j]), lo = parse_hex_digit(h[j + 1]);
 
                 if (hi < 0 || lo < 0) {
                     free_list(&parts);

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "log.h"
 #include "options.h"
+#include "parse.h"
 #include "banned.h"
 
 #define MAX_ARGS 16
@@ -69,17 +70,11 @@ static int parse_float(const char *s, double *out)
 /* strconv.ParseBool; anything else is false with a warning, as in imgproxy. */
 static bool parse_bool(const char *s)
 {
-    static const char *yes[] = {"1", "t", "T", "TRUE", "true", "True"};
-    static const char *no[] = {"0", "f", "F", "FALSE", "false", "False"};
+    bool v = false;
 
-    for (size_t i = 0; i < 6; i++) {
-        if (strcmp(s, yes[i]) == 0)
-            return true;
-        if (strcmp(s, no[i]) == 0)
-            return false;
-    }
-    log_warn("`%s` is not a valid boolean value. Treated as false", s);
-    return false;
+    if (parse_go_bool(s, &v) < 0)
+        log_warn("`%s` is not a valid boolean value. Treated as false", s);
+    return v;
 }
 
 static const struct {

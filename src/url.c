@@ -4,19 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
 #include "url.h"
 #include "banned.h"
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 long url_unescape(const char *s, size_t len, char *out)
 {
@@ -28,8 +18,8 @@ long url_unescape(const char *s, size_t len, char *out)
 
             if (i + 2 >= len)
                 return -1;
-            hi = hexval((unsigned char)s[i + 1]);
-            lo = hexval((unsigned char)s[i + 2]);
+            hi = parse_hex_digit((unsigned char)s[i + 1]);
+            lo = parse_hex_digit((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             out[o++] = (char)(hi << 4 | lo);
