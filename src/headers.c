@@ -276,3 +276,55 @@ bool headers_secret_ok(const char *authorization, const char *secret)
     }
     return diff == 0;
 }
+
+/* Splits "scheme://host[:port]/path?q" into host (no port) and path ("" if none). */
+static bool split_url(const char *u, const char **host, size_t *hlen, const char **path,
+                      size_t *plen)
+{
+    const char *p = strstr(u, "://"), *h, *colon;
+
+    if (p == NULL)
+        return false;
+    h = p + 3;
+    p = h + strcspn(h, "/?#");
+    colon = memchr(h, ':', (size_t)(p - h));
+    *host = h;
+    *hlen = (size_t)((colon != NULL ? colon : p) - h);
+    *path = p;
+    *plen = strcspn(p, "?#");
+    return *hlen > 0;
+}
+
+bool headers_cookie_scope_ok(const char *source_url, const char *base_url)
+{
+    const char *sh, *sp, *bh, *bp;
+    size_t shl, spl, bhl, bpl, dir;
+
+    if (source_url == NULL || base_url == NULL || !split_url(source_url, &sh, &shl, &sp, &spl) ||
+        !split_url(base_url, &bh, &bhl, &bp, &bpl))
+        return false;
+    /* Domain match: equal, or a subdomain of base's host. */
+    if (!(shl == bhl && strncasecmp(sh, bh, shl) == 0) &&
+        !(shl > bhl + 1 && sh[shl - bhl - 1] == '.' && strncasecmp(sh + shl - bhl, bh, bhl) == 0))
+        return false;
+    /* cookiejar's defaultPath: base's path up to its last slash, at least "/". */
+    dir = 0;
+    for (size_t i = 0; i < bpl; i++)
+        if (bp[i] == '/')
+            dir = i;
+    if (bpl == 0 || bp[0] != '/' || dir == 0)
+        return true;
+    if (spl < dir || memcmp(sp, bp, dir) != 0)
+        return false;
+    return spl == dir || sp[dir] == '/';
+}
+
+bool headers_value_safe(const char *s)
+{
+    if (s == NULL)
+        return false;
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}

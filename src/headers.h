@@ -92,4 +92,15 @@ int headers_etag_make(char *out, size_t outlen, const char *po_hash, const char 
  */
 bool headers_secret_ok(const char *authorization, const char *secret);
 
+/*
+ * Whether the client's cookies may go to source_url under cookie passthrough:
+ * base_url ("scheme://host[:port]/path") is where they belong, as Go's
+ * cookiejar scopes them: the source host equals base's host or is a subdomain
+ * of it (ports ignored), and the source path is under base's directory.
+ */
+bool headers_cookie_scope_ok(const char *source_url, const char *base_url);
+
+/* True when s (NULL is false) has no control characters: safe as a header value. */
+bool headers_value_safe(const char *s);
+
 #endif
