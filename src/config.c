@@ -92,7 +92,7 @@ static const struct conf_var vars[] = {
     {"IMGPROXY_LOCAL_FILESYSTEM_ROOT", T_DIR, OFF(local_root), 0, "", 0, 0,
      "directory served as local:///; empty = local:// disabled"},
     {"IMGPROXY_SOURCE_URL_QUERY_SEPARATOR", T_STR, OFF(source_url_query_separator), 0, "?", 0,
-     0, "separator of a query in local:// URLs; empty = none"},
+     0, "separator of a query in local:// URLs; set but empty = none"},
     {"IMGPROXY_IGNORE_SSL_VERIFICATION", T_BOOL, OFF(ignore_ssl_verification), 0, "false", 0, 0,
      "do not verify origins' TLS certificates"},
     {"IMGPROXY_MAX_SRC_RESOLUTION", T_MEGAPIXELS, OFF(max_src_resolution), 0, "50", 0, 0,
@@ -549,8 +549,13 @@ int config_load(struct config *c, char *err, size_t errlen)
     for (size_t i = 0; i < NVARS; i++) {
         const char *value = getenv(vars[i].name);
 
-        /* As imgproxy: an empty variable is the same as an unset one. */
-        if (value == NULL || *value == '\0')
+        /*
+         * As imgproxy: an empty variable is the same as an unset one, except
+         * the query separator, which imgproxy reads with LookupEnv: set empty
+         * it turns the separator off.
+         */
+        if (value == NULL ||
+            (*value == '\0' && strcmp(vars[i].name, "IMGPROXY_SOURCE_URL_QUERY_SEPARATOR") != 0))
             continue;
         if (parse_var(c, &vars[i], value, err, errlen) < 0)
             return -1;
