@@ -600,7 +600,8 @@ void config_release(struct config *c)
 static bool is_secret(const char *name)
 {
     return strcmp(name, "IMGPROXY_KEY") == 0 || strcmp(name, "IMGPROXY_SALT") == 0 ||
-           strcmp(name, "IMGPROXY_TRUSTED_SIGNATURES") == 0 || strcmp(name, "IMGPROXY_SECRET") == 0 ||
+           strcmp(name, "IMGPROXY_TRUSTED_SIGNATURES") == 0 ||
+           strcmp(name, "IMGPROXY_SECRET") == 0 ||
            strcmp(name, "IMGPROXY_FALLBACK_IMAGE_DATA") == 0;
 }
 

@@ -60,7 +60,9 @@ int fallback_global_init(char *err, size_t errlen)
         fetcher_free(f);
         if (ret < 0 || image.body.len == 0) {
             snprintf(err, errlen, "IMGPROXY_FALLBACK_IMAGE_URL=%s: %s", cfg.fallback_image_url,
-                     f == NULL ? "out of memory" : e.msg[0] ? e.msg : "empty body");
+                     f == NULL  ? "out of memory"
+                     : e.msg[0] ? e.msg
+                                : "empty body");
             fetch_result_release(&image);
             return -1;
         }

@@ -179,8 +179,7 @@ void headers_sha256_b64(const void *a, size_t alen, const void *b, size_t blen, 
     b64url(digest, dlen, out, HEADERS_HASH_LEN);
 }
 
-void headers_options_hash(const struct procopts *po, const char *buster,
-                          char out[HEADERS_HASH_LEN])
+void headers_options_hash(const struct procopts *po, const char *buster, char out[HEADERS_HASH_LEN])
 {
     char canon[OPTIONS_CANONICAL_MAX];
     size_t len = options_canonical(po, canon, sizeof(canon));

@@ -65,11 +65,11 @@ void headers_options_hash(const struct procopts *po, const char *buster,
 
 /* What a client's If-None-Match says about the image it has. */
 struct etag_expect {
-    bool valid;                                   /* an imgfcgi ETag was parsed */
-    char po_hash[HEADERS_HASH_LEN];               /* its options hash */
-    bool has_origin_etag;                         /* R form: */
-    char origin_etag[HEADERS_ORIGIN_ETAG_MAX];    /*   the origin's ETag, decoded */
-    char img_hash[HEADERS_HASH_LEN];              /* D form: SHA-256 of the source */
+    bool valid;                                /* an imgfcgi ETag was parsed */
+    char po_hash[HEADERS_HASH_LEN];            /* its options hash */
+    bool has_origin_etag;                      /* R form: */
+    char origin_etag[HEADERS_ORIGIN_ETAG_MAX]; /*   the origin's ETag, decoded */
+    char img_hash[HEADERS_HASH_LEN];           /* D form: SHA-256 of the source */
 };
 
 /*

@@ -4,9 +4,14 @@
 # Starts, in a temp dir:
 #   - an origin nginx (origin.conf.in) serving a copy of tests/fixtures plus
 #     generated files, with status, redirect, slow and gzip routes;
-#   - imgfcgi #1 (no signature) and imgfcgi #2 (IMGPROXY_KEY/SALT set), each
-#     through spawn.sh on its own unix socket;
-#   - one front nginx per instance, each a private sed'ed copy of conf/nginx.conf;
+#   - origin.py, an origin whose ETag, Last-Modified, Cache-Control, Expires,
+#     206 and 304 answers the query string chooses, logging what it receives;
+#   - imgfcgi #1 (no signature), #2 (IMGPROXY_KEY/SALT set), #3 (every HTTP
+#     header feature on), #4 (IMGPROXY_SECRET, fallback file), #5 (fallback
+#     data, error status) and #6 (fallback URL), each through spawn.sh on its
+#     own unix socket;
+#   - one front nginx per instance, each a private sed'ed copy of conf/nginx.conf,
+#     and conf/nginx-cache.conf in front of #3;
 # then runs test_http.py against them and stops everything (trap EXIT).
 #
 # Environment:

@@ -65,8 +65,8 @@ static void test_cache_control_table(void **state)
          "Tue, 01 Jan 2030 00:01:40 GMT", "max-age=3600, public"},
         {"expires option sooner", 3600, false, false, 0, true, NOW + 100, NULL, NULL,
          "max-age=100, public"},
-        {"expires option later: capped by TTL", 3600, false, false, 0, true, NOW + 99999,
-         NULL, NULL, "max-age=3600, public"},
+        {"expires option later: capped by TTL", 3600, false, false, 0, true, NOW + 99999, NULL,
+         NULL, "max-age=3600, public"},
         {"expires option now", 3600, false, false, 0, true, NOW, NULL, NULL, "no-cache"},
         {"expires 0", 3600, false, false, 0, true, 0, NULL, NULL, "no-cache"},
         {"expires beats passthrough", 3600, true, false, 0, true, NOW + 50, "max-age=5", NULL,
@@ -80,17 +80,17 @@ static void test_cache_control_table(void **state)
          "max-age=5"},
         {"expires sooner than fallback TTL", 3600, false, true, 100, true, NOW + 20, NULL, NULL,
          "max-age=20, public"},
-        {"expires later than fallback TTL", 3600, false, true, 100, true, NOW + 200, NULL,
-         NULL, "max-age=100, public"},
+        {"expires later than fallback TTL", 3600, false, true, 100, true, NOW + 200, NULL, NULL,
+         "max-age=100, public"},
     };
     char out[256];
 
     (void)state;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const struct cc_row *r = &rows[i];
-        struct cache_input in = {r->ttl,          r->passthrough, r->fallback, r->fallback_ttl,
-                                 r->has_expires,  r->expires,     r->origin_cc,
-                                 r->origin_expires, (time_t)NOW};
+        struct cache_input in = {r->ttl,          r->passthrough,    r->fallback,
+                                 r->fallback_ttl, r->has_expires,    r->expires,
+                                 r->origin_cc,    r->origin_expires, (time_t)NOW};
 
         headers_cache_control(&in, out, sizeof(out));
         if (strcmp(out, r->want) != 0)
@@ -351,17 +351,17 @@ static void test_cookie_scope(void **state)
 {
     (void)state;
     assert_true(headers_cookie_scope_ok("http://example.com/a.jpg", "http://example.com/"));
-    assert_true(headers_cookie_scope_ok("https://img.example.com:8443/a.jpg",
-                                        "http://example.com:8080"));
+    assert_true(
+        headers_cookie_scope_ok("https://img.example.com:8443/a.jpg", "http://example.com:8080"));
     assert_false(headers_cookie_scope_ok("http://badexample.com/a.jpg", "http://example.com/"));
     assert_false(headers_cookie_scope_ok("http://other.org/a.jpg", "http://example.com/"));
     assert_true(headers_cookie_scope_ok("http://example.com/img/a.jpg",
                                         "http://example.com/img/index.html"));
     assert_true(headers_cookie_scope_ok("http://example.com/img", "http://example.com/img/x"));
-    assert_false(headers_cookie_scope_ok("http://example.com/imgx/a.jpg",
-                                         "http://example.com/img/x"));
-    assert_false(headers_cookie_scope_ok("http://example.com/other/a.jpg",
-                                         "http://example.com/img/x"));
+    assert_false(
+        headers_cookie_scope_ok("http://example.com/imgx/a.jpg", "http://example.com/img/x"));
+    assert_false(
+        headers_cookie_scope_ok("http://example.com/other/a.jpg", "http://example.com/img/x"));
     assert_false(headers_cookie_scope_ok("local:///a.jpg", "http://example.com/"));
     assert_false(headers_cookie_scope_ok("http://example.com/a.jpg", "not a url"));
 }
