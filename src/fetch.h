@@ -44,6 +44,8 @@ void fetch_result_release(struct fetch_result *r);
  * Fetches url (NUL-terminated, already decoded) into r with the limits in cfg:
  * IMGPROXY_DOWNLOAD_TIMEOUT for the whole transfer, IMGPROXY_MAX_REDIRECTS,
  * IMGPROXY_MAX_SRC_FILE_SIZE, only http/https (redirects too) and local://.
+ * An origin's 304 returns 0 with r->origin_status 304 and an empty body, as
+ * imgproxy treats any 304 as "not modified"; 206 as in fetch_source_with().
  * Returns 0 or an error code recorded in e: ERR_SOURCE_STATUS (e->status set
  * from the origin's status), ERR_SOURCE_TIMEOUT, ERR_SOURCE_NOT_FOUND,
  * ERR_SOURCE_TYPE (too big), ERR_SOURCE_FAILED, ERR_INTERNAL.

@@ -246,12 +246,15 @@ start_instance imgfcgi3 "${common_env[@]}" IMGPROXY_TTL=3600 IMGPROXY_USE_ETAG=t
 # Secret and the fallback image from a file (status 200, its own TTL).
 start_instance imgfcgi4 "${common_env[@]}" IMGPROXY_SECRET=topsecret \
     IMGPROXY_FALLBACK_IMAGE_PATH="$tmp/fallback.png" IMGPROXY_FALLBACK_IMAGE_TTL=77
-# Fallback from base64 data with the error's status; attachments by default; ETags on.
+# Fallback from base64 data with the error's status; attachments by default; ETags on;
+# cookies to every origin.
 start_instance imgfcgi5 "${common_env[@]}" IMGPROXY_FALLBACK_IMAGE_DATA="$(base64 -w0 "$tmp/fallback.png")" \
-    IMGPROXY_FALLBACK_IMAGE_HTTP_CODE=0 IMGPROXY_RETURN_ATTACHMENT=true IMGPROXY_USE_ETAG=true
-# Fallback fetched from a URL at start-up, sent with status 203 and the origin's Cache-Control.
+    IMGPROXY_FALLBACK_IMAGE_HTTP_CODE=0 IMGPROXY_RETURN_ATTACHMENT=true IMGPROXY_USE_ETAG=true \
+    IMGPROXY_COOKIE_PASSTHROUGH=true IMGPROXY_COOKIE_PASSTHROUGH_ALL=true
+# Fallback fetched from a URL at start-up, sent with status 203 and the origin's Cache-Control;
+# cookies to the request's own host.
 start_instance imgfcgi6 "${common_env[@]}" IMGPROXY_FALLBACK_IMAGE_HTTP_CODE=203 \
-    IMGPROXY_CACHE_CONTROL_PASSTHROUGH=true \
+    IMGPROXY_CACHE_CONTROL_PASSTHROUGH=true IMGPROXY_COOKIE_PASSTHROUGH=true \
     IMGPROXY_FALLBACK_IMAGE_URL="http://127.0.0.1:$py_port/img/fallback.png?cc=max-age%3D55"
 
 # --- front nginx: private copies of conf/nginx.conf ------------------------

@@ -1137,6 +1137,20 @@ def _():
     check(reqs[2]["cookie"] is None, "cookie forwarded with passthrough off: %r" % reqs[2])
 
 
+@test("cookies/request-host-and-all")
+def _():
+    m = marker()
+    local = py(m=m).replace("127.0.0.1", "localhost", 1)
+    # #6: cookies belong to the request's host (127.0.0.1 through nginx's Host).
+    get(plain(FIT100, py(m=m)), URL_FRONT, headers={"Cookie": "a=1"})
+    get(plain(FIT100, local), URL_FRONT, headers={"Cookie": "a=2"})
+    get(plain(FIT100, local), URL_FRONT, headers={"Cookie": "a=3", "X-Forwarded-Host": "localhost"})
+    # #5: cookie passthrough to all origins.
+    get(plain(FIT100, local), DATA_FRONT, headers={"Cookie": "a=4"})
+    got = [r["cookie"] for r in py_requests(m)]
+    check(got == ["a=1", None, "a=3", "a=4"], "want cookies a=1, none, a=3, a=4; got %r" % got)
+
+
 @test("local/query-separator")
 def _():
     expect_image(get(plain(FIT100, "local:///photo.jpg%3Fv=2")), "jpeg", 100, 63)
