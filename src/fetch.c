@@ -219,11 +219,9 @@ static int local_validators(const char *rel, const struct stat *st, struct fetch
         g_free(b);
     }
     if (cfg.use_last_modified) {
-        char date[64];
-        struct tm tm;
+        char date[30];
 
-        gmtime_r(&st->st_mtime, &tm);
-        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        headers_format_http_date(st->st_mtime, date);
         r->last_modified = strdup(date);
         if (r->last_modified == NULL)
             return err_set(e, ERR_INTERNAL, "out of memory");

@@ -212,13 +212,13 @@ static void set_cache_control(struct response *r, const struct procopts *po,
 
 /* A 304 (respondWithNotModified): Cache-Control, Vary, the ETag when known; no body. */
 static int respond_not_modified(struct response *r, const struct procopts *po,
-                                const struct fetch_result *src)
+                                const struct fetch_result *src, bool fallback)
 {
     const char *vary = vary_value();
 
     r->status = 304;
     r->nheaders = 0;
-    set_cache_control(r, po, src, false);
+    set_cache_control(r, po, src, fallback);
     if (vary != NULL)
         add_header(r, "Vary", vary);
     if (r->etag[0] != '\0')
@@ -341,7 +341,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
         /* The origin confirmed the client's copy: so do we. */
         if (fo.if_none_match != NULL)
             headers_etag_make(r->etag, sizeof(r->etag), po_hash, want.origin_etag, NULL);
-        ret = respond_not_modified(r, &po, &fr);
+        ret = respond_not_modified(r, &po, &fr, false);
         goto out;
     }
 
@@ -361,7 +361,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
         headers_etag_make(r->etag, sizeof(r->etag), po_hash,
                           oetag != NULL && oetag[0] != '\0' ? oetag : NULL, img_hash);
         if (match && po_match) {
-            ret = respond_not_modified(r, &po, src);
+            ret = respond_not_modified(r, &po, src, fallback);
             goto out;
         }
     }

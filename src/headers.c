@@ -46,11 +46,21 @@ void headers_cache_control(const struct cache_input *in, char *out, size_t outle
         snprintf(out, outlen, "no-cache");
 }
 
+static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+void headers_format_http_date(time_t t, char out[30])
+{
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
+             months[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
 int headers_parse_http_date(const char *s, time_t *out)
 {
-    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     struct tm tm;
     char day[4], mon[4], zone[4];
     int d, y, hh, mm, ss, n = 0;

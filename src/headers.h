@@ -40,6 +40,9 @@ void headers_cache_control(const struct cache_input *in, char *out, size_t outle
  */
 int headers_parse_http_date(const char *s, time_t *out) __attribute__((warn_unused_result));
 
+/* Formats t as "Mon, 02 Jan 2006 15:04:05 GMT" into out (30 bytes), locale-independent. */
+void headers_format_http_date(time_t t, char out[30]);
+
 /*
  * Writes `inline; filename="<name><ext>"` (or attachment) into out. name is
  * filename when it is non-empty, else the last element of source_url's path

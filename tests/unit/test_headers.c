@@ -100,6 +100,7 @@ static void test_cache_control_table(void **state)
 
 static void test_http_date(void **state)
 {
+    char out[30];
     time_t t;
 
     (void)state;
@@ -113,6 +114,10 @@ static void test_http_date(void **state)
     assert_int_equal(headers_parse_http_date("Xyz, 06 Nov 1994 08:49:37 GMT", &t), -1);
     assert_int_equal(headers_parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT", &t), -1);
     assert_int_equal(headers_parse_http_date("", &t), -1);
+    headers_format_http_date((time_t)784111777, out);
+    assert_string_equal(out, "Sun, 06 Nov 1994 08:49:37 GMT");
+    assert_int_equal(headers_parse_http_date(out, &t), 0);
+    assert_int_equal((long long)t, 784111777LL);
 }
 
 static void test_content_disposition(void **state)
