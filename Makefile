@@ -93,7 +93,8 @@ install: $(BUILD)/imgfcgi
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/imgfcgi
 	install -m 755 $(BUILD)/imgfcgi $(DESTDIR)$(PREFIX)/bin/imgfcgi
 	install -m 755 spawn.sh $(DESTDIR)$(PREFIX)/share/imgfcgi/spawn.sh
-	install -m 644 conf/nginx.conf conf/env.example $(DESTDIR)$(PREFIX)/share/imgfcgi/
+	install -m 644 conf/nginx.conf conf/nginx-cache.conf conf/env.example \
+		$(DESTDIR)$(PREFIX)/share/imgfcgi/
 
 FORMAT_FILES = $(wildcard src/*.[ch] fcgi/*.[ch] tests/unit/*.[ch])
 format:

@@ -20,6 +20,7 @@
 #include <fcgiapp.h>
 
 #include "config.h"
+#include "fallback.h"
 #include "listen.h"
 #include "log.h"
 #include "process.h"
@@ -142,6 +143,10 @@ static int run(const char *argv0)
         log_error("libcurl start-up failed");
         goto failed_curl;
     }
+    if (fallback_global_init(err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        goto failed;
+    }
     if (FCGX_Init() != 0) {
         log_error("libfcgi start-up failed");
         goto failed;
@@ -172,6 +177,7 @@ static int run(const char *argv0)
     }
     worker_pool_free(pool);
     listen_close(&l);
+    fallback_global_shutdown();
     process_global_shutdown();
     curl_global_cleanup();
     log_info("stopped");
@@ -180,6 +186,7 @@ static int run(const char *argv0)
 
 failed:
     listen_close(&l);
+    fallback_global_shutdown();
     curl_global_cleanup();
 failed_curl:
     process_global_shutdown();

@@ -93,7 +93,7 @@ static const struct conf_var vars[] = {
     {"IMGPROXY_LOCAL_FILESYSTEM_ROOT", T_DIR, OFF(local_root), 0, "", 0, 0,
      "directory served as local:///; empty = local:// disabled"},
     {"IMGPROXY_SOURCE_URL_QUERY_SEPARATOR", T_STR, OFF(source_url_query_separator), 0, "?", 0,
-     0, "separator of a query in local:// URLs; empty = none"},
+     0, "separator of a query in local:// URLs; set but empty = none"},
     {"IMGPROXY_IGNORE_SSL_VERIFICATION", T_BOOL, OFF(ignore_ssl_verification), 0, "false", 0, 0,
      "do not verify origins' TLS certificates"},
     {"IMGPROXY_MAX_SRC_RESOLUTION", T_MEGAPIXELS, OFF(max_src_resolution), 0, "50", 0, 0,
@@ -132,8 +132,44 @@ static const struct conf_var vars[] = {
      "rotate by the EXIF orientation"},
     {"IMGPROXY_DISABLE_SHRINK_ON_LOAD", T_BOOL, OFF(disable_shrink_on_load), 0, "false", 0, 0,
      "decode at full size even when the codec could shrink (slower)"},
+    {"IMGPROXY_RETURN_ATTACHMENT", T_BOOL, OFF(return_attachment), 0, "false", 0, 0,
+     "Content-Disposition: attachment instead of inline by default"},
     {"IMGPROXY_TTL", T_INT, OFF(ttl), 0, "31536000", 0, INT_MAX,
      "Cache-Control max-age of results, seconds"},
+
+    /* HTTP semantics */
+    {"IMGPROXY_CACHE_CONTROL_PASSTHROUGH", T_BOOL, OFF(cache_control_passthrough), 0, "false",
+     0, 0, "copy the origin's Cache-Control (or use its Expires) instead of IMGPROXY_TTL"},
+    {"IMGPROXY_USE_ETAG", T_BOOL, OFF(use_etag), 0, "false", 0, 0,
+     "send ETag, answer If-None-Match with 304 and revalidate at the origin"},
+    {"IMGPROXY_ETAG_BUSTER", T_STR, OFF(etag_buster), 0, "", 0, 0,
+     "change it to invalidate every ETag issued before"},
+    {"IMGPROXY_USE_LAST_MODIFIED", T_BOOL, OFF(use_last_modified), 0, "false", 0, 0,
+     "send the origin's Last-Modified and forward If-Modified-Since"},
+    {"IMGPROXY_SET_CANONICAL_HEADER", T_BOOL, OFF(set_canonical_header), 0, "false", 0, 0,
+     "send Link: <source>; rel=\"canonical\" for http(s) sources"},
+    {"IMGPROXY_ENABLE_DEBUG_HEADERS", T_BOOL, OFF(enable_debug_headers), 0, "false", 0, 0,
+     "send X-Origin-Content-Length, X-Origin-Width/Height, X-Result-Width/Height"},
+    {"IMGPROXY_ALLOW_ORIGIN", T_STR, OFF(allow_origin), 0, "", 0, 0,
+     "Access-Control-Allow-Origin value; empty = no CORS headers"},
+    {"IMGPROXY_SECRET", T_STR, OFF(secret), 0, "", 0, 0,
+     "require Authorization: Bearer <secret> on image requests; empty = off"},
+    {"IMGPROXY_COOKIE_PASSTHROUGH", T_BOOL, OFF(cookie_passthrough), 0, "false", 0, 0,
+     "forward the client's cookies to origins on the cookie base host"},
+    {"IMGPROXY_COOKIE_BASE_URL", T_STR, OFF(cookie_base_url), 0, "", 0, 0,
+     "URL the client's cookies belong to; empty = the request's own host"},
+    {"IMGPROXY_COOKIE_PASSTHROUGH_ALL", T_BOOL, OFF(cookie_passthrough_all), 0, "false", 0, 0,
+     "forward the client's cookies to every origin"},
+    {"IMGPROXY_FALLBACK_IMAGE_DATA", T_STR, OFF(fallback_image_data), 0, "", 0, 0,
+     "base64 image sent when a download fails"},
+    {"IMGPROXY_FALLBACK_IMAGE_PATH", T_STR, OFF(fallback_image_path), 0, "", 0, 0,
+     "file sent when a download fails (if no _DATA)"},
+    {"IMGPROXY_FALLBACK_IMAGE_URL", T_STR, OFF(fallback_image_url), 0, "", 0, 0,
+     "URL fetched once at start and sent when a download fails (if no _DATA/_PATH)"},
+    {"IMGPROXY_FALLBACK_IMAGE_HTTP_CODE", T_INT, OFF(fallback_image_http_code), 0, "200", 0,
+     599, "status sent with the fallback image; 0 = the download error's status"},
+    {"IMGPROXY_FALLBACK_IMAGE_TTL", T_INT, OFF(fallback_image_ttl), 0, "0", 0, INT_MAX,
+     "Cache-Control max-age with the fallback image, seconds; 0 = IMGPROXY_TTL"},
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
@@ -485,8 +521,13 @@ int config_load(struct config *c, char *err, size_t errlen)
     for (size_t i = 0; i < NVARS; i++) {
         const char *value = getenv(vars[i].name);
 
-        /* As imgproxy: an empty variable is the same as an unset one. */
-        if (value == NULL || *value == '\0')
+        /*
+         * As imgproxy: an empty variable is the same as an unset one, except
+         * the query separator, which imgproxy reads with LookupEnv: set empty
+         * it turns the separator off.
+         */
+        if (value == NULL ||
+            (*value == '\0' && strcmp(vars[i].name, "IMGPROXY_SOURCE_URL_QUERY_SEPARATOR") != 0))
             continue;
         if (parse_var(c, &vars[i], value, err, errlen) < 0)
             return -1;
@@ -531,7 +572,9 @@ void config_release(struct config *c)
 static bool is_secret(const char *name)
 {
     return strcmp(name, "IMGPROXY_KEY") == 0 || strcmp(name, "IMGPROXY_SALT") == 0 ||
-           strcmp(name, "IMGPROXY_TRUSTED_SIGNATURES") == 0;
+           strcmp(name, "IMGPROXY_TRUSTED_SIGNATURES") == 0 ||
+           strcmp(name, "IMGPROXY_SECRET") == 0 ||
+           strcmp(name, "IMGPROXY_FALLBACK_IMAGE_DATA") == 0;
 }
 
 /* Formats the effective value of v in c into out. */

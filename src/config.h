@@ -75,7 +75,26 @@ struct config {
     bool strip_color_profile;          /* IMGPROXY_STRIP_COLOR_PROFILE */
     bool auto_rotate;                  /* IMGPROXY_AUTO_ROTATE */
     bool disable_shrink_on_load;       /* IMGPROXY_DISABLE_SHRINK_ON_LOAD */
+    bool return_attachment;            /* IMGPROXY_RETURN_ATTACHMENT */
     int ttl;                           /* IMGPROXY_TTL, seconds */
+
+    /* HTTP semantics (REFERENCE §8) */
+    bool cache_control_passthrough;    /* IMGPROXY_CACHE_CONTROL_PASSTHROUGH */
+    bool use_etag;                     /* IMGPROXY_USE_ETAG */
+    char *etag_buster;                 /* IMGPROXY_ETAG_BUSTER */
+    bool use_last_modified;            /* IMGPROXY_USE_LAST_MODIFIED */
+    bool set_canonical_header;         /* IMGPROXY_SET_CANONICAL_HEADER */
+    bool enable_debug_headers;         /* IMGPROXY_ENABLE_DEBUG_HEADERS */
+    char *allow_origin;                /* IMGPROXY_ALLOW_ORIGIN; "" = no CORS headers */
+    char *secret;                      /* IMGPROXY_SECRET; "" = no Authorization check */
+    bool cookie_passthrough;           /* IMGPROXY_COOKIE_PASSTHROUGH */
+    char *cookie_base_url;             /* IMGPROXY_COOKIE_BASE_URL */
+    bool cookie_passthrough_all;       /* IMGPROXY_COOKIE_PASSTHROUGH_ALL */
+    char *fallback_image_data;         /* IMGPROXY_FALLBACK_IMAGE_DATA, base64 */
+    char *fallback_image_path;         /* IMGPROXY_FALLBACK_IMAGE_PATH */
+    char *fallback_image_url;          /* IMGPROXY_FALLBACK_IMAGE_URL */
+    int fallback_image_http_code;      /* IMGPROXY_FALLBACK_IMAGE_HTTP_CODE; 0 = the error's */
+    int fallback_image_ttl;            /* IMGPROXY_FALLBACK_IMAGE_TTL; 0 = IMGPROXY_TTL */
 };
 
 /* The process-wide configuration. */

@@ -1,17 +1,21 @@
 /* fetch.c: source bytes from http(s) through libcurl or from local:// under a root. */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <glib.h>
 
 #include "config.h"
 #include "fetch.h"
+#include "headers.h"
 #include "log.h"
 #include "url.h"
 #include "banned.h"
@@ -69,13 +73,14 @@ void fetch_result_release(struct fetch_result *r)
     free(r->cache_control);
     free(r->expires);
     free(r->content_type);
+    free(r->content_range);
     fetch_result_init(r);
 }
 
 static void clear_headers(struct fetch_result *r)
 {
     char **fields[] = {&r->etag, &r->last_modified, &r->cache_control, &r->expires,
-                       &r->content_type};
+                       &r->content_type, &r->content_range};
 
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
@@ -97,6 +102,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
         {"cache-control", offsetof(struct fetch_result, cache_control)},
         {"expires", offsetof(struct fetch_result, expires)},
         {"content-type", offsetof(struct fetch_result, content_type)},
+        {"content-range", offsetof(struct fetch_result, content_range)},
     };
 
     if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
@@ -133,7 +139,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
 
         t->content_length = cl >= 0 ? cl : -1;
         /* Size the buffer once when the origin says how big the body is. */
-        if (t->status == 200 && t->content_length > 0) {
+        if ((t->status == 200 || t->status == 206) && t->content_length > 0) {
             if (t->max_size > 0 && t->content_length > t->max_size) {
                 t->too_big = true;
                 return 0;
@@ -152,7 +158,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
     struct transfer *t = userdata;
     size_t len = size * n;
 
-    if (t->status != 200) {
+    if (t->status != 200 && t->status != 206) {
         /* An error body: keep a little of it for the log. */
         size_t room = t->r->body.len < ERROR_BODY_KEEP ? ERROR_BODY_KEEP - t->r->body.len : 0;
 
@@ -176,6 +182,51 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 static bool has_prefix(const char *s, const char *prefix)
 {
     return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * imgproxy's fs transport: ETag = "base64url(md5(path__size__mtimeUnixNano))",
+ * Last-Modified = mtime, each only when its setting is on.
+ */
+static int local_validators(const char *rel, const struct stat *st, struct fetch_result *r,
+                            struct errinfo *e)
+{
+    if (cfg.use_etag) {
+        char key[4200];
+        guint8 digest[16];
+        gsize dlen = sizeof(digest);
+        GChecksum *ck = g_checksum_new(G_CHECKSUM_MD5);
+        gchar *b;
+        size_t j = 1;
+
+        snprintf(key, sizeof(key), "%s%s__%lld__%lld", rel[0] == '/' ? "" : "/", rel,
+                 (long long)st->st_size,
+                 (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec);
+        g_checksum_update(ck, (const guchar *)key, (gssize)strlen(key));
+        g_checksum_get_digest(ck, digest, &dlen);
+        g_checksum_free(ck);
+        b = g_base64_encode(digest, dlen);
+        r->etag = malloc(strlen(b) + 3);
+        if (r->etag == NULL) {
+            g_free(b);
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        }
+        r->etag[0] = '"';
+        for (size_t i = 0; b[i] != '\0' && b[i] != '='; i++)
+            r->etag[j++] = b[i] == '+' ? '-' : b[i] == '/' ? '_' : b[i];
+        r->etag[j++] = '"';
+        r->etag[j] = '\0';
+        g_free(b);
+    }
+    if (cfg.use_last_modified) {
+        char date[30];
+
+        headers_format_http_date(st->st_mtime, date);
+        r->last_modified = strdup(date);
+        if (r->last_modified == NULL)
+            return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    return 0;
 }
 
 int fetch_local(const char *root, const char *url, struct fetch_result *r, struct errinfo *e)
@@ -261,7 +312,7 @@ int fetch_local(const char *root, const char *url, struct fetch_result *r, struc
         r->body.len += (size_t)n;
     }
     r->origin_status = 200;
-    ret = 0;
+    ret = local_validators(rel, &st, r, e);
 out:
     if (fd >= 0)
         close(fd);
@@ -271,10 +322,38 @@ out:
     return ret;
 }
 
-static int fetch_http(struct fetcher *f, const char *url, struct fetch_result *r,
-                      struct errinfo *e)
+/*
+ * A 206 is a whole image only when Content-Range is "bytes 0-N/N+1" (a "*"
+ * total falls back to Content-Length), as imgproxy's requestImage checks.
+ */
+static bool whole_range(const char *cr, long long content_length)
+{
+    unsigned long long start, end, total;
+    char tot[24];
+    int n = 0;
+
+    if (cr == NULL || strncmp(cr, "bytes ", 6) != 0 || cr[6] < '0' || cr[6] > '9')
+        return false;
+    if (sscanf(cr + 6, "%llu-%llu/%23[0-9*]%n", &start, &end, tot, &n) != 3 ||
+        cr[6 + n] != '\0' || strspn(cr + 6, "0123456789-/*") != strlen(cr + 6))
+        return false;
+    if (strcmp(tot, "*") == 0) {
+        if (content_length <= 0)
+            return false;
+        total = (unsigned long long)content_length;
+    } else if (strchr(tot, '*') != NULL) {
+        return false;
+    } else {
+        total = strtoull(tot, NULL, 10);
+    }
+    return start == 0 && total > 0 && end == total - 1;
+}
+
+static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opts *o,
+                      struct fetch_result *r, struct errinfo *e)
 {
     CURL *c = f->curl;
+    struct curl_slist *hdrs = NULL;
     struct transfer t = {.r = r, .max_size = cfg.max_src_file_size, .status = 0,
                          .content_length = -1};
     CURLcode rc;
@@ -304,7 +383,31 @@ static int fetch_http(struct fetcher *f, const char *url, struct fetch_result *r
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
 
+    if (o != NULL) {
+        /* Only these client headers ever reach an origin (REFERENCE §5). */
+        const char *names[] = {"If-None-Match", "If-Modified-Since", "Cookie"};
+        const char *values[] = {o->if_none_match, o->if_modified_since, o->cookie};
+
+        for (size_t i = 0; i < 3; i++) {
+            char line[8192];
+            struct curl_slist *next;
+
+            if (values[i] == NULL || values[i][0] == '\0' || strpbrk(values[i], "\r\n"))
+                continue;
+            snprintf(line, sizeof(line), "%s: %s", names[i], values[i]);
+            next = curl_slist_append(hdrs, line);
+            if (next == NULL) {
+                curl_slist_free_all(hdrs);
+                return err_set(e, ERR_INTERNAL, "out of memory");
+            }
+            hdrs = next;
+        }
+        if (hdrs != NULL)
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    }
+
     rc = curl_easy_perform(c);
+    curl_slist_free_all(hdrs);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     r->origin_status = (int)status;
 
@@ -327,6 +430,19 @@ static int fetch_http(struct fetcher *f, const char *url, struct fetch_result *r
         return err_set(e, ERR_SOURCE_FAILED, "Can't download source image: %s",
                        f->curl_err[0] ? f->curl_err : curl_easy_strerror(rc));
     }
+    if (status == 304) {
+        buf_release(&r->body);
+        return 0;
+    }
+    if (status == 206) {
+        if (whole_range(r->content_range, t.content_length))
+            return 0;
+        err_set(e, ERR_SOURCE_STATUS, "Partial response with incomplete content: %s",
+                r->content_range ? r->content_range : "no Content-Range");
+        e->status = err_source_status(206);
+        buf_release(&r->body);
+        return ERR_SOURCE_STATUS;
+    }
     if (status != 200) {
         int ret = err_set(e, ERR_SOURCE_STATUS, "Status %ld from the origin", status);
 
@@ -340,10 +456,41 @@ static int fetch_http(struct fetcher *f, const char *url, struct fetch_result *r
     return 0;
 }
 
+/* http.ServeContent's conditions for a local file: If-None-Match first, then If-Modified-Since. */
+static bool local_not_modified(const struct fetch_opts *o, const struct fetch_result *r)
+{
+    time_t ims, lm;
+
+    if (o == NULL)
+        return false;
+    if (o->if_none_match != NULL && o->if_none_match[0] != '\0')
+        return r->etag != NULL && strcmp(o->if_none_match, r->etag) == 0;
+    return o->if_modified_since != NULL && r->last_modified != NULL &&
+           headers_parse_http_date(o->if_modified_since, &ims) == 0 &&
+           headers_parse_http_date(r->last_modified, &lm) == 0 && lm <= ims;
+}
+
+int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opts *o,
+                      struct fetch_result *r, struct errinfo *e)
+{
+    if (has_prefix(url, "http://") || has_prefix(url, "https://"))
+        return fetch_http(f, url, o, r, e);
+    if (has_prefix(url, "local://")) {
+        int ret = fetch_local(cfg.local_root, url, r, e);
+
+        if (ret == 0 && local_not_modified(o, r)) {
+            buf_release(&r->body);
+            r->origin_status = 304;
+        }
+        return ret;
+    }
+    return fetch_source(f, url, r, e);
+}
+
 int fetch_source(struct fetcher *f, const char *url, struct fetch_result *r, struct errinfo *e)
 {
     if (has_prefix(url, "http://") || has_prefix(url, "https://"))
-        return fetch_http(f, url, r, e);
+        return fetch_http(f, url, NULL, r, e);
     if (has_prefix(url, "local://"))
         return fetch_local(cfg.local_root, url, r, e);
     return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: %.*s", (int)strcspn(url, ":/"),

@@ -27,6 +27,14 @@ struct fetch_result {
     char *cache_control;
     char *expires;
     char *content_type;
+    char *content_range;
+};
+
+/* Request headers a fetch may carry (REFERENCE §5); any field may be NULL. Borrowed. */
+struct fetch_opts {
+    const char *if_none_match;     /* If-None-Match: an origin ETag the client holds */
+    const char *if_modified_since; /* If-Modified-Since: the client's value */
+    const char *cookie;            /* Cookie: the client's cookies */
 };
 
 void fetch_result_init(struct fetch_result *r);
@@ -36,11 +44,26 @@ void fetch_result_release(struct fetch_result *r);
  * Fetches url (NUL-terminated, already decoded) into r with the limits in cfg:
  * IMGPROXY_DOWNLOAD_TIMEOUT for the whole transfer, IMGPROXY_MAX_REDIRECTS,
  * IMGPROXY_MAX_SRC_FILE_SIZE, only http/https (redirects too) and local://.
+ * An origin's 304 returns 0 with r->origin_status 304 and an empty body, as
+ * imgproxy treats any 304 as "not modified"; 206 as in fetch_source_with().
  * Returns 0 or an error code recorded in e: ERR_SOURCE_STATUS (e->status set
  * from the origin's status), ERR_SOURCE_TIMEOUT, ERR_SOURCE_NOT_FOUND,
  * ERR_SOURCE_TYPE (too big), ERR_SOURCE_FAILED, ERR_INTERNAL.
  */
 int fetch_source(struct fetcher *f, const char *url, struct fetch_result *r, struct errinfo *e)
+    __attribute__((warn_unused_result));
+
+/*
+ * fetch_source() with request headers (o may be NULL). An origin's 304 (or a
+ * local file that matches o's conditions) returns 0 with r->origin_status 304,
+ * the origin's headers and an empty body. A 206 is accepted only when its
+ * Content-Range covers the whole file ("bytes 0-N/N+1"); otherwise it is
+ * ERR_SOURCE_STATUS with status 404. Local files get an ETag (when
+ * IMGPROXY_USE_ETAG) and a Last-Modified (when IMGPROXY_USE_LAST_MODIFIED) the
+ * way imgproxy's fs transport makes them.
+ */
+int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opts *o,
+                      struct fetch_result *r, struct errinfo *e)
     __attribute__((warn_unused_result));
 
 /*

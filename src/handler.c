@@ -8,8 +8,10 @@
 #include <time.h>
 
 #include "config.h"
+#include "fallback.h"
 #include "fetch.h"
 #include "handler.h"
+#include "headers.h"
 #include "imagetype.h"
 #include "log.h"
 #include "options.h"
@@ -18,7 +20,7 @@
 #include "url.h"
 #include "banned.h"
 
-#define MAX_HEADERS 16
+#define MAX_HEADERS 24
 #define REQUEST_ID_LEN 21
 
 static const char landing_html[] =
@@ -39,8 +41,12 @@ struct response {
     bool head_sent;
     bool failed; /* the client is gone */
     size_t bytes;
-    char content_disposition[300];
-    char cache_control[64];
+    bool cors; /* an image route: CORS headers go on every answer, errors too */
+    char content_disposition[1024];
+    char cache_control[512];
+    char etag[HEADERS_HASH_LEN + HEADERS_ORIGIN_ETAG_MAX * 4 / 3 + 16];
+    char debug[5][24];
+    char *link; /* Link: <source>; rel="canonical", heap */
     char request_id[64];
 };
 
@@ -83,6 +89,23 @@ static void add_header(struct response *r, const char *name, const char *value)
     }
 }
 
+/* CORS headers (IMGPROXY_ALLOW_ORIGIN) on image routes, HEAD and OPTIONS. */
+static void add_cors(struct response *r)
+{
+    if (r->cors && cfg.allow_origin != NULL && cfg.allow_origin[0] != '\0') {
+        add_header(r, "Access-Control-Allow-Origin", cfg.allow_origin);
+        add_header(r, "Access-Control-Allow-Methods", "GET, OPTIONS");
+    }
+}
+
+/* Vary from the format negotiation settings; NULL when nothing varies. */
+static const char *vary_value(void)
+{
+    if (cfg.auto_webp || cfg.enforce_webp || cfg.auto_avif || cfg.enforce_avif)
+        return "Accept";
+    return NULL;
+}
+
 static int send_head(struct response *r)
 {
     if (r->head_sent)
@@ -120,6 +143,7 @@ static void respond_simple(struct response *r, int status, const char *type, con
     add_header(r, "Content-Type", type);
     if (cache != NULL)
         add_header(r, "Cache-Control", cache);
+    add_cors(r);
     add_header(r, "X-Request-ID", r->request_id);
     send_head(r);
     if (send && body != NULL && *body != '\0')
@@ -155,42 +179,85 @@ static void make_request_id(const struct request *rq, char *out, size_t outlen)
     out[i] = '\0';
 }
 
-/* Content-Disposition name: the last path element of the source URL without its extension. */
-static void disposition(struct response *r, const char *source, enum imgtype t)
-{
-    const char *end = source + strcspn(source, "?#");
-    const char *start = end, *dot;
-    char name[200];
-    size_t n = 0;
-
-    while (start > source && start[-1] != '/')
-        start--;
-    dot = NULL;
-    for (const char *p = start; p < end; p++)
-        if (*p == '.')
-            dot = p;
-    if (dot != NULL && dot > start)
-        end = dot;
-    if (start >= end || (end - start == 0)) {
-        start = "image";
-        end = start + 5;
-    }
-    for (const char *p = start; p < end && n + 4 < sizeof(name); p++) {
-        if (*p == '"') {
-            memcpy(name + n, "%22", 3);
-            n += 3;
-        } else if ((unsigned char)*p >= 0x20 && *p != 0x7f) {
-            name[n++] = *p;
-        }
-    }
-    name[n] = '\0';
-    snprintf(r->content_disposition, sizeof(r->content_disposition), "inline; filename=\"%s%s\"",
-             name, imagetype_ext(t));
-}
-
 struct timings {
     double download, process;
 };
+
+static const char *param(const struct request *rq, const char *name)
+{
+    return rq->param != NULL ? rq->param(rq->ctx, name) : NULL;
+}
+
+/* Cache-Control for the origin headers in src (REFERENCE §8 setCacheControl). */
+static void set_cache_control(struct response *r, const struct procopts *po,
+                              const struct fetch_result *src, bool fallback)
+{
+    struct cache_input ci = {
+        .ttl = cfg.ttl,
+        .passthrough = cfg.cache_control_passthrough,
+        .fallback = fallback,
+        .fallback_ttl = cfg.fallback_image_ttl,
+        .has_expires = po->has_expires,
+        .expires = po->expires,
+        .origin_cache_control = src != NULL ? src->cache_control : NULL,
+        .origin_expires = src != NULL ? src->expires : NULL,
+        .now = time(NULL),
+    };
+
+    headers_cache_control(&ci, r->cache_control, sizeof(r->cache_control));
+    if (!headers_value_safe(r->cache_control))
+        snprintf(r->cache_control, sizeof(r->cache_control), "no-cache");
+    add_header(r, "Cache-Control", r->cache_control);
+}
+
+/* A 304 (respondWithNotModified): Cache-Control, Vary, the ETag when known; no body. */
+static int respond_not_modified(struct response *r, const struct procopts *po,
+                                const struct fetch_result *src, bool fallback)
+{
+    const char *vary = vary_value();
+
+    r->status = 304;
+    r->nheaders = 0;
+    set_cache_control(r, po, src, fallback);
+    if (vary != NULL)
+        add_header(r, "Vary", vary);
+    if (r->etag[0] != '\0')
+        add_header(r, "ETag", r->etag);
+    add_cors(r);
+    add_header(r, "X-Request-ID", r->request_id);
+    return send_head(r);
+}
+
+/*
+ * The Cookie header for the source under IMGPROXY_COOKIE_PASSTHROUGH: the
+ * cookies belong to IMGPROXY_COOKIE_BASE_URL, else to the request's own host
+ * (X-Forwarded-Proto/Host/Port, else Host), and go only to sources in that scope.
+ */
+static const char *cookie_for(const struct request *rq, const char *source, char *base,
+                              size_t baselen)
+{
+    const char *cookie = param(rq, "HTTP_COOKIE");
+    const char *proto, *host, *port;
+
+    if (!cfg.cookie_passthrough || cookie == NULL || cookie[0] == '\0')
+        return NULL;
+    if (cfg.cookie_passthrough_all)
+        return cookie;
+    if (cfg.cookie_base_url != NULL && cfg.cookie_base_url[0] != '\0') {
+        snprintf(base, baselen, "%s", cfg.cookie_base_url);
+    } else {
+        proto = param(rq, "HTTP_X_FORWARDED_PROTO");
+        host = param(rq, "HTTP_X_FORWARDED_HOST");
+        if (host == NULL || host[0] == '\0')
+            host = param(rq, "HTTP_HOST");
+        if (host == NULL || host[0] == '\0')
+            return NULL;
+        port = param(rq, "HTTP_X_FORWARDED_PORT");
+        snprintf(base, baselen, "%s://%s%s%s/", proto != NULL && proto[0] ? proto : "http", host,
+                 port != NULL && port[0] ? ":" : "", port != NULL ? port : "");
+    }
+    return headers_cookie_scope_ok(source, base) ? cookie : NULL;
+}
 
 static int serve_image(struct handler_ctx *hc, const struct request *rq, struct response *r,
                        struct errinfo *e, struct timings *tm)
@@ -198,14 +265,27 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     struct urlparts u;
     struct procopts po;
     struct fetch_result fr;
+    const struct fetch_result *src = &fr;
     struct process_job *job = NULL;
     struct process_info info;
+    struct fetch_opts fo = {NULL, NULL, NULL};
+    struct etag_expect want;
     enum imgtype src_type;
-    const char *accept;
+    const char *accept, *vary;
+    char po_hash[HEADERS_HASH_LEN] = "", img_hash[HEADERS_HASH_LEN] = "";
+    char cookie_base[1024];
+    bool fallback = false, po_match = false;
+    int status = 200;
     double t;
     int ret;
 
     fetch_result_init(&fr);
+    memset(&u, 0, sizeof(u));
+    if (cfg.secret != NULL && cfg.secret[0] != '\0' &&
+        !headers_secret_ok(param(rq, "HTTP_AUTHORIZATION"), cfg.secret)) {
+        ret = err_set(e, ERR_FORBIDDEN_SECRET, "Invalid secret");
+        goto out;
+    }
     ret = url_split(&u, rq->uri, strlen(rq->uri), cfg.path_prefix, e);
     if (ret < 0)
         goto out;
@@ -233,36 +313,111 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
         goto out;
     }
 
-    t = now_ms();
-    ret = fetch_source(hc->fetcher, u.source, &fr, e);
-    tm->download = now_ms() - t;
-    if (ret < 0)
-        goto out;
+    /* Conditional request: what the client holds decides what the origin is asked. */
+    headers_etag_parse(cfg.use_etag ? param(rq, "HTTP_IF_NONE_MATCH") : NULL, &want);
+    if (cfg.use_etag) {
+        headers_options_hash(&po, cfg.etag_buster, po_hash);
+        po_match = want.valid && strcmp(want.po_hash, po_hash) == 0;
+        if (po_match && want.has_origin_etag)
+            fo.if_none_match = want.origin_etag;
+    }
+    if (cfg.use_last_modified)
+        fo.if_modified_since = param(rq, "HTTP_IF_MODIFIED_SINCE");
+    fo.cookie = cookie_for(rq, u.source, cookie_base, sizeof(cookie_base));
 
     t = now_ms();
-    src_type = imagetype_sniff(fr.body.data, fr.body.len, (size_t)cfg.max_svg_check_bytes);
+    ret = fetch_source_with(hc->fetcher, u.source, &fo, &fr, e);
+    tm->download = now_ms() - t;
+    if (ret < 0) {
+        if (fallback_image() == NULL)
+            goto out;
+        /* Download errors only: the fallback image takes the source's place. */
+        log_warn("Could not load image %s. Using fallback image. %s", u.source, e->msg);
+        status = cfg.fallback_image_http_code > 0 ? cfg.fallback_image_http_code : e->status;
+        err_clear(e);
+        src = fallback_image();
+        fallback = true;
+    } else if (fr.origin_status == 304) {
+        /* The origin confirmed the client's copy: so do we. */
+        if (fo.if_none_match != NULL)
+            headers_etag_make(r->etag, sizeof(r->etag), po_hash, want.origin_etag, NULL);
+        ret = respond_not_modified(r, &po, &fr, false);
+        goto out;
+    }
+
+    if (cfg.use_etag && status == 200) {
+        const char *oetag = src->etag;
+        bool match = false;
+
+        if (oetag != NULL && strlen(oetag) >= HEADERS_ORIGIN_ETAG_MAX)
+            oetag = NULL; /* too long to carry: fall back to the content hash */
+        if (oetag != NULL && oetag[0] != '\0' && want.has_origin_etag &&
+            strcmp(want.origin_etag, oetag) == 0) {
+            match = true;
+        } else if (oetag == NULL || oetag[0] == '\0' || want.img_hash[0] != '\0') {
+            headers_sha256_b64(src->body.data, src->body.len, NULL, 0, NULL, 0, img_hash);
+            match = want.img_hash[0] != '\0' && strcmp(want.img_hash, img_hash) == 0;
+        }
+        headers_etag_make(r->etag, sizeof(r->etag), po_hash,
+                          oetag != NULL && oetag[0] != '\0' ? oetag : NULL, img_hash);
+        if (match && po_match) {
+            ret = respond_not_modified(r, &po, src, fallback);
+            goto out;
+        }
+    }
+
+    t = now_ms();
+    src_type = imagetype_sniff(src->body.data, src->body.len, (size_t)cfg.max_svg_check_bytes);
     if (src_type == IMGTYPE_UNKNOWN) {
         ret = err_set(e, ERR_SOURCE_TYPE, "Source image type not supported");
         goto out;
     }
-    accept = rq->param ? rq->param(rq->ctx, "HTTP_ACCEPT") : NULL;
-    ret = process_prepare(&job, fr.body.data, fr.body.len, src_type, &po, accept, &info, e);
+    accept = param(rq, "HTTP_ACCEPT");
+    ret = process_prepare(&job, src->body.data, src->body.len, src_type, &po, accept, &info, e);
     if (ret < 0)
         goto out;
 
-    r->status = 200;
+    /* Every header is decided here: they leave with the first encoded bytes. */
+    r->status = status;
     r->nheaders = 0;
     add_header(r, "Content-Type", imagetype_mime(info.out_type));
-    if (cfg.ttl > 0)
-        snprintf(r->cache_control, sizeof(r->cache_control), "max-age=%d, public", cfg.ttl);
-    else
-        snprintf(r->cache_control, sizeof(r->cache_control), "no-cache");
-    add_header(r, "Cache-Control", r->cache_control);
-    disposition(r, u.source, info.out_type);
+    headers_content_disposition(r->content_disposition, sizeof(r->content_disposition),
+                                po.filename, u.source, info.out_type, po.return_attachment);
     add_header(r, "Content-Disposition", r->content_disposition);
-    if (cfg.auto_webp || cfg.enforce_webp || cfg.auto_avif || cfg.enforce_avif)
-        add_header(r, "Vary", "Accept");
+    set_cache_control(r, &po, src, fallback);
+    if (cfg.use_last_modified && headers_value_safe(src->last_modified) &&
+        src->last_modified[0] != '\0')
+        add_header(r, "Last-Modified", src->last_modified);
+    vary = vary_value();
+    if (vary != NULL)
+        add_header(r, "Vary", vary);
+    if (cfg.set_canonical_header &&
+        (strncmp(u.source, "http://", 7) == 0 || strncmp(u.source, "https://", 8) == 0) &&
+        headers_value_safe(u.source)) {
+        size_t n = strlen(u.source) + 20;
+
+        r->link = malloc(n);
+        if (r->link != NULL) {
+            snprintf(r->link, n, "<%s>; rel=\"canonical\"", u.source);
+            add_header(r, "Link", r->link);
+        }
+    }
+    if (cfg.use_etag && status == 200)
+        add_header(r, "ETag", r->etag);
+    if (cfg.enable_debug_headers) {
+        static const char *const names[] = {"X-Origin-Content-Length", "X-Origin-Width",
+                                            "X-Origin-Height", "X-Result-Width",
+                                            "X-Result-Height"};
+        long long v[] = {(long long)src->body.len, info.src_w, info.src_h, info.out_w,
+                         info.out_h};
+
+        for (size_t i = 0; i < 5; i++) {
+            snprintf(r->debug[i], sizeof(r->debug[i]), "%lld", v[i]);
+            add_header(r, names[i], r->debug[i]);
+        }
+    }
     add_header(r, "Content-Security-Policy", "script-src 'none'");
+    add_cors(r);
     add_header(r, "X-Request-ID", r->request_id);
 
     ret = process_save(job, send_body, r, e);
@@ -308,6 +463,7 @@ int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct
     }
 
     if (head || strcmp(method, "OPTIONS") == 0) {
+        r.cors = true;
         respond_simple(&r, 200, "text/plain", NULL, NULL, false);
     } else if (strcmp(method, "GET") != 0) {
         err_set(&e, ERR_NOT_FOUND, "Method %s is not served", method);
@@ -323,17 +479,21 @@ int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct
     } else if (path_is(route, rlen, "/favicon.ico")) {
         err_set(&e, ERR_NOT_FOUND, "favicon.ico");
         respond_error(&r, &e, false);
-    } else if (serve_image(hc, rq, &r, &e, &tm) < 0) {
-        if (!r.head_sent) {
-            respond_error(&r, &e, false);
-        } else if (!r.failed && out->abort != NULL) {
-            /* Part of the image is out: make the truncation visible. */
-            out->abort(out->ctx);
+    } else {
+        r.cors = true;
+        if (serve_image(hc, rq, &r, &e, &tm) < 0) {
+            if (!r.head_sent) {
+                respond_error(&r, &e, false);
+            } else if (!r.failed && out->abort != NULL) {
+                /* Part of the image is out: make the truncation visible. */
+                out->abort(out->ctx);
+            }
+            if (r.failed && e.code != ERR_CANCELLED)
+                err_set(&e, ERR_CANCELLED, "The client went away: %s", e.msg);
         }
-        if (r.failed && e.code != ERR_CANCELLED)
-            err_set(&e, ERR_CANCELLED, "The client went away: %s", e.msg);
     }
     process_thread_cleanup();
+    free(r.link);
 
     log_mask_signature(uri, masked, sizeof(masked));
     if (e.code != ERR_OK) {

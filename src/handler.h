@@ -11,7 +11,12 @@
 struct request {
     const char *method;      /* REQUEST_METHOD */
     const char *uri;         /* REQUEST_URI: raw, percent-encoded, with the query */
-    /* CGI-style parameter lookup ("HTTP_ACCEPT", "HTTP_AUTHORIZATION"); NULL if absent */
+    /*
+     * CGI-style parameter lookup; NULL if absent. Read: HTTP_ACCEPT,
+     * HTTP_AUTHORIZATION, HTTP_X_REQUEST_ID, HTTP_IF_NONE_MATCH,
+     * HTTP_IF_MODIFIED_SINCE, HTTP_COOKIE, HTTP_HOST, HTTP_X_FORWARDED_HOST,
+     * HTTP_X_FORWARDED_PROTO, HTTP_X_FORWARDED_PORT.
+     */
     const char *(*param)(void *ctx, const char *name);
     void *ctx;
 };

@@ -1,17 +1,21 @@
 /* options.c: parsing processing options the way imgproxy v3 does (applyURLOption). */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "log.h"
 #include "options.h"
 #include "parse.h"
+#include "url.h"
 #include "banned.h"
 
 #define MAX_ARGS 16
-#define ARG_MAX_LEN 256
+#define ARG_MAX_LEN OPTIONS_STR_MAX
 
 struct args {
     char v[MAX_ARGS][ARG_MAX_LEN];
@@ -33,6 +37,7 @@ void options_init(struct procopts *po)
     po->auto_rotate = cfg.auto_rotate;
     po->strip_metadata = cfg.strip_metadata;
     po->strip_color_profile = cfg.strip_color_profile;
+    po->return_attachment = cfg.return_attachment;
 }
 
 /* strconv.Atoi: an optional sign and digits, nothing else. */
@@ -391,6 +396,55 @@ int options_apply(struct procopts *po, const char *seg, size_t len, char sep, st
         po->auto_rotate = parse_bool(a.v[0]);
         return 0;
     }
+    if (name_is(name, "expires", "exp", NULL)) {
+        char *endp;
+        long long ts;
+
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid expires arguments");
+        errno = 0;
+        ts = strtoll(a.v[0], &endp, 10);
+        if (a.v[0][0] == '\0' || *endp != '\0' || errno != 0)
+            return err_set(e, ERR_INVALID_URL, "Invalid expires argument: %s", a.v[0]);
+        /* 0 and negative stamps are kept, as imgproxy does: they mean no-cache. */
+        if (ts > 0 && ts < (long long)time(NULL))
+            return err_set(e, ERR_INVALID_URL, "Expired URL");
+        po->has_expires = true;
+        po->expires = ts;
+        return 0;
+    }
+    if (name_is(name, "filename", "fn", NULL)) {
+        if (a.n > 2)
+            return err_set(e, ERR_INVALID_URL, "Invalid filename arguments");
+        if (a.n > 1 && parse_bool(a.v[1])) {
+            size_t l = strlen(a.v[0]);
+            long dl;
+
+            while (l > 0 && a.v[0][l - 1] == '=')
+                l--;
+            dl = url_base64_decode(a.v[0], l, (unsigned char *)po->filename);
+            if (dl < 0 || memchr(po->filename, '\0', (size_t)dl) != NULL) {
+                po->filename[0] = '\0';
+                return err_set(e, ERR_INVALID_URL, "Invalid filename encoding: %s", a.v[0]);
+            }
+            po->filename[dl] = '\0';
+        } else {
+            memcpy(po->filename, a.v[0], strlen(a.v[0]) + 1);
+        }
+        return 0;
+    }
+    if (name_is(name, "return_attachment", "att", NULL)) {
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid return_attachment arguments");
+        po->return_attachment = parse_bool(a.v[0]);
+        return 0;
+    }
+    if (name_is(name, "cachebuster", "cb", NULL)) {
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid cachebuster arguments");
+        memcpy(po->cachebuster, a.v[0], strlen(a.v[0]) + 1);
+        return 0;
+    }
     return err_set(e, ERR_INVALID_URL, "Unknown processing option: %s", name);
 }
 
@@ -401,4 +455,99 @@ int options_quality(const struct procopts *po, enum imgtype t)
     if (t > IMGTYPE_UNKNOWN && t < IMGTYPE_COUNT && po->format_quality[t] > 0)
         return po->format_quality[t];
     return cfg.quality;
+}
+
+/* Appends printf output to out at *used, never past outlen. */
+__attribute__((format(printf, 4, 5))) static void put(char *out, size_t outlen, size_t *used,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (*used >= outlen)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(out + *used, outlen - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used += (size_t)n < outlen - *used ? (size_t)n : outlen - *used - 1;
+}
+
+static void put_gravity(char *out, size_t outlen, size_t *used, const char *name,
+                        const struct gravity *g, const struct gravity *d)
+{
+    if (g->type != d->type || g->x != d->x || g->y != d->y)
+        put(out, outlen, used, "%s=%s:%.17g:%.17g\n", name,
+            g->type == GRAV_UNKNOWN ? "" : options_gravity_name(g->type), g->x, g->y);
+}
+
+static void put_string(char *out, size_t outlen, size_t *used, const char *name, const char *v)
+{
+    put(out, outlen, used, "%s=", name);
+    for (const char *p = v; *p != '\0'; p++) {
+        if (*p == '\\')
+            put(out, outlen, used, "\\\\");
+        else if (*p == '\n')
+            put(out, outlen, used, "\\n");
+        else
+            put(out, outlen, used, "%c", *p);
+    }
+    put(out, outlen, used, "\n");
+}
+
+size_t options_canonical(const struct procopts *po, char *out, size_t outlen)
+{
+    struct procopts d;
+    size_t used = 0;
+
+    if (outlen == 0)
+        return 0;
+    out[0] = '\0';
+    options_init(&d);
+#define PUT_INT(f)                                                                               \
+    do {                                                                                         \
+        if (po->f != d.f)                                                                        \
+            put(out, outlen, &used, #f "=%d\n", (int)po->f);                                     \
+    } while (0)
+#define PUT_DBL(f)                                                                               \
+    do {                                                                                         \
+        if (po->f != d.f)                                                                        \
+            put(out, outlen, &used, #f "=%.17g\n", po->f);                                       \
+    } while (0)
+    PUT_INT(resizing_type);
+    PUT_INT(width);
+    PUT_INT(height);
+    PUT_INT(min_width);
+    PUT_INT(min_height);
+    PUT_DBL(zoom_w);
+    PUT_DBL(zoom_h);
+    PUT_DBL(dpr);
+    PUT_INT(enlarge);
+    PUT_INT(extend);
+    put_gravity(out, outlen, &used, "extend_gravity", &po->extend_gravity, &d.extend_gravity);
+    put_gravity(out, outlen, &used, "gravity", &po->gravity, &d.gravity);
+    PUT_DBL(crop_w);
+    PUT_DBL(crop_h);
+    put_gravity(out, outlen, &used, "crop_gravity", &po->crop_gravity, &d.crop_gravity);
+    PUT_INT(quality);
+    for (int t = 1; t < IMGTYPE_COUNT; t++)
+        if (po->format_quality[t] != d.format_quality[t])
+            put(out, outlen, &used, "format_quality.%s=%d\n", imagetype_name((enum imgtype)t),
+                po->format_quality[t]);
+    if (po->format != d.format)
+        put(out, outlen, &used, "format=%s\n", imagetype_name(po->format));
+    PUT_INT(rotate);
+    PUT_INT(auto_rotate);
+    PUT_INT(strip_metadata);
+    PUT_INT(strip_color_profile);
+    if (po->has_expires)
+        put(out, outlen, &used, "expires=%lld\n", po->expires);
+    if (po->filename[0] != '\0')
+        put_string(out, outlen, &used, "filename", po->filename);
+    PUT_INT(return_attachment);
+    if (po->cachebuster[0] != '\0')
+        put_string(out, outlen, &used, "cachebuster", po->cachebuster);
+#undef PUT_INT
+#undef PUT_DBL
+    return used;
 }

@@ -29,6 +29,8 @@ struct gravity {
     double x, y; /* offsets; |v| >= 1 absolute px, else relative; fp: 0..1 */
 };
 
+#define OPTIONS_STR_MAX 256 /* longest filename or cachebuster argument, with the NUL */
+
 struct procopts {
     enum resize_type resizing_type;
     int width, height;
@@ -48,6 +50,12 @@ struct procopts {
     bool auto_rotate;
     bool strip_metadata;
     bool strip_color_profile;
+    /* Options that change only the response headers (REFERENCE §8). */
+    bool has_expires;        /* expires/exp given */
+    long long expires;       /* unix seconds */
+    char filename[OPTIONS_STR_MAX];    /* filename/fn; "" = from the source URL */
+    bool return_attachment;  /* return_attachment/att; default IMGPROXY_RETURN_ATTACHMENT */
+    char cachebuster[OPTIONS_STR_MAX]; /* cachebuster/cb: only feeds the ETag's options hash */
 };
 
 /* Fills po with the defaults, taking config-driven ones from cfg. */
@@ -67,6 +75,20 @@ int options_apply_format(struct procopts *po, const char *ext, size_t len, struc
 
 /* Effective quality for result format t (REFERENCE §2, `quality`). */
 int options_quality(const struct procopts *po, enum imgtype t);
+
+/* Room options_canonical() needs at most. */
+#define OPTIONS_CANONICAL_MAX 4096
+
+/*
+ * The canonical serialisation of the options in po that differ from the
+ * defaults (options_init() with the current cfg), for the ETag's options hash.
+ * One line per differing field, in struct order, "name=value\n"; numbers in
+ * C locale (%d, %.17g), booleans 0/1, gravities "type:x:y", formats by name,
+ * strings with '\\' and newlines escaped. No differing field gives "".
+ * Writes at most outlen bytes with the NUL (OPTIONS_CANONICAL_MAX always
+ * fits) and returns the length.
+ */
+size_t options_canonical(const struct procopts *po, char *out, size_t outlen);
 
 /* Name of a gravity type as in URLs ("ce", "noea", "fp"), static. */
 const char *options_gravity_name(enum gravity_type t);

@@ -4,9 +4,14 @@
 # Starts, in a temp dir:
 #   - an origin nginx (origin.conf.in) serving a copy of tests/fixtures plus
 #     generated files, with status, redirect, slow and gzip routes;
-#   - imgfcgi #1 (no signature) and imgfcgi #2 (IMGPROXY_KEY/SALT set), each
-#     through spawn.sh on its own unix socket;
-#   - one front nginx per instance, each a private sed'ed copy of conf/nginx.conf;
+#   - origin.py, an origin whose ETag, Last-Modified, Cache-Control, Expires,
+#     206 and 304 answers the query string chooses, logging what it receives;
+#   - imgfcgi #1 (no signature), #2 (IMGPROXY_KEY/SALT set), #3 (every HTTP
+#     header feature on), #4 (IMGPROXY_SECRET, fallback file), #5 (fallback
+#     data, error status) and #6 (fallback URL), each through spawn.sh on its
+#     own unix socket;
+#   - one front nginx per instance, each a private sed'ed copy of conf/nginx.conf,
+#     and conf/nginx-cache.conf in front of #3;
 # then runs test_http.py against them and stops everything (trap EXIT).
 #
 # Environment:
@@ -164,6 +169,10 @@ vips black "$root/big.png" 8000 8000
     head -c 4000000 /dev/zero
 } >"$root/padded.jpg"
 gzip -9 -k "$root/photo.jpg"
+# A name with a "?" (IMGPROXY_SOURCE_URL_QUERY_SEPARATOR) and a 37x23 fallback image.
+cp -p "$root/photo.jpg" "$root/odd?name.jpg"
+vips black "$tmp/fallback.png" 37 23
+cp -p "$tmp/fallback.png" "$root/fallback.png"
 chmod -R a+rX "$root" "$tmp/outside"
 
 # --- origin ------------------------------------------------------------
@@ -175,6 +184,13 @@ nginx -t -q -p "$tmp/origin" -e "$tmp/origin-error.log" -c "$tmp/origin/nginx.co
 nginx -p "$tmp/origin" -e "$tmp/origin-error.log" -c "$tmp/origin/nginx.conf" -g 'daemon off;' &
 pids[origin]=$!
 wait_http "http://127.0.0.1:$origin_port/photo.jpg" 20 "${pids[origin]}"
+
+# The scriptable origin (origin.py): ETag, Last-Modified, Cache-Control, Expires, 206, 304.
+py_port=$(free_port)
+: >"$tmp/pyorigin-requests.log"
+python3 "$here/origin.py" "$py_port" "$root" "$tmp/pyorigin-requests.log" >>"$tmp/pyorigin.log" 2>&1 &
+pids[pyorigin]=$!
+wait_http "http://127.0.0.1:$py_port/img/photo.jpg" 20 "${pids[pyorigin]}"
 
 # --- imgfcgi instances ---------------------------------------------------
 common_env=(
@@ -220,6 +236,27 @@ start_instance imgfcgi1 "${common_env[@]}"
 start_instance imgfcgi2 "${common_env[@]}" IMGPROXY_KEY=736563726574 IMGPROXY_SALT=68656C6C6F \
     http_proxy="http://127.0.0.1:$origin_port"
 
+# HTTP semantics (REFERENCE §8): every header feature on.
+start_instance imgfcgi3 "${common_env[@]}" IMGPROXY_TTL=3600 IMGPROXY_USE_ETAG=true \
+    IMGPROXY_ETAG_BUSTER=b1 IMGPROXY_USE_LAST_MODIFIED=true IMGPROXY_CACHE_CONTROL_PASSTHROUGH=true \
+    IMGPROXY_SET_CANONICAL_HEADER=true IMGPROXY_ENABLE_DEBUG_HEADERS=true \
+    IMGPROXY_ALLOW_ORIGIN=https://app.example IMGPROXY_DEVELOPMENT_ERRORS_MODE=true \
+    IMGPROXY_HEALTH_CHECK_PATH=/healthz IMGPROXY_AUTO_WEBP=true IMGPROXY_COOKIE_PASSTHROUGH=true \
+    IMGPROXY_COOKIE_BASE_URL=http://127.0.0.1/img/index.html IMGPROXY_SOURCE_URL_QUERY_SEPARATOR=
+# Secret and the fallback image from a file (status 200, its own TTL).
+start_instance imgfcgi4 "${common_env[@]}" IMGPROXY_SECRET=topsecret \
+    IMGPROXY_FALLBACK_IMAGE_PATH="$tmp/fallback.png" IMGPROXY_FALLBACK_IMAGE_TTL=77
+# Fallback from base64 data with the error's status; attachments by default; ETags on;
+# cookies to every origin.
+start_instance imgfcgi5 "${common_env[@]}" IMGPROXY_FALLBACK_IMAGE_DATA="$(base64 -w0 "$tmp/fallback.png")" \
+    IMGPROXY_FALLBACK_IMAGE_HTTP_CODE=0 IMGPROXY_RETURN_ATTACHMENT=true IMGPROXY_USE_ETAG=true \
+    IMGPROXY_COOKIE_PASSTHROUGH=true IMGPROXY_COOKIE_PASSTHROUGH_ALL=true
+# Fallback fetched from a URL at start-up, sent with status 203 and the origin's Cache-Control;
+# cookies to the request's own host.
+start_instance imgfcgi6 "${common_env[@]}" IMGPROXY_FALLBACK_IMAGE_HTTP_CODE=203 \
+    IMGPROXY_CACHE_CONTROL_PASSTHROUGH=true IMGPROXY_COOKIE_PASSTHROUGH=true \
+    IMGPROXY_FALLBACK_IMAGE_URL="http://127.0.0.1:$py_port/img/fallback.png?cc=max-age%3D55"
+
 # --- front nginx: private copies of conf/nginx.conf ------------------------
 front1_port=$(free_port)
 nginx_private_conf "$repo/conf/nginx.conf" "$tmp/front1" "$front1_port" "$tmp/imgfcgi1.sock"
@@ -230,7 +267,24 @@ nginx_private_conf "$repo/conf/nginx.conf" "$tmp/front2" "$front2_port" "$tmp/im
 nginx_start "$tmp/front2"
 pids[front2]=$NGINX_PID
 
+declare -A fports=()
+for n in 3 4 5 6; do
+    fports[$n]=$(free_port)
+    nginx_private_conf "$repo/conf/nginx.conf" "$tmp/front$n" "${fports[$n]}" "$tmp/imgfcgi$n.sock"
+    nginx_start "$tmp/front$n"
+    pids[front$n]=$NGINX_PID
+done
+# The caching example (conf/nginx-cache.conf) in front of imgfcgi #3.
+cache_port=$(free_port)
+nginx_private_conf "$repo/conf/nginx-cache.conf" "$tmp/frontcache" "$cache_port" "$tmp/imgfcgi3.sock"
+nginx_start "$tmp/frontcache"
+pids[frontcache]=$NGINX_PID
+
 wait_http "http://127.0.0.1:$front1_port/health" 30 "${pids[front1]}" "${pids[imgfcgi1]}"
+for n in 3 4 5 6; do
+    wait_http "http://127.0.0.1:${fports[$n]}/health" 30 "${pids[front$n]}" "${pids[imgfcgi$n]}"
+done
+wait_http "http://127.0.0.1:$cache_port/health" 30 "${pids[frontcache]}" "${pids[imgfcgi3]}"
 wait_http "http://127.0.0.1:$front2_port/health" 30 "${pids[front2]}" "${pids[imgfcgi2]}"
 
 # --- the suite -------------------------------------------------------------
@@ -239,6 +293,15 @@ IT_FRONT="http://127.0.0.1:$front1_port" \
     IT_SIGNED_FRONT="http://127.0.0.1:$front2_port" \
     IT_ORIGIN="http://127.0.0.1:$origin_port" \
     IT_ORIGIN_LOG="$tmp/origin-access.log" \
+    IT_PYORIGIN="http://127.0.0.1:$py_port" \
+    IT_PYORIGIN_LOG="$tmp/pyorigin-requests.log" \
+    IT_HTTP_FRONT="http://127.0.0.1:${fports[3]}" \
+    IT_SECRET_FRONT="http://127.0.0.1:${fports[4]}" \
+    IT_DATA_FRONT="http://127.0.0.1:${fports[5]}" \
+    IT_URL_FRONT="http://127.0.0.1:${fports[6]}" \
+    IT_CACHE_FRONT="http://127.0.0.1:$cache_port" \
+    IT_HTTP_LOG="$tmp/imgfcgi3.log" \
+    IT_FALLBACK="$tmp/fallback.png" \
     IT_ROOT="$root" \
     IT_PID="${pids[imgfcgi1]}" \
     IT_SIGNED_PID="${pids[imgfcgi2]}" \

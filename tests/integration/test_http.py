@@ -30,6 +30,15 @@ PID = int(os.environ["IT_PID"])
 SIGNED_PID = int(os.environ["IT_SIGNED_PID"])
 KEY = bytes.fromhex(os.environ["IT_KEY"])
 SALT = bytes.fromhex(os.environ["IT_SALT"])
+PYORIGIN = os.environ["IT_PYORIGIN"]
+PYORIGIN_LOG = os.environ["IT_PYORIGIN_LOG"]
+HTTP_FRONT = os.environ["IT_HTTP_FRONT"]      # #3: every header feature on, ETAG_BUSTER=b1
+SECRET_FRONT = os.environ["IT_SECRET_FRONT"]  # #4: IMGPROXY_SECRET, fallback file, TTL 77
+DATA_FRONT = os.environ["IT_DATA_FRONT"]      # #5: fallback data, error status, attachments
+URL_FRONT = os.environ["IT_URL_FRONT"]        # #6: fallback URL, status 203
+CACHE_FRONT = os.environ["IT_CACHE_FRONT"]    # conf/nginx-cache.conf in front of #3
+HTTP_LOG = os.environ["IT_HTTP_LOG"]
+FALLBACK = os.environ["IT_FALLBACK"]
 RESULT = os.environ.get("IT_RESULT")
 ASAN = os.environ.get("IT_ASAN") == "1"
 LOAD_REQUESTS = int(os.environ.get("IT_LOAD_REQUESTS", "1000"))
@@ -600,6 +609,604 @@ error_case("signature/truncated-403", "/" + sign("/plain/" + L)[:20] + "/plain/"
 def _():
     r = get("/health", base=SIGNED_FRONT)
     check(r.status == 200 and r.ctype().startswith("text/plain"), "want 200 text/plain, got %r" % r)
+
+
+# ---------------------------------------------------------------- HTTP semantics (REFERENCE §5, §8)
+# Instance #3 (HTTP_FRONT) has ETag, Last-Modified, passthrough, canonical, debug
+# headers, CORS, dev errors, /healthz, AUTO_WEBP and cookie passthrough on.
+
+
+def py(name="photo.jpg", d="img", **q):
+    """A source URL on origin.py, escaped for a plain imgproxy URL."""
+    q.setdefault("m", marker())
+    query = "&".join("%s=%s" % (k, urllib.parse.quote(str(v), safe="")) for k, v in q.items())
+    url = "%s/%s/%s?%s" % (PYORIGIN, d, name, query)
+    return url.replace("%", "%25").replace("?", "%3F").replace("&", "%26")
+
+
+def py_requests(m):
+    """origin.py's log lines for requests that carried marker m."""
+    import json
+    with open(PYORIGIN_LOG, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if m in line]
+
+
+def b64b(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def po_hash(canonical, buster="b1"):
+    """The documented options hash: base64url(sha256(buster + canonical + "\\n"))."""
+    return b64b(hashlib.sha256((buster + canonical + "\n").encode()).digest())
+
+
+def file_hash(name):
+    with open(os.path.join(ROOT, name), "rb") as f:
+        return b64b(hashlib.sha256(f.read()).digest())
+
+
+FIT100 = "rs:fit:100:100"
+AUTH = {"Authorization": "Bearer topsecret"}  # IMGPROXY_SECRET of #4
+FIT100_CANON = "width=100\nheight=100\n"
+
+
+def hdr(r, name):
+    return r.headers.get(name.lower())
+
+
+def expect_header(r, name, want):
+    got = hdr(r, name)
+    check(got == want, "want %s: %r, got %r" % (name, want, got))
+
+
+def max_age(r):
+    cc = hdr(r, "cache-control") or ""
+    check(cc.startswith("max-age=") and cc.endswith(", public"), "want max-age, got %r" % cc)
+    return int(cc[len("max-age="):-len(", public")])
+
+
+# --- Cache-Control
+
+
+@test("cache-control/ttl")
+def _():
+    r = get(plain(FIT100, py()), HTTP_FRONT)
+    expect_image(r, "jpeg", 100, 63)
+    expect_header(r, "Cache-Control", "max-age=3600, public")
+
+
+@test("cache-control/passthrough-verbatim")
+def _():
+    r = get(plain(FIT100, py(cc="max-age=123, private")), HTTP_FRONT)
+    expect_image(r, "jpeg", 100, 63)
+    expect_header(r, "Cache-Control", "max-age=123, private")
+
+
+@test("cache-control/passthrough-off-ignores-origin")
+def _():
+    r = get(plain(FIT100, py(cc="max-age=123, private", exp=50)))
+    expect_header(r, "Cache-Control", "max-age=31536000, public")
+
+
+@test("cache-control/passthrough-origin-expires")
+def _():
+    r = get(plain(FIT100, py(exp=500)), HTTP_FRONT)
+    age = max_age(r)
+    check(495 <= age <= 500, "want max-age about 500 from Expires, got %d" % age)
+
+
+@test("cache-control/passthrough-expired-origin-no-cache")
+def _():
+    r = get(plain(FIT100, py(exp=-100)), HTTP_FRONT)
+    expect_header(r, "Cache-Control", "no-cache")
+
+
+@test("cache-control/expires-option")
+def _():
+    r = get(plain("exp:%d/%s" % (int(time.time()) + 100, FIT100), L))
+    expect_image(r, "jpeg", 100, 63)
+    age = max_age(r)
+    check(95 <= age <= 100, "want max-age about 100, got %d" % age)
+
+
+@test("cache-control/expires-option-beats-passthrough")
+def _():
+    r = get(plain("exp:%d/%s" % (int(time.time()) + 100, FIT100), py(cc="max-age=5")), HTTP_FRONT)
+    age = max_age(r)
+    check(95 <= age <= 100, "want max-age about 100, got %d" % age)
+
+
+@test("cache-control/expires-capped-by-ttl")
+def _():
+    r = get(plain("expires:%d/%s" % (int(time.time()) + 10**7, FIT100), L), HTTP_FRONT)
+    expect_header(r, "Cache-Control", "max-age=3600, public")
+
+
+@test("cache-control/expires-zero-no-cache")
+def _():
+    expect_header(get(plain("exp:0/" + FIT100, L)), "Cache-Control", "no-cache")
+
+
+@test("status/expired-url-404")
+def _():
+    r = get(plain("exp:%d/%s" % (int(time.time()) - 10, FIT100), L))
+    expect_error(r, 404, "Invalid URL")
+    r = get(plain("exp:%d/%s" % (int(time.time()) - 10, FIT100), L), HTTP_FRONT)
+    expect_error(r, 404, "Expired URL")
+
+
+@test("cache-control/no-expires-header")
+def _():
+    r = get(plain(FIT100, py(exp=500)), HTTP_FRONT)
+    check("expires" not in r.headers, "imgproxy never sends Expires: %r" % hdr(r, "expires"))
+
+
+# --- ETag and If-None-Match
+
+
+@test("etag/off-by-default")
+def _():
+    r = get(plain(FIT100, py(etag="v1")))
+    check("etag" not in r.headers, "no ETag without IMGPROXY_USE_ETAG: %r" % hdr(r, "etag"))
+
+
+@test("etag/R-form-carries-origin-etag")
+def _():
+    r = get(plain(FIT100, py(etag="v1")), HTTP_FRONT)
+    expect_image(r, "jpeg", 100, 63)
+    expect_header(r, "ETag", '"%s/R%s"' % (po_hash(FIT100_CANON), b64b(b'"v1"')))
+
+
+@test("etag/D-form-hashes-source")
+def _():
+    r = get(plain(FIT100, py()), HTTP_FRONT)
+    expect_header(r, "ETag", '"%s/D%s"' % (po_hash(FIT100_CANON), file_hash("photo.jpg")))
+
+
+@test("etag/options-hash-covers-options-and-buster")
+def _():
+    r = get(plain("rs:fill:300:200/g:sm/cb:x", py()), HTTP_FRONT)
+    canon = "resizing_type=1\nwidth=300\nheight=200\ngravity=sm:0:0\ncachebuster=x\n"
+    expect_header(r, "ETag", '"%s/D%s"' % (po_hash(canon), file_hash("photo.jpg")))
+    r = get(plain("", py()), HTTP_FRONT)
+    expect_header(r, "ETag", '"%s/D%s"' % (po_hash(""), file_hash("photo.jpg")))
+
+
+@test("etag/R-match-forwards-if-none-match-origin-304")
+def _():
+    m = marker()
+    path = plain(FIT100, py(etag="v1", cc="max-age=77", m=m))
+    tag = get(path, HTTP_FRONT).headers["etag"]
+    r = get(path, HTTP_FRONT, headers={"If-None-Match": tag})
+    check(r.status == 304 and r.body == b"", "want 304 with no body, got %r" % r)
+    expect_header(r, "ETag", tag)
+    expect_header(r, "Cache-Control", "max-age=77")
+    expect_header(r, "Vary", "Accept")
+    check(hdr(r, "x-request-id"), "no X-Request-ID on 304")
+    reqs = py_requests(m)
+    check(len(reqs) == 2 and reqs[1]["inm"] == '"v1"',
+          "want the origin ETag forwarded as If-None-Match, got %r" % reqs)
+
+
+@test("etag/R-stale-origin-etag-200-new-etag")
+def _():
+    m = marker()
+    stale = '"%s/R%s"' % (po_hash(FIT100_CANON), b64b(b'"v0"'))
+    r = get(plain(FIT100, py(etag="v1", m=m)), HTTP_FRONT, headers={"If-None-Match": stale})
+    expect_image(r, "jpeg", 100, 63)
+    expect_header(r, "ETag", '"%s/R%s"' % (po_hash(FIT100_CANON), b64b(b'"v1"')))
+    check(py_requests(m)[0]["inm"] == '"v0"', "want the stale origin ETag forwarded")
+
+
+@test("etag/D-match-304-without-forwarding")
+def _():
+    m = marker()
+    path = plain(FIT100, py(m=m))
+    tag = get(path, HTTP_FRONT).headers["etag"]
+    r = get(path, HTTP_FRONT, headers={"If-None-Match": tag})
+    check(r.status == 304 and r.body == b"", "want 304, got %r" % r)
+    expect_header(r, "ETag", tag)
+    expect_header(r, "Cache-Control", "max-age=3600, public")
+    reqs = py_requests(m)
+    check(len(reqs) == 2 and reqs[1]["inm"] is None, "a D ETag is not forwarded: %r" % reqs)
+
+
+@test("etag/first-of-list-only")
+def _():
+    path = plain(FIT100, py(etag="v1"))
+    tag = get(path, HTTP_FRONT).headers["etag"]
+    r = get(path, HTTP_FRONT, headers={"If-None-Match": tag + ', "x/Dy"'})
+    check(r.status == 304, "want 304 for the first value, got %r" % r)
+    r = get(path, HTTP_FRONT, headers={"If-None-Match": '"x/Dy", ' + tag})
+    check(r.status == 200, "only the first value counts, got %r" % r)
+
+
+@test("etag/other-options-no-match-no-forwarding")
+def _():
+    m = marker()
+    tag = get(plain(FIT100, py(etag="v1")), HTTP_FRONT).headers["etag"]
+    r = get(plain("rs:fit:120:120", py(etag="v1", m=m)), HTTP_FRONT, headers={"If-None-Match": tag})
+    expect_image(r, "jpeg", 120, 75)
+    check(py_requests(m)[0]["inm"] is None, "If-None-Match forwarded for other options")
+
+
+@test("etag/weak-and-foreign-ignored")
+def _():
+    path = plain(FIT100, py(etag="v1"))
+    tag = get(path, HTTP_FRONT).headers["etag"]
+    for inm in ("W/" + tag, '"v1"', "*"):
+        r = get(path, HTTP_FRONT, headers={"If-None-Match": inm})
+        check(r.status == 200, "If-None-Match %s: want 200, got %r" % (inm, r))
+
+
+@test("etag/changed-buster-or-ignored-when-off")
+def _():
+    path = plain(FIT100, py(etag="v1"))
+    tag = get(path, HTTP_FRONT).headers["etag"]
+    r = get(path, FRONT, headers={"If-None-Match": tag})
+    check(r.status == 200 and "etag" not in r.headers, "ETag off: want a plain 200, got %r" % r)
+    # Another buster (no buster on #5) gives another options hash: no 304.
+    r = get(path, DATA_FRONT, headers={"If-None-Match": tag})
+    check(r.status == 200, "want 200 under another buster, got %r" % r)
+    expect_header(r, "ETag", '"%s/R%s"' % (po_hash(FIT100_CANON, ""), b64b(b'"v1"')))
+
+
+@test("etag/local-file-revalidates")
+def _():
+    r = get(plain(FIT100, L), HTTP_FRONT)
+    tag = r.headers.get("etag", "")
+    check("/R" in tag, "want an R ETag from the local file's ETag, got %r" % tag)
+    r = get(plain(FIT100, L), HTTP_FRONT, headers={"If-None-Match": tag})
+    check(r.status == 304, "want 304, got %r" % r)
+
+
+# --- Last-Modified and If-Modified-Since
+
+LM = "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+@test("last-modified/sent-when-on")
+def _():
+    r = get(plain(FIT100, py(lm=1)), HTTP_FRONT)
+    expect_image(r, "jpeg", 100, 63)
+    expect_header(r, "Last-Modified", LM)
+    r = get(plain(FIT100, py(lm=1)))
+    check("last-modified" not in r.headers, "Last-Modified without the setting")
+
+
+@test("last-modified/if-modified-since-forwarded-304")
+def _():
+    m = marker()
+    r = get(plain(FIT100, py(lm=1, m=m)), HTTP_FRONT, headers={"If-Modified-Since": LM})
+    check(r.status == 304 and r.body == b"", "want 304, got %r" % r)
+    expect_header(r, "Cache-Control", "max-age=3600, public")
+    check(py_requests(m)[0]["ims"] == LM, "If-Modified-Since not forwarded")
+
+
+@test("last-modified/older-copy-200")
+def _():
+    r = get(plain(FIT100, py(lm=1)), HTTP_FRONT,
+            headers={"If-Modified-Since": "Tue, 20 Oct 2015 07:28:00 GMT"})
+    expect_image(r, "jpeg", 100, 63)
+
+
+@test("last-modified/not-forwarded-when-off")
+def _():
+    m = marker()
+    r = get(plain(FIT100, py(lm=1, m=m)), headers={"If-Modified-Since": LM})
+    expect_image(r, "jpeg", 100, 63)
+    check(py_requests(m)[0]["ims"] is None, "If-Modified-Since forwarded with the setting off")
+
+
+@test("last-modified/local-file")
+def _():
+    r = get(plain(FIT100, L), HTTP_FRONT)
+    lm = hdr(r, "last-modified")
+    check(lm and lm.endswith(" GMT"), "want a Last-Modified for a local file, got %r" % lm)
+    r = get(plain(FIT100, L), HTTP_FRONT, headers={"If-Modified-Since": lm})
+    check(r.status == 304, "want 304, got %r" % r)
+
+
+# --- origin statuses (REFERENCE §5)
+
+
+@test("status/origin-304-unsolicited")
+def _():
+    r = get(plain(FIT100, py(status=304)))
+    check(r.status == 304 and r.body == b"", "want 304, got %r" % r)
+    expect_header(r, "Cache-Control", "max-age=31536000, public")
+
+
+@test("status/origin-206-whole-200")
+def _():
+    expect_image(get(plain(FIT100, py(range="whole"))), "jpeg", 100, 63)
+
+
+@test("status/origin-206-star-total-200")
+def _():
+    expect_image(get(plain(FIT100, py(range="star"))), "jpeg", 100, 63)
+
+
+@test("status/origin-206-partial-404")
+def _():
+    expect_error(get(plain(FIT100, py(range="part"))), 404, "Source image is unreachable")
+
+
+@test("status/origin-206-not-from-0-404")
+def _():
+    expect_error(get(plain(FIT100, py(range="mid"))), 404)
+
+
+@test("status/origin-206-bad-range-404")
+def _():
+    expect_error(get(plain(FIT100, py(range="bad"))), 404)
+
+
+@test("status/origin-404-unreachable")
+def _():
+    expect_error(get(plain(FIT100, py("nope.jpg"))), 404, "Source image is unreachable")
+
+
+# --- Content-Disposition
+
+
+@test("disposition/name-from-url")
+def _():
+    r = get(plain(FIT100, py(), "png"), HTTP_FRONT)
+    expect_header(r, "Content-Disposition", 'inline; filename="photo.png"')
+    r = get(plain(FIT100, "local:///my%20photo%402x.jpg"))
+    expect_header(r, "Content-Disposition", 'inline; filename="my photo@2x.jpg"')
+
+
+@test("disposition/no-name-image")
+def _():
+    # A source URL whose path has no last element: the name is "image".
+    r = get(plain(FIT100, py("", d="img")), SECRET_FRONT, headers=AUTH)
+    expect_image(r, "png", 37, 23)  # the directory is no image: the fallback answers
+    expect_header(r, "Content-Disposition", 'inline; filename="image.png"')
+
+
+@test("disposition/filename-option")
+def _():
+    r = get(plain("fn:summer/" + FIT100, L))
+    expect_header(r, "Content-Disposition", 'inline; filename="summer.jpg"')
+    r = get(plain("filename:%s:1/%s" % (b64('my "best".v2'), FIT100), L, "webp"))
+    expect_header(r, "Content-Disposition", 'inline; filename="my %22best%22.v2.webp"')
+
+
+@test("disposition/attachment")
+def _():
+    r = get(plain("att:1/" + FIT100, L))
+    expect_header(r, "Content-Disposition", 'attachment; filename="photo.jpg"')
+    r = get(plain(FIT100, L), DATA_FRONT)
+    expect_header(r, "Content-Disposition", 'attachment; filename="photo.jpg"')
+    r = get(plain("return_attachment:false/" + FIT100, L), DATA_FRONT)
+    expect_header(r, "Content-Disposition", 'inline; filename="photo.jpg"')
+
+
+# --- Vary, CSP, Link, debug headers, X-Request-ID
+
+
+@test("vary/accept-under-auto-webp")
+def _():
+    r = get(plain(FIT100, L), HTTP_FRONT)
+    expect_header(r, "Vary", "Accept")
+    check("vary" not in get(plain(FIT100, L)).headers, "Vary without format negotiation")
+
+
+@test("csp/image-responses")
+def _():
+    expect_header(get(plain(FIT100, py()), HTTP_FRONT), "Content-Security-Policy", "script-src 'none'")
+
+
+@test("link/canonical-for-http-sources")
+def _():
+    src = PYORIGIN + "/img/photo.jpg?m=canon"
+    r = get(plain(FIT100, src.replace("?", "%3F")), HTTP_FRONT)
+    expect_header(r, "Link", '<%s>; rel="canonical"' % src)
+    check("link" not in get(plain(FIT100, L), HTTP_FRONT).headers, "Link for local://")
+    check("link" not in get(plain(FIT100, py())).headers, "Link with the setting off")
+
+
+@test("debug/headers")
+def _():
+    r = get(plain(FIT100, py()), HTTP_FRONT)
+    size = os.path.getsize(os.path.join(ROOT, "photo.jpg"))
+    want = {"X-Origin-Content-Length": str(size), "X-Origin-Width": "800",
+            "X-Origin-Height": "500", "X-Result-Width": "100", "X-Result-Height": "63"}
+    for k, v in want.items():
+        expect_header(r, k, v)
+    check("x-origin-width" not in get(plain(FIT100, L)).headers, "debug headers when off")
+
+
+@test("request-id/on-errors-and-304")
+def _():
+    r = get(plain("foo:1", L), headers={"X-Request-ID": "err-1"})
+    expect_header(r, "X-Request-ID", "err-1")
+    r = get(plain(FIT100, py(status=304)), headers={"X-Request-ID": "nm-1"})
+    expect_header(r, "X-Request-ID", "nm-1")
+
+
+# --- CORS, HEAD, OPTIONS, routes
+
+
+@test("cors/image-error-head-options")
+def _():
+    for method, path in (("GET", plain(FIT100, L)), ("GET", plain("foo:1", L)),
+                         ("HEAD", plain(FIT100, L)), ("OPTIONS", plain(FIT100, L))):
+        r = get(path, HTTP_FRONT, method=method)
+        expect_header(r, "Access-Control-Allow-Origin", "https://app.example")
+        expect_header(r, "Access-Control-Allow-Methods", "GET, OPTIONS")
+    check("access-control-allow-origin" not in get(plain(FIT100, L)).headers, "CORS when off")
+    check("access-control-allow-origin" not in get("/health", HTTP_FRONT).headers, "CORS on /health")
+
+
+@test("routes/health-check-path")
+def _():
+    r = get("/healthz", HTTP_FRONT)
+    check(r.status == 200 and r.ctype().startswith("text/plain"), "want 200, got %r" % r)
+    expect_header(r, "Cache-Control", "no-cache")
+    expect_error(get("/healthz"), 404)
+
+
+@test("routes/dev-errors-mode")
+def _():
+    r = get(plain("foo:1", L), HTTP_FRONT)
+    check(r.status == 404 and b"Unknown processing option" in r.body, "want the detail, got %r" % r)
+    expect_error(get(plain("foo:1", L)), 404, "Invalid URL")
+
+
+# --- IMGPROXY_SECRET (#4)
+
+
+@test("secret/required-403")
+def _():
+    expect_error(get(plain(FIT100, L), SECRET_FRONT), 403, "Forbidden")
+    for bad in ("Bearer topsecre", "Bearer topsecret2", "topsecret", "bearer topsecret", ""):
+        expect_error(get(plain(FIT100, L), SECRET_FRONT, headers={"Authorization": bad}), 403)
+
+
+@test("secret/correct-200")
+def _():
+    expect_image(get(plain(FIT100, L), SECRET_FRONT, headers=AUTH), "jpeg", 100, 63)
+
+
+@test("secret/not-for-health-head-options-landing")
+def _():
+    check(get("/health", SECRET_FRONT).status == 200, "health needs no secret")
+    check(get(plain(FIT100, L), SECRET_FRONT, method="HEAD").status == 200, "HEAD needs no secret")
+    check(get(plain(FIT100, L), SECRET_FRONT, method="OPTIONS").status == 200, "OPTIONS needs none")
+    check(get("/", SECRET_FRONT).status == 200, "the landing page needs no secret")
+
+
+@test("secret/checked-before-download")
+def _():
+    m = marker()
+    expect_error(get(plain(FIT100, py(m=m)), SECRET_FRONT), 403)
+    time.sleep(0.1)
+    check(not py_requests(m), "the origin was asked without the secret")
+
+
+# --- fallback image (#4 file/200/TTL 77, #5 data/error status, #6 URL/203)
+
+
+@test("fallback/file-200-ttl")
+def _():
+    r = get(plain(FIT100, py("nope.jpg")), SECRET_FRONT, headers=AUTH)
+    expect_image(r, "png", 37, 23)
+    expect_header(r, "Cache-Control", "max-age=77, public")
+    expect_header(r, "Content-Disposition", 'inline; filename="nope.png"')
+
+
+@test("fallback/download-errors-only")
+def _():
+    expect_error(get(plain("foo:1", py("nope.jpg")), SECRET_FRONT, headers=AUTH), 404, "Invalid URL")
+    expect_error(get(plain(FIT100, py("text.txt")), SECRET_FRONT, headers=AUTH), 422)
+    # Timeouts, refused connections and 5xx are download errors.
+    r = get(plain(FIT100, "http://127.0.0.1:%d/x.jpg" % refused_port()), SECRET_FRONT, headers=AUTH)
+    expect_image(r, "png", 37, 23)
+
+
+@test("fallback/data-with-error-status")
+def _():
+    r = get(plain(FIT100, py("nope.jpg")), DATA_FRONT)
+    check(r.status == 404 and r.ctype() == "image/png", "want a 404 PNG, got %r" % r)
+    check(image_info(r.body)["width"] == "37", "not the fallback image")
+    check("etag" not in r.headers, "no ETag unless the status is 200")
+    r = get(plain(FIT100, ORIGIN.replace("http://", "http://") + "/500"), DATA_FRONT)
+    check(r.status == 502 and r.ctype() == "image/png", "want a 502 PNG, got %r" % r)
+
+
+@test("fallback/url-203-origin-cache-control")
+def _():
+    r = get(plain(FIT100, py("nope.jpg")), URL_FRONT)
+    check(r.status == 203 and r.ctype() == "image/png", "want a 203 PNG, got %r" % r)
+    check(image_info(r.body)["width"] == "37", "not the fallback image")
+    expect_header(r, "Cache-Control", "max-age=55")
+
+
+# --- cookies, query separator
+
+
+@test("cookies/passthrough-in-scope-only")
+def _():
+    m = marker()
+    get(plain(FIT100, py(m=m)), HTTP_FRONT, headers={"Cookie": "session=abc"})
+    get(plain(FIT100, py(d="other", m=m)), HTTP_FRONT, headers={"Cookie": "session=abc"})
+    get(plain(FIT100, py(m=m)), headers={"Cookie": "session=abc"})
+    reqs = py_requests(m)
+    check(len(reqs) == 3, "want 3 origin requests, got %r" % reqs)
+    check(reqs[0]["cookie"] == "session=abc", "cookie not forwarded under /img/: %r" % reqs[0])
+    check(reqs[1]["cookie"] is None, "cookie forwarded outside the base path: %r" % reqs[1])
+    check(reqs[2]["cookie"] is None, "cookie forwarded with passthrough off: %r" % reqs[2])
+
+
+@test("cookies/request-host-and-all")
+def _():
+    m = marker()
+    local = py(m=m).replace("127.0.0.1", "localhost", 1)
+    # #6: cookies belong to the request's host (127.0.0.1 through nginx's Host).
+    get(plain(FIT100, py(m=m)), URL_FRONT, headers={"Cookie": "a=1"})
+    get(plain(FIT100, local), URL_FRONT, headers={"Cookie": "a=2"})
+    get(plain(FIT100, local), URL_FRONT, headers={"Cookie": "a=3", "X-Forwarded-Host": "localhost"})
+    # #5: cookie passthrough to all origins.
+    get(plain(FIT100, local), DATA_FRONT, headers={"Cookie": "a=4"})
+    got = [r["cookie"] for r in py_requests(m)]
+    check(got == ["a=1", None, "a=3", "a=4"], "want cookies a=1, none, a=3, a=4; got %r" % got)
+
+
+@test("local/query-separator")
+def _():
+    expect_image(get(plain(FIT100, "local:///photo.jpg%3Fv=2")), "jpeg", 100, 63)
+    expect_error(get(plain(FIT100, "local:///odd%3Fname.jpg")), 404)
+    # Separator set empty (#3): the "?" is part of the file name.
+    expect_image(get(plain(FIT100, "local:///odd%3Fname.jpg"), HTTP_FRONT), "jpeg", 100, 63)
+
+
+# --- the caching front (conf/nginx-cache.conf before #3)
+
+
+def http_log_lines(m):
+    with open(HTTP_LOG, encoding="utf-8", errors="replace") as f:
+        return [line for line in f if m in line]
+
+
+@test("cache-front/second-request-is-a-hit")
+def _():
+    m = marker()
+    path = plain(FIT100, py(etag="v1", m=m))
+    r1 = get(path, CACHE_FRONT)
+    expect_image(r1, "jpeg", 100, 63)
+    expect_header(r1, "X-Cache-Status", "MISS")
+    r2 = get(path, CACHE_FRONT)
+    expect_image(r2, "jpeg", 100, 63)
+    expect_header(r2, "X-Cache-Status", "HIT")
+    check(r2.body == r1.body and hdr(r2, "etag") == hdr(r1, "etag"), "the hit differs")
+    time.sleep(0.2)
+    lines = http_log_lines(m)
+    check(len(lines) == 1, "want 1 request at imgfcgi, got %d: %r" % (len(lines), lines))
+    # A client revalidating with the ETag gets 304 from the cache; imgfcgi is not asked.
+    r3 = get(path, CACHE_FRONT, headers={"If-None-Match": hdr(r1, "etag")})
+    check(r3.status == 304, "want 304 from the cache, got %r" % r3)
+    time.sleep(0.2)
+    check(len(http_log_lines(m)) == 1, "the client's revalidation reached imgfcgi")
+
+
+@test("cache-front/expired-entry-revalidates-with-etag")
+def _():
+    for kind, q in (("R", {"etag": "v1"}), ("D", {})):
+        m = marker()
+        path = plain(FIT100, py(cc="max-age=1", m=m, **q))
+        r1 = get(path, CACHE_FRONT)
+        expect_image(r1, "jpeg", 100, 63)
+        time.sleep(2.2)
+        r2 = get(path, CACHE_FRONT)
+        expect_image(r2, "jpeg", 100, 63)
+        expect_header(r2, "X-Cache-Status", "REVALIDATED")
+        time.sleep(0.2)
+        lines = http_log_lines(m)
+        check(len(lines) == 2 and " 304 " in lines[1],
+              "%s: want imgfcgi to answer the revalidation with 304, got %r" % (kind, lines))
 
 
 # ---------------------------------------------------------------- mixed load

@@ -382,6 +382,40 @@ static void test_release_zeroed(void **state)
     config_release(&c);
 }
 
+/* The HTTP settings of issue 5, and the one variable whose empty value counts. */
+static void test_http_settings(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c);
+    assert_false(c.use_etag);
+    assert_false(c.use_last_modified);
+    assert_false(c.cache_control_passthrough);
+    assert_int_equal(c.fallback_image_http_code, 200);
+    assert_int_equal(c.fallback_image_ttl, 0);
+    assert_true(empty_or_null(c.secret));
+    config_release(&c);
+    setenv("IMGPROXY_USE_ETAG", "true", 1);
+    setenv("IMGPROXY_ETAG_BUSTER", "v2", 1);
+    setenv("IMGPROXY_SECRET", "s", 1);
+    setenv("IMGPROXY_FALLBACK_IMAGE_HTTP_CODE", "0", 1);
+    setenv("IMGPROXY_SOURCE_URL_QUERY_SEPARATOR", "", 1);
+    setenv("IMGPROXY_ALLOW_ORIGIN", "", 1);
+    load_ok(&c);
+    assert_true(c.use_etag);
+    assert_string_equal(c.etag_buster, "v2");
+    assert_string_equal(c.secret, "s");
+    assert_int_equal(c.fallback_image_http_code, 0);
+    assert_string_equal(c.source_url_query_separator, "");
+    assert_true(empty_or_null(c.allow_origin));
+    config_release(&c);
+    unsetenv("IMGPROXY_SOURCE_URL_QUERY_SEPARATOR");
+    expect_bad("IMGPROXY_FALLBACK_IMAGE_HTTP_CODE", "600");
+    expect_bad("IMGPROXY_FALLBACK_IMAGE_TTL", "-1");
+    expect_bad("IMGPROXY_USE_ETAG", "maybe");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, clean_env, clean_env)
 
 int main(void)
@@ -394,7 +428,7 @@ int main(void)
         T(test_key_salt_count),     T(test_hex_lists),
         T(test_trusted_signatures), T(test_format_quality_merge),
         T(test_path_prefix),        T(test_local_root),
-        T(test_release_zeroed),
+        T(test_release_zeroed),     T(test_http_settings),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <vips/vips.h>
 
 #include "config.h"
+#include "fallback.h"
 #include "handler.h"
 #include "process.h"
 #include "testutil.h"
@@ -342,6 +343,158 @@ static void test_client_gone(void **state)
     free_cap(&c);
 }
 
+/* Request headers as CGI parameters: name/value pairs, NULL-terminated. */
+static const char *param_pairs(void *ctx, const char *name)
+{
+    const char *const *kv = ctx;
+
+    for (size_t i = 0; kv != NULL && kv[i] != NULL; i += 2)
+        if (strcmp(kv[i], name) == 0)
+            return kv[i + 1];
+    return NULL;
+}
+
+static int run_with(const char *method, const char *uri, const char *const *kv,
+                    struct captured *c)
+{
+    struct request rq = {method, uri, param_pairs, (void *)kv};
+    struct output out = {cap_head, cap_body, cap_abort, c};
+
+    memset(c, 0, sizeof(*c));
+    c->fail_after = -1;
+    return handler_serve(hc, &rq, &out);
+}
+
+/* Copies header name's value from c into out ("" when absent). */
+static void header_value(const struct captured *c, const char *name, char *out, size_t outlen)
+{
+    char key[128];
+    const char *p;
+
+    snprintf(key, sizeof(key), "%s: ", name);
+    out[0] = '\0';
+    p = strstr(c->headers, key);
+    if (p != NULL)
+        snprintf(out, outlen, "%.*s", (int)strcspn(p + strlen(key), "\n"), p + strlen(key));
+}
+
+static void test_secret(void **state)
+{
+    const char *const good[] = {"HTTP_AUTHORIZATION", "Bearer s3", NULL};
+    const char *const bad[] = {"HTTP_AUTHORIZATION", "Bearer s4", NULL};
+    char *saved = cfg.secret;
+    struct captured c;
+
+    (void)state;
+    cfg.secret = "s3";
+    assert_int_equal(run_with("GET", "/x/rs:fit:30:30/plain/local:///photo.jpg", NULL, &c), 403);
+    free_cap(&c);
+    assert_int_equal(run_with("GET", "/x/rs:fit:30:30/plain/local:///photo.jpg", bad, &c), 403);
+    free_cap(&c);
+    assert_int_equal(run_with("GET", "/x/rs:fit:30:30/plain/local:///photo.jpg", good, &c), 200);
+    free_cap(&c);
+    assert_int_equal(run_with("HEAD", "/x/rs:fit:30:30/plain/local:///photo.jpg", NULL, &c), 200);
+    free_cap(&c);
+    assert_int_equal(run_with("GET", "/health", NULL, &c), 200);
+    free_cap(&c);
+    cfg.secret = saved;
+}
+
+static void test_etag_304(void **state)
+{
+    const char *uri = "/x/rs:fit:30:30/plain/local:///photo.jpg";
+    char etag[512], lm[64], cc[64];
+    const char *kv[3] = {"HTTP_IF_NONE_MATCH", etag, NULL};
+    struct captured c;
+
+    (void)state;
+    cfg.use_etag = true;
+    cfg.use_last_modified = true;
+    assert_int_equal(run_with("GET", uri, NULL, &c), 200);
+    header_value(&c, "ETag", etag, sizeof(etag));
+    header_value(&c, "Last-Modified", lm, sizeof(lm));
+    assert_true(etag[0] == '"' && strstr(etag, "/R") != NULL);
+    assert_true(strlen(lm) == 29);
+    free_cap(&c);
+    /* The same ETag back: 304, no body, the ETag and Cache-Control again. */
+    assert_int_equal(run_with("GET", uri, kv, &c), 304);
+    assert_int_equal(c.len, 0);
+    header_value(&c, "Cache-Control", cc, sizeof(cc));
+    assert_string_equal(cc, "max-age=31536000, public");
+    assert_non_null(strstr(c.headers, etag));
+    free_cap(&c);
+    /* Other options: another options hash, a full answer. */
+    assert_int_equal(run_with("GET", "/x/rs:fit:31:31/plain/local:///photo.jpg", kv, &c), 200);
+    free_cap(&c);
+    /* If-Modified-Since at the file's time: 304. */
+    kv[0] = "HTTP_IF_MODIFIED_SINCE";
+    snprintf(etag, sizeof(etag), "%s", lm);
+    assert_int_equal(run_with("GET", uri, kv, &c), 304);
+    free_cap(&c);
+    cfg.use_etag = false;
+    cfg.use_last_modified = false;
+}
+
+static void test_fallback(void **state)
+{
+    VipsImage *img = NULL;
+    void *png;
+    size_t len;
+    struct captured c;
+
+    (void)state;
+    assert_int_equal(vips_black(&img, 37, 23, NULL), 0);
+    assert_int_equal(vips_pngsave_buffer(img, &png, &len, NULL), 0);
+    g_object_unref(img);
+    assert_int_equal(fallback_set_for_tests(png, len), 0);
+    g_free(png);
+    run_with("GET", "/x/plain/local:///missing.jpg", NULL, &c);
+    assert_image(&c, "pngload", 37, 23);
+    free_cap(&c);
+    /* Status 0: the download error's own status, with the image. */
+    cfg.fallback_image_http_code = 0;
+    assert_int_equal(run_with("GET", "/x/plain/local:///missing.jpg", NULL, &c), 404);
+    assert_non_null(strstr(c.headers, "Content-Type: image/png\n"));
+    free_cap(&c);
+    cfg.fallback_image_http_code = 200;
+    /* Not for URL or image errors. */
+    assert_int_equal(run_with("GET", "/x/foo:1/plain/local:///missing.jpg", NULL, &c), 404);
+    assert_non_null(strstr(c.headers, "Content-Type: text/plain\n"));
+    free_cap(&c);
+    assert_int_equal(run_with("GET", "/x/plain/local:///text.txt", NULL, &c), 422);
+    free_cap(&c);
+    assert_int_equal(fallback_set_for_tests(NULL, 0), 0);
+    assert_int_equal(run_with("GET", "/x/plain/local:///missing.jpg", NULL, &c), 404);
+    free_cap(&c);
+}
+
+static void test_cors_debug_canonical(void **state)
+{
+    char *saved = cfg.allow_origin;
+    struct captured c;
+
+    (void)state;
+    cfg.allow_origin = "*";
+    cfg.enable_debug_headers = true;
+    assert_int_equal(run_with("GET", "/x/rs:fit:300:300/plain/local:///photo.jpg", NULL, &c), 200);
+    assert_non_null(strstr(c.headers, "Access-Control-Allow-Origin: *\n"));
+    assert_non_null(strstr(c.headers, "Access-Control-Allow-Methods: GET, OPTIONS\n"));
+    assert_non_null(strstr(c.headers, "X-Origin-Width: 2240\nX-Origin-Height: 1400\n"));
+    assert_non_null(strstr(c.headers, "X-Result-Width: 300\nX-Result-Height: 188\n"));
+    free_cap(&c);
+    assert_int_equal(run_with("GET", "/x/foo:1/plain/local:///photo.jpg", NULL, &c), 404);
+    assert_non_null(strstr(c.headers, "Access-Control-Allow-Origin: *\n"));
+    free_cap(&c);
+    assert_int_equal(run_with("OPTIONS", "/x/plain/local:///photo.jpg", NULL, &c), 200);
+    assert_non_null(strstr(c.headers, "Access-Control-Allow-Origin: *\n"));
+    free_cap(&c);
+    assert_int_equal(run_with("GET", "/health", NULL, &c), 200);
+    assert_null(strstr(c.headers, "Access-Control"));
+    free_cap(&c);
+    cfg.allow_origin = saved;
+    cfg.enable_debug_headers = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +502,8 @@ int main(void)
         cmocka_unit_test(test_alpha_and_extend), cmocka_unit_test(test_orientation),
         cmocka_unit_test(test_errors),          cmocka_unit_test(test_routes),
         cmocka_unit_test(test_auto_webp),       cmocka_unit_test(test_client_gone),
+        cmocka_unit_test(test_secret),          cmocka_unit_test(test_etag_304),
+        cmocka_unit_test(test_fallback),        cmocka_unit_test(test_cors_debug_canonical),
     };
 
     return cmocka_run_group_tests_name("handler", tests, setup, teardown);
