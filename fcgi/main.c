@@ -172,10 +172,13 @@ static int run(const char *argv0)
 
     if (listen_open(&l, cfg.listen, cfg.listen_backlog, cfg.listen_mode) != 0)
         goto failed;
-    pool = worker_pool_start(l.fd, cfg.workers);
+    pool = worker_pool_start(l.fd, cfg.connections, cfg.workers);
     if (pool == NULL)
         goto failed;
-    log_info("imgfcgi %s listening on %s with %d workers", IMGFCGI_VERSION, l.name, cfg.workers);
+    log_info("imgfcgi %s listening on %s with %d workers and %d connection threads%s",
+             IMGFCGI_VERSION, l.name, cfg.workers, cfg.connections,
+             cfg.one_request_host ? " (PHP_FCGI_CHILDREN=1: the host sends one request at a time)"
+                                  : "");
 
     sig = wait_for_stop(&signals);
     log_info("stopping on %s: %d requests in flight, waiting up to %d s", signal_name(sig),

@@ -1,22 +1,34 @@
 /*
  * worker.c: the request threads, and the handler's output on FCGX streams.
  *
- * Design. main starts n threads; each owns one FCGX_Request and one
- * handler_ctx (its CURL handle) and loops: accept, serve, finish. Threads
- * share the listening socket and two kinds of atomics, nothing else:
+ * Design. Connections and processing are separate budgets. main starts
+ * nconn connection threads; each owns one FCGX_Request and loops: accept,
+ * take a processing slot, serve, give the slot back, finish. A slot is one
+ * handler_ctx (its CURL handle); there are nslots <= nconn of them, so at
+ * most nslots images are processed at once (IMGPROXY_WORKERS). The extra
+ * threads exist for nginx's fastcgi_keep_conn + upstream keepalive: libfcgi
+ * reads the next request of a kept connection in FCGX_Accept_r, so every
+ * idle kept connection blocks one thread there. Such a thread holds no slot,
+ * and while fewer than nconn - nslots connections sit idle, a new connection
+ * always finds a thread in accept() and a request finds a free slot as soon
+ * as one is returned.
  *
+ * Shared state:
  *   worker.state   IDLE while the thread waits in FCGX_Accept_r (for a new
  *                  connection or for the next request on a kept nginx
  *                  connection), BUSY from a request's arrival until
- *                  FCGX_Finish_r has flushed and closed it, DONE once the
- *                  thread has released everything and is about to end.
- *                  Written by the thread, read by main.
+ *                  FCGX_Finish_r has flushed and closed it (waiting for a
+ *                  slot included), DONE once the thread has released
+ *                  everything and is about to end. Written by the thread,
+ *                  read by main.
  *   pool.stopping  set once by main; read by each thread before accepting.
+ *   pool.lock      guards pool.free_slots/nfree; pool.slot_freed is signalled
+ *                  under it when a slot comes back. Held only to push or pop.
  *
- * There is no lock, in particular no accept mutex: Linux accept() on a shared
- * socket is thread-safe, and a mutex held around FCGX_Accept_r would let a
- * thread waiting on an nginx keep-alive connection (fastcgi_keep_conn) keep
- * every other thread from accepting.
+ * There is no accept mutex: Linux accept() on a shared socket is
+ * thread-safe, and a mutex held around FCGX_Accept_r would let a thread
+ * waiting on an nginx keep-alive connection keep every other thread from
+ * accepting.
  *
  * Stopping. A thread blocked in accept() or in reading a kept connection
  * only returns on a signal, so main sends SIGUSR2 to IDLE threads every
@@ -62,7 +74,6 @@ enum worker_state { WORKER_IDLE, WORKER_BUSY, WORKER_DONE };
 
 struct worker {
     struct worker_pool *pool;
-    struct handler_ctx *hc; /* owned; freed by the thread on its way out */
     FCGX_Request req;
     pthread_t thread;
     bool started; /* pthread_create succeeded: join it */
@@ -71,8 +82,15 @@ struct worker {
 
 struct worker_pool {
     atomic_bool stopping;
-    int n;
+    int n; /* connection threads */
     struct worker *workers;
+    int nslots;
+    struct handler_ctx **slots; /* owned: every slot's context, freed with the pool */
+    pthread_mutex_t lock;
+    pthread_cond_t slot_freed;
+    bool sync_ready; /* lock and slot_freed are initialised */
+    struct handler_ctx **free_slots; /* a stack of the slots nobody holds; under lock */
+    int nfree;
 };
 
 /* One response under way: the handler's struct output points here. */
@@ -232,8 +250,53 @@ static char *uri_from_cgi_params(FCGX_Request *req)
     return uri;
 }
 
+/*
+ * REQUEST_URI without the mount point, when the host runs imgfcgi as a
+ * "script" under a prefix: Apache's ScriptAlias /img (mod_fcgid) and
+ * lighttpd's fastcgi.server "/img/" send SCRIPT_NAME=/img and the rest, decoded,
+ * as PATH_INFO, while REQUEST_URI keeps the prefix. Only a SCRIPT_NAME that
+ * is a whole leading path segment of the raw REQUEST_URI, with PATH_INFO set,
+ * is cut off. nginx's Debian fastcgi_params sends SCRIPT_NAME = the whole
+ * decoded path and no PATH_INFO, so nginx URIs pass unchanged.
+ * Returns a pointer into uri (borrowed).
+ */
+static const char *strip_script_name(FCGX_Request *req, const char *uri)
+{
+    const char *script = FCGX_GetParam("SCRIPT_NAME", req->envp);
+    const char *info = FCGX_GetParam("PATH_INFO", req->envp);
+    size_t len;
+
+    if (script == NULL || info == NULL || info[0] != '/')
+        return uri;
+    len = strlen(script);
+    if (len < 2 || script[0] != '/' || strncmp(uri, script, len) != 0 || uri[len] != '/')
+        return uri;
+    return uri + len;
+}
+
+/* Takes a free processing slot, waiting for one if all are in use. */
+static struct handler_ctx *slot_acquire(struct worker_pool *p)
+{
+    struct handler_ctx *hc;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->nfree == 0)
+        pthread_cond_wait(&p->slot_freed, &p->lock);
+    hc = p->free_slots[--p->nfree];
+    pthread_mutex_unlock(&p->lock);
+    return hc;
+}
+
+static void slot_release(struct worker_pool *p, struct handler_ctx *hc)
+{
+    pthread_mutex_lock(&p->lock);
+    p->free_slots[p->nfree++] = hc;
+    pthread_cond_signal(&p->slot_freed);
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Serves the request w has just accepted. Never fails: errors become statuses. */
-static void serve(struct worker *w)
+static void serve(struct worker *w, struct handler_ctx *hc)
 {
     struct response r = {.out = w->req.out, .fd = w->req.ipcFd};
     struct output out = {
@@ -245,12 +308,14 @@ static void serve(struct worker *w)
     if (rq.method == NULL || rq.method[0] == '\0')
         rq.method = "GET";
     rq.uri = FCGX_GetParam("REQUEST_URI", w->req.envp);
-    if (rq.uri == NULL) {
+    if (rq.uri != NULL)
+        rq.uri = strip_script_name(&w->req, rq.uri);
+    else {
         uri = uri_from_cgi_params(&w->req);
         rq.uri = uri;
     }
     if (rq.uri != NULL)
-        handler_serve(w->hc, &rq, &out);
+        handler_serve(hc, &rq, &out);
     else
         log_error("out of memory rebuilding the request URI");
     /* Without a head nginx would answer 502 and log "upstream prematurely closed". */
@@ -285,6 +350,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct worker_pool *p = w->pool;
+    struct handler_ctx *hc;
     sigset_t wake;
     int rc;
 
@@ -305,7 +371,10 @@ static void *worker_main(void *arg)
             continue;
         }
         atomic_store(&w->state, WORKER_BUSY);
-        serve(w);
+        hc = slot_acquire(p);
+        serve(w, hc);
+        /* Before the finish: its flush and close linger (up to 2 s) need no slot. */
+        slot_release(p, hc);
         /* Here, not in the next accept: no wake-up signal may cut the flush or the close. */
         FCGX_Finish_r(&w->req);
     }
@@ -313,8 +382,6 @@ static void *worker_main(void *arg)
     /* A kept nginx connection is still open: close it. */
     if (w->req.ipcFd >= 0)
         FCGX_Free(&w->req, 1);
-    handler_ctx_free(w->hc);
-    w->hc = NULL;
     process_thread_cleanup();
     atomic_store(&w->state, WORKER_DONE);
     return NULL;
@@ -359,18 +426,22 @@ void worker_pool_free(struct worker_pool *p)
 {
     if (p == NULL)
         return;
-    for (int i = 0; i < p->n; i++) {
-        struct worker *w = &p->workers[i];
-        if (w->started)
-            pthread_join(w->thread, NULL);
-        else
-            handler_ctx_free(w->hc);
+    for (int i = 0; p->workers != NULL && i < p->n; i++)
+        if (p->workers[i].started)
+            pthread_join(p->workers[i].thread, NULL);
+    for (int i = 0; p->slots != NULL && i < p->nslots; i++)
+        handler_ctx_free(p->slots[i]);
+    if (p->sync_ready) {
+        pthread_cond_destroy(&p->slot_freed);
+        pthread_mutex_destroy(&p->lock);
     }
+    free(p->slots);
+    free(p->free_slots);
     free(p->workers);
     free(p);
 }
 
-struct worker_pool *worker_pool_start(int listen_fd, int n)
+struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots)
 {
     struct worker_pool *p = NULL;
     struct sigaction sa;
@@ -378,8 +449,8 @@ struct worker_pool *worker_pool_start(int listen_fd, int n)
     bool attr_ready = false;
     int rc;
 
-    if (n < 1) {
-        log_error("no worker threads to start (%d)", n);
+    if (nslots < 1 || n < nslots) {
+        log_error("cannot start %d connection threads for %d processing slots", n, nslots);
         return NULL;
     }
     memset(&sa, 0, sizeof(sa));
@@ -399,17 +470,32 @@ struct worker_pool *worker_pool_start(int listen_fd, int n)
     if (p->workers == NULL)
         goto failed;
     p->n = n;
+    p->slots = calloc((size_t)nslots, sizeof(*p->slots));
+    p->free_slots = calloc((size_t)nslots, sizeof(*p->free_slots));
+    if (p->slots == NULL || p->free_slots == NULL)
+        goto failed;
+    p->nslots = nslots;
+    if (pthread_mutex_init(&p->lock, NULL) != 0)
+        goto failed;
+    if (pthread_cond_init(&p->slot_freed, NULL) != 0) {
+        pthread_mutex_destroy(&p->lock);
+        goto failed;
+    }
+    p->sync_ready = true;
+    for (int i = 0; i < nslots; i++) {
+        p->slots[i] = handler_ctx_new();
+        if (p->slots[i] == NULL) {
+            log_error("slot %d: cannot create its handler context", i);
+            goto failed;
+        }
+        p->free_slots[p->nfree++] = p->slots[i];
+    }
     for (int i = 0; i < n; i++) {
         struct worker *w = &p->workers[i];
         w->pool = p;
         atomic_init(&w->state, WORKER_IDLE);
         if (FCGX_InitRequest(&w->req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
             log_error("worker %d: FCGX_InitRequest failed", i);
-            goto failed;
-        }
-        w->hc = handler_ctx_new();
-        if (w->hc == NULL) {
-            log_error("worker %d: cannot create its handler context", i);
             goto failed;
         }
     }
@@ -435,8 +521,9 @@ struct worker_pool *worker_pool_start(int listen_fd, int n)
     return p;
 
 failed:
-    if (p == NULL || p->workers == NULL)
-        log_error("out of memory starting %d workers", n);
+    if (p == NULL || p->workers == NULL || p->slots == NULL || p->free_slots == NULL ||
+        !p->sync_ready)
+        log_error("out of memory starting %d threads", n);
     if (attr_ready)
         pthread_attr_destroy(&attr);
     if (p != NULL && p->workers != NULL) {
