@@ -251,28 +251,13 @@ static char *uri_from_cgi_params(FCGX_Request *req)
 }
 
 /*
- * REQUEST_URI without the mount point, when the host runs imgfcgi as a
- * "script" under a prefix: Apache's ScriptAlias /img (mod_fcgid) and
- * lighttpd's fastcgi.server "/img/" send SCRIPT_NAME=/img and the rest, decoded,
- * as PATH_INFO, while REQUEST_URI keeps the prefix. Only a SCRIPT_NAME that
- * is a whole leading path segment of the raw REQUEST_URI, with PATH_INFO set,
- * is cut off. nginx's Debian fastcgi_params sends SCRIPT_NAME = the whole
- * decoded path and no PATH_INFO, so nginx URIs pass unchanged.
- * Returns a pointer into uri (borrowed).
+ * REQUEST_URI is the one URI every host passes raw (nginx, lighttpd, Apache
+ * mod_fcgid and mod_proxy_fcgi alike). A mount point is not guessed from
+ * SCRIPT_NAME: Apache's ScriptAlias /img sends SCRIPT_NAME=/img, but lighttpd
+ * sends the first path segment after its prefix (/img/insecure) and nginx the
+ * whole decoded path. A host that mounts imgfcgi under a prefix sets
+ * IMGPROXY_PATH_PREFIX to it (conf/apache-fcgid.conf does).
  */
-static const char *strip_script_name(FCGX_Request *req, const char *uri)
-{
-    const char *script = FCGX_GetParam("SCRIPT_NAME", req->envp);
-    const char *info = FCGX_GetParam("PATH_INFO", req->envp);
-    size_t len;
-
-    if (script == NULL || info == NULL || info[0] != '/')
-        return uri;
-    len = strlen(script);
-    if (len < 2 || script[0] != '/' || strncmp(uri, script, len) != 0 || uri[len] != '/')
-        return uri;
-    return uri + len;
-}
 
 /* Takes a free processing slot, waiting for one if all are in use. */
 static struct handler_ctx *slot_acquire(struct worker_pool *p)
@@ -308,9 +293,7 @@ static void serve(struct worker *w, struct handler_ctx *hc)
     if (rq.method == NULL || rq.method[0] == '\0')
         rq.method = "GET";
     rq.uri = FCGX_GetParam("REQUEST_URI", w->req.envp);
-    if (rq.uri != NULL)
-        rq.uri = strip_script_name(&w->req, rq.uri);
-    else {
+    if (rq.uri == NULL) {
         uri = uri_from_cgi_params(&w->req);
         rq.uri = uri;
     }
