@@ -22,6 +22,7 @@
  *                  everything and is about to end. Written by the thread,
  *                  read by main.
  *   pool.stopping  set once by main; read by each thread before accepting.
+ *   pool.stop_ms   when it was set (CLOCK_MONOTONIC ms), for the backlog drain.
  *   pool.lock      guards pool.free_slots/nfree; pool.slot_freed is signalled
  *                  under it when a slot comes back. Held only to push or pop.
  *
@@ -30,7 +31,16 @@
  * waiting on an nginx keep-alive connection keep every other thread from
  * accepting.
  *
- * Stopping. A thread blocked in accept() or in reading a kept connection
+ * Stopping takes what the backlog already holds. A host that connects
+ * just before our SIGTERM (mod_fcgid picks an idle process, then its
+ * graceful restart kills it) has a connection queued that no thread has
+ * accepted; dropping it fails a request the host thinks is ours. So for
+ * BACKLOG_DRAIN_MS after the stop a thread without a kept connection
+ * still accepts while poll() says the listen socket is readable. With a
+ * socket shared by a spawn-fcgi pool this serves a few more requests that
+ * a sibling would otherwise take; the window bounds it.
+ *
+ * Waking. A thread blocked in accept() or in reading a kept connection
  * only returns on a signal, so main sends SIGUSR2 to IDLE threads every
  * 50 ms; the handler does nothing and has no SA_RESTART, and
  * FCGI_FAIL_ACCEPT_ON_INTR makes FCGX_Accept_r return -EINTR. A thread
@@ -44,6 +54,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -67,6 +78,8 @@
 #define WORKER_STACK_SIZE (8u * 1024 * 1024)
 /* Pause after a failed accept (EMFILE and the like) before trying again. */
 #define ACCEPT_RETRY_NS (100L * 1000 * 1000)
+/* How long after a stop queued connections are still accepted (see above). */
+#define BACKLOG_DRAIN_MS 1000
 /* FCGX_PutStr takes an int length. */
 #define PUT_CHUNK (1 << 20)
 
@@ -82,6 +95,8 @@ struct worker {
 
 struct worker_pool {
     atomic_bool stopping;
+    atomic_llong stop_ms;
+    int listen_fd; /* borrowed */
     int n; /* connection threads */
     struct worker *workers;
     int nslots;
@@ -329,6 +344,24 @@ static void accept_failed(int rc)
     nanosleep(&pause, NULL);
 }
 
+static long long monotonic_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* After a stop: may w still accept a connection queued before it? See the design note. */
+static bool backlog_waiting(struct worker_pool *p, const struct worker *w)
+{
+    struct pollfd pfd = {.fd = p->listen_fd, .events = POLLIN};
+
+    if (w->req.ipcFd >= 0 || monotonic_ms() - atomic_load(&p->stop_ms) > BACKLOG_DRAIN_MS)
+        return false;
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN) != 0;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -342,13 +375,14 @@ static void *worker_main(void *arg)
     for (;;) {
         atomic_store(&w->state, WORKER_IDLE);
         pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-        if (atomic_load(&p->stopping))
+        if (atomic_load(&p->stopping) && !backlog_waiting(p, w))
             break;
         rc = FCGX_Accept_r(&w->req);
         pthread_sigmask(SIG_BLOCK, &wake, NULL);
         if (rc < 0) {
+            /* Interrupted by the wake-up, or another thread took the queued connection. */
             if (atomic_load(&p->stopping))
-                break;
+                continue;
             if (rc != -EINTR)
                 accept_failed(rc);
             continue;
@@ -372,6 +406,8 @@ static void *worker_main(void *arg)
 
 void worker_pool_stop(struct worker_pool *p)
 {
+    if (!atomic_load(&p->stopping))
+        atomic_store(&p->stop_ms, monotonic_ms());
     atomic_store(&p->stopping, true);
 }
 
@@ -449,6 +485,8 @@ struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots)
     if (p == NULL)
         goto failed;
     atomic_init(&p->stopping, false);
+    atomic_init(&p->stop_ms, 0);
+    p->listen_fd = listen_fd;
     p->workers = calloc((size_t)n, sizeof(*p->workers));
     if (p->workers == NULL)
         goto failed;
