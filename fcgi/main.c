@@ -98,7 +98,7 @@ static int wait_for_stop(const sigset_t *signals)
 /*
  * Lets every request in flight finish, up to timeout seconds. Returns 0 when
  * all workers have ended (they can be joined), or the number still busy when
- * the time ran out. A second stop signal ends the process at once.
+ * the time ran out. A second SIGINT, SIGQUIT or SIGUSR1 ends the process at once.
  */
 static int drain(struct worker_pool *pool, const sigset_t *signals, int timeout, struct listener *l)
 {
@@ -115,7 +115,13 @@ static int drain(struct worker_pool *pool, const sigset_t *signals, int timeout,
         if (running == 0 || seconds_since(&start) >= timeout)
             return running;
         sig = sigtimedwait(signals, NULL, &tick);
-        if (sig > 0 && sig != SIGHUP) {
+        /*
+         * Supervisors repeat SIGTERM before their SIGKILL (mod_fcgid after 1 s,
+         * systemd never): only a second interactive signal cuts the drain short.
+         */
+        if (sig == SIGTERM)
+            log_info("SIGTERM again: still finishing %d requests", worker_pool_busy(pool));
+        else if (sig > 0 && sig != SIGHUP) {
             log_warn("%s again: exiting now with %d requests unfinished", signal_name(sig),
                      worker_pool_busy(pool));
             listen_close(l);

@@ -14,9 +14,9 @@
  * as one is returned.
  *
  * Shared state:
- *   worker.state   IDLE while the thread waits in FCGX_Accept_r (for a new
- *                  connection or for the next request on a kept nginx
- *                  connection), BUSY from a request's arrival until
+ *   worker.state   IDLE while the thread waits for a new connection or for
+ *                  the next request on a kept nginx connection, BUSY from
+ *                  a request's first bytes until
  *                  FCGX_Finish_r has flushed and closed it (waiting for a
  *                  slot included), DONE once the thread has released
  *                  everything and is about to end. Written by the thread,
@@ -31,25 +31,35 @@
  * waiting on an nginx keep-alive connection keep every other thread from
  * accepting.
  *
- * Stopping takes what the backlog already holds. A host that connects
- * just before our SIGTERM (mod_fcgid picks an idle process, then its
- * graceful restart kills it) has a connection queued that no thread has
- * accepted; dropping it fails a request the host thinks is ours. So for
- * BACKLOG_DRAIN_MS after the stop a thread without a kept connection
- * still accepts while poll() says the listen socket is readable. With a
+ * Stopping does not end at the first empty backlog. A host may still be
+ * connecting after our SIGTERM: mod_fcgid's graceful restart signals its
+ * processes while Apache's old children keep routing requests to them, and
+ * a connection queued when the process exits is reset (a 500 for the
+ * client). So after a stop a thread keeps accepting until no connection
+ * has come for DRAIN_QUIET_MS, and for at most DRAIN_MAX_MS; a kept nginx
+ * connection is served if a request comes within the same bounds. With a
  * socket shared by a spawn-fcgi pool this serves a few more requests that
- * a sibling would otherwise take; the window bounds it.
+ * a sibling would otherwise take; DRAIN_MAX_MS bounds it.
  *
- * Waking. A thread blocked in accept() or in reading a kept connection
- * only returns on a signal, so main sends SIGUSR2 to IDLE threads every
- * 50 ms; the handler does nothing and has no SA_RESTART, and
- * FCGI_FAIL_ACCEPT_ON_INTR makes FCGX_Accept_r return -EINTR. A thread
+ * Accepting. imgfcgi accepts connections itself and hands libfcgi only a
+ * connection that is readable (FCGX_Request.ipcFd, with keepConnection set
+ * so FCGX_Accept_r's opening finish keeps it; the request's listen socket is
+ * -1 so libfcgi never accepts). Every blocking wait (accept, the next
+ * request on a kept connection) is then in wait_request(), where a signal
+ * may cut it; inside libfcgi, where an interrupted read or its post-accept
+ * poll would drop a connection already taken from the host, SIGUSR2 is
+ * blocked. The cost: libfcgi's FCGI_WEB_SERVER_ADDRS allow-list is not
+ * applied (bind TCP to loopback or firewall it).
+ *
+ * Waking. A thread waiting in wait_request() only returns on a signal, so
+ * main sends SIGUSR2 to IDLE threads every 50 ms; the handler does nothing
+ * and has no SA_RESTART, so accept() and poll() fail with EINTR. A thread
  * unblocks SIGUSR2 only while IDLE: main's "is it IDLE?" and pthread_kill()
- * are not one atomic step, and a signal landing in a BUSY thread's write()
- * would cut its response short. A late signal stays pending until the next
- * IDLE phase, where it is taken at the unblock, before the stop flag is read
- * and before accept() is entered, so it interrupts nothing; main's repeated
- * wake-ups cover a stop that lands between the flag check and accept().
+ * are not one atomic step, and a signal landing in a BUSY thread's read or
+ * write would cut its request short. A late signal stays pending until the
+ * next IDLE phase, where it is taken at the unblock, before the stop flag is
+ * read, so it interrupts nothing; main's repeated wake-ups cover a stop that
+ * lands between the flag check and the wait.
  * Threads libvips or libcurl start while serving inherit the blocked mask.
  */
 #include <errno.h>
@@ -62,6 +72,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,8 +90,9 @@
 #define WORKER_STACK_SIZE (8u * 1024 * 1024)
 /* Pause after a failed accept (EMFILE and the like) before trying again. */
 #define ACCEPT_RETRY_NS (100L * 1000 * 1000)
-/* How long after a stop queued connections are still accepted (see above). */
-#define BACKLOG_DRAIN_MS 1000
+/* After a stop: end after this long without a new connection, or this long at most. */
+#define DRAIN_QUIET_MS 300
+#define DRAIN_MAX_MS 3000
 /* FCGX_PutStr takes an int length. */
 #define PUT_CHUNK (1 << 20)
 
@@ -352,14 +365,59 @@ static long long monotonic_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* After a stop: may w still accept a connection queued before it? See the design note. */
-static bool backlog_waiting(struct worker_pool *p, const struct worker *w)
+/*
+ * Waits for the next request of w: on its open connection (kept by nginx,
+ * or just accepted) if it has one, else for a new connection, which it
+ * accepts. Every wait is here, with SIGUSR2 unblocked; libfcgi is only
+ * called once bytes are there to read. Returns 0 when w->req.ipcFd is
+ * readable (a request, or EOF that FCGX_Accept_r will see), 1 to be called
+ * again (interrupted, or a failed accept), -1 when the thread should end.
+ */
+static int wait_request(struct worker *w)
 {
-    struct pollfd pfd = {.fd = p->listen_fd, .events = POLLIN};
+    struct worker_pool *p = w->pool;
+    struct pollfd pfd = {.events = POLLIN};
+    int timeout = -1, fd, one = 1;
 
-    if (w->req.ipcFd >= 0 || monotonic_ms() - atomic_load(&p->stop_ms) > BACKLOG_DRAIN_MS)
-        return false;
-    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN) != 0;
+    if (atomic_load(&p->stopping)) {
+        /* Draining (see the design note): wait DRAIN_QUIET_MS, within DRAIN_MAX_MS. */
+        long long left = atomic_load(&p->stop_ms) + DRAIN_MAX_MS - monotonic_ms();
+        timeout = left <= 0 ? 0 : left < DRAIN_QUIET_MS ? (int)left : DRAIN_QUIET_MS;
+    }
+    if (w->req.ipcFd < 0) {
+        if (timeout >= 0) {
+            pfd.fd = p->listen_fd;
+            switch (timeout > 0 ? poll(&pfd, 1, timeout) : 0) {
+            case 1:
+                break;
+            case 0:
+                return -1; /* quiet, or out of time */
+            default:
+                return 1; /* EINTR: the wake-up; look again */
+            }
+        }
+        fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
+                return 1;
+            accept_failed(-errno);
+            return 1;
+        }
+        /* libfcgi does this for TCP; on a unix socket it fails harmlessly. */
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        w->req.ipcFd = fd;
+        /* So that FCGX_Accept_r's opening FCGX_Finish_r keeps it open. */
+        w->req.keepConnection = 1;
+    }
+    pfd.fd = w->req.ipcFd;
+    switch (poll(&pfd, 1, timeout)) {
+    case 1:
+        return 0;
+    case 0:
+        return -1; /* draining, and nothing came */
+    default:
+        return 1; /* EINTR: the wake-up */
+    }
 }
 
 static void *worker_main(void *arg)
@@ -375,27 +433,26 @@ static void *worker_main(void *arg)
     for (;;) {
         atomic_store(&w->state, WORKER_IDLE);
         pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-        if (atomic_load(&p->stopping) && !backlog_waiting(p, w))
-            break;
-        rc = FCGX_Accept_r(&w->req);
+        rc = wait_request(w);
         pthread_sigmask(SIG_BLOCK, &wake, NULL);
-        if (rc < 0) {
-            /* Interrupted by the wake-up, or another thread took the queued connection. */
-            if (atomic_load(&p->stopping))
-                continue;
-            if (rc != -EINTR)
-                accept_failed(rc);
+        if (rc < 0)
+            break;
+        if (rc > 0)
             continue;
-        }
+        /*
+         * Reads BEGIN_REQUEST and PARAMS from the readable connection. Its
+         * listen socket is -1: on EOF or a bad record libfcgi closes the
+         * connection and its own accept fails at once (EBADF).
+         */
         atomic_store(&w->state, WORKER_BUSY);
+        if (FCGX_Accept_r(&w->req) < 0)
+            continue;
         hc = slot_acquire(p);
         serve(w, hc);
         /* Before the finish: its flush and close linger (up to 2 s) need no slot. */
         slot_release(p, hc);
-        /* Here, not in the next accept: no wake-up signal may cut the flush or the close. */
         FCGX_Finish_r(&w->req);
     }
-    pthread_sigmask(SIG_BLOCK, &wake, NULL);
     /* A kept nginx connection is still open: close it. */
     if (w->req.ipcFd >= 0)
         FCGX_Free(&w->req, 1);
@@ -475,7 +532,7 @@ struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_wake_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: accept() must fail with EINTR */
+    sa.sa_flags = 0; /* no SA_RESTART: accept() and poll() must fail with EINTR */
     if (sigaction(SIGUSR2, &sa, NULL) != 0) {
         log_error("sigaction(SIGUSR2): %s", strerror(errno));
         return NULL;
@@ -515,7 +572,8 @@ struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots)
         struct worker *w = &p->workers[i];
         w->pool = p;
         atomic_init(&w->state, WORKER_IDLE);
-        if (FCGX_InitRequest(&w->req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+        /* -1: imgfcgi accepts; libfcgi only reads requests (see wait_request). */
+        if (FCGX_InitRequest(&w->req, -1, 0) != 0) {
             log_error("worker %d: FCGX_InitRequest failed", i);
             goto failed;
         }
