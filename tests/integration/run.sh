@@ -28,13 +28,6 @@
 # Extra arguments go to test_http.py (test name substrings to run only those).
 set -euo pipefail
 
-host=nginx
-case ${1:-} in
-nginx | spawn-fcgi | lighttpd | apache)
-    host=$1
-    shift
-    ;;
-esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -48,6 +41,14 @@ if [ "$(id -u)" -eq 0 ] && [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ -z "${IMGFCGI_NO_
     export IMGFCGI_IN_NETNS=1
     exec unshare -n -- bash -c 'ip link set lo up && exec "$@"' bash "$0" "$@"
 fi
+
+host=nginx
+case ${1:-} in
+nginx | spawn-fcgi | lighttpd | apache)
+    host=$1
+    shift
+    ;;
+esac
 
 # Nothing here may go through a proxy of the caller's environment (curl honours these);
 # only imgfcgi #2 gets one below, on purpose.
@@ -306,7 +307,8 @@ front_lighttpd() {
     front_port=$(free_port)
     mkdir -p "$dir/run" "$dir/cache"
     chmod 0755 "$dir" "$dir/run"
-    [ "$(id -u)" -ne 0 ] || chown www-data "$dir/run" "$dir/cache"
+    # lighttpd opens its logs after dropping root.
+    [ "$(id -u)" -ne 0 ] || chown www-data "$dir" "$dir/run" "$dir/cache"
     env_lines '                "%s" => "%s",\n' "$@" >"$dir/env"
     sed -e "s|^server\.port = 8080|server.port = $front_port|" \
         -e "s|/run/imgfcgi/|$dir/run/|g" \
