@@ -110,13 +110,13 @@ struct worker_pool {
     atomic_bool stopping;
     atomic_llong stop_ms;
     int listen_fd; /* borrowed */
-    int n; /* connection threads */
+    int n;         /* connection threads */
     struct worker *workers;
     int nslots;
     struct handler_ctx **slots; /* owned: every slot's context, freed with the pool */
     pthread_mutex_t lock;
     pthread_cond_t slot_freed;
-    bool sync_ready; /* lock and slot_freed are initialised */
+    bool sync_ready;                 /* lock and slot_freed are initialised */
     struct handler_ctx **free_slots; /* a stack of the slots nobody holds; under lock */
     int nfree;
 };
