@@ -101,6 +101,7 @@ enum worker_state { WORKER_IDLE, WORKER_BUSY, WORKER_DONE };
 struct worker {
     struct worker_pool *pool;
     FCGX_Request req;
+    long long quiet_until; /* while draining: ms when this thread stops waiting; 0 = unset */
     pthread_t thread;
     bool started; /* pthread_create succeeded: join it */
     atomic_int state;
@@ -380,9 +381,18 @@ static int wait_request(struct worker *w)
     int timeout = -1, fd, one = 1;
 
     if (atomic_load(&p->stopping)) {
-        /* Draining (see the design note): wait DRAIN_QUIET_MS, within DRAIN_MAX_MS. */
-        long long left = atomic_load(&p->stop_ms) + DRAIN_MAX_MS - monotonic_ms();
-        timeout = left <= 0 ? 0 : left < DRAIN_QUIET_MS ? (int)left : DRAIN_QUIET_MS;
+        /*
+         * Draining (see the design note): DRAIN_QUIET_MS after this thread's
+         * last request, within DRAIN_MAX_MS. A deadline, not a fresh timeout
+         * each time: main's wake-ups interrupt the poll every 50 ms.
+         */
+        long long now = monotonic_ms(), end = atomic_load(&p->stop_ms) + DRAIN_MAX_MS;
+
+        if (w->quiet_until == 0)
+            w->quiet_until = now + DRAIN_QUIET_MS;
+        if (w->quiet_until < end)
+            end = w->quiet_until;
+        timeout = end > now ? (int)(end - now) : 0;
     }
     if (w->req.ipcFd < 0) {
         if (timeout >= 0) {
@@ -452,6 +462,7 @@ static void *worker_main(void *arg)
         /* Before the finish: its flush and close linger (up to 2 s) need no slot. */
         slot_release(p, hc);
         FCGX_Finish_r(&w->req);
+        w->quiet_until = 0; /* a request came: the quiet period starts again */
     }
     /* A kept nginx connection is still open: close it. */
     if (w->req.ipcFd >= 0)
