@@ -164,7 +164,7 @@ cleanup() {
         done
         echo "integration ($host): kept $tmp for inspection" >&2
     elif [ "${IMGFCGI_KEEP_TMP:-0}" = 1 ]; then
-        echo "integration: kept $tmp"
+        echo "integration ($host): kept $tmp"
     else
         rm -rf "$tmp"
     fi
