@@ -1,5 +1,5 @@
 /*
- * worker.c: the request threads, and the handler's output on FCGX streams.
+ * worker.c: connection threads, processing slots, and the handler's output on FCGX streams.
  *
  * Design. Connections and processing are separate budgets. main starts
  * nconn connection threads; each owns one FCGX_Request and loops: accept,

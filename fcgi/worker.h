@@ -1,4 +1,4 @@
-/* worker.h: the request threads: accept a FastCGI request, serve it, repeat. */
+/* worker.h: connection threads sharing processing slots: accept, serve, repeat. */
 #ifndef IMGFCGI_WORKER_H
 #define IMGFCGI_WORKER_H
 
