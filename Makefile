@@ -1,7 +1,8 @@
 # imgfcgi: one non-recursive Makefile.
 #   make            build build/imgfcgi
 #   make test       unit tests
-#   make check      unit + integration tests (real nginx, origin, spawn-fcgi)
+#   make check      unit + integration tests (origin + imgfcgi behind nginx, a spawn-fcgi
+#                   pool, lighttpd and Apache mod_fcgid; INTEGRATION_HOSTS picks some)
 #   make asan       the same suites with an ASan + UBSan build in build-asan/
 #   make install PREFIX=/usr/local
 
@@ -37,9 +38,6 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 
-# Keep test objects between runs (they are intermediate files otherwise).
-.SECONDARY:
-
 .PHONY: all test unit integration env-check check asan install clean format format-check
 
 all: $(BUILD)/imgfcgi
@@ -72,8 +70,12 @@ unit test: $(UNIT_BIN)
 		else fail=$$((fail+1)); echo "FAILED: $$t"; fi; done; \
 	echo "unit: $$pass passed, $$fail failed"; test $$fail -eq 0
 
+# The same suite through every FastCGI host; each prints "integration-HOST: N passed, N failed".
+INTEGRATION_HOSTS ?= nginx spawn-fcgi lighttpd apache
 integration: $(BUILD)/imgfcgi
-	IMGFCGI_BIN=$(CURDIR)/$(BUILD)/imgfcgi tests/integration/run.sh
+	@fail=0; for h in $(INTEGRATION_HOSTS); do \
+		IMGFCGI_BIN=$(CURDIR)/$(BUILD)/imgfcgi tests/integration/run.sh $$h || fail=1; done; \
+	test $$fail -eq 0
 
 # conf/env.example must list exactly what the config table has.
 env-check: $(BUILD)/imgfcgi
@@ -93,7 +95,7 @@ install: $(BUILD)/imgfcgi
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/imgfcgi
 	install -m 755 $(BUILD)/imgfcgi $(DESTDIR)$(PREFIX)/bin/imgfcgi
 	install -m 755 spawn.sh $(DESTDIR)$(PREFIX)/share/imgfcgi/spawn.sh
-	install -m 644 conf/nginx.conf conf/nginx-cache.conf conf/env.example \
+	install -m 644 conf/*.conf conf/*.service conf/*.socket conf/env.example \
 		$(DESTDIR)$(PREFIX)/share/imgfcgi/
 
 FORMAT_FILES = $(wildcard src/*.[ch] fcgi/*.[ch] tests/unit/*.[ch])

@@ -44,6 +44,24 @@ static void usage(FILE *f)
                "  --help       print this text and exit\n");
 }
 
+static const char *signal_name(int sig)
+{
+    switch (sig) {
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGINT:
+        return "SIGINT";
+    case SIGQUIT:
+        return "SIGQUIT";
+    case SIGUSR1:
+        return "SIGUSR1";
+    case SIGHUP:
+        return "SIGHUP";
+    default:
+        return "signal";
+    }
+}
+
 static enum log_level parse_log_level(const char *s)
 {
     if (s == NULL)
@@ -80,8 +98,8 @@ static int wait_for_stop(const sigset_t *signals)
 
 /*
  * Lets every request in flight finish, up to timeout seconds. Returns 0 when
- * all workers have ended (they can be joined), or how many had not when the
- * time ran out. A second stop signal ends the process at once.
+ * all workers have ended (they can be joined), or the number still busy when
+ * the time ran out. A second SIGINT, SIGQUIT or SIGUSR1 ends the process at once.
  */
 static int drain(struct worker_pool *pool, const sigset_t *signals, int timeout, struct listener *l)
 {
@@ -98,8 +116,14 @@ static int drain(struct worker_pool *pool, const sigset_t *signals, int timeout,
         if (running == 0 || seconds_since(&start) >= timeout)
             return running;
         sig = sigtimedwait(signals, NULL, &tick);
-        if (sig > 0 && sig != SIGHUP) {
-            log_warn("SIG%s again: exiting now with %d requests unfinished", sigabbrev_np(sig),
+        /*
+         * Supervisors repeat SIGTERM before their SIGKILL (mod_fcgid after 1 s,
+         * systemd never): only a second interactive signal cuts the drain short.
+         */
+        if (sig == SIGTERM)
+            log_info("SIGTERM again: still finishing %d requests", worker_pool_busy(pool));
+        else if (sig > 0 && sig != SIGHUP) {
+            log_warn("%s again: exiting now with %d requests unfinished", signal_name(sig),
                      worker_pool_busy(pool));
             listen_close(l);
             _exit(0);
@@ -159,13 +183,16 @@ static int run(const char *argv0)
 
     if (listen_open(&l, cfg.listen, cfg.listen_backlog, cfg.listen_mode) != 0)
         goto failed;
-    pool = worker_pool_start(l.fd, cfg.workers);
+    pool = worker_pool_start(l.fd, cfg.connections, cfg.workers);
     if (pool == NULL)
         goto failed;
-    log_info("imgfcgi %s listening on %s with %d workers", IMGFCGI_VERSION, l.name, cfg.workers);
+    log_info("imgfcgi %s listening on %s with %d workers and %d connection threads%s",
+             IMGFCGI_VERSION, l.name, cfg.workers, cfg.connections,
+             cfg.one_request_host ? " (PHP_FCGI_CHILDREN=1: the host sends one request at a time)"
+                                  : "");
 
     sig = wait_for_stop(&signals);
-    log_info("stopping on SIG%s: %d requests in flight, waiting up to %d s", sigabbrev_np(sig),
+    log_info("stopping on %s: %d requests in flight, waiting up to %d s", signal_name(sig),
              worker_pool_busy(pool), cfg.graceful_stop_timeout);
     left = drain(pool, &signals, cfg.graceful_stop_timeout, &l);
     if (left > 0) {

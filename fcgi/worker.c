@@ -1,43 +1,70 @@
 /*
- * worker.c: the request threads, and the handler's output on FCGX streams.
+ * worker.c: connection threads, processing slots, and the handler's output on FCGX streams.
  *
- * Design. main starts n threads; each owns one FCGX_Request and one
- * handler_ctx (its CURL handle) and loops: accept, serve, finish. Threads
- * share the listening socket and two kinds of atomics, nothing else:
+ * Design. Connections and processing are separate budgets. main starts
+ * nconn connection threads; each owns one FCGX_Request and loops: accept,
+ * take a processing slot, serve, give the slot back, finish. A slot is one
+ * handler_ctx (its CURL handle); there are nslots <= nconn of them, so at
+ * most nslots images are processed at once (IMGPROXY_WORKERS). The extra
+ * threads exist for nginx's fastcgi_keep_conn + upstream keepalive: libfcgi
+ * reads the next request of a kept connection in FCGX_Accept_r, so every
+ * idle kept connection blocks one thread there. Such a thread holds no slot,
+ * and while fewer than nconn - nslots connections sit idle, a new connection
+ * always finds a thread in accept() and a request finds a free slot as soon
+ * as one is returned.
  *
- *   worker.state   IDLE while the thread waits in FCGX_Accept_r (for a new
- *                  connection or for the next request on a kept nginx
- *                  connection), BUSY from a request's arrival until
- *                  FCGX_Finish_r has flushed and closed it, DONE once the
- *                  thread has released everything and is about to end.
- *                  Written by the thread, read by main.
+ * Shared state:
+ *   worker.state   IDLE while the thread waits for a new connection or for
+ *                  the next request on a kept nginx connection, BUSY from
+ *                  a request's first bytes until
+ *                  FCGX_Finish_r has flushed and closed it (waiting for a
+ *                  slot included), DONE once the thread has released
+ *                  everything and is about to end. Written by the thread,
+ *                  read by main.
  *   pool.stopping  set once by main; read by each thread before accepting.
+ *   pool.stop_ms   when it was set (CLOCK_MONOTONIC ms), for the backlog drain.
+ *   pool.lock      guards pool.free_slots/nfree; pool.slot_freed is signalled
+ *                  under it when a slot comes back. Held only to push or pop.
  *
- * There is no lock, in particular no accept mutex: Linux accept() on a shared
- * socket is thread-safe, and a mutex held around FCGX_Accept_r would let a
- * thread waiting on an nginx keep-alive connection (fastcgi_keep_conn) keep
- * every other thread from accepting. Even so, an idle kept connection pins
- * its thread: with nginx "keepalive N" there must be more threads than kept
- * connections (nginx workers x N), or new connections wait in the backlog
- * (measured: 4 threads, keepalive 4, a second upstream on the same socket
- * starved); conf/nginx.conf therefore uses no keepalive.
+ * There is no accept mutex: Linux accept() on a shared socket is
+ * thread-safe, and a mutex held around FCGX_Accept_r would let a thread
+ * waiting on an nginx keep-alive connection keep every other thread from
+ * accepting.
  *
- * Stopping. A thread blocked in accept() or in reading a kept connection
- * only returns on a signal, so main sends SIGUSR2 to IDLE threads every
- * 50 ms; the handler does nothing and has no SA_RESTART, and
- * FCGI_FAIL_ACCEPT_ON_INTR makes FCGX_Accept_r return -EINTR. A thread
+ * Stopping does not end at the first empty backlog. A host may still be
+ * connecting after our SIGTERM: mod_fcgid's graceful restart signals its
+ * processes while Apache's old children keep routing requests to them, and
+ * a connection queued when the process exits is reset (a 500 for the
+ * client). So after a stop a thread keeps accepting until no connection
+ * has come for DRAIN_QUIET_MS, and for at most DRAIN_MAX_MS; a kept nginx
+ * connection is served if a request comes within the same bounds. With a
+ * socket shared by a spawn-fcgi pool this serves a few more requests that
+ * a sibling would otherwise take; DRAIN_MAX_MS bounds it.
+ *
+ * Accepting. imgfcgi accepts connections itself and hands libfcgi only a
+ * connection that is readable (FCGX_Request.ipcFd, with keepConnection set
+ * so FCGX_Accept_r's opening finish keeps it; the request's listen socket is
+ * -1 so libfcgi never accepts). Every blocking wait (accept, the next
+ * request on a kept connection) is then in wait_request(), where a signal
+ * may cut it; inside libfcgi, where an interrupted read or its post-accept
+ * poll would drop a connection already taken from the host, SIGUSR2 is
+ * blocked. The cost: libfcgi's FCGI_WEB_SERVER_ADDRS allow-list is not
+ * applied (bind TCP to loopback or firewall it).
+ *
+ * Waking. A thread waiting in wait_request() only returns on a signal, so
+ * main sends SIGUSR2 to IDLE threads every 50 ms; the handler does nothing
+ * and has no SA_RESTART, so accept() and poll() fail with EINTR. A thread
  * unblocks SIGUSR2 only while IDLE: main's "is it IDLE?" and pthread_kill()
- * are not one atomic step, and a signal landing in a BUSY thread's write()
- * would cut its response short. A late signal stays pending until the next
- * IDLE phase, where it is taken at the unblock, before the stop flag is read
- * and before accept() is entered, so it interrupts nothing; main's repeated
- * wake-ups cover a stop that lands between the flag check and accept().
- * A connection accepted but whose request has not fully arrived is still
- * IDLE; a wake-up then drops it (nginx: 502). That window is short and
- * exists only while stopping.
+ * are not one atomic step, and a signal landing in a BUSY thread's read or
+ * write would cut its request short. A late signal stays pending until the
+ * next IDLE phase, where it is taken at the unblock, before the stop flag is
+ * read, so it interrupts nothing; main's repeated wake-ups cover a stop that
+ * lands between the flag check and the wait.
  * Threads libvips or libcurl start while serving inherit the blocked mask.
  */
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -45,6 +72,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +90,9 @@
 #define WORKER_STACK_SIZE (8u * 1024 * 1024)
 /* Pause after a failed accept (EMFILE and the like) before trying again. */
 #define ACCEPT_RETRY_NS (100L * 1000 * 1000)
+/* After a stop: end after this long without a new connection, or this long at most. */
+#define DRAIN_QUIET_MS 300
+#define DRAIN_MAX_MS 3000
 /* FCGX_PutStr takes an int length. */
 #define PUT_CHUNK (1 << 20)
 
@@ -68,8 +100,8 @@ enum worker_state { WORKER_IDLE, WORKER_BUSY, WORKER_DONE };
 
 struct worker {
     struct worker_pool *pool;
-    struct handler_ctx *hc; /* owned; freed by the thread on its way out */
     FCGX_Request req;
+    long long quiet_until; /* while draining: ms when this thread stops waiting; 0 = unset */
     pthread_t thread;
     bool started; /* pthread_create succeeded: join it */
     atomic_int state;
@@ -77,8 +109,17 @@ struct worker {
 
 struct worker_pool {
     atomic_bool stopping;
-    int n;
+    atomic_llong stop_ms;
+    int listen_fd; /* borrowed */
+    int n;         /* connection threads */
     struct worker *workers;
+    int nslots;
+    struct handler_ctx **slots; /* owned: every slot's context, freed with the pool */
+    pthread_mutex_t lock;
+    pthread_cond_t slot_freed;
+    bool sync_ready;                 /* lock and slot_freed are initialised */
+    struct handler_ctx **free_slots; /* a stack of the slots nobody holds; under lock */
+    int nfree;
 };
 
 /* One response under way: the handler's struct output points here. */
@@ -238,8 +279,38 @@ static char *uri_from_cgi_params(FCGX_Request *req)
     return uri;
 }
 
+/*
+ * REQUEST_URI is the one URI every host passes raw (nginx, lighttpd, Apache
+ * mod_fcgid and mod_proxy_fcgi alike). A mount point is not guessed from
+ * SCRIPT_NAME: Apache's ScriptAlias /img sends SCRIPT_NAME=/img, but lighttpd
+ * sends the first path segment after its prefix (/img/insecure) and nginx the
+ * whole decoded path. A host that mounts imgfcgi under a prefix sets
+ * IMGPROXY_PATH_PREFIX to it (conf/apache-fcgid.conf does).
+ */
+
+/* Takes a free processing slot, waiting for one if all are in use. */
+static struct handler_ctx *slot_acquire(struct worker_pool *p)
+{
+    struct handler_ctx *hc;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->nfree == 0)
+        pthread_cond_wait(&p->slot_freed, &p->lock);
+    hc = p->free_slots[--p->nfree];
+    pthread_mutex_unlock(&p->lock);
+    return hc;
+}
+
+static void slot_release(struct worker_pool *p, struct handler_ctx *hc)
+{
+    pthread_mutex_lock(&p->lock);
+    p->free_slots[p->nfree++] = hc;
+    pthread_cond_signal(&p->slot_freed);
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Serves the request w has just accepted. Never fails: errors become statuses. */
-static void serve(struct worker *w)
+static void serve(struct worker *w, struct handler_ctx *hc)
 {
     struct response r = {.out = w->req.out, .fd = w->req.ipcFd};
     struct output out = {
@@ -256,7 +327,7 @@ static void serve(struct worker *w)
         rq.uri = uri;
     }
     if (rq.uri != NULL)
-        handler_serve(w->hc, &rq, &out);
+        handler_serve(hc, &rq, &out);
     else
         log_error("out of memory rebuilding the request URI");
     /* Without a head nginx would answer 502 and log "upstream prematurely closed". */
@@ -287,10 +358,83 @@ static void accept_failed(int rc)
     nanosleep(&pause, NULL);
 }
 
+static long long monotonic_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * Waits for the next request of w: on its open connection (kept by nginx,
+ * or just accepted) if it has one, else for a new connection, which it
+ * accepts. Every wait is here, with SIGUSR2 unblocked; libfcgi is only
+ * called once bytes are there to read. Returns 0 when w->req.ipcFd is
+ * readable (a request, or EOF that FCGX_Accept_r will see), 1 to be called
+ * again (interrupted, or a failed accept), -1 when the thread should end.
+ */
+static int wait_request(struct worker *w)
+{
+    struct worker_pool *p = w->pool;
+    struct pollfd pfd = {.events = POLLIN};
+    int timeout = -1, fd, one = 1;
+
+    if (atomic_load(&p->stopping)) {
+        /*
+         * Draining (see the design note): DRAIN_QUIET_MS after this thread's
+         * last request, within DRAIN_MAX_MS. A deadline, not a fresh timeout
+         * each time: main's wake-ups interrupt the poll every 50 ms.
+         */
+        long long now = monotonic_ms(), end = atomic_load(&p->stop_ms) + DRAIN_MAX_MS;
+
+        if (w->quiet_until == 0)
+            w->quiet_until = now + DRAIN_QUIET_MS;
+        if (w->quiet_until < end)
+            end = w->quiet_until;
+        timeout = end > now ? (int)(end - now) : 0;
+    }
+    if (w->req.ipcFd < 0) {
+        if (timeout >= 0) {
+            pfd.fd = p->listen_fd;
+            switch (timeout > 0 ? poll(&pfd, 1, timeout) : 0) {
+            case 1:
+                break;
+            case 0:
+                return -1; /* quiet, or out of time */
+            default:
+                return 1; /* EINTR: the wake-up; look again */
+            }
+        }
+        fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
+                return 1;
+            accept_failed(-errno);
+            return 1;
+        }
+        /* libfcgi does this for TCP; on a unix socket it fails harmlessly. */
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        w->req.ipcFd = fd;
+        /* So that FCGX_Accept_r's opening FCGX_Finish_r keeps it open. */
+        w->req.keepConnection = 1;
+    }
+    pfd.fd = w->req.ipcFd;
+    switch (poll(&pfd, 1, timeout)) {
+    case 1:
+        return 0;
+    case 0:
+        return -1; /* draining, and nothing came */
+    default:
+        return 1; /* EINTR: the wake-up */
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct worker_pool *p = w->pool;
+    struct handler_ctx *hc;
     sigset_t wake;
     int rc;
 
@@ -299,28 +443,30 @@ static void *worker_main(void *arg)
     for (;;) {
         atomic_store(&w->state, WORKER_IDLE);
         pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-        if (atomic_load(&p->stopping))
-            break;
-        rc = FCGX_Accept_r(&w->req);
+        rc = wait_request(w);
         pthread_sigmask(SIG_BLOCK, &wake, NULL);
-        if (rc < 0) {
-            if (atomic_load(&p->stopping))
-                break;
-            if (rc != -EINTR)
-                accept_failed(rc);
+        if (rc < 0)
+            break;
+        if (rc > 0)
             continue;
-        }
+        /*
+         * Reads BEGIN_REQUEST and PARAMS from the readable connection. Its
+         * listen socket is -1: on EOF or a bad record libfcgi closes the
+         * connection and its own accept fails at once (EBADF).
+         */
         atomic_store(&w->state, WORKER_BUSY);
-        serve(w);
-        /* Here, not in the next accept: no wake-up signal may cut the flush or the close. */
+        if (FCGX_Accept_r(&w->req) < 0)
+            continue;
+        hc = slot_acquire(p);
+        serve(w, hc);
+        /* Before the finish: its flush and close linger (up to 2 s) need no slot. */
+        slot_release(p, hc);
         FCGX_Finish_r(&w->req);
+        w->quiet_until = 0; /* a request came: the quiet period starts again */
     }
-    pthread_sigmask(SIG_BLOCK, &wake, NULL);
     /* A kept nginx connection is still open: close it. */
     if (w->req.ipcFd >= 0)
         FCGX_Free(&w->req, 1);
-    handler_ctx_free(w->hc);
-    w->hc = NULL;
     process_thread_cleanup();
     atomic_store(&w->state, WORKER_DONE);
     return NULL;
@@ -328,6 +474,8 @@ static void *worker_main(void *arg)
 
 void worker_pool_stop(struct worker_pool *p)
 {
+    if (!atomic_load(&p->stopping))
+        atomic_store(&p->stop_ms, monotonic_ms());
     atomic_store(&p->stopping, true);
 }
 
@@ -365,18 +513,22 @@ void worker_pool_free(struct worker_pool *p)
 {
     if (p == NULL)
         return;
-    for (int i = 0; i < p->n; i++) {
-        struct worker *w = &p->workers[i];
-        if (w->started)
-            pthread_join(w->thread, NULL);
-        else
-            handler_ctx_free(w->hc);
+    for (int i = 0; p->workers != NULL && i < p->n; i++)
+        if (p->workers[i].started)
+            pthread_join(p->workers[i].thread, NULL);
+    for (int i = 0; p->slots != NULL && i < p->nslots; i++)
+        handler_ctx_free(p->slots[i]);
+    if (p->sync_ready) {
+        pthread_cond_destroy(&p->slot_freed);
+        pthread_mutex_destroy(&p->lock);
     }
+    free(p->slots);
+    free(p->free_slots);
     free(p->workers);
     free(p);
 }
 
-struct worker_pool *worker_pool_start(int listen_fd, int n)
+struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots)
 {
     struct worker_pool *p = NULL;
     struct sigaction sa;
@@ -384,14 +536,14 @@ struct worker_pool *worker_pool_start(int listen_fd, int n)
     bool attr_ready = false;
     int rc;
 
-    if (n < 1) {
-        log_error("no worker threads to start (%d)", n);
+    if (nslots < 1 || n < nslots) {
+        log_error("cannot start %d connection threads for %d processing slots", n, nslots);
         return NULL;
     }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_wake_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: accept() must fail with EINTR */
+    sa.sa_flags = 0; /* no SA_RESTART: accept() and poll() must fail with EINTR */
     if (sigaction(SIGUSR2, &sa, NULL) != 0) {
         log_error("sigaction(SIGUSR2): %s", strerror(errno));
         return NULL;
@@ -401,21 +553,39 @@ struct worker_pool *worker_pool_start(int listen_fd, int n)
     if (p == NULL)
         goto failed;
     atomic_init(&p->stopping, false);
+    atomic_init(&p->stop_ms, 0);
+    p->listen_fd = listen_fd;
     p->workers = calloc((size_t)n, sizeof(*p->workers));
     if (p->workers == NULL)
         goto failed;
     p->n = n;
+    p->slots = calloc((size_t)nslots, sizeof(*p->slots));
+    p->free_slots = calloc((size_t)nslots, sizeof(*p->free_slots));
+    if (p->slots == NULL || p->free_slots == NULL)
+        goto failed;
+    p->nslots = nslots;
+    if (pthread_mutex_init(&p->lock, NULL) != 0)
+        goto failed;
+    if (pthread_cond_init(&p->slot_freed, NULL) != 0) {
+        pthread_mutex_destroy(&p->lock);
+        goto failed;
+    }
+    p->sync_ready = true;
+    for (int i = 0; i < nslots; i++) {
+        p->slots[i] = handler_ctx_new();
+        if (p->slots[i] == NULL) {
+            log_error("slot %d: cannot create its handler context", i);
+            goto failed;
+        }
+        p->free_slots[p->nfree++] = p->slots[i];
+    }
     for (int i = 0; i < n; i++) {
         struct worker *w = &p->workers[i];
         w->pool = p;
         atomic_init(&w->state, WORKER_IDLE);
-        if (FCGX_InitRequest(&w->req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+        /* -1: imgfcgi accepts; libfcgi only reads requests (see wait_request). */
+        if (FCGX_InitRequest(&w->req, -1, 0) != 0) {
             log_error("worker %d: FCGX_InitRequest failed", i);
-            goto failed;
-        }
-        w->hc = handler_ctx_new();
-        if (w->hc == NULL) {
-            log_error("worker %d: cannot create its handler context", i);
             goto failed;
         }
     }
@@ -441,8 +611,9 @@ struct worker_pool *worker_pool_start(int listen_fd, int n)
     return p;
 
 failed:
-    if (p == NULL || p->workers == NULL)
-        log_error("out of memory starting %d workers", n);
+    if (p == NULL || p->workers == NULL || p->slots == NULL || p->free_slots == NULL ||
+        !p->sync_ready)
+        log_error("out of memory starting %d threads", n);
     if (attr_ready)
         pthread_attr_destroy(&attr);
     if (p != NULL && p->workers != NULL) {

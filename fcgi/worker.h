@@ -1,4 +1,4 @@
-/* worker.h: the request threads: accept a FastCGI request, serve it, repeat. */
+/* worker.h: connection threads sharing processing slots: accept, serve, repeat. */
 #ifndef IMGFCGI_WORKER_H
 #define IMGFCGI_WORKER_H
 
@@ -6,15 +6,18 @@
 struct worker_pool;
 
 /*
- * Starts n threads accepting on listen_fd (borrowed: it must stay open until
- * worker_pool_free()). Call from the main thread after FCGX_Init() and the
+ * Starts n connection threads accepting on listen_fd (borrowed: it must stay
+ * open until worker_pool_free()) that share nslots processing slots (1 <=
+ * nslots <= n): at most nslots requests are served at once, the other
+ * threads wait for a connection, for the next request on a kept one, or for
+ * a slot. Call from the main thread after FCGX_Init() and the
  * libvips and libcurl global inits, with SIGUSR2 blocked (threads inherit the
  * mask and unblock SIGUSR2 only while waiting for a request). Installs the
  * SIGUSR2 handler used to wake them. Every handler context is created before
  * the first thread starts, so a failure leaves no thread running.
  * Returns the pool, or NULL after logging why.
  */
-struct worker_pool *worker_pool_start(int listen_fd, int n);
+struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots);
 
 /*
  * Asks every thread to end after the request it is serving, if any. Idempotent.
@@ -31,7 +34,7 @@ void worker_pool_stop(struct worker_pool *p);
  */
 int worker_pool_wake(struct worker_pool *p);
 
-/* How many threads are serving a request right now. */
+/* How many threads hold an accepted request right now (served or waiting for a slot). */
 int worker_pool_busy(const struct worker_pool *p);
 
 /*

@@ -6,11 +6,15 @@
 # libc6-dev is listed because --no-install-recommends does not pull it in with gcc.
 IMGFCGI_BUILD_DEPS=(gcc libc6-dev make pkg-config libvips-dev libglib2.0-dev libfcgi-dev
     libcurl4-openssl-dev libcmocka-dev)
-# Run and test: the web server, the spawner, vipsheader for the tests, curl for
+# Run and test: the web servers, the spawner, vipsheader for the tests, curl for
 # health checks, python3 for the integration suite, the optional allocators,
 # iproute2 (ip) for the suite's private loopback-only network namespace.
 IMGFCGI_RUNTIME_DEPS=(nginx spawn-fcgi libvips-tools curl python3 libjemalloc2
     libtcmalloc-minimal4 iproute2)
+# The other FastCGI hosts the integration suite runs behind (conf/lighttpd.conf,
+# conf/apache-fcgid.conf). The suite starts private instances; Debian's policy-rc.d
+# or a container keeps the packaged services from starting.
+IMGFCGI_RUNTIME_DEPS+=(lighttpd apache2 libapache2-mod-fcgid)
 IMGFCGI_DEPS=("${IMGFCGI_BUILD_DEPS[@]}" "${IMGFCGI_RUNTIME_DEPS[@]}")
 
 # Prints the packages among "$@" that dpkg does not have installed, one per line.

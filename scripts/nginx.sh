@@ -2,16 +2,23 @@
 # shellcheck shell=bash
 # Sourced by run.sh and tests/integration/run.sh; needs bash and curl.
 
-# nginx_private_conf SRC DIR PORT SOCKET [USER]
-# Writes DIR/nginx.conf: a copy of SRC (conf/nginx.conf) listening on
-# 127.0.0.1:PORT, passing to the unix socket SOCKET, with its pid file, logs
+# nginx_private_conf SRC DIR PORT UPSTREAM [USER]
+# Writes DIR/nginx.conf: a copy of SRC (conf/nginx*.conf) listening on
+# 127.0.0.1:PORT, passing to UPSTREAM (a unix socket path, replacing
+# unix:/run/imgfcgi/imgfcgi.sock, or host:port, replacing 127.0.0.1:9000), with its pid file, logs
 # and temporary files under DIR, and workers running as USER (default: the
 # file's www-data; commented out when not root). Only the strings that conf/nginx.conf
 # documents are replaced; fails if one of them is missing, so the real file
 # and this copy cannot drift apart silently.
 nginx_private_conf() {
-    local src=$1 dir=$2 port=$3 sock=$4 user=${5:-www-data} s
-    for s in 'user www-data;' '127.0.0.1:8080' 'unix:/run/imgfcgi/imgfcgi.sock' '/run/nginx.pid' \
+    local src=$1 dir=$2 port=$3 sock=$4 user=${5:-www-data} s upstream
+    if [ "${sock:0:1}" = / ]; then
+        upstream='unix:/run/imgfcgi/imgfcgi.sock'
+        sock="unix:$sock"
+    else
+        upstream='127.0.0.1:9000'
+    fi
+    for s in 'user www-data;' '127.0.0.1:8080' "$upstream" '/run/nginx.pid' \
         '/var/log/nginx/' '/var/lib/nginx/'; do
         if ! grep -qF "$s" "$src"; then
             echo "nginx_private_conf: '$s' not found in $src" >&2
@@ -26,7 +33,7 @@ nginx_private_conf() {
     fi
     sed -e "s|^user www-data;|$user_line|" \
         -e "s|127\.0\.0\.1:8080|127.0.0.1:$port|g" \
-        -e "s|unix:/run/imgfcgi/imgfcgi\.sock|unix:$sock|g" \
+        -e "s|${upstream//./\\.}|$sock|g" \
         -e "s|/run/nginx\.pid|$dir/nginx.pid|g" \
         -e "s|/var/log/nginx/|$dir/|g" \
         -e "s|/var/lib/nginx/|$dir/tmp/|g" \

@@ -49,7 +49,9 @@ struct conf_var {
 static const struct conf_var vars[] = {
     /* FastCGI process */
     {"IMGPROXY_WORKERS", T_INT, OFF(workers), 0, "0", 0, 1024,
-     "request threads; 0 = 2 x online CPUs"},
+     "images processed at once; 0 = 2 x online CPUs, or 1 under PHP_FCGI_CHILDREN=1 (lighttpd)"},
+    {"IMGFCGI_CONNECTIONS", T_INT, OFF(connections), 0, "0", 0, 4096,
+     "FastCGI connection threads (idle kept nginx connections hold one each); 0 = workers + 32"},
     {"IMGFCGI_LISTEN", T_STR, OFF(listen), 0, "127.0.0.1:9000", 0, 0,
      "unix socket path or host:port to listen on when the host passes no socket on fd 0"},
     {"IMGFCGI_LISTEN_BACKLOG", T_INT, OFF(listen_backlog), 0, "1024", 1, 65535,
@@ -537,8 +539,23 @@ int config_load(struct config *c, char *err, size_t errlen)
                  c->nsalts);
         return -1;
     }
-    if (c->workers == 0)
-        c->workers = 2 * online_cpus();
+    if (c->workers == 0) {
+        /*
+         * lighttpd's bin-path spawning sets PHP_FCGI_CHILDREN=1 and, like
+         * mod_fcgid, sends each process one request at a time: more threads
+         * would only hold memory.
+         */
+        const char *children = getenv("PHP_FCGI_CHILDREN");
+        c->one_request_host = children != NULL && strcmp(children, "1") == 0;
+        c->workers = c->one_request_host ? 1 : 2 * online_cpus();
+    }
+    if (c->connections == 0)
+        c->connections = c->one_request_host ? c->workers : c->workers + 32;
+    if (c->connections < c->workers) {
+        snprintf(err, errlen, "IMGFCGI_CONNECTIONS (%d) is below IMGPROXY_WORKERS (%d)",
+                 c->connections, c->workers);
+        return -1;
+    }
     if (c->graceful_stop_timeout == 0)
         c->graceful_stop_timeout = 2 * c->timeout;
     /* %current_version in the user agent, as imgproxy does. */

@@ -28,7 +28,11 @@ struct strlist {
  */
 struct config {
     /* FastCGI process */
-    int workers;           /* IMGPROXY_WORKERS: request threads; 0 in the env = 2 x CPUs */
+    int workers;           /* IMGPROXY_WORKERS: processing slots; 0 in the env = 2 x CPUs, or
+                              1 when one_request_host */
+    int connections;       /* IMGFCGI_CONNECTIONS: connection threads, >= workers; 0 in the
+                              env = workers + 32, or workers when one_request_host */
+    bool one_request_host; /* IMGPROXY_WORKERS unset and PHP_FCGI_CHILDREN=1 (lighttpd bin-path) */
     char *listen;          /* IMGFCGI_LISTEN: unix path or host:port when fd 0 is no socket */
     int listen_backlog;    /* IMGFCGI_LISTEN_BACKLOG */
     int listen_mode;       /* IMGFCGI_LISTEN_MODE: octal permissions of a unix socket */

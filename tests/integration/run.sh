@@ -1,17 +1,28 @@
 #!/bin/bash
-# tests/integration/run.sh: real origin + imgfcgi (via spawn.sh) + nginx (conf/nginx.conf) on 127.0.0.1.
+# tests/integration/run.sh [HOST] [TEST...]: real origin + imgfcgi behind one FastCGI host on 127.0.0.1.
 #
 # Starts, in a temp dir:
 #   - an origin nginx (origin.conf.in) serving a copy of tests/fixtures plus
 #     generated files, with status, redirect, slow and gzip routes;
 #   - origin.py, an origin whose ETag, Last-Modified, Cache-Control, Expires,
 #     206 and 304 answers the query string chooses, logging what it receives;
-#   - imgfcgi #1 (no signature), #2 (IMGPROXY_KEY/SALT set), #3 (every HTTP
-#     header feature on), #4 (IMGPROXY_SECRET, fallback file), #5 (fallback
-#     data, error status) and #6 (fallback URL), each through spawn.sh on its
-#     own unix socket;
-#   - one front nginx per instance, each a private sed'ed copy of conf/nginx.conf,
-#     and conf/nginx-cache.conf in front of #3;
+#   - imgfcgi #3 (every HTTP header feature on), #4 (IMGPROXY_SECRET, fallback
+#     file), #5 (fallback data, error status) and #6 (fallback URL), each
+#     through spawn.sh behind a private copy of conf/nginx.conf, and
+#     conf/nginx-cache.conf in front of #3, whatever HOST is;
+#   - imgfcgi #1 (no signature) and imgfcgi #2 (IMGPROXY_KEY/SALT set), each
+#     behind its own front web server, a private sed'ed copy of a conf/ file.
+#     HOST (default nginx) says which:
+#       nginx       #1: imgfcgi opens IMGFCGI_LISTEN itself, conf/nginx-keepalive.conf
+#                   (fastcgi_keep_conn + keepalive); #2: spawn.sh -n on a unix
+#                   socket, conf/nginx.conf. Adds the keep-alive pinning test and
+#                   an nginx -s reload under load.
+#       spawn-fcgi  spawn.sh -F 2 pools on TCP, conf/nginx-tcp.conf; SIGTERM to one
+#                   child of the pool under load.
+#       lighttpd    conf/lighttpd.conf: lighttpd spawns imgfcgi (bin-path,
+#                   max-procs 2); a graceful restart (SIGUSR1) under load.
+#       apache      conf/apache-fcgid.conf: Apache mod_fcgid spawns imgfcgi, mounted
+#                   under /img; apache2 -k graceful under load.
 # then runs test_http.py against them and stops everything (trap EXIT).
 #
 # Environment:
@@ -22,6 +33,7 @@
 #   IMGFCGI_LOAD_REQUESTS  requests in the mixed load (default 1000)
 # Extra arguments go to test_http.py (test name substrings to run only those).
 set -euo pipefail
+
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -36,13 +48,26 @@ if [ "$(id -u)" -eq 0 ] && [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ -z "${IMGFCGI_NO_
     exec unshare -n -- bash -c 'ip link set lo up && exec "$@"' bash "$0" "$@"
 fi
 
+host=nginx
+case ${1:-} in
+nginx | spawn-fcgi | lighttpd | apache)
+    host=$1
+    shift
+    ;;
+esac
+
 # Nothing here may go through a proxy of the caller's environment (curl honours these);
 # only imgfcgi #2 gets one below, on purpose.
 unset http_proxy https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 bin=${IMGFCGI_BIN:-$repo/build/imgfcgi}
 asan=${IMGFCGI_ASAN:-0}
-for tool in nginx spawn-fcgi vipsheader vips curl python3 gzip; do
+tools=(nginx spawn-fcgi vipsheader vips curl python3 gzip)
+case $host in
+lighttpd) tools+=(lighttpd) ;;
+apache) tools+=(apache2) ;;
+esac
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || {
         echo "integration: $tool is missing (run tests/run.sh as root to install packages)" >&2
         exit 1
@@ -53,7 +78,7 @@ done
     exit 1
 }
 
-tmp=$(mktemp -d /tmp/imgfcgi-it.XXXXXX)
+tmp=$(mktemp -d "/tmp/imgfcgi-it-$host.XXXXXX")
 # nginx workers run as www-data when we are root: they must reach the sockets.
 chmod 0755 "$tmp"
 declare -A pids=()
@@ -99,7 +124,20 @@ cleanup() {
     for i in "${!pids[@]}"; do
         case $i in
         imgfcgi*) ;;
-        *) stop_pid "${pids[$i]}" 10 ;;
+        pool*)
+            # Not our children: no exit status, but they must go within 30 s.
+            kill -TERM "${pids[$i]}" 2>/dev/null
+            for ((n = 0; n < 300; n++)); do
+                pid_alive "${pids[$i]}" || break
+                sleep 0.1
+            done
+            if pid_alive "${pids[$i]}"; then
+                echo "FAIL $i: still running 30 s after SIGTERM; killed" >&2
+                kill -KILL "${pids[$i]}"
+                extra_fail=$((extra_fail + 1))
+            fi
+            ;;
+        *) stop_pid "${pids[$i]}" 20 ;;
         esac
     done
     if [ "$asan" = 1 ]; then
@@ -125,18 +163,18 @@ cleanup() {
     p=$((p + extra_pass))
     f=$((f + extra_fail))
     if [ "$f" -ne 0 ] || [ "$rc" -ne 0 ]; then
-        for log in "$tmp"/*.log; do
+        for log in "$tmp"/*.log "$tmp"/*/*error*.log "$tmp"/*/stderr.log; do
             [ -s "$log" ] || continue
             echo "---- last lines of $log" >&2
             tail -n 20 "$log" >&2
         done
-        echo "integration: kept $tmp for inspection" >&2
+        echo "integration ($host): kept $tmp for inspection" >&2
     elif [ "${IMGFCGI_KEEP_TMP:-0}" = 1 ]; then
-        echo "integration: kept $tmp"
+        echo "integration ($host): kept $tmp"
     else
         rm -rf "$tmp"
     fi
-    echo "integration: $p passed, $f failed"
+    echo "integration-$host: $p passed, $f failed"
     if [ "$f" -ne 0 ] && [ "$rc" -eq 0 ]; then
         rc=1
     fi
@@ -154,6 +192,10 @@ cp -p "$repo"/tests/fixtures/*.jpg "$repo"/tests/fixtures/*.png "$repo"/tests/fi
 cp -p "$root/photo.jpg" "$root/sub/photo.jpg"
 cp -p "$root/photo.jpg" "$root/my photo@2x.jpg"
 cp -p "$root/photo.jpg" "$tmp/outside/secret.jpg"
+# A name with a "?" (IMGPROXY_SOURCE_URL_QUERY_SEPARATOR) and a 37x23 fallback image.
+cp -p "$root/photo.jpg" "$root/odd?name.jpg"
+vips black "$tmp/fallback.png" 37 23
+cp -p "$tmp/fallback.png" "$root/fallback.png"
 ln -s ../outside/secret.jpg "$root/escape.jpg"
 ln -s "$tmp/outside" "$root/outside-dir"
 ln -s photo.jpg "$root/inside-link.jpg"
@@ -169,10 +211,6 @@ vips black "$root/big.png" 8000 8000
     head -c 4000000 /dev/zero
 } >"$root/padded.jpg"
 gzip -9 -k "$root/photo.jpg"
-# A name with a "?" (IMGPROXY_SOURCE_URL_QUERY_SEPARATOR) and a 37x23 fallback image.
-cp -p "$root/photo.jpg" "$root/odd?name.jpg"
-vips black "$tmp/fallback.png" 37 23
-cp -p "$tmp/fallback.png" "$root/fallback.png"
 chmod -R a+rX "$root" "$tmp/outside"
 
 # --- origin ------------------------------------------------------------
@@ -192,11 +230,10 @@ python3 "$here/origin.py" "$py_port" "$root" "$tmp/pyorigin-requests.log" >>"$tm
 pids[pyorigin]=$!
 wait_http "http://127.0.0.1:$py_port/img/photo.jpg" 20 "${pids[pyorigin]}"
 
-# --- imgfcgi instances ---------------------------------------------------
+# --- imgfcgi instances and their hosts ---------------------------------------
 common_env=(
     IMGPROXY_LOCAL_FILESYSTEM_ROOT="$root"
     IMGPROXY_DOWNLOAD_TIMEOUT=2
-    IMGPROXY_WORKERS=2
     IMGPROXY_MAX_REDIRECTS=3
     IMGPROXY_MAX_SRC_FILE_SIZE=3000000
     IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES=true
@@ -214,14 +251,24 @@ if [ "$asan" = 1 ]; then
         IMGPROXY_TIMEOUT=30
     )
 fi
+# nginx and spawn.sh hosts run imgfcgi with 2 workers; lighttpd and Apache
+# send one request at a time and imgfcgi picks 1 (PHP_FCGI_CHILDREN=1, the conf).
+threaded_env=(IMGPROXY_WORKERS=2)
+# The signature instance reaches http:// sources through the origin as an HTTP
+# proxy, so the documented vector (example.com) never needs DNS or a network.
+signed_env=(IMGPROXY_KEY=736563726574 IMGPROXY_SALT=68656C6C6F http_proxy="http://127.0.0.1:$origin_port")
 # As root, hand the socket to nginx's worker user; otherwise both run as us.
 owner_args=()
 if [ "$(id -u)" -eq 0 ]; then
     owner_args=(-U www-data)
 fi
+prefix=""
+reload_cmd=""
+fcgi_sock=""
+workers=2
 
-# start_instance NAME ENV...: imgfcgi through spawn.sh, in the foreground of a background job.
-start_instance() {
+# spawn_unix NAME ENV...: imgfcgi through spawn.sh -n on $tmp/NAME.sock.
+spawn_unix() {
     local name=$1
     shift
     env "$@" IMGFCGI_BIN="$bin" "$repo/spawn.sh" -n -s "$tmp/$name.sock" -M 0660 "${owner_args[@]}" \
@@ -230,62 +277,185 @@ start_instance() {
     wait_socket "$tmp/$name.sock" 20
 }
 
-start_instance imgfcgi1 "${common_env[@]}"
-# The signature instance reaches http:// sources through the origin as an HTTP
-# proxy, so the documented vector (example.com) never needs DNS or a network.
-start_instance imgfcgi2 "${common_env[@]}" IMGPROXY_KEY=736563726574 IMGPROXY_SALT=68656C6C6F \
-    http_proxy="http://127.0.0.1:$origin_port"
+# own_listen NAME ENV...: imgfcgi opening IMGFCGI_LISTEN=$tmp/NAME.sock itself.
+own_listen() {
+    local name=$1
+    shift
+    env "$@" IMGFCGI_LISTEN="$tmp/$name.sock" IMGFCGI_LISTEN_MODE=0666 MALLOC_ARENA_MAX=2 "$bin" \
+        >>"$tmp/$name.log" 2>&1 &
+    pids[$name]=$!
+    wait_socket "$tmp/$name.sock" 20
+}
 
-# HTTP semantics (REFERENCE §8): every header feature on.
-start_instance imgfcgi3 "${common_env[@]}" IMGPROXY_TTL=3600 IMGPROXY_USE_ETAG=true \
+# spawn_pool NAME PORT ENV...: spawn.sh -F 2 on TCP; pids[poolNAME-i] from its pid file.
+spawn_pool() {
+    local name=$1 port=$2 i=0 pid
+    shift 2
+    env "$@" IMGFCGI_BIN="$bin" "$repo/spawn.sh" -a 127.0.0.1 -p "$port" -F 2 -P "$tmp/$name.pids" \
+        >>"$tmp/$name.log" 2>&1
+    for pid in $(cat "$tmp/$name.pids"); do
+        pids[pool$name-$i]=$pid
+        i=$((i + 1))
+    done
+}
+
+# front_nginx NAME CONF UPSTREAM: a private copy of conf/CONF; sets front_port.
+front_nginx() {
+    front_port=$(free_port)
+    nginx_private_conf "$repo/conf/$2" "$tmp/$1" "$front_port" "$3"
+    nginx_start "$tmp/$1"
+    pids[$1]=$NGINX_PID
+}
+
+# env_lines FORMAT ENV...: one printf FORMAT line per KEY=VALUE (FORMAT takes KEY, VALUE).
+env_lines() {
+    local fmt=$1 kv
+    shift
+    for kv in "$@"; do
+        # shellcheck disable=SC2059 # the format is the caller's
+        printf "$fmt" "${kv%%=*}" "${kv#*=}"
+    done
+}
+
+# front_lighttpd NAME ENV...: conf/lighttpd.conf spawning imgfcgi; sets front_port.
+front_lighttpd() {
+    local name=$1 dir=$tmp/$1
+    shift
+    front_port=$(free_port)
+    mkdir -p "$dir/run" "$dir/cache"
+    chmod 0755 "$dir" "$dir/run"
+    # lighttpd opens its logs after dropping root.
+    [ "$(id -u)" -ne 0 ] || chown www-data "$dir" "$dir/run" "$dir/cache"
+    env_lines '                "%s" => "%s",\n' "$@" >"$dir/env"
+    sed -e "s|^server\.port = 8080|server.port = $front_port|" \
+        -e "s|/run/imgfcgi/|$dir/run/|g" \
+        -e "s|/usr/local/bin/imgfcgi|$bin|g" \
+        -e "s|/var/log/lighttpd/|$dir/|g" \
+        -e "s|/var/cache/lighttpd/|$dir/cache/|g" \
+        -e "s|/run/lighttpd-imgfcgi\.pid|$dir/lighttpd.pid|g" \
+        -e "/\"MALLOC_ARENA_MAX\" => \"2\",/r $dir/env" \
+        "$repo/conf/lighttpd.conf" >"$dir/lighttpd.conf"
+    if [ "$(id -u)" -ne 0 ]; then
+        sed -i -e '/^server\.username/d' -e '/^server\.groupname/d' "$dir/lighttpd.conf"
+    fi
+    grep -q "server.port = $front_port" "$dir/lighttpd.conf" || return 1
+    lighttpd -tt -f "$dir/lighttpd.conf" >/dev/null
+    lighttpd -D -f "$dir/lighttpd.conf" 2>>"$dir/stderr.log" &
+    pids[$name]=$!
+}
+
+# front_apache NAME ENV...: conf/apache-fcgid.conf spawning imgfcgi under /img; sets front_port.
+front_apache() {
+    local name=$1 dir=$tmp/$1
+    shift
+    front_port=$(free_port)
+    mkdir -p "$dir/run/fcgid" "$dir/lib"
+    chmod 0755 "$dir" "$dir/run" "$dir/lib"
+    [ "$(id -u)" -ne 0 ] || chown www-data "$dir/run/fcgid"
+    # The ScriptAlias target: a copy, so Apache's ExecCGI checks see a plain file.
+    cp "$bin" "$dir/lib/imgfcgi"
+    env_lines 'FcgidInitialEnv %s %s\n' "$@" >"$dir/env"
+    sed -e "s|127\.0\.0\.1:8080|127.0.0.1:$front_port|g" \
+        -e "s|/usr/local/lib/imgfcgi|$dir/lib|g" \
+        -e "s|/var/log/apache2/|$dir/|g" \
+        -e "s|/run/apache2-imgfcgi/|$dir/run/|g" \
+        -e "/^FcgidInitialEnv MALLOC_ARENA_MAX 2/r $dir/env" \
+        "$repo/conf/apache-fcgid.conf" >"$dir/apache.conf"
+    if [ "$(id -u)" -ne 0 ]; then
+        sed -i -e '/^User /d' -e '/^Group /d' "$dir/apache.conf"
+    fi
+    grep -q "127.0.0.1:$front_port" "$dir/apache.conf" || return 1
+    apache2 -t -f "$dir/apache.conf" 2>>"$dir/stderr.log"
+    apache2 -f "$dir/apache.conf" -DFOREGROUND 2>>"$dir/stderr.log" &
+    pids[$name]=$!
+}
+
+case $host in
+nginx)
+    own_listen imgfcgi1 "${common_env[@]}" "${threaded_env[@]}"
+    spawn_unix imgfcgi2 "${common_env[@]}" "${threaded_env[@]}" "${signed_env[@]}"
+    front_nginx front1 nginx-keepalive.conf "$tmp/imgfcgi1.sock"
+    front1_port=$front_port
+    front_nginx front2 nginx.conf "$tmp/imgfcgi2.sock"
+    front2_port=$front_port
+    pid1=${pids[imgfcgi1]}
+    pid2=${pids[imgfcgi2]}
+    fcgi_sock=$tmp/imgfcgi1.sock
+    reload_cmd="nginx -p $tmp/front1 -e $tmp/front1/error.log -c $tmp/front1/nginx.conf -s reload"
+    ;;
+spawn-fcgi)
+    pool1_port=$(free_port)
+    spawn_pool 1 "$pool1_port" "${common_env[@]}" "${threaded_env[@]}"
+    pool2_port=$(free_port)
+    spawn_pool 2 "$pool2_port" "${common_env[@]}" "${threaded_env[@]}" "${signed_env[@]}"
+    front_nginx front1 nginx-tcp.conf "127.0.0.1:$pool1_port"
+    front1_port=$front_port
+    front_nginx front2 nginx-tcp.conf "127.0.0.1:$pool2_port"
+    front2_port=$front_port
+    # The reload test stops the first child; the second must carry on alone.
+    pid1=${pids[pool1-1]}
+    pid2=${pids[pool2-0]}
+    reload_cmd="kill -TERM ${pids[pool1-0]}"
+    ;;
+lighttpd)
+    front_lighttpd front1 "${common_env[@]}"
+    front1_port=$front_port
+    front_lighttpd front2 "${common_env[@]}" "${signed_env[@]}"
+    front2_port=$front_port
+    pid1=${pids[front1]}
+    pid2=${pids[front2]}
+    workers=1
+    reload_cmd="kill -USR1 $pid1"
+    ;;
+apache)
+    front_apache front1 "${common_env[@]}"
+    front1_port=$front_port
+    front_apache front2 "${common_env[@]}" "${signed_env[@]}"
+    front2_port=$front_port
+    pid1=${pids[front1]}
+    pid2=${pids[front2]}
+    prefix=/img
+    workers=1
+    reload_cmd="apache2 -f $tmp/front1/apache.conf -k graceful"
+    ;;
+esac
+
+# --- HTTP semantics instances (REFERENCE §8), behind nginx whatever HOST is --
+# Every header feature on.
+spawn_unix imgfcgi3 "${common_env[@]}" IMGPROXY_TTL=3600 IMGPROXY_USE_ETAG=true \
     IMGPROXY_ETAG_BUSTER=b1 IMGPROXY_USE_LAST_MODIFIED=true IMGPROXY_CACHE_CONTROL_PASSTHROUGH=true \
     IMGPROXY_SET_CANONICAL_HEADER=true IMGPROXY_ENABLE_DEBUG_HEADERS=true \
     IMGPROXY_ALLOW_ORIGIN=https://app.example IMGPROXY_DEVELOPMENT_ERRORS_MODE=true \
     IMGPROXY_HEALTH_CHECK_PATH=/healthz IMGPROXY_AUTO_WEBP=true IMGPROXY_COOKIE_PASSTHROUGH=true \
     IMGPROXY_COOKIE_BASE_URL=http://127.0.0.1/img/index.html IMGPROXY_SOURCE_URL_QUERY_SEPARATOR=
 # Secret and the fallback image from a file (status 200, its own TTL).
-start_instance imgfcgi4 "${common_env[@]}" IMGPROXY_SECRET=topsecret \
+spawn_unix imgfcgi4 "${common_env[@]}" IMGPROXY_SECRET=topsecret \
     IMGPROXY_FALLBACK_IMAGE_PATH="$tmp/fallback.png" IMGPROXY_FALLBACK_IMAGE_TTL=77
 # Fallback from base64 data with the error's status; attachments by default; ETags on;
 # cookies to every origin.
-start_instance imgfcgi5 "${common_env[@]}" IMGPROXY_FALLBACK_IMAGE_DATA="$(base64 -w0 "$tmp/fallback.png")" \
+spawn_unix imgfcgi5 "${common_env[@]}" IMGPROXY_FALLBACK_IMAGE_DATA="$(base64 -w0 "$tmp/fallback.png")" \
     IMGPROXY_FALLBACK_IMAGE_HTTP_CODE=0 IMGPROXY_RETURN_ATTACHMENT=true IMGPROXY_USE_ETAG=true \
     IMGPROXY_COOKIE_PASSTHROUGH=true IMGPROXY_COOKIE_PASSTHROUGH_ALL=true
 # Fallback fetched from a URL at start-up, sent with status 203 and the origin's Cache-Control;
 # cookies to the request's own host.
-start_instance imgfcgi6 "${common_env[@]}" IMGPROXY_FALLBACK_IMAGE_HTTP_CODE=203 \
+spawn_unix imgfcgi6 "${common_env[@]}" IMGPROXY_FALLBACK_IMAGE_HTTP_CODE=203 \
     IMGPROXY_CACHE_CONTROL_PASSTHROUGH=true IMGPROXY_COOKIE_PASSTHROUGH=true \
     IMGPROXY_FALLBACK_IMAGE_URL="http://127.0.0.1:$py_port/img/fallback.png?cc=max-age%3D55"
-
-# --- front nginx: private copies of conf/nginx.conf ------------------------
-front1_port=$(free_port)
-nginx_private_conf "$repo/conf/nginx.conf" "$tmp/front1" "$front1_port" "$tmp/imgfcgi1.sock"
-nginx_start "$tmp/front1"
-pids[front1]=$NGINX_PID
-front2_port=$(free_port)
-nginx_private_conf "$repo/conf/nginx.conf" "$tmp/front2" "$front2_port" "$tmp/imgfcgi2.sock"
-nginx_start "$tmp/front2"
-pids[front2]=$NGINX_PID
-
 declare -A fports=()
 for n in 3 4 5 6; do
-    fports[$n]=$(free_port)
-    nginx_private_conf "$repo/conf/nginx.conf" "$tmp/front$n" "${fports[$n]}" "$tmp/imgfcgi$n.sock"
-    nginx_start "$tmp/front$n"
-    pids[front$n]=$NGINX_PID
+    front_nginx front$n nginx.conf "$tmp/imgfcgi$n.sock"
+    fports[$n]=$front_port
 done
 # The caching example (conf/nginx-cache.conf) in front of imgfcgi #3.
-cache_port=$(free_port)
-nginx_private_conf "$repo/conf/nginx-cache.conf" "$tmp/frontcache" "$cache_port" "$tmp/imgfcgi3.sock"
-nginx_start "$tmp/frontcache"
-pids[frontcache]=$NGINX_PID
-
-wait_http "http://127.0.0.1:$front1_port/health" 30 "${pids[front1]}" "${pids[imgfcgi1]}"
+front_nginx frontcache nginx-cache.conf "$tmp/imgfcgi3.sock"
+cache_port=$front_port
 for n in 3 4 5 6; do
     wait_http "http://127.0.0.1:${fports[$n]}/health" 30 "${pids[front$n]}" "${pids[imgfcgi$n]}"
 done
 wait_http "http://127.0.0.1:$cache_port/health" 30 "${pids[frontcache]}" "${pids[imgfcgi3]}"
-wait_http "http://127.0.0.1:$front2_port/health" 30 "${pids[front2]}" "${pids[imgfcgi2]}"
+
+wait_http "http://127.0.0.1:$front1_port$prefix/health" 30 "${pids[front1]}" "$pid1"
+wait_http "http://127.0.0.1:$front2_port$prefix/health" 30 "${pids[front2]}" "$pid2"
 
 # --- the suite -------------------------------------------------------------
 set +e
@@ -293,6 +463,15 @@ IT_FRONT="http://127.0.0.1:$front1_port" \
     IT_SIGNED_FRONT="http://127.0.0.1:$front2_port" \
     IT_ORIGIN="http://127.0.0.1:$origin_port" \
     IT_ORIGIN_LOG="$tmp/origin-access.log" \
+    IT_ROOT="$root" \
+    IT_PID="$pid1" \
+    IT_SIGNED_PID="$pid2" \
+    IT_HOST="$host" \
+    IT_PREFIX="$prefix" \
+    IT_WORKERS="$workers" \
+    IT_FCGI_SOCK="$fcgi_sock" \
+    IT_RELOAD_CMD="$reload_cmd" \
+    IT_KEY=736563726574 IT_SALT=68656C6C6F \
     IT_PYORIGIN="http://127.0.0.1:$py_port" \
     IT_PYORIGIN_LOG="$tmp/pyorigin-requests.log" \
     IT_HTTP_FRONT="http://127.0.0.1:${fports[3]}" \
@@ -302,10 +481,6 @@ IT_FRONT="http://127.0.0.1:$front1_port" \
     IT_CACHE_FRONT="http://127.0.0.1:$cache_port" \
     IT_HTTP_LOG="$tmp/imgfcgi3.log" \
     IT_FALLBACK="$tmp/fallback.png" \
-    IT_ROOT="$root" \
-    IT_PID="${pids[imgfcgi1]}" \
-    IT_SIGNED_PID="${pids[imgfcgi2]}" \
-    IT_KEY=736563726574 IT_SALT=68656C6C6F \
     IT_RESULT="$tmp/result" \
     IT_ASAN="$asan" \
     IT_LOAD_REQUESTS="${IMGFCGI_LOAD_REQUESTS:-1000}" \

@@ -196,6 +196,69 @@ static void test_bad_workers(void **state)
     expect_bad("IMGPROXY_WORKERS", "many");
 }
 
+/* Connection threads and processing slots, and the one-request-at-a-time host. */
+static void test_connections(void **state)
+{
+    struct config c;
+
+    (void)state;
+    unsetenv("PHP_FCGI_CHILDREN");
+    setenv("IMGPROXY_WORKERS", "3", 1);
+    load_ok(&c);
+    assert_int_equal(c.workers, 3);
+    assert_int_equal(c.connections, 3 + 32);
+    assert_false(c.one_request_host);
+    config_release(&c);
+
+    setenv("IMGFCGI_CONNECTIONS", "3", 1);
+    load_ok(&c);
+    assert_int_equal(c.connections, 3);
+    config_release(&c);
+
+    /* lighttpd's bin-path sets PHP_FCGI_CHILDREN=1: one worker, one thread. */
+    tu_clear_env();
+    setenv("PHP_FCGI_CHILDREN", "1", 1);
+    load_ok(&c);
+    assert_true(c.one_request_host);
+    assert_int_equal(c.workers, 1);
+    assert_int_equal(c.connections, 1);
+    config_release(&c);
+
+    /* An explicit IMGPROXY_WORKERS wins over the detection. */
+    setenv("IMGPROXY_WORKERS", "4", 1);
+    load_ok(&c);
+    assert_false(c.one_request_host);
+    assert_int_equal(c.workers, 4);
+    assert_int_equal(c.connections, 4 + 32);
+    config_release(&c);
+
+    /* Another value is no such host. */
+    tu_clear_env();
+    setenv("PHP_FCGI_CHILDREN", "8", 1);
+    load_ok(&c);
+    assert_false(c.one_request_host);
+    assert_true(c.workers > 0);
+    config_release(&c);
+    unsetenv("PHP_FCGI_CHILDREN");
+}
+
+static void test_bad_connections(void **state)
+{
+    struct config c;
+    char err[512];
+
+    (void)state;
+    expect_bad("IMGFCGI_CONNECTIONS", "-1");
+    expect_bad("IMGFCGI_CONNECTIONS", "4097");
+    /* Fewer threads than slots could never fill the slots. */
+    setenv("IMGPROXY_WORKERS", "4", 1);
+    setenv("IMGFCGI_CONNECTIONS", "2", 1);
+    assert_int_equal(load(&c, err, sizeof err), -1);
+    config_release(&c);
+    if (!strstr(err, "IMGFCGI_CONNECTIONS"))
+        fail_msg("the message \"%s\" does not name IMGFCGI_CONNECTIONS", err);
+}
+
 static void test_bad_other(void **state)
 {
     (void)state;
@@ -429,6 +492,7 @@ int main(void)
         T(test_trusted_signatures), T(test_format_quality_merge),
         T(test_path_prefix),        T(test_local_root),
         T(test_release_zeroed),     T(test_http_settings),
+        T(test_connections),        T(test_bad_connections),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
