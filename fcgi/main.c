@@ -22,6 +22,7 @@
 #include "config.h"
 #include "listen.h"
 #include "log.h"
+#include "presets.h"
 #include "process.h"
 #include "worker.h"
 #include "banned.h"
@@ -132,9 +133,16 @@ static int run(const char *argv0)
     }
     log_set_level(parse_log_level(cfg.log_level));
     config_log(&cfg);
+    if (presets_init(err, sizeof(err)) != 0) {
+        fprintf(stderr, "imgfcgi: %s\n", err);
+        presets_release();
+        config_release(&cfg);
+        return 1;
+    }
 
     if (process_global_init(argv0) != 0) {
         log_error("libvips start-up failed");
+        presets_release();
         config_release(&cfg);
         return 1;
     }
@@ -175,6 +183,7 @@ static int run(const char *argv0)
     process_global_shutdown();
     curl_global_cleanup();
     log_info("stopped");
+    presets_release();
     config_release(&cfg);
     return 0;
 
@@ -183,6 +192,7 @@ failed:
     curl_global_cleanup();
 failed_curl:
     process_global_shutdown();
+    presets_release();
     config_release(&cfg);
     return 1;
 }

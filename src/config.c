@@ -31,6 +31,8 @@ enum conf_type {
     T_LOGLEVEL,   /* debug|info|warn|error */
     T_OCTAL,      /* file mode */
     T_DIR,        /* existing directory, realpath'd; "" = off */
+    T_DOUBLE,     /* double in (min/1000, max/1000] */
+    T_TYPES,      /* "jpeg,png" -> bool[IMGTYPE_COUNT], any known type, may be empty */
 };
 
 struct conf_var {
@@ -133,6 +135,36 @@ static const struct conf_var vars[] = {
      "decode at full size even when the codec could shrink (slower)"},
     {"IMGPROXY_TTL", T_INT, OFF(ttl), 0, "31536000", 0, INT_MAX,
      "Cache-Control max-age of results, seconds"},
+    {"IMGPROXY_KEEP_COPYRIGHT", T_BOOL, OFF(keep_copyright), 0, "true", 0, 0,
+     "keep copyright and author metadata when stripping"},
+    {"IMGPROXY_ENFORCE_THUMBNAIL", T_BOOL, OFF(enforce_thumbnail), 0, "false", 0, 0,
+     "use the thumbnail embedded in HEIC/AVIF sources when there is one"},
+    {"IMGPROXY_SKIP_PROCESSING_FORMATS", T_TYPES, OFF(skip_processing), 0, "", 0, 0,
+     "source formats sent as they are when the result format is the same"},
+
+    /* Processing options and presets */
+    {"IMGPROXY_ALLOWED_PROCESSING_OPTIONS", T_STRLIST, OFF(allowed_processing_options), 0, "", 0,
+     0, "option names allowed in URLs, comma-separated; empty = all"},
+    {"IMGPROXY_ALLOW_SECURITY_OPTIONS", T_BOOL, OFF(allow_security_options), 0, "false", 0, 0,
+     "allow the max_src_resolution, max_src_file_size, ... options in URLs"},
+    {"IMGPROXY_MAX_ANIMATION_FRAMES", T_INT, OFF(max_animation_frames), 0, "1", 1, 100000,
+     "frames of an animation processed; 1 = first frame only"},
+    {"IMGPROXY_MAX_ANIMATION_FRAME_RESOLUTION", T_MEGAPIXELS, OFF(max_animation_frame_resolution),
+     0, "0", -1, 0, "largest animation frame, megapixels; 0 = frames x size vs MAX_SRC_RESOLUTION"},
+    {"IMGPROXY_MAX_RESULT_DIMENSION", T_INT, OFF(max_result_dimension), 0, "0", 0, INT_MAX,
+     "largest result side, pixels; larger results are scaled down; 0 = no limit"},
+    {"IMGPROXY_PRESETS", T_STR, OFF(presets), 0, "", 0, 0,
+     "presets: name=opt/opt entries split by IMGPROXY_PRESETS_SEPARATOR"},
+    {"IMGPROXY_PRESETS_SEPARATOR", T_SEPARATOR, OFF(presets_separator), 0, ",", 0, 0,
+     "separator between the entries of IMGPROXY_PRESETS"},
+    {"IMGPROXY_PRESETS_PATH", T_STR, OFF(presets_path), 0, "", 0, 0,
+     "file with one preset per line; # starts a comment"},
+    {"IMGPROXY_BASE_URL", T_STR, OFF(base_url), 0, "", 0, 0,
+     "prefix added to source URLs that do not start with it"},
+    {"IMGPROXY_BASE64_URL_INCLUDES_FILENAME", T_BOOL, OFF(base64_url_includes_filename), 0,
+     "false", 0, 0, "the last segment of a base64 source URL is a file name, ignored"},
+    {"IMGPROXY_ENABLE_CLIENT_HINTS", T_BOOL, OFF(enable_client_hints), 0, "false", 0, 0,
+     "take dpr and width from the DPR/Width client-hint headers"},
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
@@ -379,7 +411,9 @@ static int parse_var(struct config *c, const struct conf_var *v, const char *val
 
         errno = 0;
         mp = strtod(value, &end);
-        if (*value == '\0' || *end != '\0' || errno != 0 || !(mp > 0) || mp > 1e7)
+        /* min -1 marks a limit where 0 means "off". */
+        if (*value == '\0' || *end != '\0' || errno != 0 || !(mp > 0 || (v->min < 0 && mp == 0)) ||
+            mp > 1e7)
             return fail(err, errlen, v, value, "must be a number of megapixels > 0");
         *(long long *)field(c, v->offset) = (long long)(mp * 1000000.0);
         return 0;
@@ -462,6 +496,42 @@ static int parse_var(struct config *c, const struct conf_var *v, const char *val
             if (parse_ll(num, &qv) < 0 || qv < v->min || qv > v->max)
                 return fail(err, errlen, v, value, "quality must be between 1 and 100");
             q[t] = (int)qv;
+            if (comma == NULL)
+                break;
+            p = comma + 1;
+        }
+        return 0;
+    }
+    case T_DOUBLE: {
+        char *end;
+        double d;
+
+        errno = 0;
+        d = strtod(value, &end);
+        if (*value == '\0' || *end != '\0' || errno != 0 || !(d > (double)v->min / 1000) ||
+            d > (double)v->max / 1000) {
+            char why[96];
+
+            snprintf(why, sizeof(why), "must be a number in (%g, %g]", (double)v->min / 1000,
+                     (double)v->max / 1000);
+            return fail(err, errlen, v, value, why);
+        }
+        *(double *)field(c, v->offset) = d;
+        return 0;
+    }
+    case T_TYPES: {
+        bool *on = field(c, v->offset);
+        const char *p = value;
+
+        memset(on, 0, sizeof(bool) * IMGTYPE_COUNT);
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+            enum imgtype t = imagetype_from_name(p, n);
+
+            if (t == IMGTYPE_UNKNOWN)
+                return fail(err, errlen, v, value, "unknown format");
+            on[t] = true;
             if (comma == NULL)
                 break;
             p = comma + 1;
@@ -605,6 +675,20 @@ static void format_value(const struct config *c, const struct conf_var *v, char 
                 used += (size_t)snprintf(out + used, n - used, "%s%s=%d", used ? "," : "",
                                          imagetype_name((enum imgtype)t), q[t]);
         }
+        break;
+    }
+    case T_DOUBLE:
+        snprintf(out, n, "%g", *(const double *)cfield(c, v->offset));
+        break;
+    case T_TYPES: {
+        const bool *on = cfield(c, v->offset);
+        size_t used = 0;
+
+        out[0] = '\0';
+        for (int t = 1; t < IMGTYPE_COUNT && used < n; t++)
+            if (on[t])
+                used += (size_t)snprintf(out + used, n - used, "%s%s", used ? "," : "",
+                                         imagetype_name((enum imgtype)t));
         break;
     }
     case T_FORMATS: {

@@ -76,6 +76,22 @@ struct config {
     bool auto_rotate;                  /* IMGPROXY_AUTO_ROTATE */
     bool disable_shrink_on_load;       /* IMGPROXY_DISABLE_SHRINK_ON_LOAD */
     int ttl;                           /* IMGPROXY_TTL, seconds */
+    bool keep_copyright;               /* IMGPROXY_KEEP_COPYRIGHT */
+    bool enforce_thumbnail;            /* IMGPROXY_ENFORCE_THUMBNAIL */
+    bool skip_processing[IMGTYPE_COUNT]; /* IMGPROXY_SKIP_PROCESSING_FORMATS */
+
+    /* Processing options and presets */
+    struct strlist allowed_processing_options; /* IMGPROXY_ALLOWED_PROCESSING_OPTIONS */
+    bool allow_security_options;       /* IMGPROXY_ALLOW_SECURITY_OPTIONS */
+    int max_animation_frames;          /* IMGPROXY_MAX_ANIMATION_FRAMES */
+    long long max_animation_frame_resolution; /* IMGPROXY_MAX_ANIMATION_FRAME_RESOLUTION, px */
+    int max_result_dimension;          /* IMGPROXY_MAX_RESULT_DIMENSION; 0 = none */
+    char *presets;                     /* IMGPROXY_PRESETS */
+    char *presets_separator;           /* IMGPROXY_PRESETS_SEPARATOR */
+    char *presets_path;                /* IMGPROXY_PRESETS_PATH */
+    char *base_url;                    /* IMGPROXY_BASE_URL */
+    bool base64_url_includes_filename; /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME */
+    bool enable_client_hints;          /* IMGPROXY_ENABLE_CLIENT_HINTS */
 };
 
 /* The process-wide configuration. */

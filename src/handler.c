@@ -1,4 +1,5 @@
 /* handler.c: one request, start to finish: route, verify, fetch, process, stream, log. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "imagetype.h"
 #include "log.h"
 #include "options.h"
+#include "presets.h"
 #include "process.h"
 #include "signature.h"
 #include "url.h"
@@ -188,6 +190,31 @@ static void disposition(struct response *r, const char *source, enum imgtype t)
              name, imagetype_ext(t));
 }
 
+/* Client hints (IMGPROXY_ENABLE_CLIENT_HINTS): DPR and Width headers, before any option. */
+static void apply_client_hints(struct procopts *po, const struct request *rq)
+{
+    const char *dpr = rq->param ? rq->param(rq->ctx, "HTTP_SEC_CH_DPR") : NULL;
+    const char *width = rq->param ? rq->param(rq->ctx, "HTTP_SEC_CH_WIDTH") : NULL;
+    char *end;
+
+    if (dpr == NULL && rq->param)
+        dpr = rq->param(rq->ctx, "HTTP_DPR");
+    if (width == NULL && rq->param)
+        width = rq->param(rq->ctx, "HTTP_WIDTH");
+    if (dpr != NULL && *dpr != '\0') {
+        double d = strtod(dpr, &end);
+
+        if (*end == '\0' && d > 0 && d <= 8)
+            po->dpr = d;
+    }
+    if (width != NULL && *width != '\0') {
+        long w = strtol(width, &end, 10);
+
+        if (*end == '\0' && w > 0 && w < 100000)
+            po->width = (int)lround((double)w / po->dpr);
+    }
+}
+
 struct timings {
     double download, process;
 };
@@ -205,6 +232,8 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     double t;
     int ret;
 
+    char *source = NULL; /* u.source with IMGPROXY_BASE_URL in front, when needed */
+
     fetch_result_init(&fr);
     ret = url_split(&u, rq->uri, strlen(rq->uri), cfg.path_prefix, e);
     if (ret < 0)
@@ -216,25 +245,42 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     if (ret < 0)
         goto out;
     options_init(&po);
-    for (size_t i = 0; i < u.nsegments; i++) {
-        ret = options_apply(&po, u.segments[i], strlen(u.segments[i]),
-                            cfg.arguments_separator[0], e);
+    if (cfg.enable_client_hints)
+        apply_client_hints(&po, rq);
+    if (presets_find("default", 7) != NULL) {
+        ret = options_apply_preset(&po, "default", 7, cfg.arguments_separator[0], e);
         if (ret < 0)
             goto out;
     }
-    if (u.ext != NULL) {
+    for (size_t i = 0; i < u.nsegments; i++) {
+        ret = options_apply_url(&po, u.segments[i], strlen(u.segments[i]),
+                                cfg.arguments_separator[0], e);
+        if (ret < 0)
+            goto out;
+    }
+    if (cfg.base_url != NULL && cfg.base_url[0] != '\0' &&
+        strncmp(u.source, cfg.base_url, strlen(cfg.base_url)) != 0) {
+        source = malloc(strlen(cfg.base_url) + strlen(u.source) + 1);
+        if (source == NULL) {
+            ret = err_set(e, ERR_INTERNAL, "out of memory");
+            goto out;
+        }
+        memcpy(source, cfg.base_url, strlen(cfg.base_url));
+        memcpy(source + strlen(cfg.base_url), u.source, strlen(u.source) + 1);
+    }
+    if (u.ext != NULL && !po.raw) {
         ret = options_apply_format(&po, u.ext, strlen(u.ext), e);
         if (ret < 0)
             goto out;
     }
-    if (po.format != IMGTYPE_UNKNOWN && !imagetype_saveable(po.format)) {
+    if (po.format != IMGTYPE_UNKNOWN && !po.raw && !imagetype_saveable(po.format)) {
         ret = err_set(e, ERR_UNSAVEABLE, "Resulting image format is not supported: %s",
                       imagetype_name(po.format));
         goto out;
     }
 
     t = now_ms();
-    ret = fetch_source(hc->fetcher, u.source, &fr, e);
+    ret = fetch_source(hc->fetcher, source ? source : u.source, &fr, e);
     tm->download = now_ms() - t;
     if (ret < 0)
         goto out;
@@ -243,6 +289,23 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     src_type = imagetype_sniff(fr.body.data, fr.body.len, (size_t)cfg.max_svg_check_bytes);
     if (src_type == IMGTYPE_UNKNOWN) {
         ret = err_set(e, ERR_SOURCE_TYPE, "Source image type not supported");
+        goto out;
+    }
+    if (po.max_src_file_size > 0 && fr.body.len > (size_t)po.max_src_file_size) {
+        ret = err_set(e, ERR_SOURCE_TYPE, "Source image file is too big");
+        goto out;
+    }
+    /* raw, or skip_processing for this source type: the source bytes as they are. */
+    if (po.raw || (po.skip_processing[src_type] &&
+                   (po.format == IMGTYPE_UNKNOWN || po.format == src_type))) {
+        r->status = 200;
+        r->nheaders = 0;
+        add_header(r, "Content-Type", imagetype_mime(src_type));
+        add_header(r, "X-Request-ID", r->request_id);
+        ret = send_body(r, fr.body.data, fr.body.len);
+        if (ret < 0)
+            ret = err_set(e, ERR_CANCELLED, "The client went away during the response");
+        tm->process = now_ms() - t;
         goto out;
     }
     accept = rq->param ? rq->param(rq->ctx, "HTTP_ACCEPT") : NULL;
@@ -272,6 +335,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     ret = send_head(r); /* an empty image still gets its headers */
 out:
     process_job_free(job);
+    free(source);
     fetch_result_release(&fr);
     url_release(&u);
     return ret;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "url.h"
 #include "banned.h"
 
@@ -228,6 +229,9 @@ int url_parse_path(struct urlparts *u, char sep, struct errinfo *e)
         size_t from = plain ? first_url + 1 : first_url;
         char *mark;
 
+        /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME: the last segment is a name for humans. */
+        if (!plain && cfg.base64_url_includes_filename && nparts - from > 1)
+            nparts--;
         for (size_t i = from; i < nparts; i++) {
             size_t l = strlen(parts[i]);
 
