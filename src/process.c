@@ -6,6 +6,7 @@
 #include <vips/vips.h>
 
 #include "config.h"
+#include "filters.h"
 #include "geometry.h"
 #include "log.h"
 #include "process.h"
@@ -16,6 +17,7 @@ struct process_job {
     enum imgtype out_type;
     int quality;
     bool strip;
+    int max_bytes; /* 0 = no limit */
 };
 
 /* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
@@ -323,6 +325,21 @@ static VipsImage *strip_meta(VipsImage *img, bool strip, bool strip_profile)
     return out;
 }
 
+/* imgproxy's extendImage: embeds img in a w x h transparent canvas at gravity g. */
+static VipsImage *extend_to(VipsImage *img, int w, int h, const struct gravity *g, double dpr)
+{
+    int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
+    int left, top;
+
+    geom_extend_size(iw, ih, w, h, &w, &h);
+    if (w == iw && h == ih) {
+        g_object_ref(img);
+        return img;
+    }
+    geom_position(w, h, iw, ih, g, dpr, false, &left, &top);
+    return filters_embed(img, left, top, w, h);
+}
+
 int process_prepare(struct process_job **jobp, const unsigned char *data, size_t len,
                     enum imgtype src_type, const struct procopts *po, const char *accept,
                     struct process_info *info, struct errinfo *e)
@@ -348,16 +365,27 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     h = vips_image_get_height(img);
     info->src_w = w;
     info->src_h = h;
-    if ((long long)w * h > cfg.max_src_resolution) {
+    if ((long long)w * h > po->max_src_resolution) {
         ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%d)", w, h);
         goto out;
     }
     orientation = vips_image_get_typeof(img, VIPS_META_ORIENTATION)
                       ? vips_image_get_orientation(img)
                       : 1;
+    /* trim runs first, on the decoded source, and turns shrink-on-load off. */
+    if (po->trim) {
+        if (step(&img, vips_image_copy_memory(img)) < 0 || step(&img, filters_trim(img, po)) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't trim");
+            goto out;
+        }
+        w = vips_image_get_width(img);
+        h = vips_image_get_height(img);
+    }
     geom_plan(&plan, w, h, orientation, vector, po);
 
-    alpha = vips_image_hasalpha(img) || po->extend;
+    alpha = !po->flatten && (vips_image_hasalpha(img) || po->extend || po->extend_ar ||
+                             plan.padding[0] || plan.padding[1] || plan.padding[2] ||
+                             plan.padding[3]);
     out_type = choose_format(po, src_type, alpha, accept);
     if (!imagetype_saveable(out_type)) {
         ret = err_set(e, ERR_UNSAVEABLE, "Can't save the result as %s", imagetype_name(out_type));
@@ -374,7 +402,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         double preshrink = wshrink < hshrink ? wshrink : hshrink;
         double prescale = 1.0 / preshrink;
         int jpeg_shrink = calc_jpeg_shrink(preshrink);
-        bool can = vector ? prescale != 1.0
+        bool can = po->trim ? false
+                   : vector ? prescale != 1.0
                           : !cfg.disable_shrink_on_load && prescale < 1.0 &&
                                 ((src_type == IMGTYPE_JPEG && jpeg_shrink > 1) ||
                                  src_type == IMGTYPE_WEBP);
@@ -390,7 +419,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     }
 
     /* Orientation first: the image is as small as it will get before the crop. */
-    if (plan.angle != 0 || plan.flip || plan.rotate != 0) {
+    if (plan.angle != 0 || plan.flip || plan.rotate != 0 || po->flip_h || po->flip_v) {
         VipsImage *mem = vips_image_copy_memory(img);
 
         if (step(&img, mem) < 0) {
@@ -421,6 +450,18 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
             vips_rot(img, &r, (VipsAngle)(plan.rotate / 90), NULL);
             if (step(&img, r) < 0) {
                 ret = vips_fail(e, ERR_INTERNAL, "Can't rotate");
+                goto out;
+            }
+        }
+        for (int d = 0; d < 2; d++) {
+            VipsImage *f = NULL;
+
+            if (!(d == 0 ? po->flip_h : po->flip_v))
+                continue;
+            vips_flip(img, &f, d == 0 ? VIPS_DIRECTION_HORIZONTAL : VIPS_DIRECTION_VERTICAL,
+                      NULL);
+            if (step(&img, f) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't flip");
                 goto out;
             }
         }
@@ -483,56 +524,36 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         }
     }
 
-    if (po->extend) {
-        int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
-        int tw = plan.target_w, th = plan.target_h;
-
-        if (!(tw <= iw && th <= ih)) {
-            int x, y;
-            VipsImage *a = NULL, *emb = NULL;
-            double bg[4] = {0, 0, 0, 0};
-            int bands;
-
-            if (tw <= 0)
-                tw = iw;
-            if (th <= 0)
-                th = ih;
-            if (!vips_image_hasalpha(img)) {
-                if (vips_bandjoin_const1(img, &a, 255, NULL)) {
-                    ret = vips_fail(e, ERR_INTERNAL, "Can't add alpha");
-                    goto out;
-                }
-                step(&img, a);
-            }
-            bands = vips_image_get_bands(img);
-            geom_position(tw, th, iw, ih, &po->extend_gravity, plan.dpr_scale, false, &x, &y);
-            {
-                VipsArrayDouble *bga = vips_array_double_new(bg, bands);
-
-                vips_embed(img, &emb, x, y, tw, th, "extend", VIPS_EXTEND_BACKGROUND,
-                           "background", bga, NULL);
-                vips_area_unref(VIPS_AREA(bga));
-            }
-            if (step(&img, emb) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
-                goto out;
-            }
-        }
+    if (step(&img, filters_apply(img, po)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't apply filters");
+        goto out;
     }
+    if (po->extend &&
+        step(&img, extend_to(img, plan.target_w, plan.target_h, &po->extend_gravity,
+                             plan.dpr_scale)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
+        goto out;
+    }
+    if (po->extend_ar && plan.extend_ar_w > 0 && plan.extend_ar_h > 0 &&
+        step(&img, extend_to(img, plan.extend_ar_w, plan.extend_ar_h, &po->extend_ar_gravity,
+                             plan.dpr_scale)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
+        goto out;
+    }
+    if (plan.padding[0] || plan.padding[1] || plan.padding[2] || plan.padding[3]) {
+        int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
 
-    if (vips_image_hasalpha(img) && !imagetype_supports_alpha(out_type)) {
-        VipsImage *flat = NULL;
-        double white[3] = {255, 255, 255};
-        int nb = vips_image_get_bands(img) - 1;
-
-        VipsArrayDouble *bga = vips_array_double_new(white, nb > 3 ? 3 : nb);
-
-        vips_flatten(img, &flat, "background", bga, NULL);
-        vips_area_unref(VIPS_AREA(bga));
-        if (step(&img, flat) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't flatten");
+        if (step(&img, filters_embed(img, plan.padding[3], plan.padding[0],
+                                     iw + plan.padding[1] + plan.padding[3],
+                                     ih + plan.padding[0] + plan.padding[2])) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't add padding");
             goto out;
         }
+    }
+    if ((po->flatten || !imagetype_supports_alpha(out_type)) &&
+        step(&img, filters_flatten(img, po->background)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't flatten");
+        goto out;
     }
 
     if (step(&img, strip_meta(img, po->strip_metadata, po->strip_color_profile)) < 0) {
@@ -550,6 +571,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     job->out_type = out_type;
     job->quality = options_quality(po, out_type);
     job->strip = po->strip_metadata;
+    job->max_bytes = imagetype_supports_quality(out_type) ? po->max_bytes : 0;
     info->out_type = out_type;
     info->out_w = vips_image_get_width(job->img);
     info->out_h = vips_image_get_height(job->img);
@@ -582,35 +604,31 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
     return length;
 }
 
-int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
+/* Encodes img as type t at quality q into target; 0 or -1 (libvips error set). */
+static int save_to(VipsImage *img, enum imgtype t, int q, gboolean strip, VipsTarget *target)
 {
-    struct sink s = {write, ctx, false};
-    VipsTargetCustom *target = vips_target_custom_new();
-    VipsTarget *t = VIPS_TARGET(target);
-    gboolean strip = job->strip;
     int r;
 
-    g_signal_connect(target, "write", G_CALLBACK(on_target_write), &s);
-    switch (job->out_type) {
+    switch (t) {
     case IMGTYPE_JPEG:
-        r = vips_jpegsave_target(job->img, t, "Q", job->quality, "optimize_coding", TRUE,
-                                 "interlace", cfg.jpeg_progressive, "strip", strip, NULL);
+        r = vips_jpegsave_target(img, target, "Q", q, "optimize_coding", TRUE, "interlace",
+                                 cfg.jpeg_progressive, "strip", strip, NULL);
         break;
     case IMGTYPE_PNG:
-        r = vips_pngsave_target(job->img, t, "filter", VIPS_FOREIGN_PNG_FILTER_ALL, "interlace",
+        r = vips_pngsave_target(img, target, "filter", VIPS_FOREIGN_PNG_FILTER_ALL, "interlace",
                                 cfg.png_interlaced, "strip", strip, NULL);
         break;
     case IMGTYPE_WEBP:
-        r = vips_webpsave_target(job->img, t, "Q", job->quality, "effort", cfg.webp_effort,
-                                 "strip", strip, NULL);
+        r = vips_webpsave_target(img, target, "Q", q, "effort", cfg.webp_effort, "strip", strip,
+                                 NULL);
         break;
     case IMGTYPE_AVIF:
-        r = vips_heifsave_target(job->img, t, "Q", job->quality, "compression",
-                                 VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort",
-                                 9 - cfg.avif_speed, "strip", strip, NULL);
+        r = vips_heifsave_target(img, target, "Q", q, "compression",
+                                 VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 9 - cfg.avif_speed,
+                                 "strip", strip, NULL);
         break;
     case IMGTYPE_GIF:
-        r = vips_gifsave_target(job->img, t, "strip", strip, NULL);
+        r = vips_gifsave_target(img, target, "strip", strip, NULL);
         break;
     case IMGTYPE_TIFF: {
         /*
@@ -620,17 +638,76 @@ int process_save(struct process_job *job, process_write_fn write, void *ctx, str
         void *mem = NULL;
         size_t len = 0;
 
-        r = vips_tiffsave_buffer(job->img, &mem, &len, "Q", job->quality, "strip", strip, NULL);
-        if (r == 0 && vips_target_write(t, mem, len) != 0)
+        r = vips_tiffsave_buffer(img, &mem, &len, "Q", q, "strip", strip, NULL);
+        if (r == 0 && vips_target_write(target, mem, len) != 0)
             r = -1;
         g_free(mem);
         break;
     }
     default:
         r = -1;
-        vips_error("imgfcgi", "no saver for %s", imagetype_name(job->out_type));
+        vips_error("imgfcgi", "no saver for %s", imagetype_name(t));
         break;
     }
+    return r;
+}
+
+/*
+ * max_bytes (imgproxy saveImageToFitBytes): encode to memory, lower the
+ * quality by how far off the size is, stop at the limit or at quality 10.
+ * The pixels are computed once: the image is copied to memory first.
+ */
+static int save_to_fit(struct process_job *job, VipsTarget *target)
+{
+    VipsImage *mem = vips_image_copy_memory(job->img);
+    int q = job->quality, r = -1;
+
+    if (mem == NULL)
+        return -1;
+    for (int round = 0; round < 16; round++) {
+        VipsTarget *m = vips_target_new_to_memory();
+        GBytes *blob = NULL;
+        gsize len = 0;
+        const void *data;
+
+        if (m == NULL)
+            break;
+        if (save_to(mem, job->out_type, q, job->strip, m) != 0 || vips_target_end(m) != 0) {
+            g_object_unref(m);
+            break;
+        }
+        g_object_get(m, "blob", &blob, NULL);
+        data = blob ? g_bytes_get_data(blob, &len) : NULL;
+        if (len <= (gsize)job->max_bytes || q <= 10) {
+            r = data != NULL && vips_target_write(target, data, len) == 0 ? 0 : -1;
+            g_bytes_unref(blob);
+            g_object_unref(m);
+            break;
+        }
+        {
+            double d = (double)len / (double)job->max_bytes;
+
+            q = (int)((double)q * (d > 3 ? 0.25 : d > 1.5 ? 0.5 : 0.75));
+        }
+        g_bytes_unref(blob);
+        g_object_unref(m);
+    }
+    g_object_unref(mem);
+    return r;
+}
+
+int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
+{
+    struct sink s = {write, ctx, false};
+    VipsTargetCustom *target = vips_target_custom_new();
+    VipsTarget *t = VIPS_TARGET(target);
+    int r;
+
+    g_signal_connect(target, "write", G_CALLBACK(on_target_write), &s);
+    if (job->max_bytes > 0)
+        r = save_to_fit(job, t);
+    else
+        r = save_to(job->img, job->out_type, job->quality, job->strip, t);
     if (r == 0 && !s.failed && vips_target_end(t) != 0)
         r = -1;
     g_object_unref(target);
