@@ -24,6 +24,7 @@
 #include "log.h"
 #include "presets.h"
 #include "process.h"
+#include "watermark.h"
 #include "worker.h"
 #include "banned.h"
 
@@ -150,6 +151,10 @@ static int run(const char *argv0)
         log_error("libcurl start-up failed");
         goto failed_curl;
     }
+    if (watermark_init(err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        goto failed;
+    }
     if (FCGX_Init() != 0) {
         log_error("libfcgi start-up failed");
         goto failed;
@@ -180,6 +185,7 @@ static int run(const char *argv0)
     }
     worker_pool_free(pool);
     listen_close(&l);
+    watermark_release();
     process_global_shutdown();
     curl_global_cleanup();
     log_info("stopped");
@@ -188,6 +194,7 @@ static int run(const char *argv0)
     return 0;
 
 failed:
+    watermark_release();
     listen_close(&l);
     curl_global_cleanup();
 failed_curl:

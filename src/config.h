@@ -92,6 +92,10 @@ struct config {
     char *base_url;                    /* IMGPROXY_BASE_URL */
     bool base64_url_includes_filename; /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME */
     bool enable_client_hints;          /* IMGPROXY_ENABLE_CLIENT_HINTS */
+    char *watermark_data;              /* IMGPROXY_WATERMARK_DATA, base64 */
+    char *watermark_path;              /* IMGPROXY_WATERMARK_PATH */
+    char *watermark_url;               /* IMGPROXY_WATERMARK_URL */
+    double watermark_opacity;          /* IMGPROXY_WATERMARK_OPACITY */
 };
 
 /* The process-wide configuration. */

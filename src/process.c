@@ -9,6 +9,7 @@
 #include "filters.h"
 #include "geometry.h"
 #include "log.h"
+#include "watermark.h"
 #include "process.h"
 #include "banned.h"
 
@@ -553,6 +554,12 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     if ((po->flatten || !imagetype_supports_alpha(out_type)) &&
         step(&img, filters_flatten(img, po->background)) < 0) {
         ret = vips_fail(e, ERR_INTERNAL, "Can't flatten");
+        goto out;
+    }
+
+    if (po->wm_opacity > 0 && watermark_available() &&
+        step(&img, watermark_apply(img, po, plan.dpr_scale)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't apply the watermark");
         goto out;
     }
 

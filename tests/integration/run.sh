@@ -114,6 +114,12 @@ cleanup() {
     local p=0 f=0
     if [ -f "$tmp/result" ]; then
         read -r p f <"$tmp/result"
+        if [ -f "$tmp/result-conformance" ]; then
+            local cp cf
+            read -r cp cf <"$tmp/result-conformance"
+            p=$((p + cp))
+            f=$((f + cf))
+        fi
     elif [ "$rc" -ne 0 ] || [ "$status" -ne 0 ]; then
         f=1
     fi
@@ -164,6 +170,8 @@ vips black "$root/big.png" 8000 8000
     head -c 4000000 /dev/zero
 } >"$root/padded.jpg"
 gzip -9 -k "$root/photo.jpg"
+# Generated sources of the conformance suite (halves, checker, boxed, transparent, blue, wm).
+python3 "$here/test_conformance.py" --make-fixtures "$root"
 chmod -R a+rX "$root" "$tmp/outside"
 
 # --- origin ------------------------------------------------------------
@@ -220,6 +228,11 @@ start_instance imgfcgi1 "${common_env[@]}"
 start_instance imgfcgi2 "${common_env[@]}" IMGPROXY_KEY=736563726574 IMGPROXY_SALT=68656C6C6F \
     http_proxy="http://127.0.0.1:$origin_port"
 
+# The conformance instance: presets, a watermark, security options allowed.
+start_instance imgfcgi3 "${common_env[@]}" IMGPROXY_ALLOW_SECURITY_OPTIONS=true \
+    IMGPROXY_PRESETS="default=q:90,small=rs:fit:50:50,wide=rs:fit:150:0,loop=pr:loop/w:10" \
+    IMGPROXY_WATERMARK_PATH="$root/wm.png"
+
 # --- front nginx: private copies of conf/nginx.conf ------------------------
 front1_port=$(free_port)
 nginx_private_conf "$repo/conf/nginx.conf" "$tmp/front1" "$front1_port" "$tmp/imgfcgi1.sock"
@@ -230,6 +243,12 @@ nginx_private_conf "$repo/conf/nginx.conf" "$tmp/front2" "$front2_port" "$tmp/im
 nginx_start "$tmp/front2"
 pids[front2]=$NGINX_PID
 
+front3_port=$(free_port)
+nginx_private_conf "$repo/conf/nginx.conf" "$tmp/front3" "$front3_port" "$tmp/imgfcgi3.sock"
+nginx_start "$tmp/front3"
+pids[front3]=$NGINX_PID
+
+wait_http "http://127.0.0.1:$front3_port/health" 30 "${pids[front3]}" "${pids[imgfcgi3]}"
 wait_http "http://127.0.0.1:$front1_port/health" 30 "${pids[front1]}" "${pids[imgfcgi1]}"
 wait_http "http://127.0.0.1:$front2_port/health" 30 "${pids[front2]}" "${pids[imgfcgi2]}"
 
@@ -248,5 +267,18 @@ IT_FRONT="http://127.0.0.1:$front1_port" \
     IT_LOAD_REQUESTS="${IMGFCGI_LOAD_REQUESTS:-1000}" \
     python3 "$here/test_http.py" "$@"
 status=$?
+IT_FRONT="http://127.0.0.1:$front1_port" \
+    IT_SIGNED_FRONT="http://127.0.0.1:$front2_port" \
+    IT_CONF_FRONT="http://127.0.0.1:$front3_port" \
+    IT_ORIGIN="http://127.0.0.1:$origin_port" \
+    IT_ORIGIN_LOG="$tmp/origin-access.log" \
+    IT_ROOT="$root" \
+    IT_PID="${pids[imgfcgi1]}" \
+    IT_SIGNED_PID="${pids[imgfcgi2]}" \
+    IT_KEY=736563726574 IT_SALT=68656C6C6F \
+    IT_CONF_RESULT="$tmp/result-conformance" \
+    IT_ASAN="$asan" \
+    python3 "$here/test_conformance.py" "$@"
+[ $? -eq 0 ] || status=1
 set -e
 exit "$status"
