@@ -5,6 +5,7 @@
 
 #include <vips/vips.h>
 
+#include "animation.h"
 #include "config.h"
 #include "filters.h"
 #include "geometry.h"
@@ -141,26 +142,34 @@ static bool accepts(const char *accept, const char *mime)
 }
 
 /* Result format when the URL names none, or when enforcement overrides it (REFERENCE §2.3). */
+static bool can_animate(enum imgtype t)
+{
+    return t == IMGTYPE_GIF || t == IMGTYPE_WEBP;
+}
+
 static enum imgtype choose_format(const struct procopts *po, enum imgtype src, bool alpha,
-                                  const char *accept)
+                                  bool animated, const char *accept)
 {
     if (po->format != IMGTYPE_UNKNOWN) {
-        if (cfg.enforce_avif && accepts(accept, "image/avif"))
+        if (cfg.enforce_avif && !animated && accepts(accept, "image/avif"))
             return IMGTYPE_AVIF;
         if (cfg.enforce_webp && accepts(accept, "image/webp"))
             return IMGTYPE_WEBP;
         return po->format;
     }
-    if ((cfg.auto_avif || cfg.enforce_avif) && accepts(accept, "image/avif"))
+    if ((cfg.auto_avif || cfg.enforce_avif) && !animated && accepts(accept, "image/avif"))
         return IMGTYPE_AVIF;
     if ((cfg.auto_webp || cfg.enforce_webp) && accepts(accept, "image/webp"))
         return IMGTYPE_WEBP;
     for (size_t i = 0; i < cfg.npreferred_formats; i++)
         if (cfg.preferred_formats[i] == src)
             return src;
-    for (size_t i = 0; alpha && i < cfg.npreferred_formats; i++)
-        if (imagetype_supports_alpha(cfg.preferred_formats[i]))
-            return cfg.preferred_formats[i];
+    for (size_t i = 0; i < cfg.npreferred_formats; i++) {
+        enum imgtype t = cfg.preferred_formats[i];
+
+        if ((!animated || can_animate(t)) && (!alpha || imagetype_supports_alpha(t)))
+            return t;
+    }
     return cfg.npreferred_formats > 0 ? cfg.preferred_formats[0] : IMGTYPE_JPEG;
 }
 
@@ -341,6 +350,212 @@ static VipsImage *extend_to(VipsImage *img, int w, int h, const struct gravity *
     return filters_embed(img, left, top, w, h);
 }
 
+/*
+ * Everything after decoding and before metadata stripping, for one image (or
+ * one animation frame): orientation, crop, scale, sRGB, result crop, filters,
+ * extend, extend_aspect_ratio, padding, flatten, watermark. *imgp is replaced.
+ */
+static int transform(VipsImage **imgp, const struct geom_plan *plan, const struct procopts *po,
+                     enum imgtype out_type, struct errinfo *e)
+{
+    VipsImage *img = *imgp;
+    int ret = 0;
+
+    /* Orientation first: the image is as small as it will get before the crop. */
+    if (plan->angle != 0 || plan->flip || plan->rotate != 0 || po->flip_h || po->flip_v) {
+        VipsImage *mem = vips_image_copy_memory(img);
+
+        if (step(&img, mem) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
+            goto out;
+        }
+        if (plan->angle != 0) {
+            VipsImage *r = NULL;
+
+            vips_rot(img, &r, (VipsAngle)(plan->angle / 90), NULL);
+            if (step(&img, r) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't rotate");
+                goto out;
+            }
+        }
+        if (plan->flip) {
+            VipsImage *f = NULL;
+
+            vips_flip(img, &f, VIPS_DIRECTION_HORIZONTAL, NULL);
+            if (step(&img, f) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't flip");
+                goto out;
+            }
+        }
+        if (plan->rotate != 0) {
+            VipsImage *r = NULL;
+
+            vips_rot(img, &r, (VipsAngle)(plan->rotate / 90), NULL);
+            if (step(&img, r) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't rotate");
+                goto out;
+            }
+        }
+        for (int d = 0; d < 2; d++) {
+            VipsImage *f = NULL;
+
+            if (!(d == 0 ? po->flip_h : po->flip_v))
+                continue;
+            vips_flip(img, &f, d == 0 ? VIPS_DIRECTION_HORIZONTAL : VIPS_DIRECTION_VERTICAL,
+                      NULL);
+            if (step(&img, f) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't flip");
+                goto out;
+            }
+        }
+    }
+
+    /* Crop before scaling, in the coordinates of the (possibly pre-shrunk) image. */
+    if (plan->crop_w > 0 || plan->crop_h > 0) {
+        int cur_w = vips_image_get_width(img), cur_h = vips_image_get_height(img);
+        double wpre = (double)plan->src_w / cur_w, hpre = (double)plan->src_h / cur_h;
+        int cw = plan->crop_w > 0 ? geom_shrink(plan->crop_w, wpre) : 0;
+        int ch = plan->crop_h > 0 ? geom_shrink(plan->crop_h, hpre) : 0;
+        struct gravity g = po->crop_gravity.type != GRAV_UNKNOWN ? po->crop_gravity : po->gravity;
+
+        if (plan->crop_w > 0 && cw < 1)
+            cw = 1;
+        if (plan->crop_h > 0 && ch < 1)
+            ch = 1;
+        if (g.type != GRAV_FOCUS_POINT) {
+            if (g.x >= 1.0 || g.x <= -1.0)
+                g.x = geom_round_to_even(g.x / wpre);
+            if (g.y >= 1.0 || g.y <= -1.0)
+                g.y = geom_round_to_even(g.y / hpre);
+        }
+        if (g.type == GRAV_SMART) {
+            VipsImage *mem = vips_image_copy_memory(img);
+
+            if (step(&img, mem) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
+                goto out;
+            }
+        }
+        if (step(&img, crop_to(img, cw, ch, &g, 1.0)) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't crop");
+            goto out;
+        }
+    }
+
+    if (step(&img, resize_to(img, plan->scaled_w, plan->scaled_h)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't resize");
+        goto out;
+    }
+    if (step(&img, to_srgb(img, po->strip_color_profile)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't convert to sRGB");
+        goto out;
+    }
+
+    if (plan->result_crop_w > 0 || plan->result_crop_h > 0) {
+        if (po->gravity.type == GRAV_SMART) {
+            VipsImage *mem = vips_image_copy_memory(img);
+
+            if (step(&img, mem) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
+                goto out;
+            }
+        }
+        if (step(&img, crop_to(img, plan->result_crop_w, plan->result_crop_h, &po->gravity,
+                               plan->dpr_scale)) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't crop");
+            goto out;
+        }
+    }
+
+    if (step(&img, filters_apply(img, po)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't apply filters");
+        goto out;
+    }
+    if (po->extend &&
+        step(&img, extend_to(img, plan->target_w, plan->target_h, &po->extend_gravity,
+                             plan->dpr_scale)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
+        goto out;
+    }
+    if (po->extend_ar && plan->extend_ar_w > 0 && plan->extend_ar_h > 0 &&
+        step(&img, extend_to(img, plan->extend_ar_w, plan->extend_ar_h, &po->extend_ar_gravity,
+                             plan->dpr_scale)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
+        goto out;
+    }
+    if (plan->padding[0] || plan->padding[1] || plan->padding[2] || plan->padding[3]) {
+        int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
+
+        if (step(&img, filters_embed(img, plan->padding[3], plan->padding[0],
+                                     iw + plan->padding[1] + plan->padding[3],
+                                     ih + plan->padding[0] + plan->padding[2])) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't add padding");
+            goto out;
+        }
+    }
+    if ((po->flatten || !imagetype_supports_alpha(out_type)) &&
+        step(&img, filters_flatten(img, po->background)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't flatten");
+        goto out;
+    }
+
+    if (po->wm_opacity > 0 && watermark_available() &&
+        step(&img, watermark_apply(img, po, plan->dpr_scale)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't apply the watermark");
+        goto out;
+    }
+
+out:
+    *imgp = img;
+    return ret;
+}
+
+struct frame_ctx {
+    const struct geom_plan *plan;
+    const struct procopts *po;
+    enum imgtype out_type;
+    struct errinfo *e;
+};
+
+static int transform_one_frame(VipsImage **frame, void *ctx)
+{
+    struct frame_ctx *c = ctx;
+
+    return transform(frame, c->plan, c->po, c->out_type, c->e);
+}
+
+/* The animated path: each of the n frames through transform(). */
+static int transform_frames(VipsImage **imgp, const struct geom_plan *plan,
+                            const struct procopts *po, enum imgtype out_type, int n,
+                            struct errinfo *e)
+{
+    struct frame_ctx c = {plan, po, out_type, e};
+    int r;
+
+    err_clear(e);
+    r = animation_map(imgp, n, transform_one_frame, &c);
+    if (r == 0)
+        return 0;
+    if (e->code != ERR_OK)
+        return e->code;
+    return vips_fail(e, ERR_INTERNAL, "Can't process the animation");
+}
+
+/* Loads up to n frames of an animated GIF or WebP as one strip. */
+static VipsImage *load_frames(const unsigned char *data, size_t len, enum imgtype t, int n)
+{
+    VipsImage *out = NULL;
+    int r;
+
+    if (t == IMGTYPE_GIF)
+        r = vips_gifload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "n", n,
+                                NULL);
+    else
+        r = vips_webpload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "n",
+                                 n, NULL);
+    return r == 0 ? out : NULL;
+}
+
 int process_prepare(struct process_job **jobp, const unsigned char *data, size_t len,
                     enum imgtype src_type, const struct procopts *po, const char *accept,
                     struct process_info *info, struct errinfo *e)
@@ -350,7 +565,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     struct geom_plan plan;
     int w, h, orientation, ret;
     bool vector = src_type == IMGTYPE_SVG;
-    bool alpha;
+    bool alpha, animated = false;
+    int frames = 1;
     enum imgtype out_type;
 
     *jobp = NULL;
@@ -373,8 +589,35 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     orientation = vips_image_get_typeof(img, VIPS_META_ORIENTATION)
                       ? vips_image_get_orientation(img)
                       : 1;
+    /*
+     * Animation: more than one frame allowed, a GIF or WebP source with more
+     * than one page, and a result format that can animate (or none named).
+     */
+    if (po->max_animation_frames > 1 && (src_type == IMGTYPE_GIF || src_type == IMGTYPE_WEBP) &&
+        (po->format == IMGTYPE_UNKNOWN || po->format == IMGTYPE_GIF ||
+         po->format == IMGTYPE_WEBP) &&
+        vips_image_get_n_pages(img) > 1) {
+        int pages = vips_image_get_n_pages(img);
+
+        frames = pages < po->max_animation_frames ? pages : po->max_animation_frames;
+        animated = true;
+        if (po->max_animation_frame_resolution > 0
+                ? (long long)w * h > po->max_animation_frame_resolution
+                : (long long)w * h * frames > po->max_src_resolution) {
+            ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%dx%d)", w,
+                          h, frames);
+            goto out;
+        }
+        if (step(&img, load_frames(data, len, src_type, frames)) < 0) {
+            ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
+            goto out;
+        }
+        h = vips_image_get_page_height(img);
+        if (po->trim)
+            log_warn("Trim is not supported for animated images");
+    }
     /* trim runs first, on the decoded source, and turns shrink-on-load off. */
-    if (po->trim) {
+    if (po->trim && !animated) {
         if (step(&img, vips_image_copy_memory(img)) < 0 || step(&img, filters_trim(img, po)) < 0) {
             ret = vips_fail(e, ERR_INTERNAL, "Can't trim");
             goto out;
@@ -387,7 +630,21 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     alpha = !po->flatten && (vips_image_hasalpha(img) || po->extend || po->extend_ar ||
                              plan.padding[0] || plan.padding[1] || plan.padding[2] ||
                              plan.padding[3]);
-    out_type = choose_format(po, src_type, alpha, accept);
+    out_type = choose_format(po, src_type, alpha, animated, accept);
+    if (animated && out_type != IMGTYPE_GIF && out_type != IMGTYPE_WEBP) {
+        /* No animated format in reach: the first frame only. */
+        VipsImage *first = NULL;
+
+        if (vips_extract_area(img, &first, 0, 0, w, h, NULL) == 0) {
+            vips_image_remove(first, VIPS_META_PAGE_HEIGHT);
+            vips_image_remove(first, VIPS_META_N_PAGES);
+        }
+        if (step(&img, first) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't take the first frame");
+            goto out;
+        }
+        animated = false;
+    }
     if (!imagetype_saveable(out_type)) {
         ret = err_set(e, ERR_UNSAVEABLE, "Can't save the result as %s", imagetype_name(out_type));
         goto out;
@@ -403,7 +660,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         double preshrink = wshrink < hshrink ? wshrink : hshrink;
         double prescale = 1.0 / preshrink;
         int jpeg_shrink = calc_jpeg_shrink(preshrink);
-        bool can = po->trim ? false
+        bool can = po->trim || animated ? false
                    : vector ? prescale != 1.0
                           : !cfg.disable_shrink_on_load && prescale < 1.0 &&
                                 ((src_type == IMGTYPE_JPEG && jpeg_shrink > 1) ||
@@ -419,148 +676,14 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         }
     }
 
-    /* Orientation first: the image is as small as it will get before the crop. */
-    if (plan.angle != 0 || plan.flip || plan.rotate != 0 || po->flip_h || po->flip_v) {
-        VipsImage *mem = vips_image_copy_memory(img);
-
-        if (step(&img, mem) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
+    if (animated) {
+        ret = transform_frames(&img, &plan, po, out_type, frames, e);
+        if (ret < 0)
             goto out;
-        }
-        if (plan.angle != 0) {
-            VipsImage *r = NULL;
-
-            vips_rot(img, &r, (VipsAngle)(plan.angle / 90), NULL);
-            if (step(&img, r) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't rotate");
-                goto out;
-            }
-        }
-        if (plan.flip) {
-            VipsImage *f = NULL;
-
-            vips_flip(img, &f, VIPS_DIRECTION_HORIZONTAL, NULL);
-            if (step(&img, f) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't flip");
-                goto out;
-            }
-        }
-        if (plan.rotate != 0) {
-            VipsImage *r = NULL;
-
-            vips_rot(img, &r, (VipsAngle)(plan.rotate / 90), NULL);
-            if (step(&img, r) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't rotate");
-                goto out;
-            }
-        }
-        for (int d = 0; d < 2; d++) {
-            VipsImage *f = NULL;
-
-            if (!(d == 0 ? po->flip_h : po->flip_v))
-                continue;
-            vips_flip(img, &f, d == 0 ? VIPS_DIRECTION_HORIZONTAL : VIPS_DIRECTION_VERTICAL,
-                      NULL);
-            if (step(&img, f) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't flip");
-                goto out;
-            }
-        }
-    }
-
-    /* Crop before scaling, in the coordinates of the (possibly pre-shrunk) image. */
-    if (plan.crop_w > 0 || plan.crop_h > 0) {
-        int cur_w = vips_image_get_width(img), cur_h = vips_image_get_height(img);
-        double wpre = (double)plan.src_w / cur_w, hpre = (double)plan.src_h / cur_h;
-        int cw = plan.crop_w > 0 ? geom_shrink(plan.crop_w, wpre) : 0;
-        int ch = plan.crop_h > 0 ? geom_shrink(plan.crop_h, hpre) : 0;
-        struct gravity g = po->crop_gravity.type != GRAV_UNKNOWN ? po->crop_gravity : po->gravity;
-
-        if (plan.crop_w > 0 && cw < 1)
-            cw = 1;
-        if (plan.crop_h > 0 && ch < 1)
-            ch = 1;
-        if (g.type != GRAV_FOCUS_POINT) {
-            if (g.x >= 1.0 || g.x <= -1.0)
-                g.x = geom_round_to_even(g.x / wpre);
-            if (g.y >= 1.0 || g.y <= -1.0)
-                g.y = geom_round_to_even(g.y / hpre);
-        }
-        if (g.type == GRAV_SMART) {
-            VipsImage *mem = vips_image_copy_memory(img);
-
-            if (step(&img, mem) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
-                goto out;
-            }
-        }
-        if (step(&img, crop_to(img, cw, ch, &g, 1.0)) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't crop");
+    } else {
+        ret = transform(&img, &plan, po, out_type, e);
+        if (ret < 0)
             goto out;
-        }
-    }
-
-    if (step(&img, resize_to(img, plan.scaled_w, plan.scaled_h)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't resize");
-        goto out;
-    }
-    if (step(&img, to_srgb(img, po->strip_color_profile)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't convert to sRGB");
-        goto out;
-    }
-
-    if (plan.result_crop_w > 0 || plan.result_crop_h > 0) {
-        if (po->gravity.type == GRAV_SMART) {
-            VipsImage *mem = vips_image_copy_memory(img);
-
-            if (step(&img, mem) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
-                goto out;
-            }
-        }
-        if (step(&img, crop_to(img, plan.result_crop_w, plan.result_crop_h, &po->gravity,
-                               plan.dpr_scale)) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't crop");
-            goto out;
-        }
-    }
-
-    if (step(&img, filters_apply(img, po)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't apply filters");
-        goto out;
-    }
-    if (po->extend &&
-        step(&img, extend_to(img, plan.target_w, plan.target_h, &po->extend_gravity,
-                             plan.dpr_scale)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
-        goto out;
-    }
-    if (po->extend_ar && plan.extend_ar_w > 0 && plan.extend_ar_h > 0 &&
-        step(&img, extend_to(img, plan.extend_ar_w, plan.extend_ar_h, &po->extend_ar_gravity,
-                             plan.dpr_scale)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
-        goto out;
-    }
-    if (plan.padding[0] || plan.padding[1] || plan.padding[2] || plan.padding[3]) {
-        int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
-
-        if (step(&img, filters_embed(img, plan.padding[3], plan.padding[0],
-                                     iw + plan.padding[1] + plan.padding[3],
-                                     ih + plan.padding[0] + plan.padding[2])) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't add padding");
-            goto out;
-        }
-    }
-    if ((po->flatten || !imagetype_supports_alpha(out_type)) &&
-        step(&img, filters_flatten(img, po->background)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't flatten");
-        goto out;
-    }
-
-    if (po->wm_opacity > 0 && watermark_available() &&
-        step(&img, watermark_apply(img, po, plan.dpr_scale)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't apply the watermark");
-        goto out;
     }
 
     if (step(&img, strip_meta(img, po->strip_metadata, po->strip_color_profile)) < 0) {

@@ -41,7 +41,51 @@ def write_pam(path, w, h, pixel, bands=3):
         os.unlink(tmp)
 
 
+def lzw_uncompressed(indices):
+    """GIF LZW data for 2-bit colour indices, a clear code every 2 pixels so codes stay 3 bits."""
+    clear, eoi, bits, nbits, out = 4, 5, 0, 0, bytearray()
+
+    def emit(code):
+        nonlocal bits, nbits
+        bits |= code << nbits
+        nbits += 3
+        while nbits >= 8:
+            out.append(bits & 0xFF)
+            bits >>= 8
+            nbits -= 8
+
+    for i, v in enumerate(indices):
+        if i % 2 == 0:
+            emit(clear)
+        emit(v)
+    emit(eoi)
+    if nbits:
+        out.append(bits & 0xFF)
+    data = bytearray([2])  # LZW minimum code size
+    for i in range(0, len(out), 255):
+        chunk = out[i:i + 255]
+        data += bytes([len(chunk)]) + chunk
+    return bytes(data + b"\x00")
+
+
+def write_gif(path, w, h, frames, delays_cs, loop):
+    """An animated GIF: frames are colour indices 0..3 (red, green, blue, white), one per frame."""
+    g = bytearray(b"GIF89a") + w.to_bytes(2, "little") + h.to_bytes(2, "little") + bytes([0xF1, 0, 0])
+    g += bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
+    g += b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + loop.to_bytes(2, "little") + b"\x00"
+    for colour, delay in zip(frames, delays_cs):
+        g += b"\x21\xf9\x04\x00" + delay.to_bytes(2, "little") + b"\x00\x00"
+        g += b"\x2c\x00\x00\x00\x00" + w.to_bytes(2, "little") + h.to_bytes(2, "little") + b"\x00"
+        g += lzw_uncompressed([colour] * (w * h))
+    g += b"\x3b"
+    with open(path, "wb") as f:
+        f.write(g)
+
+
 def make_fixtures(d):
+    # 40x20, 4 frames (red, green, blue, white), delays 100/200/300/400 ms, loop 3.
+    write_gif(os.path.join(d, "anim4.gif"), 40, 20, [0, 1, 2, 3], [10, 20, 30, 40], 3)
+    os.chmod(os.path.join(d, "anim4.gif"), 0o644)
     # 200x100: left half red, right half blue (flip, sizing).
     write_pam(os.path.join(d, "halves.png"), 200, 100,
               lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
@@ -512,6 +556,61 @@ def _():
     r = get(plain("raw:1/w:10", L("photo.jpg"), "png"))
     check(r.status == 200 and r.body == src and r.ctype() == "image/jpeg",
           "raw: want the source bytes as image/jpeg, got %r" % r)
+
+
+def anim_info(r, fmt, w, page_h, frames):
+    check(r.status == 200 and r.ctype() == h.MIME[fmt], "want 200 %s, got %r" % (fmt, r))
+    with tempfile.NamedTemporaryFile(suffix=".img") as f:
+        f.write(r.body)
+        f.flush()
+        p = subprocess.run(["vipsheader", "-a", f.name + "[n=-1]"], capture_output=True, timeout=60)
+    check(p.returncode == 0, "vipsheader: %s" % p.stderr[:200])
+    info = {}
+    for line in p.stdout.decode().splitlines()[1:]:
+        k, sep, v = line.partition(": ")
+        if sep:
+            info[k.strip()] = v.strip()
+    check(info.get("vips-loader") == h.LOADER[fmt], "want %s, got %s" % (fmt, info.get("vips-loader")))
+    check(int(info["width"]) == w, "width %s, want %d" % (info["width"], w))
+    check(int(info.get("page-height", info["height"])) == page_h,
+          "page height %s, want %d" % (info.get("page-height"), page_h))
+    check(int(info.get("n-pages", "1")) == frames, "n-pages %s, want %d" % (info.get("n-pages"), frames))
+    check(int(info["height"]) == page_h * frames, "strip height %s" % info["height"])
+    return info
+
+
+@test("anim/gif-to-webp-keeps-frames-and-delays")
+def _():
+    info = anim_info(get(plain("maf:10/rs:fit:20:20", L("anim4.gif"), "webp"), FRONT3), "webp", 20, 10, 4)
+    check(info.get("delay", "").split() == ["100", "200", "300", "400"], "delays %r" % info.get("delay"))
+    # NETSCAPE repeat count 3 is 4 plays; libvips 8.14's gifload reports loop=4.
+    check(info.get("loop") == "4", "loop %r" % info.get("loop"))
+
+
+@test("anim/max-frames-drops-extra")
+def _():
+    info = anim_info(get(plain("max_animation_frames:3", L("anim4.gif"), "webp"), FRONT3), "webp", 40, 20, 3)
+    check(info.get("delay", "").split() == ["100", "200", "300"], "delays %r" % info.get("delay"))
+
+
+@test("anim/gif-to-gif-every-frame-processed")
+def _():
+    r = get(plain("maf:4/rs:fill:10:10/pd:1", L("anim4.gif")), FRONT3)
+    info = anim_info(r, "gif", 12, 12, 4)
+    check(info.get("delay", "").split() == ["100", "200", "300", "400"], "delays %r" % info.get("delay"))
+
+
+@test("anim/default-one-frame")
+def _():
+    r = get(plain("", L("anim4.gif"), "webp"))
+    anim_info(r, "webp", 40, 20, 1)
+
+
+@test("anim/frame-colours")
+def _():
+    r = get(plain("maf:4", L("anim4.gif"), "png"), FRONT3)  # png cannot animate: first frame
+    expect_image(r, "png", 40, 20)
+    check(near(px(pixels(r.body), 5, 5), (255, 0, 0)), "first frame is red")
 
 
 @test("opt/security-options-forbidden")
