@@ -23,6 +23,14 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=scripts/nginx.sh
 . "$repo/scripts/nginx.sh"
 
+# The Node client test needs @imgproxy/imgproxy-node: install it from the
+# lockfile while the npm registry (or npm's cache) is still reachable.
+if [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ ! -d "$repo/tests/clients/node_modules/@imgproxy/imgproxy-node" ] &&
+    command -v npm >/dev/null; then
+    (cd "$repo/tests/clients" && timeout 300 npm ci --no-audit --no-fund --prefer-offline >&2) ||
+        echo "integration: npm ci in tests/clients failed; the client tests will fail" >&2
+fi
+
 # As root, run inside a fresh network namespace that has only loopback: no
 # request of the suite (nor a DNS lookup) can leave the machine.
 if [ "$(id -u)" -eq 0 ] && [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ -z "${IMGFCGI_NO_NETNS:-}" ] &&
@@ -252,6 +260,11 @@ wait_http "http://127.0.0.1:$front3_port/health" 30 "${pids[front3]}" "${pids[im
 wait_http "http://127.0.0.1:$front1_port/health" 30 "${pids[front1]}" "${pids[imgfcgi1]}"
 wait_http "http://127.0.0.1:$front2_port/health" 30 "${pids[front2]}" "${pids[imgfcgi2]}"
 
+# URLs built by imgproxy's Node client (node needs no network for that).
+if command -v node >/dev/null && [ -d "$repo/tests/clients/node_modules/@imgproxy/imgproxy-node" ]; then
+    node "$repo/tests/clients/cases.mjs" >"$tmp/client-cases.json" || rm -f "$tmp/client-cases.json"
+fi
+
 # --- the suite -------------------------------------------------------------
 set +e
 IT_FRONT="http://127.0.0.1:$front1_port" \
@@ -277,6 +290,7 @@ IT_FRONT="http://127.0.0.1:$front1_port" \
     IT_SIGNED_PID="${pids[imgfcgi2]}" \
     IT_KEY=736563726574 IT_SALT=68656C6C6F \
     IT_CONF_RESULT="$tmp/result-conformance" \
+    IT_CLIENT_CASES="$tmp/client-cases.json" \
     IT_ASAN="$asan" \
     python3 "$here/test_conformance.py" "$@"
 [ $? -eq 0 ] || status=1

@@ -644,6 +644,35 @@ def _():
     pass
 
 
+# ---------------------------------------------------------------- the Node client
+# tests/clients/cases.mjs builds signed URLs with @imgproxy/imgproxy-node; run.sh
+# writes them to IT_CLIENT_CASES. They go to the signed instance (#2).
+
+CLIENT_CASES = os.environ.get("IT_CLIENT_CASES", "")
+
+
+def client_case(c):
+    test("client/" + c["name"])(lambda: expect_image(get(c["path"], h.SIGNED_FRONT), c["fmt"], c["w"], c["h"]))
+
+
+if os.path.exists(CLIENT_CASES):
+    import json
+
+    with open(CLIENT_CASES) as f:
+        cases = json.load(f)
+    for c in cases:
+        client_case(c)
+
+    @test("client/tampered-signature")
+    def _():
+        p = cases[0]["path"]
+        expect_error(get("/AAAA" + p[p.index("/", 1):], h.SIGNED_FRONT), 403)
+else:
+    @test("client/setup")
+    def _():
+        raise Failure("no client cases: is node installed and did `npm ci` in tests/clients work?")
+
+
 # ---------------------------------------------------------------- runner
 
 
