@@ -101,6 +101,10 @@ static const struct conf_var vars[] = {
      "largest source, megapixels, checked from the header before decoding"},
     {"IMGPROXY_MAX_SRC_FILE_SIZE", T_LLONG, OFF(max_src_file_size), 0, "0", 0, LLONG_MAX,
      "largest source file, bytes; 0 = no limit"},
+    {"IMGPROXY_SANITIZE_SVG", T_BOOL, OFF(sanitize_svg), 0, "true", 0, 0,
+     "remove scripts, event handlers and external references from SVGs passed through"},
+    {"IMGPROXY_ALWAYS_RASTERIZE_SVG", T_BOOL, OFF(always_rasterize_svg), 0, "false", 0, 0,
+     "rasterise SVG sources even when no other format is asked for"},
     {"IMGPROXY_MAX_SVG_CHECK_BYTES", T_INT, OFF(max_svg_check_bytes), 0, "32768", 1,
      INT_MAX, "bytes scanned to recognise an SVG"},
 

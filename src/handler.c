@@ -17,6 +17,7 @@
 #include "presets.h"
 #include "process.h"
 #include "signature.h"
+#include "svg.h"
 #include "url.h"
 #include "banned.h"
 
@@ -233,6 +234,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     int ret;
 
     char *source = NULL; /* u.source with IMGPROXY_BASE_URL in front, when needed */
+    struct buf svg = {NULL, 0, 0};
 
     fetch_result_init(&fr);
     ret = url_split(&u, rq->uri, strlen(rq->uri), cfg.path_prefix, e);
@@ -308,6 +310,25 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
         tm->process = now_ms() - t;
         goto out;
     }
+    /* SVG stays SVG unless another format is asked for: sanitised, not rasterised. */
+    if (src_type == IMGTYPE_SVG && !cfg.always_rasterize_svg &&
+        (po.format == IMGTYPE_UNKNOWN || po.format == IMGTYPE_SVG)) {
+        buf_init(&svg);
+        if (cfg.sanitize_svg && svg_sanitize((const char *)fr.body.data, fr.body.len, &svg) < 0) {
+            ret = err_set(e, ERR_INTERNAL, "out of memory");
+            goto out;
+        }
+        r->status = 200;
+        r->nheaders = 0;
+        add_header(r, "Content-Type", imagetype_mime(IMGTYPE_SVG));
+        add_header(r, "X-Request-ID", r->request_id);
+        ret = cfg.sanitize_svg ? send_body(r, svg.data, svg.len)
+                               : send_body(r, fr.body.data, fr.body.len);
+        if (ret < 0)
+            ret = err_set(e, ERR_CANCELLED, "The client went away during the response");
+        tm->process = now_ms() - t;
+        goto out;
+    }
     accept = rq->param ? rq->param(rq->ctx, "HTTP_ACCEPT") : NULL;
     ret = process_prepare(&job, fr.body.data, fr.body.len, src_type, &po, accept, &info, e);
     if (ret < 0)
@@ -336,6 +357,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
 out:
     process_job_free(job);
     free(source);
+    buf_release(&svg);
     fetch_result_release(&fr);
     url_release(&u);
     return ret;

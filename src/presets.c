@@ -75,7 +75,7 @@ int presets_add(const char *def, size_t len, char *err, size_t errlen)
     }
     nlen = (size_t)(eq - def);
     trim_span(&def, &nlen);
-    if (nlen == 0 || eq + 1 >= def + len) {
+    if (nlen == 0 || eq + 1 >= def + len) { /* "name=" and "=value" are both invalid */
         snprintf(err, errlen, "Empty preset name or value: %.*s", (int)(len > 100 ? 100 : len),
                  def);
         return -1;
@@ -89,6 +89,12 @@ int presets_add(const char *def, size_t len, char *err, size_t errlen)
         goto oom;
     v = eq + 1;
     end = def + len;
+    {
+        size_t vlen = (size_t)(end - v);
+
+        trim_span(&v, &vlen);
+        end = v + vlen;
+    }
     while (v < end) {
         const char *slash = memchr(v, '/', (size_t)(end - v));
         size_t slen = slash ? (size_t)(slash - v) : (size_t)(end - v);

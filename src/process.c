@@ -42,6 +42,13 @@ int process_global_init(const char *argv0)
     vips_cache_set_max_mem(0);
     vips_cache_set_max_files(0);
     vips_concurrency_set(cfg.vips_concurrency);
+    /*
+     * Only the loaders imgfcgi supports: libvips' untrusted ones (magick, pdf,
+     * openslide, ...) stay blocked; SVG (librsvg) is untrusted in 8.14 and
+     * deliberately allowed, as imgproxy serves SVG sources.
+     */
+    vips_block_untrusted_set(TRUE);
+    vips_operation_block_set("VipsForeignLoadSvg", FALSE);
     if (getenv("IMGPROXY_VIPS_LEAK_CHECK") != NULL)
         vips_leak_set(TRUE);
     return 0;
@@ -796,8 +803,8 @@ static int save_to_fit(struct process_job *job, VipsTarget *target)
         return -1;
     for (int round = 0; round < 16; round++) {
         VipsTarget *m = vips_target_new_to_memory();
-        GBytes *blob = NULL;
-        gsize len = 0;
+        VipsBlob *blob = NULL; /* the "blob" property is a VipsBlob (a VipsArea), not GBytes */
+        size_t len = 0;
         const void *data;
 
         if (m == NULL)
@@ -807,10 +814,11 @@ static int save_to_fit(struct process_job *job, VipsTarget *target)
             break;
         }
         g_object_get(m, "blob", &blob, NULL);
-        data = blob ? g_bytes_get_data(blob, &len) : NULL;
-        if (len <= (gsize)job->max_bytes || q <= 10) {
+        data = blob ? vips_blob_get(blob, &len) : NULL;
+        if (len <= (size_t)job->max_bytes || q <= 10) {
             r = data != NULL && vips_target_write(target, data, len) == 0 ? 0 : -1;
-            g_bytes_unref(blob);
+            if (blob != NULL)
+                vips_area_unref(VIPS_AREA(blob));
             g_object_unref(m);
             break;
         }
@@ -819,7 +827,8 @@ static int save_to_fit(struct process_job *job, VipsTarget *target)
 
             q = (int)((double)q * (d > 3 ? 0.25 : d > 1.5 ? 0.5 : 0.75));
         }
-        g_bytes_unref(blob);
+        if (blob != NULL)
+            vips_area_unref(VIPS_AREA(blob));
         g_object_unref(m);
     }
     g_object_unref(mem);

@@ -86,6 +86,12 @@ def make_fixtures(d):
     # 40x20, 4 frames (red, green, blue, white), delays 100/200/300/400 ms, loop 3.
     write_gif(os.path.join(d, "anim4.gif"), 40, 20, [0, 1, 2, 3], [10, 20, 30, 40], 3)
     os.chmod(os.path.join(d, "anim4.gif"), 0o644)
+    with open(os.path.join(d, "evil.svg"), "w") as f:
+        f.write('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+                'width="100" height="50" onload="alert(1)"><script>alert(2)</script>'
+                '<use xlink:href="http://127.0.0.1:1/x.svg#a"/>'
+                '<rect width="100" height="50" fill="#ff0000" onclick="alert(3)"/></svg>')
+    os.chmod(os.path.join(d, "evil.svg"), 0o644)
     # 200x100: left half red, right half blue (flip, sizing).
     write_pam(os.path.join(d, "halves.png"), 200, 100,
               lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
@@ -611,6 +617,23 @@ def _():
     r = get(plain("maf:4", L("anim4.gif"), "png"), FRONT3)  # png cannot animate: first frame
     expect_image(r, "png", 40, 20)
     check(near(px(pixels(r.body), 5, 5), (255, 0, 0)), "first frame is red")
+
+
+@test("svg/passthrough-sanitised")
+def _():
+    r = get(plain("", L("evil.svg")))
+    check(r.status == 200 and r.ctype() == "image/svg+xml", "want 200 image/svg+xml, got %r" % r)
+    body = r.body.decode()
+    for bad in ("<script", "onload", "onclick", "127.0.0.1"):
+        check(bad not in body, "%r left in the SVG: %s" % (bad, body))
+    check("<rect" in body and 'fill="#ff0000"' in body, "the drawing is kept: %s" % body)
+
+
+@test("svg/rasterised-on-request")
+def _():
+    r = get(plain("w:50", L("evil.svg"), "png"))
+    expect_image(r, "png", 50, 25)
+    check(near(px(pixels(r.body), 25, 12), (255, 0, 0)), "svgload is allowed and draws the red rect")
 
 
 @test("opt/security-options-forbidden")
