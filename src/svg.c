@@ -6,6 +6,12 @@
 #include "svg.h"
 #include "banned.h"
 
+/* buf_append for possibly empty spans (buf_append memcpy()s even 0 bytes). */
+static int put(struct buf *b, const void *p, size_t n)
+{
+    return n == 0 ? 0 : buf_append(b, p, n);
+}
+
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -134,11 +140,11 @@ int svg_sanitize(const char *in, size_t len, struct buf *out)
         struct attr a;
 
         if (lt == NULL) {
-            if (buf_append(out, p, (size_t)(end - p)) < 0)
+            if (put(out, p, (size_t)(end - p)) < 0)
                 return -1;
             break;
         }
-        if (buf_append(out, p, (size_t)(lt - p)) < 0)
+        if (put(out, p, (size_t)(lt - p)) < 0)
             return -1;
         /* Comments, CDATA, declarations, processing instructions, end tags: as they are. */
         if (lt + 1 < end && (lt[1] == '!' || lt[1] == '?' || lt[1] == '/')) {
@@ -154,7 +160,7 @@ int svg_sanitize(const char *in, size_t len, struct buf *out)
                 stop = tag_end(lt, end);
                 stop = stop ? stop + 1 : end;
             }
-            if (buf_append(out, lt, (size_t)(stop - lt)) < 0)
+            if (put(out, lt, (size_t)(stop - lt)) < 0)
                 return -1;
             p = stop;
             continue;
@@ -183,17 +189,17 @@ int svg_sanitize(const char *in, size_t len, struct buf *out)
             }
         }
         /* Copy the tag without on* attributes. */
-        if (buf_append(out, lt, (size_t)(name_end - lt)) < 0)
+        if (put(out, lt, (size_t)(name_end - lt)) < 0)
             return -1;
         q = name_end;
         while (next_attr(&q, gt, &a)) {
             if ((size_t)(a.name_end - a.name) >= 2 && strncasecmp(a.name, "on", 2) == 0)
                 continue;
-            if (buf_append(out, " ", 1) < 0 ||
-                buf_append(out, a.start, (size_t)(a.end - a.start)) < 0)
+            if (put(out, " ", 1) < 0 ||
+                put(out, a.start, (size_t)(a.end - a.start)) < 0)
                 return -1;
         }
-        if (buf_append(out, self_closing ? "/>" : ">", self_closing ? 2 : 1) < 0)
+        if (put(out, self_closing ? "/>" : ">", self_closing ? 2 : 1) < 0)
             return -1;
         p = gt + 1;
     }
