@@ -752,8 +752,18 @@ static int save_to(VipsImage *img, enum imgtype t, int q, gboolean strip, VipsTa
                                  cfg.jpeg_progressive, "strip", strip, NULL);
         break;
     case IMGTYPE_PNG:
-        r = vips_pngsave_target(img, target, "filter", VIPS_FOREIGN_PNG_FILTER_ALL, "interlace",
-                                cfg.png_interlaced, "strip", strip, NULL);
+        if (cfg.png_quantize) {
+            /* libvips 8.14 takes a bit depth, not a colour count: the smallest that holds them. */
+            int bitdepth = 1;
+
+            while (bitdepth < 8 && (1 << bitdepth) < cfg.png_quantization_colors)
+                bitdepth *= 2;
+            r = vips_pngsave_target(img, target, "palette", TRUE, "bitdepth", bitdepth,
+                                    "interlace", cfg.png_interlaced, "strip", strip, NULL);
+        } else {
+            r = vips_pngsave_target(img, target, "filter", VIPS_FOREIGN_PNG_FILTER_ALL,
+                                    "interlace", cfg.png_interlaced, "strip", strip, NULL);
+        }
         break;
     case IMGTYPE_WEBP:
         r = vips_webpsave_target(img, target, "Q", q, "effort", cfg.webp_effort, "strip", strip,
