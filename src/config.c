@@ -169,6 +169,8 @@ static const struct conf_var vars[] = {
      "file with one preset per line; # starts a comment"},
     {"IMGPROXY_BASE_URL", T_STR, OFF(base_url), 0, "", 0, 0,
      "prefix added to source URLs that do not start with it"},
+    {"IMGPROXY_URL_REPLACEMENTS", T_STR, OFF(url_replacements), 0, "", 0, 0,
+     "pattern=replacement pairs split by ';' applied to source URL prefixes; * and ${N}"},
     {"IMGPROXY_BASE64_URL_INCLUDES_FILENAME", T_BOOL, OFF(base64_url_includes_filename), 0,
      "false", 0, 0, "the last segment of a base64 source URL is a file name, ignored"},
     {"IMGPROXY_WATERMARK_DATA", T_STR, OFF(watermark_data), 0, "", 0, 0,

@@ -94,6 +94,7 @@ struct config {
     char *presets_separator;           /* IMGPROXY_PRESETS_SEPARATOR */
     char *presets_path;                /* IMGPROXY_PRESETS_PATH */
     char *base_url;                    /* IMGPROXY_BASE_URL */
+    char *url_replacements;            /* IMGPROXY_URL_REPLACEMENTS */
     bool base64_url_includes_filename; /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME */
     bool enable_client_hints;          /* IMGPROXY_ENABLE_CLIENT_HINTS */
     char *watermark_data;              /* IMGPROXY_WATERMARK_DATA, base64 */

@@ -8,6 +8,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <glib.h>
+
 #include "config.h"
 #include "fetch.h"
 #include "handler.h"
@@ -233,7 +235,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     double t;
     int ret;
 
-    char *source = NULL; /* u.source with IMGPROXY_BASE_URL in front, when needed */
+    char *source = NULL; /* u.source after IMGPROXY_URL_REPLACEMENTS and IMGPROXY_BASE_URL */
     struct buf svg = {NULL, 0, 0};
 
     fetch_result_init(&fr);
@@ -260,15 +262,10 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
         if (ret < 0)
             goto out;
     }
-    if (cfg.base_url != NULL && cfg.base_url[0] != '\0' &&
-        strncmp(u.source, cfg.base_url, strlen(cfg.base_url)) != 0) {
-        source = malloc(strlen(cfg.base_url) + strlen(u.source) + 1);
-        if (source == NULL) {
-            ret = err_set(e, ERR_INTERNAL, "out of memory");
-            goto out;
-        }
-        memcpy(source, cfg.base_url, strlen(cfg.base_url));
-        memcpy(source + strlen(cfg.base_url), u.source, strlen(u.source) + 1);
+    source = url_preprocess(u.source);
+    if (source == NULL) {
+        ret = err_set(e, ERR_INTERNAL, "out of memory");
+        goto out;
     }
     if (u.ext != NULL && !po.raw) {
         ret = options_apply_format(&po, u.ext, strlen(u.ext), e);
@@ -282,7 +279,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     }
 
     t = now_ms();
-    ret = fetch_source(hc->fetcher, source ? source : u.source, &fr, e);
+    ret = fetch_source(hc->fetcher, source, &fr, e);
     tm->download = now_ms() - t;
     if (ret < 0)
         goto out;
@@ -356,7 +353,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     ret = send_head(r); /* an empty image still gets its headers */
 out:
     process_job_free(job);
-    free(source);
+    g_free(source);
     buf_release(&svg);
     fetch_result_release(&fr);
     url_release(&u);

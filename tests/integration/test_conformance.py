@@ -82,6 +82,16 @@ def write_gif(path, w, h, frames, delays_cs, loop):
         f.write(g)
 
 
+def with_exif_orientation(jpeg, orientation):
+    """jpeg bytes with an APP1 EXIF segment holding only the Orientation tag, right after SOI."""
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08"  # big-endian TIFF header, IFD0 at offset 8
+    tiff += b"\x00\x01"  # one entry
+    tiff += b"\x01\x12\x00\x03\x00\x00\x00\x01" + orientation.to_bytes(2, "big") + b"\x00\x00"
+    tiff += b"\x00\x00\x00\x00"  # no next IFD
+    app1 = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + jpeg[2:]
+
+
 def make_fixtures(d):
     # 40x20, 4 frames (red, green, blue, white), delays 100/200/300/400 ms, loop 3.
     write_gif(os.path.join(d, "anim4.gif"), 40, 20, [0, 1, 2, 3], [10, 20, 30, 40], 3)
@@ -92,6 +102,15 @@ def make_fixtures(d):
                 '<use xlink:href="http://127.0.0.1:1/x.svg#a"/>'
                 '<rect width="100" height="50" fill="#ff0000" onclick="alert(3)"/></svg>')
     os.chmod(os.path.join(d, "evil.svg"), 0o644)
+    # halves.png as JPEG with every EXIF orientation, 1..8.
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as t:
+        write_pam(t.name + "[Q=95,strip]", 200, 100, lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
+        plain_jpeg = open(t.name, "rb").read()
+    for o in range(1, 9):
+        path = os.path.join(d, "orient%d.jpg" % o)
+        with open(path, "wb") as f:
+            f.write(with_exif_orientation(plain_jpeg, o))
+        os.chmod(path, 0o644)
     # 200x100: left half red, right half blue (flip, sizing).
     write_pam(os.path.join(d, "halves.png"), 200, 100,
               lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
@@ -423,6 +442,41 @@ def _():
     sw, sh = int(info["width"]), int(info["height"])
     expect_image(get(plain("auto_rotate:1", L("orientation-6.jpg"), "jpeg")), "jpeg", sh, sw)
     expect_image(get(plain("ar:0", L("orientation-6.jpg"), "jpeg")), "jpeg", sw, sh)
+
+
+# Where the red half of halves.png lands after each EXIF orientation (displayed size, red pixel, blue pixel).
+ORIENTATIONS = {
+    1: ((200, 100), (20, 50), (180, 50)),
+    2: ((200, 100), (180, 50), (20, 50)),   # mirrored
+    3: ((200, 100), (180, 50), (20, 50)),   # rotated 180
+    4: ((200, 100), (20, 50), (180, 50)),   # flipped vertically
+    5: ((100, 200), (50, 20), (50, 180)),   # transposed
+    6: ((100, 200), (50, 20), (50, 180)),   # rotated 90 clockwise
+    7: ((100, 200), (50, 180), (50, 20)),   # transversed
+    8: ((100, 200), (50, 180), (50, 20)),   # rotated 270 clockwise
+}
+
+
+def orientation_case(o):
+    def run():
+        (w, hh), red, blue = ORIENTATIONS[o]
+        r = get(plain("", L("orient%d.jpg" % o), "png"))
+        expect_image(r, "png", w, hh)
+        img = pixels(r.body)
+        check(near(px(img, *red), (255, 0, 0), 60), "orientation %d: %r should be red: %r" % (o, red, px(img, *red)))
+        check(near(px(img, *blue), (0, 0, 255), 60), "orientation %d: %r should be blue" % (o, blue))
+        # Without auto_rotate the stored layout comes back; with a crop, gravity follows the display.
+        expect_image(get(plain("ar:0", L("orient%d.jpg" % o), "png")), "png", 200, 100)
+        r = get(plain("c:40:40:nowe", L("orient%d.jpg" % o), "png"))
+        expect_image(r, "png", 40, 40)
+        corner = px(pixels(r.body), 5, 5)
+        want = px(img, 5, 5)
+        check(near(corner, want, 60), "orientation %d: crop nowe corner %r, display corner %r" % (o, corner, want))
+    test("exif/orientation-%d" % o)(run)
+
+
+for _o in range(1, 9):
+    orientation_case(_o)
 
 
 @test("opt/flip")
