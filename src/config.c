@@ -167,6 +167,8 @@ static const struct conf_var vars[] = {
      "separator between the entries of IMGPROXY_PRESETS"},
     {"IMGPROXY_PRESETS_PATH", T_STR, OFF(presets_path), 0, "", 0, 0,
      "file with one preset per line; # starts a comment"},
+    {"IMGPROXY_ONLY_PRESETS", T_BOOL, OFF(only_presets), 0, "false", 0, 0,
+     "URLs carry preset names (p1:p2) in place of options"},
     {"IMGPROXY_BASE_URL", T_STR, OFF(base_url), 0, "", 0, 0,
      "prefix added to source URLs that do not start with it"},
     {"IMGPROXY_URL_REPLACEMENTS", T_STR, OFF(url_replacements), 0, "", 0, 0,

@@ -93,6 +93,7 @@ struct config {
     char *presets;                     /* IMGPROXY_PRESETS */
     char *presets_separator;           /* IMGPROXY_PRESETS_SEPARATOR */
     char *presets_path;                /* IMGPROXY_PRESETS_PATH */
+    bool only_presets;                 /* IMGPROXY_ONLY_PRESETS */
     char *base_url;                    /* IMGPROXY_BASE_URL */
     char *url_replacements;            /* IMGPROXY_URL_REPLACEMENTS */
     bool base64_url_includes_filename; /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME */

@@ -218,6 +218,23 @@ static void apply_client_hints(struct procopts *po, const struct request *rq)
     }
 }
 
+/* IMGPROXY_ONLY_PRESETS: a segment is preset names split by the separator. */
+static int apply_preset_list(struct procopts *po, const char *seg, char sep, struct errinfo *e)
+{
+    while (*seg != '\0') {
+        const char *next = strchr(seg, sep);
+        size_t n = next ? (size_t)(next - seg) : strlen(seg);
+        int ret = options_apply_preset(po, seg, n, sep, e);
+
+        if (ret < 0)
+            return ret;
+        if (next == NULL)
+            break;
+        seg = next + 1;
+    }
+    return 0;
+}
+
 struct timings {
     double download, process;
 };
@@ -257,8 +274,12 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
             goto out;
     }
     for (size_t i = 0; i < u.nsegments; i++) {
-        ret = options_apply_url(&po, u.segments[i], strlen(u.segments[i]),
-                                cfg.arguments_separator[0], e);
+        if (cfg.only_presets) {
+            ret = apply_preset_list(&po, u.segments[i], cfg.arguments_separator[0], e);
+        } else {
+            ret = options_apply_url(&po, u.segments[i], strlen(u.segments[i]),
+                                    cfg.arguments_separator[0], e);
+        }
         if (ret < 0)
             goto out;
     }

@@ -85,9 +85,12 @@ static int vips_fail(struct errinfo *e, int code, const char *what)
     return ret;
 }
 
-/* Loads data as type t, shrinking by jpeg_shrink (JPEG) or scale (WebP, SVG). */
+/*
+ * Loads data as type t, shrinking by jpeg_shrink (JPEG) or scale (WebP, SVG);
+ * thumb: HEIC/AVIF load their embedded thumbnail when they have one.
+ */
 static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype t,
-                             int jpeg_shrink, double scale)
+                             int jpeg_shrink, double scale, bool thumb)
 {
     VipsImage *out = NULL;
     int r;
@@ -110,7 +113,7 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
     case IMGTYPE_HEIC:
     case IMGTYPE_AVIF:
         r = vips_heifload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
-                                 NULL);
+                                 "thumbnail", thumb, NULL);
         break;
     case IMGTYPE_TIFF:
         r = vips_tiffload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
@@ -580,7 +583,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     memset(info, 0, sizeof(*info));
     info->src_type = src_type;
 
-    img = load_image(data, len, src_type, 1, 1.0);
+    img = load_image(data, len, src_type, 1, 1.0, po->enforce_thumbnail);
     if (img == NULL) {
         ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
         goto out;
@@ -674,7 +677,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                                  src_type == IMGTYPE_WEBP);
 
         if (can) {
-            VipsImage *again = load_image(data, len, src_type, jpeg_shrink, prescale);
+            VipsImage *again =
+                load_image(data, len, src_type, jpeg_shrink, prescale, po->enforce_thumbnail);
 
             if (step(&img, again) < 0) {
                 ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");

@@ -216,12 +216,18 @@ int url_parse_path(struct urlparts *u, char sep, struct errinfo *e)
                        "Invalid path: It looks like you're using the deprecated basic URL "
                        "format");
     first_url = nparts;
-    for (size_t i = 0; i < nparts; i++) {
-        if (strchr(parts[i], sep) == NULL) {
-            first_url = i;
-            break;
+    /* IMGPROXY_ONLY_PRESETS: the first segment is a preset list, whatever it holds. */
+    if (cfg.only_presets && nparts > 1) {
+        u->segments[u->nsegments++] = parts[0];
+        first_url = 1;
+    } else {
+        for (size_t i = 0; i < nparts; i++) {
+            if (strchr(parts[i], sep) == NULL) {
+                first_url = i;
+                break;
+            }
+            u->segments[u->nsegments++] = parts[i];
         }
-        u->segments[u->nsegments++] = parts[i];
     }
     /* Decoded source and extension go after the copy, in the second half. */
     {

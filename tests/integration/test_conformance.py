@@ -127,7 +127,10 @@ def make_fixtures(d):
     write_pam(os.path.join(d, "blue.png"), 200, 100, lambda x, y: (0, 0, 255))
     # The watermark: 20x10 opaque red.
     write_pam(os.path.join(d, "wm.png"), 20, 10, lambda x, y: (255, 0, 0))
-    for name in ("halves.png", "checker.png", "boxed.png", "transparent.png", "blue.png", "wm.png"):
+    # A small AVIF (no embedded thumbnail: enforce_thumbnail falls back to the image).
+    write_pam(os.path.join(d, "small.avif"), 64, 32, lambda x, y: (0, 128, 255))
+    for name in ("halves.png", "checker.png", "boxed.png", "transparent.png", "blue.png", "wm.png",
+                 "small.avif"):
         os.chmod(os.path.join(d, name), 0o644)
 
 
@@ -411,6 +414,7 @@ size_case("opt/strip_color_profile", "strip_color_profile:0", "halves.png", "png
 size_case("opt/scp", "scp:1", "halves.png", "png", (200, 100))
 size_case("opt/enforce_thumbnail", "enforce_thumbnail:1", "halves.png", "png", (200, 100))
 size_case("opt/eth", "eth:0", "halves.png", "png", (200, 100))
+size_case("opt/eth-avif-source", "eth:1/w:32", "small.avif", "png", (32, 16))
 size_case("opt/quality", "quality:50", "halves.png", "jpeg", (200, 100))
 size_case("opt/q", "q:90", "halves.png", "webp", (200, 100))
 size_case("opt/format_quality", "format_quality:jpeg:20:webp:30", "halves.png", "jpeg", (200, 100))

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "handler.h"
+#include "presets.h"
 #include "process.h"
 #include "testutil.h"
 
@@ -388,6 +389,28 @@ static void test_png_quantize(void **state)
     free_cap(&c);
 }
 
+static void test_only_presets(void **state)
+{
+    struct captured c;
+    char err[128];
+
+    (void)state;
+    assert_int_equal(presets_add("small=w:100", 11, err, sizeof(err)), 0);
+    assert_int_equal(presets_add("png=f:png", 9, err, sizeof(err)), 0);
+    cfg.only_presets = true;
+    assert_int_equal(run("GET", "/x/small/plain/local:///photo.jpg", NULL, &c), 200);
+    assert_image(&c, "jpegload", 100, 63);
+    free_cap(&c);
+    assert_int_equal(run("GET", "/x/small:png/plain/local:///photo.jpg", NULL, &c), 200);
+    assert_image(&c, "pngload", 100, 63);
+    free_cap(&c);
+    /* Options are not options any more: w:100 is an unknown preset. */
+    assert_int_equal(run("GET", "/x/w:100/plain/local:///photo.jpg", NULL, &c), 404);
+    free_cap(&c);
+    cfg.only_presets = false;
+    presets_release();
+}
+
 static void test_auto_webp(void **state)
 {
     struct captured c;
@@ -421,7 +444,7 @@ int main(void)
         cmocka_unit_test(test_errors),          cmocka_unit_test(test_routes),
         cmocka_unit_test(test_auto_webp),       cmocka_unit_test(test_client_gone),
         cmocka_unit_test(test_client_hints),    cmocka_unit_test(test_base_url_and_b64_filename),
-        cmocka_unit_test(test_png_quantize),
+        cmocka_unit_test(test_png_quantize),    cmocka_unit_test(test_only_presets),
     };
 
     return cmocka_run_group_tests_name("handler", tests, setup, teardown);
