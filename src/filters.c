@@ -1,4 +1,5 @@
-/* filters.c: trim, blur, sharpen, pixelate, embed and flatten the way imgproxy's vips.c does them. */
+/* filters.c: trim, blur, sharpen, pixelate, embed and flatten the way imgproxy's vips.c does them.
+ */
 #include <math.h>
 
 #include "filters.h"
@@ -177,8 +178,7 @@ VipsImage *filters_embed(VipsImage *in, int left, int top, int w, int h)
     double bg[4] = {0, 0, 0, 0};
     int r;
 
-    if (left == 0 && top == 0 && w == vips_image_get_width(in) &&
-        h == vips_image_get_height(in))
+    if (left == 0 && top == 0 && w == vips_image_get_width(in) && h == vips_image_get_height(in))
         return ref(in);
     if (!vips_image_hasalpha(in)) {
         if (vips_bandjoin_const1(in, &a, 255, NULL))

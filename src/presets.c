@@ -54,8 +54,8 @@ static void trim_span(const char **s, size_t *len)
         (*s)++;
         (*len)--;
     }
-    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t' ||
-                        (*s)[*len - 1] == '\r' || (*s)[*len - 1] == '\n'))
+    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t' || (*s)[*len - 1] == '\r' ||
+                        (*s)[*len - 1] == '\n'))
         (*len)--;
 }
 

@@ -76,9 +76,9 @@ static const char *skip_element(const char *gt, const char *end, const char *nam
 }
 
 struct attr {
-    const char *start, *end;           /* the whole attribute text */
+    const char *start, *end; /* the whole attribute text */
     const char *name, *name_end;
-    const char *value, *value_end;     /* without quotes; NULL if none */
+    const char *value, *value_end; /* without quotes; NULL if none */
 };
 
 /* Parses the next attribute from *p (up to gt); false at the end of the tag. */
@@ -180,8 +180,8 @@ int svg_sanitize(const char *in, size_t len, struct buf *out)
         if (local_is(name, name_end, "use")) {
             q = name_end;
             while (next_attr(&q, gt, &a))
-                if (attr_is(&a, "href") && a.value != NULL && (a.value == a.value_end ||
-                                                               a.value[0] != '#'))
+                if (attr_is(&a, "href") && a.value != NULL &&
+                    (a.value == a.value_end || a.value[0] != '#'))
                     drop = true;
             if (drop) {
                 p = skip_element(gt, end, name, (size_t)(name_end - name), self_closing);
@@ -195,8 +195,7 @@ int svg_sanitize(const char *in, size_t len, struct buf *out)
         while (next_attr(&q, gt, &a)) {
             if ((size_t)(a.name_end - a.name) >= 2 && strncasecmp(a.name, "on", 2) == 0)
                 continue;
-            if (put(out, " ", 1) < 0 ||
-                put(out, a.start, (size_t)(a.end - a.start)) < 0)
+            if (put(out, " ", 1) < 0 || put(out, a.start, (size_t)(a.end - a.start)) < 0)
                 return -1;
         }
         if (put(out, self_closing ? "/>" : ">", self_closing ? 2 : 1) < 0)

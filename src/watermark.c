@@ -102,8 +102,8 @@ static int swap(VipsImage **img, VipsImage *next)
 /* The watermark scaled, made RGBA and placed on a transparent canvas of W x H. */
 static VipsImage *prepare(int W, int H, const struct procopts *po, double dpr)
 {
-    VipsImage *wm = vips_image_new_from_buffer(wm_data, wm_len, "", "access",
-                                               VIPS_ACCESS_SEQUENTIAL, NULL);
+    VipsImage *wm =
+        vips_image_new_from_buffer(wm_data, wm_len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
     VipsImage *o = NULL;
     double bg[4] = {0, 0, 0, 0};
 
@@ -138,8 +138,7 @@ static VipsImage *prepare(int W, int H, const struct procopts *po, double dpr)
                 goto fail;
             }
             g_object_unref(p);
-            if (swap(&wm, u) < 0 ||
-                (vips_unpremultiply(wm, &o, NULL) || swap(&wm, o) < 0) ||
+            if (swap(&wm, u) < 0 || (vips_unpremultiply(wm, &o, NULL) || swap(&wm, o) < 0) ||
                 (vips_cast(wm, &o, VIPS_FORMAT_UCHAR, NULL) || swap(&wm, o) < 0))
                 goto fail;
         }
@@ -154,8 +153,8 @@ static VipsImage *prepare(int W, int H, const struct procopts *po, double dpr)
             int offx = (int)rint(po->wm_gravity.x * dpr), offy = (int)rint(po->wm_gravity.y * dpr);
             int pl = offx / 2, pt = offy / 2;
 
-            r = vips_embed(wm, &o, pl, pt, ww + offx, wh + offy, "extend",
-                           VIPS_EXTEND_BACKGROUND, "background", bga, NULL);
+            r = vips_embed(wm, &o, pl, pt, ww + offx, wh + offy, "extend", VIPS_EXTEND_BACKGROUND,
+                           "background", bga, NULL);
             vips_area_unref(VIPS_AREA(bga));
             if (r || swap(&wm, o) < 0)
                 goto fail;
@@ -172,8 +171,8 @@ static VipsImage *prepare(int W, int H, const struct procopts *po, double dpr)
             int left, top;
 
             geom_position(W, H, ww, wh, &po->wm_gravity, dpr, true, &left, &top);
-            r = vips_embed(wm, &o, left, top, W, H, "extend", VIPS_EXTEND_BACKGROUND,
-                           "background", bga, NULL);
+            r = vips_embed(wm, &o, left, top, W, H, "extend", VIPS_EXTEND_BACKGROUND, "background",
+                           bga, NULL);
             vips_area_unref(VIPS_AREA(bga));
             if (r || swap(&wm, o) < 0)
                 goto fail;
@@ -212,8 +211,7 @@ VipsImage *watermark_apply(VipsImage *img, const struct procopts *po, double dpr
     if (vips_composite2(base, wm, &o, VIPS_BLEND_MODE_OVER, "compositing_space",
                         VIPS_INTERPRETATION_sRGB, NULL))
         goto out;
-    if (swap(&base, o) < 0 ||
-        (vips_cast(base, &o, VIPS_FORMAT_UCHAR, NULL) || swap(&base, o) < 0))
+    if (swap(&base, o) < 0 || (vips_cast(base, &o, VIPS_FORMAT_UCHAR, NULL) || swap(&base, o) < 0))
         goto out;
     /* No alpha came in: none goes out. */
     if (!alpha && vips_image_get_bands(base) > 3 &&
