@@ -483,6 +483,32 @@ for _o in range(1, 9):
     orientation_case(_o)
 
 
+# Crop and result-crop positions on halves.png (left red, right blue): gravity, offsets, focus point.
+POSITIONS = [
+    ("c:50:50:we", "red"), ("c:50:50:ea", "blue"), ("c:50:50:we:120:0", "blue"), ("c:50:50:ea:120:0", "red"),
+    ("c:50:50:ce:-0.3:0", "red"), ("c:50:50:fp:0.9:0.5", "blue"), ("c:50:50:fp:0.1:0.5", "red"),
+    ("rs:fill:50:100/g:we", "red"), ("rs:fill:50:100/g:ea", "blue"), ("rs:fill:50:100/g:fp:0.8:0", "blue"),
+    ("rs:fill:50:100/g:nowe:110:0", "blue"), ("rs:fill:50:100/g:nowe:50:0", "red"),
+    # Absolute offsets scale with dpr: 50 px at dpr 2 starts the 50x100 crop at x=100.
+    ("rs:fill:25:50/dpr:2/g:we:50", "blue"), ("rs:fill:25:50/dpr:2/g:we:20", "red"),
+]
+
+
+def position_case(opts, colour):
+    def run():
+        r = get(plain(opts, L("halves.png"), "png"))
+        check(r.status == 200, "want 200, got %r" % r)
+        img = pixels(r.body)
+        want = (255, 0, 0) if colour == "red" else (0, 0, 255)
+        for x, y in ((2, 2), (img[0] - 3, img[1] - 3)):
+            check(near(px(img, x, y), want), "%s: %d,%d should be %s: %r" % (opts, x, y, colour, px(img, x, y)))
+    test("position/" + opts)(run)
+
+
+for _opts, _colour in POSITIONS:
+    position_case(_opts, _colour)
+
+
 @test("opt/flip")
 def _():
     r = get(plain("flip:1", L("halves.png"), "png"))
