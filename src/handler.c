@@ -307,6 +307,21 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
 
     t = now_ms();
     src_type = imagetype_sniff(fr.body.data, fr.body.len, (size_t)cfg.max_svg_check_bytes);
+    /* raw: no type, size or resolution checks, as imgproxy streams it. */
+    if (po.raw) {
+        r->status = 200;
+        r->nheaders = 0;
+        add_header(r, "Content-Type",
+                   src_type != IMGTYPE_UNKNOWN ? imagetype_mime(src_type)
+                   : fr.content_type != NULL   ? fr.content_type
+                                               : "application/octet-stream");
+        add_header(r, "X-Request-ID", r->request_id);
+        ret = send_body(r, fr.body.data, fr.body.len);
+        if (ret < 0)
+            ret = err_set(e, ERR_CANCELLED, "The client went away during the response");
+        tm->process = now_ms() - t;
+        goto out;
+    }
     if (src_type == IMGTYPE_UNKNOWN) {
         ret = err_set(e, ERR_SOURCE_TYPE, "Source image type not supported");
         goto out;
@@ -315,9 +330,9 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
         ret = err_set(e, ERR_SOURCE_TYPE, "Source image file is too big");
         goto out;
     }
-    /* raw, or skip_processing for this source type: the source bytes as they are. */
-    if (po.raw || (po.skip_processing[src_type] &&
-                   (po.format == IMGTYPE_UNKNOWN || po.format == src_type))) {
+    /* skip_processing for this source type: the source bytes as they are. */
+    if (po.skip_processing[src_type] &&
+        (po.format == IMGTYPE_UNKNOWN || po.format == src_type)) {
         r->status = 200;
         r->nheaders = 0;
         add_header(r, "Content-Type", imagetype_mime(src_type));

@@ -646,6 +646,11 @@ def _():
     r = get(plain("raw:1/w:10", L("photo.jpg"), "png"))
     check(r.status == 200 and r.body == src and r.ctype() == "image/jpeg",
           "raw: want the source bytes as image/jpeg, got %r" % r)
+    # No type check in raw mode: even a text file streams through.
+    text = open(os.path.join(ROOT, "text.txt"), "rb").read()
+    r = get(plain("raw:1", L("text.txt")))
+    check(r.status == 200 and r.body == text, "raw text.txt: got %r" % r)
+    expect_error(get(plain("", L("text.txt"))), 422)
 
 
 def anim_info(r, fmt, w, page_h, frames):
