@@ -23,7 +23,9 @@
 #include "fallback.h"
 #include "listen.h"
 #include "log.h"
+#include "presets.h"
 #include "process.h"
+#include "watermark.h"
 #include "worker.h"
 #include "banned.h"
 
@@ -157,9 +159,16 @@ static int run(const char *argv0)
     }
     log_set_level(parse_log_level(cfg.log_level));
     config_log(&cfg);
+    if (presets_init(err, sizeof(err)) != 0) {
+        fprintf(stderr, "imgfcgi: %s\n", err);
+        presets_release();
+        config_release(&cfg);
+        return 1;
+    }
 
     if (process_global_init(argv0) != 0) {
         log_error("libvips start-up failed");
+        presets_release();
         config_release(&cfg);
         return 1;
     }
@@ -168,6 +177,10 @@ static int run(const char *argv0)
         goto failed_curl;
     }
     if (fallback_global_init(err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        goto failed;
+    }
+    if (watermark_init(err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto failed;
     }
@@ -205,18 +218,22 @@ static int run(const char *argv0)
     worker_pool_free(pool);
     listen_close(&l);
     fallback_global_shutdown();
+    watermark_release();
     process_global_shutdown();
     curl_global_cleanup();
     log_info("stopped");
+    presets_release();
     config_release(&cfg);
     return 0;
 
 failed:
+    watermark_release();
     listen_close(&l);
     fallback_global_shutdown();
     curl_global_cleanup();
 failed_curl:
     process_global_shutdown();
+    presets_release();
     config_release(&cfg);
     return 1;
 }

@@ -32,6 +32,8 @@ enum conf_type {
     T_LOGLEVEL,   /* debug|info|warn|error */
     T_OCTAL,      /* file mode */
     T_DIR,        /* existing directory, realpath'd; "" = off */
+    T_DOUBLE,     /* double in (min/1000, max/1000] */
+    T_TYPES,      /* "jpeg,png" -> bool[IMGTYPE_COUNT], any known type, may be empty */
 };
 
 struct conf_var {
@@ -102,6 +104,10 @@ static const struct conf_var vars[] = {
      "largest source, megapixels, checked from the header before decoding"},
     {"IMGPROXY_MAX_SRC_FILE_SIZE", T_LLONG, OFF(max_src_file_size), 0, "0", 0, LLONG_MAX,
      "largest source file, bytes; 0 = no limit"},
+    {"IMGPROXY_SANITIZE_SVG", T_BOOL, OFF(sanitize_svg), 0, "true", 0, 0,
+     "remove scripts, event handlers and external references from SVGs passed through"},
+    {"IMGPROXY_ALWAYS_RASTERIZE_SVG", T_BOOL, OFF(always_rasterize_svg), 0, "false", 0, 0,
+     "rasterise SVG sources even when no other format is asked for"},
     {"IMGPROXY_MAX_SVG_CHECK_BYTES", T_INT, OFF(max_svg_check_bytes), 0, "32768", 1,
      INT_MAX, "bytes scanned to recognise an SVG"},
 
@@ -123,6 +129,10 @@ static const struct conf_var vars[] = {
      "interlaced (progressive) JPEG output"},
     {"IMGPROXY_PNG_INTERLACED", T_BOOL, OFF(png_interlaced), 0, "false", 0, 0,
      "interlaced PNG output"},
+    {"IMGPROXY_PNG_QUANTIZE", T_BOOL, OFF(png_quantize), 0, "false", 0, 0,
+     "palette PNG output (libimagequant)"},
+    {"IMGPROXY_PNG_QUANTIZATION_COLORS", T_INT, OFF(png_quantization_colors), 0, "256", 2, 256,
+     "colours of a quantised PNG"},
     {"IMGPROXY_WEBP_EFFORT", T_INT, OFF(webp_effort), 0, "4", 1, 6, "WebP encoder effort"},
     {"IMGPROXY_AVIF_SPEED", T_INT, OFF(avif_speed), 0, "8", 0, 9,
      "AVIF encoder speed; libvips effort = 9 - speed"},
@@ -172,6 +182,48 @@ static const struct conf_var vars[] = {
      599, "status sent with the fallback image; 0 = the download error's status"},
     {"IMGPROXY_FALLBACK_IMAGE_TTL", T_INT, OFF(fallback_image_ttl), 0, "0", 0, INT_MAX,
      "Cache-Control max-age with the fallback image, seconds; 0 = IMGPROXY_TTL"},
+    {"IMGPROXY_KEEP_COPYRIGHT", T_BOOL, OFF(keep_copyright), 0, "true", 0, 0,
+     "keep copyright and author metadata when stripping"},
+    {"IMGPROXY_ENFORCE_THUMBNAIL", T_BOOL, OFF(enforce_thumbnail), 0, "false", 0, 0,
+     "use the thumbnail embedded in HEIC/AVIF sources when there is one"},
+    {"IMGPROXY_SKIP_PROCESSING_FORMATS", T_TYPES, OFF(skip_processing), 0, "", 0, 0,
+     "source formats sent as they are when the result format is the same"},
+
+    /* Processing options and presets */
+    {"IMGPROXY_ALLOWED_PROCESSING_OPTIONS", T_STRLIST, OFF(allowed_processing_options), 0, "", 0,
+     0, "option names allowed in URLs, comma-separated; empty = all"},
+    {"IMGPROXY_ALLOW_SECURITY_OPTIONS", T_BOOL, OFF(allow_security_options), 0, "false", 0, 0,
+     "allow the max_src_resolution, max_src_file_size, ... options in URLs"},
+    {"IMGPROXY_MAX_ANIMATION_FRAMES", T_INT, OFF(max_animation_frames), 0, "1", 1, 100000,
+     "frames of an animation processed; 1 = first frame only"},
+    {"IMGPROXY_MAX_ANIMATION_FRAME_RESOLUTION", T_MEGAPIXELS, OFF(max_animation_frame_resolution),
+     0, "0", -1, 0, "largest animation frame, megapixels; 0 = frames x size vs MAX_SRC_RESOLUTION"},
+    {"IMGPROXY_MAX_RESULT_DIMENSION", T_INT, OFF(max_result_dimension), 0, "0", 0, INT_MAX,
+     "largest result side, pixels; larger results are scaled down; 0 = no limit"},
+    {"IMGPROXY_PRESETS", T_STR, OFF(presets), 0, "", 0, 0,
+     "presets: name=opt/opt entries split by IMGPROXY_PRESETS_SEPARATOR"},
+    {"IMGPROXY_PRESETS_SEPARATOR", T_SEPARATOR, OFF(presets_separator), 0, ",", 0, 0,
+     "separator between the entries of IMGPROXY_PRESETS"},
+    {"IMGPROXY_PRESETS_PATH", T_STR, OFF(presets_path), 0, "", 0, 0,
+     "file with one preset per line; # starts a comment"},
+    {"IMGPROXY_ONLY_PRESETS", T_BOOL, OFF(only_presets), 0, "false", 0, 0,
+     "URLs carry preset names (p1:p2) in place of options"},
+    {"IMGPROXY_BASE_URL", T_STR, OFF(base_url), 0, "", 0, 0,
+     "prefix added to source URLs that do not start with it"},
+    {"IMGPROXY_URL_REPLACEMENTS", T_STR, OFF(url_replacements), 0, "", 0, 0,
+     "pattern=replacement pairs split by ';' applied to source URL prefixes; * and ${N}"},
+    {"IMGPROXY_BASE64_URL_INCLUDES_FILENAME", T_BOOL, OFF(base64_url_includes_filename), 0,
+     "false", 0, 0, "the last segment of a base64 source URL is a file name, ignored"},
+    {"IMGPROXY_WATERMARK_DATA", T_STR, OFF(watermark_data), 0, "", 0, 0,
+     "watermark image, base64-encoded"},
+    {"IMGPROXY_WATERMARK_PATH", T_STR, OFF(watermark_path), 0, "", 0, 0,
+     "watermark image file, read at start-up"},
+    {"IMGPROXY_WATERMARK_URL", T_STR, OFF(watermark_url), 0, "", 0, 0,
+     "watermark image URL, downloaded at start-up"},
+    {"IMGPROXY_WATERMARK_OPACITY", T_DOUBLE, OFF(watermark_opacity), 0, "1", 0, 1000,
+     "opacity multiplied into every watermark's, (0, 1]"},
+    {"IMGPROXY_ENABLE_CLIENT_HINTS", T_BOOL, OFF(enable_client_hints), 0, "false", 0, 0,
+     "take dpr and width from the DPR/Width client-hint headers"},
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
@@ -389,7 +441,9 @@ static int parse_var(struct config *c, const struct conf_var *v, const char *val
 
         errno = 0;
         mp = strtod(value, &end);
-        if (*value == '\0' || *end != '\0' || errno != 0 || !(mp > 0) || mp > 1e7)
+        /* min -1 marks a limit where 0 means "off". */
+        if (*value == '\0' || *end != '\0' || errno != 0 || !(mp > 0 || (v->min < 0 && mp == 0)) ||
+            mp > 1e7)
             return fail(err, errlen, v, value, "must be a number of megapixels > 0");
         *(long long *)field(c, v->offset) = (long long)(mp * 1000000.0);
         return 0;
@@ -472,6 +526,42 @@ static int parse_var(struct config *c, const struct conf_var *v, const char *val
             if (parse_ll(num, &qv) < 0 || qv < v->min || qv > v->max)
                 return fail(err, errlen, v, value, "quality must be between 1 and 100");
             q[t] = (int)qv;
+            if (comma == NULL)
+                break;
+            p = comma + 1;
+        }
+        return 0;
+    }
+    case T_DOUBLE: {
+        char *end;
+        double d;
+
+        errno = 0;
+        d = strtod(value, &end);
+        if (*value == '\0' || *end != '\0' || errno != 0 || !(d > (double)v->min / 1000) ||
+            d > (double)v->max / 1000) {
+            char why[96];
+
+            snprintf(why, sizeof(why), "must be a number in (%g, %g]", (double)v->min / 1000,
+                     (double)v->max / 1000);
+            return fail(err, errlen, v, value, why);
+        }
+        *(double *)field(c, v->offset) = d;
+        return 0;
+    }
+    case T_TYPES: {
+        bool *on = field(c, v->offset);
+        const char *p = value;
+
+        memset(on, 0, sizeof(bool) * IMGTYPE_COUNT);
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+            enum imgtype t = imagetype_from_name(p, n);
+
+            if (t == IMGTYPE_UNKNOWN)
+                return fail(err, errlen, v, value, "unknown format");
+            on[t] = true;
             if (comma == NULL)
                 break;
             p = comma + 1;
@@ -637,6 +727,20 @@ static void format_value(const struct config *c, const struct conf_var *v, char 
                 used += (size_t)snprintf(out + used, n - used, "%s%s=%d", used ? "," : "",
                                          imagetype_name((enum imgtype)t), q[t]);
         }
+        break;
+    }
+    case T_DOUBLE:
+        snprintf(out, n, "%g", *(const double *)cfield(c, v->offset));
+        break;
+    case T_TYPES: {
+        const bool *on = cfield(c, v->offset);
+        size_t used = 0;
+
+        out[0] = '\0';
+        for (int t = 1; t < IMGTYPE_COUNT && used < n; t++)
+            if (on[t])
+                used += (size_t)snprintf(out + used, n - used, "%s%s", used ? "," : "",
+                                         imagetype_name((enum imgtype)t));
         break;
     }
     case T_FORMATS: {

@@ -63,6 +63,8 @@ struct config {
     long long max_src_resolution;     /* IMGPROXY_MAX_SRC_RESOLUTION, megapixels -> pixels */
     long long max_src_file_size;      /* IMGPROXY_MAX_SRC_FILE_SIZE, bytes; 0 = no limit */
     int max_svg_check_bytes;          /* IMGPROXY_MAX_SVG_CHECK_BYTES */
+    bool sanitize_svg;                /* IMGPROXY_SANITIZE_SVG */
+    bool always_rasterize_svg;        /* IMGPROXY_ALWAYS_RASTERIZE_SVG */
 
     /* Output */
     int quality;                       /* IMGPROXY_QUALITY */
@@ -73,6 +75,8 @@ struct config {
     bool auto_avif, enforce_avif;      /* IMGPROXY_AUTO_AVIF, IMGPROXY_ENFORCE_AVIF */
     bool jpeg_progressive;             /* IMGPROXY_JPEG_PROGRESSIVE */
     bool png_interlaced;               /* IMGPROXY_PNG_INTERLACED */
+    bool png_quantize;                 /* IMGPROXY_PNG_QUANTIZE */
+    int png_quantization_colors;       /* IMGPROXY_PNG_QUANTIZATION_COLORS, 2..256 */
     int webp_effort;                   /* IMGPROXY_WEBP_EFFORT */
     int avif_speed;                    /* IMGPROXY_AVIF_SPEED */
     bool strip_metadata;               /* IMGPROXY_STRIP_METADATA */
@@ -99,6 +103,28 @@ struct config {
     char *fallback_image_url;          /* IMGPROXY_FALLBACK_IMAGE_URL */
     int fallback_image_http_code;      /* IMGPROXY_FALLBACK_IMAGE_HTTP_CODE; 0 = the error's */
     int fallback_image_ttl;            /* IMGPROXY_FALLBACK_IMAGE_TTL; 0 = IMGPROXY_TTL */
+    bool keep_copyright;               /* IMGPROXY_KEEP_COPYRIGHT */
+    bool enforce_thumbnail;            /* IMGPROXY_ENFORCE_THUMBNAIL */
+    bool skip_processing[IMGTYPE_COUNT]; /* IMGPROXY_SKIP_PROCESSING_FORMATS */
+
+    /* Processing options and presets */
+    struct strlist allowed_processing_options; /* IMGPROXY_ALLOWED_PROCESSING_OPTIONS */
+    bool allow_security_options;       /* IMGPROXY_ALLOW_SECURITY_OPTIONS */
+    int max_animation_frames;          /* IMGPROXY_MAX_ANIMATION_FRAMES */
+    long long max_animation_frame_resolution; /* IMGPROXY_MAX_ANIMATION_FRAME_RESOLUTION, px */
+    int max_result_dimension;          /* IMGPROXY_MAX_RESULT_DIMENSION; 0 = none */
+    char *presets;                     /* IMGPROXY_PRESETS */
+    char *presets_separator;           /* IMGPROXY_PRESETS_SEPARATOR */
+    char *presets_path;                /* IMGPROXY_PRESETS_PATH */
+    bool only_presets;                 /* IMGPROXY_ONLY_PRESETS */
+    char *base_url;                    /* IMGPROXY_BASE_URL */
+    char *url_replacements;            /* IMGPROXY_URL_REPLACEMENTS */
+    bool base64_url_includes_filename; /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME */
+    bool enable_client_hints;          /* IMGPROXY_ENABLE_CLIENT_HINTS */
+    char *watermark_data;              /* IMGPROXY_WATERMARK_DATA, base64 */
+    char *watermark_path;              /* IMGPROXY_WATERMARK_PATH */
+    char *watermark_url;               /* IMGPROXY_WATERMARK_URL */
+    double watermark_opacity;          /* IMGPROXY_WATERMARK_OPACITY */
 };
 
 /* The process-wide configuration. */

@@ -132,12 +132,130 @@ static void calc_scale(int width, int height, const struct procopts *po, bool ve
     *dpr_scale = dpr;
 }
 
+/* calcSizes: target, scaled, result-crop and extend_aspect_ratio sizes. */
+static void calc_sizes(struct geom_plan *p, int wts, int hts, const struct procopts *po)
+{
+    p->target_w = geom_scale(po->width, p->dpr_scale * po->zoom_w);
+    p->target_h = geom_scale(po->height, p->dpr_scale * po->zoom_h);
+    p->scaled_w = geom_scale(wts, p->wscale);
+    p->scaled_h = geom_scale(hts, p->hscale);
+    if (p->scaled_w < 1)
+        p->scaled_w = 1;
+    if (p->scaled_h < 1)
+        p->scaled_h = 1;
+
+    p->result_crop_w = p->target_w;
+    p->result_crop_h = p->target_h;
+    if (po->resizing_type == RT_FILL_DOWN && !po->enlarge) {
+        double diff_w = (double)p->target_w / (double)p->scaled_w;
+        double diff_h = (double)p->target_h / (double)p->scaled_h;
+
+        if (diff_w > diff_h && diff_w > 1.0) {
+            p->result_crop_h =
+                geom_scale(p->scaled_w, (double)p->target_h / (double)p->target_w);
+            p->result_crop_w = p->scaled_w;
+        } else if (diff_h > diff_w && diff_h > 1.0) {
+            p->result_crop_w =
+                geom_scale(p->scaled_h, (double)p->target_w / (double)p->target_h);
+            p->result_crop_h = p->scaled_h;
+        }
+    }
+
+    p->extend_ar_w = 0;
+    p->extend_ar_h = 0;
+    if (po->extend_ar && p->target_w > 0 && p->target_h > 0) {
+        int ow = min_non_zero(p->scaled_w, p->result_crop_w);
+        int oh = min_non_zero(p->scaled_h, p->result_crop_h);
+        double diff_w = (double)p->target_w / (double)ow;
+        double diff_h = (double)p->target_h / (double)oh;
+
+        if (diff_h > diff_w) {
+            p->extend_ar_h = geom_scale(ow, (double)p->target_h / (double)p->target_w);
+            p->extend_ar_w = ow;
+        } else if (diff_w > diff_h) {
+            p->extend_ar_w = geom_scale(oh, (double)p->target_w / (double)p->target_h);
+            p->extend_ar_h = oh;
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        p->padding[i] = geom_round_to_even((double)po->padding[i] * p->dpr_scale);
+}
+
+/* max_result_dimension: scale everything down when the final size is too big. */
+static void limit_scale(struct geom_plan *p, int wts, int hts, const struct procopts *po)
+{
+    int limit = po->max_result_dimension;
+    int ow, oh, mx;
+    double down;
+
+    if (limit <= 0)
+        return;
+    ow = min_non_zero(p->scaled_w, p->result_crop_w);
+    oh = min_non_zero(p->scaled_h, p->result_crop_h);
+    if (po->extend) {
+        ow = ow > p->target_w ? ow : p->target_w;
+        oh = oh > p->target_h ? oh : p->target_h;
+    } else if (po->extend_ar) {
+        ow = ow > p->extend_ar_w ? ow : p->extend_ar_w;
+        oh = oh > p->extend_ar_h ? oh : p->extend_ar_h;
+    }
+    ow += p->padding[1] + p->padding[3];
+    oh += p->padding[0] + p->padding[2];
+    if (ow <= limit && oh <= limit)
+        return;
+    mx = ow > oh ? ow : oh;
+    down = (double)limit / (double)mx;
+    p->wscale *= down;
+    p->hscale *= down;
+    /* Never below one pixel. */
+    if (p->wscale < 1.0 / wts)
+        p->wscale = 1.0 / wts;
+    if (p->hscale < 1.0 / hts)
+        p->hscale = 1.0 / hts;
+    p->dpr_scale *= down;
+    calc_sizes(p, wts, hts, po);
+}
+
+/* The size after cropToResult, extend, extend_aspect_ratio and padding. */
+static void calc_out(struct geom_plan *p, const struct procopts *po)
+{
+    int cw = min_non_zero(p->result_crop_w, p->scaled_w);
+    int ch = min_non_zero(p->result_crop_h, p->scaled_h);
+
+    /* cropToResult: cropImage clamps to the image and skips a no-op crop. */
+    if (cw >= p->scaled_w && ch >= p->scaled_h) {
+        p->out_w = p->scaled_w;
+        p->out_h = p->scaled_h;
+    } else {
+        p->out_w = cw > p->scaled_w ? p->scaled_w : cw;
+        p->out_h = ch > p->scaled_h ? p->scaled_h : ch;
+    }
+    if (po->extend)
+        geom_extend_size(p->out_w, p->out_h, p->target_w, p->target_h, &p->out_w, &p->out_h);
+    if (po->extend_ar && p->extend_ar_w > 0 && p->extend_ar_h > 0)
+        geom_extend_size(p->out_w, p->out_h, p->extend_ar_w, p->extend_ar_h, &p->out_w,
+                         &p->out_h);
+    p->out_w += p->padding[1] + p->padding[3];
+    p->out_h += p->padding[0] + p->padding[2];
+}
+
+void geom_extend_size(int iw, int ih, int w, int h, int *ow, int *oh)
+{
+    if (w <= iw && h <= ih) {
+        *ow = iw;
+        *oh = ih;
+        return;
+    }
+    *ow = w <= 0 ? iw : w;
+    *oh = h <= 0 ? ih : h;
+}
+
 void geom_plan(struct geom_plan *p, int w, int h, int orientation, bool vector,
                const struct procopts *po)
 {
     int angle = 0;
     bool flip = false;
-    int wts, hts, cw, ch;
+    int wts, hts;
 
     if (po->auto_rotate) {
         if (orientation == 3 || orientation == 4)
@@ -165,52 +283,9 @@ void geom_plan(struct geom_plan *p, int w, int h, int orientation, bool vector,
     hts = min_non_zero(p->crop_h, p->src_h);
 
     calc_scale(wts, hts, po, vector, &p->wscale, &p->hscale, &p->dpr_scale);
-
-    /* calcSizes */
-    p->target_w = geom_scale(po->width, p->dpr_scale * po->zoom_w);
-    p->target_h = geom_scale(po->height, p->dpr_scale * po->zoom_h);
-    p->scaled_w = geom_scale(wts, p->wscale);
-    p->scaled_h = geom_scale(hts, p->hscale);
-    if (p->scaled_w < 1)
-        p->scaled_w = 1;
-    if (p->scaled_h < 1)
-        p->scaled_h = 1;
-
-    p->result_crop_w = p->target_w;
-    p->result_crop_h = p->target_h;
-    if (po->resizing_type == RT_FILL_DOWN && !po->enlarge) {
-        double diff_w = (double)p->target_w / (double)p->scaled_w;
-        double diff_h = (double)p->target_h / (double)p->scaled_h;
-
-        if (diff_w > diff_h && diff_w > 1.0) {
-            p->result_crop_h =
-                geom_scale(p->scaled_w, (double)p->target_h / (double)p->target_w);
-            p->result_crop_w = p->scaled_w;
-        } else if (diff_h > diff_w && diff_h > 1.0) {
-            p->result_crop_w =
-                geom_scale(p->scaled_h, (double)p->target_w / (double)p->target_h);
-            p->result_crop_h = p->scaled_h;
-        }
-    }
-
-    /* cropToResult: cropImage clamps to the image and skips a no-op crop. */
-    cw = min_non_zero(p->result_crop_w, p->scaled_w);
-    ch = min_non_zero(p->result_crop_h, p->scaled_h);
-    if (cw >= p->scaled_w && ch >= p->scaled_h) {
-        p->out_w = p->scaled_w;
-        p->out_h = p->scaled_h;
-    } else {
-        p->out_w = cw;
-        p->out_h = ch;
-    }
-
-    /* extend */
-    if (po->extend && !(p->target_w <= p->out_w && p->target_h <= p->out_h)) {
-        if (p->target_w > 0)
-            p->out_w = p->target_w;
-        if (p->target_h > 0)
-            p->out_h = p->target_h;
-    }
+    calc_sizes(p, wts, hts, po);
+    limit_scale(p, wts, hts, po);
+    calc_out(p, po);
 }
 
 void geom_position(int w, int h, int iw, int ih, const struct gravity *g, double dpr,

@@ -32,6 +32,8 @@ struct geom_plan {
     int scaled_w, scaled_h;           /* size after scaling */
     int result_crop_w, result_crop_h; /* crop to result; 0 = none on that side */
     int target_w, target_h;           /* extend target */
+    int extend_ar_w, extend_ar_h;     /* extend_aspect_ratio target; 0 = none */
+    int padding[4];                   /* top, right, bottom, left, scaled by dpr */
     int out_w, out_h;                 /* final size */
 };
 
@@ -50,6 +52,13 @@ void geom_plan(struct geom_plan *p, int w, int h, int orientation, bool vector,
  */
 void geom_position(int w, int h, int iw, int ih, const struct gravity *g, double dpr,
                    bool allow_overflow, int *left, int *top);
+
+/*
+ * imgproxy's extendImage size rule: an iw x ih image extended to w x h stays
+ * as it is when it already covers both; a side <= 0 keeps the image's side.
+ * (A side smaller than the image crops it, as vips_embed does.)
+ */
+void geom_extend_size(int iw, int ih, int w, int h, int *ow, int *oh);
 
 /* The crop size for one side: 0 -> 0, >= 1 -> (int)c, else max(1, round(orig*c)). */
 int geom_crop_size(int orig, double c);

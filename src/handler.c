@@ -1,4 +1,5 @@
 /* handler.c: one request, start to finish: route, verify, fetch, process, stream, log. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,8 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
+
+#include <glib.h>
 
 #include "config.h"
 #include "fallback.h"
@@ -15,8 +18,10 @@
 #include "imagetype.h"
 #include "log.h"
 #include "options.h"
+#include "presets.h"
 #include "process.h"
 #include "signature.h"
+#include "svg.h"
 #include "url.h"
 #include "banned.h"
 
@@ -179,6 +184,48 @@ static void make_request_id(const struct request *rq, char *out, size_t outlen)
     out[i] = '\0';
 }
 
+/* Client hints (IMGPROXY_ENABLE_CLIENT_HINTS): DPR and Width headers, before any option. */
+static void apply_client_hints(struct procopts *po, const struct request *rq)
+{
+    const char *dpr = rq->param ? rq->param(rq->ctx, "HTTP_SEC_CH_DPR") : NULL;
+    const char *width = rq->param ? rq->param(rq->ctx, "HTTP_SEC_CH_WIDTH") : NULL;
+    char *end;
+
+    if (dpr == NULL && rq->param)
+        dpr = rq->param(rq->ctx, "HTTP_DPR");
+    if (width == NULL && rq->param)
+        width = rq->param(rq->ctx, "HTTP_WIDTH");
+    if (dpr != NULL && *dpr != '\0') {
+        double d = strtod(dpr, &end);
+
+        if (*end == '\0' && d > 0 && d <= 8)
+            po->dpr = d;
+    }
+    if (width != NULL && *width != '\0') {
+        long w = strtol(width, &end, 10);
+
+        if (*end == '\0' && w > 0 && w < 100000)
+            po->width = (int)lround((double)w / po->dpr);
+    }
+}
+
+/* IMGPROXY_ONLY_PRESETS: a segment is preset names split by the separator. */
+static int apply_preset_list(struct procopts *po, const char *seg, char sep, struct errinfo *e)
+{
+    while (*seg != '\0') {
+        const char *next = strchr(seg, sep);
+        size_t n = next ? (size_t)(next - seg) : strlen(seg);
+        int ret = options_apply_preset(po, seg, n, sep, e);
+
+        if (ret < 0)
+            return ret;
+        if (next == NULL)
+            break;
+        seg = next + 1;
+    }
+    return 0;
+}
+
 struct timings {
     double download, process;
 };
@@ -279,6 +326,9 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     double t;
     int ret;
 
+    char *source = NULL; /* u.source after IMGPROXY_URL_REPLACEMENTS and IMGPROXY_BASE_URL */
+    struct buf svg = {NULL, 0, 0};
+
     fetch_result_init(&fr);
     memset(&u, 0, sizeof(u));
     if (cfg.secret != NULL && cfg.secret[0] != '\0' &&
@@ -296,18 +346,34 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     if (ret < 0)
         goto out;
     options_init(&po);
-    for (size_t i = 0; i < u.nsegments; i++) {
-        ret = options_apply(&po, u.segments[i], strlen(u.segments[i]),
-                            cfg.arguments_separator[0], e);
+    if (cfg.enable_client_hints)
+        apply_client_hints(&po, rq);
+    if (presets_find("default", 7) != NULL) {
+        ret = options_apply_preset(&po, "default", 7, cfg.arguments_separator[0], e);
         if (ret < 0)
             goto out;
     }
-    if (u.ext != NULL) {
+    for (size_t i = 0; i < u.nsegments; i++) {
+        if (cfg.only_presets) {
+            ret = apply_preset_list(&po, u.segments[i], cfg.arguments_separator[0], e);
+        } else {
+            ret = options_apply_url(&po, u.segments[i], strlen(u.segments[i]),
+                                    cfg.arguments_separator[0], e);
+        }
+        if (ret < 0)
+            goto out;
+    }
+    source = url_preprocess(u.source);
+    if (source == NULL) {
+        ret = err_set(e, ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    if (u.ext != NULL && !po.raw) {
         ret = options_apply_format(&po, u.ext, strlen(u.ext), e);
         if (ret < 0)
             goto out;
     }
-    if (po.format != IMGTYPE_UNKNOWN && !imagetype_saveable(po.format)) {
+    if (po.format != IMGTYPE_UNKNOWN && !po.raw && !imagetype_saveable(po.format)) {
         ret = err_set(e, ERR_UNSAVEABLE, "Resulting image format is not supported: %s",
                       imagetype_name(po.format));
         goto out;
@@ -323,16 +389,16 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     }
     if (cfg.use_last_modified)
         fo.if_modified_since = param(rq, "HTTP_IF_MODIFIED_SINCE");
-    fo.cookie = cookie_for(rq, u.source, cookie_base, sizeof(cookie_base));
+    fo.cookie = cookie_for(rq, source, cookie_base, sizeof(cookie_base));
 
     t = now_ms();
-    ret = fetch_source_with(hc->fetcher, u.source, &fo, &fr, e);
+    ret = fetch_source_with(hc->fetcher, source, &fo, &fr, e);
     tm->download = now_ms() - t;
     if (ret < 0) {
         if (fallback_image() == NULL)
             goto out;
         /* Download errors only: the fallback image takes the source's place. */
-        log_warn("Could not load image %s. Using fallback image. %s", u.source, e->msg);
+        log_warn("Could not load image %s. Using fallback image. %s", source, e->msg);
         status = cfg.fallback_image_http_code > 0 ? cfg.fallback_image_http_code : e->status;
         err_clear(e);
         src = fallback_image();
@@ -368,8 +434,59 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
 
     t = now_ms();
     src_type = imagetype_sniff(src->body.data, src->body.len, (size_t)cfg.max_svg_check_bytes);
+    /* raw: no type, size or resolution checks, as imgproxy streams it. */
+    if (po.raw) {
+        r->status = 200;
+        r->nheaders = 0;
+        add_header(r, "Content-Type",
+                   src_type != IMGTYPE_UNKNOWN ? imagetype_mime(src_type)
+                   : src->content_type != NULL ? src->content_type
+                                               : "application/octet-stream");
+        add_header(r, "X-Request-ID", r->request_id);
+        ret = send_body(r, src->body.data, src->body.len);
+        if (ret < 0)
+            ret = err_set(e, ERR_CANCELLED, "The client went away during the response");
+        tm->process = now_ms() - t;
+        goto out;
+    }
     if (src_type == IMGTYPE_UNKNOWN) {
         ret = err_set(e, ERR_SOURCE_TYPE, "Source image type not supported");
+        goto out;
+    }
+    if (po.max_src_file_size > 0 && src->body.len > (size_t)po.max_src_file_size) {
+        ret = err_set(e, ERR_SOURCE_TYPE, "Source image file is too big");
+        goto out;
+    }
+    /* skip_processing for this source type: the source bytes as they are. */
+    if (po.skip_processing[src_type] &&
+        (po.format == IMGTYPE_UNKNOWN || po.format == src_type)) {
+        r->status = 200;
+        r->nheaders = 0;
+        add_header(r, "Content-Type", imagetype_mime(src_type));
+        add_header(r, "X-Request-ID", r->request_id);
+        ret = send_body(r, src->body.data, src->body.len);
+        if (ret < 0)
+            ret = err_set(e, ERR_CANCELLED, "The client went away during the response");
+        tm->process = now_ms() - t;
+        goto out;
+    }
+    /* SVG stays SVG unless another format is asked for: sanitised, not rasterised. */
+    if (src_type == IMGTYPE_SVG && !cfg.always_rasterize_svg &&
+        (po.format == IMGTYPE_UNKNOWN || po.format == IMGTYPE_SVG)) {
+        buf_init(&svg);
+        if (cfg.sanitize_svg && svg_sanitize((const char *)src->body.data, src->body.len, &svg) < 0) {
+            ret = err_set(e, ERR_INTERNAL, "out of memory");
+            goto out;
+        }
+        r->status = 200;
+        r->nheaders = 0;
+        add_header(r, "Content-Type", imagetype_mime(IMGTYPE_SVG));
+        add_header(r, "X-Request-ID", r->request_id);
+        ret = cfg.sanitize_svg ? send_body(r, svg.data, svg.len)
+                               : send_body(r, src->body.data, src->body.len);
+        if (ret < 0)
+            ret = err_set(e, ERR_CANCELLED, "The client went away during the response");
+        tm->process = now_ms() - t;
         goto out;
     }
     accept = param(rq, "HTTP_ACCEPT");
@@ -382,7 +499,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     r->nheaders = 0;
     add_header(r, "Content-Type", imagetype_mime(info.out_type));
     headers_content_disposition(r->content_disposition, sizeof(r->content_disposition),
-                                po.filename, u.source, info.out_type, po.return_attachment);
+                                po.filename, source, info.out_type, po.return_attachment);
     add_header(r, "Content-Disposition", r->content_disposition);
     set_cache_control(r, &po, src, fallback);
     if (cfg.use_last_modified && headers_value_safe(src->last_modified) &&
@@ -392,13 +509,13 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     if (vary != NULL)
         add_header(r, "Vary", vary);
     if (cfg.set_canonical_header &&
-        (strncmp(u.source, "http://", 7) == 0 || strncmp(u.source, "https://", 8) == 0) &&
-        headers_value_safe(u.source)) {
-        size_t n = strlen(u.source) + 20;
+        (strncmp(source, "http://", 7) == 0 || strncmp(source, "https://", 8) == 0) &&
+        headers_value_safe(source)) {
+        size_t n = strlen(source) + 20;
 
         r->link = malloc(n);
         if (r->link != NULL) {
-            snprintf(r->link, n, "<%s>; rel=\"canonical\"", u.source);
+            snprintf(r->link, n, "<%s>; rel=\"canonical\"", source);
             add_header(r, "Link", r->link);
         }
     }
@@ -427,6 +544,8 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     ret = send_head(r); /* an empty image still gets its headers */
 out:
     process_job_free(job);
+    g_free(source);
+    buf_release(&svg);
     fetch_result_release(&fr);
     url_release(&u);
     return ret;

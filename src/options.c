@@ -12,6 +12,7 @@
 #include "options.h"
 #include "parse.h"
 #include "url.h"
+#include "presets.h"
 #include "banned.h"
 
 #define MAX_ARGS 16
@@ -38,6 +39,18 @@ void options_init(struct procopts *po)
     po->strip_metadata = cfg.strip_metadata;
     po->strip_color_profile = cfg.strip_color_profile;
     po->return_attachment = cfg.return_attachment;
+    po->extend_ar_gravity.type = GRAV_CENTER;
+    po->trim_threshold = 10;
+    po->background[0] = po->background[1] = po->background[2] = 255;
+    po->keep_copyright = cfg.keep_copyright;
+    po->enforce_thumbnail = cfg.enforce_thumbnail;
+    memcpy(po->skip_processing, cfg.skip_processing, sizeof(po->skip_processing));
+    po->wm_gravity.type = GRAV_CENTER;
+    po->max_src_resolution = cfg.max_src_resolution;
+    po->max_src_file_size = cfg.max_src_file_size;
+    po->max_animation_frames = cfg.max_animation_frames;
+    po->max_animation_frame_resolution = cfg.max_animation_frame_resolution;
+    po->max_result_dimension = cfg.max_result_dimension;
 }
 
 /* strconv.Atoi: an optional sign and digits, nothing else. */
@@ -89,7 +102,7 @@ static const struct {
     {"ce", GRAV_CENTER},       {"no", GRAV_NORTH},       {"so", GRAV_SOUTH},
     {"ea", GRAV_EAST},         {"we", GRAV_WEST},        {"noea", GRAV_NORTH_EAST},
     {"nowe", GRAV_NORTH_WEST}, {"soea", GRAV_SOUTH_EAST}, {"sowe", GRAV_SOUTH_WEST},
-    {"sm", GRAV_SMART},        {"fp", GRAV_FOCUS_POINT},
+    {"sm", GRAV_SMART},        {"fp", GRAV_FOCUS_POINT},  {"re", GRAV_REPLICATE},
 };
 
 const char *options_gravity_name(enum gravity_type t)
@@ -114,7 +127,7 @@ static int parse_gravity(struct gravity *g, const char *what, const struct args 
             found = true;
         }
     }
-    if (!found || (g->type == GRAV_SMART && !allow_smart))
+    if (!found || (g->type == GRAV_SMART && !allow_smart) || g->type == GRAV_REPLICATE)
         return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", what, name);
     g->x = 0;
     g->y = 0;
@@ -172,15 +185,228 @@ static int apply_resizing_type(struct procopts *po, const char *s, struct errinf
     return err_set(e, ERR_INVALID_URL, "Invalid resize type: %s", s);
 }
 
-static int apply_extend(struct procopts *po, const struct args *a, size_t from,
-                        struct errinfo *e)
+static int apply_extend_to(bool *on, struct gravity *g, const struct args *a, size_t from,
+                           struct errinfo *e)
 {
     if (a->n - from > 4)
         return err_set(e, ERR_INVALID_URL, "Invalid extend arguments");
-    po->extend = parse_bool(a->v[from]);
-    if (a->n - from > 1)
-        return parse_gravity(&po->extend_gravity, "extend gravity", a, from + 1, false, e);
+    *on = parse_bool(a->v[from]);
+    if (a->n - from > 1) {
+        int r = parse_gravity(g, "extend gravity", a, from + 1, false, e);
+
+        if (r == 0 && g->type == GRAV_SMART)
+            return err_set(e, ERR_INVALID_URL, "Invalid extend gravity: sm");
+        return r;
+    }
     return 0;
+}
+
+static int apply_extend(struct procopts *po, const struct args *a, size_t from,
+                        struct errinfo *e)
+{
+    return apply_extend_to(&po->extend, &po->extend_gravity, a, from, e);
+}
+
+static int hexdigit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* A 3- or 6-digit hex colour ("f00", "ff0000"). */
+static int parse_hex_color(const char *s, unsigned char rgb[3])
+{
+    size_t n = strlen(s);
+
+    for (size_t i = 0; i < n; i++)
+        if (hexdigit(s[i]) < 0)
+            return -1;
+    if (n == 3) {
+        for (size_t i = 0; i < 3; i++)
+            rgb[i] = (unsigned char)(hexdigit(s[i]) * 17);
+        return 0;
+    }
+    if (n == 6) {
+        for (size_t i = 0; i < 3; i++)
+            rgb[i] = (unsigned char)(hexdigit(s[2 * i]) * 16 + hexdigit(s[2 * i + 1]));
+        return 0;
+    }
+    return -1;
+}
+
+static int apply_background(struct procopts *po, const struct args *a, struct errinfo *e)
+{
+    if (a->n == 1 && a->v[0][0] == '\0') {
+        po->flatten = false;
+        return 0;
+    }
+    if (a->n == 1) {
+        if (parse_hex_color(a->v[0], po->background) < 0)
+            return err_set(e, ERR_INVALID_URL, "Invalid background argument: %s", a->v[0]);
+        po->flatten = true;
+        return 0;
+    }
+    if (a->n == 3) {
+        for (size_t i = 0; i < 3; i++) {
+            int c;
+
+            if (parse_int(a->v[i], &c) < 0 || c < 0 || c > 255)
+                return err_set(e, ERR_INVALID_URL, "Invalid background argument: %s", a->v[i]);
+            po->background[i] = (unsigned char)c;
+        }
+        po->flatten = true;
+        return 0;
+    }
+    return err_set(e, ERR_INVALID_URL, "Invalid background arguments");
+}
+
+static int apply_padding(struct procopts *po, const struct args *a, struct errinfo *e)
+{
+    int v[4];
+
+    if (a->n > 4)
+        return err_set(e, ERR_INVALID_URL, "Invalid padding arguments");
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i][0] == '\0') {
+            v[i] = -1; /* keep what CSS order gives */
+            continue;
+        }
+        if (parse_int(a->v[i], &v[i]) < 0 || v[i] < 0)
+            return err_set(e, ERR_INVALID_URL, "Invalid padding: %s", a->v[i]);
+    }
+    /* CSS order: top sets all; right sets left; bottom; left. */
+    if (v[0] >= 0)
+        po->padding[0] = po->padding[1] = po->padding[2] = po->padding[3] = v[0];
+    if (a->n > 1 && v[1] >= 0)
+        po->padding[1] = po->padding[3] = v[1];
+    if (a->n > 2 && v[2] >= 0)
+        po->padding[2] = v[2];
+    if (a->n > 3 && v[3] >= 0)
+        po->padding[3] = v[3];
+    return 0;
+}
+
+static int apply_trim(struct procopts *po, const struct args *a, struct errinfo *e)
+{
+    double t;
+
+    if (a->n > 4)
+        return err_set(e, ERR_INVALID_URL, "Invalid trim arguments");
+    if (parse_float(a->v[0], &t) < 0 || t < 0)
+        return err_set(e, ERR_INVALID_URL, "Invalid trim threshold: %s", a->v[0]);
+    po->trim = true;
+    po->trim_threshold = t;
+    if (a->n > 1 && a->v[1][0] != '\0') {
+        if (parse_hex_color(a->v[1], po->trim_color) < 0)
+            return err_set(e, ERR_INVALID_URL, "Invalid trim color: %s", a->v[1]);
+        po->trim_has_color = true;
+    } else {
+        po->trim_has_color = false;
+    }
+    if (a->n > 2 && a->v[2][0] != '\0')
+        po->trim_equal_hor = parse_bool(a->v[2]);
+    if (a->n > 3 && a->v[3][0] != '\0')
+        po->trim_equal_ver = parse_bool(a->v[3]);
+    return 0;
+}
+
+static int apply_watermark(struct procopts *po, const struct args *a, struct errinfo *e)
+{
+    double v;
+
+    if (a->n > 7)
+        return err_set(e, ERR_INVALID_URL, "Invalid watermark arguments");
+    if (parse_float(a->v[0], &v) < 0 || v < 0 || v > 1)
+        return err_set(e, ERR_INVALID_URL, "Invalid watermark opacity: %s", a->v[0]);
+    po->wm_opacity = v;
+    if (a->n > 1 && a->v[1][0] != '\0') {
+        bool found = false;
+
+        for (size_t i = 0; i < sizeof(gravity_names) / sizeof(gravity_names[0]); i++) {
+            if (strcmp(a->v[1], gravity_names[i].name) == 0) {
+                po->wm_gravity.type = gravity_names[i].type;
+                found = true;
+            }
+        }
+        if (!found || po->wm_gravity.type == GRAV_SMART ||
+            po->wm_gravity.type == GRAV_FOCUS_POINT)
+            return err_set(e, ERR_INVALID_URL, "Invalid watermark position: %s", a->v[1]);
+    }
+    if (a->n > 2 && a->v[2][0] != '\0') {
+        if (parse_float(a->v[2], &v) < 0)
+            return err_set(e, ERR_INVALID_URL, "Invalid watermark X offset: %s", a->v[2]);
+        po->wm_gravity.x = v;
+    }
+    if (a->n > 3 && a->v[3][0] != '\0') {
+        if (parse_float(a->v[3], &v) < 0)
+            return err_set(e, ERR_INVALID_URL, "Invalid watermark Y offset: %s", a->v[3]);
+        po->wm_gravity.y = v;
+    }
+    if (a->n > 4 && a->v[4][0] != '\0') {
+        if (parse_float(a->v[4], &v) < 0 || v < 0)
+            return err_set(e, ERR_INVALID_URL, "Invalid watermark scale: %s", a->v[4]);
+        po->wm_scale = v;
+    }
+    return 0;
+}
+
+/* The security options: only with IMGPROXY_ALLOW_SECURITY_OPTIONS, else 403. */
+static int apply_security(struct procopts *po, const char *name, const struct args *a,
+                          struct errinfo *e)
+{
+    double f;
+    int i;
+
+    if (!cfg.allow_security_options)
+        return err_set(e, ERR_SECURITY_OPTION, "Security processing options are not allowed: %s",
+                       name);
+    if (a->n > 1)
+        return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
+    if (strcmp(name, "max_src_resolution") == 0 || strcmp(name, "msr") == 0 ||
+        strcmp(name, "max_animation_frame_resolution") == 0 || strcmp(name, "mafr") == 0) {
+        if (parse_float(a->v[0], &f) < 0 || !(f > 0) || f > 1e9)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", name, a->v[0]);
+        if (name[1] == 's' || strcmp(name, "max_src_resolution") == 0)
+            po->max_src_resolution = (long long)(f * 1e6);
+        else
+            po->max_animation_frame_resolution = (long long)(f * 1e6);
+        return 0;
+    }
+    if (parse_int(a->v[0], &i) < 0 || i < 0)
+        return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", name, a->v[0]);
+    if (strcmp(name, "max_src_file_size") == 0 || strcmp(name, "msfs") == 0)
+        po->max_src_file_size = i;
+    else if (strcmp(name, "max_animation_frames") == 0 || strcmp(name, "maf") == 0) {
+        if (i < 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", name, a->v[0]);
+        po->max_animation_frames = i;
+    } else
+        po->max_result_dimension = i;
+    return 0;
+}
+
+static bool is_security_option(const char *name)
+{
+    static const char *names[] = {"max_src_resolution",
+                                  "msr",
+                                  "max_src_file_size",
+                                  "msfs",
+                                  "max_animation_frames",
+                                  "maf",
+                                  "max_animation_frame_resolution",
+                                  "mafr",
+                                  "max_result_dimension",
+                                  "mrd"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(name, names[i]) == 0)
+            return true;
+    return false;
 }
 
 /* size: w:h:enlarge:extend[:gravity:x:y] from args[from..]; empty arguments are skipped. */
@@ -445,7 +671,132 @@ int options_apply(struct procopts *po, const char *seg, size_t len, char sep, st
         memcpy(po->cachebuster, a.v[0], strlen(a.v[0]) + 1);
         return 0;
     }
+    if (name_is(name, "extend_aspect_ratio", "extend_ar", "exar"))
+        return apply_extend_to(&po->extend_ar, &po->extend_ar_gravity, &a, 0, e);
+    if (name_is(name, "padding", "pd", NULL))
+        return apply_padding(po, &a, e);
+    if (name_is(name, "trim", "t", NULL))
+        return apply_trim(po, &a, e);
+    if (name_is(name, "flip", "fl", NULL)) {
+        if (a.n > 2)
+            return err_set(e, ERR_INVALID_URL, "Invalid flip arguments");
+        po->flip_h = parse_bool(a.v[0]);
+        po->flip_v = a.n > 1 ? parse_bool(a.v[1]) : false;
+        return 0;
+    }
+    if (name_is(name, "background", "bg", NULL))
+        return apply_background(po, &a, e);
+    if (name_is(name, "blur", "bl", NULL) || name_is(name, "sharpen", "sh", NULL)) {
+        double v;
+
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
+        if (parse_float(a.v[0], &v) < 0 || v < 0)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", name, a.v[0]);
+        if (name_is(name, "blur", "bl", NULL))
+            po->blur = v;
+        else
+            po->sharpen = v;
+        return 0;
+    }
+    if (name_is(name, "pixelate", "pix", NULL) || name_is(name, "max_bytes", "mb", NULL)) {
+        int v;
+
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
+        if (parse_int(a.v[0], &v) < 0 || v < 0)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", name, a.v[0]);
+        if (name_is(name, "pixelate", "pix", NULL))
+            po->pixelate = v;
+        else
+            po->max_bytes = v;
+        return 0;
+    }
+    if (name_is(name, "keep_copyright", "kcr", NULL) ||
+        name_is(name, "enforce_thumbnail", "eth", NULL) || name_is(name, "raw", NULL, NULL)) {
+        bool v;
+
+        if (a.n > 1)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
+        v = parse_bool(a.v[0]);
+        if (name_is(name, "keep_copyright", "kcr", NULL))
+            po->keep_copyright = v;
+        else if (name_is(name, "raw", NULL, NULL))
+            po->raw = v;
+        else
+            po->enforce_thumbnail = v;
+        return 0;
+    }
+    if (name_is(name, "skip_processing", "skp", NULL)) {
+        for (size_t i = 0; i < a.n; i++) {
+            enum imgtype t = imagetype_from_name(a.v[i], strlen(a.v[i]));
+
+            if (t == IMGTYPE_UNKNOWN)
+                return err_set(e, ERR_INVALID_URL, "Invalid image format in skip_processing: %s",
+                               a.v[i]);
+            po->skip_processing[t] = true;
+        }
+        return 0;
+    }
+    if (name_is(name, "watermark", "wm", NULL))
+        return apply_watermark(po, &a, e);
+    if (name_is(name, "preset", "pr", NULL)) {
+        for (size_t i = 0; i < a.n; i++) {
+            r = options_apply_preset(po, a.v[i], strlen(a.v[i]), sep, e);
+            if (r < 0)
+                return r;
+        }
+        return 0;
+    }
+    if (is_security_option(name))
+        return apply_security(po, name, &a, e);
     return err_set(e, ERR_INVALID_URL, "Unknown processing option: %s", name);
+}
+
+int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep,
+                      struct errinfo *e)
+{
+    if (cfg.allowed_processing_options.len > 0) {
+        const char *s = memchr(seg, sep, len);
+        size_t nlen = s ? (size_t)(s - seg) : len;
+        bool ok = false;
+
+        for (size_t i = 0; i < cfg.allowed_processing_options.len; i++) {
+            const char *n = cfg.allowed_processing_options.items[i];
+
+            if (strlen(n) == nlen && memcmp(n, seg, nlen) == 0)
+                ok = true;
+        }
+        if (!ok)
+            return err_set(e, ERR_INVALID_URL, "Forbidden processing option %.*s", (int)nlen,
+                           seg);
+    }
+    return options_apply(po, seg, len, sep, e);
+}
+
+int options_apply_preset(struct procopts *po, const char *name, size_t len, char sep,
+                         struct errinfo *e)
+{
+    const struct preset *p = presets_find(name, len);
+    int idx;
+
+    if (p == NULL)
+        return err_set(e, ERR_INVALID_URL, "Unknown preset: %.*s", (int)len, name);
+    idx = presets_index(p);
+    if (idx >= 0 && (size_t)idx < sizeof(po->preset_used) * 8) {
+        if (po->preset_used[idx / 8] & (1u << (idx % 8))) {
+            log_warn("Recursive preset usage is detected: %s", p->name);
+            return 0;
+        }
+        po->preset_used[idx / 8] |= (unsigned char)(1u << (idx % 8));
+    }
+    for (size_t i = 0; i < p->nsegments; i++) {
+        int r = options_apply(po, p->segments[i], strlen(p->segments[i]), sep, e);
+
+        if (r < 0)
+            return r;
+    }
+    return 0;
 }
 
 int options_quality(const struct procopts *po, enum imgtype t)
@@ -547,6 +898,50 @@ size_t options_canonical(const struct procopts *po, char *out, size_t outlen)
     PUT_INT(return_attachment);
     if (po->cachebuster[0] != '\0')
         put_string(out, outlen, &used, "cachebuster", po->cachebuster);
+    /* The processing options of issue 4: any change must change the hash. */
+    PUT_INT(extend_ar);
+    put_gravity(out, outlen, &used, "extend_ar_gravity", &po->extend_ar_gravity,
+                &d.extend_ar_gravity);
+    for (int i = 0; i < 4; i++)
+        if (po->padding[i] != d.padding[i])
+            put(out, outlen, &used, "padding.%d=%d\n", i, po->padding[i]);
+    PUT_INT(trim);
+    PUT_DBL(trim_threshold);
+    PUT_INT(trim_has_color);
+    for (int i = 0; i < 3; i++)
+        if (po->trim_color[i] != d.trim_color[i])
+            put(out, outlen, &used, "trim_color.%d=%d\n", i, po->trim_color[i]);
+    PUT_INT(trim_equal_hor);
+    PUT_INT(trim_equal_ver);
+    PUT_INT(flip_h);
+    PUT_INT(flip_v);
+    PUT_INT(flatten);
+    for (int i = 0; i < 3; i++)
+        if (po->background[i] != d.background[i])
+            put(out, outlen, &used, "background.%d=%d\n", i, po->background[i]);
+    PUT_DBL(blur);
+    PUT_DBL(sharpen);
+    PUT_INT(pixelate);
+    PUT_INT(keep_copyright);
+    PUT_INT(enforce_thumbnail);
+    PUT_INT(max_bytes);
+    for (int t = 1; t < IMGTYPE_COUNT; t++)
+        if (po->skip_processing[t] != d.skip_processing[t])
+            put(out, outlen, &used, "skip_processing.%s=%d\n", imagetype_name((enum imgtype)t),
+                po->skip_processing[t]);
+    PUT_INT(raw);
+    PUT_DBL(wm_opacity);
+    put_gravity(out, outlen, &used, "wm_gravity", &po->wm_gravity, &d.wm_gravity);
+    PUT_DBL(wm_scale);
+    if (po->max_src_resolution != d.max_src_resolution)
+        put(out, outlen, &used, "max_src_resolution=%lld\n", po->max_src_resolution);
+    if (po->max_src_file_size != d.max_src_file_size)
+        put(out, outlen, &used, "max_src_file_size=%lld\n", po->max_src_file_size);
+    PUT_INT(max_animation_frames);
+    if (po->max_animation_frame_resolution != d.max_animation_frame_resolution)
+        put(out, outlen, &used, "max_animation_frame_resolution=%lld\n",
+            po->max_animation_frame_resolution);
+    PUT_INT(max_result_dimension);
 #undef PUT_INT
 #undef PUT_DBL
     return used;

@@ -22,6 +22,7 @@ enum gravity_type {
     GRAV_SOUTH_WEST,
     GRAV_SMART,
     GRAV_FOCUS_POINT,
+    GRAV_REPLICATE, /* watermark only: tile */
 };
 
 struct gravity {
@@ -56,6 +57,36 @@ struct procopts {
     char filename[OPTIONS_STR_MAX];    /* filename/fn; "" = from the source URL */
     bool return_attachment;  /* return_attachment/att; default IMGPROXY_RETURN_ATTACHMENT */
     char cachebuster[OPTIONS_STR_MAX]; /* cachebuster/cb: only feeds the ETag's options hash */
+
+    bool extend_ar;                /* extend_aspect_ratio */
+    struct gravity extend_ar_gravity;
+    int padding[4];                /* top, right, bottom, left; all 0 = off */
+    bool trim;
+    double trim_threshold;
+    bool trim_has_color;
+    unsigned char trim_color[3];
+    bool trim_equal_hor, trim_equal_ver;
+    bool flip_h, flip_v;
+    bool flatten;                  /* background given (or forced by the format) */
+    unsigned char background[3];   /* default white */
+    double blur, sharpen;
+    int pixelate;
+    bool keep_copyright;
+    bool enforce_thumbnail;
+    int max_bytes;                 /* 0 = no limit */
+    bool skip_processing[IMGTYPE_COUNT];
+    bool raw;
+    double wm_opacity;             /* 0 = no watermark */
+    struct gravity wm_gravity;     /* compass types or GRAV_REPLICATE */
+    double wm_scale;
+    /* security options: start from config, only changed when allowed */
+    long long max_src_resolution;
+    long long max_src_file_size;
+    int max_animation_frames;
+    long long max_animation_frame_resolution;
+    int max_result_dimension;
+    /* presets already applied in this request (recursion guard) */
+    unsigned char preset_used[64];
 };
 
 /* Fills po with the defaults, taking config-driven ones from cfg. */
@@ -69,6 +100,20 @@ void options_init(struct procopts *po);
 int options_apply(struct procopts *po, const char *seg, size_t len, char sep, struct errinfo *e)
     __attribute__((warn_unused_result));
 
+/*
+ * Applies one option segment from a URL: like options_apply(), but first
+ * checks IMGPROXY_ALLOWED_PROCESSING_OPTIONS (presets are not checked).
+ */
+int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep,
+                      struct errinfo *e) __attribute__((warn_unused_result));
+
+/*
+ * Applies the named preset (name/len) to po; ERR_INVALID_URL when unknown.
+ * A preset already applied in this request is skipped with a warning.
+ */
+int options_apply_preset(struct procopts *po, const char *name, size_t len, char sep,
+                         struct errinfo *e) __attribute__((warn_unused_result));
+
 /* Applies a URL extension or `format` argument ("webp"); 0 or ERR_INVALID_URL. */
 int options_apply_format(struct procopts *po, const char *ext, size_t len, struct errinfo *e)
     __attribute__((warn_unused_result));
@@ -77,7 +122,7 @@ int options_apply_format(struct procopts *po, const char *ext, size_t len, struc
 int options_quality(const struct procopts *po, enum imgtype t);
 
 /* Room options_canonical() needs at most. */
-#define OPTIONS_CANONICAL_MAX 4096
+#define OPTIONS_CANONICAL_MAX 8192
 
 /*
  * The canonical serialisation of the options in po that differ from the

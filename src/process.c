@@ -5,9 +5,12 @@
 
 #include <vips/vips.h>
 
+#include "animation.h"
 #include "config.h"
+#include "filters.h"
 #include "geometry.h"
 #include "log.h"
+#include "watermark.h"
 #include "process.h"
 #include "banned.h"
 
@@ -16,6 +19,7 @@ struct process_job {
     enum imgtype out_type;
     int quality;
     bool strip;
+    int max_bytes; /* 0 = no limit */
 };
 
 /* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
@@ -38,6 +42,13 @@ int process_global_init(const char *argv0)
     vips_cache_set_max_mem(0);
     vips_cache_set_max_files(0);
     vips_concurrency_set(cfg.vips_concurrency);
+    /*
+     * Only the loaders imgfcgi supports: libvips' untrusted ones (magick, pdf,
+     * openslide, ...) stay blocked; SVG (librsvg) is untrusted in 8.14 and
+     * deliberately allowed, as imgproxy serves SVG sources.
+     */
+    vips_block_untrusted_set(TRUE);
+    vips_operation_block_set("VipsForeignLoadSvg", FALSE);
     if (getenv("IMGPROXY_VIPS_LEAK_CHECK") != NULL)
         vips_leak_set(TRUE);
     return 0;
@@ -74,9 +85,12 @@ static int vips_fail(struct errinfo *e, int code, const char *what)
     return ret;
 }
 
-/* Loads data as type t, shrinking by jpeg_shrink (JPEG) or scale (WebP, SVG). */
+/*
+ * Loads data as type t, shrinking by jpeg_shrink (JPEG) or scale (WebP, SVG);
+ * thumb: HEIC/AVIF load their embedded thumbnail when they have one.
+ */
 static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype t,
-                             int jpeg_shrink, double scale)
+                             int jpeg_shrink, double scale, bool thumb)
 {
     VipsImage *out = NULL;
     int r;
@@ -99,7 +113,7 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
     case IMGTYPE_HEIC:
     case IMGTYPE_AVIF:
         r = vips_heifload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
-                                 NULL);
+                                 "thumbnail", thumb, NULL);
         break;
     case IMGTYPE_TIFF:
         r = vips_tiffload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
@@ -138,26 +152,34 @@ static bool accepts(const char *accept, const char *mime)
 }
 
 /* Result format when the URL names none, or when enforcement overrides it (REFERENCE §2.3). */
+static bool can_animate(enum imgtype t)
+{
+    return t == IMGTYPE_GIF || t == IMGTYPE_WEBP;
+}
+
 static enum imgtype choose_format(const struct procopts *po, enum imgtype src, bool alpha,
-                                  const char *accept)
+                                  bool animated, const char *accept)
 {
     if (po->format != IMGTYPE_UNKNOWN) {
-        if (cfg.enforce_avif && accepts(accept, "image/avif"))
+        if (cfg.enforce_avif && !animated && accepts(accept, "image/avif"))
             return IMGTYPE_AVIF;
         if (cfg.enforce_webp && accepts(accept, "image/webp"))
             return IMGTYPE_WEBP;
         return po->format;
     }
-    if ((cfg.auto_avif || cfg.enforce_avif) && accepts(accept, "image/avif"))
+    if ((cfg.auto_avif || cfg.enforce_avif) && !animated && accepts(accept, "image/avif"))
         return IMGTYPE_AVIF;
     if ((cfg.auto_webp || cfg.enforce_webp) && accepts(accept, "image/webp"))
         return IMGTYPE_WEBP;
     for (size_t i = 0; i < cfg.npreferred_formats; i++)
         if (cfg.preferred_formats[i] == src)
             return src;
-    for (size_t i = 0; alpha && i < cfg.npreferred_formats; i++)
-        if (imagetype_supports_alpha(cfg.preferred_formats[i]))
-            return cfg.preferred_formats[i];
+    for (size_t i = 0; i < cfg.npreferred_formats; i++) {
+        enum imgtype t = cfg.preferred_formats[i];
+
+        if ((!animated || can_animate(t)) && (!alpha || imagetype_supports_alpha(t)))
+            return t;
+    }
     return cfg.npreferred_formats > 0 ? cfg.preferred_formats[0] : IMGTYPE_JPEG;
 }
 
@@ -323,90 +345,50 @@ static VipsImage *strip_meta(VipsImage *img, bool strip, bool strip_profile)
     return out;
 }
 
-int process_prepare(struct process_job **jobp, const unsigned char *data, size_t len,
-                    enum imgtype src_type, const struct procopts *po, const char *accept,
-                    struct process_info *info, struct errinfo *e)
+/* imgproxy's extendImage: embeds img in a w x h transparent canvas at gravity g. */
+static VipsImage *extend_to(VipsImage *img, int w, int h, const struct gravity *g, double dpr)
 {
-    struct process_job *job = NULL;
-    VipsImage *img = NULL;
-    struct geom_plan plan;
-    int w, h, orientation, ret;
-    bool vector = src_type == IMGTYPE_SVG;
-    bool alpha;
-    enum imgtype out_type;
+    int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
+    int left, top;
 
-    *jobp = NULL;
-    memset(info, 0, sizeof(*info));
-    info->src_type = src_type;
-
-    img = load_image(data, len, src_type, 1, 1.0);
-    if (img == NULL) {
-        ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
-        goto out;
+    geom_extend_size(iw, ih, w, h, &w, &h);
+    if (w == iw && h == ih) {
+        g_object_ref(img);
+        return img;
     }
-    w = vips_image_get_width(img);
-    h = vips_image_get_height(img);
-    info->src_w = w;
-    info->src_h = h;
-    if ((long long)w * h > cfg.max_src_resolution) {
-        ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%d)", w, h);
-        goto out;
-    }
-    orientation = vips_image_get_typeof(img, VIPS_META_ORIENTATION)
-                      ? vips_image_get_orientation(img)
-                      : 1;
-    geom_plan(&plan, w, h, orientation, vector, po);
+    geom_position(w, h, iw, ih, g, dpr, false, &left, &top);
+    return filters_embed(img, left, top, w, h);
+}
 
-    alpha = vips_image_hasalpha(img) || po->extend;
-    out_type = choose_format(po, src_type, alpha, accept);
-    if (!imagetype_saveable(out_type)) {
-        ret = err_set(e, ERR_UNSAVEABLE, "Can't save the result as %s", imagetype_name(out_type));
-        goto out;
-    }
-    /* AVIF can't be smaller than 16 px on a side: PNG or JPEG instead, as imgproxy. */
-    if (out_type == IMGTYPE_AVIF && (plan.out_w < 16 || plan.out_h < 16))
-        out_type = alpha ? IMGTYPE_PNG : IMGTYPE_JPEG;
-
-    /* Shrink-on-load: decode smaller when the codec can (imgproxy scaleOnLoad). */
-    {
-        double wshrink = (double)plan.src_w / (double)geom_scale(plan.src_w, plan.wscale);
-        double hshrink = (double)plan.src_h / (double)geom_scale(plan.src_h, plan.hscale);
-        double preshrink = wshrink < hshrink ? wshrink : hshrink;
-        double prescale = 1.0 / preshrink;
-        int jpeg_shrink = calc_jpeg_shrink(preshrink);
-        bool can = vector ? prescale != 1.0
-                          : !cfg.disable_shrink_on_load && prescale < 1.0 &&
-                                ((src_type == IMGTYPE_JPEG && jpeg_shrink > 1) ||
-                                 src_type == IMGTYPE_WEBP);
-
-        if (can) {
-            VipsImage *again = load_image(data, len, src_type, jpeg_shrink, prescale);
-
-            if (step(&img, again) < 0) {
-                ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
-                goto out;
-            }
-        }
-    }
+/*
+ * Everything after decoding and before metadata stripping, for one image (or
+ * one animation frame): orientation, crop, scale, sRGB, result crop, filters,
+ * extend, extend_aspect_ratio, padding, flatten, watermark. *imgp is replaced.
+ */
+static int transform(VipsImage **imgp, const struct geom_plan *plan, const struct procopts *po,
+                     enum imgtype out_type, struct errinfo *e)
+{
+    VipsImage *img = *imgp;
+    int ret = 0;
 
     /* Orientation first: the image is as small as it will get before the crop. */
-    if (plan.angle != 0 || plan.flip || plan.rotate != 0) {
+    if (plan->angle != 0 || plan->flip || plan->rotate != 0 || po->flip_h || po->flip_v) {
         VipsImage *mem = vips_image_copy_memory(img);
 
         if (step(&img, mem) < 0) {
             ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
             goto out;
         }
-        if (plan.angle != 0) {
+        if (plan->angle != 0) {
             VipsImage *r = NULL;
 
-            vips_rot(img, &r, (VipsAngle)(plan.angle / 90), NULL);
+            vips_rot(img, &r, (VipsAngle)(plan->angle / 90), NULL);
             if (step(&img, r) < 0) {
                 ret = vips_fail(e, ERR_INTERNAL, "Can't rotate");
                 goto out;
             }
         }
-        if (plan.flip) {
+        if (plan->flip) {
             VipsImage *f = NULL;
 
             vips_flip(img, &f, VIPS_DIRECTION_HORIZONTAL, NULL);
@@ -415,28 +397,40 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                 goto out;
             }
         }
-        if (plan.rotate != 0) {
+        if (plan->rotate != 0) {
             VipsImage *r = NULL;
 
-            vips_rot(img, &r, (VipsAngle)(plan.rotate / 90), NULL);
+            vips_rot(img, &r, (VipsAngle)(plan->rotate / 90), NULL);
             if (step(&img, r) < 0) {
                 ret = vips_fail(e, ERR_INTERNAL, "Can't rotate");
+                goto out;
+            }
+        }
+        for (int d = 0; d < 2; d++) {
+            VipsImage *f = NULL;
+
+            if (!(d == 0 ? po->flip_h : po->flip_v))
+                continue;
+            vips_flip(img, &f, d == 0 ? VIPS_DIRECTION_HORIZONTAL : VIPS_DIRECTION_VERTICAL,
+                      NULL);
+            if (step(&img, f) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't flip");
                 goto out;
             }
         }
     }
 
     /* Crop before scaling, in the coordinates of the (possibly pre-shrunk) image. */
-    if (plan.crop_w > 0 || plan.crop_h > 0) {
+    if (plan->crop_w > 0 || plan->crop_h > 0) {
         int cur_w = vips_image_get_width(img), cur_h = vips_image_get_height(img);
-        double wpre = (double)plan.src_w / cur_w, hpre = (double)plan.src_h / cur_h;
-        int cw = plan.crop_w > 0 ? geom_shrink(plan.crop_w, wpre) : 0;
-        int ch = plan.crop_h > 0 ? geom_shrink(plan.crop_h, hpre) : 0;
+        double wpre = (double)plan->src_w / cur_w, hpre = (double)plan->src_h / cur_h;
+        int cw = plan->crop_w > 0 ? geom_shrink(plan->crop_w, wpre) : 0;
+        int ch = plan->crop_h > 0 ? geom_shrink(plan->crop_h, hpre) : 0;
         struct gravity g = po->crop_gravity.type != GRAV_UNKNOWN ? po->crop_gravity : po->gravity;
 
-        if (plan.crop_w > 0 && cw < 1)
+        if (plan->crop_w > 0 && cw < 1)
             cw = 1;
-        if (plan.crop_h > 0 && ch < 1)
+        if (plan->crop_h > 0 && ch < 1)
             ch = 1;
         if (g.type != GRAV_FOCUS_POINT) {
             if (g.x >= 1.0 || g.x <= -1.0)
@@ -458,7 +452,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         }
     }
 
-    if (step(&img, resize_to(img, plan.scaled_w, plan.scaled_h)) < 0) {
+    if (step(&img, resize_to(img, plan->scaled_w, plan->scaled_h)) < 0) {
         ret = vips_fail(e, ERR_INTERNAL, "Can't resize");
         goto out;
     }
@@ -467,7 +461,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         goto out;
     }
 
-    if (plan.result_crop_w > 0 || plan.result_crop_h > 0) {
+    if (plan->result_crop_w > 0 || plan->result_crop_h > 0) {
         if (po->gravity.type == GRAV_SMART) {
             VipsImage *mem = vips_image_copy_memory(img);
 
@@ -476,63 +470,231 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                 goto out;
             }
         }
-        if (step(&img, crop_to(img, plan.result_crop_w, plan.result_crop_h, &po->gravity,
-                               plan.dpr_scale)) < 0) {
+        if (step(&img, crop_to(img, plan->result_crop_w, plan->result_crop_h, &po->gravity,
+                               plan->dpr_scale)) < 0) {
             ret = vips_fail(e, ERR_INTERNAL, "Can't crop");
             goto out;
         }
     }
 
-    if (po->extend) {
+    if (step(&img, filters_apply(img, po)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't apply filters");
+        goto out;
+    }
+    if (po->extend &&
+        step(&img, extend_to(img, plan->target_w, plan->target_h, &po->extend_gravity,
+                             plan->dpr_scale)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
+        goto out;
+    }
+    if (po->extend_ar && plan->extend_ar_w > 0 && plan->extend_ar_h > 0 &&
+        step(&img, extend_to(img, plan->extend_ar_w, plan->extend_ar_h, &po->extend_ar_gravity,
+                             plan->dpr_scale)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
+        goto out;
+    }
+    if (plan->padding[0] || plan->padding[1] || plan->padding[2] || plan->padding[3]) {
         int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
-        int tw = plan.target_w, th = plan.target_h;
 
-        if (!(tw <= iw && th <= ih)) {
-            int x, y;
-            VipsImage *a = NULL, *emb = NULL;
-            double bg[4] = {0, 0, 0, 0};
-            int bands;
+        if (step(&img, filters_embed(img, plan->padding[3], plan->padding[0],
+                                     iw + plan->padding[1] + plan->padding[3],
+                                     ih + plan->padding[0] + plan->padding[2])) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't add padding");
+            goto out;
+        }
+    }
+    if ((po->flatten || !imagetype_supports_alpha(out_type)) &&
+        step(&img, filters_flatten(img, po->background)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't flatten");
+        goto out;
+    }
 
-            if (tw <= 0)
-                tw = iw;
-            if (th <= 0)
-                th = ih;
-            if (!vips_image_hasalpha(img)) {
-                if (vips_bandjoin_const1(img, &a, 255, NULL)) {
-                    ret = vips_fail(e, ERR_INTERNAL, "Can't add alpha");
-                    goto out;
-                }
-                step(&img, a);
-            }
-            bands = vips_image_get_bands(img);
-            geom_position(tw, th, iw, ih, &po->extend_gravity, plan.dpr_scale, false, &x, &y);
-            {
-                VipsArrayDouble *bga = vips_array_double_new(bg, bands);
+    if (po->wm_opacity > 0 && watermark_available() &&
+        step(&img, watermark_apply(img, po, plan->dpr_scale)) < 0) {
+        ret = vips_fail(e, ERR_INTERNAL, "Can't apply the watermark");
+        goto out;
+    }
 
-                vips_embed(img, &emb, x, y, tw, th, "extend", VIPS_EXTEND_BACKGROUND,
-                           "background", bga, NULL);
-                vips_area_unref(VIPS_AREA(bga));
-            }
-            if (step(&img, emb) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
+out:
+    *imgp = img;
+    return ret;
+}
+
+struct frame_ctx {
+    const struct geom_plan *plan;
+    const struct procopts *po;
+    enum imgtype out_type;
+    struct errinfo *e;
+};
+
+static int transform_one_frame(VipsImage **frame, void *ctx)
+{
+    struct frame_ctx *c = ctx;
+
+    return transform(frame, c->plan, c->po, c->out_type, c->e);
+}
+
+/* The animated path: each of the n frames through transform(). */
+static int transform_frames(VipsImage **imgp, const struct geom_plan *plan,
+                            const struct procopts *po, enum imgtype out_type, int n,
+                            struct errinfo *e)
+{
+    struct frame_ctx c = {plan, po, out_type, e};
+    int r;
+
+    err_clear(e);
+    r = animation_map(imgp, n, transform_one_frame, &c);
+    if (r == 0)
+        return 0;
+    if (e->code != ERR_OK)
+        return e->code;
+    return vips_fail(e, ERR_INTERNAL, "Can't process the animation");
+}
+
+/* Loads up to n frames of an animated GIF or WebP as one strip. */
+static VipsImage *load_frames(const unsigned char *data, size_t len, enum imgtype t, int n)
+{
+    VipsImage *out = NULL;
+    int r;
+
+    if (t == IMGTYPE_GIF)
+        r = vips_gifload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "n", n,
+                                NULL);
+    else
+        r = vips_webpload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "n",
+                                 n, NULL);
+    return r == 0 ? out : NULL;
+}
+
+int process_prepare(struct process_job **jobp, const unsigned char *data, size_t len,
+                    enum imgtype src_type, const struct procopts *po, const char *accept,
+                    struct process_info *info, struct errinfo *e)
+{
+    struct process_job *job = NULL;
+    VipsImage *img = NULL;
+    struct geom_plan plan;
+    int w, h, orientation, ret;
+    bool vector = src_type == IMGTYPE_SVG;
+    bool alpha, animated = false;
+    int frames = 1;
+    enum imgtype out_type;
+
+    *jobp = NULL;
+    memset(info, 0, sizeof(*info));
+    info->src_type = src_type;
+
+    img = load_image(data, len, src_type, 1, 1.0, po->enforce_thumbnail);
+    if (img == NULL) {
+        ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
+        goto out;
+    }
+    w = vips_image_get_width(img);
+    h = vips_image_get_height(img);
+    info->src_w = w;
+    info->src_h = h;
+    if ((long long)w * h > po->max_src_resolution) {
+        ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%d)", w, h);
+        goto out;
+    }
+    orientation = vips_image_get_typeof(img, VIPS_META_ORIENTATION)
+                      ? vips_image_get_orientation(img)
+                      : 1;
+    /*
+     * Animation: more than one frame allowed, a GIF or WebP source with more
+     * than one page, and a result format that can animate (or none named).
+     */
+    if (po->max_animation_frames > 1 && (src_type == IMGTYPE_GIF || src_type == IMGTYPE_WEBP) &&
+        (po->format == IMGTYPE_UNKNOWN || po->format == IMGTYPE_GIF ||
+         po->format == IMGTYPE_WEBP) &&
+        vips_image_get_n_pages(img) > 1) {
+        int pages = vips_image_get_n_pages(img);
+
+        frames = pages < po->max_animation_frames ? pages : po->max_animation_frames;
+        animated = true;
+        if (po->max_animation_frame_resolution > 0
+                ? (long long)w * h > po->max_animation_frame_resolution
+                : (long long)w * h * frames > po->max_src_resolution) {
+            ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%dx%d)", w,
+                          h, frames);
+            goto out;
+        }
+        if (step(&img, load_frames(data, len, src_type, frames)) < 0) {
+            ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
+            goto out;
+        }
+        h = vips_image_get_page_height(img);
+        if (po->trim)
+            log_warn("Trim is not supported for animated images");
+    }
+    /* trim runs first, on the decoded source, and turns shrink-on-load off. */
+    if (po->trim && !animated) {
+        if (step(&img, vips_image_copy_memory(img)) < 0 || step(&img, filters_trim(img, po)) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't trim");
+            goto out;
+        }
+        w = vips_image_get_width(img);
+        h = vips_image_get_height(img);
+    }
+    geom_plan(&plan, w, h, orientation, vector, po);
+
+    alpha = !po->flatten && (vips_image_hasalpha(img) || po->extend || po->extend_ar ||
+                             plan.padding[0] || plan.padding[1] || plan.padding[2] ||
+                             plan.padding[3]);
+    out_type = choose_format(po, src_type, alpha, animated, accept);
+    if (animated && out_type != IMGTYPE_GIF && out_type != IMGTYPE_WEBP) {
+        /* No animated format in reach: the first frame only. */
+        VipsImage *first = NULL;
+
+        if (vips_extract_area(img, &first, 0, 0, w, h, NULL) == 0) {
+            vips_image_remove(first, VIPS_META_PAGE_HEIGHT);
+            vips_image_remove(first, VIPS_META_N_PAGES);
+        }
+        if (step(&img, first) < 0) {
+            ret = vips_fail(e, ERR_INTERNAL, "Can't take the first frame");
+            goto out;
+        }
+        animated = false;
+    }
+    if (!imagetype_saveable(out_type)) {
+        ret = err_set(e, ERR_UNSAVEABLE, "Can't save the result as %s", imagetype_name(out_type));
+        goto out;
+    }
+    /* AVIF can't be smaller than 16 px on a side: PNG or JPEG instead, as imgproxy. */
+    if (out_type == IMGTYPE_AVIF && (plan.out_w < 16 || plan.out_h < 16))
+        out_type = alpha ? IMGTYPE_PNG : IMGTYPE_JPEG;
+
+    /* Shrink-on-load: decode smaller when the codec can (imgproxy scaleOnLoad). */
+    {
+        double wshrink = (double)plan.src_w / (double)geom_scale(plan.src_w, plan.wscale);
+        double hshrink = (double)plan.src_h / (double)geom_scale(plan.src_h, plan.hscale);
+        double preshrink = wshrink < hshrink ? wshrink : hshrink;
+        double prescale = 1.0 / preshrink;
+        int jpeg_shrink = calc_jpeg_shrink(preshrink);
+        bool can = po->trim || animated ? false
+                   : vector ? prescale != 1.0
+                          : !cfg.disable_shrink_on_load && prescale < 1.0 &&
+                                ((src_type == IMGTYPE_JPEG && jpeg_shrink > 1) ||
+                                 src_type == IMGTYPE_WEBP);
+
+        if (can) {
+            VipsImage *again =
+                load_image(data, len, src_type, jpeg_shrink, prescale, po->enforce_thumbnail);
+
+            if (step(&img, again) < 0) {
+                ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
                 goto out;
             }
         }
     }
 
-    if (vips_image_hasalpha(img) && !imagetype_supports_alpha(out_type)) {
-        VipsImage *flat = NULL;
-        double white[3] = {255, 255, 255};
-        int nb = vips_image_get_bands(img) - 1;
-
-        VipsArrayDouble *bga = vips_array_double_new(white, nb > 3 ? 3 : nb);
-
-        vips_flatten(img, &flat, "background", bga, NULL);
-        vips_area_unref(VIPS_AREA(bga));
-        if (step(&img, flat) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't flatten");
+    if (animated) {
+        ret = transform_frames(&img, &plan, po, out_type, frames, e);
+        if (ret < 0)
             goto out;
-        }
+    } else {
+        ret = transform(&img, &plan, po, out_type, e);
+        if (ret < 0)
+            goto out;
     }
 
     if (step(&img, strip_meta(img, po->strip_metadata, po->strip_color_profile)) < 0) {
@@ -550,6 +712,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     job->out_type = out_type;
     job->quality = options_quality(po, out_type);
     job->strip = po->strip_metadata;
+    job->max_bytes = imagetype_supports_quality(out_type) ? po->max_bytes : 0;
     info->out_type = out_type;
     info->out_w = vips_image_get_width(job->img);
     info->out_h = vips_image_get_height(job->img);
@@ -582,35 +745,41 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
     return length;
 }
 
-int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
+/* Encodes img as type t at quality q into target; 0 or -1 (libvips error set). */
+static int save_to(VipsImage *img, enum imgtype t, int q, gboolean strip, VipsTarget *target)
 {
-    struct sink s = {write, ctx, false};
-    VipsTargetCustom *target = vips_target_custom_new();
-    VipsTarget *t = VIPS_TARGET(target);
-    gboolean strip = job->strip;
     int r;
 
-    g_signal_connect(target, "write", G_CALLBACK(on_target_write), &s);
-    switch (job->out_type) {
+    switch (t) {
     case IMGTYPE_JPEG:
-        r = vips_jpegsave_target(job->img, t, "Q", job->quality, "optimize_coding", TRUE,
-                                 "interlace", cfg.jpeg_progressive, "strip", strip, NULL);
+        r = vips_jpegsave_target(img, target, "Q", q, "optimize_coding", TRUE, "interlace",
+                                 cfg.jpeg_progressive, "strip", strip, NULL);
         break;
     case IMGTYPE_PNG:
-        r = vips_pngsave_target(job->img, t, "filter", VIPS_FOREIGN_PNG_FILTER_ALL, "interlace",
-                                cfg.png_interlaced, "strip", strip, NULL);
+        if (cfg.png_quantize) {
+            /* libvips 8.14 takes a bit depth, not a colour count: the smallest that holds them. */
+            int bitdepth = 1;
+
+            while (bitdepth < 8 && (1 << bitdepth) < cfg.png_quantization_colors)
+                bitdepth *= 2;
+            r = vips_pngsave_target(img, target, "palette", TRUE, "bitdepth", bitdepth,
+                                    "interlace", cfg.png_interlaced, "strip", strip, NULL);
+        } else {
+            r = vips_pngsave_target(img, target, "filter", VIPS_FOREIGN_PNG_FILTER_ALL,
+                                    "interlace", cfg.png_interlaced, "strip", strip, NULL);
+        }
         break;
     case IMGTYPE_WEBP:
-        r = vips_webpsave_target(job->img, t, "Q", job->quality, "effort", cfg.webp_effort,
-                                 "strip", strip, NULL);
+        r = vips_webpsave_target(img, target, "Q", q, "effort", cfg.webp_effort, "strip", strip,
+                                 NULL);
         break;
     case IMGTYPE_AVIF:
-        r = vips_heifsave_target(job->img, t, "Q", job->quality, "compression",
-                                 VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort",
-                                 9 - cfg.avif_speed, "strip", strip, NULL);
+        r = vips_heifsave_target(img, target, "Q", q, "compression",
+                                 VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 9 - cfg.avif_speed,
+                                 "strip", strip, NULL);
         break;
     case IMGTYPE_GIF:
-        r = vips_gifsave_target(job->img, t, "strip", strip, NULL);
+        r = vips_gifsave_target(img, target, "strip", strip, NULL);
         break;
     case IMGTYPE_TIFF: {
         /*
@@ -620,17 +789,78 @@ int process_save(struct process_job *job, process_write_fn write, void *ctx, str
         void *mem = NULL;
         size_t len = 0;
 
-        r = vips_tiffsave_buffer(job->img, &mem, &len, "Q", job->quality, "strip", strip, NULL);
-        if (r == 0 && vips_target_write(t, mem, len) != 0)
+        r = vips_tiffsave_buffer(img, &mem, &len, "Q", q, "strip", strip, NULL);
+        if (r == 0 && vips_target_write(target, mem, len) != 0)
             r = -1;
         g_free(mem);
         break;
     }
     default:
         r = -1;
-        vips_error("imgfcgi", "no saver for %s", imagetype_name(job->out_type));
+        vips_error("imgfcgi", "no saver for %s", imagetype_name(t));
         break;
     }
+    return r;
+}
+
+/*
+ * max_bytes (imgproxy saveImageToFitBytes): encode to memory, lower the
+ * quality by how far off the size is, stop at the limit or at quality 10.
+ * The pixels are computed once: the image is copied to memory first.
+ */
+static int save_to_fit(struct process_job *job, VipsTarget *target)
+{
+    VipsImage *mem = vips_image_copy_memory(job->img);
+    int q = job->quality, r = -1;
+
+    if (mem == NULL)
+        return -1;
+    for (int round = 0; round < 16; round++) {
+        VipsTarget *m = vips_target_new_to_memory();
+        VipsBlob *blob = NULL; /* the "blob" property is a VipsBlob (a VipsArea), not GBytes */
+        size_t len = 0;
+        const void *data;
+
+        if (m == NULL)
+            break;
+        if (save_to(mem, job->out_type, q, job->strip, m) != 0 || vips_target_end(m) != 0) {
+            g_object_unref(m);
+            break;
+        }
+        g_object_get(m, "blob", &blob, NULL);
+        data = blob ? vips_blob_get(blob, &len) : NULL;
+        if (len <= (size_t)job->max_bytes || q <= 10) {
+            r = data != NULL && vips_target_write(target, data, len) == 0 ? 0 : -1;
+            if (blob != NULL)
+                vips_area_unref(VIPS_AREA(blob));
+            g_object_unref(m);
+            break;
+        }
+        {
+            double d = (double)len / (double)job->max_bytes;
+
+            q = (int)((double)q * (d > 3 ? 0.25 : d > 1.5 ? 0.5 : 0.75));
+        }
+        if (blob != NULL)
+            vips_area_unref(VIPS_AREA(blob));
+        g_object_unref(m);
+    }
+    g_object_unref(mem);
+    return r;
+}
+
+int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
+{
+    struct sink s = {write, ctx, false};
+    VipsTargetCustom *target = vips_target_custom_new();
+    VipsTarget *t = VIPS_TARGET(target);
+    int r;
+
+    g_signal_connect(target, "write", G_CALLBACK(on_target_write), &s);
+    if (job->max_bytes > 0)
+        r = save_to_fit(job, t);
+    else
+        r = save_to(job->img, job->out_type, job->quality, job->strip, t);
     if (r == 0 && !s.failed && vips_target_end(t) != 0)
         r = -1;
     g_object_unref(target);

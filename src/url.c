@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
+#include "config.h"
 #include "parse.h"
 #include "url.h"
 #include "banned.h"
@@ -203,12 +206,18 @@ int url_parse_path(struct urlparts *u, char sep, struct errinfo *e)
                        "Invalid path: It looks like you're using the deprecated basic URL "
                        "format");
     first_url = nparts;
-    for (size_t i = 0; i < nparts; i++) {
-        if (strchr(parts[i], sep) == NULL) {
-            first_url = i;
-            break;
+    /* IMGPROXY_ONLY_PRESETS: the first segment is a preset list, whatever it holds. */
+    if (cfg.only_presets && nparts > 1) {
+        u->segments[u->nsegments++] = parts[0];
+        first_url = 1;
+    } else {
+        for (size_t i = 0; i < nparts; i++) {
+            if (strchr(parts[i], sep) == NULL) {
+                first_url = i;
+                break;
+            }
+            u->segments[u->nsegments++] = parts[i];
         }
-        u->segments[u->nsegments++] = parts[i];
     }
     /* Decoded source and extension go after the copy, in the second half. */
     {
@@ -218,6 +227,9 @@ int url_parse_path(struct urlparts *u, char sep, struct errinfo *e)
         size_t from = plain ? first_url + 1 : first_url;
         char *mark;
 
+        /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME: the last segment is a name for humans. */
+        if (!plain && cfg.base64_url_includes_filename && nparts - from > 1)
+            nparts--;
         for (size_t i = from; i < nparts; i++) {
             size_t l = strlen(parts[i]);
 
@@ -265,4 +277,79 @@ void url_release(struct urlparts *u)
     free(u->storage_);
     free(u->storage2_);
     memset(u, 0, sizeof(*u));
+}
+
+/* One `pattern=repl` pair applied to *url (replaced on a match). */
+static void replace_one(char **url, const char *pair, size_t len)
+{
+    const char *eq = memchr(pair, '=', len);
+    GString *re, *repl;
+    GRegex *rx;
+    char *out;
+
+    if (eq == NULL || eq == pair)
+        return;
+    re = g_string_new("^");
+    for (const char *p = pair; p < eq; p++) {
+        if (*p == '*') {
+            g_string_append(re, "([^/]*)");
+        } else {
+            char c[2] = {*p, '\0'};
+            char *q = g_regex_escape_string(c, 1);
+
+            g_string_append(re, q);
+            g_free(q);
+        }
+    }
+    /* ${N} -> \N; other backslashes are literal. */
+    repl = g_string_new(NULL);
+    for (const char *p = eq + 1; p < pair + len; p++) {
+        if (p[0] == '$' && p + 1 < pair + len && p[1] == '{') {
+            const char *close = memchr(p, '}', (size_t)(pair + len - p));
+
+            if (close != NULL && close > p + 2 && strspn(p + 2, "0123456789") == (size_t)(close - p - 2)) {
+                g_string_append(repl, "\\g<");
+                g_string_append_len(repl, p + 2, close - p - 2);
+                g_string_append_c(repl, '>');
+                p = close;
+                continue;
+            }
+        }
+        if (*p == '\\')
+            g_string_append_c(repl, '\\');
+        g_string_append_c(repl, *p);
+    }
+    rx = g_regex_new(re->str, G_REGEX_OPTIMIZE, 0, NULL);
+    if (rx != NULL) {
+        out = g_regex_replace(rx, *url, -1, 0, repl->str, 0, NULL);
+        if (out != NULL) {
+            g_free(*url);
+            *url = out;
+        }
+        g_regex_unref(rx);
+    }
+    g_string_free(re, TRUE);
+    g_string_free(repl, TRUE);
+}
+
+char *url_preprocess(const char *src)
+{
+    char *url = g_strdup(src);
+    const char *r = cfg.url_replacements;
+
+    while (r != NULL && *r != '\0') {
+        const char *semi = strchr(r, ';');
+        size_t n = semi ? (size_t)(semi - r) : strlen(r);
+
+        replace_one(&url, r, n);
+        r = semi ? semi + 1 : NULL;
+    }
+    if (cfg.base_url != NULL && cfg.base_url[0] != '\0' &&
+        strncmp(url, cfg.base_url, strlen(cfg.base_url)) != 0) {
+        char *full = g_strconcat(cfg.base_url, url, NULL);
+
+        g_free(url);
+        url = full;
+    }
+    return url;
 }

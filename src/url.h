@@ -56,6 +56,15 @@ void url_release(struct urlparts *u);
  */
 long url_unescape(const char *s, size_t len, char *out);
 
+/*
+ * imgproxy's preprocessURL: applies IMGPROXY_URL_REPLACEMENTS (`pattern=repl`
+ * pairs split by ';'; a pattern matches a prefix, `*` matches any run of
+ * characters but '/', `${N}` in repl is the N-th wildcard) in order, then puts
+ * IMGPROXY_BASE_URL in front unless the URL already starts with it. Returns a
+ * new string the caller frees with g_free(), or NULL when out of memory.
+ */
+char *url_preprocess(const char *src);
+
 /* Decodes unpadded or padded base64url; returns length or -1. out >= len bytes. */
 long url_base64_decode(const char *s, size_t len, unsigned char *out);
 

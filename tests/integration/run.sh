@@ -40,6 +40,14 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=scripts/nginx.sh
 . "$repo/scripts/nginx.sh"
 
+# The Node client test needs @imgproxy/imgproxy-node: install it from the
+# lockfile while the npm registry (or npm's cache) is still reachable.
+if [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ ! -d "$repo/tests/clients/node_modules/@imgproxy/imgproxy-node" ] &&
+    command -v npm >/dev/null; then
+    (cd "$repo/tests/clients" && timeout 300 npm ci --no-audit --no-fund --prefer-offline >&2) ||
+        echo "integration: npm ci in tests/clients failed; the client tests will fail" >&2
+fi
+
 # As root, run inside a fresh network namespace that has only loopback: no
 # request of the suite (nor a DNS lookup) can leave the machine.
 if [ "$(id -u)" -eq 0 ] && [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ -z "${IMGFCGI_NO_NETNS:-}" ] &&
@@ -157,6 +165,12 @@ cleanup() {
     local p=0 f=0
     if [ -f "$tmp/result" ]; then
         read -r p f <"$tmp/result"
+        if [ -f "$tmp/result-conformance" ]; then
+            local cp cf
+            read -r cp cf <"$tmp/result-conformance"
+            p=$((p + cp))
+            f=$((f + cf))
+        fi
     elif [ "$rc" -ne 0 ] || [ "$status" -ne 0 ]; then
         f=1
     fi
@@ -211,6 +225,8 @@ vips black "$root/big.png" 8000 8000
     head -c 4000000 /dev/zero
 } >"$root/padded.jpg"
 gzip -9 -k "$root/photo.jpg"
+# Generated sources of the conformance suite (halves, checker, boxed, transparent, blue, wm).
+python3 "$here/test_conformance.py" --make-fixtures "$root"
 chmod -R a+rX "$root" "$tmp/outside"
 
 # --- origin ------------------------------------------------------------
@@ -454,37 +470,63 @@ for n in 3 4 5 6; do
 done
 wait_http "http://127.0.0.1:$cache_port/health" 30 "${pids[frontcache]}" "${pids[imgfcgi3]}"
 
+# The conformance instance (tests/integration/test_conformance.py): presets, a
+# watermark, security options allowed. Host-independent, so only with nginx.
+if [ "$host" = nginx ]; then
+    spawn_unix imgfcgi7 "${common_env[@]}" IMGPROXY_ALLOW_SECURITY_OPTIONS=true \
+        IMGPROXY_PRESETS="default=q:90,small=rs:fit:50:50,wide=rs:fit:150:0,loop=pr:loop/w:10" \
+        IMGPROXY_WATERMARK_PATH="$root/wm.png"
+    front_nginx front7 nginx.conf "$tmp/imgfcgi7.sock"
+    front7_port=$front_port
+    wait_http "http://127.0.0.1:$front7_port/health" 30 "${pids[front7]}" "${pids[imgfcgi7]}"
+fi
+
 wait_http "http://127.0.0.1:$front1_port$prefix/health" 30 "${pids[front1]}" "$pid1"
 wait_http "http://127.0.0.1:$front2_port$prefix/health" 30 "${pids[front2]}" "$pid2"
 
+# URLs built by imgproxy's Node client (node needs no network for that).
+if [ "$host" = nginx ] && command -v node >/dev/null &&
+    [ -d "$repo/tests/clients/node_modules/@imgproxy/imgproxy-node" ]; then
+    node "$repo/tests/clients/cases.mjs" >"$tmp/client-cases.json" || rm -f "$tmp/client-cases.json"
+fi
+
 # --- the suite -------------------------------------------------------------
 set +e
-IT_FRONT="http://127.0.0.1:$front1_port" \
-    IT_SIGNED_FRONT="http://127.0.0.1:$front2_port" \
-    IT_ORIGIN="http://127.0.0.1:$origin_port" \
-    IT_ORIGIN_LOG="$tmp/origin-access.log" \
-    IT_ROOT="$root" \
-    IT_PID="$pid1" \
-    IT_SIGNED_PID="$pid2" \
-    IT_HOST="$host" \
-    IT_PREFIX="$prefix" \
-    IT_WORKERS="$workers" \
-    IT_FCGI_SOCK="$fcgi_sock" \
-    IT_RELOAD_CMD="$reload_cmd" \
-    IT_KEY=736563726574 IT_SALT=68656C6C6F \
-    IT_PYORIGIN="http://127.0.0.1:$py_port" \
-    IT_PYORIGIN_LOG="$tmp/pyorigin-requests.log" \
-    IT_HTTP_FRONT="http://127.0.0.1:${fports[3]}" \
-    IT_SECRET_FRONT="http://127.0.0.1:${fports[4]}" \
-    IT_DATA_FRONT="http://127.0.0.1:${fports[5]}" \
-    IT_URL_FRONT="http://127.0.0.1:${fports[6]}" \
-    IT_CACHE_FRONT="http://127.0.0.1:$cache_port" \
-    IT_HTTP_LOG="$tmp/imgfcgi3.log" \
-    IT_FALLBACK="$tmp/fallback.png" \
-    IT_RESULT="$tmp/result" \
-    IT_ASAN="$asan" \
-    IT_LOAD_REQUESTS="${IMGFCGI_LOAD_REQUESTS:-1000}" \
-    python3 "$here/test_http.py" "$@"
+it_env=(
+    IT_FRONT="http://127.0.0.1:$front1_port"
+    IT_SIGNED_FRONT="http://127.0.0.1:$front2_port"
+    IT_ORIGIN="http://127.0.0.1:$origin_port"
+    IT_ORIGIN_LOG="$tmp/origin-access.log"
+    IT_ROOT="$root"
+    IT_PID="$pid1"
+    IT_SIGNED_PID="$pid2"
+    IT_HOST="$host"
+    IT_PREFIX="$prefix"
+    IT_WORKERS="$workers"
+    IT_FCGI_SOCK="$fcgi_sock"
+    IT_RELOAD_CMD="$reload_cmd"
+    IT_KEY=736563726574 IT_SALT=68656C6C6F
+    IT_PYORIGIN="http://127.0.0.1:$py_port"
+    IT_PYORIGIN_LOG="$tmp/pyorigin-requests.log"
+    IT_HTTP_FRONT="http://127.0.0.1:${fports[3]}"
+    IT_SECRET_FRONT="http://127.0.0.1:${fports[4]}"
+    IT_DATA_FRONT="http://127.0.0.1:${fports[5]}"
+    IT_URL_FRONT="http://127.0.0.1:${fports[6]}"
+    IT_CACHE_FRONT="http://127.0.0.1:$cache_port"
+    IT_HTTP_LOG="$tmp/imgfcgi3.log"
+    IT_FALLBACK="$tmp/fallback.png"
+    IT_RESULT="$tmp/result"
+    IT_ASAN="$asan"
+    IT_LOAD_REQUESTS="${IMGFCGI_LOAD_REQUESTS:-1000}"
+)
+env "${it_env[@]}" python3 "$here/test_http.py" "$@"
 status=$?
+# The conformance suite and the Node client's URLs (host-independent: nginx only).
+if [ "$host" = nginx ]; then
+    env "${it_env[@]}" IT_CONF_FRONT="http://127.0.0.1:$front7_port" \
+        IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
+        python3 "$here/test_conformance.py" "$@"
+    [ $? -eq 0 ] || status=1
+fi
 set -e
 exit "$status"

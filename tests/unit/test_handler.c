@@ -14,6 +14,7 @@
 #include "config.h"
 #include "fallback.h"
 #include "handler.h"
+#include "presets.h"
 #include "process.h"
 #include "testutil.h"
 
@@ -318,6 +319,99 @@ static void test_routes(void **state)
     free_cap(&c);
 }
 
+/* Client hints for test_client_hints: the DPR and Width headers. */
+static const char *hints_param(void *ctx, const char *name)
+{
+    (void)ctx;
+    if (strcmp(name, "HTTP_DPR") == 0)
+        return "2";
+    if (strcmp(name, "HTTP_WIDTH") == 0)
+        return "200";
+    return NULL;
+}
+
+static void test_client_hints(void **state)
+{
+    struct captured c;
+    struct request rq = {"GET", "/x/plain/local:///photo.jpg@png", hints_param, NULL};
+    struct output out = {cap_head, cap_body, cap_abort, &c};
+
+    (void)state;
+    cfg.enable_client_hints = true;
+    memset(&c, 0, sizeof(c));
+    c.fail_after = -1;
+    handler_serve(hc, &rq, &out);
+    cfg.enable_client_hints = false;
+    /* Width 200 at DPR 2 is width 100 at dpr 2: 200 px wide. */
+    assert_image(&c, "pngload", 200, 125);
+    free_cap(&c);
+    memset(&c, 0, sizeof(c));
+    c.fail_after = -1;
+    handler_serve(hc, &rq, &out);
+    assert_image(&c, "pngload", 2240, 1400);
+    free_cap(&c);
+}
+
+static void test_base_url_and_b64_filename(void **state)
+{
+    struct captured c;
+    char *saved = cfg.base_url;
+
+    (void)state;
+    cfg.base_url = "local:///";
+    assert_int_equal(run("GET", "/x/w:100/plain/photo.jpg", NULL, &c), 200);
+    assert_image(&c, "jpegload", 100, 63);
+    free_cap(&c);
+    cfg.base_url = saved;
+
+    cfg.base64_url_includes_filename = true;
+    assert_int_equal(run("GET", "/x/w:100/bG9jYWw6Ly8vcGhvdG8uanBn/my-name.png", NULL, &c), 200);
+    cfg.base64_url_includes_filename = false;
+    assert_image(&c, "jpegload", 100, 63);
+    free_cap(&c);
+}
+
+static void test_png_quantize(void **state)
+{
+    struct captured c;
+    VipsImage *img;
+    int depth = 0;
+
+    (void)state;
+    cfg.png_quantize = true;
+    cfg.png_quantization_colors = 16;
+    assert_int_equal(run("GET", "/x/w:100/plain/local:///photo.jpg@png", NULL, &c), 200);
+    cfg.png_quantize = false;
+    img = vips_image_new_from_buffer(c.body, c.len, "", NULL);
+    assert_non_null(img);
+    assert_int_equal(vips_image_get_int(img, "palette-bit-depth", &depth), 0);
+    assert_int_equal(depth, 4);
+    g_object_unref(img);
+    free_cap(&c);
+}
+
+static void test_only_presets(void **state)
+{
+    struct captured c;
+    char err[128];
+
+    (void)state;
+    assert_int_equal(presets_add("small=w:100", 11, err, sizeof(err)), 0);
+    assert_int_equal(presets_add("png=f:png", 9, err, sizeof(err)), 0);
+    cfg.only_presets = true;
+    assert_int_equal(run("GET", "/x/small/plain/local:///photo.jpg", NULL, &c), 200);
+    assert_image(&c, "jpegload", 100, 63);
+    free_cap(&c);
+    assert_int_equal(run("GET", "/x/small:png/plain/local:///photo.jpg", NULL, &c), 200);
+    assert_image(&c, "pngload", 100, 63);
+    free_cap(&c);
+    /* Options are not options any more: w:100 is an unknown preset. */
+    assert_int_equal(run("GET", "/x/w:100/plain/local:///photo.jpg", NULL, &c), 404);
+    free_cap(&c);
+    cfg.only_presets = false;
+    presets_release();
+}
+
 static void test_auto_webp(void **state)
 {
     struct captured c;
@@ -504,6 +598,8 @@ int main(void)
         cmocka_unit_test(test_auto_webp),       cmocka_unit_test(test_client_gone),
         cmocka_unit_test(test_secret),          cmocka_unit_test(test_etag_304),
         cmocka_unit_test(test_fallback),        cmocka_unit_test(test_cors_debug_canonical),
+        cmocka_unit_test(test_client_hints),    cmocka_unit_test(test_base_url_and_b64_filename),
+        cmocka_unit_test(test_png_quantize),    cmocka_unit_test(test_only_presets),
     };
 
     return cmocka_run_group_tests_name("handler", tests, setup, teardown);

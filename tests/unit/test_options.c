@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "options.h"
+#include "presets.h"
 #include "testutil.h"
 
 static struct config saved_cfg;
@@ -862,6 +863,212 @@ static void test_unknown_options(void **state)
     expect_invalid("pg:1");
 }
 
+static void test_padding(void **state)
+{
+    struct procopts po;
+
+    (void)state;
+    options_init(&po);
+    APPLY_OK(&po, "pd:10");
+    assert_int_equal(po.padding[0], 10);
+    assert_int_equal(po.padding[1], 10);
+    assert_int_equal(po.padding[2], 10);
+    assert_int_equal(po.padding[3], 10);
+    APPLY_OK(&po, "padding:1:2");
+    assert_int_equal(po.padding[0], 1);
+    assert_int_equal(po.padding[1], 2);
+    assert_int_equal(po.padding[2], 1);
+    assert_int_equal(po.padding[3], 2);
+    APPLY_OK(&po, "pd:1:2:3:4");
+    assert_int_equal(po.padding[2], 3);
+    assert_int_equal(po.padding[3], 4);
+    APPLY_OK(&po, "pd::5");
+    assert_int_equal(po.padding[0], 1);
+    assert_int_equal(po.padding[1], 5);
+    expect_invalid("pd:-1");
+    expect_invalid("pd:1:2:3:4:5");
+    expect_invalid("pd:x");
+}
+
+static void test_trim_flip_background(void **state)
+{
+    struct procopts po;
+
+    (void)state;
+    options_init(&po);
+    assert_false(po.trim);
+    APPLY_OK(&po, "t:5.5:FF0000:1:t");
+    assert_true(po.trim);
+    TU_ASSERT_NEAR(po.trim_threshold, 5.5);
+    assert_true(po.trim_has_color);
+    assert_int_equal(po.trim_color[0], 255);
+    assert_int_equal(po.trim_color[1], 0);
+    assert_true(po.trim_equal_hor);
+    assert_true(po.trim_equal_ver);
+    expect_invalid("t:-1");
+    expect_invalid("t:1:12345");
+
+    APPLY_OK(&po, "fl:1");
+    assert_true(po.flip_h);
+    assert_false(po.flip_v);
+    APPLY_OK(&po, "flip:0:1");
+    assert_false(po.flip_h);
+    assert_true(po.flip_v);
+    expect_invalid("fl:1:1:1");
+
+    assert_false(po.flatten);
+    APPLY_OK(&po, "bg:10:20:30");
+    assert_true(po.flatten);
+    assert_int_equal(po.background[2], 30);
+    APPLY_OK(&po, "background:f0a");
+    assert_int_equal(po.background[0], 255);
+    assert_int_equal(po.background[1], 0);
+    assert_int_equal(po.background[2], 170);
+    APPLY_OK(&po, "bg:");
+    assert_false(po.flatten);
+    expect_invalid("bg:1:2");
+    expect_invalid("bg:256:0:0");
+    expect_invalid("bg:ggg");
+}
+
+static void test_filters_and_flags(void **state)
+{
+    struct procopts po;
+
+    (void)state;
+    options_init(&po);
+    APPLY_OK(&po, "bl:2.5");
+    APPLY_OK(&po, "sharpen:0.7");
+    APPLY_OK(&po, "pix:8");
+    APPLY_OK(&po, "mb:1000");
+    APPLY_OK(&po, "kcr:0");
+    APPLY_OK(&po, "eth:1");
+    APPLY_OK(&po, "raw:1");
+    APPLY_OK(&po, "skp:png:jpg");
+    APPLY_OK(&po, "exar:1:so:0:0");
+    TU_ASSERT_NEAR(po.blur, 2.5);
+    TU_ASSERT_NEAR(po.sharpen, 0.7);
+    assert_int_equal(po.pixelate, 8);
+    assert_int_equal(po.max_bytes, 1000);
+    assert_false(po.keep_copyright);
+    assert_true(po.enforce_thumbnail);
+    assert_true(po.raw);
+    assert_true(po.skip_processing[IMGTYPE_PNG]);
+    assert_true(po.skip_processing[IMGTYPE_JPEG]);
+    assert_false(po.skip_processing[IMGTYPE_GIF]);
+    assert_true(po.extend_ar);
+    assert_int_equal(po.extend_ar_gravity.type, GRAV_SOUTH);
+    expect_invalid("bl:-1");
+    expect_invalid("pix:1.5");
+    expect_invalid("skp:nope");
+    expect_invalid("exar:1:sm");
+    expect_invalid("ex:1:re");
+}
+
+static void test_watermark(void **state)
+{
+    struct procopts po;
+
+    (void)state;
+    options_init(&po);
+    APPLY_OK(&po, "wm:0.5:re:10:20:0.3");
+    TU_ASSERT_NEAR(po.wm_opacity, 0.5);
+    assert_int_equal(po.wm_gravity.type, GRAV_REPLICATE);
+    TU_ASSERT_NEAR(po.wm_gravity.x, 10);
+    TU_ASSERT_NEAR(po.wm_gravity.y, 20);
+    TU_ASSERT_NEAR(po.wm_scale, 0.3);
+    APPLY_OK(&po, "watermark:1:soea");
+    assert_int_equal(po.wm_gravity.type, GRAV_SOUTH_EAST);
+    expect_invalid("wm:1.5");
+    expect_invalid("wm:1:sm");
+    expect_invalid("wm:1:fp");
+    expect_invalid("wm:1:ce:0:0:-1");
+    expect_invalid("g:re");
+}
+
+static void test_security_options(void **state)
+{
+    struct procopts po;
+    struct errinfo e;
+
+    (void)state;
+    options_init(&po);
+    err_clear(&e);
+    assert_int_equal(options_apply(&po, "mrd:10", 6, ':', &e), ERR_SECURITY_OPTION);
+    assert_int_equal(e.status, 403);
+    cfg.allow_security_options = true;
+    options_init(&po);
+    APPLY_OK(&po, "mrd:10");
+    APPLY_OK(&po, "msr:2.5");
+    APPLY_OK(&po, "msfs:1000");
+    APPLY_OK(&po, "maf:3");
+    APPLY_OK(&po, "mafr:1");
+    assert_int_equal(po.max_result_dimension, 10);
+    assert_true(po.max_src_resolution == 2500000);
+    assert_true(po.max_src_file_size == 1000);
+    assert_int_equal(po.max_animation_frames, 3);
+    assert_true(po.max_animation_frame_resolution == 1000000);
+    expect_invalid("maf:0");
+    expect_invalid("msr:0");
+}
+
+static void test_allowed_processing_options(void **state)
+{
+    struct procopts po;
+    struct errinfo e;
+    char *items[] = {"w", "resize"};
+
+    (void)state;
+    cfg.allowed_processing_options.items = items;
+    cfg.allowed_processing_options.len = 2;
+    options_init(&po);
+    err_clear(&e);
+    assert_int_equal(options_apply_url(&po, "w:10", 4, ':', &e), 0);
+    assert_int_equal(options_apply_url(&po, "resize:fit:1:1", 14, ':', &e), 0);
+    assert_int_equal(options_apply_url(&po, "rs:fit:1:1", 10, ':', &e), ERR_INVALID_URL);
+    assert_int_equal(options_apply_url(&po, "width:10", 8, ':', &e), ERR_INVALID_URL);
+    cfg.allowed_processing_options.items = NULL;
+    cfg.allowed_processing_options.len = 0;
+}
+
+static void test_presets(void **state)
+{
+    struct procopts po;
+    struct errinfo e;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(presets_add("small=rs:fit:50:50/q:70", 23, err, sizeof(err)), 0);
+    assert_int_equal(presets_add(" loop = pr:loop/w:10 ", 21, err, sizeof(err)), 0);
+    assert_int_equal(presets_add("chain=pr:small/h:20", 19, err, sizeof(err)), 0);
+    assert_int_not_equal(presets_add("novalue=", 8, err, sizeof(err)), 0);
+    assert_int_not_equal(presets_add("noequals", 8, err, sizeof(err)), 0);
+    assert_int_equal(presets_count(), 3);
+
+    options_init(&po);
+    APPLY_OK(&po, "pr:small");
+    assert_int_equal(po.width, 50);
+    assert_int_equal(po.quality, 70);
+    options_init(&po);
+    APPLY_OK(&po, "preset:loop");
+    assert_int_equal(po.width, 10);
+    options_init(&po);
+    APPLY_OK(&po, "pr:chain");
+    assert_int_equal(po.width, 50);
+    assert_int_equal(po.height, 20);
+    /* The same preset twice in one request: the second use is skipped. */
+    options_init(&po);
+    APPLY_OK(&po, "pr:small");
+    APPLY_OK(&po, "w:5");
+    APPLY_OK(&po, "pr:small");
+    assert_int_equal(po.width, 5);
+    options_init(&po);
+    err_clear(&e);
+    assert_int_equal(options_apply(&po, "pr:nope", 7, ':', &e), ERR_INVALID_URL);
+    presets_release();
+    assert_int_equal(presets_count(), 0);
+}
+
 static void test_later_option_overrides(void **state)
 {
     struct procopts po;
@@ -950,6 +1157,13 @@ int main(void)
         T(test_strip_metadata),
         T(test_strip_color_profile),
         T(test_unknown_options),
+        T(test_padding),
+        T(test_trim_flip_background),
+        T(test_filters_and_flags),
+        T(test_watermark),
+        T(test_security_options),
+        T(test_allowed_processing_options),
+        T(test_presets),
         T(test_later_option_overrides),
         T(test_failed_option_reports),
         T(test_separator_and_length),

@@ -7,6 +7,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <glib.h>
+
+#include "config.h"
 #include "url.h"
 #include "testutil.h"
 
@@ -568,9 +571,40 @@ static void test_base64_decode_errors(void **state)
     expect_b64_error("aG=sbG8");
 }
 
+static void expect_pre(const char *in, const char *want)
+{
+    char *got = url_preprocess(in);
+
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    g_free(got);
+}
+
+/* IMGPROXY_URL_REPLACEMENTS then IMGPROXY_BASE_URL (REFERENCE §1.1 step 8). */
+static void test_preprocess(void **state)
+{
+    (void)state;
+    expect_pre("http://a/b.jpg", "http://a/b.jpg");
+    cfg.url_replacements = "mys3://=http://s3.example/;http://*.cdn.test/*/=local:///${2}/${1}-";
+    expect_pre("mys3://bucket/x.png", "http://s3.example/bucket/x.png");
+    expect_pre("http://eu.cdn.test/img/a.jpg", "local:///img/eu-a.jpg");
+    /* Prefixes only, and '*' stops at '/'. */
+    expect_pre("x-mys3://b", "x-mys3://b");
+    expect_pre("http://a/b.cdn.test/c/d", "http://a/b.cdn.test/c/d");
+    cfg.url_replacements = "a.b=c\\d";
+    expect_pre("a.bx", "c\\dx");
+    expect_pre("aXbx", "aXbx");
+    cfg.url_replacements = NULL;
+    cfg.base_url = "http://base.test/";
+    expect_pre("img/a.jpg", "http://base.test/img/a.jpg");
+    expect_pre("http://base.test/img/a.jpg", "http://base.test/img/a.jpg");
+    cfg.base_url = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_preprocess),
         cmocka_unit_test(test_split_basic),
         cmocka_unit_test(test_split_cuts_query),
         cmocka_unit_test(test_split_prefix),

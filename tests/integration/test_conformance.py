@@ -1,0 +1,821 @@
+#!/usr/bin/env python3
+"""test_conformance.py: imgproxy v3 processing parity through nginx; started by run.sh.
+
+Two parts:
+- every row of REFERENCE §2's option table, through the front nginx, with
+  formats, dimensions and, where it matters, pixels;
+- the sizing matrix: a 200x100 source, every resizing type x enlarge x extend x
+  extend_aspect_ratio over 12 requested sizes, expected sizes from an
+  independent Python model of REFERENCE §2.1 (not from imgfcgi's C code).
+
+`test_conformance.py --make-fixtures DIR` writes the generated sources (run.sh
+calls it before the servers start: the watermark is loaded at start-up).
+Uses test_http.py's HTTP and decoding helpers. Ends with "N passed, N failed".
+"""
+import concurrent.futures
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+
+# ---------------------------------------------------------------- fixtures
+# Written as binary PPM/PAM with plain Python, then converted by `vips copy`.
+
+
+def write_pam(path, w, h, pixel, bands=3):
+    """pixel(x, y) -> tuple of `bands` bytes; the file type comes from the suffix."""
+    rows = bytearray()
+    for y in range(h):
+        for x in range(w):
+            rows.extend(pixel(x, y))
+    tupl = {1: "GRAYSCALE", 3: "RGB", 4: "RGB_ALPHA"}[bands]
+    head = "P7\nWIDTH %d\nHEIGHT %d\nDEPTH %d\nMAXVAL 255\nTUPLTYPE %s\nENDHDR\n" % (w, h, bands, tupl)
+    with tempfile.NamedTemporaryFile(suffix=".pam", delete=False) as f:
+        f.write(head.encode() + bytes(rows))
+        tmp = f.name
+    try:
+        subprocess.run(["vips", "copy", tmp, path], check=True, capture_output=True, timeout=60)
+    finally:
+        os.unlink(tmp)
+
+
+def lzw_uncompressed(indices):
+    """GIF LZW data for 2-bit colour indices, a clear code every 2 pixels so codes stay 3 bits."""
+    clear, eoi, bits, nbits, out = 4, 5, 0, 0, bytearray()
+
+    def emit(code):
+        nonlocal bits, nbits
+        bits |= code << nbits
+        nbits += 3
+        while nbits >= 8:
+            out.append(bits & 0xFF)
+            bits >>= 8
+            nbits -= 8
+
+    for i, v in enumerate(indices):
+        if i % 2 == 0:
+            emit(clear)
+        emit(v)
+    emit(eoi)
+    if nbits:
+        out.append(bits & 0xFF)
+    data = bytearray([2])  # LZW minimum code size
+    for i in range(0, len(out), 255):
+        chunk = out[i:i + 255]
+        data += bytes([len(chunk)]) + chunk
+    return bytes(data + b"\x00")
+
+
+def write_gif(path, w, h, frames, delays_cs, loop):
+    """An animated GIF: frames are colour indices 0..3 (red, green, blue, white), one per frame."""
+    g = bytearray(b"GIF89a") + w.to_bytes(2, "little") + h.to_bytes(2, "little") + bytes([0xF1, 0, 0])
+    g += bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
+    g += b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + loop.to_bytes(2, "little") + b"\x00"
+    for colour, delay in zip(frames, delays_cs):
+        g += b"\x21\xf9\x04\x00" + delay.to_bytes(2, "little") + b"\x00\x00"
+        g += b"\x2c\x00\x00\x00\x00" + w.to_bytes(2, "little") + h.to_bytes(2, "little") + b"\x00"
+        g += lzw_uncompressed([colour] * (w * h))
+    g += b"\x3b"
+    with open(path, "wb") as f:
+        f.write(g)
+
+
+def with_exif_orientation(jpeg, orientation):
+    """jpeg bytes with an APP1 EXIF segment holding only the Orientation tag, right after SOI."""
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08"  # big-endian TIFF header, IFD0 at offset 8
+    tiff += b"\x00\x01"  # one entry
+    tiff += b"\x01\x12\x00\x03\x00\x00\x00\x01" + orientation.to_bytes(2, "big") + b"\x00\x00"
+    tiff += b"\x00\x00\x00\x00"  # no next IFD
+    app1 = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + jpeg[2:]
+
+
+def make_fixtures(d):
+    # 40x20, 4 frames (red, green, blue, white), delays 100/200/300/400 ms, loop 3.
+    write_gif(os.path.join(d, "anim4.gif"), 40, 20, [0, 1, 2, 3], [10, 20, 30, 40], 3)
+    os.chmod(os.path.join(d, "anim4.gif"), 0o644)
+    with open(os.path.join(d, "evil.svg"), "w") as f:
+        f.write('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+                'width="100" height="50" onload="alert(1)"><script>alert(2)</script>'
+                '<use xlink:href="http://127.0.0.1:1/x.svg#a"/>'
+                '<rect width="100" height="50" fill="#ff0000" onclick="alert(3)"/></svg>')
+    os.chmod(os.path.join(d, "evil.svg"), 0o644)
+    # halves.png as JPEG with every EXIF orientation, 1..8.
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as t:
+        write_pam(t.name + "[Q=95,strip]", 200, 100, lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
+        plain_jpeg = open(t.name, "rb").read()
+    for o in range(1, 9):
+        path = os.path.join(d, "orient%d.jpg" % o)
+        with open(path, "wb") as f:
+            f.write(with_exif_orientation(plain_jpeg, o))
+        os.chmod(path, 0o644)
+    # 200x100: left half red, right half blue (flip, sizing).
+    write_pam(os.path.join(d, "halves.png"), 200, 100,
+              lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
+    # 200x100 checkerboard of 2 px squares (blur lowers energy, pixelate makes blocks).
+    write_pam(os.path.join(d, "checker.png"), 200, 100,
+              lambda x, y: (255, 255, 255) if ((x // 2) + (y // 2)) % 2 else (0, 0, 0))
+    # 200x100 white with a 100x50 red box at (50, 25) (trim).
+    write_pam(os.path.join(d, "boxed.png"), 200, 100,
+              lambda x, y: (255, 0, 0) if 50 <= x < 150 and 25 <= y < 75 else (255, 255, 255))
+    # 200x100 fully transparent but a green centre (background when flattening).
+    write_pam(os.path.join(d, "transparent.png"), 200, 100,
+              lambda x, y: (0, 255, 0, 255) if 90 <= x < 110 and 40 <= y < 60 else (0, 0, 0, 0), 4)
+    # 200x100 plain blue (watermark placement).
+    write_pam(os.path.join(d, "blue.png"), 200, 100, lambda x, y: (0, 0, 255))
+    # The watermark: 20x10 opaque red.
+    write_pam(os.path.join(d, "wm.png"), 20, 10, lambda x, y: (255, 0, 0))
+    # A small AVIF (no embedded thumbnail: enforce_thumbnail falls back to the image).
+    write_pam(os.path.join(d, "small.avif"), 64, 32, lambda x, y: (0, 128, 255))
+    for name in ("halves.png", "checker.png", "boxed.png", "transparent.png", "blue.png", "wm.png",
+                 "small.avif"):
+        os.chmod(os.path.join(d, name), 0o644)
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--make-fixtures":
+    make_fixtures(sys.argv[2])
+    sys.exit(0)
+
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_http as h  # noqa: E402  (needs IT_* from run.sh)
+from test_http import Failure, check, expect_error, expect_image, get, plain  # noqa: E402
+
+FRONT = h.FRONT
+# imgfcgi #3: presets, a watermark and IMGPROXY_ALLOW_SECURITY_OPTIONS=true.
+FRONT3 = os.environ["IT_CONF_FRONT"]
+ROOT = h.ROOT
+RESULT = os.environ.get("IT_CONF_RESULT")
+WORKERS = 4
+
+
+def pixels(body):
+    """Decodes body to (w, h, bands, bytes) through a binary PPM/PGM from `vips copy`."""
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "in")
+        with open(src, "wb") as f:
+            f.write(body)
+        info = h.image_info(body)
+        bands = int(info["bands"])
+        # Drop alpha for a PPM; keep it as a second image when wanted.
+        dst = os.path.join(d, "out.ppm" if bands >= 3 else "out.pgm")
+        flat = os.path.join(d, "flat.v")
+        if bands in (2, 4):
+            subprocess.run(["vips", "extract_band", src, flat, "0", "--n", str(bands - 1)],
+                           check=True, capture_output=True, timeout=60)
+            src = flat
+        subprocess.run(["vips", "copy", src, dst], check=True, capture_output=True, timeout=60)
+        with open(dst, "rb") as f:
+            data = f.read()
+    # P6/P5 header: magic, width, height, maxval, one whitespace byte.
+    fields, pos = [], 0
+    while len(fields) < 4:
+        while data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":  # a comment runs to the end of its line
+            pos = data.index(b"\n", pos)
+            continue
+        start = pos
+        while not data[pos:pos + 1].isspace():
+            pos += 1
+        fields.append(data[start:pos])
+    w, hh = int(fields[1]), int(fields[2])
+    ch = 3 if fields[0] == b"P6" else 1
+    return w, hh, ch, data[pos + 1:]
+
+
+def px(img, x, y):
+    w, _, ch, data = img
+    i = (y * w + x) * ch
+    return tuple(data[i:i + ch])
+
+
+def near(a, b, tol=40):
+    return all(abs(p - q) <= tol for p, q in zip(a, b))
+
+
+def energy(img):
+    """Mean absolute horizontal difference of the first channel: high-frequency energy."""
+    w, hh, ch, data = img
+    total = 0
+    for y in range(hh):
+        row = y * w * ch
+        for x in range(w - 1):
+            total += abs(data[row + x * ch] - data[row + (x + 1) * ch])
+    return total / (hh * (w - 1))
+
+
+def L(name):
+    return "local:///" + name
+
+
+# ---------------------------------------------------------------- the §2.1 model
+
+
+def go_round(v):
+    """Go's math.Round: half away from zero."""
+    return int(math.floor(abs(v) + 0.5)) * (1 if v >= 0 else -1)
+
+
+def scale(a, s):
+    return 0 if a == 0 else go_round(a * s)
+
+
+def min_non_zero(a, b):
+    if a == 0:
+        return b
+    if b == 0:
+        return a
+    return min(a, b)
+
+
+def extend_size(iw, ih, w, hh):
+    if w <= iw and hh <= ih:
+        return iw, ih
+    return (w if w > 0 else iw), (hh if hh > 0 else ih)
+
+
+def model(src_w, src_h, rt="fit", w=0, hh=0, enlarge=False, extend=False, exar=False, dpr=1.0,
+          zoom=1.0, min_w=0, min_h=0, pad=(0, 0, 0, 0), mrd=0):
+    """Result size of a raster source, written from REFERENCE §2.1 and §2.2."""
+    dst_w = w if w else src_w
+    dst_h = hh if hh else src_h
+    ws = 1.0 if dst_w == src_w else src_w / dst_w
+    hs = 1.0 if dst_h == src_h else src_h / dst_h
+    if ws != 1 or hs != 1:
+        t = rt
+        if t == "auto":
+            same = (src_w - src_h >= 0 and dst_w - dst_h >= 0) or (src_w - src_h < 0 and dst_w - dst_h < 0)
+            t = "fill" if same else "fit"
+        if w == 0 and t != "force":
+            ws = hs
+        elif hh == 0 and t != "force":
+            hs = ws
+        elif t == "fit":
+            ws = hs = max(ws, hs)
+        elif t in ("fill", "fill-down"):
+            ws = hs = min(ws, hs)
+    ws /= zoom
+    hs /= zoom
+    dpr_scale = dpr
+    if not enlarge:
+        m = min(ws, hs)
+        if m < 1:
+            ws /= m
+            hs /= m
+            if not extend:
+                dpr_scale /= m
+        dpr_scale = min(dpr_scale, ws, hs)
+    if min_w and src_w / min_w < ws:
+        hs /= ws / (src_w / min_w)
+        ws = src_w / min_w
+    if min_h and src_h / min_h < hs:
+        ws /= hs / (src_h / min_h)
+        hs = src_h / min_h
+    ws /= dpr_scale
+    hs /= dpr_scale
+    ws = min(ws, src_w)
+    hs = min(hs, src_h)
+    wscale, hscale = 1 / ws, 1 / hs
+
+    def sizes(wscale, hscale, dpr_scale):
+        tw, th = scale(w, dpr_scale * zoom), scale(hh, dpr_scale * zoom)
+        sw, sh = max(scale(src_w, wscale), 1), max(scale(src_h, hscale), 1)
+        cw, chh = tw, th
+        if rt == "fill-down" and not enlarge:
+            dw, dh = tw / sw, th / sh
+            if dw > dh and dw > 1:
+                chh, cw = scale(sw, th / tw), sw
+            elif dh > dw and dh > 1:
+                cw, chh = scale(sh, tw / th), sh
+        ew = eh = 0
+        if exar and tw > 0 and th > 0:
+            ow, oh = min_non_zero(sw, cw), min_non_zero(sh, chh)
+            dw, dh = tw / ow, th / oh
+            if dh > dw:
+                eh, ew = scale(ow, th / tw), ow
+            elif dw > dh:
+                ew, eh = scale(oh, tw / th), oh
+        pads = [int(round(p * dpr_scale)) for p in pad]  # RoundToEven, as Python's round
+        return tw, th, sw, sh, cw, chh, ew, eh, pads
+
+    tw, th, sw, sh, cw, chh, ew, eh, pads = sizes(wscale, hscale, dpr_scale)
+    if mrd > 0:
+        ow, oh = min_non_zero(sw, cw), min_non_zero(sh, chh)
+        if extend:
+            ow, oh = max(ow, tw), max(oh, th)
+        elif exar:
+            ow, oh = max(ow, ew), max(oh, eh)
+        ow += pads[1] + pads[3]
+        oh += pads[0] + pads[2]
+        if ow > mrd or oh > mrd:
+            down = mrd / max(ow, oh)
+            wscale = max(wscale * down, 1 / src_w)
+            hscale = max(hscale * down, 1 / src_h)
+            dpr_scale *= down
+            tw, th, sw, sh, cw, chh, ew, eh, pads = sizes(wscale, hscale, dpr_scale)
+    out_w, out_h = min(min_non_zero(cw, sw), sw), min(min_non_zero(chh, sh), sh)
+    if extend:
+        out_w, out_h = extend_size(out_w, out_h, tw, th)
+    if exar and ew > 0 and eh > 0:
+        out_w, out_h = extend_size(out_w, out_h, ew, eh)
+    return out_w + pads[1] + pads[3], out_h + pads[0] + pads[2]
+
+
+# ---------------------------------------------------------------- registry
+
+TESTS = []
+
+
+def test(name):
+    def register(fn):
+        TESTS.append((name, fn))
+        return fn
+
+    return register
+
+
+def size_case(name, opts, src, fmt, want, base=None):
+    test(name)(lambda: expect_image(get(plain(opts, L(src), fmt), base or FRONT), fmt, *want))
+
+
+def model_case(name, opts, src_wh, kw, src="halves.png", base=None):
+    def run():
+        want = model(*src_wh, **kw)
+        expect_image(get(plain(opts, L(src), "png"), base or FRONT), "png", *want)
+    test(name)(run)
+
+
+# ---------------------------------------------------------------- the sizing matrix
+
+SIZES = [(50, 50), (100, 0), (0, 50), (300, 150), (400, 400), (150, 100), (100, 300), (250, 50),
+         (20, 80), (200, 100), (0, 200), (500, 0)]
+for rt in ("fit", "fill", "fill-down", "force", "auto"):
+    for el in (0, 1):
+        for ex in (0, 1):
+            for exar in (0, 1):
+                for (w, hh) in SIZES:
+                    opts = "rs:%s:%d:%d:%d:%d/exar:%d" % (rt, w, hh, el, ex, exar)
+                    model_case("matrix/" + opts, opts, (200, 100),
+                               dict(rt=rt, w=w, hh=hh, enlarge=bool(el), extend=bool(ex), exar=bool(exar)))
+
+# dpr, zoom, min sizes, padding and max_result_dimension through the same model.
+model_case("sizing/dpr", "rs:fit:50:50/dpr:2", (200, 100), dict(w=50, hh=50, dpr=2))
+model_case("sizing/dpr-enlarge", "rs:fit:150:0:1/dpr:2", (200, 100), dict(w=150, enlarge=True, dpr=2))
+model_case("sizing/zoom", "z:0.5", (200, 100), dict(zoom=0.5))
+model_case("sizing/zoom-2-enlarge", "z:2/el:1", (200, 100), dict(zoom=2, enlarge=True))
+model_case("sizing/min-width", "w:50/mw:120", (200, 100), dict(w=50, min_w=120))
+model_case("sizing/min-height", "h:20/mh:60", (200, 100), dict(hh=20, min_h=60))
+model_case("sizing/padding", "rs:fit:100:100/pd:10:20", (200, 100), dict(w=100, hh=100, pad=(10, 20, 10, 20)))
+model_case("sizing/padding-dpr", "rs:fit:50:50/pd:5/dpr:2", (200, 100), dict(w=50, hh=50, dpr=2, pad=(5, 5, 5, 5)))
+model_case("sizing/padding-4", "pd:1:2:3:4", (200, 100), dict(pad=(1, 2, 3, 4)))
+model_case("sizing/mrd", "rs:fit:400:400:1/mrd:100", (200, 100), dict(w=400, hh=400, enlarge=True, mrd=100),
+           base=FRONT3)
+model_case("sizing/mrd-extend", "rs:fit:300:300:0:1/mrd:150", (200, 100),
+           dict(w=300, hh=300, extend=True, mrd=150), base=FRONT3)
+model_case("sizing/fractional-crop", "c:0.5:0.5/rs:fit:60:60:1", (100, 50),
+           dict(w=60, hh=60, enlarge=True))
+
+# ---------------------------------------------------------------- §2 option rows
+
+size_case("opt/resize", "resize:fill:50:50", "halves.png", "png", (50, 50))
+size_case("opt/rs-gravity", "rs:fill:50:50:0:0:ea", "halves.png", "png", (50, 50))
+size_case("opt/size", "size:100:100", "halves.png", "png", (100, 50))
+size_case("opt/s", "s:100:0:0:1", "halves.png", "png", (100, 50))
+size_case("opt/resizing_type", "resizing_type:force/w:50/h:50", "halves.png", "png", (50, 50))
+size_case("opt/rt", "rt:fill/w:50/h:50", "halves.png", "png", (50, 50))
+size_case("opt/width", "width:100", "halves.png", "png", (100, 50))
+size_case("opt/height", "height:20", "halves.png", "png", (40, 20))
+size_case("opt/min-width", "min-width:300/el:1", "halves.png", "png", (300, 150))
+size_case("opt/min-height", "mh:200/el:1", "halves.png", "png", (400, 200))
+size_case("opt/zoom", "zoom:0.5:0.25", "halves.png", "png", (100, 25))
+size_case("opt/dpr", "w:50/dpr:3", "halves.png", "png", (150, 75))
+size_case("opt/enlarge", "w:400/enlarge:1", "halves.png", "png", (400, 200))
+size_case("opt/extend", "rs:fit:300:300/extend:1:no", "halves.png", "png", (300, 300))
+size_case("opt/extend_aspect_ratio", "rs:fit:300:300/extend_aspect_ratio:1", "halves.png", "png", (200, 200))
+size_case("opt/extend_ar", "rs:fit:50:100/extend_ar:1:so", "halves.png", "png", (50, 100))
+size_case("opt/gravity-sm", "rs:fill:50:50/gravity:sm", "halves.png", "png", (50, 50))
+size_case("opt/g-fp", "rs:fill:50:50/g:fp:0.2:0.8", "halves.png", "png", (50, 50))
+size_case("opt/crop", "crop:50:40:nowe", "halves.png", "png", (50, 40))
+size_case("opt/c-fraction", "c:0.25:0.5", "halves.png", "png", (50, 50))
+size_case("opt/trim", "trim:10", "boxed.png", "png", (100, 50))
+size_case("opt/t-color-equal", "t:10:ffffff:1:1", "boxed.png", "png", (100, 50))
+size_case("opt/padding", "padding:10", "halves.png", "png", (220, 120))
+size_case("opt/pd", "pd:0:5", "halves.png", "png", (210, 100))
+size_case("opt/rotate", "rotate:90", "halves.png", "png", (100, 200))
+size_case("opt/rot-270", "rot:270/w:50", "halves.png", "png", (50, 100))
+size_case("opt/strip_metadata", "strip_metadata:0", "halves.png", "png", (200, 100))
+size_case("opt/sm", "sm:1", "halves.png", "png", (200, 100))
+size_case("opt/keep_copyright", "keep_copyright:0", "halves.png", "png", (200, 100))
+size_case("opt/kcr", "kcr:1", "halves.png", "png", (200, 100))
+size_case("opt/strip_color_profile", "strip_color_profile:0", "halves.png", "png", (200, 100))
+size_case("opt/scp", "scp:1", "halves.png", "png", (200, 100))
+size_case("opt/enforce_thumbnail", "enforce_thumbnail:1", "halves.png", "png", (200, 100))
+size_case("opt/eth", "eth:0", "halves.png", "png", (200, 100))
+size_case("opt/eth-avif-source", "eth:1/w:32", "small.avif", "png", (32, 16))
+size_case("opt/quality", "quality:50", "halves.png", "jpeg", (200, 100))
+size_case("opt/q", "q:90", "halves.png", "webp", (200, 100))
+size_case("opt/format_quality", "format_quality:jpeg:20:webp:30", "halves.png", "jpeg", (200, 100))
+size_case("opt/fq", "fq:webp:10", "halves.png", "webp", (200, 100))
+size_case("opt/sharpen", "sharpen:1.5", "halves.png", "png", (200, 100))
+size_case("opt/sh", "sh:0.5/w:100", "halves.png", "png", (100, 50))
+size_case("opt/preset-default-and-named", "preset:small", "halves.png", "png", (50, 25), base=FRONT3)
+size_case("opt/pr-chained", "pr:small:wide", "halves.png", "png", (150, 75), base=FRONT3)
+size_case("opt/pr-recursive-skipped", "pr:loop", "halves.png", "png", (10, 5), base=FRONT3)
+size_case("opt/max_result_dimension", "max_result_dimension:50", "halves.png", "png", (50, 25), base=FRONT3)
+size_case("opt/mrd", "mrd:80", "halves.png", "png", (80, 40), base=FRONT3)
+size_case("opt/max_src_resolution-ok", "max_src_resolution:1", "halves.png", "png", (200, 100), base=FRONT3)
+size_case("opt/max_animation_frames", "max_animation_frames:2", "halves.png", "png", (200, 100), base=FRONT3)
+size_case("opt/maf", "maf:1", "halves.png", "png", (200, 100), base=FRONT3)
+size_case("opt/max_animation_frame_resolution", "max_animation_frame_resolution:1", "halves.png", "png",
+          (200, 100), base=FRONT3)
+size_case("opt/mafr", "mafr:0.5", "halves.png", "png", (200, 100), base=FRONT3)
+size_case("opt/max_src_file_size-ok", "max_src_file_size:10000000", "halves.png", "png", (200, 100),
+          base=FRONT3)
+size_case("opt/format", "format:webp", "halves.png", "webp", (200, 100))
+size_case("opt/f", "f:gif", "halves.png", "gif", (200, 100))
+size_case("opt/ext", "ext:tiff", "halves.png", "tiff", (200, 100))
+
+
+@test("opt/auto_rotate")
+def _():
+    # orientation-6.jpg is stored landscape with EXIF 6: auto-rotation swaps the sides.
+    info = h.image_info(open(os.path.join(ROOT, "orientation-6.jpg"), "rb").read())
+    sw, sh = int(info["width"]), int(info["height"])
+    expect_image(get(plain("auto_rotate:1", L("orientation-6.jpg"), "jpeg")), "jpeg", sh, sw)
+    expect_image(get(plain("ar:0", L("orientation-6.jpg"), "jpeg")), "jpeg", sw, sh)
+
+
+# Where the red half of halves.png lands after each EXIF orientation (displayed size, red pixel, blue pixel).
+ORIENTATIONS = {
+    1: ((200, 100), (20, 50), (180, 50)),
+    2: ((200, 100), (180, 50), (20, 50)),   # mirrored
+    3: ((200, 100), (180, 50), (20, 50)),   # rotated 180
+    4: ((200, 100), (20, 50), (180, 50)),   # flipped vertically
+    5: ((100, 200), (50, 20), (50, 180)),   # transposed
+    6: ((100, 200), (50, 20), (50, 180)),   # rotated 90 clockwise
+    7: ((100, 200), (50, 180), (50, 20)),   # transversed
+    8: ((100, 200), (50, 180), (50, 20)),   # rotated 270 clockwise
+}
+
+
+def orientation_case(o):
+    def run():
+        (w, hh), red, blue = ORIENTATIONS[o]
+        r = get(plain("", L("orient%d.jpg" % o), "png"))
+        expect_image(r, "png", w, hh)
+        img = pixels(r.body)
+        check(near(px(img, *red), (255, 0, 0), 60), "orientation %d: %r should be red: %r" % (o, red, px(img, *red)))
+        check(near(px(img, *blue), (0, 0, 255), 60), "orientation %d: %r should be blue" % (o, blue))
+        # Without auto_rotate the stored layout comes back; with a crop, gravity follows the display.
+        expect_image(get(plain("ar:0", L("orient%d.jpg" % o), "png")), "png", 200, 100)
+        r = get(plain("c:40:40:nowe", L("orient%d.jpg" % o), "png"))
+        expect_image(r, "png", 40, 40)
+        corner = px(pixels(r.body), 5, 5)
+        want = px(img, 5, 5)
+        check(near(corner, want, 60), "orientation %d: crop nowe corner %r, display corner %r" % (o, corner, want))
+    test("exif/orientation-%d" % o)(run)
+
+
+for _o in range(1, 9):
+    orientation_case(_o)
+
+
+# Crop and result-crop positions on halves.png (left red, right blue): gravity, offsets, focus point.
+POSITIONS = [
+    ("c:50:50:we", "red"), ("c:50:50:ea", "blue"), ("c:50:50:we:120:0", "blue"), ("c:50:50:ea:120:0", "red"),
+    ("c:50:50:ce:-0.3:0", "red"), ("c:50:50:fp:0.9:0.5", "blue"), ("c:50:50:fp:0.1:0.5", "red"),
+    ("rs:fill:50:100/g:we", "red"), ("rs:fill:50:100/g:ea", "blue"), ("rs:fill:50:100/g:fp:0.8:0", "blue"),
+    ("rs:fill:50:100/g:nowe:110:0", "blue"), ("rs:fill:50:100/g:nowe:50:0", "red"),
+    # Absolute offsets scale with dpr: 50 px at dpr 2 starts the 50x100 crop at x=100.
+    ("rs:fill:25:50/dpr:2/g:we:50", "blue"), ("rs:fill:25:50/dpr:2/g:we:20", "red"),
+]
+
+
+def position_case(opts, colour):
+    def run():
+        r = get(plain(opts, L("halves.png"), "png"))
+        check(r.status == 200, "want 200, got %r" % r)
+        img = pixels(r.body)
+        want = (255, 0, 0) if colour == "red" else (0, 0, 255)
+        for x, y in ((2, 2), (img[0] - 3, img[1] - 3)):
+            check(near(px(img, x, y), want), "%s: %d,%d should be %s: %r" % (opts, x, y, colour, px(img, x, y)))
+    test("position/" + opts)(run)
+
+
+for _opts, _colour in POSITIONS:
+    position_case(_opts, _colour)
+
+
+@test("opt/flip")
+def _():
+    r = get(plain("flip:1", L("halves.png"), "png"))
+    expect_image(r, "png", 200, 100)
+    img = pixels(r.body)
+    check(near(px(img, 5, 50), (0, 0, 255)), "flipped left edge should be blue: %r" % (px(img, 5, 50),))
+    img = pixels(get(plain("fl:0:1", L("halves.png"), "png")).body)
+    check(near(px(img, 5, 50), (255, 0, 0)), "a vertical flip keeps the left red: %r" % (px(img, 5, 50),))
+
+
+@test("opt/background-flatten")
+def _():
+    r = get(plain("background:255:0:0", L("transparent.png"), "jpeg"))
+    expect_image(r, "jpeg", 200, 100)
+    img = pixels(r.body)
+    check(near(px(img, 5, 5), (255, 0, 0)), "corner should be the red background: %r" % (px(img, 5, 5),))
+    check(near(px(img, 100, 50), (0, 255, 0)), "centre should stay green: %r" % (px(img, 100, 50),))
+
+
+@test("opt/bg-hex-png")
+def _():
+    r = get(plain("bg:00f", L("transparent.png"), "png"))
+    expect_image(r, "png", 200, 100, bands=3)
+    check(near(px(pixels(r.body), 0, 0), (0, 0, 255)), "corner should be blue")
+
+
+@test("opt/bg-default-white-jpeg")
+def _():
+    r = get(plain("", L("transparent.png"), "jpeg"))
+    check(near(px(pixels(r.body), 0, 0), (255, 255, 255)), "JPEG flattens on white by default")
+
+
+@test("opt/extend-background")
+def _():
+    r = get(plain("rs:fit:300:300/ex:1/bg:0:255:0", L("halves.png"), "jpeg"))
+    expect_image(r, "jpeg", 300, 300)
+    img = pixels(r.body)
+    check(near(px(img, 150, 10), (0, 255, 0)), "the extended band should be green: %r" % (px(img, 150, 10),))
+    check(near(px(img, 60, 150), (255, 0, 0)), "the image sits in the centre: %r" % (px(img, 60, 150),))
+
+
+@test("opt/padding-pixels")
+def _():
+    r = get(plain("pd:10:0:0:0/bg:ffffff", L("blue.png"), "png"))
+    expect_image(r, "png", 200, 110)
+    img = pixels(r.body)
+    check(near(px(img, 100, 5), (255, 255, 255)), "the top padding is white")
+    check(near(px(img, 100, 50), (0, 0, 255)), "then the image")
+
+
+@test("opt/blur")
+def _():
+    base = energy(pixels(get(plain("", L("checker.png"), "png")).body))
+    for opt in ("blur:2", "bl:1"):
+        r = get(plain(opt, L("checker.png"), "png"))
+        expect_image(r, "png", 200, 100)
+        e = energy(pixels(r.body))
+        check(e < base / 2, "%s: energy %.1f not well below %.1f" % (opt, e, base))
+
+
+@test("opt/pixelate")
+def _():
+    for opt, n in (("pixelate:10", 10), ("pix:8", 8)):
+        r = get(plain(opt, L("checker.png"), "png"))
+        expect_image(r, "png", 200, 100)
+        img = pixels(r.body)
+        # Every n x n block is one colour.
+        for bx in range(0, 200 - n, n * 3):
+            for by in range(0, 100 - n, n * 2):
+                first = px(img, bx, by)
+                for dx in (0, n - 1):
+                    for dy in (0, n - 1):
+                        check(px(img, bx + dx, by + dy) == first, "%s: block at %d,%d not uniform" % (opt, bx, by))
+
+
+@test("opt/watermark-position")
+def _():
+    for pos, inside, outside in (("noea", (195, 3), (5, 95)), ("sowe", (5, 95), (195, 3)),
+                                 ("ce", (100, 50), (5, 5))):
+        r = get(plain("watermark:1:%s" % pos, L("blue.png"), "png"), FRONT3)
+        expect_image(r, "png", 200, 100)
+        img = pixels(r.body)
+        check(near(px(img, *inside), (255, 0, 0)), "wm %s: %r should be red: %r" % (pos, inside, px(img, *inside)))
+        check(near(px(img, *outside), (0, 0, 255)), "wm %s: %r should be blue" % (pos, outside))
+
+
+@test("opt/wm-offset-scale-opacity")
+def _():
+    r = get(plain("wm:1:nowe:30:20", L("blue.png"), "png"), FRONT3)
+    img = pixels(r.body)
+    check(near(px(img, 35, 25), (255, 0, 0)), "offset watermark at 30,20")
+    check(near(px(img, 5, 5), (0, 0, 255)), "nothing at the corner")
+    r = get(plain("wm:1:nowe:0:0:0.5", L("blue.png"), "png"), FRONT3)
+    img = pixels(r.body)
+    check(near(px(img, 90, 20), (255, 0, 0)), "scale 0.5 makes the watermark 100 px wide")
+    r = get(plain("wm:0.5:ce", L("blue.png"), "png"), FRONT3)
+    c = px(pixels(r.body), 100, 50)
+    check(80 < c[0] < 180 and 80 < c[2] < 180, "half opacity mixes red and blue: %r" % (c,))
+
+
+@test("opt/wm-replicate")
+def _():
+    r = get(plain("wm:1:re", L("blue.png"), "png"), FRONT3)
+    img = pixels(r.body)
+    for x, y in ((5, 5), (45, 5), (185, 95), (105, 55)):
+        check(near(px(img, x, y), (255, 0, 0)), "tiled watermark covers %d,%d" % (x, y))
+    r = get(plain("wm:1:re:20:10", L("blue.png"), "png"), FRONT3)
+    img = pixels(r.body)
+    check(near(px(img, 15, 10), (255, 0, 0)) and near(px(img, 2, 2), (0, 0, 255)),
+          "spaced tiles leave gaps: %r %r" % (px(img, 15, 10), px(img, 2, 2)))
+
+
+@test("opt/max_bytes")
+def _():
+    full = get(plain("q:95", L("photo.jpg"), "jpeg"))
+    for opt in ("max_bytes:20000/q:95", "mb:8000/q:95"):
+        r = get(plain(opt, L("photo.jpg"), "jpeg"))
+        expect_image(r, "jpeg", 800, 500)
+        check(len(r.body) < len(full.body), "%s: %d not below %d" % (opt, len(r.body), len(full.body)))
+
+
+@test("opt/skip_processing")
+def _():
+    src = open(os.path.join(ROOT, "halves.png"), "rb").read()
+    for opt in ("skip_processing:png/w:50", "skp:jpg:png/w:50"):
+        r = get(plain(opt, L("halves.png")))
+        check(r.status == 200 and r.body == src, "%s: want the source bytes, got %r" % (opt, r))
+    r = get(plain("skp:png/w:50", L("halves.png"), "jpeg"))
+    expect_image(r, "jpeg", 50, 25)
+
+
+@test("opt/raw")
+def _():
+    src = open(os.path.join(ROOT, "photo.jpg"), "rb").read()
+    r = get(plain("raw:1/w:10", L("photo.jpg"), "png"))
+    check(r.status == 200 and r.body == src and r.ctype() == "image/jpeg",
+          "raw: want the source bytes as image/jpeg, got %r" % r)
+    # No type check in raw mode: even a text file streams through.
+    text = open(os.path.join(ROOT, "text.txt"), "rb").read()
+    r = get(plain("raw:1", L("text.txt")))
+    check(r.status == 200 and r.body == text, "raw text.txt: got %r" % r)
+    expect_error(get(plain("", L("text.txt"))), 422)
+
+
+def anim_info(r, fmt, w, page_h, frames):
+    check(r.status == 200 and r.ctype() == h.MIME[fmt], "want 200 %s, got %r" % (fmt, r))
+    with tempfile.NamedTemporaryFile(suffix=".img") as f:
+        f.write(r.body)
+        f.flush()
+        p = subprocess.run(["vipsheader", "-a", f.name + "[n=-1]"], capture_output=True, timeout=60)
+    check(p.returncode == 0, "vipsheader: %s" % p.stderr[:200])
+    info = {}
+    for line in p.stdout.decode().splitlines()[1:]:
+        k, sep, v = line.partition(": ")
+        if sep:
+            info[k.strip()] = v.strip()
+    check(info.get("vips-loader") == h.LOADER[fmt], "want %s, got %s" % (fmt, info.get("vips-loader")))
+    check(int(info["width"]) == w, "width %s, want %d" % (info["width"], w))
+    check(int(info.get("page-height", info["height"])) == page_h,
+          "page height %s, want %d" % (info.get("page-height"), page_h))
+    check(int(info.get("n-pages", "1")) == frames, "n-pages %s, want %d" % (info.get("n-pages"), frames))
+    check(int(info["height"]) == page_h * frames, "strip height %s" % info["height"])
+    return info
+
+
+@test("anim/gif-to-webp-keeps-frames-and-delays")
+def _():
+    info = anim_info(get(plain("maf:10/rs:fit:20:20", L("anim4.gif"), "webp"), FRONT3), "webp", 20, 10, 4)
+    check(info.get("delay", "").split() == ["100", "200", "300", "400"], "delays %r" % info.get("delay"))
+    # NETSCAPE repeat count 3 is 4 plays; libvips 8.14's gifload reports loop=4.
+    check(info.get("loop") == "4", "loop %r" % info.get("loop"))
+
+
+@test("anim/max-frames-drops-extra")
+def _():
+    info = anim_info(get(plain("max_animation_frames:3", L("anim4.gif"), "webp"), FRONT3), "webp", 40, 20, 3)
+    check(info.get("delay", "").split() == ["100", "200", "300"], "delays %r" % info.get("delay"))
+
+
+@test("anim/gif-to-gif-every-frame-processed")
+def _():
+    r = get(plain("maf:4/rs:fill:10:10/pd:1", L("anim4.gif")), FRONT3)
+    info = anim_info(r, "gif", 12, 12, 4)
+    check(info.get("delay", "").split() == ["100", "200", "300", "400"], "delays %r" % info.get("delay"))
+
+
+@test("anim/default-one-frame")
+def _():
+    r = get(plain("", L("anim4.gif"), "webp"))
+    anim_info(r, "webp", 40, 20, 1)
+
+
+@test("anim/frame-colours")
+def _():
+    r = get(plain("maf:4", L("anim4.gif"), "png"), FRONT3)  # png cannot animate: first frame
+    expect_image(r, "png", 40, 20)
+    check(near(px(pixels(r.body), 5, 5), (255, 0, 0)), "first frame is red")
+
+
+@test("svg/passthrough-sanitised")
+def _():
+    r = get(plain("", L("evil.svg")))
+    check(r.status == 200 and r.ctype() == "image/svg+xml", "want 200 image/svg+xml, got %r" % r)
+    body = r.body.decode()
+    for bad in ("<script", "onload", "onclick", "127.0.0.1"):
+        check(bad not in body, "%r left in the SVG: %s" % (bad, body))
+    check("<rect" in body and 'fill="#ff0000"' in body, "the drawing is kept: %s" % body)
+
+
+@test("svg/rasterised-on-request")
+def _():
+    r = get(plain("w:50", L("evil.svg"), "png"))
+    expect_image(r, "png", 50, 25)
+    check(near(px(pixels(r.body), 25, 12), (255, 0, 0)), "svgload is allowed and draws the red rect")
+
+
+@test("opt/security-options-forbidden")
+def _():
+    for opt in ("max_src_resolution:1", "msr:1", "max_src_file_size:1", "msfs:1", "max_animation_frames:2",
+                "maf:2", "max_animation_frame_resolution:1", "mafr:1", "max_result_dimension:10", "mrd:10"):
+        expect_error(get(plain(opt, L("halves.png"))), 403, "Invalid URL")
+
+
+@test("opt/security-limits")
+def _():
+    expect_error(get(plain("msr:0.01", L("halves.png")), FRONT3), 422)
+    expect_error(get(plain("msfs:100", L("halves.png")), FRONT3), 422)
+
+
+@test("opt/unknown-preset")
+def _():
+    expect_error(get(plain("pr:nope", L("halves.png")), FRONT3), 404, "Invalid URL")
+
+
+@test("opt/bad-arguments")
+def _():
+    for opt in ("pd:-1", "pd:1:2:3:4:5", "t:x", "fl:1:1:1", "bg:1:2", "bg:zzz", "bl:-1", "sh:x", "pix:-2",
+                "mb:x", "skp:nope", "wm:2", "wm:1:sm", "exar:1:sm", "g:re", "rot:45"):
+        expect_error(get(plain(opt, L("halves.png"))), 404, "Invalid URL")
+
+
+@test("opt/issue5-options-not-here")
+def _():
+    # cachebuster, expires, filename and return_attachment belong to issue 5 (response headers).
+    pass
+
+
+# ---------------------------------------------------------------- the Node client
+# tests/clients/cases.mjs builds signed URLs with @imgproxy/imgproxy-node; run.sh
+# writes them to IT_CLIENT_CASES. They go to the signed instance (#2).
+
+CLIENT_CASES = os.environ.get("IT_CLIENT_CASES", "")
+
+
+def client_case(c):
+    test("client/" + c["name"])(lambda: expect_image(get(c["path"], h.SIGNED_FRONT), c["fmt"], c["w"], c["h"]))
+
+
+if os.path.exists(CLIENT_CASES):
+    import json
+
+    with open(CLIENT_CASES) as f:
+        cases = json.load(f)
+    for c in cases:
+        client_case(c)
+
+    @test("client/tampered-signature")
+    def _():
+        p = cases[0]["path"]
+        expect_error(get("/AAAA" + p[p.index("/", 1):], h.SIGNED_FRONT), 403)
+else:
+    @test("client/setup")
+    def _():
+        raise Failure("no client cases: is node installed and did `npm ci` in tests/clients work?")
+
+
+# ---------------------------------------------------------------- runner
+
+
+def run_one(item):
+    name, fn = item
+    try:
+        fn()
+    except Failure as e:
+        return name, "FAIL %s: %s" % (name, e)
+    except Exception as e:  # noqa: BLE001
+        return name, "FAIL %s: %s: %s" % (name, type(e).__name__, e)
+    return name, None
+
+
+def main():
+    only = sys.argv[1:]
+    todo = [t for t in TESTS if not only or any(o in t[0] for o in only)]
+    passed = failed = 0
+    with concurrent.futures.ThreadPoolExecutor(WORKERS) as ex:
+        for name, err in ex.map(run_one, todo):
+            if err:
+                failed += 1
+                print(err, flush=True)
+            else:
+                passed += 1
+    if RESULT:
+        with open(RESULT, "w") as f:
+            f.write("%d %d\n" % (passed, failed))
+    print("conformance: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
