@@ -19,9 +19,11 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
+#include "bufpool.h"
 #include "config.h"
 #include "listen.h"
 #include "log.h"
+#include "memory.h"
 #include "process.h"
 #include "worker.h"
 #include "banned.h"
@@ -150,6 +152,7 @@ static int run(const char *argv0)
     }
     log_set_level(parse_log_level(cfg.log_level));
     config_log(&cfg);
+    memory_log_allocator();
 
     if (process_global_init(argv0) != 0) {
         log_error("libvips start-up failed");
@@ -172,6 +175,20 @@ static int run(const char *argv0)
 
     if (listen_open(&l, cfg.listen, cfg.listen_backlog, cfg.listen_mode) != 0)
         goto failed;
+    /* At most one download buffer per worker is out at a time: keep that many. */
+    bufpool_download = bufpool_new("download", (size_t)cfg.workers,
+                                   (size_t)cfg.download_buffer_size,
+                                   (unsigned)cfg.buffer_pool_calibration_threshold,
+                                   (size_t)cfg.max_src_file_size);
+    if (bufpool_download == NULL) {
+        log_error("out of memory for the buffer pool");
+        goto failed;
+    }
+    if (memory_sidecar_start(cfg.free_memory_interval, cfg.memory_release, cfg.log_mem_stats) !=
+        0) {
+        log_error("cannot start the memory sidecar thread");
+        goto failed;
+    }
     pool = worker_pool_start(l.fd, cfg.workers);
     if (pool == NULL)
         goto failed;
@@ -189,6 +206,9 @@ static int run(const char *argv0)
         _exit(0);
     }
     worker_pool_free(pool);
+    memory_sidecar_stop();
+    bufpool_free(bufpool_download);
+    bufpool_download = NULL;
     listen_close(&l);
     process_global_shutdown();
     curl_global_cleanup();
@@ -197,6 +217,9 @@ static int run(const char *argv0)
     return 0;
 
 failed:
+    memory_sidecar_stop();
+    bufpool_free(bufpool_download);
+    bufpool_download = NULL;
     listen_close(&l);
     curl_global_cleanup();
 failed_curl:

@@ -76,6 +76,17 @@ struct config {
     bool auto_rotate;                  /* IMGPROXY_AUTO_ROTATE */
     bool disable_shrink_on_load;       /* IMGPROXY_DISABLE_SHRINK_ON_LOAD */
     int ttl;                           /* IMGPROXY_TTL, seconds */
+
+    /* Memory and telemetry */
+    long long download_buffer_size;    /* IMGPROXY_DOWNLOAD_BUFFER_SIZE, bytes; 0 = calibrated */
+    int buffer_pool_calibration_threshold; /* IMGPROXY_BUFFER_POOL_CALIBRATION_THRESHOLD */
+    int free_memory_interval;          /* IMGPROXY_FREE_MEMORY_INTERVAL, seconds */
+    bool memory_release;               /* IMGFCGI_MEMORY_RELEASE: call the allocator's release */
+    bool log_mem_stats;                /* IMGPROXY_LOG_MEM_STATS */
+    char *metrics_path;                /* IMGFCGI_METRICS_PATH; "" = no metrics endpoint */
+    /* Not ours, only logged: the allocator's own variables as found at start (or NULL). */
+    char *malloc_arena_max;            /* MALLOC_ARENA_MAX */
+    char *malloc_conf;                 /* MALLOC_CONF */
 };
 
 /* The process-wide configuration. */
