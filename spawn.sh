@@ -34,7 +34,9 @@ in PATH.
 Environment: every variable (all IMGPROXY_* and IMGFCGI_* settings, see
 conf/env.example or `imgfcgi --print-env`) passes through to imgfcgi.
 spawn.sh also sets:
-  MALLOC_ARENA_MAX=2 unless already set (fewer glibc arenas, less memory).
+  MALLOC_ARENA_MAX=2 unless already set (fewer glibc arenas, less memory);
+                     MALLOC_ARENA_MAX=default unsets it: glibc's own limit
+                     (8 x cores), for comparisons.
   IMGPROXY_MALLOC    malloc (default): glibc's allocator;
                      jemalloc: LD_PRELOAD libjemalloc.so.2 (package libjemalloc2);
                      tcmalloc: LD_PRELOAD libtcmalloc_minimal.so.4
@@ -146,7 +148,11 @@ find_lib() {
     return 1
 }
 
-export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
+if [ "${MALLOC_ARENA_MAX:-}" = default ]; then
+    unset MALLOC_ARENA_MAX
+else
+    export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
+fi
 export IMGPROXY_MALLOC=${IMGPROXY_MALLOC:-malloc}
 case $IMGPROXY_MALLOC in
 malloc) ;;
