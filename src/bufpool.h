@@ -52,7 +52,8 @@
 
 #include "buf.h"
 
-/* Bucket i holds lengths in (64 * 2^((i-1)/8), 64 * 2^(i/8)]; the last one everything above 64 GiB. */
+/* Bucket i holds lengths in (64 * 2^((i-1)/8), 64 * 2^(i/8)]; the last one everything above 64 GiB.
+ */
 #define BUFPOOL_SUBSTEPS 8
 #define BUFPOOL_BUCKETS (BUFPOOL_SUBSTEPS * 30 + 1)
 /* Quantiles in per mille. */
@@ -63,19 +64,19 @@ struct bufpool;
 
 /* A snapshot of the pool's counters (for metrics and tests). */
 struct bufpool_stats {
-    size_t default_size;     /* current default size of new buffers */
-    size_t max_size;         /* current max size of a kept buffer; 0 = not calibrated yet */
-    size_t pooled;           /* idle buffers in the pool */
-    size_t pooled_bytes;     /* their capacity, summed */
-    size_t largest_pooled;   /* capacity of the largest idle buffer */
-    size_t in_use;           /* buffers handed out and not returned */
-    uint64_t calibrations;   /* calibrations done */
-    uint64_t hits;           /* acquire served by an idle buffer big enough (no regrowth) */
-    uint64_t misses;         /* acquire that had to allocate or grow */
+    size_t default_size;        /* current default size of new buffers */
+    size_t max_size;            /* current max size of a kept buffer; 0 = not calibrated yet */
+    size_t pooled;              /* idle buffers in the pool */
+    size_t pooled_bytes;        /* their capacity, summed */
+    size_t largest_pooled;      /* capacity of the largest idle buffer */
+    size_t in_use;              /* buffers handed out and not returned */
+    uint64_t calibrations;      /* calibrations done */
+    uint64_t hits;              /* acquire served by an idle buffer big enough (no regrowth) */
+    uint64_t misses;            /* acquire that had to allocate or grow */
     uint64_t hits_calibrated;   /* hits after the first calibration */
     uint64_t misses_calibrated; /* misses after the first calibration */
-    uint64_t dropped;        /* buffers freed instead of kept (too big, pool full, trimmed) */
-    size_t oversize_pooled;  /* idle buffers above max size: always 0 (checked by tests) */
+    uint64_t dropped;           /* buffers freed instead of kept (too big, pool full, trimmed) */
+    size_t oversize_pooled;     /* idle buffers above max size: always 0 (checked by tests) */
 };
 
 /*
@@ -89,7 +90,8 @@ struct bufpool_stats {
 struct bufpool *bufpool_new(const char *name, size_t capacity, size_t default_size,
                             unsigned threshold, size_t limit);
 
-/* Frees the pool and every idle buffer; NULL is a no-op. Buffers still out must not be returned afterwards. */
+/* Frees the pool and every idle buffer; NULL is a no-op. Buffers still out must not be returned
+ * afterwards. */
 void bufpool_free(struct bufpool *p);
 
 /*

@@ -225,7 +225,9 @@ void memory_log_allocator(void)
 
     log_info("memory: malloc is %s (%s), %s; release %s every %d s", memory_allocator_name(a),
              memory_allocator_library(), memory_arena_setting(),
-             a == MEMORY_OTHER ? "unavailable" : cfg.memory_release ? "on" : "off",
+             a == MEMORY_OTHER    ? "unavailable"
+             : cfg.memory_release ? "on"
+                                  : "off",
              cfg.free_memory_interval);
 }
 
@@ -238,9 +240,8 @@ void memory_log_stats(void)
              "pool_buffers=%zu pool_bytes=%zu pool_default=%zu pool_max=%zu releases=%llu "
              "released_bytes=%llu",
              memory_rss(), vips_tracked_get_mem(), vips_tracked_get_mem_highwater(),
-             vips_tracked_get_allocs(), st.pooled, st.pooled_bytes, st.default_size,
-             st.max_size, (unsigned long long)memory_releases(),
-             (unsigned long long)memory_released_bytes());
+             vips_tracked_get_allocs(), st.pooled, st.pooled_bytes, st.default_size, st.max_size,
+             (unsigned long long)memory_releases(), (unsigned long long)memory_released_bytes());
 }
 
 /* --- the sidecar ---------------------------------------------------------- */
@@ -288,7 +289,17 @@ int memory_sidecar_start(int interval_s, bool release, bool log_stats)
     pthread_condattr_t ca;
     int rc;
 
-    memory_allocator();
+    /*
+     * jemalloc's own purging thread, switched on at run time as its docs
+     * advise (opt.background_thread at start-up can deadlock in init): it
+     * applies dirty_decay_ms between our rounds.
+     */
+    if (memory_allocator() == MEMORY_JEMALLOC && release) {
+        bool on = true;
+
+        if (je_mallctl("background_thread", NULL, NULL, &on, sizeof(on)) != 0)
+            log_warn("memory: cannot start jemalloc's background thread");
+    }
     pthread_mutex_lock(&side_lock);
     if (side_running) {
         pthread_mutex_unlock(&side_lock);

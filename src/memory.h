@@ -59,7 +59,8 @@ uint64_t memory_releases(void);
 uint64_t memory_released_bytes(void);
 
 /*
- * Starts the sidecar thread: every interval_s seconds it trims
+ * Starts the sidecar thread (and, under jemalloc with release on,
+ * jemalloc's background purging thread): every interval_s seconds it trims
  * bufpool_download (bufpool_trim), calls memory_release() when release is
  * true, and logs the memory figures when log_stats is true. Call from main
  * after the signal mask is set (the thread inherits it). Returns 0 or -1

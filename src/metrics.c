@@ -12,8 +12,7 @@
 #include "banned.h"
 
 #define NBOUNDS 12
-static const double bounds[NBOUNDS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                       0.5,   1,    2.5,   5,    10,  30};
+static const double bounds[NBOUNDS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
 struct hist {
     _Atomic uint64_t buckets[NBOUNDS + 1]; /* non-cumulative; the last is +Inf */
@@ -64,7 +63,8 @@ void metrics_observe(enum metrics_hist h, double seconds)
 }
 
 /* Appends printf-style text; sticky failure in *rc. */
-static void put(struct buf *out, int *rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void put(struct buf *out, int *rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void put(struct buf *out, int *rc, const char *fmt, ...)
 {
     char line[512];
@@ -106,13 +106,12 @@ int metrics_render(struct buf *out)
           "Calls returning free memory to the OS (malloc_trim, jemalloc purge, tcmalloc release).",
           "counter", "", (unsigned long long)memory_releases());
     gauge(out, &rc, "imgfcgi_memory_released_bytes_total",
-          "Bytes those calls released, as the allocator (or, for glibc, RSS) tells.", "counter",
-          "", (unsigned long long)memory_released_bytes());
+          "Bytes those calls released, as the allocator (or, for glibc, RSS) tells.", "counter", "",
+          (unsigned long long)memory_released_bytes());
     gauge(out, &rc, "imgfcgi_vips_memory_bytes", "libvips tracked memory (vips_tracked_get_mem).",
           "gauge", "", (unsigned long long)vips_tracked_get_mem());
-    gauge(out, &rc, "imgfcgi_vips_max_memory_bytes",
-          "High-water mark of libvips tracked memory.", "gauge", "",
-          (unsigned long long)vips_tracked_get_mem_highwater());
+    gauge(out, &rc, "imgfcgi_vips_max_memory_bytes", "High-water mark of libvips tracked memory.",
+          "gauge", "", (unsigned long long)vips_tracked_get_mem_highwater());
     gauge(out, &rc, "imgfcgi_vips_allocations", "libvips tracked allocations alive.", "gauge", "",
           (unsigned long long)vips_tracked_get_allocs());
 
@@ -139,8 +138,8 @@ int metrics_render(struct buf *out)
     gauge(out, &rc, "imgfcgi_buffer_pool_hits_total",
           "Acquires served by an idle buffer that was big enough.", "counter", labels,
           (unsigned long long)st.hits);
-    gauge(out, &rc, "imgfcgi_buffer_pool_misses_total", "Acquires that had to allocate.",
-          "counter", labels, (unsigned long long)st.misses);
+    gauge(out, &rc, "imgfcgi_buffer_pool_misses_total", "Acquires that had to allocate.", "counter",
+          labels, (unsigned long long)st.misses);
     gauge(out, &rc, "imgfcgi_buffer_pool_calibrated_hits_total",
           "Hits since the first calibration.", "counter", labels,
           (unsigned long long)st.hits_calibrated);
@@ -169,12 +168,12 @@ int metrics_render(struct buf *out)
                     (unsigned long long)cum);
         }
         put(out, &rc, "%s_sum %.6f\n%s_count %llu\n", hist_names[h],
-            (double)atomic_load(&hists[h].sum_us) / 1e6, hist_names[h],
-            (unsigned long long)cum);
+            (double)atomic_load(&hists[h].sum_us) / 1e6, hist_names[h], (unsigned long long)cum);
     }
 
-    put(out, &rc, "# HELP imgfcgi_responses_total Responses by HTTP status.\n"
-                  "# TYPE imgfcgi_responses_total counter\n");
+    put(out, &rc,
+        "# HELP imgfcgi_responses_total Responses by HTTP status.\n"
+        "# TYPE imgfcgi_responses_total counter\n");
     for (int s = 0; s < 600; s++) {
         uint64_t n = atomic_load(&statuses[s]);
 

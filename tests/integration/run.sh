@@ -214,7 +214,7 @@ start_instance() {
     wait_socket "$tmp/$name.sock" 20
 }
 
-start_instance imgfcgi1 "${common_env[@]}"
+start_instance imgfcgi1 "${common_env[@]}" IMGFCGI_METRICS_PATH=/metrics
 # The signature instance reaches http:// sources through the origin as an HTTP
 # proxy, so the documented vector (example.com) never needs DNS or a network.
 start_instance imgfcgi2 "${common_env[@]}" IMGPROXY_KEY=736563726574 IMGPROXY_SALT=68656C6C6F \

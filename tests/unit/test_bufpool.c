@@ -368,9 +368,8 @@ static void test_statistic_vs_imgproxy(void **state)
             worst_imgproxy = (double)theirs95 / p95;
         printf("# median %.0f sigma %.1f: p95 %zu, ours %zu (+%.1f%%), imgproxy %zu (+%.1f%%); "
                "our max (p99) %zu covers %.2f%%\n",
-               streams[s].median, streams[s].sigma, p95, ours95,
-               100.0 * ((double)ours95 / p95 - 1), theirs95,
-               100.0 * ((double)theirs95 / p95 - 1), ours99, 100.0 * covered / N);
+               streams[s].median, streams[s].sigma, p95, ours95, 100.0 * ((double)ours95 / p95 - 1),
+               theirs95, 100.0 * ((double)theirs95 / p95 - 1), ours99, 100.0 * covered / N);
     }
     printf("# worst overshoot of p95: ours %.1f%%, imgproxy %.1f%%\n", 100 * (worst_ours - 1),
            100 * (worst_imgproxy - 1));

@@ -237,9 +237,12 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_detection),          cmocka_unit_test(test_names),
-        cmocka_unit_test(test_rss),                cmocka_unit_test(test_release_counts),
-        cmocka_unit_test(test_release_gives_back), cmocka_unit_test(test_sidecar_start_stop),
+        cmocka_unit_test(test_detection),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_rss),
+        cmocka_unit_test(test_release_counts),
+        cmocka_unit_test(test_release_gives_back),
+        cmocka_unit_test(test_sidecar_start_stop),
         cmocka_unit_test(test_metrics_text),
     };
 
