@@ -189,11 +189,11 @@ int bufpool_acquire(struct bufpool *p, size_t size_hint, struct buf *out)
     buf_init(out);
     if (p == NULL)
         return size_hint > 0 ? buf_reserve(out, size_hint) : 0;
-#ifndef IMGFCGI_ASAN
     pthread_mutex_lock(&p->lock);
     p->in_use++;
     if (p->in_use > p->in_use_peak)
         p->in_use_peak = p->in_use;
+#ifndef IMGFCGI_ASAN
     for (size_t i = 0; i < p->npooled; i++) {
         size_t cap = p->idle[i].cap;
 
@@ -205,16 +205,13 @@ int bufpool_acquire(struct bufpool *p, size_t size_hint, struct buf *out)
             best = i;
         }
     }
+#endif
+    /* Under ASan nothing is pooled, so best stays SIZE_MAX: every buffer is fresh. */
     if (best != SIZE_MAX) {
         take_idle(p, best, out);
         hit = true;
     }
     pthread_mutex_unlock(&p->lock);
-#else
-    pthread_mutex_lock(&p->lock);
-    p->in_use++;
-    pthread_mutex_unlock(&p->lock);
-#endif
     out->len = 0;
     if (hit) {
         count(p, true);

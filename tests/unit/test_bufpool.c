@@ -169,11 +169,13 @@ static void test_calibration_stream(void **state)
 
 static void test_floor_and_limit(void **state)
 {
-    struct bufpool *p = bufpool_new("t", 2, 2 * MiB, 64, 3 * MiB);
+    struct bufpool *p;
     struct buf b;
 
     (void)state;
     POOLING_ONLY();
+    p = bufpool_new("t", 2, 2 * MiB, 64, 3 * MiB);
+    assert_non_null(p);
     /* Unknown length: the floor (IMGPROXY_DOWNLOAD_BUFFER_SIZE). */
     assert_int_equal(bufpool_acquire(p, 0, &b), 0);
     assert_true(b.cap >= 2 * MiB);
@@ -191,12 +193,14 @@ static void test_floor_and_limit(void **state)
 
 static void test_capacity_keeps_largest(void **state)
 {
-    struct bufpool *p = bufpool_new("t", 2, 0, 1000, 0);
+    struct bufpool *p;
     struct buf b[4];
     struct bufpool_stats st;
 
     (void)state;
     POOLING_ONLY();
+    p = bufpool_new("t", 2, 0, 1000, 0);
+    assert_non_null(p);
     for (int i = 0; i < 4; i++)
         assert_int_equal(bufpool_acquire(p, (size_t)(i + 1) * 100000, &b[i]), 0);
     bufpool_get_stats(p, &st);
@@ -217,7 +221,7 @@ static void test_capacity_keeps_largest(void **state)
 
 static void test_drop_above_max(void **state)
 {
-    struct bufpool *p = bufpool_new("t", 4, 0, 64, 0);
+    struct bufpool *p;
     size_t lens[64];
     struct bufpool_stats st;
     struct buf b;
@@ -225,6 +229,8 @@ static void test_drop_above_max(void **state)
 
     (void)state;
     POOLING_ONLY();
+    p = bufpool_new("t", 4, 0, 64, 0);
+    assert_non_null(p);
     for (size_t i = 0; i < 64; i++)
         lens[i] = 100000;
     feed(p, lens, 64);
@@ -245,12 +251,14 @@ static void test_drop_above_max(void **state)
 
 static void test_recalibration_evicts(void **state)
 {
-    struct bufpool *p = bufpool_new("t", 2, 0, 64, 0);
+    struct bufpool *p;
     size_t lens[64];
     struct bufpool_stats st;
 
     (void)state;
     POOLING_ONLY();
+    p = bufpool_new("t", 2, 0, 64, 0);
+    assert_non_null(p);
     for (size_t i = 0; i < 64; i++)
         lens[i] = 4 * MiB;
     feed(p, lens, 64);
@@ -270,12 +278,14 @@ static void test_recalibration_evicts(void **state)
 
 static void test_trim(void **state)
 {
-    struct bufpool *p = bufpool_new("t", 4, 0, 1000, 0);
+    struct bufpool *p;
     struct buf b[3];
     struct bufpool_stats st;
 
     (void)state;
     POOLING_ONLY();
+    p = bufpool_new("t", 4, 0, 1000, 0);
+    assert_non_null(p);
     for (int i = 0; i < 3; i++)
         assert_int_equal(bufpool_acquire(p, 100000, &b[i]), 0);
     for (int i = 0; i < 3; i++)
@@ -294,12 +304,14 @@ static void test_trim(void **state)
 /* Hit rate after the first calibration on a log-normal stream, two workers. */
 static void test_hit_rate(void **state)
 {
-    struct bufpool *p = bufpool_new("t", 2, 0, 1024, 0);
+    struct bufpool *p;
     struct bufpool_stats st;
     double rate;
 
     (void)state;
     POOLING_ONLY();
+    p = bufpool_new("t", 2, 0, 1024, 0);
+    assert_non_null(p);
     rng_state = 42;
     for (int i = 0; i < 6000; i++) {
         struct buf a, b;

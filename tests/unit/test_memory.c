@@ -103,13 +103,14 @@ static void test_release_counts(void **state)
 static void test_release_gives_back(void **state)
 {
     enum { N = 20000 };
-    void **v = calloc(N, sizeof(*v));
+    void **v;
     size_t peak, after;
     long long r;
 
     (void)state;
     if (memory_allocator() != MEMORY_GLIBC)
         skip();
+    v = calloc(N, sizeof(*v));
     assert_non_null(v);
     for (int i = 0; i < N; i++) {
         v[i] = malloc(2000); /* below the mmap threshold: heap memory */
