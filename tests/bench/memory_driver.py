@@ -70,8 +70,35 @@ def main():
                 break
             stop.wait(0.25)
 
+    # The pool under load: every 2 s, its largest idle buffer against its max size.
+    pool_samples = []  # (seconds, largest idle buffer, max size, oversize idle buffers)
+
+    def pool_sampler():
+        def val(text, name):
+            for line in text.splitlines():
+                if line.startswith(name + "{") or line.startswith(name + " "):
+                    return int(float(line.split()[-1]))
+            return 0
+
+        while not stop.wait(2.0):
+            try:
+                c = http.client.HTTPConnection(front.hostname, front.port, timeout=10)
+                c.request("GET", a.metrics)
+                text = c.getresponse().read().decode()
+                c.close()
+            except (OSError, http.client.HTTPException):
+                continue
+            pool_samples.append((
+                time.monotonic() - t0,
+                val(text, "imgfcgi_buffer_pool_largest_buffer_bytes"),
+                val(text, "imgfcgi_buffer_pool_max_size_bytes"),
+                val(text, "imgfcgi_buffer_pool_oversize_buffers"),
+            ))
+
     st = threading.Thread(target=sampler, daemon=True)
     st.start()
+    pt = threading.Thread(target=pool_sampler, daemon=True)
+    pt.start()
 
     deadline = t0 + a.duration if a.duration > 0 else None
     counter = iter(range(10**9))
@@ -108,6 +135,7 @@ def main():
     time.sleep(a.idle)
     stop.set()
     st.join()
+    pt.join()
 
     metrics = ""
     try:
@@ -148,6 +176,12 @@ def main():
         "final": samples[-1][1],
         "growth_second_half": (end_of_load - mid) / mid if mid else 0,
         "samples": samples,
+        "pool_samples": pool_samples,
+        # Largest idle buffer seen above the calibrated max (0 = never).
+        "pool_oversize_seen": sum(
+            1 for _, largest, mx, over in pool_samples if over > 0 or (mx > 0 and largest > mx)
+        ),
+        "pool_largest_seen": max((p[1] for p in pool_samples), default=0),
         "metrics": metrics,
     }
     with open(a.out, "w") as f:
