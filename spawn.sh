@@ -34,9 +34,13 @@ in PATH.
 Environment: every variable (all IMGPROXY_* and IMGFCGI_* settings, see
 conf/env.example or `imgfcgi --print-env`) passes through to imgfcgi.
 spawn.sh also sets:
-  MALLOC_ARENA_MAX=2 unless already set (fewer glibc arenas, less memory).
+  MALLOC_ARENA_MAX=2 unless already set (fewer glibc arenas, less memory);
+                     MALLOC_ARENA_MAX=default unsets it: glibc's own limit
+                     (8 x cores), for comparisons.
   IMGPROXY_MALLOC    malloc (default): glibc's allocator;
-                     jemalloc: LD_PRELOAD libjemalloc.so.2 (package libjemalloc2);
+                     jemalloc: LD_PRELOAD libjemalloc.so.2 (package libjemalloc2),
+                               MALLOC_CONF=narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0
+                               unless MALLOC_CONF is set;
                      tcmalloc: LD_PRELOAD libtcmalloc_minimal.so.4
                                (package libtcmalloc-minimal4);
                      anything else is an error.
@@ -146,7 +150,11 @@ find_lib() {
     return 1
 }
 
-export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
+if [ "${MALLOC_ARENA_MAX:-}" = default ]; then
+    unset MALLOC_ARENA_MAX
+else
+    export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
+fi
 export IMGPROXY_MALLOC=${IMGPROXY_MALLOC:-malloc}
 case $IMGPROXY_MALLOC in
 malloc) ;;
@@ -154,6 +162,9 @@ jemalloc)
     lib=$(find_lib libjemalloc.so.2) ||
         die "IMGPROXY_MALLOC=jemalloc but libjemalloc.so.2 is missing (apt-get install libjemalloc2)"
     export LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$lib"
+    # Memory over speed (jemalloc TUNING.md): arenas = cores, dirty pages
+    # purged after 1 s. imgfcgi turns on jemalloc's background thread itself.
+    export MALLOC_CONF=${MALLOC_CONF:-narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0}
     ;;
 tcmalloc)
     lib=$(find_lib libtcmalloc_minimal.so.4) ||

@@ -19,11 +19,13 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
+#include "bufpool.h"
 #include "config.h"
 #include "fallback.h"
 #include "listen.h"
 #include "log.h"
 #include "presets.h"
+#include "memory.h"
 #include "process.h"
 #include "watermark.h"
 #include "worker.h"
@@ -165,6 +167,7 @@ static int run(const char *argv0)
         config_release(&cfg);
         return 1;
     }
+    memory_log_allocator();
 
     if (process_global_init(argv0) != 0) {
         log_error("libvips start-up failed");
@@ -196,6 +199,20 @@ static int run(const char *argv0)
 
     if (listen_open(&l, cfg.listen, cfg.listen_backlog, cfg.listen_mode) != 0)
         goto failed;
+    /* At most one download buffer per worker is out at a time: keep that many. */
+    bufpool_download = bufpool_new("download", (size_t)cfg.workers,
+                                   (size_t)cfg.download_buffer_size,
+                                   (unsigned)cfg.buffer_pool_calibration_threshold,
+                                   (size_t)cfg.max_src_file_size);
+    if (bufpool_download == NULL) {
+        log_error("out of memory for the buffer pool");
+        goto failed;
+    }
+    if (memory_sidecar_start(cfg.free_memory_interval, cfg.memory_release, cfg.log_mem_stats) !=
+        0) {
+        log_error("cannot start the memory sidecar thread");
+        goto failed;
+    }
     pool = worker_pool_start(l.fd, cfg.connections, cfg.workers);
     if (pool == NULL)
         goto failed;
@@ -216,6 +233,9 @@ static int run(const char *argv0)
         _exit(0);
     }
     worker_pool_free(pool);
+    memory_sidecar_stop();
+    bufpool_free(bufpool_download);
+    bufpool_download = NULL;
     listen_close(&l);
     fallback_global_shutdown();
     watermark_release();
@@ -228,6 +248,9 @@ static int run(const char *argv0)
 
 failed:
     watermark_release();
+    memory_sidecar_stop();
+    bufpool_free(bufpool_download);
+    bufpool_download = NULL;
     listen_close(&l);
     fallback_global_shutdown();
     curl_global_cleanup();

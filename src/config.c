@@ -224,6 +224,20 @@ static const struct conf_var vars[] = {
      "opacity multiplied into every watermark's, (0, 1]"},
     {"IMGPROXY_ENABLE_CLIENT_HINTS", T_BOOL, OFF(enable_client_hints), 0, "false", 0, 0,
      "take dpr and width from the DPR/Width client-hint headers"},
+    /* Memory and telemetry */
+    {"IMGPROXY_DOWNLOAD_BUFFER_SIZE", T_LLONG, OFF(download_buffer_size), 0, "0", 0, INT_MAX,
+     "smallest size of a new download buffer, bytes; 0 = what calibration finds"},
+    {"IMGPROXY_BUFFER_POOL_CALIBRATION_THRESHOLD", T_INT,
+     OFF(buffer_pool_calibration_threshold), 0, "1024", 64, INT_MAX,
+     "returned download buffers between two calibrations of the pool's sizes"},
+    {"IMGPROXY_FREE_MEMORY_INTERVAL", T_INT, OFF(free_memory_interval), 0, "10", 1, 86400,
+     "seconds between trims of the buffer pool and releases of free memory to the OS"},
+    {"IMGFCGI_MEMORY_RELEASE", T_BOOL, OFF(memory_release), 0, "true", 0, 0,
+     "call malloc_trim / jemalloc purge / tcmalloc release every interval"},
+    {"IMGPROXY_LOG_MEM_STATS", T_BOOL, OFF(log_mem_stats), 0, "false", 0, 0,
+     "log RSS, libvips and pool memory every IMGPROXY_FREE_MEMORY_INTERVAL"},
+    {"IMGFCGI_METRICS_PATH", T_URLPATH, OFF(metrics_path), 0, "", 0, 0,
+     "path of the Prometheus metrics, e.g. /metrics; empty = no metrics endpoint"},
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
@@ -646,6 +660,14 @@ int config_load(struct config *c, char *err, size_t errlen)
                  c->connections, c->workers);
         return -1;
     }
+    /* The allocator's own variables: not settings of ours, read only to log them. */
+    {
+        const char *am = getenv("MALLOC_ARENA_MAX");
+        const char *mc = getenv("MALLOC_CONF");
+
+        c->malloc_arena_max = am != NULL ? strdup(am) : NULL;
+        c->malloc_conf = mc != NULL ? strdup(mc) : NULL;
+    }
     if (c->graceful_stop_timeout == 0)
         c->graceful_stop_timeout = 2 * c->timeout;
     /* %current_version in the user agent, as imgproxy does. */
@@ -674,6 +696,10 @@ void config_release(struct config *c)
 {
     for (size_t i = 0; i < NVARS; i++)
         free_var(c, &vars[i]);
+    free(c->malloc_arena_max);
+    free(c->malloc_conf);
+    c->malloc_arena_max = NULL;
+    c->malloc_conf = NULL;
 }
 
 static bool is_secret(const char *name)

@@ -125,6 +125,16 @@ struct config {
     char *watermark_path;              /* IMGPROXY_WATERMARK_PATH */
     char *watermark_url;               /* IMGPROXY_WATERMARK_URL */
     double watermark_opacity;          /* IMGPROXY_WATERMARK_OPACITY */
+    /* Memory and telemetry */
+    long long download_buffer_size;    /* IMGPROXY_DOWNLOAD_BUFFER_SIZE, bytes; 0 = calibrated */
+    int buffer_pool_calibration_threshold; /* IMGPROXY_BUFFER_POOL_CALIBRATION_THRESHOLD */
+    int free_memory_interval;          /* IMGPROXY_FREE_MEMORY_INTERVAL, seconds */
+    bool memory_release;               /* IMGFCGI_MEMORY_RELEASE: call the allocator's release */
+    bool log_mem_stats;                /* IMGPROXY_LOG_MEM_STATS */
+    char *metrics_path;                /* IMGFCGI_METRICS_PATH; "" = no metrics endpoint */
+    /* Not ours, only logged: the allocator's own variables as found at start (or NULL). */
+    char *malloc_arena_max;            /* MALLOC_ARENA_MAX */
+    char *malloc_conf;                 /* MALLOC_CONF */
 };
 
 /* The process-wide configuration. */

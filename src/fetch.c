@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <glib.h>
 
+#include "bufpool.h"
 #include "config.h"
 #include "fetch.h"
 #include "headers.h"
@@ -65,9 +66,53 @@ void fetch_result_init(struct fetch_result *r)
     buf_init(&r->body);
 }
 
+/* Gives the body back: to the pool it came from, or to free(). */
+static void release_body(struct fetch_result *r)
+{
+    if (r->pooled)
+        bufpool_release(bufpool_download, &r->body);
+    else
+        buf_release(&r->body);
+    r->pooled = false;
+}
+
+/*
+ * Makes r->body a pooled buffer for a body of size_hint bytes (0 = unknown),
+ * dropping whatever an earlier response (an error page, a redirect) left.
+ * An already pooled buffer is kept and grown if it must. 0 or -1.
+ */
+static int body_for(struct fetch_result *r, size_t size_hint)
+{
+    if (r->pooled) {
+        r->body.len = 0;
+        return size_hint > 0 ? buf_reserve(&r->body, size_hint) : 0;
+    }
+    buf_release(&r->body);
+    if (bufpool_acquire(bufpool_download, size_hint, &r->body) < 0)
+        return -1;
+    r->pooled = true;
+    return 0;
+}
+
+/* Appends to the body, growing it at most to limit (0 = none) when limit is set. */
+static int body_append(struct buf *b, const void *p, size_t n, long long limit)
+{
+    if (limit > 0 && n > b->cap - b->len) {
+        size_t want = b->cap > 0 ? b->cap * 2 : 4096;
+
+        if (want < b->len + n)
+            want = b->len + n;
+        if ((long long)want > limit)
+            want = (size_t)limit;
+        if (want >= b->len + n && buf_reserve(b, want) < 0)
+            return -1;
+    }
+    return buf_append(b, p, n);
+}
+
 void fetch_result_release(struct fetch_result *r)
 {
-    buf_release(&r->body);
+    release_body(r);
     free(r->etag);
     free(r->last_modified);
     free(r->cache_control);
@@ -110,7 +155,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
         const char *sp = memchr(line, ' ', len);
 
         clear_headers(t->r);
-        t->r->body.len = 0;
+        t->r->body.len = 0; /* a pooled buffer stays for the next response */
         t->content_length = -1;
         t->status = 0;
         if (sp != NULL && (size_t)(sp - line) + 4 <= len)
@@ -144,7 +189,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
                 t->too_big = true;
                 return 0;
             }
-            if (buf_reserve(&t->r->body, (size_t)t->content_length) < 0) {
+            if (body_for(t->r, (size_t)t->content_length) < 0) {
                 t->oom = true;
                 return 0;
             }
@@ -172,7 +217,12 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
         t->too_big = true;
         return 0;
     }
-    if (buf_append(&t->r->body, data, len) < 0) {
+    /* No Content-Length: the pool's default size, grown as bytes come. */
+    if (!t->r->pooled && body_for(t->r, 0) < 0) {
+        t->oom = true;
+        return 0;
+    }
+    if (body_append(&t->r->body, data, len, t->max_size) < 0) {
         t->oom = true;
         return 0;
     }
@@ -294,8 +344,8 @@ int fetch_local(const char *root, const char *url, struct fetch_result *r, struc
                       (long long)st.st_size);
         goto out;
     }
-    /* The size is known: one allocation that fits. */
-    if (buf_reserve(&r->body, (size_t)st.st_size + 1) < 0) {
+    /* The size is known: one buffer that fits. */
+    if (body_for(r, (size_t)st.st_size + 1) < 0) {
         ret = err_set(e, ERR_INTERNAL, "out of memory for %lld bytes", (long long)st.st_size);
         goto out;
     }
@@ -450,7 +500,7 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
             err_set(e, ERR_SOURCE_STATUS, "Status %ld from the origin: %.*s", status,
                     (int)(r->body.len > 200 ? 200 : r->body.len), (const char *)r->body.data);
         e->status = err_source_status((int)status);
-        buf_release(&r->body);
+        release_body(r);
         return ret;
     }
     return 0;

@@ -2,6 +2,7 @@
 #ifndef IMGFCGI_FETCH_H
 #define IMGFCGI_FETCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -20,7 +21,13 @@ void fetcher_free(struct fetcher *f);
 
 /* What a fetch brings back. Caller releases it with fetch_result_release(). */
 struct fetch_result {
-    struct buf body;       /* the source bytes (decoded if the origin gzipped them) */
+    /*
+     * The source bytes (decoded if the origin gzipped them). When pooled is
+     * true they come from bufpool_download and fetch_result_release() gives
+     * them back: call it only once no libvips image made from them exists.
+     */
+    struct buf body;
+    bool pooled;
     int origin_status;     /* the origin's HTTP status; 200 for local files */
     char *etag;            /* origin headers kept for later use, or NULL */
     char *last_modified;
@@ -38,10 +45,15 @@ struct fetch_opts {
 };
 
 void fetch_result_init(struct fetch_result *r);
+/* Frees the headers and returns the body to the pool (or frees it). */
 void fetch_result_release(struct fetch_result *r);
 
 /*
- * Fetches url (NUL-terminated, already decoded) into r with the limits in cfg:
+ * Fetches url (NUL-terminated, already decoded) into r with the limits in cfg.
+ * The body buffer comes from bufpool_download, sized once from the origin's
+ * Content-Length (or the local file's size) when it is known, else from the
+ * pool's default size (at least IMGPROXY_DOWNLOAD_BUFFER_SIZE); no buffer
+ * grows past IMGPROXY_MAX_SRC_FILE_SIZE when that is set. Limits:
  * IMGPROXY_DOWNLOAD_TIMEOUT for the whole transfer, IMGPROXY_MAX_REDIRECTS,
  * IMGPROXY_MAX_SRC_FILE_SIZE, only http/https (redirects too) and local://.
  * An origin's 304 returns 0 with r->origin_status 304 and an empty body, as

@@ -17,6 +17,7 @@
 #include "headers.h"
 #include "imagetype.h"
 #include "log.h"
+#include "metrics.h"
 #include "options.h"
 #include "presets.h"
 #include "process.h"
@@ -161,6 +162,25 @@ static void respond_error(struct response *r, const struct errinfo *e, bool head
         cfg.development_errors_mode && e->msg[0] ? e->msg : err_public_message(e->code);
 
     respond_simple(r, e->status, "text/plain", "no-cache", body, !head_only);
+}
+
+/* The Prometheus text of metrics.h. */
+static void respond_metrics(struct response *r)
+{
+    struct buf text;
+
+    buf_init(&text);
+    if (metrics_render(&text) < 0) {
+        respond_simple(r, 500, "text/plain", "no-cache", "Error", true);
+    } else {
+        r->status = 200;
+        r->nheaders = 0;
+        add_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        add_header(r, "Cache-Control", "no-cache");
+        add_header(r, "X-Request-ID", r->request_id);
+        send_body(r, text.data, text.len);
+    }
+    buf_release(&text);
 }
 
 /* The client's X-Request-ID when it is safe, else a fresh random one. */
@@ -543,6 +563,10 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
         goto out;
     ret = send_head(r); /* an empty image still gets its headers */
 out:
+    /*
+     * Order matters: libvips reads fr.body in place (no copy), so every image
+     * made from it goes first; only then may the buffer return to the pool.
+     */
     process_job_free(job);
     g_free(source);
     buf_release(&svg);
@@ -571,6 +595,7 @@ int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct
     char masked[512];
     bool head = strcmp(method, "HEAD") == 0;
 
+    metrics_request_start();
     memset(&r, 0, sizeof(r));
     r.out = out;
     err_clear(&e);
@@ -593,6 +618,8 @@ int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct
             respond_simple(&r, 200, "text/plain", "no-cache", "imgfcgi is running\n", true);
         else
             respond_simple(&r, 500, "text/plain", "no-cache", "Error", true);
+    } else if (path_is(route, rlen, cfg.metrics_path) || path_is(uri, plen, cfg.metrics_path)) {
+        respond_metrics(&r);
     } else if (rlen == 0 || path_is(route, rlen, "/")) {
         respond_simple(&r, 200, "text/html", NULL, landing_html, true);
     } else if (path_is(route, rlen, "/favicon.ico")) {
@@ -625,5 +652,11 @@ int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct
                  masked, r.status, r.bytes, now_ms() - t0, tm.download, tm.process,
                  r.request_id);
     }
+    metrics_observe(METRICS_REQUEST, (now_ms() - t0) / 1000.0);
+    if (tm.download > 0)
+        metrics_observe(METRICS_DOWNLOAD, tm.download / 1000.0);
+    if (tm.process > 0)
+        metrics_observe(METRICS_PROCESSING, tm.process / 1000.0);
+    metrics_request_end(r.failed ? 499 : r.status);
     return r.failed ? 499 : r.status;
 }

@@ -255,6 +255,7 @@ common_env=(
     IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES=true
     IMGPROXY_GRACEFUL_STOP_TIMEOUT=5
     IMGFCGI_LOG_LEVEL=info
+    IMGFCGI_METRICS_PATH=/metrics
 )
 if [ "$asan" = 1 ]; then
     mkdir -p "$tmp/asan"

@@ -260,6 +260,41 @@ def error_case(name, path, status, base=None, body=None):
 # ---------------------------------------------------------------- routes
 
 
+@test("metrics/exposition")
+def _():
+    # A download first, so the pool has counted something.
+    expect_image(get(plain("rs:fit:100:100", origin("/photo.jpg"))), "jpeg", 100, 63)
+    r = get("/metrics")
+    check(r.status == 200, "want 200, got %r" % r)
+    check(r.ctype().startswith("text/plain; version=0.0.4"), "want Prometheus text, got %r" % r.ctype())
+    text = r.body.decode()
+    alloc = "other" if ASAN else "glibc"
+    for want in (
+        'imgfcgi_allocator_info{allocator="%s"' % alloc,
+        "imgfcgi_process_resident_memory_bytes ",
+        'imgfcgi_buffer_pool_max_size_bytes{pool="download"} ',
+        "imgfcgi_memory_releases_total ",
+        "imgfcgi_vips_max_memory_bytes ",
+        "imgfcgi_requests_in_flight 1\n",
+        "imgfcgi_request_duration_seconds_bucket{le=\"+Inf\"} ",
+        'imgfcgi_responses_total{status="200"} ',
+    ):
+        check(want in text, "missing %r in the metrics" % want)
+    hits = misses = 0
+    for line in text.splitlines():
+        if line.startswith('imgfcgi_buffer_pool_hits_total{pool="download"} '):
+            hits = int(line.split()[-1])
+        if line.startswith('imgfcgi_buffer_pool_misses_total{pool="download"} '):
+            misses = int(line.split()[-1])
+    check(hits + misses >= 1, "the download pool counted no acquire: %d hits, %d misses" % (hits, misses))
+
+
+@test("metrics/off-by-default")
+def _():
+    r = get("/metrics", base=SIGNED_FRONT)
+    check(r.status != 200 and b"imgfcgi_" not in r.body, "metrics served without IMGFCGI_METRICS_PATH: %r" % r)
+
+
 @test("route/health")
 def _():
     r = get("/health")

@@ -1,0 +1,185 @@
+/* metrics.c: counters in atomics, rendered as Prometheus text on request. */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <vips/vips.h>
+
+#include "bufpool.h"
+#include "memory.h"
+#include "metrics.h"
+#include "banned.h"
+
+#define NBOUNDS 12
+static const double bounds[NBOUNDS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+struct hist {
+    _Atomic uint64_t buckets[NBOUNDS + 1]; /* non-cumulative; the last is +Inf */
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum_us;
+};
+
+static struct hist hists[METRICS_NHIST];
+static const char *const hist_names[METRICS_NHIST] = {
+    "imgfcgi_request_duration_seconds",
+    "imgfcgi_download_duration_seconds",
+    "imgfcgi_processing_duration_seconds",
+};
+static const char *const hist_help[METRICS_NHIST] = {
+    "Whole request, from the handler's start to the last byte.",
+    "Source download (or local read).",
+    "libvips pipeline and encoding, while streaming the result.",
+};
+
+/* Statuses 100..599; anything else is counted as 0. */
+static _Atomic uint64_t statuses[600];
+static atomic_long in_flight;
+
+void metrics_request_start(void)
+{
+    atomic_fetch_add(&in_flight, 1);
+}
+
+void metrics_request_end(int status)
+{
+    atomic_fetch_sub(&in_flight, 1);
+    atomic_fetch_add(&statuses[status >= 100 && status < 600 ? status : 0], 1);
+}
+
+void metrics_observe(enum metrics_hist h, double seconds)
+{
+    unsigned i = 0;
+
+    if (h >= METRICS_NHIST)
+        return;
+    if (seconds < 0)
+        seconds = 0;
+    while (i < NBOUNDS && seconds > bounds[i])
+        i++;
+    atomic_fetch_add(&hists[h].buckets[i], 1);
+    atomic_fetch_add(&hists[h].count, 1);
+    atomic_fetch_add(&hists[h].sum_us, (uint64_t)(seconds * 1e6));
+}
+
+/* Appends printf-style text; sticky failure in *rc. */
+static void put(struct buf *out, int *rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void put(struct buf *out, int *rc, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    int n;
+
+    if (*rc < 0)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line) || buf_append(out, line, (size_t)n) < 0)
+        *rc = -1;
+}
+
+static void gauge(struct buf *out, int *rc, const char *name, const char *help, const char *type,
+                  const char *labels, unsigned long long v)
+{
+    put(out, rc, "# HELP %s %s\n# TYPE %s %s\n%s%s %llu\n", name, help, name, type, name, labels,
+        v);
+}
+
+int metrics_render(struct buf *out)
+{
+    struct bufpool_stats st;
+    enum memory_allocator a = memory_allocator();
+    char labels[128];
+    int rc = 0;
+
+    gauge(out, &rc, "imgfcgi_process_resident_memory_bytes",
+          "Resident set size from /proc/self/statm.", "gauge", "",
+          (unsigned long long)memory_rss());
+    put(out, &rc,
+        "# HELP imgfcgi_allocator_info The allocator serving malloc.\n"
+        "# TYPE imgfcgi_allocator_info gauge\n"
+        "imgfcgi_allocator_info{allocator=\"%s\",library=\"%s\"} 1\n",
+        memory_allocator_name(a), memory_allocator_library());
+    gauge(out, &rc, "imgfcgi_memory_releases_total",
+          "Calls returning free memory to the OS (malloc_trim, jemalloc purge, tcmalloc release).",
+          "counter", "", (unsigned long long)memory_releases());
+    gauge(out, &rc, "imgfcgi_memory_released_bytes_total",
+          "Bytes those calls released, as the allocator (or, for glibc, RSS) tells.", "counter", "",
+          (unsigned long long)memory_released_bytes());
+    gauge(out, &rc, "imgfcgi_vips_memory_bytes", "libvips tracked memory (vips_tracked_get_mem).",
+          "gauge", "", (unsigned long long)vips_tracked_get_mem());
+    gauge(out, &rc, "imgfcgi_vips_max_memory_bytes", "High-water mark of libvips tracked memory.",
+          "gauge", "", (unsigned long long)vips_tracked_get_mem_highwater());
+    gauge(out, &rc, "imgfcgi_vips_allocations", "libvips tracked allocations alive.", "gauge", "",
+          (unsigned long long)vips_tracked_get_allocs());
+
+    bufpool_get_stats(bufpool_download, &st);
+    snprintf(labels, sizeof(labels), "{pool=\"%s\"}", bufpool_name(bufpool_download));
+    gauge(out, &rc, "imgfcgi_buffer_pool_default_size_bytes", "Size of new buffers.", "gauge",
+          labels, (unsigned long long)st.default_size);
+    gauge(out, &rc, "imgfcgi_buffer_pool_max_size_bytes",
+          "Largest buffer kept; 0 = not calibrated yet.", "gauge", labels,
+          (unsigned long long)st.max_size);
+    gauge(out, &rc, "imgfcgi_buffer_pool_calibrations_total", "Calibrations done.", "counter",
+          labels, (unsigned long long)st.calibrations);
+    gauge(out, &rc, "imgfcgi_buffer_pool_buffers", "Idle buffers in the pool.", "gauge", labels,
+          (unsigned long long)st.pooled);
+    gauge(out, &rc, "imgfcgi_buffer_pool_bytes", "Capacity of the idle buffers.", "gauge", labels,
+          (unsigned long long)st.pooled_bytes);
+    gauge(out, &rc, "imgfcgi_buffer_pool_largest_buffer_bytes", "Largest idle buffer.", "gauge",
+          labels, (unsigned long long)st.largest_pooled);
+    gauge(out, &rc, "imgfcgi_buffer_pool_oversize_buffers",
+          "Idle buffers above the max size (always 0).", "gauge", labels,
+          (unsigned long long)st.oversize_pooled);
+    gauge(out, &rc, "imgfcgi_buffer_pool_in_use", "Buffers handed out.", "gauge", labels,
+          (unsigned long long)st.in_use);
+    gauge(out, &rc, "imgfcgi_buffer_pool_hits_total",
+          "Acquires served by an idle buffer that was big enough.", "counter", labels,
+          (unsigned long long)st.hits);
+    gauge(out, &rc, "imgfcgi_buffer_pool_misses_total", "Acquires that had to allocate.", "counter",
+          labels, (unsigned long long)st.misses);
+    gauge(out, &rc, "imgfcgi_buffer_pool_calibrated_hits_total",
+          "Hits since the first calibration.", "counter", labels,
+          (unsigned long long)st.hits_calibrated);
+    gauge(out, &rc, "imgfcgi_buffer_pool_calibrated_misses_total",
+          "Misses since the first calibration.", "counter", labels,
+          (unsigned long long)st.misses_calibrated);
+    gauge(out, &rc, "imgfcgi_buffer_pool_dropped_total",
+          "Buffers freed instead of kept (too big, pool full, trimmed).", "counter", labels,
+          (unsigned long long)st.dropped);
+
+    gauge(out, &rc, "imgfcgi_requests_in_flight", "Requests being served.", "gauge", "",
+          (unsigned long long)(atomic_load(&in_flight) > 0 ? atomic_load(&in_flight) : 0));
+
+    for (int h = 0; h < METRICS_NHIST; h++) {
+        uint64_t cum = 0;
+
+        put(out, &rc, "# HELP %s %s\n# TYPE %s histogram\n", hist_names[h], hist_help[h],
+            hist_names[h]);
+        for (int i = 0; i <= NBOUNDS; i++) {
+            cum += atomic_load(&hists[h].buckets[i]);
+            if (i < NBOUNDS)
+                put(out, &rc, "%s_bucket{le=\"%g\"} %llu\n", hist_names[h], bounds[i],
+                    (unsigned long long)cum);
+            else
+                put(out, &rc, "%s_bucket{le=\"+Inf\"} %llu\n", hist_names[h],
+                    (unsigned long long)cum);
+        }
+        put(out, &rc, "%s_sum %.6f\n%s_count %llu\n", hist_names[h],
+            (double)atomic_load(&hists[h].sum_us) / 1e6, hist_names[h], (unsigned long long)cum);
+    }
+
+    put(out, &rc,
+        "# HELP imgfcgi_responses_total Responses by HTTP status.\n"
+        "# TYPE imgfcgi_responses_total counter\n");
+    for (int s = 0; s < 600; s++) {
+        uint64_t n = atomic_load(&statuses[s]);
+
+        if (n > 0)
+            put(out, &rc, "imgfcgi_responses_total{status=\"%d\"} %llu\n", s,
+                (unsigned long long)n);
+    }
+    return rc;
+}
