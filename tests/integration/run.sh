@@ -255,8 +255,9 @@ common_env=(
     IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES=true
     IMGPROXY_GRACEFUL_STOP_TIMEOUT=5
     IMGFCGI_LOG_LEVEL=info
-    IMGFCGI_METRICS_PATH=/metrics
 )
+# Instance 1 serves the Prometheus metrics; instance 2 shows they are off by default.
+metrics_env=(IMGFCGI_METRICS_PATH=/metrics)
 if [ "$asan" = 1 ]; then
     mkdir -p "$tmp/asan"
     chmod 0777 "$tmp/asan"
@@ -281,6 +282,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 prefix=""
 reload_cmd=""
+reload_front=""
 fcgi_sock=""
 workers=2
 
@@ -389,7 +391,7 @@ front_apache() {
 
 case $host in
 nginx)
-    own_listen imgfcgi1 "${common_env[@]}" "${threaded_env[@]}"
+    own_listen imgfcgi1 "${common_env[@]}" "${threaded_env[@]}" "${metrics_env[@]}"
     spawn_unix imgfcgi2 "${common_env[@]}" "${threaded_env[@]}" "${signed_env[@]}"
     front_nginx front1 nginx-keepalive.conf "$tmp/imgfcgi1.sock"
     front1_port=$front_port
@@ -398,11 +400,16 @@ nginx)
     pid1=${pids[imgfcgi1]}
     pid2=${pids[imgfcgi2]}
     fcgi_sock=$tmp/imgfcgi1.sock
-    reload_cmd="nginx -p $tmp/front1 -e $tmp/front1/error.log -c $tmp/front1/nginx.conf -s reload"
+    # Reloads go to a front with the recommended conf/nginx.conf: with upstream
+    # keepalive, an old nginx worker can exit under load with a response still
+    # being sent ("open socket left in connection", nginx's own alert).
+    front_nginx frontr nginx.conf "$tmp/imgfcgi1.sock"
+    reload_front="http://127.0.0.1:$front_port"
+    reload_cmd="nginx -p $tmp/frontr -e $tmp/frontr/error.log -c $tmp/frontr/nginx.conf -s reload"
     ;;
 spawn-fcgi)
     pool1_port=$(free_port)
-    spawn_pool 1 "$pool1_port" "${common_env[@]}" "${threaded_env[@]}"
+    spawn_pool 1 "$pool1_port" "${common_env[@]}" "${threaded_env[@]}" "${metrics_env[@]}"
     pool2_port=$(free_port)
     spawn_pool 2 "$pool2_port" "${common_env[@]}" "${threaded_env[@]}" "${signed_env[@]}"
     front_nginx front1 nginx-tcp.conf "127.0.0.1:$pool1_port"
@@ -415,7 +422,7 @@ spawn-fcgi)
     reload_cmd="kill -TERM ${pids[pool1-0]}"
     ;;
 lighttpd)
-    front_lighttpd front1 "${common_env[@]}"
+    front_lighttpd front1 "${common_env[@]}" "${metrics_env[@]}"
     front1_port=$front_port
     front_lighttpd front2 "${common_env[@]}" "${signed_env[@]}"
     front2_port=$front_port
@@ -425,7 +432,7 @@ lighttpd)
     reload_cmd="kill -USR1 $pid1"
     ;;
 apache)
-    front_apache front1 "${common_env[@]}"
+    front_apache front1 "${common_env[@]}" "${metrics_env[@]}"
     front1_port=$front_port
     front_apache front2 "${common_env[@]}" "${signed_env[@]}"
     front2_port=$front_port
@@ -506,6 +513,7 @@ it_env=(
     IT_WORKERS="$workers"
     IT_FCGI_SOCK="$fcgi_sock"
     IT_RELOAD_CMD="$reload_cmd"
+    IT_RELOAD_FRONT="$reload_front"
     IT_KEY=736563726574 IT_SALT=68656C6C6F
     IT_PYORIGIN="http://127.0.0.1:$py_port"
     IT_PYORIGIN_LOG="$tmp/pyorigin-requests.log"

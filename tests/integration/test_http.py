@@ -51,6 +51,7 @@ WORKERS = int(os.environ.get("IT_WORKERS", "2"))
 FCGI_SOCK = os.environ.get("IT_FCGI_SOCK", "")
 # A shell command that reloads or gracefully restarts host #1 (or stops one pool child).
 RELOAD_CMD = os.environ.get("IT_RELOAD_CMD", "")
+RELOAD_FRONT = os.environ.get("IT_RELOAD_FRONT") or FRONT
 RELOAD_REQUESTS = int(os.environ.get("IT_RELOAD_REQUESTS", "400"))
 # Sanitizer builds are several times slower.
 TIMEOUT = 120 if ASAN else 60
@@ -1400,9 +1401,9 @@ def fcgi_get(sock, uri):
     return 200
 
 
-def timed_load(paths, concurrency, budget, during=None):
-    """Sends paths through FRONT, concurrency at a time; calls during() once a third
-    are done. Returns (errors, latencies, seconds)."""
+def timed_load(paths, concurrency, budget, during=None, base=None):
+    """Sends paths through base (FRONT), concurrency at a time; calls during() once a
+    third are done. Returns (errors, latencies, seconds)."""
     errors, latencies = [], []
     done_count = [0]
     fired = [False]
@@ -1411,7 +1412,7 @@ def timed_load(paths, concurrency, budget, during=None):
         path, status = kind
         t0 = time.monotonic()
         try:
-            r = get(path, timeout=30)
+            r = get(path, base or FRONT, timeout=30)
             if r.status != status:
                 return "%s: want %d, got %r" % (path, status, r), None
         except Exception as e:  # noqa: BLE001 - any transport error is a failure here
@@ -1484,10 +1485,10 @@ if RELOAD_CMD:
         # their processes up. mod_fcgid kills a process it is still starting when
         # a restart begins, with a request already queued on its socket: that
         # 500 is Apache's, and not what this test is about.
-        timed_load(steady_paths(40), 4, 120)
+        timed_load(steady_paths(40), 4, 120, base=RELOAD_FRONT)
         time.sleep(1)
         errors, lat, secs = timed_load(steady_paths(RELOAD_REQUESTS), 4, 600 if ASAN else 180,
-                                       during=reload)
+                                       during=reload, base=RELOAD_FRONT)
         for e in errors[:10]:
             print("  reload: " + e)
         print("  reload (%s: %s): %d requests in %.1f s, %d failed"
@@ -1495,7 +1496,7 @@ if RELOAD_CMD:
         check(not errors, "%d of %d requests failed across the reload"
               % (len(errors), RELOAD_REQUESTS))
         # And the host serves normally afterwards.
-        expect_image(get(plain("rs:fit:100:100", L)), "jpeg", 100, 63)
+        expect_image(get(plain("rs:fit:100:100", L), RELOAD_FRONT), "jpeg", 100, 63)
 
 
 @test("process/still-alive")
