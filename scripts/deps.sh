@@ -11,7 +11,11 @@ IMGFCGI_BUILD_DEPS=(gcc libc6-dev make pkg-config libvips-dev libglib2.0-dev lib
 # iproute2 (ip) for the suite's private loopback-only network namespace.
 IMGFCGI_RUNTIME_DEPS=(nginx spawn-fcgi libvips-tools curl python3 libjemalloc2
     libtcmalloc-minimal4 iproute2)
-IMGFCGI_DEPS=("${IMGFCGI_BUILD_DEPS[@]}" "${IMGFCGI_RUNTIME_DEPS[@]}")
+# Benchmarks (tests/bench/throughput): the load generator and nginx's image_filter
+# to compare against. The module package may enable itself in /etc/nginx/modules-enabled;
+# the project's nginx configurations never include that directory.
+IMGFCGI_BENCH_DEPS=(wrk libnginx-mod-http-image-filter)
+IMGFCGI_DEPS=("${IMGFCGI_BUILD_DEPS[@]}" "${IMGFCGI_RUNTIME_DEPS[@]}" "${IMGFCGI_BENCH_DEPS[@]}")
 
 # Prints the packages among "$@" that dpkg does not have installed, one per line.
 deps_missing() {

@@ -65,6 +65,7 @@ struct bench {
     struct source src[MAX_SOURCES];
     size_t nsrc;
     atomic_size_t next;
+    size_t count; /* > 0: run exactly this many operations, all measured (for profilers) */
     double t_measure, t_end; /* monotonic seconds */
     atomic_int failures;
 };
@@ -178,12 +179,14 @@ static int run_thumbnail(const struct source *s, unsigned long long *bytes)
         break;
     }
     if (r == 0) {
-        GByteArray *blob = NULL;
+        VipsBlob *blob = NULL;
+        size_t len = 0;
 
         g_object_get(target, "blob", &blob, NULL);
         if (blob != NULL) {
-            *bytes += blob->len;
-            g_byte_array_unref(blob);
+            vips_blob_get(blob, &len);
+            *bytes += len;
+            vips_area_unref(VIPS_AREA(blob));
         }
     }
 out:
@@ -218,12 +221,12 @@ static void *thread_main(void *arg)
 
     for (;;) {
         double t0 = now_s(), t1;
-        size_t i = atomic_fetch_add(&b->next, 1) % b->nsrc;
+        size_t k = atomic_fetch_add(&b->next, 1), i = k % b->nsrc;
         unsigned long long bytes = 0;
         struct errinfo e;
         int r;
 
-        if (t0 >= b->t_end)
+        if (b->count > 0 ? k >= b->count : t0 >= b->t_end)
             break;
         err_clear(&e);
         r = b->mode == MODE_IMGFCGI ? run_imgfcgi(&b->src[i], &bytes, &e)
@@ -236,7 +239,7 @@ static void *thread_main(void *arg)
             continue;
         }
         /* Like wrk: a request counts when it completes inside the window. */
-        if (t0 >= b->t_measure && t1 <= b->t_end) {
+        if (b->count > 0 || (t0 >= b->t_measure && t1 <= b->t_end)) {
             ts->bytes += bytes;
             if (record(ts, (t1 - t0) * 1000.0) < 0)
                 break;
@@ -352,9 +355,10 @@ out:
 static void usage(void)
 {
     fprintf(stderr, "usage: limit [-m imgfcgi|thumbnail] [-t THREADS] [-w WARMUP_S] [-d SECONDS]\n"
-                    "             ROOT URI...\n"
+                    "             [-n COUNT] ROOT URI...\n"
                     "Runs each URI's operation (its source local:///NAME read from ROOT once)\n"
-                    "round-robin on THREADS threads; prints req/s, p50/p99 ms, peak RSS.\n");
+                    "round-robin on THREADS threads for WARMUP_S + SECONDS, or exactly COUNT\n"
+                    "times (for profilers); prints req/s, p50/p99 ms, peak RSS.\n");
 }
 
 int main(int argc, char **argv)
@@ -369,7 +373,7 @@ int main(int argc, char **argv)
     struct rusage ru;
 
     b.mode = MODE_IMGFCGI;
-    while ((opt = getopt(argc, argv, "m:t:w:d:h")) != -1) {
+    while ((opt = getopt(argc, argv, "m:t:w:d:n:h")) != -1) {
         switch (opt) {
         case 'm':
             if (strcmp(optarg, "imgfcgi") == 0)
@@ -387,6 +391,9 @@ int main(int argc, char **argv)
             break;
         case 'd':
             seconds = strtod(optarg, NULL);
+            break;
+        case 'n':
+            b.count = (size_t)strtoul(optarg, NULL, 10);
             break;
         case 'h':
             usage();
@@ -421,7 +428,7 @@ int main(int argc, char **argv)
     ts = calloc((size_t)threads, sizeof(*ts));
     if (ts == NULL)
         goto out;
-    b.t_measure = now_s() + warmup;
+    b.t_measure = now_s() + (b.count > 0 ? 0 : warmup);
     b.t_end = b.t_measure + seconds;
     for (int i = 0; i < threads; i++) {
         ts[i].b = &b;
@@ -445,7 +452,7 @@ int main(int argc, char **argv)
         n += ts[i].nlat;
     }
     qsort(all, n, sizeof(*all), cmp_double);
-    window = seconds;
+    window = b.count > 0 ? now_s() - b.t_measure : seconds;
     getrusage(RUSAGE_SELF, &ru);
     printf("mode=%s threads=%d requests=%zu seconds=%.2f rps=%.2f p50_ms=%.2f p99_ms=%.2f "
            "rss_kb=%ld out_bytes=%llu failures=%d\n",
