@@ -94,12 +94,21 @@ def main(d):
             checks.append((v / i >= need, f"{n}: local-c4 / image_filter = {v / i:.2f} (>= {need})"))
     for n in order:
         p50, p99 = m(n, "local-c2", 1), m(n, "local-c2", 2)
-        if p50:
-            checks.append((p99 <= 2 * p50, f"{n}: -c2 p99 / p50 = {p99 / p50:.2f} (<= 2)"))
+        lp50, lp99 = m(n, "imgfcgi", 1), m(n, "imgfcgi", 2)
+        if not p50:
+            continue
+        text = f"{n}: -c2 p99 / p50 = {p99 / p50:.2f} (<= 2)"
+        if lp50:
+            text += f"; the limit's own p99 / p50 = {lp99 / lp50:.2f}"
+        if n.startswith("mixed"):
+            # 5 ms SVG icons next to 250 ms HEIC photos: the spread is the mix's own.
+            checks.append((None, text + " (a mix of 5 ms and 250 ms images: not checked)"))
+        else:
+            checks.append((p99 <= 2 * p50, text))
     out.append("Acceptance checks:\n")
     out.append("```")
     for ok, text in checks:
-        out.append(("PASS " if ok else "FAIL ") + text)
+        out.append({True: "PASS ", False: "FAIL ", None: "INFO "}[ok] + text)
     out.append("```\n")
 
     sp = os.path.join(d, "streaming.tsv")
