@@ -111,6 +111,19 @@ def main(d):
         out.append({True: "PASS ", False: "FAIL ", None: "INFO "}[ok] + text)
     out.append("```\n")
 
+    op = os.path.join(d, "outputs.tsv")
+    if os.path.exists(op):
+        out.append("What each server returned (checked before timing):\n")
+        out.append("| request | type | bytes | image |")
+        out.append("|---|---|--:|---|")
+        with open(op) as f:
+            for line in f:
+                p, ctype, size, info = line.rstrip("\n").split("\t")
+                if "http://" in p or "/rs:fill:300:200/plain/" in p:  # one row per workload
+                    continue
+                out.append(f"| `{p}` | {ctype} | {size} | {info.split(' ')[0]} |")
+        out.append("")
+
     sp = os.path.join(d, "streaming.tsv")
     if os.path.exists(sp) and os.path.getsize(sp) > 0:
         st = collections.defaultdict(list)
