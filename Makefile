@@ -4,6 +4,7 @@
 #   make check      unit + integration tests (origin + imgfcgi behind nginx, a spawn-fcgi
 #                   pool, lighttpd and Apache mod_fcgid; INTEGRATION_HOSTS picks some)
 #   make asan       the same suites with an ASan + UBSan build in build-asan/
+#   make bench      build/imgfcgi and the benchmark driver (tests/bench/throughput runs both)
 #   make install PREFIX=/usr/local
 
 CC ?= cc
@@ -38,7 +39,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit integration env-check check asan install clean format format-check
+.PHONY: all test unit integration env-check check asan bench install clean format format-check
 
 all: $(BUILD)/imgfcgi
 
@@ -61,6 +62,13 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_HELPER_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(UNIT_HELPER_OBJ) $(LIB) $(ALL_LDFLAGS) $(CMOCKA_LIBS) \
 		$(PKG_LIBS) -lpthread -lm
+
+# The in-process limit driver of tests/bench/throughput: the same library, no FastCGI.
+BENCH_BIN := $(BUILD)/tests/bench/limit
+$(BENCH_BIN): $(BUILD)/tests/bench/limit.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS) $(PKG_LIBS) -lpthread -lm
+
+bench: $(BUILD)/imgfcgi $(BENCH_BIN)
 
 # Unit tests: every executable runs even if an earlier one failed; the
 # summary line counts executables.
@@ -98,7 +106,7 @@ install: $(BUILD)/imgfcgi
 	install -m 644 conf/*.conf conf/*.service conf/*.socket conf/env.example \
 		$(DESTDIR)$(PREFIX)/share/imgfcgi/
 
-FORMAT_FILES = $(wildcard src/*.[ch] fcgi/*.[ch] tests/unit/*.[ch])
+FORMAT_FILES = $(wildcard src/*.[ch] fcgi/*.[ch] tests/unit/*.[ch] tests/bench/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
@@ -107,4 +115,5 @@ format-check:
 clean:
 	rm -rf build build-asan
 
--include $(SRC_OBJ:.o=.d) $(FCGI_OBJ:.o=.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(SRC_OBJ:.o=.d) $(FCGI_OBJ:.o=.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d) \
+	$(BUILD)/tests/bench/limit.d

@@ -15,7 +15,11 @@ IMGFCGI_RUNTIME_DEPS=(nginx spawn-fcgi libvips-tools curl python3 libjemalloc2
 # conf/apache-fcgid.conf). The suite starts private instances; Debian's policy-rc.d
 # or a container keeps the packaged services from starting.
 IMGFCGI_RUNTIME_DEPS+=(lighttpd apache2 libapache2-mod-fcgid)
-IMGFCGI_DEPS=("${IMGFCGI_BUILD_DEPS[@]}" "${IMGFCGI_RUNTIME_DEPS[@]}")
+# Benchmarks (tests/bench/throughput): the load generator and nginx's image_filter
+# to compare against. The module package may enable itself in /etc/nginx/modules-enabled;
+# the project's nginx configurations never include that directory.
+IMGFCGI_BENCH_DEPS=(wrk libnginx-mod-http-image-filter)
+IMGFCGI_DEPS=("${IMGFCGI_BUILD_DEPS[@]}" "${IMGFCGI_RUNTIME_DEPS[@]}" "${IMGFCGI_BENCH_DEPS[@]}")
 
 # Prints the packages among "$@" that dpkg does not have installed, one per line.
 deps_missing() {

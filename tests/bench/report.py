@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""report.py: medians, ratios and acceptance checks of a tests/bench/throughput run.
+
+Usage: report.py DIR   (DIR holds machine.txt, results.tsv, streaming.tsv)
+Prints Markdown on stdout.
+"""
+import collections
+import os
+import statistics
+import sys
+
+CONFIGS = ["imgfcgi", "thumbnail", "local-c4", "http-c4", "local-c2", "ifilter"]
+# The workloads whose output is JPEG, WebP or PNG: the 0.90 / 0.85 acceptance set.
+RATIO_CHECKED = ["jpeg3-fill-jpeg", "jpeg12-fill-jpeg", "jpeg3-fit-jpeg", "jpeg3-fit-webp",
+                 "png-fit-png"]
+IFILTER_MIN = {"jpeg3-fill-jpeg": 2.0, "jpeg12-fill-jpeg": 2.5}
+
+
+def med(values):
+    return statistics.median(values) if values else None
+
+
+def fmt(v, digits=1):
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def main(d):
+    rows = collections.defaultdict(lambda: collections.defaultdict(list))
+    order = []
+    with open(os.path.join(d, "results.tsv")) as f:
+        for line in f:
+            rep, name, config, rps, p50, p99, rss = line.rstrip("\n").split("\t")
+            if name not in order:
+                order.append(name)
+            rows[name][config].append((float(rps), float(p50), float(p99), int(rss)))
+
+    def m(name, config, i):
+        return med([r[i] for r in rows[name].get(config, [])])
+
+    out = []
+    with open(os.path.join(d, "machine.txt")) as f:
+        out.append("```\n" + f.read().rstrip() + "\n```\n")
+    reps = max((len(v) for n in rows.values() for v in n.values()), default=0)
+    out.append(f"Medians of {reps} runs. req/s; `limit` = imgfcgi's pipeline in process "
+               "(tests/bench/limit, 2 threads); `thumbnail` = vips_thumbnail_buffer, same "
+               "size and saver; `local`/`http` = wrk through nginx to imgfcgi "
+               "(IMGPROXY_WORKERS=2) with a local:// or loopback-origin source, -cN = "
+               "connections; `image_filter` = nginx + libgd, 2 workers, -c4.\n")
+    out.append("| workload | limit | thumbnail | local -c4 | http -c4 | local -c2 | image_filter "
+               "| local/limit | http/limit | local/image_filter |")
+    out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for n in order:
+        r = {c: m(n, c, 0) for c in CONFIGS}
+        lim, loc, htp, ifl = r["imgfcgi"], r["local-c4"], r["http-c4"], r["ifilter"]
+        out.append(f"| {n} | {fmt(lim)} | {fmt(r['thumbnail'])} | {fmt(loc)} | {fmt(htp)} | "
+                   f"{fmt(r['local-c2'])} | {fmt(ifl)} | "
+                   f"{fmt(loc / lim if lim and loc else None, 2)} | "
+                   f"{fmt(htp / lim if lim and htp else None, 2)} | "
+                   f"{fmt(loc / ifl if ifl and loc else None, 2)} |")
+    out.append("")
+    out.append("Latency p50 / p99 (ms) and peak RSS (MB: the limit driver's process, "
+               "imgfcgi's process, or the sum of the image_filter nginx workers), medians:\n")
+    out.append("| workload | limit | local -c4 | http -c4 | local -c2 (p99/p50) | image_filter "
+               "| RSS limit | RSS imgfcgi -c4 | RSS image_filter |")
+    out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for n in order:
+        def lat(c):
+            p50, p99 = m(n, c, 1), m(n, c, 2)
+            return "–" if p50 is None else f"{p50:.0f} / {p99:.0f}"
+
+        c2p50, c2p99 = m(n, "local-c2", 1), m(n, "local-c2", 2)
+        c2 = lat("local-c2") + (f" ({c2p99 / c2p50:.2f})" if c2p50 else "")
+
+        def rss(c):
+            v = m(n, c, 3)
+            return "–" if v is None else f"{v / 1024:.0f}"
+
+        out.append(f"| {n} | {lat('imgfcgi')} | {lat('local-c4')} | {lat('http-c4')} | {c2} | "
+                   f"{lat('ifilter')} | {rss('imgfcgi')} | {rss('local-c4')} | {rss('ifilter')} |")
+    out.append("")
+
+    checks = []
+    for n in RATIO_CHECKED:
+        lim = m(n, "imgfcgi", 0)
+        if lim is None:
+            continue
+        for c, need in (("local-c4", 0.90), ("http-c4", 0.85)):
+            v = m(n, c, 0)
+            if v is not None:
+                checks.append((v / lim >= need, f"{n}: {c} / limit = {v / lim:.2f} (>= {need})"))
+    for n, need in IFILTER_MIN.items():
+        v, i = m(n, "local-c4", 0), m(n, "ifilter", 0)
+        if v is not None and i:
+            checks.append((v / i >= need, f"{n}: local-c4 / image_filter = {v / i:.2f} (>= {need})"))
+    for n in order:
+        p50, p99 = m(n, "local-c2", 1), m(n, "local-c2", 2)
+        lp50, lp99 = m(n, "imgfcgi", 1), m(n, "imgfcgi", 2)
+        if not p50:
+            continue
+        text = f"{n}: -c2 p99 / p50 = {p99 / p50:.2f} (<= 2)"
+        if lp50:
+            text += f"; the limit's own p99 / p50 = {lp99 / lp50:.2f}"
+        if n.startswith("mixed"):
+            # 5 ms SVG icons next to 250 ms HEIC photos: the spread is the mix's own.
+            checks.append((None, text + " (a mix of 5 ms and 250 ms images: not checked)"))
+        else:
+            checks.append((p99 <= 2 * p50, text))
+    out.append("Acceptance checks:\n")
+    out.append("```")
+    for ok, text in checks:
+        out.append({True: "PASS ", False: "FAIL ", None: "INFO "}[ok] + text)
+    out.append("```\n")
+
+    op = os.path.join(d, "outputs.tsv")
+    if os.path.exists(op):
+        out.append("What each server returned (checked before timing):\n")
+        out.append("| request | type | bytes | image |")
+        out.append("|---|---|--:|---|")
+        with open(op) as f:
+            for line in f:
+                p, ctype, size, info = line.rstrip("\n").split("\t")
+                if "http://" in p or "/rs:fill:300:200/plain/" in p:  # one row per workload
+                    continue
+                out.append(f"| `{p}` | {ctype} | {size} | {info.split(' ')[0]} |")
+        out.append("")
+
+    sp = os.path.join(d, "streaming.tsv")
+    if os.path.exists(sp) and os.path.getsize(sp) > 0:
+        st = collections.defaultdict(list)
+        with open(sp) as f:
+            for line in f:
+                buffering, p, ttfb, total, size = line.rstrip("\n").split("\t")
+                st[(p, buffering)].append((float(ttfb), float(total), int(float(size))))
+        out.append("Streaming: time to first body byte vs total (curl through nginx, "
+                   "`fastcgi_buffering` off or on as in conf/nginx.conf), 12 MP progressive JPEG "
+                   "source and the 3 MP baseline one, "
+                   "medians of 5 requests, ms:\n")
+        out.append("| request | buffering | first byte | total | first/total | bytes |")
+        out.append("|---|---|--:|--:|--:|--:|")
+        for (p, buffering), v in st.items():
+            t, tot = med([x[0] for x in v]) * 1000, med([x[1] for x in v]) * 1000
+            out.append(f"| `{p}` | {buffering} | {t:.0f} | {tot:.0f} | {t / tot:.2f} | "
+                       f"{v[0][2]} |")
+        out.append("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
