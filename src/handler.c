@@ -183,6 +183,19 @@ static void respond_metrics(struct response *r)
     buf_release(&text);
 }
 
+/* A 200 whose body is bytes already in hand (raw, skip_processing, SVG); 0 or ERR_CANCELLED. */
+static int respond_bytes(struct response *r, const char *type, const void *data, size_t len,
+                         struct errinfo *e)
+{
+    r->status = 200;
+    r->nheaders = 0;
+    add_header(r, "Content-Type", type);
+    add_header(r, "X-Request-ID", r->request_id);
+    if (send_body(r, data, len) < 0)
+        return err_set(e, ERR_CANCELLED, "The client went away during the response");
+    return 0;
+}
+
 /* The client's X-Request-ID when it is safe, else a fresh random one. */
 static void make_request_id(const struct request *rq, char *out, size_t outlen)
 {
@@ -456,16 +469,11 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     src_type = imagetype_sniff(src->body.data, src->body.len, (size_t)cfg.max_svg_check_bytes);
     /* raw: no type, size or resolution checks, as imgproxy streams it. */
     if (po.raw) {
-        r->status = 200;
-        r->nheaders = 0;
-        add_header(r, "Content-Type",
-                   src_type != IMGTYPE_UNKNOWN ? imagetype_mime(src_type)
-                   : src->content_type != NULL ? src->content_type
-                                               : "application/octet-stream");
-        add_header(r, "X-Request-ID", r->request_id);
-        ret = send_body(r, src->body.data, src->body.len);
-        if (ret < 0)
-            ret = err_set(e, ERR_CANCELLED, "The client went away during the response");
+        ret = respond_bytes(r,
+                            src_type != IMGTYPE_UNKNOWN ? imagetype_mime(src_type)
+                            : src->content_type != NULL ? src->content_type
+                                                        : "application/octet-stream",
+                            src->body.data, src->body.len, e);
         tm->process = now_ms() - t;
         goto out;
     }
@@ -480,13 +488,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     /* skip_processing for this source type: the source bytes as they are. */
     if (po.skip_processing[src_type] &&
         (po.format == IMGTYPE_UNKNOWN || po.format == src_type)) {
-        r->status = 200;
-        r->nheaders = 0;
-        add_header(r, "Content-Type", imagetype_mime(src_type));
-        add_header(r, "X-Request-ID", r->request_id);
-        ret = send_body(r, src->body.data, src->body.len);
-        if (ret < 0)
-            ret = err_set(e, ERR_CANCELLED, "The client went away during the response");
+        ret = respond_bytes(r, imagetype_mime(src_type), src->body.data, src->body.len, e);
         tm->process = now_ms() - t;
         goto out;
     }
@@ -498,14 +500,9 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
             ret = err_set(e, ERR_INTERNAL, "out of memory");
             goto out;
         }
-        r->status = 200;
-        r->nheaders = 0;
-        add_header(r, "Content-Type", imagetype_mime(IMGTYPE_SVG));
-        add_header(r, "X-Request-ID", r->request_id);
-        ret = cfg.sanitize_svg ? send_body(r, svg.data, svg.len)
-                               : send_body(r, src->body.data, src->body.len);
-        if (ret < 0)
-            ret = err_set(e, ERR_CANCELLED, "The client went away during the response");
+        ret = cfg.sanitize_svg
+                  ? respond_bytes(r, imagetype_mime(IMGTYPE_SVG), svg.data, svg.len, e)
+                  : respond_bytes(r, imagetype_mime(IMGTYPE_SVG), src->body.data, src->body.len, e);
         tm->process = now_ms() - t;
         goto out;
     }
