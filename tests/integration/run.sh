@@ -283,6 +283,7 @@ fi
 prefix=""
 reload_cmd=""
 reload_front=""
+reload_error_log=""
 fcgi_sock=""
 workers=2
 
@@ -406,6 +407,7 @@ nginx)
     front_nginx frontr nginx.conf "$tmp/imgfcgi1.sock"
     reload_front="http://127.0.0.1:$front_port"
     reload_cmd="nginx -p $tmp/frontr -e $tmp/frontr/error.log -c $tmp/frontr/nginx.conf -s reload"
+    reload_error_log="$tmp/frontr/error.log"
     ;;
 spawn-fcgi)
     pool1_port=$(free_port)
@@ -514,6 +516,7 @@ it_env=(
     IT_FCGI_SOCK="$fcgi_sock"
     IT_RELOAD_CMD="$reload_cmd"
     IT_RELOAD_FRONT="$reload_front"
+    IT_RELOAD_ERROR_LOG="$reload_error_log"
     IT_KEY=736563726574 IT_SALT=68656C6C6F
     IT_PYORIGIN="http://127.0.0.1:$py_port"
     IT_PYORIGIN_LOG="$tmp/pyorigin-requests.log"
