@@ -638,7 +638,7 @@ int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct
     process_thread_cleanup();
     free(r.link);
 
-    log_mask_signature(uri, masked, sizeof(masked));
+    log_mask_signature(uri, cfg.path_prefix, masked, sizeof(masked));
     if (e.code != ERR_OK) {
         log_msg(e.code == ERR_INTERNAL || e.code == ERR_SOURCE_FAILED ? LOG_ERROR : LOG_WARN,
                 "%s %s %d %zu total=%.0fms download=%.0fms processing=%.0fms id=%s error=\"%s\"",
