@@ -21,7 +21,8 @@ static void test_mask_signature(void **state)
     (void)state;
     expect_mask("/AfrOrF3gWeDA6VOlDG4TzxMv39O7MXnF4CXpKUwGqRM/rs:fit:300:300/plain/a.jpg", NULL,
                 "/***/rs:fit:300:300/plain/a.jpg");
-    expect_mask("/insecure/rs:fit:300:300/plain/a.jpg", NULL, "/insecure/rs:fit:300:300/plain/a.jpg");
+    expect_mask("/insecure/rs:fit:300:300/plain/a.jpg", NULL,
+                "/insecure/rs:fit:300:300/plain/a.jpg");
     expect_mask("/unsafe/plain/a.jpg", "", "/unsafe/plain/a.jpg");
     expect_mask("/_/plain/a.jpg", NULL, "/_/plain/a.jpg");
     /* No second segment: nothing that could be a signature. */
