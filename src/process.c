@@ -10,6 +10,7 @@
 #include "filters.h"
 #include "geometry.h"
 #include "log.h"
+#include "metadata.h"
 #include "save.h"
 #include "watermark.h"
 #include "process.h"
@@ -327,21 +328,25 @@ static VipsImage *to_srgb(VipsImage *img, bool strip_profile)
     return img;
 }
 
-/* Drops metadata savers would otherwise write (webpsave in 8.14 ignores `strip`). */
-static VipsImage *strip_meta(VipsImage *img, bool strip, bool strip_profile)
+/*
+ * strip_metadata / keep_copyright (metadata.c) and strip_color_profile on a
+ * copy of img: libvips savers write whatever metadata fields are left (and
+ * webpsave in 8.14 ignores `strip`). Stripping resets the resolution to
+ * 72 dpi, as imgproxy does.
+ */
+static VipsImage *strip_meta(VipsImage *img, const struct procopts *po)
 {
     VipsImage *out = NULL;
+    int r = po->strip_metadata
+                ? vips_copy(img, &out, "xres", 72.0 / 25.4, "yres", 72.0 / 25.4, NULL)
+                : vips_copy(img, &out, NULL);
 
-    if (vips_copy(img, &out, NULL))
+    if (r)
         return NULL;
     vips_image_remove(out, VIPS_META_ORIENTATION);
-    if (strip) {
-        vips_image_remove(out, VIPS_META_EXIF_NAME);
-        vips_image_remove(out, VIPS_META_XMP_NAME);
-        vips_image_remove(out, VIPS_META_IPTC_NAME);
-        vips_image_remove(out, VIPS_META_PHOTOSHOP_NAME);
-    }
-    if (strip_profile)
+    if (po->strip_metadata)
+        metadata_strip(out, po->keep_copyright);
+    if (po->strip_color_profile)
         vips_image_remove(out, VIPS_META_ICC_NAME);
     return out;
 }
@@ -698,7 +703,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
             goto out;
     }
 
-    if (step(&img, strip_meta(img, po->strip_metadata, po->strip_color_profile)) < 0) {
+    if (step(&img, strip_meta(img, po)) < 0) {
         ret = vips_fail(e, ERR_INTERNAL, "Can't strip metadata");
         goto out;
     }
@@ -712,7 +717,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     img = NULL;
     job->out_type = out_type;
     job->quality = options_quality(po, out_type);
-    job->strip = po->strip_metadata;
+    /* Savers strip only when nothing is kept: else they would drop a kept copyright or ICC. */
+    job->strip = po->strip_metadata && !metadata_any(job->img);
     job->max_bytes = imagetype_supports_quality(out_type) ? po->max_bytes : 0;
     info->out_type = out_type;
     info->out_w = vips_image_get_width(job->img);
