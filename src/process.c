@@ -509,6 +509,19 @@ static int transform(VipsImage **imgp, const struct geom_plan *plan, const struc
             goto out;
         }
     }
+    {
+        /* fixSize: the result format's size limits (WebP, AVIF/HEIC, GIF, ICO). */
+        int iw = vips_image_get_width(img), ih = vips_image_get_height(img), fw, fh;
+
+        if (save_fit_limits(out_type, iw, ih, &fw, &fh)) {
+            log_warn("%s size is limited: the %dx%d result is scaled to %dx%d",
+                     imagetype_name(out_type), iw, ih, fw, fh);
+            if (step(&img, resize_to(img, fw, fh)) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't fit the result size");
+                goto out;
+            }
+        }
+    }
     if ((po->flatten || !imagetype_supports_alpha(out_type)) &&
         step(&img, filters_flatten(img, po->background)) < 0) {
         ret = vips_fail(e, ERR_INTERNAL, "Can't flatten");

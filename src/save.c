@@ -1,4 +1,6 @@
 /* save.c: encoding a finished image into a libvips target, one saver per result format. */
+#include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -6,6 +8,7 @@
 
 #include "config.h"
 #include "save.h"
+#include "save_bmp_ico.h"
 #include "banned.h"
 
 /*
@@ -71,6 +74,12 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
         g_free(mem);
         break;
     }
+    case IMGTYPE_BMP:
+        r = save_bmp(img, target);
+        break;
+    case IMGTYPE_ICO:
+        r = save_ico(img, target);
+        break;
     default:
         r = -1;
         vips_error("imgfcgi", "no saver for %s", imagetype_name(t));
@@ -124,4 +133,46 @@ int save_image_fit(VipsImage *img, enum imgtype t, int quality, bool strip, int 
     }
     g_object_unref(mem);
     return r;
+}
+
+/* Per-format side limits: libwebp's encoder, libheif/AV1, the GIF format, ICO directory bytes. */
+#define WEBP_MAX_SIDE 16383
+#define HEIF_MAX_SIDE 16384
+#define GIF_MAX_SIDE 65535
+#define GIF_MAX_AREA (INT_MAX / 4)
+#define ICO_MAX_SIDE 256
+
+bool save_fit_limits(enum imgtype t, int w, int h, int *nw, int *nh)
+{
+    int side = w > h ? w : h;
+    double scale = 1.0;
+
+    *nw = w;
+    *nh = h;
+    switch (t) {
+    case IMGTYPE_WEBP:
+        scale = (double)WEBP_MAX_SIDE / side;
+        break;
+    case IMGTYPE_AVIF:
+    case IMGTYPE_HEIC:
+        scale = (double)HEIF_MAX_SIDE / side;
+        break;
+    case IMGTYPE_ICO:
+        scale = (double)ICO_MAX_SIDE / side;
+        break;
+    case IMGTYPE_GIF: {
+        double area = sqrt((double)GIF_MAX_AREA / ((double)w * h));
+
+        scale = fmin((double)GIF_MAX_SIDE / side, area);
+        break;
+    }
+    default:
+        break;
+    }
+    if (scale >= 1.0)
+        return false;
+    /* Rounded as vips_resize rounds its output size. */
+    *nw = (int)fmax(1.0, floor(w * scale + 0.5));
+    *nh = (int)fmax(1.0, floor(h * scale + 0.5));
+    return true;
 }

@@ -26,4 +26,14 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
 int save_image_fit(VipsImage *img, enum imgtype t, int quality, bool strip, int max_bytes,
                    VipsTarget *target) __attribute__((warn_unused_result));
 
+/*
+ * imgproxy's fixSize: the largest size a result of w x h can be saved at as
+ * type t. WebP sides are capped at 16383, AVIF/HEIC at 16384, ICO at 256, and
+ * GIF at 65535 with w x h <= INT_MAX / 4 (the whole image scaled by the
+ * square root of the area overshoot). The aspect ratio is kept (sides rounded,
+ * never below 1). Returns true and sets *nw, *nh when the image must shrink;
+ * false (and *nw = w, *nh = h) when it fits. Other formats have no cap.
+ */
+bool save_fit_limits(enum imgtype t, int w, int h, int *nw, int *nh);
+
 #endif
