@@ -2,7 +2,9 @@
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <vips/vips.h>
 
@@ -23,6 +25,77 @@
 static gboolean jpeg_optimize_coding(VipsImage *img)
 {
     return (long)vips_image_get_width(img) * vips_image_get_height(img) <= JPEG_OPTIMIZE_MAX_PIXELS;
+}
+
+/*
+ * Removes the RIFF chunk `fourcc` from the WebP file in d (*len bytes, edited
+ * in place) and clears its VP8X feature flag. A malformed file is left as it is.
+ */
+static void webp_drop_chunk(unsigned char *d, size_t *len, const char *fourcc, unsigned flag)
+{
+    size_t i = 12;
+
+    if (*len < 12 || memcmp(d, "RIFF", 4) != 0 || memcmp(d + 8, "WEBP", 4) != 0)
+        return;
+    while (*len - i >= 8) {
+        size_t n = (size_t)d[i + 4] | (size_t)d[i + 5] << 8 | (size_t)d[i + 6] << 16 |
+                   (size_t)d[i + 7] << 24;
+        size_t whole = 8 + n + (n & 1);
+
+        if (whole > *len - i)
+            return;
+        if (memcmp(d + i, "VP8X", 4) == 0 && n >= 1)
+            d[i + 8] &= (unsigned char)~flag;
+        if (memcmp(d + i, fourcc, 4) == 0) {
+            uint32_t riff;
+
+            memmove(d + i, d + i + whole, *len - i - whole);
+            *len -= whole;
+            riff = (uint32_t)(*len - 8);
+            d[4] = (unsigned char)riff;
+            d[5] = (unsigned char)(riff >> 8);
+            d[6] = (unsigned char)(riff >> 16);
+            d[7] = (unsigned char)(riff >> 24);
+            continue;
+        }
+        i += whole;
+    }
+}
+
+/*
+ * webpsave in libvips 8.14 ignores `strip` and writes an EXIF chunk even for
+ * an image without EXIF (a default block with resolution and dimensions):
+ * the file is made in memory (libwebp hands it over whole anyway) and that
+ * chunk removed unless the image carries EXIF of its own.
+ */
+static int save_webp(VipsImage *img, int q, bool strip, VipsTarget *target)
+{
+    VipsTarget *m = vips_target_new_to_memory();
+    VipsBlob *blob = NULL;
+    const void *data;
+    unsigned char *copy = NULL;
+    size_t len = 0;
+    int r = -1;
+
+    if (m == NULL)
+        return -1;
+    if (vips_webpsave_target(img, m, "Q", q, "effort", cfg.webp_effort, "strip", strip, NULL) ||
+        vips_target_end(m))
+        goto out;
+    g_object_get(m, "blob", &blob, NULL);
+    data = blob != NULL ? vips_blob_get(blob, &len) : NULL;
+    if (data == NULL)
+        goto out;
+    copy = g_memdup2(data, len);
+    if (strip || vips_image_get_typeof(img, VIPS_META_EXIF_NAME) == 0)
+        webp_drop_chunk(copy, &len, "EXIF", 0x08);
+    r = vips_target_write(target, copy, len) == 0 ? 0 : -1;
+out:
+    g_free(copy);
+    if (blob != NULL)
+        vips_area_unref(VIPS_AREA(blob));
+    g_object_unref(m);
+    return r;
 }
 
 int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *target)
@@ -49,8 +122,7 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
         }
         break;
     case IMGTYPE_WEBP:
-        r = vips_webpsave_target(img, target, "Q", q, "effort", cfg.webp_effort, "strip", strip,
-                                 NULL);
+        r = save_webp(img, q, strip, target);
         break;
     case IMGTYPE_AVIF:
         r = vips_heifsave_target(img, target, "Q", q, "compression",

@@ -242,9 +242,60 @@ static void test_bmp_grey_source(void **state)
     g_object_unref(g);
 }
 
+static int webp_saver(VipsImage *img, VipsTarget *t)
+{
+    return save_image(img, IMGTYPE_WEBP, 80, false, t);
+}
+
+static unsigned char *encode_webp_len(VipsImage *img, size_t *len)
+{
+    return encode(webp_saver, img, len);
+}
+
+static void test_webp_no_default_exif(void **state)
+{
+    VipsImage *b = NULL, *c = NULL, *src, *dec;
+    void *jpg = NULL;
+    size_t jlen = 0, len = 0;
+    unsigned char *w;
+    const char *v = NULL;
+
+    (void)state;
+    /* No EXIF in: none out (libvips 8.14's webpsave would add a default block). */
+    assert_int_equal(vips_black(&b, 16, 8, NULL), 0);
+    w = encode_webp_len(b, &len);
+    assert_memory_equal(w, "RIFF", 4);
+    assert_int_equal(w[4] | w[5] << 8 | w[6] << 16 | w[7] << 24, len - 8);
+    assert_null(memmem(w, len, "EXIF", 4));
+    dec = decode(w, len);
+    assert_non_null(dec);
+    assert_int_equal(vips_image_get_typeof(dec, VIPS_META_EXIF_NAME), 0);
+    g_object_unref(dec);
+    g_free(w);
+    /* EXIF in (a JPEG with a Copyright): it stays. */
+    assert_int_equal(vips_copy(b, &c, NULL), 0);
+    vips_image_set_string(c, "exif-ifd0-Copyright", "(c) webp test");
+    assert_int_equal(vips_jpegsave_buffer(c, &jpg, &jlen, NULL), 0);
+    src = vips_image_new_from_buffer(jpg, jlen, "", NULL);
+    assert_non_null(src);
+    w = encode_webp_len(src, &len);
+    dec = decode(w, len);
+    assert_non_null(dec);
+    assert_int_equal(vips_image_get_string(dec, "exif-ifd0-Copyright", &v), 0);
+    assert_non_null(strstr(v, "(c) webp test"));
+    g_object_unref(dec);
+    g_object_unref(src);
+    g_free(w);
+    g_free(jpg);
+    g_object_unref(c);
+    g_object_unref(b);
+}
+
 static int setup(void **state)
 {
     (void)state;
+    if (tu_load_default_cfg() != 0)
+        return -1;
     return VIPS_INIT("test_save") == 0 ? 0 : -1;
 }
 
@@ -256,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_ico),
         cmocka_unit_test(test_ico_sizes),
         cmocka_unit_test(test_bmp_grey_source),
+        cmocka_unit_test(test_webp_no_default_exif),
     };
 
     return cmocka_run_group_tests(tests, setup, NULL);
