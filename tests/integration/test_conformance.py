@@ -724,8 +724,18 @@ def _():
 
 
 def metadata_of(r, fmt, w=200, hh=100):
+    """vipsheader fields and the bytes to search for XMP/IPTC text (PNG zTXt chunks inflated)."""
+    import zlib
+
     info = expect_image(r, fmt, w, hh)
-    return info, r.body
+    text, b, i = bytearray(r.body), r.body, 8
+    while fmt == "png" and i + 8 <= len(b):
+        n, kind = int.from_bytes(b[i:i + 4], "big"), b[i + 4:i + 8]
+        if kind == b"zTXt":
+            data = b[i + 8:i + 8 + n]
+            text += zlib.decompress(data[data.index(b"\x00") + 2:])
+        i += 12 + n
+    return info, bytes(text)
 
 
 @test("meta/keep_copyright-jpeg")
@@ -960,10 +970,35 @@ def _():
         expect_error(get(plain(opt, L("halves.png"))), 404, "Invalid URL")
 
 
-@test("opt/issue5-options-not-here")
+@test("opt/cachebuster")
 def _():
-    # cachebuster, expires, filename and return_attachment belong to issue 5 (response headers).
-    pass
+    base = get(plain("w:50", L("halves.png"), "png"))
+    for opt in ("cachebuster:v2/w:50", "cb:abc/w:50"):
+        r = get(plain(opt, L("halves.png"), "png"))
+        expect_image(r, "png", 50, 25)
+        check(r.body == base.body, "%s: only the URL changes, not the image" % opt)
+
+
+@test("opt/expires")
+def _():
+    import time
+
+    r = get(plain("expires:%d/w:50" % (int(time.time()) + 100), L("halves.png"), "png"))
+    expect_image(r, "png", 50, 25)
+    cc = r.headers.get("cache-control", "")
+    check(cc.startswith("max-age=") and 0 < int(cc[8:].split(",")[0]) <= 100, "Cache-Control %r" % cc)
+    expect_error(get(plain("exp:%d/w:50" % (int(time.time()) - 10), L("halves.png"), "png")), 404, "Invalid URL")
+
+
+@test("opt/filename-return_attachment")
+def _():
+    r = get(plain("filename:summer/w:50", L("halves.png"), "png"))
+    expect_image(r, "png", 50, 25)
+    check(r.headers.get("content-disposition") == 'inline; filename="summer.png"', "%r" % r.headers)
+    r = get(plain("fn:c3VtbWVy:1/att:1", L("halves.png"), "bmp"))
+    check(r.headers.get("content-disposition") == 'attachment; filename="summer.bmp"', "%r" % r.headers)
+    r = get(plain("return_attachment:1", L("halves.png"), "ico"))
+    check(r.headers.get("content-disposition") == 'attachment; filename="halves.ico"', "%r" % r.headers)
 
 
 # ---------------------------------------------------------------- the Node client
