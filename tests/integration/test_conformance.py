@@ -778,6 +778,17 @@ def _():
         check(not [k for k in info if k.startswith(("exif", "xmp"))], "%s kcr:0: %r" % (fmt, sorted(info)))
 
 
+@test("meta/strip_color_profile-with-sm")
+def _():
+    # Stripping metadata keeps the ICC profile unless strip_color_profile drops it (imgproxy's vips_strip).
+    for fmt in ("jpeg", "webp", "png"):
+        info = expect_image(get(plain("sm:1/scp:0/w:50", L("orientation-6.jpg"), fmt)), fmt, 50, 31)
+        check("icc-profile-data" in info, "%s scp:0: ICC dropped" % fmt)
+        check("exif-ifd0-Make" not in info, "%s sm:1: EXIF Make kept" % fmt)
+        info = expect_image(get(plain("sm:1/scp:1/w:50", L("orientation-6.jpg"), fmt)), fmt, 50, 31)
+        check("icc-profile-data" not in info, "%s scp:1: ICC kept" % fmt)
+
+
 @test("fixsize/webp-16383")
 def _():
     expect_image(get(plain("rs:force:20000:100:1", L("halves.png"), "webp")), "webp", 16383, 82)
