@@ -9,7 +9,6 @@
 #include "banned.h"
 
 #define BMP_HEADERS (14 + 40)
-#define BMP_STRIP_ROWS 16
 #define ICO_MAX_SIDE 256
 #define PELS_PER_METRE_72DPI 2835 /* 72 / 0.0254 */
 
@@ -59,22 +58,47 @@ out:
     return out;
 }
 
+struct bmp_writer {
+    VipsTarget *target;
+    unsigned char *row; /* one padded BGR row */
+    size_t stride;
+};
+
+/* vips_sink_disc hands over areas top to bottom, one at a time: each row as BGR, padded. */
+static int bmp_write_area(VipsRegion *reg, VipsRect *area, void *a)
+{
+    struct bmp_writer *w = a;
+
+    for (int y = area->top; y < VIPS_RECT_BOTTOM(area); y++) {
+        const unsigned char *p = VIPS_REGION_ADDR(reg, area->left, y);
+
+        for (int x = 0; x < area->width; x++) {
+            w->row[3 * x] = p[3 * x + 2];
+            w->row[3 * x + 1] = p[3 * x + 1];
+            w->row[3 * x + 2] = p[3 * x];
+        }
+        if (vips_target_write(w->target, w->row, w->stride) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int save_bmp(VipsImage *img, VipsTarget *target)
 {
     VipsImage *rgb = to_rgb8(img, 3);
-    VipsRegion *reg = NULL;
-    unsigned char hdr[BMP_HEADERS] = {0}, *row = NULL;
-    int w, h, ret = -1;
-    uint64_t stride, total;
+    unsigned char hdr[BMP_HEADERS] = {0};
+    struct bmp_writer w = {target, NULL, 0};
+    int width, h, ret = -1;
+    uint64_t total;
 
     if (rgb == NULL)
         return -1;
-    w = vips_image_get_width(rgb);
+    width = vips_image_get_width(rgb);
     h = vips_image_get_height(rgb);
-    stride = ((uint64_t)w * 3 + 3) & ~(uint64_t)3; /* rows are padded to 4 bytes */
-    total = BMP_HEADERS + stride * (uint64_t)h;
+    w.stride = (size_t)(((uint64_t)width * 3 + 3) & ~(uint64_t)3); /* rows are padded to 4 bytes */
+    total = BMP_HEADERS + (uint64_t)w.stride * (uint64_t)h;
     if (total > UINT32_MAX) {
-        vips_error("bmpsave", "a %dx%d BMP exceeds the format's 4 GB", w, h);
+        vips_error("bmpsave", "a %dx%d BMP exceeds the format's 4 GB", width, h);
         goto out;
     }
     hdr[0] = 'B';
@@ -82,44 +106,26 @@ int save_bmp(VipsImage *img, VipsTarget *target)
     le32(hdr + 2, (uint32_t)total);
     le32(hdr + 10, BMP_HEADERS);
     le32(hdr + 14, 40);
-    le32(hdr + 18, (uint32_t)w);
+    le32(hdr + 18, (uint32_t)width);
     le32(hdr + 22, (uint32_t)-h); /* negative height: rows run top to bottom */
     le16(hdr + 26, 1);            /* planes */
     le16(hdr + 28, 24);           /* bits per pixel */
     le32(hdr + 30, 0);            /* BI_RGB */
-    le32(hdr + 34, (uint32_t)(stride * (uint64_t)h));
+    le32(hdr + 34, (uint32_t)(total - BMP_HEADERS));
     le32(hdr + 38, PELS_PER_METRE_72DPI);
     le32(hdr + 42, PELS_PER_METRE_72DPI);
-    if (vips_target_write(target, hdr, sizeof(hdr)) != 0)
-        goto out;
-    row = g_try_malloc0(stride);
-    reg = vips_region_new(rgb);
-    if (row == NULL || reg == NULL) {
+    w.row = g_try_malloc0(w.stride);
+    if (w.row == NULL) {
         vips_error("bmpsave", "out of memory");
         goto out;
     }
-    for (int y = 0; y < h; y += BMP_STRIP_ROWS) {
-        VipsRect r = {0, y, w, h - y < BMP_STRIP_ROWS ? h - y : BMP_STRIP_ROWS};
-
-        if (vips_region_prepare(reg, &r) != 0)
-            goto out;
-        for (int yy = y; yy < y + r.height; yy++) {
-            const unsigned char *p = VIPS_REGION_ADDR(reg, 0, yy);
-
-            for (int x = 0; x < w; x++) {
-                row[3 * x] = p[3 * x + 2];
-                row[3 * x + 1] = p[3 * x + 1];
-                row[3 * x + 2] = p[3 * x];
-            }
-            if (vips_target_write(target, row, stride) != 0)
-                goto out;
-        }
-    }
+    /* vips_sink_disc: libvips' own savers' loop, with eval progress and kill checks. */
+    if (vips_target_write(target, hdr, sizeof(hdr)) != 0 ||
+        vips_sink_disc(rgb, bmp_write_area, &w) != 0)
+        goto out;
     ret = 0;
 out:
-    if (reg != NULL)
-        g_object_unref(reg);
-    g_free(row);
+    g_free(w.row);
     g_object_unref(rgb);
     return ret;
 }

@@ -169,6 +169,26 @@ static void test_bmp(void **state)
     g_object_unref(img);
 }
 
+static void test_bmp_many_strips(void **state)
+{
+    VipsImage *img = pattern(301, 203, 3);
+    size_t len = 0, stride = (301 * 3 + 3) & ~(size_t)3;
+    unsigned char *b = encode(save_bmp, img, &len);
+
+    (void)state;
+    assert_int_equal(len, 54 + stride * 203);
+    for (int y = 0; y < 203; y++)
+        for (int x = 0; x < 301; x++) {
+            const unsigned char *p = b + 54 + y * stride + x * 3;
+
+            assert_int_equal(p[2], (unsigned char)(x * 40));
+            assert_int_equal(p[1], (unsigned char)(y * 80));
+            assert_int_equal(p[0], 200);
+        }
+    g_free(b);
+    g_object_unref(img);
+}
+
 static void test_ico(void **state)
 {
     VipsImage *img = pattern(20, 3, 4), *png, *dec;
@@ -304,6 +324,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_limits),
         cmocka_unit_test(test_bmp),
+        cmocka_unit_test(test_bmp_many_strips),
         cmocka_unit_test(test_ico),
         cmocka_unit_test(test_ico_sizes),
         cmocka_unit_test(test_bmp_grey_source),
