@@ -42,8 +42,9 @@ int process_prepare(struct process_job **job, const unsigned char *data, size_t 
 
 /*
  * Runs the pipeline and the saver, calling write as encoded bytes come out
- * (PNG, and JPEG results over 1 MP, while rows are computed; smaller JPEGs,
- * whose Huffman tables are optimised, and WebP, AVIF, GIF, TIFF at the end).
+ * (PNG, BMP, and JPEG results over 1 MP, while rows are computed; smaller
+ * JPEGs, whose Huffman tables are optimised, and WebP, AVIF, GIF, TIFF, ICO at
+ * the end).
  * Returns 0, ERR_CANCELLED when write failed, ERR_BROKEN_IMAGE or ERR_INTERNAL.
  */
 int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
