@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,16 +19,27 @@
 #include "fetch.h"
 #include "headers.h"
 #include "log.h"
+#include "netguard.h"
+#include "probe.h"
 #include "url.h"
 #include "banned.h"
 
 #define ERROR_BODY_KEEP 1024 /* bytes of an origin's error body kept for the log */
+#define INET6_ADDRSTRLEN_MAX 64  /* room for any numeric address netguard_format writes */
 /*
  * libcurl's receive buffer. curl_easy_reset() puts the size back to 16 KB, so
  * libcurl allocates it again for each transfer: 64 KB stays under glibc's
  * mmap threshold and in L2, and still takes a loopback TCP segment in one read.
  */
 #define FETCH_READ_SIZE (64L * 1024)
+/*
+ * The most a Content-Length may reserve up front. A larger claim (a hostile
+ * "10 GB" with no IMGPROXY_MAX_SRC_FILE_SIZE) gets this much and grows only
+ * as bytes really arrive.
+ */
+#define FETCH_PRESIZE_MAX ((size_t)32 * 1024 * 1024)
+/* local:// files are read in steps this big, the header probed after the first. */
+#define LOCAL_READ_STEP ((size_t)1024 * 1024)
 
 struct fetcher {
     CURL *curl;
@@ -38,8 +50,16 @@ struct fetcher {
 struct transfer {
     struct fetch_result *r;
     long long max_size;
+    long long max_resolution;
     bool too_big;
     bool oom;
+    bool probing;           /* the header's dimensions are still to be read */
+    bool too_many_pixels;   /* the header claims more than max_resolution */
+    struct probe_info probe;
+    struct netguard_policy policy;
+    bool blocked;           /* a connection was refused by the address guard */
+    unsigned blocked_class;
+    char blocked_addr[INET6_ADDRSTRLEN_MAX];
     int status;      /* status of the response being received (redirects reset it) */
     long long content_length;
 };
@@ -164,6 +184,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
         t->r->body.len = 0; /* a pooled buffer stays for the next response */
         t->content_length = -1;
         t->status = 0;
+        t->probing = t->max_resolution > 0;
         if (sp != NULL && (size_t)(sp - line) + 4 <= len)
             t->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
         return len;
@@ -195,13 +216,62 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
                 t->too_big = true;
                 return 0;
             }
-            if (body_for(t->r, (size_t)t->content_length) < 0) {
+            if (body_for(t->r, (size_t)t->content_length < FETCH_PRESIZE_MAX
+                                   ? (size_t)t->content_length
+                                   : FETCH_PRESIZE_MAX) < 0) {
                 t->oom = true;
                 return 0;
             }
         }
     }
     return len;
+}
+
+/*
+ * Reads the dimensions from the body so far; -1 (too_many_pixels set) when
+ * they are over the limit. Stops probing once the header is read, cannot be
+ * read, or PROBE_MAX_BYTES went by without it.
+ */
+static int check_header(struct transfer *t, bool complete)
+{
+    enum probe_status ps = probe_header(t->r->body.data, t->r->body.len, complete, &t->probe);
+
+    if (ps == PROBE_MORE && t->r->body.len < PROBE_MAX_BYTES)
+        return 0;
+    t->probing = false;
+    if (ps == PROBE_FOUND && probe_exceeds(&t->probe, t->max_resolution)) {
+        t->too_many_pixels = true;
+        return -1;
+    }
+    return 0;
+}
+
+static int too_many_pixels(const struct transfer *t, struct errinfo *e)
+{
+    return err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%llux%llu %s header)",
+                   t->probe.width, t->probe.height, imagetype_name(t->probe.type));
+}
+
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: every socket libcurl wants (origin, redirect
+ * target, proxy) passes here with the address it is about to connect to, so
+ * a host name that resolves somewhere else the second time (DNS rebinding)
+ * is judged by where it really goes. A refused address gets no socket.
+ */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *a)
+{
+    struct transfer *t = clientp;
+    unsigned cls = netguard_classify_sockaddr(&a->addr, a->addrlen);
+
+    (void)purpose;
+    if (!netguard_allowed(cls, &t->policy)) {
+        t->blocked = true;
+        t->blocked_class = cls;
+        netguard_format(&a->addr, a->addrlen, t->blocked_addr, sizeof(t->blocked_addr));
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *userdata)
@@ -232,6 +302,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
         t->oom = true;
         return 0;
     }
+    /* IMGPROXY_MAX_SRC_RESOLUTION as soon as the header is in: the rest is never fetched. */
+    if (t->probing && check_header(t, false) < 0)
+        return 0;
     return len;
 }
 
@@ -285,7 +358,9 @@ static int local_validators(const char *rel, const struct stat *st, struct fetch
     return 0;
 }
 
-int fetch_local(const char *root, const char *url, struct fetch_result *r, struct errinfo *e)
+/* fetch_local() with the limits of one request (0 = none). */
+static int read_local(const char *root, const char *url, long long max_size,
+                      long long max_resolution, struct fetch_result *r, struct errinfo *e)
 {
     const char *p = url + strlen("local://");
     size_t plen;
@@ -295,6 +370,8 @@ int fetch_local(const char *root, const char *url, struct fetch_result *r, struc
     struct stat st;
     int fd = -1, ret;
     long dl;
+    struct transfer probe = {.r = r, .max_resolution = max_resolution,
+                             .probing = max_resolution > 0};
 
     if (root == NULL || *root == '\0')
         return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: local (local:// is disabled)");
@@ -345,7 +422,7 @@ int fetch_local(const char *root, const char *url, struct fetch_result *r, struc
         ret = err_set(e, ERR_SOURCE_NOT_FOUND, "Source file not found or not a file: %s", rel);
         goto out;
     }
-    if (cfg.max_src_file_size > 0 && st.st_size > cfg.max_src_file_size) {
+    if (max_size > 0 && st.st_size > max_size) {
         ret = err_set(e, ERR_SOURCE_TYPE, "Source image file is too big (%lld bytes)",
                       (long long)st.st_size);
         goto out;
@@ -357,7 +434,8 @@ int fetch_local(const char *root, const char *url, struct fetch_result *r, struc
     }
     r->body.len = 0;
     while (r->body.len < (size_t)st.st_size) {
-        ssize_t n = read(fd, r->body.data + r->body.len, (size_t)st.st_size - r->body.len);
+        size_t want = (size_t)st.st_size - r->body.len;
+        ssize_t n = read(fd, r->body.data + r->body.len, want < LOCAL_READ_STEP ? want : LOCAL_READ_STEP);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -366,6 +444,12 @@ int fetch_local(const char *root, const char *url, struct fetch_result *r, struc
             goto out;
         }
         r->body.len += (size_t)n;
+        /* The same header check as a download, before the rest is read. */
+        if (probe.probing &&
+            check_header(&probe, r->body.len == (size_t)st.st_size) < 0) {
+            ret = too_many_pixels(&probe, e);
+            goto out;
+        }
     }
     r->origin_status = 200;
     ret = local_validators(rel, &st, r, e);
@@ -376,6 +460,11 @@ out:
     free(joined);
     free(rel);
     return ret;
+}
+
+int fetch_local(const char *root, const char *url, struct fetch_result *r, struct errinfo *e)
+{
+    return read_local(root, url, cfg.max_src_file_size, cfg.max_src_resolution, r, e);
 }
 
 /*
@@ -410,10 +499,16 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
 {
     CURL *c = f->curl;
     struct curl_slist *hdrs = NULL;
-    struct transfer t = {.r = r, .max_size = cfg.max_src_file_size, .status = 0,
-                         .content_length = -1};
+    struct transfer t = {.r = r, .status = 0, .content_length = -1};
     CURLcode rc;
     long status = 0;
+
+    t.max_size = o != NULL && o->has_limits ? o->max_file_size : cfg.max_src_file_size;
+    t.max_resolution = o != NULL && o->has_limits ? o->max_resolution : cfg.max_src_resolution;
+    t.probing = t.max_resolution > 0;
+    t.policy.allow_loopback = cfg.allow_loopback_source_addresses;
+    t.policy.allow_link_local = cfg.allow_link_local_source_addresses;
+    t.policy.allow_private = cfg.allow_private_source_addresses;
 
     curl_easy_reset(c);
     f->curl_err[0] = '\0';
@@ -434,6 +529,8 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &t);
     /* 16 KB reads (the default) mean a poll and a recv per 16 KB of a multi-MB source. */
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, FETCH_READ_SIZE);
     if (cfg.ignore_ssl_verification) {
@@ -471,6 +568,11 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
 
     if (t.too_big)
         return err_set(e, ERR_SOURCE_TYPE, "Source image file is too big");
+    if (t.too_many_pixels)
+        return too_many_pixels(&t, e);
+    if (t.blocked && rc != CURLE_OK)
+        return err_set(e, ERR_SOURCE_NOT_FOUND, "Source address is not allowed: %s (%s)",
+                       t.blocked_addr, netguard_class_name(t.blocked_class));
     if (t.oom)
         return err_set(e, ERR_INTERNAL, "out of memory while downloading");
     switch (rc) {
@@ -534,7 +636,9 @@ int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opt
     if (has_prefix(url, "http://") || has_prefix(url, "https://"))
         return fetch_http(f, url, o, r, e);
     if (has_prefix(url, "local://")) {
-        int ret = fetch_local(cfg.local_root, url, r, e);
+        int ret = o != NULL && o->has_limits
+                      ? read_local(cfg.local_root, url, o->max_file_size, o->max_resolution, r, e)
+                      : fetch_local(cfg.local_root, url, r, e);
 
         if (ret == 0 && local_not_modified(o, r)) {
             buf_release(&r->body);
