@@ -364,10 +364,10 @@ enum probe_status probe_header(const unsigned char *buf, size_t len, bool comple
                                struct probe_info *out)
 {
     memset(out, 0, sizeof(*out));
-    /* 12 bytes tell every magic of imagetype_sniff apart (RIFF....WEBP, ....ftyp). */
-    if (len < 12 && !complete)
-        return PROBE_MORE;
     out->type = imagetype_sniff(buf, len, 0);
+    /* 15 bytes tell every magic of imagetype_sniff apart (RIFF????WEBPVP8 is the longest). */
+    if (out->type == IMGTYPE_UNKNOWN && len < 16 && !complete)
+        return PROBE_MORE;
     switch (out->type) {
     case IMGTYPE_JPEG:
         return probe_jpeg(buf, len, complete, out);
