@@ -23,6 +23,8 @@
 #                   max-procs 2); a graceful restart (SIGUSR1) under load.
 #       apache      conf/apache-fcgid.conf: Apache mod_fcgid spawns imgfcgi, mounted
 #                   under /img; apache2 -k graceful under load.
+#   - with HOST nginx: imgfcgi #7 (test_conformance.py) and #8/#9 (test_ssrf.py:
+#     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work);
 # then runs test_http.py against them and stops everything (trap EXIT).
 #
 # Environment:
@@ -49,11 +51,14 @@ if [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ ! -d "$repo/tests/clients/node_modules/@i
 fi
 
 # As root, run inside a fresh network namespace that has only loopback: no
-# request of the suite (nor a DNS lookup) can leave the machine.
+# request of the suite (nor a DNS lookup) can leave the machine. The lo device
+# there also carries 192.0.2.1 (TEST-NET-1) and 10.255.0.1 for test_ssrf.py:
+# origins the source-address guard sees as public and private.
 if [ "$(id -u)" -eq 0 ] && [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ -z "${IMGFCGI_NO_NETNS:-}" ] &&
     command -v unshare >/dev/null && command -v ip >/dev/null && unshare -n true 2>/dev/null; then
     export IMGFCGI_IN_NETNS=1
-    exec unshare -n -- bash -c 'ip link set lo up && exec "$@"' bash "$0" "$@"
+    exec unshare -n -- bash -c 'ip link set lo up && ip addr add 192.0.2.1/32 dev lo &&
+        ip addr add 10.255.0.1/32 dev lo && exec "$@"' bash "$0" "$@"
 fi
 
 host=nginx
@@ -165,12 +170,13 @@ cleanup() {
     local p=0 f=0
     if [ -f "$tmp/result" ]; then
         read -r p f <"$tmp/result"
-        if [ -f "$tmp/result-conformance" ]; then
-            local cp cf
-            read -r cp cf <"$tmp/result-conformance"
+        local extra cp cf
+        for extra in "$tmp/result-conformance" "$tmp/result-ssrf"; do
+            [ -f "$extra" ] || continue
+            read -r cp cf <"$extra"
             p=$((p + cp))
             f=$((f + cf))
-        fi
+        done
     elif [ "$rc" -ne 0 ] || [ "$status" -ne 0 ]; then
         f=1
     fi
@@ -489,6 +495,34 @@ if [ "$host" = nginx ]; then
     wait_http "http://127.0.0.1:$front7_port/health" 30 "${pids[front7]}" "${pids[imgfcgi7]}"
 fi
 
+# The source-address guard (tests/integration/test_ssrf.py), nginx host only:
+# #8 imgproxy's defaults but loopback (link-local off, private on) and
+# IMGPROXY_ALLOWED_SOURCES; #9 loopback, link-local and private all off.
+# In the namespace, origin.py also listens on 192.0.2.1 (public to the guard)
+# and 10.255.0.1 (private), both logging to the same request log.
+if [ "$host" = nginx ]; then
+    ssrf_env=()
+    if [ -n "${IMGFCGI_IN_NETNS:-}" ] && ip -o addr show dev lo | grep -q ' 192\.0\.2\.1/' &&
+        ip -o addr show dev lo | grep -q ' 10\.255\.0\.1/'; then
+        for a in 192.0.2.1 10.255.0.1; do
+            python3 "$here/origin.py" "$py_port" "$root" "$tmp/pyorigin-requests.log" "$a" \
+                >>"$tmp/pyorigin-$a.log" 2>&1 &
+            pids[pyorigin-$a]=$!
+            wait_http "http://$a:$py_port/img/photo.jpg" 20 "${pids[pyorigin-$a]}"
+        done
+        ssrf_env=(IT_SSRF_PUBLIC_ORIGIN="http://192.0.2.1:$py_port"
+            IT_SSRF_PRIVATE_ORIGIN="http://10.255.0.1:$py_port")
+    fi
+    spawn_unix imgfcgi8 "${common_env[@]}" IMGPROXY_ALLOWED_SOURCES="http://127.0.0.1:*/,local:///"
+    spawn_unix imgfcgi9 "${common_env[@]}" IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES=false \
+        IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES=false IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES=false
+    for n in 8 9; do
+        front_nginx front$n nginx.conf "$tmp/imgfcgi$n.sock"
+        fports[$n]=$front_port
+        wait_http "http://127.0.0.1:$front_port/health" 30 "${pids[front$n]}" "${pids[imgfcgi$n]}"
+    done
+fi
+
 wait_http "http://127.0.0.1:$front1_port$prefix/health" 30 "${pids[front1]}" "$pid1"
 wait_http "http://127.0.0.1:$front2_port$prefix/health" 30 "${pids[front2]}" "$pid2"
 
@@ -535,6 +569,12 @@ if [ "$host" = nginx ]; then
     env "${it_env[@]}" IT_CONF_FRONT="http://127.0.0.1:$front7_port" \
         IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
         python3 "$here/test_conformance.py" "$@"
+    [ $? -eq 0 ] || status=1
+    env "${it_env[@]}" "${ssrf_env[@]}" IT_SSRF_RESULT="$tmp/result-ssrf" \
+        IT_SSRF_DEFAULT_FRONT="http://127.0.0.1:${fports[8]}" \
+        IT_SSRF_STRICT_FRONT="http://127.0.0.1:${fports[9]}" \
+        IT_SSRF_DEFAULT_LOG="$tmp/imgfcgi8.log" IT_SSRF_STRICT_LOG="$tmp/imgfcgi9.log" \
+        IT_SSRF_DEFAULT_PID="${pids[imgfcgi8]}" python3 "$here/test_ssrf.py" "$@"
     [ $? -eq 0 ] || status=1
 fi
 set -e
