@@ -119,6 +119,8 @@ static const struct conf_var vars[] = {
      "rasterise SVG sources even when no other format is asked for"},
     {"IMGPROXY_MAX_SVG_CHECK_BYTES", T_INT, OFF(max_svg_check_bytes), 0, "32768", 1,
      INT_MAX, "bytes scanned to recognise an SVG"},
+    {"IMGFCGI_MAX_SVG_FILE_SIZE", T_LLONG, OFF(max_svg_file_size), 0, "10485760", 0, LLONG_MAX,
+     "largest SVG source, bytes, refused while it downloads; 0 = only MAX_SRC_FILE_SIZE"},
 
     /* Output */
     {"IMGPROXY_QUALITY", T_INT, OFF(quality), 0, "80", 1, 100, "default output quality"},

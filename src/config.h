@@ -67,6 +67,7 @@ struct config {
     long long max_src_resolution;     /* IMGPROXY_MAX_SRC_RESOLUTION, megapixels -> pixels */
     long long max_src_file_size;      /* IMGPROXY_MAX_SRC_FILE_SIZE, bytes; 0 = no limit */
     int max_svg_check_bytes;          /* IMGPROXY_MAX_SVG_CHECK_BYTES */
+    long long max_svg_file_size;      /* IMGFCGI_MAX_SVG_FILE_SIZE, bytes; 0 = no SVG-only cap */
     bool sanitize_svg;                /* IMGPROXY_SANITIZE_SVG */
     bool always_rasterize_svg;        /* IMGPROXY_ALWAYS_RASTERIZE_SVG */
 

@@ -54,7 +54,10 @@ struct transfer {
     bool too_big;
     bool oom;
     bool probing;           /* the header's dimensions are still to be read */
-    bool too_many_pixels;   /* the header claims more than max_resolution */
+    bool check_type;        /* unknown types and oversized SVGs are refused while downloading */
+    bool typing;            /* check_type, and the type is not known yet */
+    bool svg;               /* the body is an SVG: IMGFCGI_MAX_SVG_FILE_SIZE applies */
+    enum { REJECT_NONE, REJECT_PIXELS, REJECT_TYPE, REJECT_SVG } rejected;
     struct probe_info probe;
     struct netguard_policy policy;
     bool blocked;           /* a connection was refused by the address guard */
@@ -185,6 +188,8 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
         t->content_length = -1;
         t->status = 0;
         t->probing = t->max_resolution > 0;
+        t->typing = t->check_type;
+        t->svg = false;
         if (sp != NULL && (size_t)(sp - line) + 4 <= len)
             t->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
         return len;
@@ -227,29 +232,71 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
     return len;
 }
 
-/*
- * Reads the dimensions from the body so far; -1 (too_many_pixels set) when
- * they are over the limit. Stops probing once the header is read, cannot be
- * read, or PROBE_MAX_BYTES went by without it.
- */
-static int check_header(struct transfer *t, bool complete)
+/* Whether the body so far still needs looking at (the checks of check_body()). */
+static bool checking(const struct transfer *t)
 {
-    enum probe_status ps = probe_header(t->r->body.data, t->r->body.len, complete, &t->probe);
+    return t->probing || t->typing || t->svg;
+}
 
-    if (ps == PROBE_MORE && t->r->body.len < PROBE_MAX_BYTES)
-        return 0;
-    t->probing = false;
-    if (ps == PROBE_FOUND && probe_exceeds(&t->probe, t->max_resolution)) {
-        t->too_many_pixels = true;
+/*
+ * The checks made while the body arrives, so a hostile source costs its
+ * first bytes only. Resolution: the dimensions from the header, once it is
+ * in (probing stops when they are read, cannot be, or PROBE_MAX_BYTES went
+ * by). Type (check_type): a body that is none of the known formats once
+ * IMGPROXY_MAX_SVG_CHECK_BYTES are in, and an SVG past
+ * IMGFCGI_MAX_SVG_FILE_SIZE. Returns -1 with t->rejected set, else 0.
+ */
+static int check_body(struct transfer *t, bool complete)
+{
+    const unsigned char *b = t->r->body.data;
+    size_t len = t->r->body.len;
+
+    if (t->probing) {
+        enum probe_status ps = probe_header(b, len, complete, &t->probe);
+
+        if (ps != PROBE_MORE || len >= PROBE_MAX_BYTES) {
+            t->probing = false;
+            if (ps == PROBE_FOUND && probe_exceeds(&t->probe, t->max_resolution)) {
+                t->rejected = REJECT_PIXELS;
+                return -1;
+            }
+        }
+    }
+    if (t->typing) {
+        size_t need = cfg.max_svg_check_bytes > 16 ? (size_t)cfg.max_svg_check_bytes : 16;
+        enum imgtype type = imagetype_sniff(b, len, (size_t)cfg.max_svg_check_bytes);
+
+        if (type != IMGTYPE_UNKNOWN || len >= need || complete) {
+            t->typing = false;
+            if (type == IMGTYPE_UNKNOWN) {
+                t->rejected = REJECT_TYPE;
+                return -1;
+            }
+            t->svg = type == IMGTYPE_SVG && cfg.max_svg_file_size > 0;
+        }
+    }
+    if (t->svg && (long long)len > cfg.max_svg_file_size) {
+        t->rejected = REJECT_SVG;
         return -1;
     }
     return 0;
 }
 
-static int too_many_pixels(const struct transfer *t, struct errinfo *e)
+static int rejected(const struct transfer *t, struct errinfo *e)
 {
-    return err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%llux%llu %s header)",
-                   t->probe.width, t->probe.height, imagetype_name(t->probe.type));
+    switch (t->rejected) {
+    case REJECT_PIXELS:
+        return err_set(e, ERR_SOURCE_TYPE,
+                       "Source image resolution is too big (%llux%llu %s header)",
+                       t->probe.width, t->probe.height, imagetype_name(t->probe.type));
+    case REJECT_TYPE:
+        return err_set(e, ERR_SOURCE_TYPE, "Source image type not supported");
+    case REJECT_SVG:
+        return err_set(e, ERR_SOURCE_TYPE, "Source SVG is too big (over %lld bytes)",
+                       cfg.max_svg_file_size);
+    default:
+        return 0;
+    }
 }
 
 /*
@@ -302,8 +349,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
         t->oom = true;
         return 0;
     }
-    /* IMGPROXY_MAX_SRC_RESOLUTION as soon as the header is in: the rest is never fetched. */
-    if (t->probing && check_header(t, false) < 0)
+    /* IMGPROXY_MAX_SRC_RESOLUTION and the type as soon as they show: the rest is never fetched. */
+    if (checking(t) && check_body(t, false) < 0)
         return 0;
     return len;
 }
@@ -360,7 +407,8 @@ static int local_validators(const char *rel, const struct stat *st, struct fetch
 
 /* fetch_local() with the limits of one request (0 = none). */
 static int read_local(const char *root, const char *url, long long max_size,
-                      long long max_resolution, struct fetch_result *r, struct errinfo *e)
+                      long long max_resolution, bool check_type, struct fetch_result *r,
+                      struct errinfo *e)
 {
     const char *p = url + strlen("local://");
     size_t plen;
@@ -371,7 +419,8 @@ static int read_local(const char *root, const char *url, long long max_size,
     int fd = -1, ret;
     long dl;
     struct transfer probe = {.r = r, .max_resolution = max_resolution,
-                             .probing = max_resolution > 0};
+                             .probing = max_resolution > 0, .check_type = check_type,
+                             .typing = check_type};
 
     if (root == NULL || *root == '\0')
         return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: local (local:// is disabled)");
@@ -445,9 +494,8 @@ static int read_local(const char *root, const char *url, long long max_size,
         }
         r->body.len += (size_t)n;
         /* The same header check as a download, before the rest is read. */
-        if (probe.probing &&
-            check_header(&probe, r->body.len == (size_t)st.st_size) < 0) {
-            ret = too_many_pixels(&probe, e);
+        if (checking(&probe) && check_body(&probe, r->body.len == (size_t)st.st_size) < 0) {
+            ret = rejected(&probe, e);
             goto out;
         }
     }
@@ -464,7 +512,7 @@ out:
 
 int fetch_local(const char *root, const char *url, struct fetch_result *r, struct errinfo *e)
 {
-    return read_local(root, url, cfg.max_src_file_size, cfg.max_src_resolution, r, e);
+    return read_local(root, url, cfg.max_src_file_size, cfg.max_src_resolution, false, r, e);
 }
 
 /*
@@ -506,6 +554,7 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
     t.max_size = o != NULL && o->has_limits ? o->max_file_size : cfg.max_src_file_size;
     t.max_resolution = o != NULL && o->has_limits ? o->max_resolution : cfg.max_src_resolution;
     t.probing = t.max_resolution > 0;
+    t.check_type = t.typing = o != NULL && o->has_limits && o->check_type;
     t.policy.allow_loopback = cfg.allow_loopback_source_addresses;
     t.policy.allow_link_local = cfg.allow_link_local_source_addresses;
     t.policy.allow_private = cfg.allow_private_source_addresses;
@@ -568,8 +617,8 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
 
     if (t.too_big)
         return err_set(e, ERR_SOURCE_TYPE, "Source image file is too big");
-    if (t.too_many_pixels)
-        return too_many_pixels(&t, e);
+    if (t.rejected != REJECT_NONE)
+        return rejected(&t, e);
     if (t.blocked && rc != CURLE_OK)
         return err_set(e, ERR_SOURCE_NOT_FOUND, "Source address is not allowed: %s (%s)",
                        t.blocked_addr, netguard_class_name(t.blocked_class));
@@ -637,7 +686,8 @@ int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opt
         return fetch_http(f, url, o, r, e);
     if (has_prefix(url, "local://")) {
         int ret = o != NULL && o->has_limits
-                      ? read_local(cfg.local_root, url, o->max_file_size, o->max_resolution, r, e)
+                      ? read_local(cfg.local_root, url, o->max_file_size, o->max_resolution,
+                                   o->check_type, r, e)
                       : fetch_local(cfg.local_root, url, r, e);
 
         if (ret == 0 && local_not_modified(o, r)) {

@@ -50,6 +50,12 @@ struct fetch_opts {
     bool has_limits;
     long long max_file_size;
     long long max_resolution;
+    /*
+     * With has_limits: refuse (ERR_SOURCE_TYPE) a body that is no known image
+     * type once IMGPROXY_MAX_SVG_CHECK_BYTES are in, and an SVG over
+     * IMGFCGI_MAX_SVG_FILE_SIZE, while it downloads. Off for raw requests.
+     */
+    bool check_type;
 };
 
 void fetch_result_init(struct fetch_result *r);

@@ -432,9 +432,11 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     if (cfg.use_last_modified)
         fo.if_modified_since = param(rq, "HTTP_IF_MODIFIED_SINCE");
     fo.cookie = cookie_for(rq, source, cookie_base, sizeof(cookie_base));
+    /* raw passes any bytes on: no type or resolution checks (the size cap stays). */
     fo.has_limits = true;
     fo.max_file_size = po.max_src_file_size;
-    fo.max_resolution = po.max_src_resolution;
+    fo.max_resolution = po.raw ? 0 : po.max_src_resolution;
+    fo.check_type = !po.raw;
 
     t = now_ms();
     ret = fetch_source_with(hc->fetcher, source, &fo, &fr, e);

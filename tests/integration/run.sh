@@ -496,14 +496,17 @@ if [ "$host" = nginx ]; then
 fi
 
 # The source-address guard (tests/integration/test_ssrf.py), nginx host only:
-# #8 imgproxy's defaults but loopback (link-local off, private on) and
-# IMGPROXY_ALLOWED_SOURCES; #9 loopback, link-local and private all off.
+# #8 imgproxy's defaults but loopback (link-local off, private on),
+# IMGPROXY_ALLOWED_SOURCES and a 1 MB SVG cap; #9 loopback, link-local and
+# private all off.
 # In the namespace, origin.py also listens on 192.0.2.1 (public to the guard)
 # and 10.255.0.1 (private), both logging to the same request log.
 if [ "$host" = nginx ]; then
     ssrf_env=()
-    if [ -n "${IMGFCGI_IN_NETNS:-}" ] && ip -o addr show dev lo | grep -q ' 192\.0\.2\.1/' &&
-        ip -o addr show dev lo | grep -q ' 10\.255\.0\.1/'; then
+    # (One read of the list: grep -q closing a pipe early trips pipefail.)
+    lo_addrs=$(ip -o addr show dev lo 2>/dev/null || true)
+    if [ -n "${IMGFCGI_IN_NETNS:-}" ] && [[ $lo_addrs == *" 192.0.2.1/32 "* ]] &&
+        [[ $lo_addrs == *" 10.255.0.1/32 "* ]]; then
         for a in 192.0.2.1 10.255.0.1; do
             python3 "$here/origin.py" "$py_port" "$root" "$tmp/pyorigin-requests.log" "$a" \
                 >>"$tmp/pyorigin-$a.log" 2>&1 &
@@ -513,7 +516,8 @@ if [ "$host" = nginx ]; then
         ssrf_env=(IT_SSRF_PUBLIC_ORIGIN="http://192.0.2.1:$py_port"
             IT_SSRF_PRIVATE_ORIGIN="http://10.255.0.1:$py_port")
     fi
-    spawn_unix imgfcgi8 "${common_env[@]}" IMGPROXY_ALLOWED_SOURCES="http://127.0.0.1:*/,local:///"
+    spawn_unix imgfcgi8 "${common_env[@]}" IMGPROXY_ALLOWED_SOURCES="http://127.0.0.1:*/,local:///" \
+        IMGFCGI_MAX_SVG_FILE_SIZE=1000000
     spawn_unix imgfcgi9 "${common_env[@]}" IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES=false \
         IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES=false IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES=false
     for n in 8 9; do

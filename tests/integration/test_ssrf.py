@@ -57,7 +57,8 @@ def check(cond, msg):
 
 
 def plain(src, opts="rs:fit:100:100"):
-    return "/unsafe/%s/plain/%s" % (opts, urllib.parse.quote(src, safe=":/[]"))
+    opts = "/" + opts if opts else ""
+    return "/unsafe%s/plain/%s" % (opts, urllib.parse.quote(src, safe=":/[]"))
 
 
 def fetch(front, src, opts="rs:fit:100:100"):
@@ -346,6 +347,33 @@ def _():
     check(r.status == 422, "endless body: %d %r" % (r.status, r))
     check(secs < 5, "endless body took %.2f s" % secs)
     check("too big" in log_line(DEFAULT_LOG, rid), "no 'too big' log line")
+
+
+@test("limits/unknown-type-on-endless-body")
+def _():
+    # Not an image: refused once IMGPROXY_MAX_SVG_CHECK_BYTES (32 KB) are in, not at 3 MB.
+    mark = "text%d" % time.time_ns()
+    r, rid, secs = fetch(DEFAULT, PYORIGIN + "/img/text.txt?tail=endless&m=" + mark)
+    check(r.status == 422, "endless text: %d %r" % (r.status, r))
+    check(secs < FAST, "endless text took %.2f s" % secs)
+    check("type not supported" in log_line(DEFAULT_LOG, rid), "no 'type not supported' line")
+    # raw passes any bytes through: there only the size cap stops an endless body.
+    r, rid, _ = fetch(DEFAULT, PYORIGIN + "/img/text.txt?tail=endless&m=raw" + mark, "raw:1")
+    check(r.status == 422 and "too big" in log_line(DEFAULT_LOG, rid),
+          "raw endless text: %d %r" % (r.status, r))
+    r, _, _ = fetch(DEFAULT, PYORIGIN + "/img/text.txt", "raw:1")
+    check(r.status == 200 and r.body.startswith(b"this is not an image"), "raw text: %r" % r)
+
+
+@test("limits/svg-over-cap")
+def _():
+    # IMGFCGI_MAX_SVG_FILE_SIZE=1000000 on DEFAULT: an SVG that goes on and on stops at 1 MB.
+    r, rid, secs = fetch(DEFAULT, PYORIGIN + "/img/evil.svg?tail=endless", "")
+    check(r.status == 422, "endless SVG: %d %r" % (r.status, r))
+    check(secs < FAST, "endless SVG took %.2f s" % secs)
+    check("SVG is too big" in log_line(DEFAULT_LOG, rid), "no 'SVG is too big' line")
+    r, _, _ = fetch(DEFAULT, PYORIGIN + "/img/evil.svg", "")
+    check(r.status == 200 and r.ctype() == "image/svg+xml", "small SVG: %r" % r)
 
 
 @test("limits/header-bomb-on-endless-body")
