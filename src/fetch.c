@@ -232,6 +232,8 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
     return len;
 }
 
+static bool whole_range(const char *cr, long long content_length);
+
 /* Whether the body so far still needs looking at (the checks of check_body()). */
 static bool checking(const struct transfer *t)
 {
@@ -349,7 +351,13 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
         t->oom = true;
         return 0;
     }
-    /* IMGPROXY_MAX_SRC_RESOLUTION and the type as soon as they show: the rest is never fetched. */
+    /*
+     * IMGPROXY_MAX_SRC_RESOLUTION and the type as soon as they show: the rest
+     * is never fetched. Not on a 206 that is not the whole file: that one is
+     * a 404 once it is in (fetch_http), whatever its bytes look like.
+     */
+    if (checking(t) && t->status == 206 && !whole_range(t->r->content_range, t->content_length))
+        t->probing = t->typing = t->svg = false;
     if (checking(t) && check_body(t, false) < 0)
         return 0;
     return len;
@@ -619,7 +627,8 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
         return err_set(e, ERR_SOURCE_TYPE, "Source image file is too big");
     if (t.rejected != REJECT_NONE)
         return rejected(&t, e);
-    if (t.blocked && rc != CURLE_OK)
+    /* Every address refused (or the rest unreachable): curl says it could not connect. */
+    if (t.blocked && rc == CURLE_COULDNT_CONNECT)
         return err_set(e, ERR_SOURCE_NOT_FOUND, "Source address is not allowed: %s (%s)",
                        t.blocked_addr, netguard_class_name(t.blocked_class));
     if (t.oom)

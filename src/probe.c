@@ -145,7 +145,8 @@ static enum probe_status probe_bmp(const unsigned char *b, size_t len, bool comp
     h = (int32_t)le32(b + 22);
     if (w <= 0 || h == INT32_MIN)
         return PROBE_NONE;
-    return found(out, (unsigned long long)w, (unsigned long long)(h < 0 ? -h : h)); /* <0: top-down */
+    return found(out, (unsigned long long)w,
+                 (unsigned long long)(h < 0 ? -h : h)); /* <0: top-down */
 }
 
 /*

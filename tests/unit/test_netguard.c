@@ -67,17 +67,17 @@ static void check_cases(const struct addr_case *c, size_t n)
 static void test_v4_classes(void **state)
 {
     static const struct addr_case cases[] = {
-        {"0.0.0.0", UNSP},          {"0.1.2.3", UNSP},          {"0.255.255.255", UNSP},
-        {"1.0.0.0", PUB},           {"127.0.0.1", LO},          {"127.255.255.254", LO},
-        {"126.255.255.255", PUB},   {"128.0.0.1", PUB},         {"169.254.169.254", LL},
-        {"169.254.0.0", LL},        {"169.253.255.255", PUB},   {"169.255.0.1", PUB},
-        {"10.0.0.1", PRIV},         {"10.255.255.255", PRIV},   {"11.0.0.1", PUB},
-        {"172.16.0.1", PRIV},       {"172.31.255.255", PRIV},   {"172.15.255.255", PUB},
-        {"172.32.0.0", PUB},        {"192.168.0.1", PRIV},      {"192.168.255.255", PRIV},
-        {"192.169.0.1", PUB},       {"100.64.0.1", PRIV},       {"100.127.255.255", PRIV},
-        {"100.63.255.255", PUB},    {"100.128.0.0", PUB},       {"224.0.0.1", MC},
-        {"239.255.255.255", MC},    {"255.255.255.255", MC},    {"223.255.255.255", PUB},
-        {"8.8.8.8", PUB},           {"192.0.2.1", PUB},
+        {"0.0.0.0", UNSP},        {"0.1.2.3", UNSP},        {"0.255.255.255", UNSP},
+        {"1.0.0.0", PUB},         {"127.0.0.1", LO},        {"127.255.255.254", LO},
+        {"126.255.255.255", PUB}, {"128.0.0.1", PUB},       {"169.254.169.254", LL},
+        {"169.254.0.0", LL},      {"169.253.255.255", PUB}, {"169.255.0.1", PUB},
+        {"10.0.0.1", PRIV},       {"10.255.255.255", PRIV}, {"11.0.0.1", PUB},
+        {"172.16.0.1", PRIV},     {"172.31.255.255", PRIV}, {"172.15.255.255", PUB},
+        {"172.32.0.0", PUB},      {"192.168.0.1", PRIV},    {"192.168.255.255", PRIV},
+        {"192.169.0.1", PUB},     {"100.64.0.1", PRIV},     {"100.127.255.255", PRIV},
+        {"100.63.255.255", PUB},  {"100.128.0.0", PUB},     {"224.0.0.1", MC},
+        {"239.255.255.255", MC},  {"255.255.255.255", MC},  {"223.255.255.255", PUB},
+        {"8.8.8.8", PUB},         {"192.0.2.1", PUB},
     };
 
     (void)state;
@@ -132,11 +132,11 @@ static void test_v6_classes(void **state)
         {"64:ff9b:1::169.254.169.254", PRIV | LL},
         {"64:ff9b:1:7f00:1::", PRIV | LO}, /* /48 layout: 127.0.0.1 in bits 48..63, 72..87 */
         /* Teredo 2001::/32, client address inverted in the last 32 bits */
-        {"2001:0:4136:e378:8000:63bf:5601:5601", LL}, /* ~169.254.169.254 */
-        {"2001:0:4136:e378:8000:63bf:80ff:fffe", LO}, /* ~127.0.0.1 */
+        {"2001:0:4136:e378:8000:63bf:5601:5601", LL},   /* ~169.254.169.254 */
+        {"2001:0:4136:e378:8000:63bf:80ff:fffe", LO},   /* ~127.0.0.1 */
         {"2001:0:4136:e378:8000:63bf:f5ff:fffe", PRIV}, /* ~10.0.0.1 */
-        {"2001:0:4136:e378:8000:63bf:f7f7:f7f7", PUB}, /* ~8.8.8.8 */
-        {"2001:1::1", PUB}, /* not Teredo: 2001:1::/32 */
+        {"2001:0:4136:e378:8000:63bf:f7f7:f7f7", PUB},  /* ~8.8.8.8 */
+        {"2001:1::1", PUB},                             /* not Teredo: 2001:1::/32 */
         /* ISATAP interface identifiers */
         {"2001:db8::5efe:169.254.169.254", LL},
         {"fe80::200:5efe:10.0.0.1", LL | PRIV},
@@ -337,14 +337,10 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_v4_classes),
-        cmocka_unit_test(test_v6_classes),
-        cmocka_unit_test(test_policy),
-        cmocka_unit_test(test_sockaddr_edges),
-        cmocka_unit_test(test_allowed_sources),
-        cmocka_unit_test(test_allowed_sources_stars),
-        cmocka_unit_test(test_fetch_refuses),
-        cmocka_unit_test(test_fetch_policy),
+        cmocka_unit_test(test_v4_classes),      cmocka_unit_test(test_v6_classes),
+        cmocka_unit_test(test_policy),          cmocka_unit_test(test_sockaddr_edges),
+        cmocka_unit_test(test_allowed_sources), cmocka_unit_test(test_allowed_sources_stars),
+        cmocka_unit_test(test_fetch_refuses),   cmocka_unit_test(test_fetch_policy),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -136,9 +136,9 @@ static void test_gif(void **state)
 static void test_webp(void **state)
 {
     (void)state;
-    encode_and_check("webp-lossy", ".webp", IMGTYPE_WEBP, 3, false);               /* VP8 */
-    encode_and_check("webp-lossless", ".webp[lossless]", IMGTYPE_WEBP, 3, false);  /* VP8L */
-    encode_and_check("webp-alpha", ".webp", IMGTYPE_WEBP, 4, false);               /* VP8X + ALPH */
+    encode_and_check("webp-lossy", ".webp", IMGTYPE_WEBP, 3, false);              /* VP8 */
+    encode_and_check("webp-lossless", ".webp[lossless]", IMGTYPE_WEBP, 3, false); /* VP8L */
+    encode_and_check("webp-alpha", ".webp", IMGTYPE_WEBP, 4, false);              /* VP8X + ALPH */
 }
 
 static void test_tiff(void **state)
@@ -210,21 +210,20 @@ static void test_jpeg_late_sof(void **state)
 /* Headers claiming 65535 x 65535 (or more): found from the first few dozen bytes. */
 static void test_bombs(void **state)
 {
-    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
-                                        'I', 'H', 'D', 'R', 0, 0, 0xff, 0xff, 0, 0, 0xff, 0xff,
-                                        8, 2, 0, 0, 0};
-    static const unsigned char jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 0, 16, 'J', 'F', 'I', 'F', 0,
-                                         1, 1, 0, 0, 1, 0, 1, 0, 0, 0xff, 0xc2, 0, 17, 8,
-                                         0xff, 0xff, 0xff, 0xff, 3};
-    static const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a', 0xff, 0xff, 0xff, 0xff,
-                                        0xf7, 0, 0};
-    static const unsigned char webp_x[] = {'R', 'I', 'F', 'F', 0xff, 0xff, 0xff, 0x7f,
-                                           'W', 'E', 'B', 'P', 'V', 'P', '8', 'X',
-                                           10, 0, 0, 0, 0x10, 0, 0, 0, 0xff, 0xff, 0xff,
-                                           0xff, 0xff, 0xff};
-    static const unsigned char webp_l[] = {'R', 'I', 'F', 'F', 0xff, 0xff, 0xff, 0x7f, 'W', 'E',
-                                           'B', 'P', 'V', 'P', '8', 'L', 0xff, 0xff, 0xff,
-                                           0x7f, 0x2f, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0, 0};
+    static const unsigned char png[] = {0x89, 'P', 'N',  'G',  '\r', '\n', 0x1a, '\n', 0,    0,
+                                        0,    13,  'I',  'H',  'D',  'R',  0,    0,    0xff, 0xff,
+                                        0,    0,   0xff, 0xff, 8,    2,    0,    0,    0};
+    static const unsigned char jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 0, 16,   'J',  'F',  'I',  'F',
+                                         0,    1,    1,    0,    0, 1,    0,    1,    0,    0,
+                                         0xff, 0xc2, 0,    17,   8, 0xff, 0xff, 0xff, 0xff, 3};
+    static const unsigned char gif[] = {'G',  'I',  'F',  '8',  '9', 'a', 0xff,
+                                        0xff, 0xff, 0xff, 0xf7, 0,   0};
+    static const unsigned char webp_x[] = {'R',  'I', 'F', 'F', 0xff, 0xff, 0xff, 0x7f, 'W',  'E',
+                                           'B',  'P', 'V', 'P', '8',  'X',  10,   0,    0,    0,
+                                           0x10, 0,   0,   0,   0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    static const unsigned char webp_l[] = {
+        'R', 'I',  'F',  'F',  0xff, 0xff, 0xff, 0x7f, 'W',  'E',  'B', 'P', 'V', 'P', '8',
+        'L', 0xff, 0xff, 0xff, 0x7f, 0x2f, 0xff, 0xff, 0xff, 0x0f, 0,   0,   0,   0,   0};
     struct probe_info p;
 
     (void)state;
@@ -269,12 +268,12 @@ static void test_unreadable(void **state)
     static const unsigned char sos_first[] = {0xff, 0xd8, 0xff, 0xda, 0, 8, 1, 2, 3, 4, 5, 6};
     static const unsigned char bad_len[] = {0xff, 0xd8, 0xff, 0xe0, 0, 1, 0, 0, 0, 0, 0, 0};
     static const unsigned char not_marker[] = {0xff, 0xd8, 0x12, 0x34, 0, 8, 0, 0, 0, 0, 0, 0};
-    static const unsigned char png_no_ihdr[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0,
-                                                0, 13, 'I', 'D', 'A', 'T', 0, 0, 0, 1, 0, 0, 0,
-                                                1, 8};
-    static const unsigned char zero_png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0,
-                                             0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 0, 0, 0, 0, 1,
-                                             8};
+    static const unsigned char png_no_ihdr[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0,
+                                                0,    0,   13,  'I', 'D',  'A',  'T',  0,    0,
+                                                0,    1,   0,   0,   0,    1,    8};
+    static const unsigned char zero_png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0,
+                                             0,    0,   13,  'I', 'H',  'D',  'R',  0,    0,
+                                             0,    0,   0,   0,   0,    1,    8};
     static const unsigned char tiff_far[] = {'I', 'I', 42, 0, 0, 0, 0, 0x40, 0, 0, 0, 0};
     static const char svg[] = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"9e9\"/>";
     static const char text[] = "hello, this is not an image at all";
@@ -288,8 +287,7 @@ static void test_unreadable(void **state)
     assert_int_equal(probe_header(zero_png, sizeof(zero_png), false, &p), PROBE_NONE);
     assert_int_equal(probe_header(tiff_far, sizeof(tiff_far), false, &p), PROBE_NONE);
     assert_int_equal(probe_header((const unsigned char *)svg, strlen(svg), true, &p), PROBE_NONE);
-    assert_int_equal(probe_header((const unsigned char *)text, strlen(text), true, &p),
-                     PROBE_NONE);
+    assert_int_equal(probe_header((const unsigned char *)text, strlen(text), true, &p), PROBE_NONE);
     assert_int_equal(probe_header((const unsigned char *)text, 5, false, &p), PROBE_MORE);
     assert_int_equal(probe_header((const unsigned char *)text, 0, true, &p), PROBE_NONE);
 }
@@ -349,12 +347,12 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_jpeg),     cmocka_unit_test(test_png),
-        cmocka_unit_test(test_gif),      cmocka_unit_test(test_webp),
-        cmocka_unit_test(test_tiff),     cmocka_unit_test(test_avif),
-        cmocka_unit_test(test_jxl),      cmocka_unit_test(test_bmp),
+        cmocka_unit_test(test_jpeg),          cmocka_unit_test(test_png),
+        cmocka_unit_test(test_gif),           cmocka_unit_test(test_webp),
+        cmocka_unit_test(test_tiff),          cmocka_unit_test(test_avif),
+        cmocka_unit_test(test_jxl),           cmocka_unit_test(test_bmp),
         cmocka_unit_test(test_jpeg_late_sof), cmocka_unit_test(test_bombs),
-        cmocka_unit_test(test_exceeds),  cmocka_unit_test(test_unreadable),
+        cmocka_unit_test(test_exceeds),       cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_mutations),
     };
 
