@@ -25,7 +25,7 @@
 #include "banned.h"
 
 #define ERROR_BODY_KEEP 1024 /* bytes of an origin's error body kept for the log */
-#define INET6_ADDRSTRLEN_MAX 64  /* room for any numeric address netguard_format writes */
+#define INET6_ADDRSTRLEN_MAX 64 /* room for any numeric address netguard_format writes */
 /*
  * libcurl's receive buffer. curl_easy_reset() puts the size back to 16 KB, so
  * libcurl allocates it again for each transfer: 64 KB stays under glibc's
@@ -492,7 +492,11 @@ static int read_local(const char *root, const char *url, long long max_size,
     r->body.len = 0;
     while (r->body.len < (size_t)st.st_size) {
         size_t want = (size_t)st.st_size - r->body.len;
-        ssize_t n = read(fd, r->body.data + r->body.len, want < LOCAL_READ_STEP ? want : LOCAL_READ_STEP);
+        ssize_t n;
+
+        if (want > LOCAL_READ_STEP)
+            want = LOCAL_READ_STEP;
+        n = read(fd, r->body.data + r->body.len, want);
 
         if (n < 0 && errno == EINTR)
             continue;
