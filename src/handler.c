@@ -18,6 +18,7 @@
 #include "imagetype.h"
 #include "log.h"
 #include "metrics.h"
+#include "netguard.h"
 #include "options.h"
 #include "presets.h"
 #include "process.h"
@@ -348,7 +349,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     const struct fetch_result *src = &fr;
     struct process_job *job = NULL;
     struct process_info info;
-    struct fetch_opts fo = {NULL, NULL, NULL};
+    struct fetch_opts fo = {.if_none_match = NULL};
     struct etag_expect want;
     enum imgtype src_type;
     const char *accept, *vary;
@@ -406,6 +407,14 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
         if (ret < 0)
             goto out;
     }
+    /* IMGPROXY_ALLOWED_SOURCES, on the URL as it will be fetched (redirects are not re-checked). */
+    ret = netguard_source_allowed(source, strlen(source), cfg.allowed_sources.items,
+                                  cfg.allowed_sources.len);
+    if (ret <= 0) {
+        ret = ret < 0 ? err_set(e, ERR_INTERNAL, "out of memory")
+                      : err_set(e, ERR_INVALID_SOURCE, "Source URL is not allowed: %s", source);
+        goto out;
+    }
     if (po.format != IMGTYPE_UNKNOWN && !po.raw && !imagetype_saveable(po.format)) {
         ret = err_set(e, ERR_UNSAVEABLE, "Resulting image format is not supported: %s",
                       imagetype_name(po.format));
@@ -423,6 +432,11 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     if (cfg.use_last_modified)
         fo.if_modified_since = param(rq, "HTTP_IF_MODIFIED_SINCE");
     fo.cookie = cookie_for(rq, source, cookie_base, sizeof(cookie_base));
+    /* raw passes any bytes on: no type or resolution checks (the size cap stays). */
+    fo.has_limits = true;
+    fo.max_file_size = po.max_src_file_size;
+    fo.max_resolution = po.raw ? 0 : po.max_src_resolution;
+    fo.check_type = !po.raw;
 
     t = now_ms();
     ret = fetch_source_with(hc->fetcher, source, &fo, &fr, e);

@@ -23,6 +23,8 @@
 #                   max-procs 2); a graceful restart (SIGUSR1) under load.
 #       apache      conf/apache-fcgid.conf: Apache mod_fcgid spawns imgfcgi, mounted
 #                   under /img; apache2 -k graceful under load.
+#   - with HOST nginx: imgfcgi #7 (test_conformance.py) and #8/#9 (test_ssrf.py:
+#     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work);
 # then runs test_http.py against them and stops everything (trap EXIT).
 #
 # Environment:
@@ -165,12 +167,13 @@ cleanup() {
     local p=0 f=0
     if [ -f "$tmp/result" ]; then
         read -r p f <"$tmp/result"
-        if [ -f "$tmp/result-conformance" ]; then
-            local cp cf
-            read -r cp cf <"$tmp/result-conformance"
+        local extra cp cf
+        for extra in "$tmp/result-conformance" "$tmp/result-ssrf"; do
+            [ -f "$extra" ] || continue
+            read -r cp cf <"$extra"
             p=$((p + cp))
             f=$((f + cf))
-        fi
+        done
     elif [ "$rc" -ne 0 ] || [ "$status" -ne 0 ]; then
         f=1
     fi
@@ -491,6 +494,26 @@ if [ "$host" = nginx ]; then
     wait_http "http://127.0.0.1:$front7_port/health" 30 "${pids[front7]}" "${pids[imgfcgi7]}"
 fi
 
+# The source-address guard (tests/integration/test_ssrf.py), nginx host only:
+# #8 imgproxy's defaults but loopback (link-local off, private on),
+# IMGPROXY_ALLOWED_SOURCES and a 1 MB SVG cap; #9 loopback, link-local and
+# private all off (direct requests); #10 loopback on, link-local and private
+# off (redirects from the loopback origin to every other class). Every origin
+# is on loopback: refused classes are refused before any connect.
+if [ "$host" = nginx ]; then
+    spawn_unix imgfcgi8 "${common_env[@]}" IMGPROXY_ALLOWED_SOURCES="http://127.0.0.1:*/,local:///" \
+        IMGFCGI_MAX_SVG_FILE_SIZE=1000000
+    spawn_unix imgfcgi9 "${common_env[@]}" IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES=false \
+        IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES=false IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES=false
+    spawn_unix imgfcgi10 "${common_env[@]}" \
+        IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES=false IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES=false
+    for n in 8 9 10; do
+        front_nginx front$n nginx.conf "$tmp/imgfcgi$n.sock"
+        fports[$n]=$front_port
+        wait_http "http://127.0.0.1:$front_port/health" 30 "${pids[front$n]}" "${pids[imgfcgi$n]}"
+    done
+fi
+
 wait_http "http://127.0.0.1:$front1_port$prefix/health" 30 "${pids[front1]}" "$pid1"
 wait_http "http://127.0.0.1:$front2_port$prefix/health" 30 "${pids[front2]}" "$pid2"
 
@@ -538,6 +561,14 @@ if [ "$host" = nginx ]; then
     env "${it_env[@]}" IT_CONF_FRONT="http://127.0.0.1:$front7_port" \
         IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
         python3 "$here/test_conformance.py" "$@"
+    [ $? -eq 0 ] || status=1
+    env "${it_env[@]}" IT_SSRF_RESULT="$tmp/result-ssrf" \
+        IT_SSRF_DEFAULT_FRONT="http://127.0.0.1:${fports[8]}" \
+        IT_SSRF_STRICT_FRONT="http://127.0.0.1:${fports[9]}" \
+        IT_SSRF_NOPRIV_FRONT="http://127.0.0.1:${fports[10]}" \
+        IT_SSRF_DEFAULT_LOG="$tmp/imgfcgi8.log" IT_SSRF_STRICT_LOG="$tmp/imgfcgi9.log" \
+        IT_SSRF_NOPRIV_LOG="$tmp/imgfcgi10.log" \
+        IT_SSRF_DEFAULT_PID="${pids[imgfcgi8]}" python3 "$here/test_ssrf.py" "$@"
     [ $? -eq 0 ] || status=1
 fi
 set -e
