@@ -29,9 +29,9 @@
  *   pool.stopping  set once by main; read by each thread before accepting.
  *   pool.stop_ms   when it was set (CLOCK_MONOTONIC ms), for the backlog drain.
  *   pool.slots     the slots and their queue; thread-safe (slots.c has its lock).
- *   accept_burst   how many accepts failed in a row process-wide (EMFILE and
- *                  the like): the first failure of a burst is logged, a success
- *                  ends it.
+ *   last_accept_failure  when an accept last failed process-wide (EMFILE and
+ *                  the like), CLOCK_MONOTONIC ms: a failure logs only when
+ *                  none came in the ACCEPT_BURST_GAP_MS before it.
  *
  * There is no accept mutex: Linux accept() on a shared socket is
  * thread-safe, and a mutex held around FCGX_Accept_r would let a thread
@@ -103,6 +103,8 @@
  * idle thread would spin on accept() until a descriptor is free.
  */
 #define ACCEPT_RETRY_NS (100L * 1000 * 1000)
+/* Failed accepts closer together than this are one burst, logged once. */
+#define ACCEPT_BURST_GAP_MS 10000
 /* After a stop: end after this long without a new connection, or this long at most. */
 #define DRAIN_QUIET_MS 300
 #define DRAIN_MAX_MS 3000
@@ -139,8 +141,8 @@ struct response {
     bool failed; /* a write failed: the client (or the web server) is gone */
 };
 
-/* Failed accepts in a row, process-wide: many threads failing together log once. */
-static atomic_long accept_burst = 0;
+/* Process-wide, so many threads failing together log once per burst; 0 = never. */
+static atomic_llong last_accept_failure = 0;
 
 static void on_wake_signal(int sig)
 {
@@ -352,29 +354,25 @@ static void serve(struct worker *w)
     free(uri);
 }
 
+static long long monotonic_ms(void);
+
 /*
- * A failed accept: logs the first of a burst (the process-wide run of
- * failures that a successful accept ends), then pauses. The pause is a
- * nanosleep() with SIGUSR2 unblocked, so a stop still wakes the thread.
+ * A failed accept: logs the first of a burst (failures less than
+ * ACCEPT_BURST_GAP_MS apart, across all threads), then pauses. The pause is
+ * a nanosleep() with SIGUSR2 unblocked, so a stop still wakes the thread.
+ * Successes inside a burst do not end it: a thread blocked in accept() has
+ * its descriptor reserved, so some accepts succeed while others fail.
  */
 static void accept_failed(int err)
 {
     struct timespec pause = {0, ACCEPT_RETRY_NS};
+    long long now = monotonic_ms(), prev = atomic_exchange(&last_accept_failure, now);
     char buf[128];
 
-    if (atomic_fetch_add(&accept_burst, 1) == 0)
-        log_warn("accept failed: %s; retrying every %ld ms until it works",
+    if (prev == 0 || now - prev > ACCEPT_BURST_GAP_MS)
+        log_warn("accept failed: %s; retrying every %ld ms (logged once per burst)",
                  strerror_r(err, buf, sizeof(buf)), ACCEPT_RETRY_NS / 1000000);
     nanosleep(&pause, NULL);
-}
-
-/* A successful accept ends a burst of failures. */
-static void accept_ok(void)
-{
-    long failed = atomic_exchange(&accept_burst, 0);
-
-    if (failed > 0)
-        log_info("accept works again after %ld failed attempts", failed);
 }
 
 static long long monotonic_ms(void)
@@ -432,7 +430,6 @@ static int wait_request(struct worker *w)
             accept_failed(errno);
             return 1;
         }
-        accept_ok();
         /* libfcgi does this for TCP; on a unix socket it fails harmlessly. */
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         w->req.ipcFd = fd;
