@@ -416,6 +416,64 @@ def _():
         inst.stop()
 
 
+class LyingOrigin:
+    """An origin on 127.0.0.1 that announces a 1 TB body and sends 10 bytes."""
+
+    def __init__(self):
+        import threading
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.port = self.srv.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            try:
+                c.settimeout(5)
+                c.recv(65536)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+                          b"Content-Length: 1099511627776\r\n\r\n\xff\xd8\xff\xe0012345")
+            except OSError:
+                pass
+            finally:
+                c.close()
+
+    def close(self):
+        self.srv.close()
+
+
+@test("alloc/request-sized-allocation-fails-softly")
+def _():
+    # No IMGPROXY_MAX_SRC_FILE_SIZE: the download buffer is sized from the
+    # origin's Content-Length, 1 TB, which no allocator can give. An error
+    # status for that request, then normal service: never an abort().
+    origin = LyingOrigin()
+    # ASan would abort on the huge allocation instead of returning NULL like malloc.
+    inst = Instance("alloc", IMGPROXY_WORKERS=1, IMGPROXY_MAX_SRC_FILE_SIZE=0,
+                    ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":allocator_may_return_null=1")
+    try:
+        status, body = fcgi_get(inst.sock, plain("rs:fit:10:10",
+                                                 "http://127.0.0.1:%d/x.jpg" % origin.port))
+        check(400 <= status < 600, "want an error status, got %d %r" % (status, body[:80]))
+        check(inst.proc.poll() is None, "imgfcgi exited: %s" % inst.text()[-400:])
+        status, body = fcgi_get(inst.sock, SMALL)
+        check(status == 200 and body[:3] == b"\xff\xd8\xff", "next request: %d" % status)
+        line = [l for l in inst.text().splitlines() if "/x.jpg" in l]
+        print("  alloc: %s" % (line[-1][-160:] if line else "(no log line)"))
+        check(len(line) == 1, "want one log line for the request, got %d" % len(line))
+        inst.proc.send_signal(signal.SIGTERM)
+        check(inst.proc.wait(timeout=30) == 0, "exit status after SIGTERM")
+    finally:
+        inst.stop()
+        origin.close()
+
+
 # ---------------------------------------------------------------- runner
 
 
