@@ -42,7 +42,7 @@ struct fetch_opts {
     const char *if_none_match;     /* If-None-Match: an origin ETag the client holds */
     const char *if_modified_since; /* If-Modified-Since: the client's value */
     const char *cookie;            /* Cookie: the client's cookies */
-    long long timeout_ms;          /* below IMGPROXY_DOWNLOAD_TIMEOUT: the request's time left; 0 = none */
+    long long timeout_ms;          /* sooner than IMGPROXY_DOWNLOAD_TIMEOUT, ms; 0 = none */
 };
 
 void fetch_result_init(struct fetch_result *r);

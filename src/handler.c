@@ -445,7 +445,7 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
         if (slot == NULL) {
             ret = code == ERR_QUEUE_FULL
                       ? err_set(e, ERR_QUEUE_FULL,
-                                "Too many requests: %d already waiting (IMGPROXY_REQUESTS_QUEUE_SIZE)",
+                                "Too many requests: %d waiting (IMGPROXY_REQUESTS_QUEUE_SIZE)",
                                 cfg.requests_queue_size)
                       : timed_out(e, "waiting for a worker");
             goto out;
@@ -453,8 +453,7 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
         hc = slot;
     }
     /* The download may take what is left of the request's time, and no more. */
-    fo.timeout_ms =
-        deadline_cap_ms(dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
+    fo.timeout_ms = deadline_cap_ms(dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
     if (fo.timeout_ms == 0) {
         ret = timed_out(e, "before the download");
         goto out;
@@ -550,8 +549,7 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
         ret = timed_out(e, "before processing");
         goto out;
     }
-    ret = process_prepare(&job, src->body.data, src->body.len, src_type, &po, accept, dl, &info,
-                          e);
+    ret = process_prepare(&job, src->body.data, src->body.len, src_type, &po, accept, dl, &info, e);
     if (ret < 0) {
         tm->process = now_ms() - t;
         goto out;

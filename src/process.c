@@ -688,9 +688,9 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                                  src_type == IMGTYPE_WEBP);
 
         if (can) {
-            VipsImage *again = watch_attach(
-                &job->watch,
-                load_image(data, len, src_type, jpeg_shrink, prescale, po->enforce_thumbnail));
+            VipsImage *again =
+                watch_attach(&job->watch, load_image(data, len, src_type, jpeg_shrink, prescale,
+                                                     po->enforce_thumbnail));
 
             if (step(&img, again) < 0) {
                 ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
@@ -729,7 +729,8 @@ out:
     if (watch_reason(&job->watch) == WATCH_DEADLINE)
         ret = err_set(e, ERR_TIMEOUT,
                       "Timeout: IMGPROXY_TIMEOUT (%d s) passed while processing; libvips work "
-                      "stopped", cfg.timeout);
+                      "stopped",
+                      cfg.timeout);
     /* The images first: they report to the job's watch until they are gone. */
     if (img != NULL)
         g_object_unref(img);
