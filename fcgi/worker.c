@@ -10,8 +10,7 @@
  * it), through handler_slots.acquire: the slots module queues it, at
  * most IMGPROXY_REQUESTS_QUEUE_SIZE deep (429 beyond), until the request's
  * deadline (503). Health checks and errors found in the URL need no slot.
- * The extra
- * threads exist for nginx's fastcgi_keep_conn + upstream keepalive: libfcgi
+ * The extra threads exist for nginx's fastcgi_keep_conn + upstream keepalive: libfcgi
  * reads the next request of a kept connection in FCGX_Accept_r, so every
  * idle kept connection blocks one thread there. Such a thread holds no slot,
  * and while fewer than nconn - nslots connections sit idle, a new connection
@@ -99,8 +98,8 @@
 #define WORKER_STACK_SIZE (8u * 1024 * 1024)
 /*
  * Pause after a failed accept (EMFILE and the like) before trying again:
- * the pending connection keeps the socket readable, so without it every
- * idle thread would spin on accept() until a descriptor is free.
+ * while descriptors are short, accept() fails again at once, so without it
+ * every idle thread would spin until one is free.
  */
 #define ACCEPT_RETRY_NS (100L * 1000 * 1000)
 /* Failed accepts closer together than this are one burst, logged once. */
@@ -354,7 +353,13 @@ static void serve(struct worker *w)
     free(uri);
 }
 
-static long long monotonic_ms(void);
+static long long monotonic_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 /*
  * A failed accept: logs the first of a burst (failures less than
@@ -373,14 +378,6 @@ static void accept_failed(int err)
         log_warn("accept failed: %s; retrying every %ld ms (logged once per burst)",
                  strerror_r(err, buf, sizeof(buf)), ACCEPT_RETRY_NS / 1000000);
     nanosleep(&pause, NULL);
-}
-
-static long long monotonic_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /*
