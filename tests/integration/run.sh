@@ -10,7 +10,7 @@
 #     file), #5 (fallback data, error status) and #6 (fallback URL), each
 #     through spawn.sh behind a private copy of conf/nginx.conf, and
 #     conf/nginx-cache.conf in front of #3, whatever HOST is;
-#   - with HOST=nginx, imgfcgi #8 and #9 (small IMGPROXY_WORKERS, IMGPROXY_TIMEOUT
+#   - with HOST=nginx, imgfcgi-dl and imgfcgi-q (small IMGPROXY_WORKERS, IMGPROXY_TIMEOUT
 #     and IMGPROXY_REQUESTS_QUEUE_SIZE) for test_deadline.py and
 #     tests/hostile/overload.py (60 s; run when no test names are given, or "overload");
 #   - imgfcgi #1 (no signature) and imgfcgi #2 (IMGPROXY_KEY/SALT set), each
@@ -493,18 +493,18 @@ if [ "$host" = nginx ]; then
 fi
 
 # Deadlines and backpressure (test_deadline.py, tests/hostile/overload.py), nginx only:
-# #8 one worker, a 1 s deadline, a queue of one; #9 two workers, a queue of two.
+# imgfcgi-dl: one worker, a 1 s deadline, a queue of one; imgfcgi-q: two workers, a queue of two.
 if [ "$host" = nginx ]; then
-    spawn_unix imgfcgi8 "${common_env[@]}" IMGPROXY_WORKERS=1 IMGPROXY_TIMEOUT=1 \
+    spawn_unix imgfcgi-dl "${common_env[@]}" IMGPROXY_WORKERS=1 IMGPROXY_TIMEOUT=1 \
         IMGPROXY_REQUESTS_QUEUE_SIZE=1
-    spawn_unix imgfcgi9 "${common_env[@]}" IMGPROXY_WORKERS=2 IMGPROXY_REQUESTS_QUEUE_SIZE=2 \
+    spawn_unix imgfcgi-q "${common_env[@]}" IMGPROXY_WORKERS=2 IMGPROXY_REQUESTS_QUEUE_SIZE=2 \
         IMGPROXY_TIMEOUT=10
-    front_nginx front8 nginx.conf "$tmp/imgfcgi8.sock"
-    front8_port=$front_port
-    front_nginx front9 nginx.conf "$tmp/imgfcgi9.sock"
-    front9_port=$front_port
-    wait_http "http://127.0.0.1:$front8_port/health" 30 "${pids[front8]}" "${pids[imgfcgi8]}"
-    wait_http "http://127.0.0.1:$front9_port/health" 30 "${pids[front9]}" "${pids[imgfcgi9]}"
+    front_nginx front-dl nginx.conf "$tmp/imgfcgi-dl.sock"
+    dl_port=$front_port
+    front_nginx front-q nginx.conf "$tmp/imgfcgi-q.sock"
+    q_port=$front_port
+    wait_http "http://127.0.0.1:$dl_port/health" 30 "${pids[front-dl]}" "${pids[imgfcgi-dl]}"
+    wait_http "http://127.0.0.1:$q_port/health" 30 "${pids[front-q]}" "${pids[imgfcgi-q]}"
 fi
 
 wait_http "http://127.0.0.1:$front1_port$prefix/health" 30 "${pids[front1]}" "$pid1"
@@ -554,15 +554,17 @@ if [ "$host" = nginx ]; then
         IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
         python3 "$here/test_conformance.py" "$@"
     [ $? -eq 0 ] || status=1
-    # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload.
-    env "${it_env[@]}" IT_DL_FRONT="http://127.0.0.1:$front8_port" IT_DL_LOG="$tmp/imgfcgi8.log" \
-        IT_DL_PID="${pids[imgfcgi8]}" IT_Q_FRONT="http://127.0.0.1:$front9_port" \
-        IT_Q_LOG="$tmp/imgfcgi9.log" IT_Q_PID="${pids[imgfcgi9]}" IT_BIN="$bin" \
+    # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload
+    # (ASan's quarantine alone keeps up to 256 MB of freed memory: a wider RSS bound there).
+    env "${it_env[@]}" IT_DL_FRONT="http://127.0.0.1:$dl_port" IT_DL_LOG="$tmp/imgfcgi-dl.log" \
+        IT_DL_PID="${pids[imgfcgi-dl]}" IT_Q_FRONT="http://127.0.0.1:$q_port" \
+        IT_Q_LOG="$tmp/imgfcgi-q.log" IT_Q_PID="${pids[imgfcgi-q]}" IT_BIN="$bin" \
         python3 "$here/test_deadline.py" "$@"
     [ $? -eq 0 ] || status=1
     if [ $# -eq 0 ] || [[ " $* " == *" overload "* ]]; then
-        OVERLOAD_FRONT="http://127.0.0.1:$front9_port" OVERLOAD_PID="${pids[imgfcgi9]}" \
-            OVERLOAD_WORKERS=2 python3 "$repo/tests/hostile/overload.py"
+        OVERLOAD_FRONT="http://127.0.0.1:$q_port" OVERLOAD_PID="${pids[imgfcgi-q]}" \
+            OVERLOAD_WORKERS=2 OVERLOAD_RSS_MAX_MB="$([ "$asan" = 1 ] && echo 1024 || echo 256)" \
+            python3 "$repo/tests/hostile/overload.py"
         [ $? -eq 0 ] || status=1
     fi
 fi

@@ -2,9 +2,9 @@
 """test_deadline.py: deadlines, the request queue and process safety; started by run.sh (nginx).
 
 Instances (run.sh):
-  IT_DL_FRONT  nginx -> imgfcgi #8: IMGPROXY_WORKERS=1, IMGPROXY_TIMEOUT=1,
+  IT_DL_FRONT  nginx -> imgfcgi-dl: IMGPROXY_WORKERS=1, IMGPROXY_TIMEOUT=1,
                IMGPROXY_REQUESTS_QUEUE_SIZE=1 (log IT_DL_LOG)
-  IT_Q_FRONT   nginx -> imgfcgi #9: IMGPROXY_WORKERS=2, IMGPROXY_REQUESTS_QUEUE_SIZE=2,
+  IT_Q_FRONT   nginx -> imgfcgi-q: IMGPROXY_WORKERS=2, IMGPROXY_REQUESTS_QUEUE_SIZE=2,
                IMGPROXY_TIMEOUT=10 (log IT_Q_LOG)
 and, started here for the tests that stop or starve a process, imgfcgi (IT_BIN)
 on its own unix socket, spoken to in FastCGI directly.
@@ -157,7 +157,7 @@ def _():
     status, body, secs = get(DL_FRONT, SMALL)
     check(status == 200 and body[:3] == b"\xff\xd8\xff", "after the 503: %d %r" % (status, body[:40]))
     check(secs < 0.8 * SLACK, "after the 503 a small image took %.2f s" % secs)
-    check(pid_alive(DL_PID), "imgfcgi #8 died")
+    check(pid_alive(DL_PID), "imgfcgi-dl died")
 
 
 @test("deadline/download-capped-by-request-deadline")
@@ -230,7 +230,7 @@ def _():
     check(total and float(total[0][6:-2]) < 8000 * SLACK, "the request ran %s" % total)
     status, body, _ = get(Q_FRONT, SMALL)
     check(status == 200 and body[:3] == b"\xff\xd8\xff", "next request: %d" % status)
-    check(pid_alive(Q_PID), "imgfcgi #9 died")
+    check(pid_alive(Q_PID), "imgfcgi-q died")
 
 
 # ---------------------------------------------------------------- own instances
