@@ -684,8 +684,12 @@ static int serve(struct handler_ctx *hc, const struct handler_slots *slots,
                 snprintf(cause, sizeof(cause), "%s", e.msg);
                 err_set(&e, e.code, "%s; response aborted", cause);
             }
-            if (r.failed && e.code != ERR_CANCELLED)
-                err_set(&e, ERR_CANCELLED, "The client went away: %s", e.msg);
+            if (r.failed && e.code != ERR_CANCELLED) {
+                char cause[sizeof(e.msg)]; /* e.msg cannot be both source and target */
+
+                snprintf(cause, sizeof(cause), "%s", e.msg);
+                err_set(&e, ERR_CANCELLED, "The client went away: %s", cause);
+            }
         }
     }
     process_thread_cleanup();
