@@ -580,8 +580,14 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)cfg.max_redirects);
-    /* One deadline for connect, headers and body, as IMGPROXY_DOWNLOAD_TIMEOUT. */
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)cfg.download_timeout * 1000L);
+    /*
+     * One deadline for connect, headers and body, as IMGPROXY_DOWNLOAD_TIMEOUT,
+     * or sooner when the request's own deadline comes first.
+     */
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                     o != NULL && o->timeout_ms > 0 && o->timeout_ms < cfg.download_timeout * 1000LL
+                         ? (long)o->timeout_ms
+                         : (long)cfg.download_timeout * 1000L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, cfg.user_agent);
     /* Gzip bodies are decoded; the header advertises gzip only. */
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip");

@@ -56,6 +56,7 @@ struct fetch_opts {
      * IMGFCGI_MAX_SVG_FILE_SIZE, while it downloads. Off for raw requests.
      */
     bool check_type;
+    long long timeout_ms;          /* sooner than IMGPROXY_DOWNLOAD_TIMEOUT, ms; 0 = none */
 };
 
 void fetch_result_init(struct fetch_result *r);

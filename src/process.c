@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metadata.h"
 #include "save.h"
+#include "watch.h"
 #include "watermark.h"
 #include "process.h"
 #include "banned.h"
@@ -22,6 +23,11 @@ struct process_job {
     int quality;
     bool strip;
     int max_bytes; /* 0 = no limit */
+    /*
+     * Stops the pipeline on the request's deadline or when the client goes
+     * away; every image of the job reports to it, so the job outlives them.
+     */
+    struct watch watch;
 };
 
 /* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
@@ -379,7 +385,7 @@ static int transform(VipsImage **imgp, const struct geom_plan *plan, const struc
 
     /* Orientation first: the image is as small as it will get before the crop. */
     if (plan->angle != 0 || plan->flip || plan->rotate != 0 || po->flip_h || po->flip_v) {
-        VipsImage *mem = vips_image_copy_memory(img);
+        VipsImage *mem = watch_copy_memory(img);
 
         if (step(&img, mem) < 0) {
             ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
@@ -445,7 +451,7 @@ static int transform(VipsImage **imgp, const struct geom_plan *plan, const struc
                 g.y = geom_round_to_even(g.y / hpre);
         }
         if (g.type == GRAV_SMART) {
-            VipsImage *mem = vips_image_copy_memory(img);
+            VipsImage *mem = watch_copy_memory(img);
 
             if (step(&img, mem) < 0) {
                 ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
@@ -469,7 +475,7 @@ static int transform(VipsImage **imgp, const struct geom_plan *plan, const struc
 
     if (plan->result_crop_w > 0 || plan->result_crop_h > 0) {
         if (po->gravity.type == GRAV_SMART) {
-            VipsImage *mem = vips_image_copy_memory(img);
+            VipsImage *mem = watch_copy_memory(img);
 
             if (step(&img, mem) < 0) {
                 ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
@@ -587,7 +593,7 @@ static VipsImage *load_frames(const unsigned char *data, size_t len, enum imgtyp
 
 int process_prepare(struct process_job **jobp, const unsigned char *data, size_t len,
                     enum imgtype src_type, const struct procopts *po, const char *accept,
-                    struct process_info *info, struct errinfo *e)
+                    const struct deadline *dl, struct process_info *info, struct errinfo *e)
 {
     struct process_job *job = NULL;
     VipsImage *img = NULL;
@@ -601,8 +607,13 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     *jobp = NULL;
     memset(info, 0, sizeof(*info));
     info->src_type = src_type;
+    /* First: every image below reports to its watch. */
+    job = calloc(1, sizeof(*job));
+    if (job == NULL)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    watch_init(&job->watch, dl);
 
-    img = load_image(data, len, src_type, 1, 1.0, po->enforce_thumbnail);
+    img = watch_attach(&job->watch, load_image(data, len, src_type, 1, 1.0, po->enforce_thumbnail));
     if (img == NULL) {
         ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
         goto out;
@@ -637,7 +648,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                           h, frames);
             goto out;
         }
-        if (step(&img, load_frames(data, len, src_type, frames)) < 0) {
+        if (step(&img, watch_attach(&job->watch, load_frames(data, len, src_type, frames))) < 0) {
             ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
             goto out;
         }
@@ -647,7 +658,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     }
     /* trim runs first, on the decoded source, and turns shrink-on-load off. */
     if (po->trim && !animated) {
-        if (step(&img, vips_image_copy_memory(img)) < 0 || step(&img, filters_trim(img, po)) < 0) {
+        if (step(&img, watch_copy_memory(img)) < 0 || step(&img, filters_trim(img, po)) < 0) {
             ret = vips_fail(e, ERR_INTERNAL, "Can't trim");
             goto out;
         }
@@ -697,7 +708,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
 
         if (can) {
             VipsImage *again =
-                load_image(data, len, src_type, jpeg_shrink, prescale, po->enforce_thumbnail);
+                watch_attach(&job->watch, load_image(data, len, src_type, jpeg_shrink, prescale,
+                                                     po->enforce_thumbnail));
 
             if (step(&img, again) < 0) {
                 ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
@@ -721,11 +733,6 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         goto out;
     }
 
-    job = calloc(1, sizeof(*job));
-    if (job == NULL) {
-        ret = err_set(e, ERR_INTERNAL, "out of memory");
-        goto out;
-    }
     job->img = img;
     img = NULL;
     job->out_type = out_type;
@@ -737,16 +744,25 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     info->out_w = vips_image_get_width(job->img);
     info->out_h = vips_image_get_height(job->img);
     *jobp = job;
-    ret = 0;
+    return 0;
 out:
+    if (watch_reason(&job->watch) == WATCH_DEADLINE)
+        ret = err_set(e, ERR_TIMEOUT,
+                      "Timeout: IMGPROXY_TIMEOUT (%d s) passed while processing; libvips work "
+                      "stopped",
+                      cfg.timeout);
+    /* The images first: they report to the job's watch until they are gone. */
     if (img != NULL)
         g_object_unref(img);
+    free(job);
     return ret;
 }
 
 struct sink {
     process_write_fn write;
     void *ctx;
+    struct watch *watch;
+    size_t sent;
     bool failed;
 };
 
@@ -758,20 +774,40 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
     (void)target;
     if (s->failed)
         return -1;
-    if (s->write(s->ctx, data, (size_t)length) < 0) {
+    /*
+     * Before the first byte a late result can still become a 503; an
+     * encoder that ran past the deadline in one uninterruptible call (AVIF)
+     * ends here.
+     */
+    if (s->sent == 0 && deadline_passed(&s->watch->dl)) {
+        watch_stop(s->watch, WATCH_DEADLINE);
         s->failed = true;
         return -1;
     }
+    if (s->write(s->ctx, data, (size_t)length) < 0) {
+        /* The client is gone: stop computing what nobody will read. */
+        watch_cancel(s->watch);
+        watch_stop(s->watch, WATCH_CLIENT);
+        s->failed = true;
+        return -1;
+    }
+    s->sent += (size_t)length;
     return length;
 }
 
 int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
 {
-    struct sink s = {write, ctx, false};
-    VipsTargetCustom *target = vips_target_custom_new();
-    VipsTarget *t = VIPS_TARGET(target);
+    struct sink s = {write, ctx, &job->watch, 0, false};
+    VipsTargetCustom *target;
+    VipsTarget *t;
     int r;
 
+    if (deadline_passed(&job->watch.dl))
+        watch_stop(&job->watch, WATCH_DEADLINE);
+    if (watch_reason(&job->watch) != WATCH_RUNNING)
+        goto stopped;
+    target = vips_target_custom_new();
+    t = VIPS_TARGET(target);
     g_signal_connect(target, "write", G_CALLBACK(on_target_write), &s);
     if (job->max_bytes > 0)
         r = save_image_fit(job->img, job->out_type, job->quality, job->strip, job->max_bytes, t);
@@ -780,13 +816,25 @@ int process_save(struct process_job *job, process_write_fn write, void *ctx, str
     if (r == 0 && !s.failed && vips_target_end(t) != 0)
         r = -1;
     g_object_unref(target);
-    if (s.failed) {
+    if (r == 0 && !s.failed)
+        return 0;
+stopped:
+    switch (watch_reason(&job->watch)) {
+    case WATCH_CLIENT:
         vips_error_clear();
-        return err_set(e, ERR_CANCELLED, "The client went away during the response");
-    }
-    if (r != 0)
+        return err_set(e, ERR_CANCELLED,
+                       "The client went away after %zu bytes of the response; libvips work "
+                       "stopped",
+                       s.sent);
+    case WATCH_DEADLINE:
+        vips_error_clear();
+        return err_set(e, ERR_TIMEOUT,
+                       "Timeout: IMGPROXY_TIMEOUT (%d s) passed after %zu bytes of the response; "
+                       "libvips work stopped",
+                       cfg.timeout, s.sent);
+    default:
         return vips_fail(e, ERR_INTERNAL, "Can't save the result");
-    return 0;
+    }
 }
 
 void process_job_free(struct process_job *job)

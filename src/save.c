@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "save.h"
+#include "watch.h"
 #include "save_bmp_ico.h"
 #include "banned.h"
 
@@ -168,7 +169,7 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
 int save_image_fit(VipsImage *img, enum imgtype t, int quality, bool strip, int max_bytes,
                    VipsTarget *target)
 {
-    VipsImage *mem = vips_image_copy_memory(img);
+    VipsImage *mem = watch_copy_memory(img);
     int q = quality, r = -1;
 
     if (mem == NULL)

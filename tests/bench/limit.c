@@ -144,7 +144,7 @@ static int run_imgfcgi(const struct source *s, unsigned long long *bytes, struct
         ret = err_set(e, ERR_SOURCE_TYPE, "unknown source type");
         goto out;
     }
-    ret = process_prepare(&job, s->data, s->len, t, &po, NULL, &info, e);
+    ret = process_prepare(&job, s->data, s->len, t, &po, NULL, NULL, &info, e);
     if (ret < 0)
         goto out;
     ret = process_save(job, count_bytes, bytes, e);
@@ -346,7 +346,7 @@ static int load_source(struct source *s, const char *root)
         goto bad;
     if (process_prepare(&job, s->data, s->len,
                         imagetype_sniff(s->data, s->len, (size_t)cfg.max_svg_check_bytes), &po,
-                        NULL, &info, &e) < 0)
+                        NULL, NULL, &info, &e) < 0)
         goto bad;
     s->width = po.width > 0 ? po.width : VIPS_MAX_COORD;
     s->height = po.height > 0 ? po.height : VIPS_MAX_COORD;

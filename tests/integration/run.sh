@@ -10,6 +10,9 @@
 #     file), #5 (fallback data, error status) and #6 (fallback URL), each
 #     through spawn.sh behind a private copy of conf/nginx.conf, and
 #     conf/nginx-cache.conf in front of #3, whatever HOST is;
+#   - with HOST=nginx, imgfcgi-dl and imgfcgi-q (small IMGPROXY_WORKERS, IMGPROXY_TIMEOUT
+#     and IMGPROXY_REQUESTS_QUEUE_SIZE) for test_deadline.py and
+#     tests/hostile/overload.py (60 s; run when no test names are given, or "overload");
 #   - imgfcgi #1 (no signature) and imgfcgi #2 (IMGPROXY_KEY/SALT set), each
 #     behind its own front web server, a private sed'ed copy of a conf/ file.
 #     HOST (default nginx) says which:
@@ -514,6 +517,21 @@ if [ "$host" = nginx ]; then
     done
 fi
 
+# Deadlines and backpressure (test_deadline.py, tests/hostile/overload.py), nginx only:
+# imgfcgi-dl: one worker, a 1 s deadline, a queue of one; imgfcgi-q: two workers, a queue of two.
+if [ "$host" = nginx ]; then
+    spawn_unix imgfcgi-dl "${common_env[@]}" IMGPROXY_WORKERS=1 IMGPROXY_TIMEOUT=1 \
+        IMGPROXY_REQUESTS_QUEUE_SIZE=1
+    spawn_unix imgfcgi-q "${common_env[@]}" IMGPROXY_WORKERS=2 IMGPROXY_REQUESTS_QUEUE_SIZE=2 \
+        IMGPROXY_TIMEOUT=10
+    front_nginx front-dl nginx.conf "$tmp/imgfcgi-dl.sock"
+    dl_port=$front_port
+    front_nginx front-q nginx.conf "$tmp/imgfcgi-q.sock"
+    q_port=$front_port
+    wait_http "http://127.0.0.1:$dl_port/health" 30 "${pids[front-dl]}" "${pids[imgfcgi-dl]}"
+    wait_http "http://127.0.0.1:$q_port/health" 30 "${pids[front-q]}" "${pids[imgfcgi-q]}"
+fi
+
 wait_http "http://127.0.0.1:$front1_port$prefix/health" 30 "${pids[front1]}" "$pid1"
 wait_http "http://127.0.0.1:$front2_port$prefix/health" 30 "${pids[front2]}" "$pid2"
 
@@ -570,6 +588,19 @@ if [ "$host" = nginx ]; then
         IT_SSRF_NOPRIV_LOG="$tmp/imgfcgi10.log" \
         IT_SSRF_DEFAULT_PID="${pids[imgfcgi8]}" python3 "$here/test_ssrf.py" "$@"
     [ $? -eq 0 ] || status=1
+    # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload
+    # (ASan's quarantine alone keeps up to 256 MB of freed memory: a wider RSS bound there).
+    env "${it_env[@]}" IT_DL_FRONT="http://127.0.0.1:$dl_port" IT_DL_LOG="$tmp/imgfcgi-dl.log" \
+        IT_DL_PID="${pids[imgfcgi-dl]}" IT_Q_FRONT="http://127.0.0.1:$q_port" \
+        IT_Q_LOG="$tmp/imgfcgi-q.log" IT_Q_PID="${pids[imgfcgi-q]}" IT_BIN="$bin" \
+        python3 "$here/test_deadline.py" "$@"
+    [ $? -eq 0 ] || status=1
+    if [ $# -eq 0 ] || [[ " $* " == *" overload "* ]]; then
+        OVERLOAD_FRONT="http://127.0.0.1:$q_port" OVERLOAD_PID="${pids[imgfcgi-q]}" \
+            OVERLOAD_WORKERS=2 OVERLOAD_RSS_MAX_MB="$([ "$asan" = 1 ] && echo 1024 || echo 256)" \
+            python3 "$repo/tests/hostile/overload.py"
+        [ $? -eq 0 ] || status=1
+    fi
 fi
 set -e
 exit "$status"
