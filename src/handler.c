@@ -10,6 +10,7 @@
 
 #include <glib.h>
 
+#include "admission.h"
 #include "config.h"
 #include "fallback.h"
 #include "fetch.h"
@@ -54,6 +55,7 @@ struct response {
     char debug[5][24];
     char *link; /* Link: <source>; rel="canonical", heap */
     char request_id[64];
+    bool retry_after; /* a 503: tell the client when to come back */
 };
 
 struct handler_ctx *handler_ctx_new(void)
@@ -150,6 +152,8 @@ static void respond_simple(struct response *r, int status, const char *type, con
     if (cache != NULL)
         add_header(r, "Cache-Control", cache);
     add_cors(r);
+    if (r->retry_after)
+        add_header(r, "Retry-After", "1");
     add_header(r, "X-Request-ID", r->request_id);
     send_head(r);
     if (send && body != NULL && *body != '\0')
@@ -161,6 +165,7 @@ static void respond_error(struct response *r, const struct errinfo *e, bool head
     const char *body =
         cfg.development_errors_mode && e->msg[0] ? e->msg : err_public_message(e->code);
 
+    r->retry_after = e->status == 503;
     respond_simple(r, e->status, "text/plain", "no-cache", body, !head_only);
 }
 
@@ -261,6 +266,7 @@ static int apply_preset_list(struct procopts *po, const char *seg, char sep, str
 
 struct timings {
     double download, process;
+    double start; /* the request's start, monotonic ms: IMGPROXY_TIMEOUT counts from here */
 };
 
 static const char *param(const struct request *rq, const char *name)
@@ -347,6 +353,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     struct fetch_result fr;
     const struct fetch_result *src = &fr;
     struct process_job *job = NULL;
+    struct admission_ticket ticket;
     struct process_info info;
     struct fetch_opts fo = {NULL, NULL, NULL};
     struct etag_expect want;
@@ -364,6 +371,7 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
 
     fetch_result_init(&fr);
     memset(&u, 0, sizeof(u));
+    memset(&ticket, 0, sizeof(ticket));
     if (cfg.secret != NULL && cfg.secret[0] != '\0' &&
         !headers_secret_ok(param(rq, "HTTP_AUTHORIZATION"), cfg.secret)) {
         ret = err_set(e, ERR_FORBIDDEN_SECRET, "Invalid secret");
@@ -507,6 +515,11 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
         goto out;
     }
     accept = param(rq, "HTTP_ACCEPT");
+    /* IMGFCGI_MEMORY_BUDGET: wait for memory before any pixel is decoded (a no-op when off). */
+    ret = admission_request_begin(&ticket, src->body.data, src->body.len, src_type, &po, accept,
+                                  tm->start + cfg.timeout * 1000.0, e);
+    if (ret < 0)
+        goto out;
     ret = process_prepare(&job, src->body.data, src->body.len, src_type, &po, accept, &info, e);
     if (ret < 0)
         goto out;
@@ -565,6 +578,7 @@ out:
      * made from it goes first; only then may the buffer return to the pool.
      */
     process_job_free(job);
+    admission_request_end(&ticket);
     g_free(source);
     buf_release(&svg);
     fetch_result_release(&fr);
@@ -581,7 +595,7 @@ int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct
 {
     struct response r;
     struct errinfo e;
-    struct timings tm = {0, 0};
+    struct timings tm = {0, 0, 0};
     const char *method = rq->method ? rq->method : "GET";
     const char *uri = rq->uri ? rq->uri : "/";
     size_t plen = strcspn(uri, "?");
@@ -593,6 +607,7 @@ int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct
     bool head = strcmp(method, "HEAD") == 0;
 
     metrics_request_start();
+    tm.start = t0;
     memset(&r, 0, sizeof(r));
     r.out = out;
     err_clear(&e);
