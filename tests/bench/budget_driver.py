@@ -34,8 +34,8 @@ CLASSES = {
     "thumb": ("rs:fill:160:160", "thumbsrc.jpg", "jpg"),
 }
 HEAVY = [c for c in CLASSES if c != "thumb"]
-HEAVY_CLIENTS = 6
-THUMB_CLIENTS = 10
+HEAVY_CLIENTS = int(os.environ.get("BENCH_HEAVY", "6"))
+THUMB_CLIENTS = 16 - HEAVY_CLIENTS
 THUMB_INTERVAL = 0.5  # each thumbnail client: 2 requests a second
 CALIBRATE_REQUESTS = 4
 CALIBRATE_PAUSE = 2.5  # > jemalloc dirty_decay_ms (1 s) + one release interval (1 s)
@@ -286,7 +286,8 @@ def report(a):
     load = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(d, "budget-*.json")))]
     nob = os.path.join(d, "nobudget.json")
     nob = json.load(open(nob)) if os.path.exists(nob) else None
-    print("\n### Mixed load (16 clients: 6 heavy, 10 thumbnail at 2 req/s each; 8 workers, jemalloc)\n")
+    print(f"\n### Mixed load (16 clients: {HEAVY_CLIENTS} heavy, {THUMB_CLIENTS} thumbnail at "
+          f"{1 / THUMB_INTERVAL:g} req/s each; 8 workers, jemalloc)\n")
     print("| run | idle RSS MB | peak RSS MB (sampled / VmHWM) | thumb p50 ms | thumb p99 ms | heavy done | admitted / waited / 422 / 503 |")
     print("|---|---|---|---|---|---|---|")
 
