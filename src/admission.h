@@ -7,11 +7,13 @@
  * Policy. Not first-in-first-out: whenever memory is released every waiter
  * re-checks, and any request that fits goes, so a big request waiting never
  * holds up small ones behind it. To keep the big one from starving, the
- * oldest waiter becomes "reserved" once it has waited `starve_ms`: from then
- * on a request is admitted only if the reserved one would still fit beside
- * it (used + estimate + reserved estimate <= budget), so the running ones
- * drain and the reserved one goes next, while small requests that leave it
- * room still pass. A request waits until it fits or its deadline passes
+ * oldest waiter becomes "reserved" once it has waited `starve_ms` (a quarter
+ * of IMGPROXY_TIMEOUT for the global budget): from then on a request is
+ * admitted only if the reserved one would still fit beside it (used +
+ * estimate + reserved estimate <= budget). In practice that is priority for
+ * the reserved request: the running ones drain, nothing that would keep it
+ * out starts, it goes next, and the others follow. A request waits until it
+ * fits or its deadline passes
  * (ADMISSION_TIMEOUT: the caller answers 503 with Retry-After); one whose
  * estimate alone is over the whole budget is refused at once
  * (ADMISSION_TOO_BIG: 422).
