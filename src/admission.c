@@ -26,8 +26,8 @@
 #include "memory.h"
 #include "banned.h"
 
-const double admission_ratio_bounds[ADMISSION_RATIO_BUCKETS] = {0.5, 0.75, 0.9,  1.0, 1.1,
-                                                                 1.25, 1.5, 2.0, 3.0, 5.0};
+const double admission_ratio_bounds[ADMISSION_RATIO_BUCKETS] = {0.5,  0.75, 0.9, 1.0, 1.1,
+                                                                1.25, 1.5,  2.0, 3.0, 5.0};
 
 struct waiter {
     size_t need;
@@ -366,8 +366,8 @@ int admission_request_begin(struct admission_ticket *t, const unsigned char *dat
                        "memory budget (%zu)",
                        est.total, (size_t)cfg.memory_budget);
     if (ret == ADMISSION_TIMEOUT)
-        return err_set(e, ERR_TIMEOUT,
-                       "Timed out waiting for %zu bytes of the memory budget", est.total);
+        return err_set(e, ERR_TIMEOUT, "Timed out waiting for %zu bytes of the memory budget",
+                       est.total);
     return 0;
 }
 

@@ -66,21 +66,21 @@ struct admission_ticket {
 #define ADMISSION_RATIO_BUCKETS 10
 
 struct admission_stats {
-    size_t budget;        /* bytes; 0 = off */
-    size_t in_use;        /* estimates of admitted requests in flight */
-    size_t in_flight;     /* admitted requests in flight */
-    size_t waiting;       /* requests waiting */
-    uint64_t admitted;    /* admitted, at once or after waiting */
-    uint64_t waited;      /* admitted after waiting */
-    uint64_t rejected;    /* over the whole budget: 422 */
-    uint64_t timed_out;   /* deadline passed while waiting: 503 */
+    size_t budget;      /* bytes; 0 = off */
+    size_t in_use;      /* estimates of admitted requests in flight */
+    size_t in_flight;   /* admitted requests in flight */
+    size_t waiting;     /* requests waiting */
+    uint64_t admitted;  /* admitted, at once or after waiting */
+    uint64_t waited;    /* admitted after waiting */
+    uint64_t rejected;  /* over the whole budget: 422 */
+    uint64_t timed_out; /* deadline passed while waiting: 503 */
     /* Calibration over the requests that ran alone. */
-    uint64_t measured;                 /* requests measured */
-    uint64_t unmeasured;               /* overlapped another: not measured */
-    uint64_t estimate_bytes;           /* sum of their estimates (work part) */
-    uint64_t measured_bytes;           /* sum of their measured peaks */
-    uint64_t rss_bytes;                /* sum of their RSS peak growth */
-    uint64_t vips_bytes;               /* sum of their libvips high-water growth (when raised) */
+    uint64_t measured;       /* requests measured */
+    uint64_t unmeasured;     /* overlapped another: not measured */
+    uint64_t estimate_bytes; /* sum of their estimates (work part) */
+    uint64_t measured_bytes; /* sum of their measured peaks */
+    uint64_t rss_bytes;      /* sum of their RSS peak growth */
+    uint64_t vips_bytes;     /* sum of their libvips high-water growth (when raised) */
     uint64_t ratio_buckets[ADMISSION_RATIO_BUCKETS + 1]; /* non-cumulative, last = +Inf */
     double ratio_sum;
 };

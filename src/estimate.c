@@ -112,9 +112,8 @@ int estimate_read_header(const unsigned char *data, size_t len, enum imgtype typ
     h->bands = vips_image_get_bands(img);
     h->sample_bytes = (int)vips_format_sizeof(vips_image_get_format(img));
     h->alpha = vips_image_hasalpha(img);
-    h->orientation = vips_image_get_typeof(img, VIPS_META_ORIENTATION)
-                         ? vips_image_get_orientation(img)
-                         : 1;
+    h->orientation =
+        vips_image_get_typeof(img, VIPS_META_ORIENTATION) ? vips_image_get_orientation(img) : 1;
     g_object_unref(img);
     return 0;
 }
@@ -238,8 +237,8 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
     est->shrink = 1;
     est->load_scale = 1.0;
 
-    geom_plan(&plan, h->width > 0 ? h->width : 1, h->height > 0 ? h->height : 1,
-              h->orientation, vector, po);
+    geom_plan(&plan, h->width > 0 ? h->width : 1, h->height > 0 ? h->height : 1, h->orientation,
+              vector, po);
 
     /* Shrink-on-load: the same rule as process_prepare() (imgproxy scaleOnLoad). */
     wshrink = (double)plan.src_w / (double)geom_scale(plan.src_w, plan.wscale);

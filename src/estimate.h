@@ -21,11 +21,11 @@
 /* What the source's header says. */
 struct estimate_header {
     enum imgtype type;
-    int width, height;    /* as stored; for a multi-page source, one page */
-    int bands;            /* with alpha */
-    int sample_bytes;     /* bytes per band sample: 1 (8-bit), 2 (16-bit), 4 (float) */
-    int pages;            /* n-pages, 1 for a still image */
-    int orientation;      /* EXIF orientation 1..8 */
+    int width, height; /* as stored; for a multi-page source, one page */
+    int bands;         /* with alpha */
+    int sample_bytes;  /* bytes per band sample: 1 (8-bit), 2 (16-bit), 4 (float) */
+    int pages;         /* n-pages, 1 for a still image */
+    int orientation;   /* EXIF orientation 1..8 */
     bool alpha;
 };
 
@@ -34,29 +34,30 @@ struct estimate_header {
  * its parts (bytes) and the facts they were computed from, for logs and tests.
  */
 struct estimate {
-    size_t total;         /* source + fixed + stream + in_memory + encoder */
-    size_t source;        /* the downloaded bytes the request holds while it runs */
-    size_t work;          /* total - source: what processing adds (compared with the measured peak) */
-    size_t fixed;         /* per-request libvips objects, thread buffers */
-    size_t stream;        /* line buffers of the streaming pipeline */
-    size_t in_memory;     /* images that some step holds whole */
-    size_t encoder;       /* the saver's own buffers and the encoded result */
-    int shrink;           /* JPEG shrink-on-load 1/2/4/8 */
-    double load_scale;    /* WebP/SVG load scale (1 = none) */
+    size_t total;      /* source + fixed + stream + in_memory + encoder */
+    size_t source;     /* the downloaded bytes the request holds while it runs */
+    size_t work;       /* total - source: what processing adds (compared with the measured peak) */
+    size_t fixed;      /* per-request libvips objects, thread buffers */
+    size_t stream;     /* line buffers of the streaming pipeline */
+    size_t in_memory;  /* images that some step holds whole */
+    size_t encoder;    /* the saver's own buffers and the encoded result */
+    int shrink;        /* JPEG shrink-on-load 1/2/4/8 */
+    double load_scale; /* WebP/SVG load scale (1 = none) */
     int decode_w, decode_h; /* size the loader decodes to (one frame) */
-    int out_w, out_h;     /* result size (one frame) */
-    int frames;           /* frames processed */
+    int out_w, out_h;       /* result size (one frame) */
+    int frames;             /* frames processed */
     enum imgtype out_type;
-    unsigned reasons;     /* ESTIMATE_* bits: what forces whole images into memory */
+    unsigned reasons; /* ESTIMATE_* bits: what forces whole images into memory */
 };
 
 /* Bits of estimate.reasons. */
-#define ESTIMATE_ROTATE 0x01u    /* EXIF orientation, rotate, flip: decoded image copied to memory */
-#define ESTIMATE_TRIM 0x02u      /* trim: the full source decoded to memory */
-#define ESTIMATE_SMART 0x04u     /* smart crop: the image to crop copied to memory */
-#define ESTIMATE_FILTER 0x08u    /* blur, sharpen, pixelate: scaled image in memory twice */
+#define ESTIMATE_ROTATE 0x01u /* EXIF orientation, rotate, flip: decoded image copied to memory */
+#define ESTIMATE_TRIM 0x02u   /* trim: the full source decoded to memory */
+#define ESTIMATE_SMART 0x04u  /* smart crop: the image to crop copied to memory */
+#define ESTIMATE_FILTER 0x08u /* blur, sharpen, pixelate: scaled image in memory twice */
 #define ESTIMATE_ANIMATION 0x10u /* several frames */
-#define ESTIMATE_WHOLE_ENC 0x20u /* encoder holds the whole frame (WebP, AVIF, GIF, TIFF, PNG palette) */
+#define ESTIMATE_WHOLE_ENC                                                                         \
+    0x20u /* encoder holds the whole frame (WebP, AVIF, GIF, TIFF, PNG palette) */
 #define ESTIMATE_FIT_BYTES 0x40u /* max_bytes: result in memory, encoded several times */
 
 /*

@@ -151,7 +151,8 @@ static void render_budget(struct buf *out, int *rc)
             put(out, rc, "imgfcgi_memory_estimate_ratio_bucket{le=\"+Inf\"} %llu\n",
                 (unsigned long long)cum);
     }
-    put(out, rc, "imgfcgi_memory_estimate_ratio_sum %.6f\nimgfcgi_memory_estimate_ratio_count %llu\n",
+    put(out, rc,
+        "imgfcgi_memory_estimate_ratio_sum %.6f\nimgfcgi_memory_estimate_ratio_count %llu\n",
         st.ratio_sum, (unsigned long long)cum);
 }
 

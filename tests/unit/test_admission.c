@@ -1,4 +1,5 @@
-/* test_admission.c: the memory budget's decisions, waits, fairness and calibration, with threads. */
+/* test_admission.c: the memory budget's decisions, waits, fairness and calibration, with threads.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -335,14 +336,10 @@ static void test_off_by_default(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fits_and_releases),
-        cmocka_unit_test(test_too_big),
-        cmocka_unit_test(test_timeout),
-        cmocka_unit_test(test_wait_then_admitted),
-        cmocka_unit_test(test_no_head_of_line),
-        cmocka_unit_test(test_no_starvation),
-        cmocka_unit_test(test_stress_never_over),
-        cmocka_unit_test(test_calibration),
+        cmocka_unit_test(test_fits_and_releases), cmocka_unit_test(test_too_big),
+        cmocka_unit_test(test_timeout),           cmocka_unit_test(test_wait_then_admitted),
+        cmocka_unit_test(test_no_head_of_line),   cmocka_unit_test(test_no_starvation),
+        cmocka_unit_test(test_stress_never_over), cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_off_by_default),
     };
 

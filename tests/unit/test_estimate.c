@@ -55,8 +55,7 @@ static void read_header(const char *name, struct estimate_header *h)
     struct errinfo e;
 
     err_clear(&e);
-    assert_int_equal(estimate_read_header(data, len, imagetype_sniff(data, len, 32768), h, &e),
-                     0);
+    assert_int_equal(estimate_read_header(data, len, imagetype_sniff(data, len, 32768), h, &e), 0);
     g_free(data);
 }
 
@@ -328,14 +327,10 @@ static void test_monotonic(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_fixtures),
-        cmocka_unit_test(test_header_broken),
-        cmocka_unit_test(test_shrink_on_load),
-        cmocka_unit_test(test_calibrated_png_thumbnail),
-        cmocka_unit_test(test_random_access_steps),
-        cmocka_unit_test(test_encoders),
-        cmocka_unit_test(test_animation),
-        cmocka_unit_test(test_out_type),
+        cmocka_unit_test(test_header_fixtures),     cmocka_unit_test(test_header_broken),
+        cmocka_unit_test(test_shrink_on_load),      cmocka_unit_test(test_calibrated_png_thumbnail),
+        cmocka_unit_test(test_random_access_steps), cmocka_unit_test(test_encoders),
+        cmocka_unit_test(test_animation),           cmocka_unit_test(test_out_type),
         cmocka_unit_test(test_monotonic),
     };
 
