@@ -82,16 +82,39 @@ void admission_free(struct admission *adm)
     free(adm);
 }
 
+/* A small request: a thumbnail, next to the budget. */
+static bool is_small(const struct admission *adm, size_t need)
+{
+    return need <= adm->budget / ADMISSION_SMALL_DIVISOR;
+}
+
+/*
+ * The most a request of this size may bring the budget's use to: small ones
+ * the whole budget, others all but the reserve (unless they need it to fit
+ * at all), so small requests always find room.
+ */
+static size_t limit_for(const struct admission *adm, size_t need)
+{
+    size_t reserve = adm->budget / ADMISSION_RESERVE_DIVISOR;
+
+    if (is_small(adm, need) || need > adm->budget - reserve)
+        return adm->budget;
+    return adm->budget - reserve;
+}
+
 /* Under lock: may `self` (NULL for a newcomer) take need bytes now? */
 static bool fits(const struct admission *adm, size_t need, const struct waiter *self, double now)
 {
     const struct waiter *r = adm->head;
 
-    if (adm->used + need > adm->budget)
+    if (adm->used + need > limit_for(adm, need))
         return false;
-    /* The oldest waiter, once it has waited starve_ms, must still fit beside us. */
-    if (r != NULL && r != self && now - r->since >= adm->starve_ms &&
-        adm->used + need + r->need > adm->budget)
+    /*
+     * The oldest waiter, once it has waited starve_ms, must still fit beside
+     * us; small requests pass (they last milliseconds and live in the reserve).
+     */
+    if (r != NULL && r != self && now - r->since >= adm->starve_ms && !is_small(adm, need) &&
+        adm->used + need + r->need > limit_for(adm, r->need))
         return false;
     return true;
 }

@@ -12,7 +12,12 @@
  * admitted only if the reserved one would still fit beside it (used +
  * estimate + reserved estimate <= budget). In practice that is priority for
  * the reserved request: the running ones drain, nothing that would keep it
- * out starts, it goes next, and the others follow. A request waits until it
+ * out starts, it goes next, and the others follow. Small requests (an
+ * estimate of at most 1/ADMISSION_SMALL_DIVISOR of the budget: thumbnails)
+ * are exempt from that priority, and the last 1/ADMISSION_RESERVE_DIVISOR of
+ * the budget is kept for them (others may use it only when they cannot fit
+ * otherwise), so a stream of thumbnails keeps flowing while big requests
+ * queue for memory. A request waits until it
  * fits or its deadline passes
  * (ADMISSION_TIMEOUT: the caller answers 503 with Retry-After); one whose
  * estimate alone is over the whole budget is refused at once
@@ -43,6 +48,10 @@
 #include "options.h"
 
 struct admission;
+
+/* Small: estimate <= budget / 64 (4 MB of 256 MB); kept for them: budget / 16. */
+#define ADMISSION_SMALL_DIVISOR 64
+#define ADMISSION_RESERVE_DIVISOR 16
 
 enum admission_result {
     ADMISSION_OK = 0,

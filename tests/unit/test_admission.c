@@ -54,13 +54,14 @@ static void test_fits_and_releases(void **state)
     (void)state;
     assert_non_null(adm);
     assert_int_equal(admission_acquire(adm, 60, 60, admission_now_ms() + 1000, &a), ADMISSION_OK);
-    assert_int_equal(admission_acquire(adm, 40, 40, admission_now_ms() + 1000, &b), ADMISSION_OK);
-    assert_int_equal(stats(adm).in_use, 100);
+    /* 100 - 100/16: the last 6 bytes are kept for small requests. */
+    assert_int_equal(admission_acquire(adm, 34, 34, admission_now_ms() + 1000, &b), ADMISSION_OK);
+    assert_int_equal(stats(adm).in_use, 94);
     assert_int_equal(stats(adm).in_flight, 2);
     admission_release(&a);
     assert_null(a.adm);
     admission_release(&a); /* a released ticket is a no-op */
-    assert_int_equal(stats(adm).in_use, 40);
+    assert_int_equal(stats(adm).in_use, 34);
     admission_release(&b);
     assert_int_equal(stats(adm).in_use, 0);
     assert_int_equal(stats(adm).admitted, 2);
@@ -211,13 +212,53 @@ static void test_no_starvation(void **state)
     admission_release(&hold);
     pthread_join(th, NULL);
     assert_int_equal(big.result, ADMISSION_OK);
-    /* With the big one running, a small one that fits beside it goes at once. */
-    assert_int_equal(admission_acquire(adm, 40, 40, admission_now_ms() + 100, &small2),
+    /* With the big one running, a request that fits beside it goes at once. */
+    assert_int_equal(admission_acquire(adm, 30, 30, admission_now_ms() + 100, &small2),
                      ADMISSION_OK);
-    assert_int_equal(stats(adm).in_use, 100);
+    assert_int_equal(stats(adm).in_use, 90);
     admission_release(&small2);
     admission_release(&big.t);
     assert_int_equal(stats(adm).timed_out, 1);
+    admission_free(adm);
+}
+
+/* Small requests (<= budget/64) live in the reserve (budget/16) and pass a reserved waiter. */
+static void test_small_requests_keep_flowing(void **state)
+{
+    struct admission *adm = admission_new(640, 100);
+    struct admission_ticket hold, small, mid;
+    struct waiter_arg big = {adm, 400, 0, -99, 0, {0}};
+    pthread_t th;
+    double t0;
+
+    (void)state;
+    /* Others may fill 600 of 640; a 20 does not fit past that, a 10 (small) does. */
+    assert_int_equal(admission_acquire(adm, 590, 590, admission_now_ms() + 1000, &hold),
+                     ADMISSION_OK);
+    assert_int_equal(admission_acquire(adm, 20, 20, admission_now_ms() + 50, &mid),
+                     ADMISSION_TIMEOUT);
+    assert_int_equal(admission_acquire(adm, 10, 10, admission_now_ms() + 50, &small), ADMISSION_OK);
+    assert_int_equal(stats(adm).in_use, 600);
+    admission_release(&small);
+    admission_release(&hold);
+
+    /* A reserved big waiter blocks a 100, but not a 10. */
+    assert_int_equal(admission_acquire(adm, 300, 300, admission_now_ms() + 1000, &hold),
+                     ADMISSION_OK);
+    big.deadline = admission_now_ms() + 5000;
+    pthread_create(&th, NULL, waiter, &big);
+    wait_for_waiters(adm, 1);
+    sleep_ms(150);
+    assert_int_equal(admission_acquire(adm, 100, 100, admission_now_ms() + 50, &mid),
+                     ADMISSION_TIMEOUT);
+    t0 = admission_now_ms();
+    assert_int_equal(admission_acquire(adm, 10, 10, t0 + 1000, &small), ADMISSION_OK);
+    assert_true(admission_now_ms() - t0 < 100);
+    admission_release(&small);
+    admission_release(&hold);
+    pthread_join(th, NULL);
+    assert_int_equal(big.result, ADMISSION_OK);
+    admission_release(&big.t);
     admission_free(adm);
 }
 
@@ -336,10 +377,15 @@ static void test_off_by_default(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fits_and_releases), cmocka_unit_test(test_too_big),
-        cmocka_unit_test(test_timeout),           cmocka_unit_test(test_wait_then_admitted),
-        cmocka_unit_test(test_no_head_of_line),   cmocka_unit_test(test_no_starvation),
-        cmocka_unit_test(test_stress_never_over), cmocka_unit_test(test_calibration),
+        cmocka_unit_test(test_fits_and_releases),
+        cmocka_unit_test(test_too_big),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_wait_then_admitted),
+        cmocka_unit_test(test_no_head_of_line),
+        cmocka_unit_test(test_no_starvation),
+        cmocka_unit_test(test_small_requests_keep_flowing),
+        cmocka_unit_test(test_stress_never_over),
+        cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_off_by_default),
     };
 
