@@ -303,7 +303,8 @@ def report(a):
     nob = os.path.join(d, "nobudget.json")
     nob = json.load(open(nob)) if os.path.exists(nob) else None
     print(f"\n### Mixed load (16 clients: {HEAVY_CLIENTS} heavy, {THUMB_CLIENTS} thumbnail at "
-          f"{1 / THUMB_INTERVAL:g} req/s each; 8 workers, jemalloc)\n")
+          f"{1 / THUMB_INTERVAL:g} req/s each; {os.environ.get('BENCH_WORKERS', '8')} workers, "
+          "jemalloc)\n")
     print("| run | idle RSS MB | peak RSS MB (sampled / VmHWM) | thumb p50 ms | thumb p99 ms "
           "| thumb p99 in handler ms | heavy done | admitted / waited / 422 / 503 |")
     print("|---|---|---|---|---|---|---|---|")
