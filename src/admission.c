@@ -270,6 +270,9 @@ int admission_acquire(struct admission *adm, size_t estimate, size_t work, doubl
         }
     }
     pthread_mutex_unlock(&adm->lock);
+    log_debug("memory: %s after %.0f ms waiting for %zu bytes",
+              ret == ADMISSION_OK ? "admitted" : "timed out", admission_now_ms() - w.since,
+              estimate);
     if (ret == ADMISSION_OK)
         snapshot(t);
     return ret;
