@@ -5,6 +5,7 @@
 #                   pool, lighttpd and Apache mod_fcgid; INTEGRATION_HOSTS picks some)
 #   make asan       the same suites with an ASan + UBSan build in build-asan/
 #   make bench      build/imgfcgi and the benchmark driver (tests/bench/throughput runs both)
+#   make bench-budget  IMGFCGI_MEMORY_BUDGET under a mixed load (tests/bench/budget, minutes)
 #   make install PREFIX=/usr/local
 
 CC ?= cc
@@ -39,7 +40,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit integration env-check check asan bench install clean format format-check
+.PHONY: all test unit integration env-check check asan bench bench-budget install clean format \
+	format-check
 
 all: $(BUILD)/imgfcgi
 
@@ -69,6 +71,10 @@ $(BENCH_BIN): $(BUILD)/tests/bench/limit.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS) $(PKG_LIBS) -lpthread -lm
 
 bench: $(BUILD)/imgfcgi $(BENCH_BIN)
+
+# Not part of check: minutes of load, figures for README "Memory budget".
+bench-budget: $(BUILD)/imgfcgi
+	IMGFCGI_BIN=$(CURDIR)/$(BUILD)/imgfcgi tests/bench/budget
 
 # Unit tests: every executable runs even if an earlier one failed; the
 # summary line counts executables.

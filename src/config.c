@@ -34,6 +34,7 @@ enum conf_type {
     T_DIR,        /* existing directory, realpath'd; "" = off */
     T_DOUBLE,     /* double in (min/1000, max/1000] */
     T_TYPES,      /* "jpeg,png" -> bool[IMGTYPE_COUNT], any known type, may be empty */
+    T_BYTES,      /* bytes with an optional k/M/G suffix (1024-based) -> long long in [min, max] */
 };
 
 struct conf_var {
@@ -249,6 +250,8 @@ static const struct conf_var vars[] = {
      "call malloc_trim / jemalloc purge / tcmalloc release every interval"},
     {"IMGPROXY_LOG_MEM_STATS", T_BOOL, OFF(log_mem_stats), 0, "false", 0, 0,
      "log RSS, libvips and pool memory every IMGPROXY_FREE_MEMORY_INTERVAL"},
+    {"IMGFCGI_MEMORY_BUDGET", T_BYTES, OFF(memory_budget), 0, "0", 0, LLONG_MAX / 2,
+     "admit requests while their memory estimates in flight fit, e.g. 256M; 0 = off"},
     {"IMGFCGI_METRICS_PATH", T_URLPATH, OFF(metrics_path), 0, "", 0, 0,
      "path of the Prometheus metrics, e.g. /metrics; empty = no metrics endpoint"},
 };
@@ -283,6 +286,47 @@ static int parse_ll(const char *s, long long *out)
     *out = strtoll(s, &end, 10);
     if (errno != 0 || *end != '\0')
         return -1;
+    return 0;
+}
+
+/* "256M", "512k", "2G", "1000": bytes, suffixes 1024-based; -1 when malformed or too big. */
+static int parse_bytes(const char *s, long long *out)
+{
+    char *end;
+    long long n, mul = 1;
+
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    n = strtoll(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    if (*end != '\0') {
+        switch (*end) {
+        case 'k':
+        case 'K':
+            mul = 1024LL;
+            break;
+        case 'm':
+        case 'M':
+            mul = 1024LL * 1024;
+            break;
+        case 'g':
+        case 'G':
+            mul = 1024LL * 1024 * 1024;
+            break;
+        default:
+            return -1;
+        }
+        end++;
+        if (*end == 'B' || *end == 'b')
+            end++;
+        if (*end != '\0')
+            return -1;
+    }
+    if (n > LLONG_MAX / mul)
+        return -1;
+    *out = n * mul;
     return 0;
 }
 
@@ -462,6 +506,11 @@ static int parse_var(struct config *c, const struct conf_var *v, const char *val
         *(char **)field(c, v->offset) = real;
         return 0;
     }
+    case T_BYTES:
+        if (parse_bytes(value, &ll) < 0 || ll < v->min || ll > v->max)
+            return fail(err, errlen, v, value, "must be a size in bytes, e.g. 1048576, 512k, 256M, 2G");
+        *(long long *)field(c, v->offset) = ll;
+        return 0;
     case T_MEGAPIXELS: {
         char *end;
         double mp;
@@ -735,6 +784,7 @@ static void format_value(const struct config *c, const struct conf_var *v, char 
         break;
     case T_LLONG:
     case T_MEGAPIXELS:
+    case T_BYTES:
         snprintf(out, n, "%lld", *(const long long *)cfield(c, v->offset));
         break;
     case T_BOOL:

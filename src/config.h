@@ -137,6 +137,7 @@ struct config {
     int free_memory_interval;          /* IMGPROXY_FREE_MEMORY_INTERVAL, seconds */
     bool memory_release;               /* IMGFCGI_MEMORY_RELEASE: call the allocator's release */
     bool log_mem_stats;                /* IMGPROXY_LOG_MEM_STATS */
+    long long memory_budget;           /* IMGFCGI_MEMORY_BUDGET, bytes; 0 = no admission by memory */
     char *metrics_path;                /* IMGFCGI_METRICS_PATH; "" = no metrics endpoint */
     /* Not ours, only logged: the allocator's own variables as found at start (or NULL). */
     char *malloc_arena_max;            /* MALLOC_ARENA_MAX */

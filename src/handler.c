@@ -10,6 +10,7 @@
 
 #include <glib.h>
 
+#include "admission.h"
 #include "config.h"
 #include "deadline.h"
 #include "fallback.h"
@@ -56,6 +57,7 @@ struct response {
     char debug[5][24];
     char *link; /* Link: <source>; rel="canonical", heap */
     char request_id[64];
+    bool retry_after; /* a 503: tell the client when to come back */
 };
 
 struct handler_ctx *handler_ctx_new(void)
@@ -152,6 +154,8 @@ static void respond_simple(struct response *r, int status, const char *type, con
     if (cache != NULL)
         add_header(r, "Cache-Control", cache);
     add_cors(r);
+    if (r->retry_after)
+        add_header(r, "Retry-After", "1");
     add_header(r, "X-Request-ID", r->request_id);
     send_head(r);
     if (send && body != NULL && *body != '\0')
@@ -163,6 +167,7 @@ static void respond_error(struct response *r, const struct errinfo *e, bool head
     const char *body =
         cfg.development_errors_mode && e->msg[0] ? e->msg : err_public_message(e->code);
 
+    r->retry_after = e->status == 503;
     respond_simple(r, e->status, "text/plain", "no-cache", body, !head_only);
 }
 
@@ -263,6 +268,7 @@ static int apply_preset_list(struct procopts *po, const char *seg, char sep, str
 
 struct timings {
     double download, process;
+    double start; /* the request's start, monotonic ms: IMGPROXY_TIMEOUT counts from here */
 };
 
 static const char *param(const struct request *rq, const char *name)
@@ -360,6 +366,7 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
     struct fetch_result fr;
     const struct fetch_result *src = &fr;
     struct process_job *job = NULL;
+    struct admission_ticket ticket;
     struct process_info info;
     struct fetch_opts fo = {.if_none_match = NULL};
     struct handler_ctx *slot = NULL;
@@ -378,6 +385,7 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
 
     fetch_result_init(&fr);
     memset(&u, 0, sizeof(u));
+    memset(&ticket, 0, sizeof(ticket));
     if (cfg.secret != NULL && cfg.secret[0] != '\0' &&
         !headers_secret_ok(param(rq, "HTTP_AUTHORIZATION"), cfg.secret)) {
         ret = err_set(e, ERR_FORBIDDEN_SECRET, "Invalid secret");
@@ -563,6 +571,38 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
         ret = timed_out(e, "before processing");
         goto out;
     }
+    /*
+     * IMGFCGI_MEMORY_BUDGET: wait for memory before any pixel is decoded (a
+     * no-op when off). The wait gives the processing slot back first: a big
+     * request waiting for memory must not keep thumbnails from the workers.
+     * The download is done; only processing needs a slot again.
+     */
+    if (admission_global() != NULL) {
+        if (slot != NULL) {
+            slots->release(slots->ctx, slot);
+            slot = NULL;
+        }
+        ret = admission_request_begin(&ticket, src->body.data, src->body.len, src_type, &po,
+                                      accept,
+                                      dl != NULL && dl->end_ms > 0 ? (double)dl->end_ms
+                                                                   : admission_now_ms() + 3.6e6,
+                                      e);
+        if (ret < 0)
+            goto out;
+        if (slots != NULL) {
+            int code = ERR_TIMEOUT;
+
+            slot = slots->acquire(slots->ctx, dl, &code);
+            if (slot == NULL) {
+                ret = code == ERR_QUEUE_FULL
+                          ? err_set(e, ERR_QUEUE_FULL,
+                                    "Too many requests: %d waiting (IMGPROXY_REQUESTS_QUEUE_SIZE)",
+                                    cfg.requests_queue_size)
+                          : timed_out(e, "waiting for a worker after the memory budget");
+                goto out;
+            }
+        }
+    }
     ret = process_prepare(&job, src->body.data, src->body.len, src_type, &po, accept, dl, &info, e);
     if (ret < 0) {
         tm->process = now_ms() - t;
@@ -623,6 +663,7 @@ out:
      * made from it goes first; only then may the buffer return to the pool.
      */
     process_job_free(job);
+    admission_request_end(&ticket);
     g_free(source);
     buf_release(&svg);
     fetch_result_release(&fr);
@@ -642,7 +683,7 @@ static int serve(struct handler_ctx *hc, const struct handler_slots *slots,
 {
     struct response r;
     struct errinfo e;
-    struct timings tm = {0, 0};
+    struct timings tm = {0, 0, 0};
     const char *method = rq->method ? rq->method : "GET";
     const char *uri = rq->uri ? rq->uri : "/";
     size_t plen = strcspn(uri, "?");
@@ -656,6 +697,7 @@ static int serve(struct handler_ctx *hc, const struct handler_slots *slots,
 
     deadline_start(&dl, deadline_now_ms(), (long long)cfg.timeout * 1000);
     metrics_request_start();
+    tm.start = t0;
     memset(&r, 0, sizeof(r));
     r.out = out;
     err_clear(&e);

@@ -460,9 +460,10 @@ spawn_unix imgfcgi3 "${common_env[@]}" IMGPROXY_TTL=3600 IMGPROXY_USE_ETAG=true 
     IMGPROXY_ALLOW_ORIGIN=https://app.example IMGPROXY_DEVELOPMENT_ERRORS_MODE=true \
     IMGPROXY_HEALTH_CHECK_PATH=/healthz IMGPROXY_AUTO_WEBP=true IMGPROXY_COOKIE_PASSTHROUGH=true \
     IMGPROXY_COOKIE_BASE_URL=http://127.0.0.1/img/index.html IMGPROXY_SOURCE_URL_QUERY_SEPARATOR=
-# Secret and the fallback image from a file (status 200, its own TTL).
+# Secret and the fallback image from a file (status 200, its own TTL); a 24 MB memory budget.
 spawn_unix imgfcgi4 "${common_env[@]}" IMGPROXY_SECRET=topsecret \
-    IMGPROXY_FALLBACK_IMAGE_PATH="$tmp/fallback.png" IMGPROXY_FALLBACK_IMAGE_TTL=77
+    IMGPROXY_FALLBACK_IMAGE_PATH="$tmp/fallback.png" IMGPROXY_FALLBACK_IMAGE_TTL=77 \
+    IMGFCGI_MEMORY_BUDGET=24M
 # Fallback from base64 data with the error's status; attachments by default; ETags on;
 # cookies to every origin.
 spawn_unix imgfcgi5 "${common_env[@]}" IMGPROXY_FALLBACK_IMAGE_DATA="$(base64 -w0 "$tmp/fallback.png")" \

@@ -1139,6 +1139,27 @@ def _():
     check(not py_requests(m), "the origin was asked without the secret")
 
 
+# --- IMGFCGI_MEMORY_BUDGET=24M (#4)
+
+
+@test("budget/fits-200")
+def _():
+    # 1600x1000 WebP: ~13 MB estimated, within the budget.
+    expect_image(get(plain("rs:fit:1600:1600/el:1", L, "webp"), SECRET_FRONT, headers=AUTH),
+                 "webp", 1600, 1000)
+
+
+@test("budget/over-the-whole-budget-422-at-once")
+def _():
+    # Blur holds the 4000x2500 result twice (~60 MB): more than the whole budget.
+    t = time.monotonic()
+    r = get(plain("rs:fit:4000:4000/el:1/bl:2", L), SECRET_FRONT, headers=AUTH)
+    expect_error(r, 422, "Invalid source image")
+    check(time.monotonic() - t < 5, "a request over the whole budget must not wait")
+    # The budget is given back: the next one fits.
+    expect_image(get(plain(FIT100, L), SECRET_FRONT, headers=AUTH), "jpeg", 100, 63)
+
+
 # --- fallback image (#4 file/200/TTL 77, #5 data/error status, #6 URL/203)
 
 

@@ -196,6 +196,42 @@ static void test_bad_workers(void **state)
     expect_bad("IMGPROXY_WORKERS", "many");
 }
 
+/* IMGFCGI_MEMORY_BUDGET: bytes with k/M/G suffixes, 1024-based; off by default. */
+static void test_memory_budget(void **state)
+{
+    static const struct {
+        const char *v;
+        long long want;
+    } ok[] = {{"0", 0},
+              {"1000", 1000},
+              {"512k", 512LL * 1024},
+              {"256M", 256LL * 1024 * 1024},
+              {"256MB", 256LL * 1024 * 1024},
+              {"2G", 2LL * 1024 * 1024 * 1024},
+              {"3g", 3LL * 1024 * 1024 * 1024}};
+    struct config c;
+    char err[512];
+
+    (void)state;
+    tu_clear_env();
+    assert_int_equal(load(&c, err, sizeof err), 0);
+    assert_int_equal(c.memory_budget, 0);
+    config_release(&c);
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        setenv("IMGFCGI_MEMORY_BUDGET", ok[i].v, 1);
+        assert_int_equal(load(&c, err, sizeof err), 0);
+        assert_int_equal(c.memory_budget, ok[i].want);
+        config_release(&c);
+    }
+    unsetenv("IMGFCGI_MEMORY_BUDGET");
+    expect_bad("IMGFCGI_MEMORY_BUDGET", "-1");
+    expect_bad("IMGFCGI_MEMORY_BUDGET", "256T");
+    expect_bad("IMGFCGI_MEMORY_BUDGET", "M");
+    expect_bad("IMGFCGI_MEMORY_BUDGET", "1.5G");
+    expect_bad("IMGFCGI_MEMORY_BUDGET", "256 M");
+    expect_bad("IMGFCGI_MEMORY_BUDGET", "99999999999G");
+}
+
 /* Connection threads and processing slots, and the one-request-at-a-time host. */
 static void test_connections(void **state)
 {
@@ -493,6 +529,7 @@ int main(void)
         T(test_path_prefix),        T(test_local_root),
         T(test_release_zeroed),     T(test_http_settings),
         T(test_connections),        T(test_bad_connections),
+        T(test_memory_budget),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,0 +1,337 @@
+/*
+ * estimate.c: a request's memory cost from the source header and the options.
+ *
+ * The model. libvips runs a pipeline demand-driven: with sequential access
+ * (what process.c asks every loader for) a plain load-resize-save holds only
+ * a band of lines of each image in the chain, never the whole image. Memory
+ * therefore comes from six places, and the estimate is their sum:
+ *
+ *   source     the downloaded bytes: libvips decodes from them in place, so
+ *              the buffer lives until the last image is freed.
+ *   fixed      per request: libvips objects, the worker thread's buffers,
+ *              the decoder's tables (EST_FIXED).
+ *   stream     the band of lines in flight: the loader's sequential line
+ *              cache and the shrinkers' input windows, proportional to the
+ *              decoded width and to the vertical shrink the resampler does
+ *              (EST_LINES_BASE + EST_LINES_PER_SHRINK x vshrink lines of
+ *              decode_w x bytes a pixel; alpha images are premultiplied to
+ *              float, 4 bytes a sample). PNG has no shrink-on-load, so a
+ *              50 MP PNG thumbnail streams ~9000-pixel-wide lines; JPEG
+ *              decodes at 1/2, 1/4 or 1/8 (libjpeg DCT scaling) and WebP at
+ *              any scale, so their lines are narrow.
+ *   in_memory  steps that need random access copy an image to memory whole
+ *              (vips_image_copy_memory in process.c and filters.c):
+ *                EXIF rotation, rotate, flips: the decoded (shrunk) image;
+ *                trim: the full source, shrink-on-load is off;
+ *                smart crop before scaling: the decoded image; smart crop of
+ *                  the result: the scaled image;
+ *                blur, sharpen, pixelate: the scaled image twice (input and
+ *                  output copies, float when premultiplied) plus the blur
+ *                  window;
+ *                animation: n frames, each through the pipeline, joined;
+ *                max_bytes: the result, plus each encoded attempt.
+ *              They add up: each copy is made while the previous is alive.
+ *   encoder    the saver: JPEG streams (4 KB chunks) but keeps every DCT
+ *              coefficient (3 B/px at 4:2:0, 6 at 4:4:4 for Q >= 90) when
+ *              optimising Huffman tables (results <= 1 MP) or progressive;
+ *              PNG streams rows (palette quantisation holds the RGBA image
+ *              and libimagequant's copies); WebP imports the whole frame as
+ *              ARGB, converts it to YUV and keeps the encoded bytes; AVIF
+ *              (libheif + libaom) holds the RGB frame, its YUV copy and the
+ *              encoder's reference and lookahead frames; GIF quantises the
+ *              whole frame; TIFF is encoded into memory.
+ *
+ * The constants were calibrated with tests/bench/budget (one request at a
+ * time per workload class, peak RSS growth and libvips tracked high-water
+ * measured; jemalloc, libvips 8.14, IMGFCGI_VIPS_CONCURRENCY=1) so that the
+ * estimate sits between 1.0x and 1.5x the measured peak; each part is then
+ * multiplied by EST_MARGIN. The figures are in README "Memory budget".
+ * Line counts in particular are empirical: libvips' sequential line cache
+ * and the shrinkers' windows hold ~600 lines at small shrinks and ~47 lines
+ * per unit of vertical shrink beyond that (1260 lines of a 50 MP PNG for a
+ * 300 px thumbnail). Cases not calibrated (16-bit and alpha sources, GIF,
+ * TIFF, palette PNG, animations, filters) use the byte counts written next to
+ * them, which are upper-side guesses from how the code allocates.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <vips/vips.h>
+
+#include "config.h"
+#include "estimate.h"
+#include "geometry.h"
+#include "banned.h"
+
+#define MB (1024.0 * 1024.0)
+
+/* Per request: objects, thread buffers, codec tables. */
+#define EST_FIXED (0.5 * MB)
+/* Lines of the decoded width held by the streaming pipeline: max(MIN, PER_SHRINK x vshrink). */
+#define EST_LINES_MIN 600.0
+#define EST_LINES_PER_SHRINK 47.0
+/* Smart crop: the copy, plus libvips' attention pass over it. */
+#define EST_SMART_FACTOR 1.1
+#define EST_SMART_EXTRA (1.5 * MB)
+/* Encoders, bytes per result pixel (one frame). */
+#define EST_WEBP_BPP 7.5
+#define EST_AVIF_BPP 26.0
+#define EST_GIF_BPP 8.0
+#define EST_PNG_PALETTE_BPP 10.0
+#define EST_JPEG_STREAM (0.3 * MB)
+/*
+ * The sum above fits the calibration runs at 0.99-1.14x the measured peak;
+ * run-to-run noise of the peak is ~10%, so the total gets this margin.
+ */
+#define EST_MARGIN 1.15
+#define JPEG_OPTIMIZE_MAX_PIXELS (1024.0 * 1024.0) /* process.c keeps the same bound */
+
+int estimate_read_header(const unsigned char *data, size_t len, enum imgtype type,
+                         struct estimate_header *h, struct errinfo *e)
+{
+    VipsImage *img;
+    char *msg;
+
+    memset(h, 0, sizeof(*h));
+    h->type = type;
+    /* A header-only open: with sequential access nothing is decoded until pixels are asked. */
+    img = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    if (img == NULL) {
+        msg = vips_error_buffer_copy();
+        err_set(e, ERR_BROKEN_IMAGE, "Can't read the source header: %s",
+                msg != NULL ? g_strchomp(msg) : "libvips error");
+        g_free(msg);
+        return ERR_BROKEN_IMAGE;
+    }
+    h->width = vips_image_get_width(img);
+    h->height = vips_image_get_page_height(img);
+    h->pages = vips_image_get_n_pages(img);
+    if (h->pages < 1)
+        h->pages = 1;
+    h->bands = vips_image_get_bands(img);
+    h->sample_bytes = (int)vips_format_sizeof(vips_image_get_format(img));
+    h->alpha = vips_image_hasalpha(img);
+    h->orientation =
+        vips_image_get_typeof(img, VIPS_META_ORIENTATION) ? vips_image_get_orientation(img) : 1;
+    g_object_unref(img);
+    return 0;
+}
+
+static bool accepts(const char *accept, const char *mime)
+{
+    return accept != NULL && strstr(accept, mime) != NULL;
+}
+
+/* Animated as process_prepare() decides it (before the format is known). */
+static int frames_of(const struct estimate_header *h, const struct procopts *po)
+{
+    if (po->max_animation_frames > 1 && (h->type == IMGTYPE_GIF || h->type == IMGTYPE_WEBP) &&
+        (po->format == IMGTYPE_UNKNOWN || po->format == IMGTYPE_GIF ||
+         po->format == IMGTYPE_WEBP) &&
+        h->pages > 1)
+        return h->pages < po->max_animation_frames ? h->pages : po->max_animation_frames;
+    return 1;
+}
+
+static bool wants_alpha(const struct estimate_header *h, const struct procopts *po)
+{
+    return !po->flatten && (h->alpha || po->extend || po->extend_ar || po->padding[0] ||
+                            po->padding[1] || po->padding[2] || po->padding[3]);
+}
+
+enum imgtype estimate_out_type(const struct estimate_header *h, const struct procopts *po,
+                               const char *accept)
+{
+    bool animated = frames_of(h, po) > 1, alpha = wants_alpha(h, po);
+
+    if (po->format != IMGTYPE_UNKNOWN) {
+        if (cfg.enforce_avif && !animated && accepts(accept, "image/avif"))
+            return IMGTYPE_AVIF;
+        if (cfg.enforce_webp && accepts(accept, "image/webp"))
+            return IMGTYPE_WEBP;
+        return po->format;
+    }
+    if ((cfg.auto_avif || cfg.enforce_avif) && !animated && accepts(accept, "image/avif"))
+        return IMGTYPE_AVIF;
+    if ((cfg.auto_webp || cfg.enforce_webp) && accepts(accept, "image/webp"))
+        return IMGTYPE_WEBP;
+    for (size_t i = 0; i < cfg.npreferred_formats; i++)
+        if (cfg.preferred_formats[i] == h->type)
+            return h->type;
+    for (size_t i = 0; i < cfg.npreferred_formats; i++) {
+        enum imgtype t = cfg.preferred_formats[i];
+
+        if ((!animated || imagetype_supports_animation(t)) &&
+            (!alpha || imagetype_supports_alpha(t)))
+            return t;
+    }
+    return cfg.npreferred_formats > 0 ? cfg.preferred_formats[0] : IMGTYPE_JPEG;
+}
+
+/* libjpeg's DCT scaling for a wanted shrink, as process.c picks it. */
+static int jpeg_shrink_for(double shrink)
+{
+    if (shrink >= 8)
+        return 8;
+    if (shrink >= 4)
+        return 4;
+    if (shrink >= 2)
+        return 2;
+    return 1;
+}
+
+static double encoder_bytes(enum imgtype t, double px, int bands, int quality, int frames)
+{
+    switch (t) {
+    case IMGTYPE_JPEG:
+        if (px <= JPEG_OPTIMIZE_MAX_PIXELS || cfg.jpeg_progressive)
+            return EST_JPEG_STREAM + px * (quality >= 90 ? 6.0 : 3.0);
+        return EST_JPEG_STREAM;
+    case IMGTYPE_PNG:
+        if (cfg.png_quantize)
+            return px * EST_PNG_PALETTE_BPP;
+        return EST_JPEG_STREAM;
+    case IMGTYPE_WEBP:
+        /* Animated: one frame encoded at a time, the encoded frames kept. */
+        return px * EST_WEBP_BPP + (frames > 1 ? px * 0.5 * frames : 0);
+    case IMGTYPE_AVIF:
+        return px * EST_AVIF_BPP;
+    case IMGTYPE_GIF:
+        return px * EST_GIF_BPP * (frames > 1 ? 2 : 1) + (frames > 1 ? px * 0.5 * frames : 0);
+    case IMGTYPE_TIFF:
+        /* Uncompressed into a growing memory buffer (doubling), then written. */
+        return px * bands * 2.0;
+    default:
+        return px * 4.0;
+    }
+}
+
+static size_t clamp_size(double v)
+{
+    if (!(v > 0))
+        return 0;
+    if (v >= (double)SIZE_MAX / 2)
+        return SIZE_MAX / 2;
+    return (size_t)v;
+}
+
+void estimate_compute(const struct estimate_header *h, size_t src_len, const struct procopts *po,
+                      enum imgtype out_type, struct estimate *est)
+{
+    struct geom_plan plan;
+    bool vector = h->type == IMGTYPE_SVG;
+    int frames = frames_of(h, po);
+    int sample = h->sample_bytes > 0 ? h->sample_bytes : 1;
+    int bands = h->bands > 0 ? h->bands : 3;
+    bool alpha = wants_alpha(h, po);
+    int out_bands = alpha && imagetype_supports_alpha(out_type) ? 4 : 3;
+    double dec_bpp, work_bpp, dw, dh, out_px, scaled_px, vshrink, in_mem = 0, stream, enc;
+    double wshrink, hshrink, preshrink;
+    bool animated = frames > 1;
+
+    memset(est, 0, sizeof(*est));
+    est->out_type = out_type;
+    est->frames = frames;
+    est->source = src_len;
+    est->shrink = 1;
+    est->load_scale = 1.0;
+
+    geom_plan(&plan, h->width > 0 ? h->width : 1, h->height > 0 ? h->height : 1, h->orientation,
+              vector, po);
+
+    /* Shrink-on-load: the same rule as process_prepare() (imgproxy scaleOnLoad). */
+    wshrink = (double)plan.src_w / (double)geom_scale(plan.src_w, plan.wscale);
+    hshrink = (double)plan.src_h / (double)geom_scale(plan.src_h, plan.hscale);
+    preshrink = wshrink < hshrink ? wshrink : hshrink;
+    dw = h->width;
+    dh = h->height;
+    if (!po->trim && !animated) {
+        if (vector) {
+            est->load_scale = 1.0 / preshrink;
+        } else if (!cfg.disable_shrink_on_load && preshrink > 1.0) {
+            if (h->type == IMGTYPE_JPEG)
+                est->shrink = jpeg_shrink_for(preshrink);
+            else if (h->type == IMGTYPE_WEBP)
+                est->load_scale = 1.0 / preshrink;
+        }
+    }
+    dw = ceil(dw / est->shrink * est->load_scale);
+    dh = ceil(dh / est->shrink * est->load_scale);
+    if (dw < 1)
+        dw = 1;
+    if (dh < 1)
+        dh = 1;
+    est->decode_w = (int)dw;
+    est->decode_h = (int)dh;
+    est->out_w = plan.out_w;
+    est->out_h = plan.out_h;
+
+    /* GIF decodes to RGBA; everything else as the header says. */
+    dec_bpp = h->type == IMGTYPE_GIF ? 4.0 : (double)bands * sample;
+    /* Alpha images are premultiplied to float around the resampler. */
+    work_bpp = h->alpha ? (double)bands * 4.0 : dec_bpp;
+    out_px = (double)plan.out_w * plan.out_h;
+    scaled_px = (double)plan.scaled_w * plan.scaled_h;
+
+    /* The streaming window: lines of the decoded width, more the more it shrinks. */
+    vshrink = dh / (plan.scaled_h > 0 ? plan.scaled_h : 1);
+    if (vshrink < 1)
+        vshrink = 1;
+    stream = dw * work_bpp * fmax(EST_LINES_MIN, EST_LINES_PER_SHRINK * vshrink);
+    if (h->type == IMGTYPE_GIF)
+        stream += (double)h->width * h->height * 4.0 * 2.0; /* libnsgif frame + previous */
+
+    /* Whole images held by random-access steps. */
+    if (po->trim && !animated) {
+        in_mem += (double)h->width * h->height * dec_bpp;
+        est->reasons |= ESTIMATE_TRIM;
+    }
+    if (plan.angle != 0 || plan.flip || plan.rotate != 0 || po->flip_h || po->flip_v) {
+        in_mem += dw * dh * dec_bpp * frames;
+        est->reasons |= ESTIMATE_ROTATE;
+    }
+    if ((plan.crop_w > 0 || plan.crop_h > 0) &&
+        (po->crop_gravity.type == GRAV_SMART ||
+         (po->crop_gravity.type == GRAV_UNKNOWN && po->gravity.type == GRAV_SMART))) {
+        in_mem += dw * dh * dec_bpp * frames * EST_SMART_FACTOR + EST_SMART_EXTRA;
+        est->reasons |= ESTIMATE_SMART;
+    }
+    if ((plan.result_crop_w > 0 || plan.result_crop_h > 0) && po->gravity.type == GRAV_SMART) {
+        /* Scaled and converted to 8-bit sRGB by then. */
+        in_mem += scaled_px * out_bands * frames * EST_SMART_FACTOR + EST_SMART_EXTRA;
+        est->reasons |= ESTIMATE_SMART;
+    }
+    if (po->blur > 0 || po->sharpen > 0 || po->pixelate > 1) {
+        double fbpp = alpha ? out_bands * 4.0 : out_bands;
+        double sigma = po->blur > po->sharpen ? po->blur : po->sharpen;
+
+        in_mem += (scaled_px * fbpp + scaled_px * out_bands) * frames;
+        in_mem += (double)plan.scaled_w * (6.0 * sigma + 1.0) * out_bands * 4.0;
+        est->reasons |= ESTIMATE_FILTER;
+    }
+    if (animated) {
+        /* Every transformed frame exists before arrayjoin hands them to the saver. */
+        in_mem += out_px * out_bands * frames;
+        est->reasons |= ESTIMATE_ANIMATION;
+    }
+
+    enc = encoder_bytes(out_type, out_px, out_bands, options_quality(po, out_type), frames);
+    if (out_type == IMGTYPE_WEBP || out_type == IMGTYPE_AVIF || out_type == IMGTYPE_GIF ||
+        out_type == IMGTYPE_TIFF || (out_type == IMGTYPE_PNG && cfg.png_quantize))
+        est->reasons |= ESTIMATE_WHOLE_ENC;
+    if (po->max_bytes > 0 && imagetype_supports_quality(out_type)) {
+        /* save_to_fit: the result in memory, and one encoded attempt beside it. */
+        in_mem += out_px * out_bands * frames;
+        enc += out_px * out_bands;
+        est->reasons |= ESTIMATE_FIT_BYTES;
+    }
+
+    est->fixed = clamp_size(EST_FIXED * EST_MARGIN);
+    est->stream = clamp_size(stream * EST_MARGIN);
+    est->in_memory = clamp_size(in_mem * EST_MARGIN);
+    est->encoder = clamp_size(enc * EST_MARGIN);
+    est->work = clamp_size((double)est->fixed + (double)est->stream + (double)est->in_memory +
+                           (double)est->encoder);
+    est->total = clamp_size((double)est->work + (double)est->source);
+}

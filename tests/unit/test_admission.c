@@ -1,0 +1,393 @@
+/* test_admission.c: the memory budget's decisions, waits, fairness and calibration, with threads.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "admission.h"
+#include "config.h"
+#include "process.h"
+#include "testutil.h"
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (tu_load_default_cfg() < 0)
+        return -1;
+    return process_global_init("test_admission");
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    config_release(&cfg);
+    return 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static struct admission_stats stats(struct admission *adm)
+{
+    struct admission_stats st;
+
+    admission_get_stats(adm, &st);
+    return st;
+}
+
+static void test_fits_and_releases(void **state)
+{
+    struct admission *adm = admission_new(100, 1000);
+    struct admission_ticket a, b;
+
+    (void)state;
+    assert_non_null(adm);
+    assert_int_equal(admission_acquire(adm, 60, 60, admission_now_ms() + 1000, &a), ADMISSION_OK);
+    /* 100 - 100/16: the last 6 bytes are kept for small requests. */
+    assert_int_equal(admission_acquire(adm, 34, 34, admission_now_ms() + 1000, &b), ADMISSION_OK);
+    assert_int_equal(stats(adm).in_use, 94);
+    assert_int_equal(stats(adm).in_flight, 2);
+    admission_release(&a);
+    assert_null(a.adm);
+    admission_release(&a); /* a released ticket is a no-op */
+    assert_int_equal(stats(adm).in_use, 34);
+    admission_release(&b);
+    assert_int_equal(stats(adm).in_use, 0);
+    assert_int_equal(stats(adm).admitted, 2);
+    assert_int_equal(stats(adm).waited, 0);
+    admission_free(adm);
+    admission_free(NULL);
+}
+
+/* Over the whole budget: refused at once, even with the budget empty and a long deadline. */
+static void test_too_big(void **state)
+{
+    struct admission *adm = admission_new(100, 1000);
+    struct admission_ticket t;
+    double t0 = admission_now_ms();
+
+    (void)state;
+    assert_int_equal(admission_acquire(adm, 101, 101, t0 + 5000, &t), ADMISSION_TOO_BIG);
+    assert_true(admission_now_ms() - t0 < 100);
+    assert_null(t.adm);
+    assert_int_equal(stats(adm).rejected, 1);
+    assert_int_equal(stats(adm).in_use, 0);
+    admission_free(adm);
+}
+
+/* Does not fit until the deadline: ADMISSION_TIMEOUT after the deadline, not before. */
+static void test_timeout(void **state)
+{
+    struct admission *adm = admission_new(100, 10000);
+    struct admission_ticket hold, t;
+    double t0;
+
+    (void)state;
+    assert_int_equal(admission_acquire(adm, 80, 80, admission_now_ms() + 1000, &hold),
+                     ADMISSION_OK);
+    t0 = admission_now_ms();
+    assert_int_equal(admission_acquire(adm, 30, 30, t0 + 150, &t), ADMISSION_TIMEOUT);
+    assert_true(admission_now_ms() - t0 >= 149);
+    assert_true(admission_now_ms() - t0 < 2000);
+    assert_int_equal(stats(adm).timed_out, 1);
+    assert_int_equal(stats(adm).waiting, 0);
+    assert_int_equal(stats(adm).in_use, 80);
+    /* A deadline already past: no wait at all. */
+    t0 = admission_now_ms();
+    assert_int_equal(admission_acquire(adm, 30, 30, t0 - 1, &t), ADMISSION_TIMEOUT);
+    admission_release(&hold);
+    admission_free(adm);
+}
+
+struct waiter_arg {
+    struct admission *adm;
+    size_t need;
+    double deadline;
+    int result;
+    double admitted_at;
+    struct admission_ticket t;
+};
+
+static void *waiter(void *p)
+{
+    struct waiter_arg *w = p;
+
+    w->result = admission_acquire(w->adm, w->need, w->need, w->deadline, &w->t);
+    w->admitted_at = admission_now_ms();
+    return NULL;
+}
+
+static void wait_for_waiters(struct admission *adm, size_t n)
+{
+    for (int i = 0; i < 400 && stats(adm).waiting < n; i++)
+        sleep_ms(5);
+    assert_int_equal(stats(adm).waiting, n);
+}
+
+/* A waiter goes as soon as enough is released. */
+static void test_wait_then_admitted(void **state)
+{
+    struct admission *adm = admission_new(100, 10000);
+    struct admission_ticket hold;
+    struct waiter_arg w = {adm, 50, 0, -99, 0, {0}};
+    pthread_t th;
+    double released;
+
+    (void)state;
+    assert_int_equal(admission_acquire(adm, 80, 80, admission_now_ms() + 1000, &hold),
+                     ADMISSION_OK);
+    w.deadline = admission_now_ms() + 5000;
+    pthread_create(&th, NULL, waiter, &w);
+    wait_for_waiters(adm, 1);
+    sleep_ms(50);
+    released = admission_now_ms();
+    admission_release(&hold);
+    pthread_join(th, NULL);
+    assert_int_equal(w.result, ADMISSION_OK);
+    assert_true(w.admitted_at >= released);
+    assert_true(w.admitted_at - released < 1000);
+    assert_true(w.t.waited);
+    assert_int_equal(stats(adm).waited, 1);
+    assert_int_equal(stats(adm).in_use, 50);
+    admission_release(&w.t);
+    admission_free(adm);
+}
+
+/* Not FIFO: a small request that fits passes a big one that waits. */
+static void test_no_head_of_line(void **state)
+{
+    struct admission *adm = admission_new(100, 10000);
+    struct admission_ticket hold, small;
+    struct waiter_arg big = {adm, 60, 0, -99, 0, {0}};
+    pthread_t th;
+    double t0;
+
+    (void)state;
+    assert_int_equal(admission_acquire(adm, 50, 50, admission_now_ms() + 1000, &hold),
+                     ADMISSION_OK);
+    big.deadline = admission_now_ms() + 5000;
+    pthread_create(&th, NULL, waiter, &big);
+    wait_for_waiters(adm, 1);
+    t0 = admission_now_ms();
+    assert_int_equal(admission_acquire(adm, 30, 30, t0 + 5000, &small), ADMISSION_OK);
+    assert_true(admission_now_ms() - t0 < 100);
+    assert_false(small.waited);
+    admission_release(&small);
+    admission_release(&hold);
+    pthread_join(th, NULL);
+    assert_int_equal(big.result, ADMISSION_OK);
+    admission_release(&big.t);
+    admission_free(adm);
+}
+
+/* ... but once the big one has waited starve_ms, nobody that would keep it out goes first. */
+static void test_no_starvation(void **state)
+{
+    struct admission *adm = admission_new(100, 100);
+    struct admission_ticket hold, small, small2;
+    struct waiter_arg big = {adm, 60, 0, -99, 0, {0}};
+    pthread_t th;
+
+    (void)state;
+    assert_int_equal(admission_acquire(adm, 50, 50, admission_now_ms() + 1000, &hold),
+                     ADMISSION_OK);
+    big.deadline = admission_now_ms() + 5000;
+    pthread_create(&th, NULL, waiter, &big);
+    wait_for_waiters(adm, 1);
+    sleep_ms(150); /* past starve_ms */
+    /* 50 + 30 fits the budget, but 50 + 30 + 60 would leave the big one out. */
+    assert_int_equal(admission_acquire(adm, 30, 30, admission_now_ms() + 100, &small),
+                     ADMISSION_TIMEOUT);
+    admission_release(&hold);
+    pthread_join(th, NULL);
+    assert_int_equal(big.result, ADMISSION_OK);
+    /* With the big one running, a request that fits beside it goes at once. */
+    assert_int_equal(admission_acquire(adm, 30, 30, admission_now_ms() + 100, &small2),
+                     ADMISSION_OK);
+    assert_int_equal(stats(adm).in_use, 90);
+    admission_release(&small2);
+    admission_release(&big.t);
+    assert_int_equal(stats(adm).timed_out, 1);
+    admission_free(adm);
+}
+
+/* Small requests (<= budget/64) live in the reserve (budget/16) and pass a reserved waiter. */
+static void test_small_requests_keep_flowing(void **state)
+{
+    struct admission *adm = admission_new(640, 100);
+    struct admission_ticket hold, small, mid;
+    struct waiter_arg big = {adm, 400, 0, -99, 0, {0}};
+    pthread_t th;
+    double t0;
+
+    (void)state;
+    /* Others may fill 600 of 640; a 20 does not fit past that, a 10 (small) does. */
+    assert_int_equal(admission_acquire(adm, 590, 590, admission_now_ms() + 1000, &hold),
+                     ADMISSION_OK);
+    assert_int_equal(admission_acquire(adm, 20, 20, admission_now_ms() + 50, &mid),
+                     ADMISSION_TIMEOUT);
+    assert_int_equal(admission_acquire(adm, 10, 10, admission_now_ms() + 50, &small), ADMISSION_OK);
+    assert_int_equal(stats(adm).in_use, 600);
+    admission_release(&small);
+    admission_release(&hold);
+
+    /* A reserved big waiter blocks a 100, but not a 10. */
+    assert_int_equal(admission_acquire(adm, 300, 300, admission_now_ms() + 1000, &hold),
+                     ADMISSION_OK);
+    big.deadline = admission_now_ms() + 5000;
+    pthread_create(&th, NULL, waiter, &big);
+    wait_for_waiters(adm, 1);
+    sleep_ms(150);
+    assert_int_equal(admission_acquire(adm, 100, 100, admission_now_ms() + 50, &mid),
+                     ADMISSION_TIMEOUT);
+    t0 = admission_now_ms();
+    assert_int_equal(admission_acquire(adm, 10, 10, t0 + 1000, &small), ADMISSION_OK);
+    assert_true(admission_now_ms() - t0 < 100);
+    admission_release(&small);
+    admission_release(&hold);
+    pthread_join(th, NULL);
+    assert_int_equal(big.result, ADMISSION_OK);
+    admission_release(&big.t);
+    admission_free(adm);
+}
+
+/* Many threads, random sizes: the sum in flight never passes the budget. */
+struct stress_arg {
+    struct admission *adm;
+    unsigned seed;
+    int ok, timeouts;
+};
+
+static _Atomic long stress_in_use;
+static _Atomic long stress_max;
+
+static void *stress(void *p)
+{
+    struct stress_arg *s = p;
+
+    for (int i = 0; i < 200; i++) {
+        struct admission_ticket t;
+        size_t need = 1 + (size_t)(rand_r(&s->seed) % 60);
+
+        if (admission_acquire(s->adm, need, need, admission_now_ms() + 2000, &t) != ADMISSION_OK) {
+            s->timeouts++;
+            continue;
+        }
+        long now = atomic_fetch_add(&stress_in_use, (long)need) + (long)need;
+        long m = atomic_load(&stress_max);
+
+        while (now > m && !atomic_compare_exchange_weak(&stress_max, &m, now))
+            ;
+        sleep_ms(rand_r(&s->seed) % 2);
+        atomic_fetch_sub(&stress_in_use, (long)need);
+        admission_release(&t);
+        s->ok++;
+    }
+    return NULL;
+}
+
+static void test_stress_never_over(void **state)
+{
+    struct admission *adm = admission_new(100, 20);
+    struct stress_arg args[8];
+    pthread_t th[8];
+    int ok = 0;
+
+    (void)state;
+    for (int i = 0; i < 8; i++) {
+        args[i] = (struct stress_arg){adm, (unsigned)i * 7919u + 1, 0, 0};
+        pthread_create(&th[i], NULL, stress, &args[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        ok += args[i].ok;
+        assert_int_equal(args[i].timeouts, 0);
+    }
+    assert_int_equal(ok, 1600);
+    assert_true(atomic_load(&stress_max) <= 100);
+    assert_true(atomic_load(&stress_max) > 60); /* it did run several at once */
+    assert_int_equal(stats(adm).in_use, 0);
+    assert_int_equal(stats(adm).admitted, 1600);
+    admission_free(adm);
+}
+
+/* A request alone is measured: 24 MB touched shows as RSS growth; overlapping ones are not. */
+static void test_calibration(void **state)
+{
+    struct admission *adm = admission_new((size_t)1 << 30, 1000);
+    struct admission_ticket a, b;
+    struct admission_stats st;
+    size_t n = 24u << 20;
+    unsigned char *p;
+
+    (void)state;
+    assert_int_equal(admission_acquire(adm, n, n, admission_now_ms() + 1000, &a), ADMISSION_OK);
+    p = malloc(n);
+    assert_non_null(p);
+    memset(p, 0x5a, n);
+    admission_release(&a);
+    free(p);
+    st = stats(adm);
+    assert_int_equal(st.measured, 1);
+    assert_true(st.rss_bytes >= n - (1u << 20));
+    assert_true(st.measured_bytes >= st.rss_bytes);
+    assert_int_equal(st.estimate_bytes, n);
+    assert_int_equal(st.ratio_buckets[ADMISSION_RATIO_BUCKETS], 0);
+
+    assert_int_equal(admission_acquire(adm, 10, 10, admission_now_ms() + 1000, &a), ADMISSION_OK);
+    assert_int_equal(admission_acquire(adm, 10, 10, admission_now_ms() + 1000, &b), ADMISSION_OK);
+    admission_release(&a);
+    admission_release(&b);
+    st = stats(adm);
+    assert_int_equal(st.measured, 1);
+    assert_int_equal(st.unmeasured, 2);
+    admission_free(adm);
+}
+
+/* With IMGFCGI_MEMORY_BUDGET off (the default) the handler's call holds nothing. */
+static void test_off_by_default(void **state)
+{
+    struct admission_ticket t;
+    struct procopts po;
+    struct errinfo e;
+    static const unsigned char junk[] = "not an image";
+
+    (void)state;
+    assert_null(admission_global());
+    options_init(&po);
+    err_clear(&e);
+    assert_int_equal(admission_request_begin(&t, junk, sizeof(junk), IMGTYPE_JPEG, &po, NULL,
+                                             admission_now_ms() + 1000, &e),
+                     0);
+    assert_null(t.adm);
+    admission_request_end(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fits_and_releases),
+        cmocka_unit_test(test_too_big),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_wait_then_admitted),
+        cmocka_unit_test(test_no_head_of_line),
+        cmocka_unit_test(test_no_starvation),
+        cmocka_unit_test(test_small_requests_keep_flowing),
+        cmocka_unit_test(test_stress_never_over),
+        cmocka_unit_test(test_calibration),
+        cmocka_unit_test(test_off_by_default),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,338 @@
+/* test_estimate.c: header reads of real images, and the memory model's terms. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <glib.h>
+
+#include "config.h"
+#include "estimate.h"
+#include "imagetype.h"
+#include "options.h"
+#include "process.h"
+#include "testutil.h"
+
+#define MB (1024.0 * 1024.0)
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (tu_load_default_cfg() < 0)
+        return -1;
+    return process_global_init("test_estimate");
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    config_release(&cfg);
+    return 0;
+}
+
+static unsigned char *fixture(const char *name, size_t *len)
+{
+    const char *dir = getenv("IMGFCGI_TEST_FIXTURES");
+    char path[512];
+    gchar *data = NULL;
+    gsize n = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir : "tests/fixtures", name);
+    if (!g_file_get_contents(path, &data, &n, NULL))
+        fail_msg("cannot read %s", path);
+    *len = n;
+    return (unsigned char *)data;
+}
+
+static void read_header(const char *name, struct estimate_header *h)
+{
+    size_t len;
+    unsigned char *data = fixture(name, &len);
+    struct errinfo e;
+
+    err_clear(&e);
+    assert_int_equal(estimate_read_header(data, len, imagetype_sniff(data, len, 32768), h, &e), 0);
+    g_free(data);
+}
+
+static void test_header_fixtures(void **state)
+{
+    struct estimate_header h;
+
+    (void)state;
+    read_header("photo.jpg", &h);
+    assert_int_equal(h.type, IMGTYPE_JPEG);
+    assert_int_equal(h.width, 800);
+    assert_int_equal(h.height, 500);
+    assert_int_equal(h.bands, 3);
+    assert_int_equal(h.sample_bytes, 1);
+    assert_int_equal(h.pages, 1);
+    assert_false(h.alpha);
+
+    read_header("alpha.png", &h);
+    assert_int_equal(h.type, IMGTYPE_PNG);
+    assert_int_equal(h.bands, 4);
+    assert_true(h.alpha);
+
+    read_header("orientation-6.jpg", &h);
+    assert_int_equal(h.orientation, 6);
+    assert_int_equal(h.width, 250);
+    assert_int_equal(h.height, 400);
+
+    /* One page's height, and the page count. */
+    read_header("animated.gif", &h);
+    assert_int_equal(h.type, IMGTYPE_GIF);
+    assert_int_equal(h.width, 120);
+    assert_int_equal(h.height, 80);
+    assert_int_equal(h.pages, 10);
+}
+
+static void test_header_broken(void **state)
+{
+    static const unsigned char junk[] = {0xff, 0xd8, 0xff, 0xe0, 0, 0, 'x', 'y', 'z'};
+    struct estimate_header h;
+    struct errinfo e;
+
+    (void)state;
+    err_clear(&e);
+    assert_int_equal(estimate_read_header(junk, sizeof(junk), IMGTYPE_JPEG, &h, &e),
+                     ERR_BROKEN_IMAGE);
+    assert_int_equal(e.status, 422);
+}
+
+static struct estimate_header hdr(enum imgtype t, int w, int h, int bands)
+{
+    struct estimate_header x;
+
+    memset(&x, 0, sizeof(x));
+    x.type = t;
+    x.width = w;
+    x.height = h;
+    x.bands = bands;
+    x.sample_bytes = 1;
+    x.pages = 1;
+    x.orientation = 1;
+    x.alpha = bands == 2 || bands == 4;
+    return x;
+}
+
+static void opts(struct procopts *po, const char *seg)
+{
+    struct errinfo e;
+
+    options_init(po);
+    while (seg != NULL && *seg != '\0') {
+        const char *next = strchr(seg, '/');
+        size_t n = next != NULL ? (size_t)(next - seg) : strlen(seg);
+
+        assert_int_equal(options_apply(po, seg, n, ':', &e), 0);
+        seg = next != NULL ? next + 1 : NULL;
+    }
+}
+
+static void est(const struct estimate_header *h, const char *seg, enum imgtype out,
+                struct estimate *e)
+{
+    struct procopts po;
+
+    opts(&po, seg);
+    estimate_compute(h, 1000, &po, out, e);
+    assert_int_equal(e->total, e->work + e->source);
+    assert_int_equal(e->work, e->fixed + e->stream + e->in_memory + e->encoder);
+}
+
+/* JPEG shrinks on load by 8, PNG cannot: the PNG's lines are 8x wider. */
+static void test_shrink_on_load(void **state)
+{
+    struct estimate_header j = hdr(IMGTYPE_JPEG, 8640, 5760, 3);
+    struct estimate_header p = hdr(IMGTYPE_PNG, 8640, 5760, 3);
+    struct estimate_header w = hdr(IMGTYPE_WEBP, 8640, 5760, 3);
+    struct estimate ej, ep, ew, e2;
+
+    (void)state;
+    est(&j, "rs:fit:300:300", IMGTYPE_JPEG, &ej);
+    est(&p, "rs:fit:300:300", IMGTYPE_JPEG, &ep);
+    est(&w, "rs:fit:300:300", IMGTYPE_JPEG, &ew);
+    assert_int_equal(ej.shrink, 8);
+    assert_int_equal(ej.decode_w, 1080);
+    assert_int_equal(ej.decode_h, 720);
+    assert_int_equal(ep.shrink, 1);
+    assert_int_equal(ep.decode_w, 8640);
+    assert_true(ew.load_scale < 0.04 && ew.load_scale > 0.03);
+    assert_int_equal(ej.out_w, 300);
+    assert_int_equal(ej.out_h, 200);
+    assert_true(ep.stream > 7 * ej.stream);
+    assert_int_equal(ej.reasons, 0u);
+    /* A 1/3 size asks for shrink 2 only. */
+    est(&j, "rs:fit:2880:2880", IMGTYPE_JPEG, &e2);
+    assert_int_equal(e2.shrink, 2);
+    /* IMGPROXY_DISABLE_SHRINK_ON_LOAD. */
+    cfg.disable_shrink_on_load = true;
+    est(&j, "rs:fit:300:300", IMGTYPE_JPEG, &e2);
+    cfg.disable_shrink_on_load = false;
+    assert_int_equal(e2.shrink, 1);
+    assert_int_equal(e2.decode_w, 8640);
+}
+
+/* The calibrated case (README figures): a 50 MP PNG to a 300 px thumbnail, 31.7 MB measured. */
+static void test_calibrated_png_thumbnail(void **state)
+{
+    struct estimate_header p = hdr(IMGTYPE_PNG, 8640, 5760, 3);
+    struct estimate e;
+
+    (void)state;
+    est(&p, "rs:fit:300:300", IMGTYPE_JPEG, &e);
+    assert_true(e.work >= 31.7 * MB && e.work <= 1.5 * 31.7 * MB);
+}
+
+static void test_random_access_steps(void **state)
+{
+    struct estimate_header p = hdr(IMGTYPE_PNG, 4000, 3000, 3);
+    struct estimate_header r = hdr(IMGTYPE_JPEG, 4000, 3000, 3);
+    struct estimate plain, rot, trim, smart, fill_sm, blur;
+
+    (void)state;
+    est(&p, "rs:fit:1000:1000", IMGTYPE_JPEG, &plain);
+    assert_int_equal(plain.in_memory, 0);
+
+    est(&p, "rs:fit:1000:1000/rot:90", IMGTYPE_JPEG, &rot);
+    assert_true(rot.reasons & ESTIMATE_ROTATE);
+    /* The decoded image, 36 MB, held whole. */
+    assert_true(rot.in_memory >= 4000.0 * 3000 * 3);
+
+    /* EXIF orientation alone does the same. */
+    r.orientation = 6;
+    est(&r, "rs:fit:1000:1000", IMGTYPE_JPEG, &rot);
+    assert_true(rot.reasons & ESTIMATE_ROTATE);
+    assert_int_equal(rot.shrink, 4);
+    assert_int_equal(rot.decode_w, 1000);
+    assert_true(rot.in_memory >= 1000.0 * 750 * 3 && rot.in_memory < 2000.0 * 1500 * 3);
+
+    /* Trim decodes the full source, even of a JPEG, with no shrink-on-load. */
+    r.orientation = 1;
+    est(&r, "rs:fit:300:300/t:10", IMGTYPE_JPEG, &trim);
+    assert_true(trim.reasons & ESTIMATE_TRIM);
+    assert_int_equal(trim.shrink, 1);
+    assert_true(trim.in_memory >= 4000.0 * 3000 * 3);
+
+    /* Smart crop before scaling holds the decoded image; after scaling, only the scaled one. */
+    est(&p, "c:2000:2000:sm/rs:fill:200:200", IMGTYPE_JPEG, &smart);
+    assert_true(smart.reasons & ESTIMATE_SMART);
+    assert_true(smart.in_memory >= 4000.0 * 3000 * 3);
+    est(&p, "rs:fill:200:200/g:sm", IMGTYPE_JPEG, &fill_sm);
+    assert_true(fill_sm.reasons & ESTIMATE_SMART);
+    assert_true(fill_sm.in_memory < smart.in_memory / 10);
+
+    est(&p, "rs:fit:1000:1000/bl:5", IMGTYPE_JPEG, &blur);
+    assert_true(blur.reasons & ESTIMATE_FILTER);
+    assert_true(blur.in_memory >= 2.0 * 1000 * 750 * 3);
+}
+
+static void test_encoders(void **state)
+{
+    struct estimate_header j = hdr(IMGTYPE_JPEG, 8640, 5760, 3);
+    struct estimate jpg, webp, avif, png, pngq, tiff;
+
+    (void)state;
+    est(&j, "rs:fit:2048:2048", IMGTYPE_JPEG, &jpg);
+    est(&j, "rs:fit:2048:2048", IMGTYPE_WEBP, &webp);
+    est(&j, "rs:fit:2048:2048", IMGTYPE_AVIF, &avif);
+    est(&j, "rs:fit:2048:2048", IMGTYPE_PNG, &png);
+    est(&j, "rs:fit:2048:2048", IMGTYPE_TIFF, &tiff);
+    cfg.png_quantize = true;
+    est(&j, "rs:fit:2048:2048", IMGTYPE_PNG, &pngq);
+    cfg.png_quantize = false;
+    /* A 2.8 MP result: JPEG streams (over 1 MP, no optimised tables), the others hold it. */
+    assert_true(jpg.encoder < 1 * MB);
+    assert_false(jpg.reasons & ESTIMATE_WHOLE_ENC);
+    assert_true(png.encoder < 1 * MB);
+    assert_true(webp.reasons & ESTIMATE_WHOLE_ENC);
+    assert_true(webp.encoder > 2048.0 * 1365 * 4);
+    assert_true(avif.encoder > webp.encoder);
+    assert_true(tiff.encoder >= 2048.0 * 1365 * 3);
+    assert_true(pngq.reasons & ESTIMATE_WHOLE_ENC);
+    assert_true(pngq.encoder > 2048.0 * 1365 * 4);
+    /* A small JPEG keeps its DCT coefficients for optimised Huffman tables. */
+    est(&j, "rs:fit:1000:1000", IMGTYPE_JPEG, &jpg);
+    assert_true(jpg.encoder >= 1000.0 * 667 * 3);
+    /* max_bytes holds the result and one attempt. */
+    est(&j, "rs:fit:1000:1000/mb:10000", IMGTYPE_JPEG, &webp);
+    assert_true(webp.reasons & ESTIMATE_FIT_BYTES);
+}
+
+static void test_animation(void **state)
+{
+    struct estimate_header g = hdr(IMGTYPE_GIF, 400, 300, 4);
+    struct estimate one, many;
+    struct procopts po;
+
+    (void)state;
+    g.pages = 50;
+    est(&g, "rs:fit:200:200", IMGTYPE_GIF, &one);
+    assert_int_equal(one.frames, 1); /* IMGPROXY_MAX_ANIMATION_FRAMES defaults to 1 */
+    opts(&po, "rs:fit:200:200");
+    po.max_animation_frames = 20;
+    estimate_compute(&g, 1000, &po, IMGTYPE_GIF, &many);
+    assert_int_equal(many.frames, 20);
+    assert_true(many.reasons & ESTIMATE_ANIMATION);
+    assert_true(many.in_memory >= 20.0 * 200 * 150 * 4);
+    assert_int_equal(estimate_out_type(&g, &po, NULL), IMGTYPE_GIF);
+}
+
+static void test_out_type(void **state)
+{
+    struct estimate_header p = hdr(IMGTYPE_PNG, 100, 100, 4);
+    struct estimate_header j = hdr(IMGTYPE_JPEG, 100, 100, 3);
+    struct procopts po;
+
+    (void)state;
+    opts(&po, "rs:fit:50:50");
+    /* Preferred formats keep a JPEG or PNG source as it is. */
+    assert_int_equal(estimate_out_type(&p, &po, NULL), IMGTYPE_PNG);
+    assert_int_equal(estimate_out_type(&j, &po, NULL), IMGTYPE_JPEG);
+    opts(&po, "rs:fit:50:50/f:webp");
+    assert_int_equal(estimate_out_type(&j, &po, NULL), IMGTYPE_WEBP);
+    cfg.auto_avif = true;
+    opts(&po, "rs:fit:50:50");
+    assert_int_equal(estimate_out_type(&j, &po, "image/avif,image/webp,*/*"), IMGTYPE_AVIF);
+    assert_int_equal(estimate_out_type(&j, &po, "image/webp,*/*"), IMGTYPE_JPEG);
+    cfg.auto_avif = false;
+}
+
+/* The source counts; bigger sources and results cost more. */
+static void test_monotonic(void **state)
+{
+    struct estimate_header a = hdr(IMGTYPE_PNG, 2000, 1500, 3);
+    struct estimate_header b = hdr(IMGTYPE_PNG, 4000, 3000, 3);
+    struct estimate ea, eb, ec;
+    struct procopts po;
+
+    (void)state;
+    opts(&po, "rs:fit:800:800");
+    estimate_compute(&a, 1000, &po, IMGTYPE_WEBP, &ea);
+    estimate_compute(&b, 1000, &po, IMGTYPE_WEBP, &eb);
+    estimate_compute(&b, 5000000, &po, IMGTYPE_WEBP, &ec);
+    assert_true(eb.total > ea.total);
+    assert_int_equal(ec.source, 5000000);
+    assert_int_equal(ec.total, eb.total + 5000000 - 1000);
+    opts(&po, "rs:fit:1600:1600");
+    estimate_compute(&b, 1000, &po, IMGTYPE_WEBP, &ec);
+    assert_true(ec.encoder > eb.encoder);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_fixtures),     cmocka_unit_test(test_header_broken),
+        cmocka_unit_test(test_shrink_on_load),      cmocka_unit_test(test_calibrated_png_thumbnail),
+        cmocka_unit_test(test_random_access_steps), cmocka_unit_test(test_encoders),
+        cmocka_unit_test(test_animation),           cmocka_unit_test(test_out_type),
+        cmocka_unit_test(test_monotonic),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
