@@ -12,6 +12,7 @@
 #include "log.h"
 #include "watermark.h"
 #include "process.h"
+#include "svg.h"
 #include "banned.h"
 
 struct process_job {
@@ -120,6 +121,11 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
                                  NULL);
         break;
     case IMGTYPE_SVG:
+        if (svg_entities_too_big((const char *)data, len)) {
+            vips_error("svgload_buffer", "entity expansion over the limit");
+            r = -1;
+            break;
+        }
         r = vips_svgload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
                                 "scale", scale, NULL);
         break;
