@@ -1,4 +1,5 @@
 /* process.c: the libvips pipeline: header, plan, shrink-on-load, crop, scale, extend, save. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,6 +582,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     struct geom_plan plan;
     int w, h, orientation, ret;
     bool vector = src_type == IMGTYPE_SVG;
+    double vector_scale = 1.0; /* what a vector source is drawn at before the plan's scale */
     bool alpha, animated = false;
     int frames = 1;
     enum imgtype out_type;
@@ -598,9 +600,18 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     h = vips_image_get_height(img);
     info->src_w = w;
     info->src_h = h;
-    if ((long long)w * h > po->max_src_resolution) {
+    if ((long long)w * h > po->max_src_resolution && !vector) {
         ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%d)", w, h);
         goto out;
+    } else if ((long long)w * h > po->max_src_resolution) {
+        /* A vector source is drawn at the scale that fits the limit (imgproxy's guard scale). */
+        vector_scale = sqrt((double)po->max_src_resolution / ((double)w * (double)h));
+        if (step(&img, load_image(data, len, src_type, 1, vector_scale, false)) < 0) {
+            ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
+            goto out;
+        }
+        w = vips_image_get_width(img);
+        h = vips_image_get_height(img);
     }
     orientation = vips_image_get_typeof(img, VIPS_META_ORIENTATION)
                       ? vips_image_get_orientation(img)
@@ -683,8 +694,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                                  src_type == IMGTYPE_WEBP);
 
         if (can) {
-            VipsImage *again =
-                load_image(data, len, src_type, jpeg_shrink, prescale, po->enforce_thumbnail);
+            VipsImage *again = load_image(data, len, src_type, jpeg_shrink, prescale * vector_scale,
+                                          po->enforce_thumbnail);
 
             if (step(&img, again) < 0) {
                 ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
