@@ -23,7 +23,9 @@
 #                   max-procs 2); a graceful restart (SIGUSR1) under load.
 #       apache      conf/apache-fcgid.conf: Apache mod_fcgid spawns imgfcgi, mounted
 #                   under /img; apache2 -k graceful under load.
-# then runs test_http.py against them and stops everything (trap EXIT).
+# then runs test_http.py against them, and with HOST=nginx test_conformance.py
+# (imgfcgi #7) and tests/hostile/hostile.py (imgfcgi #8 and #9, each behind its
+# own conf/nginx.conf), and stops everything (trap EXIT).
 #
 # Environment:
 #   IMGFCGI_BIN        the binary (default: build/imgfcgi)
@@ -165,12 +167,13 @@ cleanup() {
     local p=0 f=0
     if [ -f "$tmp/result" ]; then
         read -r p f <"$tmp/result"
-        if [ -f "$tmp/result-conformance" ]; then
-            local cp cf
-            read -r cp cf <"$tmp/result-conformance"
+        local extra cp cf
+        for extra in "$tmp/result-conformance" "$tmp/result-hostile"; do
+            [ -f "$extra" ] || continue
+            read -r cp cf <"$extra"
             p=$((p + cp))
             f=$((f + cf))
-        fi
+        done
     elif [ "$rc" -ne 0 ] || [ "$status" -ne 0 ]; then
         f=1
     fi
@@ -487,6 +490,19 @@ if [ "$host" = nginx ]; then
     front_nginx front7 nginx.conf "$tmp/imgfcgi7.sock"
     front7_port=$front_port
     wait_http "http://127.0.0.1:$front7_port/health" 30 "${pids[front7]}" "${pids[imgfcgi7]}"
+    # The hostile-input suite (tests/hostile): #8 with the common 3 MB source limit,
+    # #9 without one; security options on (maf), memory released every second so
+    # its RSS figures settle.
+    hostile_env=(IMGPROXY_ALLOW_SECURITY_OPTIONS=true IMGPROXY_FREE_MEMORY_INTERVAL=1)
+    spawn_unix imgfcgi8 "${common_env[@]}" "${threaded_env[@]}" "${hostile_env[@]}"
+    spawn_unix imgfcgi9 "${common_env[@]}" "${threaded_env[@]}" "${hostile_env[@]}" \
+        IMGPROXY_MAX_SRC_FILE_SIZE=0
+    front_nginx front8 nginx.conf "$tmp/imgfcgi8.sock"
+    front8_port=$front_port
+    front_nginx front9 nginx.conf "$tmp/imgfcgi9.sock"
+    front9_port=$front_port
+    wait_http "http://127.0.0.1:$front8_port/health" 30 "${pids[front8]}" "${pids[imgfcgi8]}"
+    wait_http "http://127.0.0.1:$front9_port/health" 30 "${pids[front9]}" "${pids[imgfcgi9]}"
 fi
 
 wait_http "http://127.0.0.1:$front1_port$prefix/health" 30 "${pids[front1]}" "$pid1"
@@ -535,6 +551,13 @@ if [ "$host" = nginx ]; then
     env "${it_env[@]}" IT_CONF_FRONT="http://127.0.0.1:$front7_port" \
         IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
         python3 "$here/test_conformance.py" "$@"
+    [ $? -eq 0 ] || status=1
+    env HX_FRONT="http://127.0.0.1:$front8_port" HX_PID="${pids[imgfcgi8]}" \
+        HX_NOLIMIT_FRONT="http://127.0.0.1:$front9_port" HX_NOLIMIT_PID="${pids[imgfcgi9]}" \
+        HX_ORIGIN="http://127.0.0.1:$origin_port" HX_PYORIGIN="http://127.0.0.1:$py_port" \
+        HX_ROOT="$root" HX_RESULT="$tmp/result-hostile" HX_ASAN="$asan" \
+        HX_MAX_SRC_FILE_SIZE=3000000 HX_DOWNLOAD_TIMEOUT=2 HX_TRACE_RSS="${HX_TRACE_RSS:-0}" \
+        python3 "$repo/tests/hostile/hostile.py" "$@"
     [ $? -eq 0 ] || status=1
 fi
 set -e
