@@ -28,6 +28,8 @@
  * mmap threshold and in L2, and still takes a loopback TCP segment in one read.
  */
 #define FETCH_READ_SIZE (64L * 1024)
+/* The most a Content-Length reserves before the body comes (no IMGPROXY_MAX_SRC_FILE_SIZE). */
+#define FETCH_PRESIZE_MAX (64LL * 1024 * 1024)
 
 struct fetcher {
     CURL *curl;
@@ -189,13 +191,19 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
         long long cl = strtoll(line + 15, &endp, 10);
 
         t->content_length = cl >= 0 ? cl : -1;
-        /* Size the buffer once when the origin says how big the body is. */
+        /*
+         * Size the buffer once when the origin says how big the body is. That
+         * is only a claim: with no IMGPROXY_MAX_SRC_FILE_SIZE, a larger one
+         * (a 10 GB Content-Length) grows as the bytes really come.
+         */
         if ((t->status == 200 || t->status == 206) && t->content_length > 0) {
             if (t->max_size > 0 && t->content_length > t->max_size) {
                 t->too_big = true;
                 return 0;
             }
-            if (body_for(t->r, (size_t)t->content_length) < 0) {
+            if (body_for(t->r, t->content_length > FETCH_PRESIZE_MAX
+                                   ? 0
+                                   : (size_t)t->content_length) < 0) {
                 t->oom = true;
                 return 0;
             }
