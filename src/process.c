@@ -122,8 +122,8 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
                                  NULL);
         break;
     case IMGTYPE_SVG:
-        if (svg_entities_too_big((const char *)data, len)) {
-            vips_error("svgload_buffer", "entity expansion over the limit");
+        if (svg_declares_entities((const char *)data, len)) {
+            vips_error("svgload_buffer", "SVGs with DTD entities are not rasterised");
             r = -1;
             break;
         }

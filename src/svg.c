@@ -1,9 +1,8 @@
 /*
  * svg.c: strips scripts, event handlers and external <use> references from SVG
- * text; measures what its internal DTD's entities expand to.
+ * text; finds entity declarations before an SVG is rasterised.
  */
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -209,179 +208,43 @@ int svg_sanitize(const char *in, size_t len, struct buf *out)
     return 0;
 }
 
-/* Entities of an internal DTD subset, for svg_entities_too_big. */
-#define SVG_MAX_ENTITIES 256
-
-struct entity {
-    const char *name, *value; /* value NULL: an external entity (libxml2 does not load it) */
-    size_t nlen, vlen;
-    unsigned long long size; /* expanded, saturated at dtd.cap */
-    int state;               /* 0 not measured, 1 being measured (a loop if met again), 2 done */
-};
-
-struct dtd {
-    struct entity e[SVG_MAX_ENTITIES];
-    size_t n;
-    unsigned long long cap; /* sizes stop growing here: the document is too big */
-    bool bad;               /* a loop, a parameter entity, too many entities */
-};
-
-static bool name_char(char c)
+/* The next c outside quotes and comments in p..end, or NULL. */
+static const char *unquoted(const char *p, const char *end, char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == ':' || c == '-' || c == '.' || (unsigned char)c >= 0x80;
-}
-
-static const char *skip_space(const char *p, const char *end)
-{
-    while (p < end && is_space(*p))
-        p++;
-    return p;
-}
-
-/* Bytes p..end become once every reference to a declared entity is replaced. */
-static unsigned long long expanded_size(struct dtd *d, const char *p, const char *end)
-{
-    unsigned long long total = 0;
-
-    while (p < end && !d->bad) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *q;
-        struct entity *e = NULL;
-
-        if (amp == NULL) {
-            total += (unsigned long long)(end - p);
-            break;
-        }
-        total += (unsigned long long)(amp - p) + 1;
-        q = amp + 1;
-        while (q < end && name_char(*q))
-            q++;
-        p = amp + 1;
-        if (q == amp + 1 || q >= end || *q != ';')
-            continue; /* not a named reference: counted as text */
-        for (size_t i = 0; i < d->n && e == NULL; i++)
-            if (d->e[i].nlen == (size_t)(q - amp - 1) &&
-                memcmp(d->e[i].name, amp + 1, d->e[i].nlen) == 0)
-                e = &d->e[i];
-        p = q + 1;
-        if (e == NULL)
-            continue; /* a predefined or undeclared entity */
-        if (e->state == 1) {
-            d->bad = true;
-            break;
-        }
-        if (e->state == 0) {
-            e->state = 1;
-            e->size = e->value != NULL ? expanded_size(d, e->value, e->value + e->vlen) : 0;
-            e->state = 2;
-        }
-        total += e->size;
-        if (total >= d->cap)
-            return d->cap;
-    }
-    return total < d->cap ? total : d->cap;
-}
-
-/* Reads the declarations of the internal subset p..end into d. */
-static void read_subset(struct dtd *d, const char *p, const char *end)
-{
-    while (p < end && !d->bad) {
-        const char *lt = memchr(p, '<', (size_t)(end - p));
-        const char *q;
-        struct entity *e;
-
-        if (lt == NULL)
-            break;
-        if ((size_t)(end - lt) >= 4 && strncmp(lt, "<!--", 4) == 0) {
-            q = find(lt + 4, end, "-->");
-            p = q != NULL ? q + 3 : end;
-            continue;
-        }
-        if ((size_t)(end - lt) < 9 || strncmp(lt, "<!ENTITY", 8) != 0 || !is_space(lt[8])) {
-            q = tag_end(lt + 1, end);
-            p = q != NULL ? q + 1 : end;
-            continue;
-        }
-        q = skip_space(lt + 8, end);
-        if (q < end && *q == '%') {
-            d->bad = true; /* parameter entities: not something an image needs */
-            break;
-        }
-        if (d->n == SVG_MAX_ENTITIES) {
-            d->bad = true;
-            break;
-        }
-        e = &d->e[d->n];
-        memset(e, 0, sizeof(*e));
-        e->name = q;
-        while (q < end && name_char(*q))
-            q++;
-        e->nlen = (size_t)(q - e->name);
-        q = skip_space(q, end);
-        if (q < end && (*q == '"' || *q == '\'')) {
-            const char *close = memchr(q + 1, *q, (size_t)(end - q - 1));
-
-            if (close == NULL)
-                break;
-            e->value = q + 1;
-            e->vlen = (size_t)(close - q - 1);
-            q = close + 1;
-        }
-        if (e->nlen > 0)
-            d->n++;
-        q = tag_end(q, end);
-        p = q != NULL ? q + 1 : end;
-    }
-}
-
-bool svg_entities_too_big(const char *data, size_t len)
-{
-    const char *end = data + len, *p, *q, *body;
-    struct dtd *d;
-    unsigned long long size;
-    bool too_big;
-
-    p = find(data, end, "<!DOCTYPE");
-    if (p == NULL)
-        return false;
-    /* The internal subset: from '[' to the ']' before the DOCTYPE's '>', quotes skipped. */
-    for (q = p + 9; q < end && *q != '[' && *q != '>'; q++)
-        if (*q == '"' || *q == '\'') {
-            const char *close = memchr(q + 1, *q, (size_t)(end - q - 1));
-
-            if (close == NULL)
-                return false;
-            q = close;
-        }
-    if (q >= end || *q != '[')
-        return false;
-    p = q + 1;
-    for (q = p; q < end && *q != ']'; q++) {
-        if (*q == '"' || *q == '\'') {
-            const char *close = memchr(q + 1, *q, (size_t)(end - q - 1));
-
-            if (close == NULL)
-                return false;
-            q = close;
-        } else if ((size_t)(end - q) >= 4 && strncmp(q, "<!--", 4) == 0) {
-            const char *close = find(q + 4, end, "-->");
-
-            if (close == NULL)
-                return false;
-            q = close + 2;
+    for (; p < end; p++) {
+        if ((size_t)(end - p) >= 4 && strncmp(p, "<!--", 4) == 0) {
+            p = find(p + 4, end, "-->");
+            if (p == NULL)
+                return NULL;
+            p += 2;
+        } else if (*p == c) {
+            return p;
+        } else if (*p == '"' || *p == '\'') {
+            p = memchr(p + 1, *p, (size_t)(end - p - 1));
+            if (p == NULL)
+                return NULL;
         }
     }
-    if (q >= end)
+    return NULL;
+}
+
+bool svg_declares_entities(const char *data, size_t len)
+{
+    const char *end = data + len, *doctype, *open, *close;
+
+    doctype = find(data, end, "<!DOCTYPE");
+    if (doctype == NULL)
         return false;
-    body = q + 1;
-    d = calloc(1, sizeof(*d));
-    if (d == NULL)
-        return true; /* cannot tell: do not hand it to libxml2 */
-    d->cap = (unsigned long long)(end - body) + SVG_MAX_ENTITY_EXPANSION + 1;
-    read_subset(d, p, q);
-    size = d->bad ? 0 : expanded_size(d, body, end);
-    too_big = d->bad || size >= d->cap;
-    free(d);
-    return too_big;
+    /* The internal subset: from the '[' before the DOCTYPE's '>' to its ']'. */
+    open = unquoted(doctype + 9, end, '[');
+    close = unquoted(doctype + 9, end, '>');
+    if (open == NULL || (close != NULL && close < open))
+        return false;
+    close = unquoted(open + 1, end, ']');
+    if (close == NULL)
+        close = end;
+    for (const char *p = unquoted(open + 1, close, '<'); p != NULL; p = unquoted(p + 1, close, '<'))
+        if ((size_t)(close - p) >= 8 && strncmp(p, "<!ENTITY", 8) == 0)
+            return true;
+    return false;
 }

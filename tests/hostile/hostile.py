@@ -347,7 +347,7 @@ def make_fixtures():
         try:
             run("vips", "copy", base, path)
         except RuntimeError:
-            continue  # no saver for it here (heic, jxl): not loadable either in practice
+            continue  # no encoder for it on this machine: the format is left out
         bases[fmt] = (ext, read(path))
     raw = os.path.join(tmp, "base.raw")
     run("vips", "rawsave", base, raw)
@@ -622,15 +622,14 @@ def add_svg_cases(cp):
         % (canary, tok)))
     case("svg/external-parameter-entity/rasterised", plain(static(name), ext="png"), 422,
          body=BROKEN, check_fn=no_fetch(tok))
-    # An internal entity: text does render (so the cases above could have shown a leak).
+    # An internal entity, harmless in itself: not rasterised either, since librsvg 2.54 leaks
+    # each entity's text on every parse (LeakSanitizer saw it); passed through as it is.
     name = write("hx-svg-internal-entity.svg", svg_doc(
-        '<rect width="300" height="60" fill="#fff"/><text x="4" y="40" font-size="30">&t;</text>', 300, 60,
+        rect + '<text x="4" y="40" font-size="30">&t;</text>',
         prolog='<?xml version="1.0"?>\n<!DOCTYPE svg [<!ENTITY t "INTERNAL ENTITY TEXT">]>\n'))
-
-    def text_drawn(r):
-        expect_image("png", 300, 60)(r)
-        check(float(vips_value("deviate", r.body)[0]) > 5, "the entity's text was not drawn")
-    case("svg/internal-entity/rasterised", plain(static(name), ext="png"), 200, check_fn=text_drawn)
+    case("svg/internal-entity/passthrough", plain(static(name)), 200,
+         check_fn=sanitised([], kept=("<rect", "&t;", "INTERNAL ENTITY TEXT")))
+    case("svg/internal-entity/rasterised", plain(static(name), ext="png"), 422, body=BROKEN)
 
     # Entity expansion.
     name = write("hx-svg-billion-laughs.svg", billion_laughs())
