@@ -213,7 +213,7 @@ static int run(const char *argv0)
         log_error("cannot start the memory sidecar thread");
         goto failed;
     }
-    pool = worker_pool_start(l.fd, cfg.connections, cfg.workers);
+    pool = worker_pool_start(l.fd, cfg.connections, cfg.workers, cfg.requests_queue_size);
     if (pool == NULL)
         goto failed;
     log_info("imgfcgi %s listening on %s with %d workers and %d connection threads%s",

@@ -3,10 +3,14 @@
  *
  * Design. Connections and processing are separate budgets. main starts
  * nconn connection threads; each owns one FCGX_Request and loops: accept,
- * take a processing slot, serve, give the slot back, finish. A slot is one
- * handler_ctx (its CURL handle); there are nslots <= nconn of them, so at
- * most nslots images are processed at once (IMGPROXY_WORKERS). The extra
- * threads exist for nginx's fastcgi_keep_conn + upstream keepalive: libfcgi
+ * serve, finish. A slot is one handler_ctx (its CURL handle); there are
+ * nslots <= nconn of them, so at most nslots images are processed at once
+ * (IMGPROXY_WORKERS). The handler takes a slot only for an image request,
+ * after its URL checked out and before its download (as imgproxy orders
+ * it), through handler_slots.acquire: the slots module queues it, at
+ * most IMGPROXY_REQUESTS_QUEUE_SIZE deep (429 beyond), until the request's
+ * deadline (503). Health checks and errors found in the URL need no slot.
+ * The extra threads exist for nginx's fastcgi_keep_conn + upstream keepalive: libfcgi
  * reads the next request of a kept connection in FCGX_Accept_r, so every
  * idle kept connection blocks one thread there. Such a thread holds no slot,
  * and while fewer than nconn - nslots connections sit idle, a new connection
@@ -23,8 +27,10 @@
  *                  read by main.
  *   pool.stopping  set once by main; read by each thread before accepting.
  *   pool.stop_ms   when it was set (CLOCK_MONOTONIC ms), for the backlog drain.
- *   pool.lock      guards pool.free_slots/nfree; pool.slot_freed is signalled
- *                  under it when a slot comes back. Held only to push or pop.
+ *   pool.slots     the slots and their queue; thread-safe (slots.c has its lock).
+ *   last_accept_failure  when an accept last failed process-wide (EMFILE and
+ *                  the like), CLOCK_MONOTONIC ms: a failure logs only when
+ *                  none came in the ACCEPT_BURST_GAP_MS before it.
  *
  * There is no accept mutex: Linux accept() on a shared socket is
  * thread-safe, and a mutex held around FCGX_Accept_r would let a thread
@@ -80,16 +86,24 @@
 
 #include <fcgiapp.h>
 
+#include "errors.h"
 #include "handler.h"
 #include "log.h"
 #include "process.h"
+#include "slots.h"
 #include "worker.h"
 #include "banned.h"
 
 /* libvips can recurse deeply; glibc's default would follow `ulimit -s`. */
 #define WORKER_STACK_SIZE (8u * 1024 * 1024)
-/* Pause after a failed accept (EMFILE and the like) before trying again. */
+/*
+ * Pause after a failed accept (EMFILE and the like) before trying again:
+ * while descriptors are short, accept() fails again at once, so without it
+ * every idle thread would spin until one is free.
+ */
 #define ACCEPT_RETRY_NS (100L * 1000 * 1000)
+/* Failed accepts closer together than this are one burst, logged once. */
+#define ACCEPT_BURST_GAP_MS 10000
 /* After a stop: end after this long without a new connection, or this long at most. */
 #define DRAIN_QUIET_MS 300
 #define DRAIN_MAX_MS 3000
@@ -114,12 +128,8 @@ struct worker_pool {
     int n;         /* connection threads */
     struct worker *workers;
     int nslots;
-    struct handler_ctx **slots; /* owned: every slot's context, freed with the pool */
-    pthread_mutex_t lock;
-    pthread_cond_t slot_freed;
-    bool sync_ready;                 /* lock and slot_freed are initialised */
-    struct handler_ctx **free_slots; /* a stack of the slots nobody holds; under lock */
-    int nfree;
+    struct handler_ctx **ctxs; /* owned: slot i's context, freed with the pool */
+    struct slots *slots;       /* owned: which slots are free, and the queue */
 };
 
 /* One response under way: the handler's struct output points here. */
@@ -130,8 +140,8 @@ struct response {
     bool failed; /* a write failed: the client (or the web server) is gone */
 };
 
-/* Process-wide, so many threads failing together still log once a second. */
-static atomic_llong last_accept_warning = -1;
+/* Process-wide, so many threads failing together log once per burst; 0 = never. */
+static atomic_llong last_accept_failure = 0;
 
 static void on_wake_signal(int sig)
 {
@@ -288,34 +298,39 @@ static char *uri_from_cgi_params(FCGX_Request *req)
  * IMGPROXY_PATH_PREFIX to it (conf/apache-fcgid.conf does).
  */
 
-/* Takes a free processing slot, waiting for one if all are in use. */
-static struct handler_ctx *slot_acquire(struct worker_pool *p)
+/* handler_slots.acquire: slot i of the pool is its context ctxs[i]. */
+static struct handler_ctx *slot_acquire(void *ctx, const struct deadline *d, int *err)
 {
-    struct handler_ctx *hc;
+    struct worker_pool *p = ctx;
+    int i = slots_acquire(p->slots, d);
 
-    pthread_mutex_lock(&p->lock);
-    while (p->nfree == 0)
-        pthread_cond_wait(&p->slot_freed, &p->lock);
-    hc = p->free_slots[--p->nfree];
-    pthread_mutex_unlock(&p->lock);
-    return hc;
+    if (i >= 0)
+        return p->ctxs[i];
+    *err = i == SLOTS_FULL ? ERR_QUEUE_FULL : ERR_TIMEOUT;
+    return NULL;
 }
 
-static void slot_release(struct worker_pool *p, struct handler_ctx *hc)
+static void slot_release(void *ctx, struct handler_ctx *hc)
 {
-    pthread_mutex_lock(&p->lock);
-    p->free_slots[p->nfree++] = hc;
-    pthread_cond_signal(&p->slot_freed);
-    pthread_mutex_unlock(&p->lock);
+    struct worker_pool *p = ctx;
+
+    for (int i = 0; i < p->nslots; i++) {
+        if (p->ctxs[i] == hc) {
+            slots_release(p->slots, i);
+            return;
+        }
+    }
+    log_error("a processing slot came back that the pool does not know");
 }
 
 /* Serves the request w has just accepted. Never fails: errors become statuses. */
-static void serve(struct worker *w, struct handler_ctx *hc)
+static void serve(struct worker *w)
 {
     struct response r = {.out = w->req.out, .fd = w->req.ipcFd};
     struct output out = {
         .head = response_head, .body = response_body, .abort = response_abort, .ctx = &r};
     struct request rq = {.param = request_param, .ctx = &w->req};
+    struct handler_slots slots = {.acquire = slot_acquire, .release = slot_release, .ctx = w->pool};
     char *uri = NULL;
 
     rq.method = FCGX_GetParam("REQUEST_METHOD", w->req.envp);
@@ -327,7 +342,7 @@ static void serve(struct worker *w, struct handler_ctx *hc)
         rq.uri = uri;
     }
     if (rq.uri != NULL)
-        handler_serve(hc, &rq, &out);
+        handler_serve_queued(&slots, &rq, &out);
     else
         log_error("out of memory rebuilding the request URI");
     /* Without a head nginx would answer 502 and log "upstream prematurely closed". */
@@ -338,32 +353,31 @@ static void serve(struct worker *w, struct handler_ctx *hc)
     free(uri);
 }
 
-/* Logs a failed accept at most once a second process-wide, then pauses. */
-static void accept_failed(int rc)
-{
-    struct timespec now, pause = {0, ACCEPT_RETRY_NS};
-    long long last;
-    char buf[128];
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    last = atomic_load(&last_accept_warning);
-    if (last != (long long)now.tv_sec &&
-        atomic_compare_exchange_strong(&last_accept_warning, &last, (long long)now.tv_sec)) {
-        /* libfcgi returns -errno, or -9999 and the like for its own failures. */
-        if (rc < 0 && rc > -4096)
-            log_warn("accept failed: %s; retrying", strerror_r(-rc, buf, sizeof(buf)));
-        else
-            log_warn("accept failed: libfcgi error %d; retrying", rc);
-    }
-    nanosleep(&pause, NULL);
-}
-
 static long long monotonic_ms(void)
 {
     struct timespec t;
 
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * A failed accept: logs the first of a burst (failures less than
+ * ACCEPT_BURST_GAP_MS apart, across all threads), then pauses. The pause is
+ * a nanosleep() with SIGUSR2 unblocked, so a stop still wakes the thread.
+ * Successes inside a burst do not end it: a thread blocked in accept() has
+ * its descriptor reserved, so some accepts succeed while others fail.
+ */
+static void accept_failed(int err)
+{
+    struct timespec pause = {0, ACCEPT_RETRY_NS};
+    long long now = monotonic_ms(), prev = atomic_exchange(&last_accept_failure, now);
+    char buf[128];
+
+    if (prev == 0 || now - prev > ACCEPT_BURST_GAP_MS)
+        log_warn("accept failed: %s; retrying every %ld ms (logged once per burst)",
+                 strerror_r(err, buf, sizeof(buf)), ACCEPT_RETRY_NS / 1000000);
+    nanosleep(&pause, NULL);
 }
 
 /*
@@ -410,7 +424,7 @@ static int wait_request(struct worker *w)
         if (fd < 0) {
             if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
                 return 1;
-            accept_failed(-errno);
+            accept_failed(errno);
             return 1;
         }
         /* libfcgi does this for TCP; on a unix socket it fails harmlessly. */
@@ -433,8 +447,6 @@ static int wait_request(struct worker *w)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct worker_pool *p = w->pool;
-    struct handler_ctx *hc;
     sigset_t wake;
     int rc;
 
@@ -457,10 +469,8 @@ static void *worker_main(void *arg)
         atomic_store(&w->state, WORKER_BUSY);
         if (FCGX_Accept_r(&w->req) < 0)
             continue;
-        hc = slot_acquire(p);
-        serve(w, hc);
-        /* Before the finish: its flush and close linger (up to 2 s) need no slot. */
-        slot_release(p, hc);
+        /* The handler holds a slot only while it needs one: not in the finish's linger. */
+        serve(w);
         FCGX_Finish_r(&w->req);
         w->quiet_until = 0; /* a request came: the quiet period starts again */
     }
@@ -516,19 +526,15 @@ void worker_pool_free(struct worker_pool *p)
     for (int i = 0; p->workers != NULL && i < p->n; i++)
         if (p->workers[i].started)
             pthread_join(p->workers[i].thread, NULL);
-    for (int i = 0; p->slots != NULL && i < p->nslots; i++)
-        handler_ctx_free(p->slots[i]);
-    if (p->sync_ready) {
-        pthread_cond_destroy(&p->slot_freed);
-        pthread_mutex_destroy(&p->lock);
-    }
-    free(p->slots);
-    free(p->free_slots);
+    for (int i = 0; p->ctxs != NULL && i < p->nslots; i++)
+        handler_ctx_free(p->ctxs[i]);
+    slots_free(p->slots);
+    free(p->ctxs);
     free(p->workers);
     free(p);
 }
 
-struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots)
+struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots, int queue_max)
 {
     struct worker_pool *p = NULL;
     struct sigaction sa;
@@ -559,25 +565,17 @@ struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots)
     if (p->workers == NULL)
         goto failed;
     p->n = n;
-    p->slots = calloc((size_t)nslots, sizeof(*p->slots));
-    p->free_slots = calloc((size_t)nslots, sizeof(*p->free_slots));
-    if (p->slots == NULL || p->free_slots == NULL)
+    p->ctxs = calloc((size_t)nslots, sizeof(*p->ctxs));
+    p->slots = slots_new(nslots, queue_max);
+    if (p->ctxs == NULL || p->slots == NULL)
         goto failed;
     p->nslots = nslots;
-    if (pthread_mutex_init(&p->lock, NULL) != 0)
-        goto failed;
-    if (pthread_cond_init(&p->slot_freed, NULL) != 0) {
-        pthread_mutex_destroy(&p->lock);
-        goto failed;
-    }
-    p->sync_ready = true;
     for (int i = 0; i < nslots; i++) {
-        p->slots[i] = handler_ctx_new();
-        if (p->slots[i] == NULL) {
+        p->ctxs[i] = handler_ctx_new();
+        if (p->ctxs[i] == NULL) {
             log_error("slot %d: cannot create its handler context", i);
             goto failed;
         }
-        p->free_slots[p->nfree++] = p->slots[i];
     }
     for (int i = 0; i < n; i++) {
         struct worker *w = &p->workers[i];
@@ -611,8 +609,7 @@ struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots)
     return p;
 
 failed:
-    if (p == NULL || p->workers == NULL || p->slots == NULL || p->free_slots == NULL ||
-        !p->sync_ready)
+    if (p == NULL || p->workers == NULL || p->ctxs == NULL || p->slots == NULL)
         log_error("out of memory starting %d threads", n);
     if (attr_ready)
         pthread_attr_destroy(&attr);

@@ -8,16 +8,17 @@ struct worker_pool;
 /*
  * Starts n connection threads accepting on listen_fd (borrowed: it must stay
  * open until worker_pool_free()) that share nslots processing slots (1 <=
- * nslots <= n): at most nslots requests are served at once, the other
- * threads wait for a connection, for the next request on a kept one, or for
- * a slot. Call from the main thread after FCGX_Init() and the
+ * nslots <= n): at most nslots image requests are processed at once, at
+ * most queue_max more (0 = no limit) wait for a slot, until their deadline;
+ * the other threads wait for a connection or for the next request on a
+ * kept one. Call from the main thread after FCGX_Init() and the
  * libvips and libcurl global inits, with SIGUSR2 blocked (threads inherit the
  * mask and unblock SIGUSR2 only while waiting for a request). Installs the
  * SIGUSR2 handler used to wake them. Every handler context is created before
  * the first thread starts, so a failure leaves no thread running.
  * Returns the pool, or NULL after logging why.
  */
-struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots);
+struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots, int queue_max);
 
 /*
  * Asks every thread to end after the request it is serving, if any. Idempotent.

@@ -38,6 +38,7 @@ struct config {
     int listen_mode;       /* IMGFCGI_LISTEN_MODE: octal permissions of a unix socket */
     int vips_concurrency;  /* IMGFCGI_VIPS_CONCURRENCY: libvips threads per request */
     int timeout;           /* IMGPROXY_TIMEOUT, seconds */
+    int requests_queue_size;   /* IMGPROXY_REQUESTS_QUEUE_SIZE: waiting requests; 0 = none */
     int graceful_stop_timeout; /* IMGPROXY_GRACEFUL_STOP_TIMEOUT, seconds; 0 = 2 x timeout */
     char *log_level;       /* IMGFCGI_LOG_LEVEL: debug, info, warn, error */
 
@@ -60,9 +61,14 @@ struct config {
     char *local_root;      /* IMGPROXY_LOCAL_FILESYSTEM_ROOT, realpath'd; "" = local:// off */
     char *source_url_query_separator; /* IMGPROXY_SOURCE_URL_QUERY_SEPARATOR */
     bool ignore_ssl_verification;     /* IMGPROXY_IGNORE_SSL_VERIFICATION */
+    bool allow_loopback_source_addresses;   /* IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES */
+    bool allow_link_local_source_addresses; /* IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES */
+    bool allow_private_source_addresses;    /* IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES */
+    struct strlist allowed_sources;         /* IMGPROXY_ALLOWED_SOURCES: URL prefix patterns */
     long long max_src_resolution;     /* IMGPROXY_MAX_SRC_RESOLUTION, megapixels -> pixels */
     long long max_src_file_size;      /* IMGPROXY_MAX_SRC_FILE_SIZE, bytes; 0 = no limit */
     int max_svg_check_bytes;          /* IMGPROXY_MAX_SVG_CHECK_BYTES */
+    long long max_svg_file_size;      /* IMGFCGI_MAX_SVG_FILE_SIZE, bytes; 0 = no SVG-only cap */
     bool sanitize_svg;                /* IMGPROXY_SANITIZE_SVG */
     bool always_rasterize_svg;        /* IMGPROXY_ALWAYS_RASTERIZE_SVG */
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,18 +19,27 @@
 #include "fetch.h"
 #include "headers.h"
 #include "log.h"
+#include "netguard.h"
+#include "probe.h"
 #include "url.h"
 #include "banned.h"
 
 #define ERROR_BODY_KEEP 1024 /* bytes of an origin's error body kept for the log */
+#define INET6_ADDRSTRLEN_MAX 64 /* room for any numeric address netguard_format writes */
 /*
  * libcurl's receive buffer. curl_easy_reset() puts the size back to 16 KB, so
  * libcurl allocates it again for each transfer: 64 KB stays under glibc's
  * mmap threshold and in L2, and still takes a loopback TCP segment in one read.
  */
 #define FETCH_READ_SIZE (64L * 1024)
-/* The most a Content-Length reserves before the body comes (no IMGPROXY_MAX_SRC_FILE_SIZE). */
-#define FETCH_PRESIZE_MAX (64LL * 1024 * 1024)
+/*
+ * The most a Content-Length may reserve up front. A larger claim (a hostile
+ * "10 GB" with no IMGPROXY_MAX_SRC_FILE_SIZE) gets this much and grows only
+ * as bytes really arrive.
+ */
+#define FETCH_PRESIZE_MAX ((size_t)32 * 1024 * 1024)
+/* local:// files are read in steps this big, the header probed after the first. */
+#define LOCAL_READ_STEP ((size_t)1024 * 1024)
 
 struct fetcher {
     CURL *curl;
@@ -40,8 +50,19 @@ struct fetcher {
 struct transfer {
     struct fetch_result *r;
     long long max_size;
+    long long max_resolution;
     bool too_big;
     bool oom;
+    bool probing;           /* the header's dimensions are still to be read */
+    bool check_type;        /* unknown types and oversized SVGs are refused while downloading */
+    bool typing;            /* check_type, and the type is not known yet */
+    bool svg;               /* the body is an SVG: IMGFCGI_MAX_SVG_FILE_SIZE applies */
+    enum { REJECT_NONE, REJECT_PIXELS, REJECT_TYPE, REJECT_SVG } rejected;
+    struct probe_info probe;
+    struct netguard_policy policy;
+    bool blocked;           /* a connection was refused by the address guard */
+    unsigned blocked_class;
+    char blocked_addr[INET6_ADDRSTRLEN_MAX];
     int status;      /* status of the response being received (redirects reset it) */
     long long content_length;
 };
@@ -166,6 +187,9 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
         t->r->body.len = 0; /* a pooled buffer stays for the next response */
         t->content_length = -1;
         t->status = 0;
+        t->probing = t->max_resolution > 0;
+        t->typing = t->check_type;
+        t->svg = false;
         if (sp != NULL && (size_t)(sp - line) + 4 <= len)
             t->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
         return len;
@@ -191,25 +215,112 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
         long long cl = strtoll(line + 15, &endp, 10);
 
         t->content_length = cl >= 0 ? cl : -1;
-        /*
-         * Size the buffer once when the origin says how big the body is. That
-         * is only a claim: with no IMGPROXY_MAX_SRC_FILE_SIZE, a larger one
-         * (a 10 GB Content-Length) grows as the bytes really come.
-         */
+        /* Size the buffer once when the origin says how big the body is. */
         if ((t->status == 200 || t->status == 206) && t->content_length > 0) {
             if (t->max_size > 0 && t->content_length > t->max_size) {
                 t->too_big = true;
                 return 0;
             }
-            if (body_for(t->r, t->content_length > FETCH_PRESIZE_MAX
-                                   ? 0
-                                   : (size_t)t->content_length) < 0) {
+            if (body_for(t->r, (size_t)t->content_length < FETCH_PRESIZE_MAX
+                                   ? (size_t)t->content_length
+                                   : FETCH_PRESIZE_MAX) < 0) {
                 t->oom = true;
                 return 0;
             }
         }
     }
     return len;
+}
+
+static bool whole_range(const char *cr, long long content_length);
+
+/* Whether the body so far still needs looking at (the checks of check_body()). */
+static bool checking(const struct transfer *t)
+{
+    return t->probing || t->typing || t->svg;
+}
+
+/*
+ * The checks made while the body arrives, so a hostile source costs its
+ * first bytes only. Resolution: the dimensions from the header, once it is
+ * in (probing stops when they are read, cannot be, or PROBE_MAX_BYTES went
+ * by). Type (check_type): a body that is none of the known formats once
+ * IMGPROXY_MAX_SVG_CHECK_BYTES are in, and an SVG past
+ * IMGFCGI_MAX_SVG_FILE_SIZE. Returns -1 with t->rejected set, else 0.
+ */
+static int check_body(struct transfer *t, bool complete)
+{
+    const unsigned char *b = t->r->body.data;
+    size_t len = t->r->body.len;
+
+    if (t->probing) {
+        enum probe_status ps = probe_header(b, len, complete, &t->probe);
+
+        if (ps != PROBE_MORE || len >= PROBE_MAX_BYTES) {
+            t->probing = false;
+            if (ps == PROBE_FOUND && probe_exceeds(&t->probe, t->max_resolution)) {
+                t->rejected = REJECT_PIXELS;
+                return -1;
+            }
+        }
+    }
+    if (t->typing) {
+        size_t need = cfg.max_svg_check_bytes > 16 ? (size_t)cfg.max_svg_check_bytes : 16;
+        enum imgtype type = imagetype_sniff(b, len, (size_t)cfg.max_svg_check_bytes);
+
+        if (type != IMGTYPE_UNKNOWN || len >= need || complete) {
+            t->typing = false;
+            if (type == IMGTYPE_UNKNOWN) {
+                t->rejected = REJECT_TYPE;
+                return -1;
+            }
+            t->svg = type == IMGTYPE_SVG && cfg.max_svg_file_size > 0;
+        }
+    }
+    if (t->svg && (long long)len > cfg.max_svg_file_size) {
+        t->rejected = REJECT_SVG;
+        return -1;
+    }
+    return 0;
+}
+
+static int rejected(const struct transfer *t, struct errinfo *e)
+{
+    switch (t->rejected) {
+    case REJECT_PIXELS:
+        return err_set(e, ERR_SOURCE_TYPE,
+                       "Source image resolution is too big (%llux%llu %s header)",
+                       t->probe.width, t->probe.height, imagetype_name(t->probe.type));
+    case REJECT_TYPE:
+        return err_set(e, ERR_SOURCE_TYPE, "Source image type not supported");
+    case REJECT_SVG:
+        return err_set(e, ERR_SOURCE_TYPE, "Source SVG is too big (over %lld bytes)",
+                       cfg.max_svg_file_size);
+    default:
+        return 0;
+    }
+}
+
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: every socket libcurl wants (origin, redirect
+ * target, proxy) passes here with the address it is about to connect to, so
+ * a host name that resolves somewhere else the second time (DNS rebinding)
+ * is judged by where it really goes. A refused address gets no socket.
+ */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *a)
+{
+    struct transfer *t = clientp;
+    unsigned cls = netguard_classify_sockaddr(&a->addr, a->addrlen);
+
+    (void)purpose;
+    if (!netguard_allowed(cls, &t->policy)) {
+        t->blocked = true;
+        t->blocked_class = cls;
+        netguard_format(&a->addr, a->addrlen, t->blocked_addr, sizeof(t->blocked_addr));
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *userdata)
@@ -240,6 +351,15 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
         t->oom = true;
         return 0;
     }
+    /*
+     * IMGPROXY_MAX_SRC_RESOLUTION and the type as soon as they show: the rest
+     * is never fetched. Not on a 206 that is not the whole file: that one is
+     * a 404 once it is in (fetch_http), whatever its bytes look like.
+     */
+    if (checking(t) && t->status == 206 && !whole_range(t->r->content_range, t->content_length))
+        t->probing = t->typing = t->svg = false;
+    if (checking(t) && check_body(t, false) < 0)
+        return 0;
     return len;
 }
 
@@ -293,7 +413,10 @@ static int local_validators(const char *rel, const struct stat *st, struct fetch
     return 0;
 }
 
-int fetch_local(const char *root, const char *url, struct fetch_result *r, struct errinfo *e)
+/* fetch_local() with the limits of one request (0 = none). */
+static int read_local(const char *root, const char *url, long long max_size,
+                      long long max_resolution, bool check_type, struct fetch_result *r,
+                      struct errinfo *e)
 {
     const char *p = url + strlen("local://");
     size_t plen;
@@ -303,6 +426,9 @@ int fetch_local(const char *root, const char *url, struct fetch_result *r, struc
     struct stat st;
     int fd = -1, ret;
     long dl;
+    struct transfer probe = {.r = r, .max_resolution = max_resolution,
+                             .probing = max_resolution > 0, .check_type = check_type,
+                             .typing = check_type};
 
     if (root == NULL || *root == '\0')
         return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: local (local:// is disabled)");
@@ -353,7 +479,7 @@ int fetch_local(const char *root, const char *url, struct fetch_result *r, struc
         ret = err_set(e, ERR_SOURCE_NOT_FOUND, "Source file not found or not a file: %s", rel);
         goto out;
     }
-    if (cfg.max_src_file_size > 0 && st.st_size > cfg.max_src_file_size) {
+    if (max_size > 0 && st.st_size > max_size) {
         ret = err_set(e, ERR_SOURCE_TYPE, "Source image file is too big (%lld bytes)",
                       (long long)st.st_size);
         goto out;
@@ -365,7 +491,12 @@ int fetch_local(const char *root, const char *url, struct fetch_result *r, struc
     }
     r->body.len = 0;
     while (r->body.len < (size_t)st.st_size) {
-        ssize_t n = read(fd, r->body.data + r->body.len, (size_t)st.st_size - r->body.len);
+        size_t want = (size_t)st.st_size - r->body.len;
+        ssize_t n;
+
+        if (want > LOCAL_READ_STEP)
+            want = LOCAL_READ_STEP;
+        n = read(fd, r->body.data + r->body.len, want);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -374,6 +505,11 @@ int fetch_local(const char *root, const char *url, struct fetch_result *r, struc
             goto out;
         }
         r->body.len += (size_t)n;
+        /* The same header check as a download, before the rest is read. */
+        if (checking(&probe) && check_body(&probe, r->body.len == (size_t)st.st_size) < 0) {
+            ret = rejected(&probe, e);
+            goto out;
+        }
     }
     r->origin_status = 200;
     ret = local_validators(rel, &st, r, e);
@@ -384,6 +520,11 @@ out:
     free(joined);
     free(rel);
     return ret;
+}
+
+int fetch_local(const char *root, const char *url, struct fetch_result *r, struct errinfo *e)
+{
+    return read_local(root, url, cfg.max_src_file_size, cfg.max_src_resolution, false, r, e);
 }
 
 /*
@@ -418,10 +559,17 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
 {
     CURL *c = f->curl;
     struct curl_slist *hdrs = NULL;
-    struct transfer t = {.r = r, .max_size = cfg.max_src_file_size, .status = 0,
-                         .content_length = -1};
+    struct transfer t = {.r = r, .status = 0, .content_length = -1};
     CURLcode rc;
     long status = 0;
+
+    t.max_size = o != NULL && o->has_limits ? o->max_file_size : cfg.max_src_file_size;
+    t.max_resolution = o != NULL && o->has_limits ? o->max_resolution : cfg.max_src_resolution;
+    t.probing = t.max_resolution > 0;
+    t.check_type = t.typing = o != NULL && o->has_limits && o->check_type;
+    t.policy.allow_loopback = cfg.allow_loopback_source_addresses;
+    t.policy.allow_link_local = cfg.allow_link_local_source_addresses;
+    t.policy.allow_private = cfg.allow_private_source_addresses;
 
     curl_easy_reset(c);
     f->curl_err[0] = '\0';
@@ -432,8 +580,14 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)cfg.max_redirects);
-    /* One deadline for connect, headers and body, as IMGPROXY_DOWNLOAD_TIMEOUT. */
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)cfg.download_timeout * 1000L);
+    /*
+     * One deadline for connect, headers and body, as IMGPROXY_DOWNLOAD_TIMEOUT,
+     * or sooner when the request's own deadline comes first.
+     */
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                     o != NULL && o->timeout_ms > 0 && o->timeout_ms < cfg.download_timeout * 1000LL
+                         ? (long)o->timeout_ms
+                         : (long)cfg.download_timeout * 1000L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, cfg.user_agent);
     /* Gzip bodies are decoded; the header advertises gzip only. */
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip");
@@ -442,6 +596,8 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &t);
     /* 16 KB reads (the default) mean a poll and a recv per 16 KB of a multi-MB source. */
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, FETCH_READ_SIZE);
     if (cfg.ignore_ssl_verification) {
@@ -479,6 +635,12 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
 
     if (t.too_big)
         return err_set(e, ERR_SOURCE_TYPE, "Source image file is too big");
+    if (t.rejected != REJECT_NONE)
+        return rejected(&t, e);
+    /* Every address refused (or the rest unreachable): curl says it could not connect. */
+    if (t.blocked && rc == CURLE_COULDNT_CONNECT)
+        return err_set(e, ERR_SOURCE_NOT_FOUND, "Source address is not allowed: %s (%s)",
+                       t.blocked_addr, netguard_class_name(t.blocked_class));
     if (t.oom)
         return err_set(e, ERR_INTERNAL, "out of memory while downloading");
     switch (rc) {
@@ -542,7 +704,10 @@ int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opt
     if (has_prefix(url, "http://") || has_prefix(url, "https://"))
         return fetch_http(f, url, o, r, e);
     if (has_prefix(url, "local://")) {
-        int ret = fetch_local(cfg.local_root, url, r, e);
+        int ret = o != NULL && o->has_limits
+                      ? read_local(cfg.local_root, url, o->max_file_size, o->max_resolution,
+                                   o->check_type, r, e)
+                      : fetch_local(cfg.local_root, url, r, e);
 
         if (ret == 0 && local_not_modified(o, r)) {
             buf_release(&r->body);

@@ -42,6 +42,21 @@ struct fetch_opts {
     const char *if_none_match;     /* If-None-Match: an origin ETag the client holds */
     const char *if_modified_since; /* If-Modified-Since: the client's value */
     const char *cookie;            /* Cookie: the client's cookies */
+    /*
+     * The request's limits (its max_src_file_size / max_src_resolution
+     * options) when has_limits; otherwise IMGPROXY_MAX_SRC_FILE_SIZE and
+     * IMGPROXY_MAX_SRC_RESOLUTION. 0 = no limit.
+     */
+    bool has_limits;
+    long long max_file_size;
+    long long max_resolution;
+    /*
+     * With has_limits: refuse (ERR_SOURCE_TYPE) a body that is no known image
+     * type once IMGPROXY_MAX_SVG_CHECK_BYTES are in, and an SVG over
+     * IMGFCGI_MAX_SVG_FILE_SIZE, while it downloads. Off for raw requests.
+     */
+    bool check_type;
+    long long timeout_ms;          /* sooner than IMGPROXY_DOWNLOAD_TIMEOUT, ms; 0 = none */
 };
 
 void fetch_result_init(struct fetch_result *r);
@@ -55,12 +70,21 @@ void fetch_result_release(struct fetch_result *r);
  * pool's default size (at least IMGPROXY_DOWNLOAD_BUFFER_SIZE); no buffer
  * grows past IMGPROXY_MAX_SRC_FILE_SIZE when that is set. Limits:
  * IMGPROXY_DOWNLOAD_TIMEOUT for the whole transfer, IMGPROXY_MAX_REDIRECTS,
- * IMGPROXY_MAX_SRC_FILE_SIZE, only http/https (redirects too) and local://.
+ * IMGPROXY_MAX_SRC_FILE_SIZE (a Content-Length over it stops the transfer
+ * before any body byte is read; a body that grows past it stops there),
+ * IMGPROXY_MAX_SRC_RESOLUTION (the dimensions are read from the header as it
+ * arrives, probe.h, and a larger image stops the transfer at once), only
+ * http/https (redirects too) and local://. Every connection libcurl opens,
+ * redirects and proxies included, is to an address netguard.h allows under
+ * IMGPROXY_ALLOW_{LOOPBACK,LINK_LOCAL,PRIVATE}_SOURCE_ADDRESSES: the address
+ * is judged as resolved, before the socket exists, so no packet goes to a
+ * refused one (ERR_SOURCE_NOT_FOUND, 404, and the address in the message).
  * An origin's 304 returns 0 with r->origin_status 304 and an empty body, as
  * imgproxy treats any 304 as "not modified"; 206 as in fetch_source_with().
  * Returns 0 or an error code recorded in e: ERR_SOURCE_STATUS (e->status set
- * from the origin's status), ERR_SOURCE_TIMEOUT, ERR_SOURCE_NOT_FOUND,
- * ERR_SOURCE_TYPE (too big), ERR_SOURCE_FAILED, ERR_INTERNAL.
+ * from the origin's status), ERR_SOURCE_TIMEOUT, ERR_SOURCE_NOT_FOUND
+ * (address refused, too many redirects, bad scheme), ERR_SOURCE_TYPE (file or
+ * resolution too big), ERR_SOURCE_FAILED, ERR_INTERNAL.
  */
 int fetch_source(struct fetcher *f, const char *url, struct fetch_result *r, struct errinfo *e)
     __attribute__((warn_unused_result));

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "filters.h"
+#include "watch.h"
 #include "banned.h"
 
 static VipsImage *ref(VipsImage *in)
@@ -119,7 +120,7 @@ VipsImage *filters_apply(VipsImage *in, const struct procopts *po)
 
     if (po->blur <= 0 && po->sharpen <= 0 && po->pixelate <= 1)
         return ref(in);
-    cur = vips_image_copy_memory(in);
+    cur = watch_copy_memory(in);
     if (cur == NULL)
         return NULL;
     alpha = vips_image_hasalpha(cur);
@@ -163,7 +164,7 @@ VipsImage *filters_apply(VipsImage *in, const struct procopts *po)
         g_object_unref(cur);
         cur = next;
     }
-    next = vips_image_copy_memory(cur);
+    next = watch_copy_memory(cur);
     g_object_unref(cur);
     return next;
 fail:

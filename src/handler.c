@@ -11,6 +11,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "deadline.h"
 #include "fallback.h"
 #include "fetch.h"
 #include "handler.h"
@@ -18,6 +19,7 @@
 #include "imagetype.h"
 #include "log.h"
 #include "metrics.h"
+#include "netguard.h"
 #include "options.h"
 #include "presets.h"
 #include "process.h"
@@ -339,8 +341,19 @@ static const char *cookie_for(const struct request *rq, const char *source, char
     return headers_cookie_scope_ok(source, base) ? cookie : NULL;
 }
 
-static int serve_image(struct handler_ctx *hc, const struct request *rq, struct response *r,
-                       struct errinfo *e, struct timings *tm)
+/* ERR_TIMEOUT for a request whose deadline passed while it was doing what. */
+static int timed_out(struct errinfo *e, const char *what)
+{
+    char cause[sizeof(e->msg)];
+
+    snprintf(cause, sizeof(cause), "%s", e->code != ERR_OK ? e->msg : "");
+    return err_set(e, ERR_TIMEOUT, "Timeout: IMGPROXY_TIMEOUT (%d s) passed %s%s%s", cfg.timeout,
+                   what, cause[0] != '\0' ? ": " : "", cause);
+}
+
+static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots,
+                       const struct request *rq, struct response *r, struct errinfo *e,
+                       struct timings *tm, const struct deadline *dl)
 {
     struct urlparts u;
     struct procopts po;
@@ -348,7 +361,8 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     const struct fetch_result *src = &fr;
     struct process_job *job = NULL;
     struct process_info info;
-    struct fetch_opts fo = {NULL, NULL, NULL};
+    struct fetch_opts fo = {.if_none_match = NULL};
+    struct handler_ctx *slot = NULL;
     struct etag_expect want;
     enum imgtype src_type;
     const char *accept, *vary;
@@ -406,6 +420,14 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
         if (ret < 0)
             goto out;
     }
+    /* IMGPROXY_ALLOWED_SOURCES, on the URL as it will be fetched (redirects are not re-checked). */
+    ret = netguard_source_allowed(source, strlen(source), cfg.allowed_sources.items,
+                                  cfg.allowed_sources.len);
+    if (ret <= 0) {
+        ret = ret < 0 ? err_set(e, ERR_INTERNAL, "out of memory")
+                      : err_set(e, ERR_INVALID_SOURCE, "Source URL is not allowed: %s", source);
+        goto out;
+    }
     if (po.format != IMGTYPE_UNKNOWN && !po.raw && !imagetype_saveable(po.format)) {
         ret = err_set(e, ERR_UNSAVEABLE, "Resulting image format is not supported: %s",
                       imagetype_name(po.format));
@@ -423,10 +445,40 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
     if (cfg.use_last_modified)
         fo.if_modified_since = param(rq, "HTTP_IF_MODIFIED_SINCE");
     fo.cookie = cookie_for(rq, source, cookie_base, sizeof(cookie_base));
+    /* raw passes any bytes on: no type or resolution checks (the size cap stays). */
+    fo.has_limits = true;
+    fo.max_file_size = po.max_src_file_size;
+    fo.max_resolution = po.raw ? 0 : po.max_src_resolution;
+    fo.check_type = !po.raw;
 
+    /* The queue (429 when full), then a worker, within the deadline (503). */
+    if (slots != NULL) {
+        int code = ERR_TIMEOUT;
+
+        slot = slots->acquire(slots->ctx, dl, &code);
+        if (slot == NULL) {
+            ret = code == ERR_QUEUE_FULL
+                      ? err_set(e, ERR_QUEUE_FULL,
+                                "Too many requests: %d waiting (IMGPROXY_REQUESTS_QUEUE_SIZE)",
+                                cfg.requests_queue_size)
+                      : timed_out(e, "waiting for a worker");
+            goto out;
+        }
+        hc = slot;
+    }
+    /* The download may take what is left of the request's time, and no more. */
+    fo.timeout_ms = deadline_cap_ms(dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
+    if (fo.timeout_ms == 0) {
+        ret = timed_out(e, "before the download");
+        goto out;
+    }
     t = now_ms();
     ret = fetch_source_with(hc->fetcher, source, &fo, &fr, e);
     tm->download = now_ms() - t;
+    if (ret < 0 && deadline_passed(dl)) {
+        ret = timed_out(e, "during the download");
+        goto out;
+    }
     if (ret < 0) {
         if (fallback_image() == NULL)
             goto out;
@@ -507,9 +559,15 @@ static int serve_image(struct handler_ctx *hc, const struct request *rq, struct 
         goto out;
     }
     accept = param(rq, "HTTP_ACCEPT");
-    ret = process_prepare(&job, src->body.data, src->body.len, src_type, &po, accept, &info, e);
-    if (ret < 0)
+    if (deadline_passed(dl)) {
+        ret = timed_out(e, "before processing");
         goto out;
+    }
+    ret = process_prepare(&job, src->body.data, src->body.len, src_type, &po, accept, dl, &info, e);
+    if (ret < 0) {
+        tm->process = now_ms() - t;
+        goto out;
+    }
 
     /* Every header is decided here: they leave with the first encoded bytes. */
     r->status = status;
@@ -569,6 +627,8 @@ out:
     buf_release(&svg);
     fetch_result_release(&fr);
     url_release(&u);
+    if (slot != NULL)
+        slots->release(slots->ctx, slot);
     return ret;
 }
 
@@ -577,7 +637,8 @@ static bool path_is(const char *path, size_t len, const char *want)
     return want != NULL && *want != '\0' && strlen(want) == len && memcmp(path, want, len) == 0;
 }
 
-int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct output *out)
+static int serve(struct handler_ctx *hc, const struct handler_slots *slots,
+                 const struct request *rq, const struct output *out)
 {
     struct response r;
     struct errinfo e;
@@ -589,9 +650,11 @@ int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct
     size_t rlen = plen;
     size_t prefix_len = cfg.path_prefix ? strlen(cfg.path_prefix) : 0;
     double t0 = now_ms();
+    struct deadline dl;
     char masked[512];
     bool head = strcmp(method, "HEAD") == 0;
 
+    deadline_start(&dl, deadline_now_ms(), (long long)cfg.timeout * 1000);
     metrics_request_start();
     memset(&r, 0, sizeof(r));
     r.out = out;
@@ -624,21 +687,29 @@ int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct
         respond_error(&r, &e, false);
     } else {
         r.cors = true;
-        if (serve_image(hc, rq, &r, &e, &tm) < 0) {
+        if (serve_image(hc, slots, rq, &r, &e, &tm, &dl) < 0) {
             if (!r.head_sent) {
                 respond_error(&r, &e, false);
             } else if (!r.failed && out->abort != NULL) {
+                char cause[sizeof(e.msg)];
+
                 /* Part of the image is out: make the truncation visible. */
                 out->abort(out->ctx);
+                snprintf(cause, sizeof(cause), "%s", e.msg);
+                err_set(&e, e.code, "%s; response aborted", cause);
             }
-            if (r.failed && e.code != ERR_CANCELLED)
-                err_set(&e, ERR_CANCELLED, "The client went away: %s", e.msg);
+            if (r.failed && e.code != ERR_CANCELLED) {
+                char cause[sizeof(e.msg)]; /* e.msg cannot be both source and target */
+
+                snprintf(cause, sizeof(cause), "%s", e.msg);
+                err_set(&e, ERR_CANCELLED, "The client went away: %s", cause);
+            }
         }
     }
     process_thread_cleanup();
     free(r.link);
 
-    log_mask_signature(uri, masked, sizeof(masked));
+    log_mask_signature(uri, cfg.path_prefix, masked, sizeof(masked));
     if (e.code != ERR_OK) {
         log_msg(e.code == ERR_INTERNAL || e.code == ERR_SOURCE_FAILED ? LOG_ERROR : LOG_WARN,
                 "%s %s %d %zu total=%.0fms download=%.0fms processing=%.0fms id=%s error=\"%s\"",
@@ -656,4 +727,15 @@ int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct
         metrics_observe(METRICS_PROCESSING, tm.process / 1000.0);
     metrics_request_end(r.failed ? 499 : r.status);
     return r.failed ? 499 : r.status;
+}
+
+int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct output *out)
+{
+    return serve(hc, NULL, rq, out);
+}
+
+int handler_serve_queued(const struct handler_slots *slots, const struct request *rq,
+                         const struct output *out)
+{
+    return serve(NULL, slots, rq, out);
 }

@@ -18,11 +18,11 @@ static const struct {
     [IMGTYPE_PNG] = {"png", "image/png", ".png", true, true, false, false},
     [IMGTYPE_WEBP] = {"webp", "image/webp", ".webp", true, true, true, true},
     [IMGTYPE_GIF] = {"gif", "image/gif", ".gif", true, true, true, false},
-    [IMGTYPE_ICO] = {"ico", "image/x-icon", ".ico", false, true, false, false},
+    [IMGTYPE_ICO] = {"ico", "image/x-icon", ".ico", true, true, false, false},
     [IMGTYPE_SVG] = {"svg", "image/svg+xml", ".svg", false, true, false, false},
     [IMGTYPE_HEIC] = {"heic", "image/heif", ".heic", false, true, false, true},
     [IMGTYPE_AVIF] = {"avif", "image/avif", ".avif", true, true, false, true},
-    [IMGTYPE_BMP] = {"bmp", "image/bmp", ".bmp", false, false, false, false},
+    [IMGTYPE_BMP] = {"bmp", "image/bmp", ".bmp", true, false, false, false},
     [IMGTYPE_TIFF] = {"tiff", "image/tiff", ".tiff", true, true, false, true},
 };
 

@@ -49,15 +49,18 @@ void log_msg(enum log_level level, const char *fmt, ...)
     }
 }
 
-void log_mask_signature(const char *path, char *out, unsigned long outlen)
+void log_mask_signature(const char *path, const char *prefix, char *out, unsigned long outlen)
 {
     static const char *placeholders[] = {"insecure", "unsafe", "_"};
     const char *p = path;
     const char *seg, *end;
-    size_t seglen;
+    size_t seglen, plen = prefix != NULL ? strlen(prefix) : 0;
 
     if (outlen == 0)
         return;
+    /* The signature is the first segment after IMGPROXY_PATH_PREFIX, as url_split() reads it. */
+    if (plen > 0 && strncmp(p, prefix, plen) == 0)
+        p += plen;
     if (*p == '/')
         p++;
     seg = p;

@@ -17,9 +17,10 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 
 /*
  * Copies path into out (size outlen, always NUL-terminated) with the first
- * segment (the signature) replaced by "***" unless it is one of the
+ * segment after prefix (IMGPROXY_PATH_PREFIX, may be NULL or empty), the
+ * signature, replaced by "***" unless it is one of the
  * placeholders a client uses when signing is off. Borrows path.
  */
-void log_mask_signature(const char *path, char *out, unsigned long outlen);
+void log_mask_signature(const char *path, const char *prefix, char *out, unsigned long outlen);
 
 #endif

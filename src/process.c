@@ -11,6 +11,9 @@
 #include "filters.h"
 #include "geometry.h"
 #include "log.h"
+#include "metadata.h"
+#include "save.h"
+#include "watch.h"
 #include "watermark.h"
 #include "process.h"
 #include "svg.h"
@@ -22,6 +25,11 @@ struct process_job {
     int quality;
     bool strip;
     int max_bytes; /* 0 = no limit */
+    /*
+     * Stops the pipeline on the request's deadline or when the client goes
+     * away; every image of the job reports to it, so the job outlives them.
+     */
+    struct watch watch;
 };
 
 /* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
@@ -333,21 +341,25 @@ static VipsImage *to_srgb(VipsImage *img, bool strip_profile)
     return img;
 }
 
-/* Drops metadata savers would otherwise write (webpsave in 8.14 ignores `strip`). */
-static VipsImage *strip_meta(VipsImage *img, bool strip, bool strip_profile)
+/*
+ * strip_metadata / keep_copyright (metadata.c) and strip_color_profile on a
+ * copy of img: libvips savers write whatever metadata fields are left (and
+ * webpsave in 8.14 ignores `strip`). Stripping resets the resolution to
+ * 72 dpi, as imgproxy does.
+ */
+static VipsImage *strip_meta(VipsImage *img, const struct procopts *po)
 {
     VipsImage *out = NULL;
+    int r = po->strip_metadata
+                ? vips_copy(img, &out, "xres", 72.0 / 25.4, "yres", 72.0 / 25.4, NULL)
+                : vips_copy(img, &out, NULL);
 
-    if (vips_copy(img, &out, NULL))
+    if (r)
         return NULL;
     vips_image_remove(out, VIPS_META_ORIENTATION);
-    if (strip) {
-        vips_image_remove(out, VIPS_META_EXIF_NAME);
-        vips_image_remove(out, VIPS_META_XMP_NAME);
-        vips_image_remove(out, VIPS_META_IPTC_NAME);
-        vips_image_remove(out, VIPS_META_PHOTOSHOP_NAME);
-    }
-    if (strip_profile)
+    if (po->strip_metadata)
+        metadata_strip(out, po->keep_copyright);
+    if (po->strip_color_profile)
         vips_image_remove(out, VIPS_META_ICC_NAME);
     return out;
 }
@@ -380,7 +392,7 @@ static int transform(VipsImage **imgp, const struct geom_plan *plan, const struc
 
     /* Orientation first: the image is as small as it will get before the crop. */
     if (plan->angle != 0 || plan->flip || plan->rotate != 0 || po->flip_h || po->flip_v) {
-        VipsImage *mem = vips_image_copy_memory(img);
+        VipsImage *mem = watch_copy_memory(img);
 
         if (step(&img, mem) < 0) {
             ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
@@ -446,7 +458,7 @@ static int transform(VipsImage **imgp, const struct geom_plan *plan, const struc
                 g.y = geom_round_to_even(g.y / hpre);
         }
         if (g.type == GRAV_SMART) {
-            VipsImage *mem = vips_image_copy_memory(img);
+            VipsImage *mem = watch_copy_memory(img);
 
             if (step(&img, mem) < 0) {
                 ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
@@ -470,7 +482,7 @@ static int transform(VipsImage **imgp, const struct geom_plan *plan, const struc
 
     if (plan->result_crop_w > 0 || plan->result_crop_h > 0) {
         if (po->gravity.type == GRAV_SMART) {
-            VipsImage *mem = vips_image_copy_memory(img);
+            VipsImage *mem = watch_copy_memory(img);
 
             if (step(&img, mem) < 0) {
                 ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
@@ -508,6 +520,19 @@ static int transform(VipsImage **imgp, const struct geom_plan *plan, const struc
                                      ih + plan->padding[0] + plan->padding[2])) < 0) {
             ret = vips_fail(e, ERR_INTERNAL, "Can't add padding");
             goto out;
+        }
+    }
+    {
+        /* fixSize: the result format's size limits (WebP, AVIF/HEIC, GIF, ICO). */
+        int iw = vips_image_get_width(img), ih = vips_image_get_height(img), fw, fh;
+
+        if (save_fit_limits(out_type, iw, ih, &fw, &fh)) {
+            log_warn("%s size is limited: the %dx%d result is scaled to %dx%d",
+                     imagetype_name(out_type), iw, ih, fw, fh);
+            if (step(&img, resize_to(img, fw, fh)) < 0) {
+                ret = vips_fail(e, ERR_INTERNAL, "Can't fit the result size");
+                goto out;
+            }
         }
     }
     if ((po->flatten || !imagetype_supports_alpha(out_type)) &&
@@ -575,7 +600,7 @@ static VipsImage *load_frames(const unsigned char *data, size_t len, enum imgtyp
 
 int process_prepare(struct process_job **jobp, const unsigned char *data, size_t len,
                     enum imgtype src_type, const struct procopts *po, const char *accept,
-                    struct process_info *info, struct errinfo *e)
+                    const struct deadline *dl, struct process_info *info, struct errinfo *e)
 {
     struct process_job *job = NULL;
     VipsImage *img = NULL;
@@ -590,8 +615,13 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     *jobp = NULL;
     memset(info, 0, sizeof(*info));
     info->src_type = src_type;
+    /* First: every image below reports to its watch. */
+    job = calloc(1, sizeof(*job));
+    if (job == NULL)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    watch_init(&job->watch, dl);
 
-    img = load_image(data, len, src_type, 1, 1.0, po->enforce_thumbnail);
+    img = watch_attach(&job->watch, load_image(data, len, src_type, 1, 1.0, po->enforce_thumbnail));
     if (img == NULL) {
         ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
         goto out;
@@ -606,7 +636,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     } else if ((long long)w * h > po->max_src_resolution) {
         /* A vector source is drawn at the scale that fits the limit (imgproxy's guard scale). */
         vector_scale = sqrt((double)po->max_src_resolution / ((double)w * (double)h));
-        if (step(&img, load_image(data, len, src_type, 1, vector_scale, false)) < 0) {
+        if (step(&img, watch_attach(&job->watch,
+                                    load_image(data, len, src_type, 1, vector_scale, false))) < 0) {
             ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
             goto out;
         }
@@ -635,7 +666,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                           h, frames);
             goto out;
         }
-        if (step(&img, load_frames(data, len, src_type, frames)) < 0) {
+        if (step(&img, watch_attach(&job->watch, load_frames(data, len, src_type, frames))) < 0) {
             ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
             goto out;
         }
@@ -645,7 +676,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     }
     /* trim runs first, on the decoded source, and turns shrink-on-load off. */
     if (po->trim && !animated) {
-        if (step(&img, vips_image_copy_memory(img)) < 0 || step(&img, filters_trim(img, po)) < 0) {
+        if (step(&img, watch_copy_memory(img)) < 0 || step(&img, filters_trim(img, po)) < 0) {
             ret = vips_fail(e, ERR_INTERNAL, "Can't trim");
             goto out;
         }
@@ -694,8 +725,10 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                                  src_type == IMGTYPE_WEBP);
 
         if (can) {
-            VipsImage *again = load_image(data, len, src_type, jpeg_shrink, prescale * vector_scale,
-                                          po->enforce_thumbnail);
+            VipsImage *again = watch_attach(&job->watch,
+                                            load_image(data, len, src_type, jpeg_shrink,
+                                                       prescale * vector_scale,
+                                                       po->enforce_thumbnail));
 
             if (step(&img, again) < 0) {
                 ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
@@ -714,36 +747,41 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
             goto out;
     }
 
-    if (step(&img, strip_meta(img, po->strip_metadata, po->strip_color_profile)) < 0) {
+    if (step(&img, strip_meta(img, po)) < 0) {
         ret = vips_fail(e, ERR_INTERNAL, "Can't strip metadata");
         goto out;
     }
 
-    job = calloc(1, sizeof(*job));
-    if (job == NULL) {
-        ret = err_set(e, ERR_INTERNAL, "out of memory");
-        goto out;
-    }
     job->img = img;
     img = NULL;
     job->out_type = out_type;
     job->quality = options_quality(po, out_type);
-    job->strip = po->strip_metadata;
+    /* Savers strip only when nothing is kept: else they would drop a kept copyright or ICC. */
+    job->strip = po->strip_metadata && !metadata_any(job->img);
     job->max_bytes = imagetype_supports_quality(out_type) ? po->max_bytes : 0;
     info->out_type = out_type;
     info->out_w = vips_image_get_width(job->img);
     info->out_h = vips_image_get_height(job->img);
     *jobp = job;
-    ret = 0;
+    return 0;
 out:
+    if (watch_reason(&job->watch) == WATCH_DEADLINE)
+        ret = err_set(e, ERR_TIMEOUT,
+                      "Timeout: IMGPROXY_TIMEOUT (%d s) passed while processing; libvips work "
+                      "stopped",
+                      cfg.timeout);
+    /* The images first: they report to the job's watch until they are gone. */
     if (img != NULL)
         g_object_unref(img);
+    free(job);
     return ret;
 }
 
 struct sink {
     process_write_fn write;
     void *ctx;
+    struct watch *watch;
+    size_t sent;
     bool failed;
 };
 
@@ -755,155 +793,67 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
     (void)target;
     if (s->failed)
         return -1;
-    if (s->write(s->ctx, data, (size_t)length) < 0) {
+    /*
+     * Before the first byte a late result can still become a 503; an
+     * encoder that ran past the deadline in one uninterruptible call (AVIF)
+     * ends here.
+     */
+    if (s->sent == 0 && deadline_passed(&s->watch->dl)) {
+        watch_stop(s->watch, WATCH_DEADLINE);
         s->failed = true;
         return -1;
     }
-    return length;
-}
-
-/*
- * Optimised Huffman tables make libjpeg keep every DCT coefficient of the
- * image (about 3 bytes a pixel at 4:2:0) and write nothing until the last row
- * is in: no streaming, and 36 MB held for a 12 MP result. They save 3-5 % of
- * the bytes. Thumbnails keep them (imgproxy's output, and they are written in
- * one go anyway); larger results stream instead.
- */
-#define JPEG_OPTIMIZE_MAX_PIXELS (1024L * 1024L)
-
-static gboolean jpeg_optimize_coding(VipsImage *img)
-{
-    return (long)vips_image_get_width(img) * vips_image_get_height(img) <=
-           JPEG_OPTIMIZE_MAX_PIXELS;
-}
-
-/* Encodes img as type t at quality q into target; 0 or -1 (libvips error set). */
-static int save_to(VipsImage *img, enum imgtype t, int q, gboolean strip, VipsTarget *target)
-{
-    int r;
-
-    switch (t) {
-    case IMGTYPE_JPEG:
-        r = vips_jpegsave_target(img, target, "Q", q, "optimize_coding", jpeg_optimize_coding(img),
-                                 "interlace",
-                                 cfg.jpeg_progressive, "strip", strip, NULL);
-        break;
-    case IMGTYPE_PNG:
-        if (cfg.png_quantize) {
-            /* libvips 8.14 takes a bit depth, not a colour count: the smallest that holds them. */
-            int bitdepth = 1;
-
-            while (bitdepth < 8 && (1 << bitdepth) < cfg.png_quantization_colors)
-                bitdepth *= 2;
-            r = vips_pngsave_target(img, target, "palette", TRUE, "bitdepth", bitdepth,
-                                    "interlace", cfg.png_interlaced, "strip", strip, NULL);
-        } else {
-            r = vips_pngsave_target(img, target, "filter", VIPS_FOREIGN_PNG_FILTER_ALL,
-                                    "interlace", cfg.png_interlaced, "strip", strip, NULL);
-        }
-        break;
-    case IMGTYPE_WEBP:
-        r = vips_webpsave_target(img, target, "Q", q, "effort", cfg.webp_effort, "strip", strip,
-                                 NULL);
-        break;
-    case IMGTYPE_AVIF:
-        r = vips_heifsave_target(img, target, "Q", q, "compression",
-                                 VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 9 - cfg.avif_speed,
-                                 "strip", strip, NULL);
-        break;
-    case IMGTYPE_GIF:
-        r = vips_gifsave_target(img, target, "strip", strip, NULL);
-        break;
-    case IMGTYPE_TIFF: {
-        /*
-         * libtiff seeks back to patch offsets, which a stream cannot do: TIFF
-         * is the one format encoded to memory first and then written.
-         */
-        void *mem = NULL;
-        size_t len = 0;
-
-        r = vips_tiffsave_buffer(img, &mem, &len, "Q", q, "strip", strip, NULL);
-        if (r == 0 && vips_target_write(target, mem, len) != 0)
-            r = -1;
-        g_free(mem);
-        break;
-    }
-    default:
-        r = -1;
-        vips_error("imgfcgi", "no saver for %s", imagetype_name(t));
-        break;
-    }
-    return r;
-}
-
-/*
- * max_bytes (imgproxy saveImageToFitBytes): encode to memory, lower the
- * quality by how far off the size is, stop at the limit or at quality 10.
- * The pixels are computed once: the image is copied to memory first.
- */
-static int save_to_fit(struct process_job *job, VipsTarget *target)
-{
-    VipsImage *mem = vips_image_copy_memory(job->img);
-    int q = job->quality, r = -1;
-
-    if (mem == NULL)
+    if (s->write(s->ctx, data, (size_t)length) < 0) {
+        /* The client is gone: stop computing what nobody will read. */
+        watch_cancel(s->watch);
+        watch_stop(s->watch, WATCH_CLIENT);
+        s->failed = true;
         return -1;
-    for (int round = 0; round < 16; round++) {
-        VipsTarget *m = vips_target_new_to_memory();
-        VipsBlob *blob = NULL; /* the "blob" property is a VipsBlob (a VipsArea), not GBytes */
-        size_t len = 0;
-        const void *data;
-
-        if (m == NULL)
-            break;
-        if (save_to(mem, job->out_type, q, job->strip, m) != 0 || vips_target_end(m) != 0) {
-            g_object_unref(m);
-            break;
-        }
-        g_object_get(m, "blob", &blob, NULL);
-        data = blob ? vips_blob_get(blob, &len) : NULL;
-        if (len <= (size_t)job->max_bytes || q <= 10) {
-            r = data != NULL && vips_target_write(target, data, len) == 0 ? 0 : -1;
-            if (blob != NULL)
-                vips_area_unref(VIPS_AREA(blob));
-            g_object_unref(m);
-            break;
-        }
-        {
-            double d = (double)len / (double)job->max_bytes;
-
-            q = (int)((double)q * (d > 3 ? 0.25 : d > 1.5 ? 0.5 : 0.75));
-        }
-        if (blob != NULL)
-            vips_area_unref(VIPS_AREA(blob));
-        g_object_unref(m);
     }
-    g_object_unref(mem);
-    return r;
+    s->sent += (size_t)length;
+    return length;
 }
 
 int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
 {
-    struct sink s = {write, ctx, false};
-    VipsTargetCustom *target = vips_target_custom_new();
-    VipsTarget *t = VIPS_TARGET(target);
+    struct sink s = {write, ctx, &job->watch, 0, false};
+    VipsTargetCustom *target;
+    VipsTarget *t;
     int r;
 
+    if (deadline_passed(&job->watch.dl))
+        watch_stop(&job->watch, WATCH_DEADLINE);
+    if (watch_reason(&job->watch) != WATCH_RUNNING)
+        goto stopped;
+    target = vips_target_custom_new();
+    t = VIPS_TARGET(target);
     g_signal_connect(target, "write", G_CALLBACK(on_target_write), &s);
     if (job->max_bytes > 0)
-        r = save_to_fit(job, t);
+        r = save_image_fit(job->img, job->out_type, job->quality, job->strip, job->max_bytes, t);
     else
-        r = save_to(job->img, job->out_type, job->quality, job->strip, t);
+        r = save_image(job->img, job->out_type, job->quality, job->strip, t);
     if (r == 0 && !s.failed && vips_target_end(t) != 0)
         r = -1;
     g_object_unref(target);
-    if (s.failed) {
+    if (r == 0 && !s.failed)
+        return 0;
+stopped:
+    switch (watch_reason(&job->watch)) {
+    case WATCH_CLIENT:
         vips_error_clear();
-        return err_set(e, ERR_CANCELLED, "The client went away during the response");
-    }
-    if (r != 0)
+        return err_set(e, ERR_CANCELLED,
+                       "The client went away after %zu bytes of the response; libvips work "
+                       "stopped",
+                       s.sent);
+    case WATCH_DEADLINE:
+        vips_error_clear();
+        return err_set(e, ERR_TIMEOUT,
+                       "Timeout: IMGPROXY_TIMEOUT (%d s) passed after %zu bytes of the response; "
+                       "libvips work stopped",
+                       cfg.timeout, s.sent);
+    default:
         return vips_fail(e, ERR_INTERNAL, "Can't save the result");
-    return 0;
+    }
 }
 
 void process_job_free(struct process_job *job)

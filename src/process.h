@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "deadline.h"
 #include "errors.h"
 #include "imagetype.h"
 #include "options.h"
@@ -31,20 +32,28 @@ void process_global_shutdown(void);
  * Builds the pipeline for the source (data/len, borrowed: it must stay alive
  * and unchanged until process_job_free()) of type src_type, options po and
  * the client's Accept header (may be NULL). Reads only the header: no pixel is
- * decoded yet. Fills info (out_type, out sizes). On success *job is set and
- * the caller frees it with process_job_free(). Returns 0 or ERR_SOURCE_TYPE,
- * ERR_BROKEN_IMAGE, ERR_UNSAVEABLE, ERR_INTERNAL recorded in e.
+ * decoded yet, except where a step needs the whole image (rotation, trim,
+ * smart crop, filters). Fills info (out_type, out sizes). dl (copied; NULL =
+ * none) is the request's deadline: pixel work here and in process_save()
+ * stops once it has passed (see watch.h). On success *job is set and the
+ * caller frees it with process_job_free(). Returns 0 or ERR_SOURCE_TYPE,
+ * ERR_BROKEN_IMAGE, ERR_UNSAVEABLE, ERR_TIMEOUT, ERR_INTERNAL recorded in e.
  */
 int process_prepare(struct process_job **job, const unsigned char *data, size_t len,
                     enum imgtype src_type, const struct procopts *po, const char *accept,
-                    struct process_info *info, struct errinfo *e)
+                    const struct deadline *dl, struct process_info *info, struct errinfo *e)
     __attribute__((warn_unused_result));
 
 /*
  * Runs the pipeline and the saver, calling write as encoded bytes come out
- * (PNG, and JPEG results over 1 MP, while rows are computed; smaller JPEGs,
- * whose Huffman tables are optimised, and WebP, AVIF, GIF, TIFF at the end).
- * Returns 0, ERR_CANCELLED when write failed, ERR_BROKEN_IMAGE or ERR_INTERNAL.
+ * (PNG, BMP, and JPEG results over 1 MP, while rows are computed; smaller
+ * JPEGs, whose Huffman tables are optimised, and WebP, AVIF, GIF, TIFF, ICO at
+ * the end).
+ * The first failed write stops the pipeline (ERR_CANCELLED); so does the
+ * job's deadline, at the next tile, or before the first byte is written
+ * when an encoder ran past it (ERR_TIMEOUT: how many bytes were already
+ * written is in the message). Returns 0, ERR_CANCELLED, ERR_TIMEOUT,
+ * ERR_BROKEN_IMAGE or ERR_INTERNAL.
  */
 int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
     __attribute__((warn_unused_result));

@@ -120,19 +120,29 @@ static VipsImage *prepare(int W, int H, const struct procopts *po, double dpr)
         if (vips_bandjoin_const1(wm, &o, 255, NULL) || swap(&wm, o) < 0)
             goto fail;
     }
-    /* scale: fit into scale x the result, enlarging when needed. */
+    /*
+     * scale: the watermark is fitted (enlarging too) into the result's size
+     * times scale, each side rounded half to even and at least 1 px; its
+     * sides are then rounded as imgproxy's resize rounds them.
+     */
     if (po->wm_scale > 0) {
-        int tw = (int)rint(W * po->wm_scale), th = (int)rint(H * po->wm_scale);
+        int tw = geom_round_to_even(W * po->wm_scale), th = geom_round_to_even(H * po->wm_scale);
         int ww = vips_image_get_width(wm), wh = vips_image_get_height(wm);
+        int nw, nh;
         double s;
 
         tw = tw < 1 ? 1 : tw;
         th = th < 1 ? 1 : th;
         s = fmin((double)tw / ww, (double)th / wh);
-        if (s != 1.0) {
+        nw = geom_scale(ww, s);
+        nh = geom_scale(wh, s);
+        nw = nw < 1 ? 1 : nw;
+        nh = nh < 1 ? 1 : nh;
+        if (nw != ww || nh != wh) {
             VipsImage *p = NULL, *u = NULL;
 
-            if (vips_premultiply(wm, &p, NULL) || vips_resize(p, &u, s, NULL)) {
+            if (vips_premultiply(wm, &p, NULL) ||
+                vips_resize(p, &u, (double)nw / ww, "vscale", (double)nh / wh, NULL)) {
                 if (p)
                     g_object_unref(p);
                 goto fail;
@@ -149,9 +159,16 @@ static VipsImage *prepare(int W, int H, const struct procopts *po, double dpr)
         int r;
 
         if (po->wm_gravity.type == GRAV_REPLICATE) {
-            /* x/y are the spacing between tiles, split around each tile. */
-            int offx = (int)rint(po->wm_gravity.x * dpr), offy = (int)rint(po->wm_gravity.y * dpr);
-            int pl = offx / 2, pt = offy / 2;
+            /*
+             * x/y are the spacing between tiles (absolute px x dpr, or a
+             * fraction of the result's side), split around each tile. The
+             * tiling is centred: an odd number of tiles each way, the middle
+             * one in the middle of the result.
+             */
+            double gx = po->wm_gravity.x, gy = po->wm_gravity.y;
+            int offx = fabs(gx) >= 1 ? geom_round_to_even(gx * dpr) : geom_round_to_even(W * gx);
+            int offy = fabs(gy) >= 1 ? geom_round_to_even(gy * dpr) : geom_round_to_even(H * gy);
+            int pl = offx / 2, pt = offy / 2, across, down;
 
             r = vips_embed(wm, &o, pl, pt, ww + offx, wh + offy, "extend", VIPS_EXTEND_BACKGROUND,
                            "background", bga, NULL);
@@ -164,8 +181,14 @@ static VipsImage *prepare(int W, int H, const struct procopts *po, double dpr)
                 vips_error("watermark", "tile spacing leaves no tile");
                 goto fail;
             }
-            if ((vips_replicate(wm, &o, W / ww + 1, H / wh + 1, NULL) || swap(&wm, o) < 0) ||
-                (vips_extract_area(wm, &o, 0, 0, W, H, NULL) || swap(&wm, o) < 0))
+            across = (W + ww - 1) / ww;
+            down = (H + wh - 1) / wh;
+            across += across % 2 == 0;
+            down += down % 2 == 0;
+            if ((vips_replicate(wm, &o, across, down, NULL) || swap(&wm, o) < 0) ||
+                (vips_extract_area(wm, &o, (across * ww - W) / 2, (down * wh - H) / 2, W, H,
+                                   NULL) ||
+                 swap(&wm, o) < 0))
                 goto fail;
         } else {
             int left, top;

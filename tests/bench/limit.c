@@ -6,7 +6,8 @@
  * libvips can do on this machine with the same settings. Two modes:
  *
  *   imgfcgi    what handler.c does, minus the fetch: url_split,
- *              signature_verify, url_parse_path, options_apply, imagetype_sniff,
+ *              signature_verify, url_parse_path, the default preset,
+ *              options_apply_url, url_preprocess, imagetype_sniff,
  *              process_prepare, process_save into a counting sink,
  *              process_job_free, process_thread_cleanup;
  *   thumbnail  libvips' own vips_thumbnail_buffer to the same size and
@@ -39,6 +40,7 @@
 #include "imagetype.h"
 #include "log.h"
 #include "options.h"
+#include "presets.h"
 #include "process.h"
 #include "signature.h"
 #include "url.h"
@@ -93,6 +95,22 @@ static int count_bytes(void *ctx, const void *data, size_t len)
     return 0;
 }
 
+/* The options serve_image() builds: the default preset, the URL's segments, the extension. */
+static int parse_options(const struct urlparts *u, struct procopts *po, struct errinfo *e)
+{
+    char sep = cfg.arguments_separator[0];
+
+    options_init(po);
+    if (presets_find("default", 7) != NULL && options_apply_preset(po, "default", 7, sep, e) < 0)
+        return -1;
+    for (size_t i = 0; i < u->nsegments; i++)
+        if (options_apply_url(po, u->segments[i], strlen(u->segments[i]), sep, e) < 0)
+            return -1;
+    if (u->ext != NULL && !po->raw && options_apply_format(po, u->ext, strlen(u->ext), e) < 0)
+        return -1;
+    return 0;
+}
+
 /* What handler.c's serve_image does once the source is in memory. */
 static int run_imgfcgi(const struct source *s, unsigned long long *bytes, struct errinfo *e)
 {
@@ -101,6 +119,7 @@ static int run_imgfcgi(const struct source *s, unsigned long long *bytes, struct
     struct process_job *job = NULL;
     struct process_info info;
     enum imgtype t;
+    char *source = NULL;
     int ret;
 
     memset(&u, 0, sizeof(u));
@@ -111,28 +130,26 @@ static int run_imgfcgi(const struct source *s, unsigned long long *bytes, struct
         ret = url_parse_path(&u, cfg.arguments_separator[0], e);
     if (ret < 0)
         goto out;
-    options_init(&po);
-    for (size_t i = 0; i < u.nsegments; i++) {
-        ret =
-            options_apply(&po, u.segments[i], strlen(u.segments[i]), cfg.arguments_separator[0], e);
-        if (ret < 0)
-            goto out;
-    }
-    if (u.ext != NULL) {
-        ret = options_apply_format(&po, u.ext, strlen(u.ext), e);
-        if (ret < 0)
-            goto out;
+    ret = parse_options(&u, &po, e);
+    if (ret < 0)
+        goto out;
+    /* The source was read at start-up; the replacement only costs what it costs there. */
+    source = url_preprocess(u.source);
+    if (source == NULL) {
+        ret = err_set(e, ERR_INTERNAL, "out of memory");
+        goto out;
     }
     t = imagetype_sniff(s->data, s->len, (size_t)cfg.max_svg_check_bytes);
     if (t == IMGTYPE_UNKNOWN) {
         ret = err_set(e, ERR_SOURCE_TYPE, "unknown source type");
         goto out;
     }
-    ret = process_prepare(&job, s->data, s->len, t, &po, NULL, &info, e);
+    ret = process_prepare(&job, s->data, s->len, t, &po, NULL, NULL, &info, e);
     if (ret < 0)
         goto out;
     ret = process_save(job, count_bytes, bytes, e);
 out:
+    g_free(source);
     process_job_free(job);
     url_release(&u);
     process_thread_cleanup();
@@ -325,16 +342,11 @@ static int load_source(struct source *s, const char *root)
         fprintf(stderr, "limit: cannot read %s: %s\n", path, strerror(errno));
         goto out;
     }
-    options_init(&po);
-    for (size_t i = 0; i < u.nsegments; i++)
-        if (options_apply(&po, u.segments[i], strlen(u.segments[i]), cfg.arguments_separator[0],
-                          &e) < 0)
-            goto bad;
-    if (u.ext != NULL && options_apply_format(&po, u.ext, strlen(u.ext), &e) < 0)
+    if (parse_options(&u, &po, &e) < 0)
         goto bad;
     if (process_prepare(&job, s->data, s->len,
                         imagetype_sniff(s->data, s->len, (size_t)cfg.max_svg_check_bytes), &po,
-                        NULL, &info, &e) < 0)
+                        NULL, NULL, &info, &e) < 0)
         goto bad;
     s->width = po.width > 0 ? po.width : VIPS_MAX_COORD;
     s->height = po.height > 0 ? po.height : VIPS_MAX_COORD;
@@ -412,8 +424,15 @@ int main(int argc, char **argv)
         return 1;
     }
     log_set_level(LOG_ERROR);
+    if (presets_init(err, sizeof(err)) != 0) {
+        fprintf(stderr, "limit: %s\n", err);
+        presets_release();
+        config_release(&cfg);
+        return 1;
+    }
     if (process_global_init(argv[0]) != 0) {
         fprintf(stderr, "limit: libvips start-up failed\n");
+        presets_release();
         config_release(&cfg);
         return 1;
     }
@@ -469,6 +488,7 @@ out:
     for (size_t i = 0; i < b.nsrc; i++)
         free(b.src[i].data);
     process_global_shutdown();
+    presets_release();
     config_release(&cfg);
     return rc;
 

@@ -2,7 +2,8 @@
 """origin.py: a loopback origin whose validators and statuses the URL's query chooses.
 
 Started by run.sh next to the nginx origin, for the HTTP-semantics tests:
-  python3 origin.py PORT ROOT LOG
+  python3 origin.py PORT ROOT LOG [BIND]
+BIND is the address to listen on (default 127.0.0.1).
 
 GET /<dir>/<file>?... serves ROOT/<file> (any first path element, so cookie
 scopes can be tested by path). Query parameters:
@@ -15,8 +16,18 @@ scopes can be tested by path). Query parameters:
               star ("bytes 0-(n-1)/*"), part ("bytes 0-99/n", 100 bytes),
               mid ("bytes 10-(n-1)/n"), bad ("bytes=0-")
   status=304  answer 304 whatever the request says
+  redirect=U  answer 302 (or code=N) with Location: U, whatever the path
+  bomb=K      a header claiming 65535 x 65535 (K = png, jpeg, gif, webp)
+              followed by zeros: 1 MB with a Content-Length, or with
+              endless=1 no length and zeros until the client goes away (at
+              most 30 s / 4 GB)
+  tail=endless  the file, then zeros without a length until the client goes
+              away (at most 30 s / 4 GB)
+  cl=N        claim Content-Length: N, send 1 KB of the file, then hold the
+              connection for hold=S seconds (default 5) and close it
 Every request is appended to LOG as one JSON line: path, If-None-Match,
-If-Modified-Since, Cookie.
+If-Modified-Since, Cookie. Bodies that stop early (bomb, cl) add a second
+line {"path": ..., "sent": bytes written, "seconds": time spent}.
 
 Hostile origins for tests/hostile (GET /hostile/...; not logged to LOG). Each
 is bounded: a stream stops when the client goes away or after ?secs=N
@@ -38,6 +49,7 @@ import email.utils
 import http.server
 import json
 import os
+import struct
 import sys
 import threading
 import time
@@ -46,10 +58,30 @@ import urllib.parse
 PORT = int(sys.argv[1])
 ROOT = sys.argv[2]
 LOG = sys.argv[3]
+BIND = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
 LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
 log_lock = threading.Lock()
 canary_hits = {}
 HUGE_LENGTH = 10 * 1024 * 1024 * 1024
+
+
+def bomb_header(kind):
+    """The first bytes of a 65535 x 65535 image of the given kind (no pixel data)."""
+    if kind == "png":
+        return b"\x89PNG\r\n\x1a\n" + struct.pack(">I4sIIBBBBB", 13, b"IHDR", 65535, 65535, 8, 2, 0, 0, 0) + b"\0\0\0\0"
+    if kind == "jpeg":
+        return b"\xff\xd8\xff\xc0" + struct.pack(">HBHHB", 17, 8, 65535, 65535, 3) + b"\x01\x11\x00\x02\x11\x01\x03\x11\x01"
+    if kind == "gif":
+        return b"GIF89a" + struct.pack("<HHBBB", 65535, 65535, 0xf7, 0, 0)
+    if kind == "webp":
+        vp8x = struct.pack("<I", 0) + (65534).to_bytes(3, "little") + (65534).to_bytes(3, "little")
+        return b"RIFF" + struct.pack("<I", 0x7fffffff) + b"WEBPVP8X" + struct.pack("<I", 10) + vp8x
+    raise ValueError(kind)
+
+
+def log_line(obj):
+    with log_lock, open(LOG, "a") as f:
+        f.write(json.dumps(obj) + "\n")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -137,25 +169,76 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             self.finish_with(404, [("Content-Type", "text/plain")], b"no such hostile origin\n")
 
+    def stream(self, first, total, hold):
+        """Writes first, then zeros up to total bytes (None: no end), logging what went out."""
+        t0 = time.monotonic()
+        sent = 0
+        chunk = b"\0" * 65536
+        try:
+            self.wfile.write(first)
+            sent += len(first)
+            while total is None or sent < total:
+                if time.monotonic() - t0 > 30 or sent > 4 << 30:
+                    break
+                if hold:
+                    time.sleep(0.05)
+                    if time.monotonic() - t0 > hold:
+                        break
+                    continue
+                n = len(chunk) if total is None else min(len(chunk), total - sent)
+                self.wfile.write(chunk[:n])
+                sent += n
+        except OSError:
+            pass
+        self.close_connection = True
+        log_line({"path": self.path, "sent": sent, "seconds": round(time.monotonic() - t0, 3)})
+
     def do_GET(self):  # noqa: N802 - http.server's naming
         u = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(u.query))
         if u.path.startswith("/hostile/"):
             self.hostile(u, q)
             return
-        with log_lock, open(LOG, "a") as f:
-            f.write(json.dumps({
-                "path": self.path,
-                "inm": self.headers.get("If-None-Match"),
-                "ims": self.headers.get("If-Modified-Since"),
-                "cookie": self.headers.get("Cookie"),
-            }) + "\n")
+        log_line({
+            "path": self.path,
+            "inm": self.headers.get("If-None-Match"),
+            "ims": self.headers.get("If-Modified-Since"),
+            "cookie": self.headers.get("Cookie"),
+        })
+        if "redirect" in q:
+            self.finish_with(int(q.get("code", "302")), [("Location", q["redirect"])])
+            return
+        if "bomb" in q:
+            head = bomb_header(q["bomb"])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            if q.get("endless"):
+                self.send_header("Connection", "close")
+            else:
+                self.send_header("Content-Length", str(len(head) + (1 << 20)))
+            self.end_headers()
+            self.stream(head, None if q.get("endless") else len(head) + (1 << 20), 0)
+            return
         name = os.path.basename(u.path)
         try:
             with open(os.path.join(ROOT, name), "rb") as f:
                 body = f.read()
         except OSError:
             self.finish_with(404, [("Content-Type", "text/plain")], b"not found\n")
+            return
+        if q.get("tail") == "endless":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.stream(body, None, 0)
+            return
+        if "cl" in q:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", q["cl"])
+            self.end_headers()
+            self.stream(body[:1024], int(q["cl"]), float(q.get("hold", "5")))
             return
         headers = [("Content-Type", "application/octet-stream")]
         if "etag" in q:
@@ -203,4 +286,4 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 if __name__ == "__main__":
-    Server(("127.0.0.1", PORT), Handler).serve_forever()
+    Server((BIND, PORT), Handler).serve_forever()

@@ -10,6 +10,9 @@
 #     file), #5 (fallback data, error status) and #6 (fallback URL), each
 #     through spawn.sh behind a private copy of conf/nginx.conf, and
 #     conf/nginx-cache.conf in front of #3, whatever HOST is;
+#   - with HOST=nginx, imgfcgi-dl and imgfcgi-q (small IMGPROXY_WORKERS, IMGPROXY_TIMEOUT
+#     and IMGPROXY_REQUESTS_QUEUE_SIZE) for test_deadline.py and
+#     tests/hostile/overload.py (60 s; run when no test names are given, or "overload");
 #   - imgfcgi #1 (no signature) and imgfcgi #2 (IMGPROXY_KEY/SALT set), each
 #     behind its own front web server, a private sed'ed copy of a conf/ file.
 #     HOST (default nginx) says which:
@@ -23,9 +26,10 @@
 #                   max-procs 2); a graceful restart (SIGUSR1) under load.
 #       apache      conf/apache-fcgid.conf: Apache mod_fcgid spawns imgfcgi, mounted
 #                   under /img; apache2 -k graceful under load.
-# then runs test_http.py against them, and with HOST=nginx test_conformance.py
-# (imgfcgi #7) and tests/hostile/hostile.py (imgfcgi #8 and #9, each behind its
-# own conf/nginx.conf), and stops everything (trap EXIT).
+#   - with HOST nginx: imgfcgi #7 (test_conformance.py), #8/#9/#10 (test_ssrf.py:
+#     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work) and
+#     imgfcgi-hx/-hxn (tests/hostile/hostile.py, each behind its own conf/nginx.conf);
+# then runs test_http.py against them and stops everything (trap EXIT).
 #
 # Environment:
 #   IMGFCGI_BIN        the binary (default: build/imgfcgi)
@@ -168,7 +172,7 @@ cleanup() {
     if [ -f "$tmp/result" ]; then
         read -r p f <"$tmp/result"
         local extra cp cf
-        for extra in "$tmp/result-conformance" "$tmp/result-hostile"; do
+        for extra in "$tmp/result-conformance" "$tmp/result-ssrf" "$tmp/result-hostile"; do
             [ -f "$extra" ] || continue
             read -r cp cf <"$extra"
             p=$((p + cp))
@@ -286,6 +290,7 @@ fi
 prefix=""
 reload_cmd=""
 reload_front=""
+reload_error_log=""
 fcgi_sock=""
 workers=2
 
@@ -409,6 +414,7 @@ nginx)
     front_nginx frontr nginx.conf "$tmp/imgfcgi1.sock"
     reload_front="http://127.0.0.1:$front_port"
     reload_cmd="nginx -p $tmp/frontr -e $tmp/frontr/error.log -c $tmp/frontr/nginx.conf -s reload"
+    reload_error_log="$tmp/frontr/error.log"
     ;;
 spawn-fcgi)
     pool1_port=$(free_port)
@@ -490,19 +496,54 @@ if [ "$host" = nginx ]; then
     front_nginx front7 nginx.conf "$tmp/imgfcgi7.sock"
     front7_port=$front_port
     wait_http "http://127.0.0.1:$front7_port/health" 30 "${pids[front7]}" "${pids[imgfcgi7]}"
-    # The hostile-input suite (tests/hostile): #8 with the common 3 MB source limit,
-    # #9 without one; security options on (maf), memory released every second so
-    # its RSS figures settle.
+    # The hostile-input suite (tests/hostile/hostile.py): imgfcgi-hx with the common
+    # 3 MB source limit, imgfcgi-hxn without one; security options on (maf), memory
+    # released every second so its RSS figures settle.
     hostile_env=(IMGPROXY_ALLOW_SECURITY_OPTIONS=true IMGPROXY_FREE_MEMORY_INTERVAL=1)
-    spawn_unix imgfcgi8 "${common_env[@]}" "${threaded_env[@]}" "${hostile_env[@]}"
-    spawn_unix imgfcgi9 "${common_env[@]}" "${threaded_env[@]}" "${hostile_env[@]}" \
+    spawn_unix imgfcgi-hx "${common_env[@]}" "${threaded_env[@]}" "${hostile_env[@]}"
+    spawn_unix imgfcgi-hxn "${common_env[@]}" "${threaded_env[@]}" "${hostile_env[@]}" \
         IMGPROXY_MAX_SRC_FILE_SIZE=0
-    front_nginx front8 nginx.conf "$tmp/imgfcgi8.sock"
-    front8_port=$front_port
-    front_nginx front9 nginx.conf "$tmp/imgfcgi9.sock"
-    front9_port=$front_port
-    wait_http "http://127.0.0.1:$front8_port/health" 30 "${pids[front8]}" "${pids[imgfcgi8]}"
-    wait_http "http://127.0.0.1:$front9_port/health" 30 "${pids[front9]}" "${pids[imgfcgi9]}"
+    front_nginx front-hx nginx.conf "$tmp/imgfcgi-hx.sock"
+    hx_port=$front_port
+    front_nginx front-hxn nginx.conf "$tmp/imgfcgi-hxn.sock"
+    hxn_port=$front_port
+    wait_http "http://127.0.0.1:$hx_port/health" 30 "${pids[front-hx]}" "${pids[imgfcgi-hx]}"
+    wait_http "http://127.0.0.1:$hxn_port/health" 30 "${pids[front-hxn]}" "${pids[imgfcgi-hxn]}"
+fi
+
+# The source-address guard (tests/integration/test_ssrf.py), nginx host only:
+# #8 imgproxy's defaults but loopback (link-local off, private on),
+# IMGPROXY_ALLOWED_SOURCES and a 1 MB SVG cap; #9 loopback, link-local and
+# private all off (direct requests); #10 loopback on, link-local and private
+# off (redirects from the loopback origin to every other class). Every origin
+# is on loopback: refused classes are refused before any connect.
+if [ "$host" = nginx ]; then
+    spawn_unix imgfcgi8 "${common_env[@]}" IMGPROXY_ALLOWED_SOURCES="http://127.0.0.1:*/,local:///" \
+        IMGFCGI_MAX_SVG_FILE_SIZE=1000000
+    spawn_unix imgfcgi9 "${common_env[@]}" IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES=false \
+        IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES=false IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES=false
+    spawn_unix imgfcgi10 "${common_env[@]}" \
+        IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES=false IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES=false
+    for n in 8 9 10; do
+        front_nginx front$n nginx.conf "$tmp/imgfcgi$n.sock"
+        fports[$n]=$front_port
+        wait_http "http://127.0.0.1:$front_port/health" 30 "${pids[front$n]}" "${pids[imgfcgi$n]}"
+    done
+fi
+
+# Deadlines and backpressure (test_deadline.py, tests/hostile/overload.py), nginx only:
+# imgfcgi-dl: one worker, a 1 s deadline, a queue of one; imgfcgi-q: two workers, a queue of two.
+if [ "$host" = nginx ]; then
+    spawn_unix imgfcgi-dl "${common_env[@]}" IMGPROXY_WORKERS=1 IMGPROXY_TIMEOUT=1 \
+        IMGPROXY_REQUESTS_QUEUE_SIZE=1
+    spawn_unix imgfcgi-q "${common_env[@]}" IMGPROXY_WORKERS=2 IMGPROXY_REQUESTS_QUEUE_SIZE=2 \
+        IMGPROXY_TIMEOUT=10
+    front_nginx front-dl nginx.conf "$tmp/imgfcgi-dl.sock"
+    dl_port=$front_port
+    front_nginx front-q nginx.conf "$tmp/imgfcgi-q.sock"
+    q_port=$front_port
+    wait_http "http://127.0.0.1:$dl_port/health" 30 "${pids[front-dl]}" "${pids[imgfcgi-dl]}"
+    wait_http "http://127.0.0.1:$q_port/health" 30 "${pids[front-q]}" "${pids[imgfcgi-q]}"
 fi
 
 wait_http "http://127.0.0.1:$front1_port$prefix/health" 30 "${pids[front1]}" "$pid1"
@@ -530,6 +571,7 @@ it_env=(
     IT_FCGI_SOCK="$fcgi_sock"
     IT_RELOAD_CMD="$reload_cmd"
     IT_RELOAD_FRONT="$reload_front"
+    IT_RELOAD_ERROR_LOG="$reload_error_log"
     IT_KEY=736563726574 IT_SALT=68656C6C6F
     IT_PYORIGIN="http://127.0.0.1:$py_port"
     IT_PYORIGIN_LOG="$tmp/pyorigin-requests.log"
@@ -552,8 +594,30 @@ if [ "$host" = nginx ]; then
         IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
         python3 "$here/test_conformance.py" "$@"
     [ $? -eq 0 ] || status=1
-    env HX_FRONT="http://127.0.0.1:$front8_port" HX_PID="${pids[imgfcgi8]}" \
-        HX_NOLIMIT_FRONT="http://127.0.0.1:$front9_port" HX_NOLIMIT_PID="${pids[imgfcgi9]}" \
+    env "${it_env[@]}" IT_SSRF_RESULT="$tmp/result-ssrf" \
+        IT_SSRF_DEFAULT_FRONT="http://127.0.0.1:${fports[8]}" \
+        IT_SSRF_STRICT_FRONT="http://127.0.0.1:${fports[9]}" \
+        IT_SSRF_NOPRIV_FRONT="http://127.0.0.1:${fports[10]}" \
+        IT_SSRF_DEFAULT_LOG="$tmp/imgfcgi8.log" IT_SSRF_STRICT_LOG="$tmp/imgfcgi9.log" \
+        IT_SSRF_NOPRIV_LOG="$tmp/imgfcgi10.log" \
+        IT_SSRF_DEFAULT_PID="${pids[imgfcgi8]}" python3 "$here/test_ssrf.py" "$@"
+    [ $? -eq 0 ] || status=1
+    # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload
+    # (ASan's quarantine alone keeps up to 256 MB of freed memory: a wider RSS bound there).
+    env "${it_env[@]}" IT_DL_FRONT="http://127.0.0.1:$dl_port" IT_DL_LOG="$tmp/imgfcgi-dl.log" \
+        IT_DL_PID="${pids[imgfcgi-dl]}" IT_Q_FRONT="http://127.0.0.1:$q_port" \
+        IT_Q_LOG="$tmp/imgfcgi-q.log" IT_Q_PID="${pids[imgfcgi-q]}" IT_BIN="$bin" \
+        python3 "$here/test_deadline.py" "$@"
+    [ $? -eq 0 ] || status=1
+    if [ $# -eq 0 ] || [[ " $* " == *" overload "* ]]; then
+        OVERLOAD_FRONT="http://127.0.0.1:$q_port" OVERLOAD_PID="${pids[imgfcgi-q]}" \
+            OVERLOAD_WORKERS=2 OVERLOAD_RSS_MAX_MB="$([ "$asan" = 1 ] && echo 1024 || echo 256)" \
+            python3 "$repo/tests/hostile/overload.py"
+        [ $? -eq 0 ] || status=1
+    fi
+    # The hostile-input suite (tests/hostile/hostile.py) on imgfcgi-hx and imgfcgi-hxn.
+    env HX_FRONT="http://127.0.0.1:$hx_port" HX_PID="${pids[imgfcgi-hx]}" \
+        HX_NOLIMIT_FRONT="http://127.0.0.1:$hxn_port" HX_NOLIMIT_PID="${pids[imgfcgi-hxn]}" \
         HX_ORIGIN="http://127.0.0.1:$origin_port" HX_PYORIGIN="http://127.0.0.1:$py_port" \
         HX_ROOT="$root" HX_RESULT="$tmp/result-hostile" HX_ASAN="$asan" \
         HX_MAX_SRC_FILE_SIZE=3000000 HX_DOWNLOAD_TIMEOUT=2 HX_TRACE_RSS="${HX_TRACE_RSS:-0}" \

@@ -92,6 +92,65 @@ def with_exif_orientation(jpeg, orientation):
     return jpeg[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + jpeg[2:]
 
 
+def tiff_ifd(entries, base):
+    """One little-endian TIFF IFD at offset base: entries are (tag, type, count, value bytes)."""
+    size = 2 + 12 * len(entries) + 4
+    out, data = bytearray(len(entries).to_bytes(2, "little")), bytearray()
+    for tag, typ, count, val in sorted(entries):
+        out += tag.to_bytes(2, "little") + typ.to_bytes(2, "little") + count.to_bytes(4, "little")
+        if len(val) <= 4:
+            out += val.ljust(4, b"\x00")
+        else:
+            out += (base + size + len(data)).to_bytes(4, "little")
+            data += val + (b"\x00" if len(val) % 2 else b"")
+    return bytes(out + b"\x00\x00\x00\x00" + data)
+
+
+def exif_ascii(tag, text):
+    b = text.encode() + b"\x00"
+    return (tag, 2, len(b), b)
+
+
+COPYRIGHT = "(c) 2026 Jane Example"
+ARTIST = "Jane Artist"
+
+
+def copyright_segments():
+    """APP1 EXIF (Make, Artist, Copyright, GPS), APP1 XMP and APP13 IPTC, as JPEG segments."""
+    ifd0 = [exif_ascii(0x010F, "TestMake"), exif_ascii(0x013B, ARTIST), exif_ascii(0x8298, COPYRIGHT),
+            (0x8825, 4, 1, b"\x00" * 4)]
+    gps_at = 8 + len(tiff_ifd(ifd0, 8))
+    ifd0[-1] = (0x8825, 4, 1, gps_at.to_bytes(4, "little"))
+    gps = [exif_ascii(0x0001, "N"),
+           (0x0002, 5, 3, b"".join(v.to_bytes(4, "little") for v in (48, 1, 51, 1, 24, 1)))]
+    tiff = b"II*\x00" + (8).to_bytes(4, "little") + tiff_ifd(ifd0, 8) + tiff_ifd(gps, gps_at)
+    exif = b"Exif\x00\x00" + tiff
+    xmp = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+           '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+           'xmlns:xmpRights="http://ns.adobe.com/xap/1.0/rights/" '
+           'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" xmpRights:Marked="True" '
+           'photoshop:City="XmpCityParis">'
+           '<dc:title><rdf:Alt><rdf:li xml:lang="x-default">XmpSecretTitle</rdf:li></rdf:Alt></dc:title>'
+           '<dc:rights><rdf:Alt><rdf:li xml:lang="x-default">XmpRights2026</rdf:li></rdf:Alt></dc:rights>'
+           '<dc:creator><rdf:Seq><rdf:li>XmpCreatorJane</rdf:li></rdf:Seq></dc:creator>'
+           '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>').encode()
+    xmp = b"http://ns.adobe.com/xap/1.0/\x00" + xmp
+
+    def iim(record, dataset, text):
+        return bytes([0x1C, record, dataset]) + len(text).to_bytes(2, "big") + text.encode()
+
+    iptc = iim(2, 5, "IptcObjectName") + iim(2, 80, "IptcByline") + iim(2, 90, "IptcCityParis") + \
+        iim(2, 116, "IptcCopyright2026")
+    iptc += b"\x00" * (len(iptc) % 2)
+    ps3 = b"Photoshop 3.0\x00" + b"8BIM\x04\x04\x00\x00" + len(iptc).to_bytes(4, "big") + iptc
+
+    def seg(marker, payload):
+        return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+    return seg(0xE1, exif) + seg(0xE1, xmp) + seg(0xED, ps3)
+
+
 def make_fixtures(d):
     # 40x20, 4 frames (red, green, blue, white), delays 100/200/300/400 ms, loop 3.
     write_gif(os.path.join(d, "anim4.gif"), 40, 20, [0, 1, 2, 3], [10, 20, 30, 40], 3)
@@ -129,8 +188,11 @@ def make_fixtures(d):
     write_pam(os.path.join(d, "wm.png"), 20, 10, lambda x, y: (255, 0, 0))
     # A small AVIF (no embedded thumbnail: enforce_thumbnail falls back to the image).
     write_pam(os.path.join(d, "small.avif"), 64, 32, lambda x, y: (0, 128, 255))
+    # 200x100 red/blue JPEG with copyright and other EXIF, XMP and IPTC (keep_copyright).
+    with open(os.path.join(d, "copyright.jpg"), "wb") as f:
+        f.write(plain_jpeg[:2] + copyright_segments() + plain_jpeg[2:])
     for name in ("halves.png", "checker.png", "boxed.png", "transparent.png", "blue.png", "wm.png",
-                 "small.avif"):
+                 "small.avif", "copyright.jpg"):
         os.chmod(os.path.join(d, name), 0o644)
 
 
@@ -621,6 +683,175 @@ def _():
           "spaced tiles leave gaps: %r %r" % (px(img, 15, 10), px(img, 2, 2)))
 
 
+def red_footprint(img):
+    """(count, bbox) of the watermark's red pixels on a blue result."""
+    w, hh, _, _ = img
+    n, xs, ys = 0, [], []
+    for y in range(hh):
+        for x in range(w):
+            p = px(img, x, y)
+            if p[0] > 128 and p[2] < 128:
+                n += 1
+                xs.append(x)
+                ys.append(y)
+    return n, ((min(xs), min(ys), max(xs), max(ys)) if n else None)
+
+
+@test("opt/wm-scale-footprint")
+def _():
+    # scale 0.3 of 200x100: the 20x10 watermark fits 60x30 (sides rounded half to even), and
+    # ce puts it at RoundToEven((200-60+1)/2) = 70, RoundToEven((100-30+1)/2) = 36.
+    r = get(plain("wm:1:ce:0:0:0.3", L("blue.png"), "png"), FRONT3)
+    expect_image(r, "png", 200, 100)
+    n, box = red_footprint(pixels(r.body))
+    check(box == (70, 36, 129, 65) and n == 60 * 30, "footprint %r of %d px, want (70, 36, 129, 65) 1800" % (box, n))
+    # scale 0.1 on a 50x50 result: fit 5x5, so 5x2.5 -> 5x3 (Go rounding), at soea 45,47.
+    r = get(plain("rs:force:50:50/wm:1:soea:0:0:0.1", L("blue.png"), "png"), FRONT3)
+    n, box = red_footprint(pixels(r.body))
+    check(box == (45, 47, 49, 49) and n == 15, "footprint %r of %d px, want (45, 47, 49, 49) 15" % (box, n))
+
+
+@test("opt/wm-replicate-relative-spacing")
+def _():
+    # Spacing 0.1 x 200 = 20, 0.2 x 100 = 20: 40x30 tiles, the watermark at 10,10 in each; the
+    # tiling is centred (5 x 5 tiles, 150 px tall, shifted up 25): red rows 15-24, 45-54, 75-84.
+    r = get(plain("wm:1:re:0.1:0.2", L("blue.png"), "png"), FRONT3)
+    img = pixels(r.body)
+    n, box = red_footprint(img)
+    check(n == 5 * 20 * 3 * 10 and box == (10, 15, 189, 84), "tiles %d px in %r, want 3000 in (10, 15, 189, 84)" % (n, box))
+    for x, y, red in ((15, 20, True), (15, 10, False), (15, 50, True), (35, 20, False), (55, 80, True)):
+        check(near(px(img, x, y), (255, 0, 0) if red else (0, 0, 255)), "%d,%d %s" % (x, y, "red" if red else "blue"))
+
+
+def metadata_of(r, fmt, w=200, hh=100):
+    """vipsheader fields and the bytes to search for XMP/IPTC text (PNG zTXt chunks inflated)."""
+    import zlib
+
+    info = expect_image(r, fmt, w, hh)
+    text, b, i = bytearray(r.body), r.body, 8
+    while fmt == "png" and i + 8 <= len(b):
+        n, kind = int.from_bytes(b[i:i + 4], "big"), b[i + 4:i + 8]
+        if kind == b"zTXt":
+            data = b[i + 8:i + 8 + n]
+            text += zlib.decompress(data[data.index(b"\x00") + 2:])
+        i += 12 + n
+    return info, bytes(text)
+
+
+@test("meta/keep_copyright-jpeg")
+def _():
+    for opts in ("sm:1/kcr:1", "strip_metadata:1/keep_copyright:1", ""):  # kcr and sm default to true
+        info, body = metadata_of(get(plain(opts, L("copyright.jpg"), "jpeg")), "jpeg")
+        check(COPYRIGHT in info.get("exif-ifd0-Copyright", ""), "%s: Copyright %r" % (opts, info.get("exif-ifd0-Copyright")))
+        check(info.get("exif-ifd0-Artist", "").startswith(ARTIST), "%s: Artist %r" % (opts, info.get("exif-ifd0-Artist")))
+        gone = [k for k in info if k.startswith("exif-ifd3-") or k == "exif-ifd0-Make"]
+        check(not gone, "%s: GPS and Make must go: %r" % (opts, gone))
+        for keep in (b"XmpRights2026", b"XmpCreatorJane", b"IptcByline", b"IptcCopyright2026"):
+            check(keep in body, "%s: %r was dropped" % (opts, keep))
+        for drop in (b"TestMake", b"XmpSecretTitle", b"XmpCityParis", b"IptcObjectName", b"IptcCityParis"):
+            check(drop not in body, "%s: %r was kept" % (opts, drop))
+
+
+@test("meta/kcr-0-drops-all")
+def _():
+    info, body = metadata_of(get(plain("sm:1/kcr:0", L("copyright.jpg"), "jpeg")), "jpeg")
+    check(not [k for k in info if k.startswith(("exif", "xmp", "iptc"))], "metadata left: %r" % sorted(info))
+    for drop in (ARTIST.encode(), COPYRIGHT.encode(), b"XmpRights2026", b"IptcByline"):
+        check(drop not in body, "%r was kept" % drop)
+
+
+@test("meta/sm-0-keeps-all")
+def _():
+    info, body = metadata_of(get(plain("sm:0", L("copyright.jpg"), "jpeg")), "jpeg")
+    check("exif-ifd3-GPSLatitude" in info and "TestMake" in info.get("exif-ifd0-Make", ""), "EXIF kept")
+    check(b"XmpSecretTitle" in body and b"IptcCityParis" in body, "XMP and IPTC kept")
+
+
+@test("meta/keep_copyright-webp-png")
+def _():
+    for fmt in ("webp", "png"):
+        info, body = metadata_of(get(plain("kcr:1", L("copyright.jpg"), fmt)), fmt)
+        check(COPYRIGHT in info.get("exif-ifd0-Copyright", ""), "%s: Copyright %r" % (fmt, info.get("exif-ifd0-Copyright")))
+        check(not [k for k in info if k.startswith("exif-ifd3-") or k == "exif-ifd0-Make"], "%s: GPS, Make" % fmt)
+        check(b"XmpRights2026" in body and b"XmpSecretTitle" not in body, "%s: XMP filtered" % fmt)
+        info, body = metadata_of(get(plain("kcr:0", L("copyright.jpg"), fmt)), fmt)
+        check(not [k for k in info if k.startswith(("exif", "xmp"))], "%s kcr:0: %r" % (fmt, sorted(info)))
+
+
+@test("meta/strip_color_profile-with-sm")
+def _():
+    # Stripping metadata keeps the ICC profile unless strip_color_profile drops it (imgproxy's vips_strip).
+    for fmt in ("jpeg", "webp", "png"):
+        info = expect_image(get(plain("sm:1/scp:0/w:50", L("orientation-6.jpg"), fmt)), fmt, 50, 31)
+        check("icc-profile-data" in info, "%s scp:0: ICC dropped" % fmt)
+        check("exif-ifd0-Make" not in info, "%s sm:1: EXIF Make kept" % fmt)
+        info = expect_image(get(plain("sm:1/scp:1/w:50", L("orientation-6.jpg"), fmt)), fmt, 50, 31)
+        check("icc-profile-data" not in info, "%s scp:1: ICC kept" % fmt)
+
+
+@test("fixsize/webp-16383")
+def _():
+    expect_image(get(plain("rs:force:20000:100:1", L("halves.png"), "webp")), "webp", 16383, 82)
+    expect_image(get(plain("rs:force:100:20000:1", L("halves.png"), "webp")), "webp", 82, 16383)
+    expect_image(get(plain("rs:force:16383:50:1", L("halves.png"), "webp")), "webp", 16383, 50)
+
+
+@test("fixsize/avif-16384")
+def _():
+    expect_image(get(plain("rs:force:17000:20:1", L("halves.png"), "avif")), "avif", 16384, 19)
+
+
+@test("fixsize/gif-65535")
+def _():
+    expect_image(get(plain("rs:force:70000:10:1", L("halves.png"), "gif")), "gif", 65535, 9)
+
+
+@test("fixsize/ico-256-and-no-cap-for-png")
+def _():
+    r = get(plain("rs:fit:512:512:1", L("halves.png"), "ico"))
+    expect_other(r, "ico", 256, 128)
+    expect_image(get(plain("rs:force:20000:100:1", L("halves.png"), "png")), "png", 20000, 100)
+
+
+OTHER_MAGIC = {"bmp": b"BM", "ico": b"\x00\x00\x01\x00"}
+OTHER_MIME = {"bmp": "image/bmp", "ico": "image/x-icon"}
+
+
+def expect_other(r, fmt, w, hh, bands=None):
+    """BMP and ICO: no trusted libvips loader, so the vips CLI's ImageMagick loader decodes them."""
+    check(r.status == 200, "want 200 %s, got %r" % (fmt, r))
+    check(r.ctype() == OTHER_MIME[fmt], "want %s, got %r" % (OTHER_MIME[fmt], r.ctype()))
+    check(r.body[:len(OTHER_MAGIC[fmt])] == OTHER_MAGIC[fmt], "%s magic: %r" % (fmt, r.body[:8]))
+    cd = r.headers.get("content-disposition", "")
+    check(cd.endswith('.%s"' % fmt), "Content-Disposition %r" % cd)
+    info = h.image_info(r.body)
+    check((int(info["width"]), int(info["height"])) == (w, hh), "want %dx%d, got %sx%s" % (w, hh, info["width"], info["height"]))
+    if bands is not None:
+        check(int(info["bands"]) == bands, "want %d bands, got %s" % (bands, info["bands"]))
+    return info
+
+
+@test("format/bmp")
+def _():
+    for path, want in ((plain("", L("halves.png"), "bmp"), (200, 100)),
+                       (plain("f:bmp/w:100", L("halves.png")), (100, 50)),
+                       (plain("format:bmp/rs:force:33:17", L("transparent.png")), (33, 17))):
+        expect_other(get(path), "bmp", *want, bands=3)
+    img = pixels(get(plain("", L("halves.png"), "bmp")).body)
+    check(near(px(img, 10, 10), (255, 0, 0)) and near(px(img, 190, 90), (0, 0, 255)), "BMP rows top down")
+    # transparent.png flattens on white for BMP (no alpha), the green centre stays.
+    img = pixels(get(plain("", L("transparent.png"), "bmp")).body)
+    check(near(px(img, 5, 5), (255, 255, 255)) and near(px(img, 100, 50), (0, 255, 0)), "BMP flattened")
+
+
+@test("format/ico")
+def _():
+    expect_other(get(plain("rs:fit:64:64", L("halves.png"), "ico")), "ico", 64, 32)
+    expect_other(get(plain("", L("transparent.png"), "ico")), "ico", 200, 100, bands=4)
+    img = pixels(get(plain("w:64", L("halves.png"), "ico")).body)
+    check(near(px(img, 5, 5), (255, 0, 0)) and near(px(img, 60, 30), (0, 0, 255)), "ICO pixels")
+
+
 @test("opt/max_bytes")
 def _():
     full = get(plain("q:95", L("photo.jpg"), "jpeg"))
@@ -750,10 +981,35 @@ def _():
         expect_error(get(plain(opt, L("halves.png"))), 404, "Invalid URL")
 
 
-@test("opt/issue5-options-not-here")
+@test("opt/cachebuster")
 def _():
-    # cachebuster, expires, filename and return_attachment belong to issue 5 (response headers).
-    pass
+    base = get(plain("w:50", L("halves.png"), "png"))
+    for opt in ("cachebuster:v2/w:50", "cb:abc/w:50"):
+        r = get(plain(opt, L("halves.png"), "png"))
+        expect_image(r, "png", 50, 25)
+        check(r.body == base.body, "%s: only the URL changes, not the image" % opt)
+
+
+@test("opt/expires")
+def _():
+    import time
+
+    r = get(plain("expires:%d/w:50" % (int(time.time()) + 100), L("halves.png"), "png"))
+    expect_image(r, "png", 50, 25)
+    cc = r.headers.get("cache-control", "")
+    check(cc.startswith("max-age=") and 0 < int(cc[8:].split(",")[0]) <= 100, "Cache-Control %r" % cc)
+    expect_error(get(plain("exp:%d/w:50" % (int(time.time()) - 10), L("halves.png"), "png")), 404, "Invalid URL")
+
+
+@test("opt/filename-return_attachment")
+def _():
+    r = get(plain("filename:summer/w:50", L("halves.png"), "png"))
+    expect_image(r, "png", 50, 25)
+    check(r.headers.get("content-disposition") == 'inline; filename="summer.png"', "%r" % r.headers)
+    r = get(plain("fn:c3VtbWVy:1/att:1", L("halves.png"), "bmp"))
+    check(r.headers.get("content-disposition") == 'attachment; filename="summer.bmp"', "%r" % r.headers)
+    r = get(plain("return_attachment:1", L("halves.png"), "ico"))
+    check(r.headers.get("content-disposition") == 'attachment; filename="halves.ico"', "%r" % r.headers)
 
 
 # ---------------------------------------------------------------- the Node client

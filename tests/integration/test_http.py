@@ -52,6 +52,8 @@ FCGI_SOCK = os.environ.get("IT_FCGI_SOCK", "")
 # A shell command that reloads or gracefully restarts host #1 (or stops one pool child).
 RELOAD_CMD = os.environ.get("IT_RELOAD_CMD", "")
 RELOAD_FRONT = os.environ.get("IT_RELOAD_FRONT") or FRONT
+# The reloaded nginx's error log: its old workers' own abort alerts are read there.
+RELOAD_ERROR_LOG = os.environ.get("IT_RELOAD_ERROR_LOG", "")
 RELOAD_REQUESTS = int(os.environ.get("IT_RELOAD_REQUESTS", "400"))
 # Sanitizer builds are several times slower.
 TIMEOUT = 120 if ASAN else 60
@@ -1487,12 +1489,32 @@ if RELOAD_CMD:
         # 500 is Apache's, and not what this test is about.
         timed_load(steady_paths(40), 4, 120, base=RELOAD_FRONT)
         time.sleep(1)
+        log_start = os.path.getsize(RELOAD_ERROR_LOG) if RELOAD_ERROR_LOG else 0
         errors, lat, secs = timed_load(steady_paths(RELOAD_REQUESTS), 4, 600 if ASAN else 180,
                                        during=reload, base=RELOAD_FRONT)
         for e in errors[:10]:
             print("  reload: " + e)
         print("  reload (%s: %s): %d requests in %.1f s, %d failed"
               % (HOST, RELOAD_CMD.split()[0], RELOAD_REQUESTS, secs, len(errors)))
+        # nginx 1.22's old worker sometimes exits while one response is still being
+        # relayed, and says so itself: "open socket #N left in connection" (two per
+        # request: client and FastCGI) then "aborting". imgfcgi sees its socket close
+        # and logs 499. Such a cut-off body is nginx's loss, not imgfcgi's; anything
+        # else (a wrong status, a refused connection, more cuts than nginx admits)
+        # still fails.
+        aborted = 0
+        if RELOAD_ERROR_LOG and errors:
+            with open(RELOAD_ERROR_LOG, errors="replace") as f:
+                f.seek(log_start)
+                alerts = f.read()
+            if "aborting" in alerts:
+                aborted = (alerts.count(" left in connection ") + 1) // 2
+        cut = [e for e in errors
+               if any(k in e for k in ("IncompleteRead", "RemoteDisconnected", "ConnectionReset"))]
+        if aborted and len(cut) == len(errors) and len(cut) <= aborted:
+            print("  reload: %d response(s) cut off by nginx's own aborting old worker "
+                  "(its alert \"open socket left in connection\"), not counted" % len(cut))
+            errors = []
         check(not errors, "%d of %d requests failed across the reload"
               % (len(errors), RELOAD_REQUESTS))
         # And the host serves normally afterwards.

@@ -246,6 +246,79 @@ static void test_result_init_release(void **state)
     fetch_result_release(&r);
 }
 
+/* A local file checked as a download is: limits and type from the first bytes read. */
+static int local_with(const char *name, const void *head, size_t hlen, size_t pad,
+                      const struct fetch_opts *o, struct fetch_result *r, struct errinfo *e)
+{
+    char url[64];
+    char path[PATH_MAX];
+    FILE *f;
+    int rc;
+
+    join(path, sizeof path, root, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(head, 1, hlen, f), hlen);
+    for (size_t i = 0; i < pad; i++)
+        fputc(0, f);
+    assert_int_equal(fclose(f), 0);
+    snprintf(url, sizeof url, "local:///%s", name);
+    fetch_result_init(r);
+    err_clear(e);
+    rc = fetch_source_with(NULL, url, o, r, e);
+    unlink(path);
+    return rc;
+}
+
+static void test_local_limits(void **state)
+{
+    /* A PNG header claiming 65535 x 65535 in front of 3 MB of zeros. */
+    static const unsigned char bomb[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+                                         'I', 'H', 'D', 'R', 0, 0, 0xff, 0xff, 0, 0, 0xff, 0xff,
+                                         8, 2, 0, 0, 0};
+    static const char svg[] = "<svg xmlns=\"http://www.w3.org/2000/svg\"><!-- ";
+    static const char text[] = "plain text, no image";
+    struct fetch_opts o = {.has_limits = true, .max_resolution = 50000000, .check_type = true};
+    struct fetch_result r;
+    struct errinfo e;
+    long long saved_svg = cfg.max_svg_file_size;
+
+    (void)state;
+    assert_int_equal(local_with("bomb.png", bomb, sizeof bomb, 3000000, &o, &r, &e),
+                     ERR_SOURCE_TYPE);
+    assert_non_null(strstr(e.msg, "65535x65535 png"));
+    /* Refused after the first read step, not after the whole file. */
+    assert_true(r.body.len <= 1024 * 1024);
+    fetch_result_release(&r);
+    /* The same file with no resolution limit is read whole. */
+    o.max_resolution = 0;
+    assert_int_equal(local_with("bomb.png", bomb, sizeof bomb, 3000000, &o, &r, &e), 0);
+    assert_int_equal(r.body.len, sizeof bomb + 3000000);
+    fetch_result_release(&r);
+    /* Not an image: refused when check_type, passed on when not (raw). */
+    assert_int_equal(local_with("t.txt", text, strlen(text), 0, &o, &r, &e), ERR_SOURCE_TYPE);
+    assert_string_equal(e.msg, "Source image type not supported");
+    fetch_result_release(&r);
+    o.check_type = false;
+    assert_int_equal(local_with("t.txt", text, strlen(text), 0, &o, &r, &e), 0);
+    fetch_result_release(&r);
+    /* An SVG past IMGFCGI_MAX_SVG_FILE_SIZE; the file-size limit (0) does not matter. */
+    o.check_type = true;
+    cfg.max_svg_file_size = 100000;
+    assert_int_equal(local_with("big.svg", svg, strlen(svg), 200000, &o, &r, &e),
+                     ERR_SOURCE_TYPE);
+    assert_non_null(strstr(e.msg, "SVG is too big"));
+    fetch_result_release(&r);
+    assert_int_equal(local_with("ok.svg", svg, strlen(svg), 50000, &o, &r, &e), 0);
+    fetch_result_release(&r);
+    /* The request's own file-size limit. */
+    o.max_file_size = 1000;
+    assert_int_equal(local_with("ok.svg", svg, strlen(svg), 5000, &o, &r, &e), ERR_SOURCE_TYPE);
+    assert_non_null(strstr(e.msg, "too big"));
+    fetch_result_release(&r);
+    cfg.max_svg_file_size = saved_svg;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,7 +326,7 @@ int main(void)
         cmocka_unit_test(test_dotdot_inside),       cmocka_unit_test(test_missing),
         cmocka_unit_test(test_dotdot_escape),       cmocka_unit_test(test_encoded_dotdot_escape),
         cmocka_unit_test(test_symlink_escape),      cmocka_unit_test(test_directory),
-        cmocka_unit_test(test_result_init_release),
+        cmocka_unit_test(test_result_init_release), cmocka_unit_test(test_local_limits),
     };
     return cmocka_run_group_tests_name("fetch", tests, group_setup, group_teardown);
 }

@@ -1,0 +1,39 @@
+/* save.h: encoding a finished image as the result format (REFERENCE §2.3 save parameters). */
+#ifndef IMGFCGI_SAVE_H
+#define IMGFCGI_SAVE_H
+
+#include <stdbool.h>
+
+#include <vips/vips.h>
+
+#include "imagetype.h"
+
+/*
+ * Encodes img (borrowed) as type t at quality q into target (borrowed; the
+ * caller ends it), with the IMGPROXY_* saver settings of cfg. strip asks
+ * savers that honour it to drop metadata. Returns 0, or -1 with the libvips
+ * error buffer set (also for a type without a saver).
+ */
+int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *target)
+    __attribute__((warn_unused_result));
+
+/*
+ * max_bytes (imgproxy saveImageToFitBytes): encodes to memory, lowering the
+ * quality from `quality` until the result is at most max_bytes or the quality
+ * is 10, then writes that result to target. The pixels are computed once.
+ * Returns 0 or -1 (libvips error buffer set).
+ */
+int save_image_fit(VipsImage *img, enum imgtype t, int quality, bool strip, int max_bytes,
+                   VipsTarget *target) __attribute__((warn_unused_result));
+
+/*
+ * imgproxy's fixSize: the largest size a result of w x h can be saved at as
+ * type t. WebP sides are capped at 16383, AVIF/HEIC at 16384, ICO at 256, and
+ * GIF at 65535 with w x h <= INT_MAX / 4 (the whole image scaled by the
+ * square root of the area overshoot). The aspect ratio is kept (sides rounded,
+ * never below 1). Returns true and sets *nw, *nh when the image must shrink;
+ * false (and *nw = w, *nh = h) when it fits. Other formats have no cap.
+ */
+bool save_fit_limits(enum imgtype t, int w, int h, int *nw, int *nh);
+
+#endif

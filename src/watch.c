@@ -1,0 +1,78 @@
+/*
+ * watch.c: killing libvips pipelines from their progress reports.
+ *
+ * libvips emits "eval" on an image's progress_signal image, which every
+ * image made from it inherits; the handler gets the VipsProgress of the
+ * image actually being computed (progress->im) and kills that one. A memory
+ * copy does not inherit progress_signal, hence watch_copy_memory(). The
+ * watch pointer rides on the reporting image as object data so that a copy
+ * can find it. Reports arrive on the thread that runs the sink, while
+ * watch_cancel() may come from another (a saver's writer), hence atomics.
+ */
+#include <stdbool.h>
+
+#include "watch.h"
+#include "banned.h"
+
+#define WATCH_KEY "imgfcgi-watch"
+
+void watch_init(struct watch *w, const struct deadline *dl)
+{
+    w->dl.end_ms = dl != NULL ? dl->end_ms : 0;
+    atomic_init(&w->cancelled, false);
+    atomic_init(&w->reason, WATCH_RUNNING);
+}
+
+void watch_stop(struct watch *w, enum watch_reason reason)
+{
+    int expected = WATCH_RUNNING;
+
+    atomic_compare_exchange_strong(&w->reason, &expected, (int)reason);
+}
+
+enum watch_reason watch_reason(struct watch *w)
+{
+    return (enum watch_reason)atomic_load(&w->reason);
+}
+
+void watch_cancel(struct watch *w)
+{
+    atomic_store(&w->cancelled, true);
+}
+
+static void on_eval(VipsImage *img, VipsProgress *progress, void *user)
+{
+    struct watch *w = user;
+
+    (void)img;
+    if (atomic_load(&w->cancelled))
+        watch_stop(w, WATCH_CLIENT);
+    else if (deadline_passed(&w->dl))
+        watch_stop(w, WATCH_DEADLINE);
+    else
+        return;
+    /* libvips clears the flag when it acts on it: set it again on every report. */
+    vips_image_set_kill(progress->im, TRUE);
+}
+
+VipsImage *watch_attach(struct watch *w, VipsImage *img)
+{
+    if (img == NULL || w == NULL || img->progress_signal != NULL)
+        return img;
+    vips_image_set_progress(img, TRUE);
+    g_object_set_data(G_OBJECT(img), WATCH_KEY, w);
+    g_signal_connect(img, "eval", G_CALLBACK(on_eval), w);
+    return img;
+}
+
+VipsImage *watch_copy_memory(VipsImage *in)
+{
+    VipsImage *out = vips_image_copy_memory(in);
+    struct watch *w = NULL;
+
+    if (out != NULL && in->progress_signal != NULL)
+        w = g_object_get_data(G_OBJECT(in->progress_signal), WATCH_KEY);
+    if (w != NULL && out != in)
+        watch_attach(w, out);
+    return out;
+}

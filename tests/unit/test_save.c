@@ -1,0 +1,335 @@
+/* test_save.c: per-format size limits (fixSize) and the BMP and ICO encoders, decoded back. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <vips/vips.h>
+
+#include "save.h"
+#include "save_bmp_ico.h"
+#include "testutil.h"
+
+static void expect_fit(enum imgtype t, int w, int h, bool shrinks, int ew, int eh)
+{
+    int nw = -1, nh = -1;
+
+    assert_int_equal(save_fit_limits(t, w, h, &nw, &nh), shrinks);
+    assert_int_equal(nw, ew);
+    assert_int_equal(nh, eh);
+}
+
+static void test_fit_limits(void **state)
+{
+    (void)state;
+    expect_fit(IMGTYPE_WEBP, 16383, 100, false, 16383, 100);
+    expect_fit(IMGTYPE_WEBP, 20000, 100, true, 16383, 82);
+    expect_fit(IMGTYPE_WEBP, 100, 40000, true, 41, 16383);
+    expect_fit(IMGTYPE_AVIF, 16384, 16384, false, 16384, 16384);
+    expect_fit(IMGTYPE_AVIF, 20000, 10000, true, 16384, 8192);
+    expect_fit(IMGTYPE_HEIC, 32768, 1, true, 16384, 1); /* never below 1 px */
+    expect_fit(IMGTYPE_ICO, 256, 256, false, 256, 256);
+    expect_fit(IMGTYPE_ICO, 512, 128, true, 256, 64);
+    expect_fit(IMGTYPE_ICO, 300, 1, true, 256, 1);
+    expect_fit(IMGTYPE_GIF, 65535, 100, false, 65535, 100);
+    expect_fit(IMGTYPE_GIF, 70000, 100, true, 65535, 94);
+    /* Area: INT_MAX / 4 = 536870911 px; 40000 x 40000 scales by sqrt(536870911 / 1.6e9). */
+    expect_fit(IMGTYPE_GIF, 40000, 40000, true, 23170, 23170);
+    expect_fit(IMGTYPE_JPEG, 70000, 70000, false, 70000, 70000);
+    expect_fit(IMGTYPE_PNG, 100000, 10, false, 100000, 10);
+    expect_fit(IMGTYPE_BMP, 100000, 10, false, 100000, 10);
+}
+
+/* A w x h sRGB image whose pixel (x, y) is (x * 40, y * 80, 200[, alpha 255 - x * 10]). */
+static VipsImage *pattern(int w, int h, int bands)
+{
+    unsigned char *px = malloc((size_t)w * h * bands);
+    VipsImage *m, *out = NULL;
+
+    assert_non_null(px);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            unsigned char *p = px + ((size_t)y * w + x) * bands;
+
+            p[0] = (unsigned char)(x * 40);
+            p[1] = (unsigned char)(y * 80);
+            p[2] = 200;
+            if (bands == 4)
+                p[3] = (unsigned char)(255 - x * 10);
+        }
+    m = vips_image_new_from_memory_copy(px, (size_t)w * h * bands, w, h, bands, VIPS_FORMAT_UCHAR);
+    free(px);
+    assert_non_null(m);
+    assert_int_equal(vips_copy(m, &out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL), 0);
+    g_object_unref(m);
+    return out;
+}
+
+/* Runs saver on img into memory; returns the bytes (caller frees with g_free). */
+static unsigned char *encode(int (*saver)(VipsImage *, VipsTarget *), VipsImage *img, size_t *len)
+{
+    VipsTarget *t = vips_target_new_to_memory();
+    VipsBlob *blob = NULL;
+    const void *d;
+    unsigned char *copy;
+
+    assert_non_null(t);
+    if (saver(img, t) != 0 || vips_target_end(t) != 0)
+        fail_msg("saver: %s", vips_error_buffer());
+    g_object_get(t, "blob", &blob, NULL);
+    assert_non_null(blob);
+    d = vips_blob_get(blob, len);
+    copy = g_memdup2(d, *len);
+    vips_area_unref(VIPS_AREA(blob));
+    g_object_unref(t);
+    return copy;
+}
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static unsigned rd16(const unsigned char *p)
+{
+    return (unsigned)p[0] | (unsigned)p[1] << 8;
+}
+
+/* Decodes with libvips' own loaders (ImageMagick for BMP and ICO, not blocked in this test). */
+static VipsImage *decode(const unsigned char *d, size_t len)
+{
+    VipsImage *img = vips_image_new_from_buffer(d, len, "", NULL);
+    VipsImage *mem;
+
+    if (img == NULL) {
+        vips_error_clear();
+        return NULL;
+    }
+    mem = vips_image_copy_memory(img);
+    g_object_unref(img);
+    return mem;
+}
+
+static void pixel(VipsImage *img, int x, int y, double *out, int n)
+{
+    double *v = NULL;
+    int nv = 0;
+
+    assert_int_equal(vips_getpoint(img, &v, &nv, x, y, NULL), 0);
+    assert_true(nv >= n);
+    memcpy(out, v, sizeof(double) * (size_t)n);
+    g_free(v);
+}
+
+static void test_bmp(void **state)
+{
+    VipsImage *img = pattern(5, 3, 4), *dec;
+    size_t len = 0;
+    unsigned char *b = encode(save_bmp, img, &len);
+
+    (void)state;
+    /* Headers: 5 px x 3 bytes = 15, padded to 16 per row. */
+    assert_int_equal(len, 54 + 16 * 3);
+    assert_memory_equal(b, "BM", 2);
+    assert_int_equal(rd32(b + 2), len);
+    assert_int_equal(rd32(b + 10), 54);
+    assert_int_equal(rd32(b + 14), 40);
+    assert_int_equal((int32_t)rd32(b + 18), 5);
+    assert_int_equal((int32_t)rd32(b + 22), -3);
+    assert_int_equal(rd16(b + 28), 24);
+    assert_int_equal(rd32(b + 30), 0);
+    /* Hand decode: top-down BGR rows, alpha dropped. */
+    for (int y = 0; y < 3; y++)
+        for (int x = 0; x < 5; x++) {
+            const unsigned char *p = b + 54 + y * 16 + x * 3;
+
+            assert_int_equal(p[2], x * 40);
+            assert_int_equal(p[1], y * 80);
+            assert_int_equal(p[0], 200);
+        }
+    /* An independent decoder agrees, when this libvips has one. */
+    dec = decode(b, len);
+    if (dec != NULL) {
+        double v[3];
+
+        assert_int_equal(vips_image_get_width(dec), 5);
+        assert_int_equal(vips_image_get_height(dec), 3);
+        pixel(dec, 4, 2, v, 3);
+        assert_int_equal((int)v[0], 160);
+        assert_int_equal((int)v[1], 160);
+        assert_int_equal((int)v[2], 200);
+        g_object_unref(dec);
+    } else {
+        print_message("no BMP loader in this libvips: hand decode only\n");
+    }
+    g_free(b);
+    g_object_unref(img);
+}
+
+static void test_bmp_many_strips(void **state)
+{
+    VipsImage *img = pattern(301, 203, 3);
+    size_t len = 0, stride = (301 * 3 + 3) & ~(size_t)3;
+    unsigned char *b = encode(save_bmp, img, &len);
+
+    (void)state;
+    assert_int_equal(len, 54 + stride * 203);
+    for (int y = 0; y < 203; y++)
+        for (int x = 0; x < 301; x++) {
+            const unsigned char *p = b + 54 + y * stride + x * 3;
+
+            assert_int_equal(p[2], (unsigned char)(x * 40));
+            assert_int_equal(p[1], (unsigned char)(y * 80));
+            assert_int_equal(p[0], 200);
+        }
+    g_free(b);
+    g_object_unref(img);
+}
+
+static void test_ico(void **state)
+{
+    VipsImage *img = pattern(20, 3, 4), *png, *dec;
+    size_t len = 0;
+    unsigned char *b = encode(save_ico, img, &len);
+    double v[4];
+
+    (void)state;
+    assert_int_equal(rd16(b), 0);
+    assert_int_equal(rd16(b + 2), 1);
+    assert_int_equal(rd16(b + 4), 1);
+    assert_int_equal(b[6], 20);
+    assert_int_equal(b[7], 3);
+    assert_int_equal(rd16(b + 12), 32);
+    assert_int_equal(rd32(b + 14), len - 22);
+    assert_int_equal(rd32(b + 18), 22);
+    assert_memory_equal(b + 22, "\x89PNG", 4);
+    /* The embedded PNG through libvips' PNG loader: pixels and alpha as drawn. */
+    png = decode(b + 22, len - 22);
+    assert_non_null(png);
+    assert_int_equal(vips_image_get_width(png), 20);
+    assert_int_equal(vips_image_get_bands(png), 4);
+    pixel(png, 3, 2, v, 4);
+    assert_int_equal((int)v[0], 120);
+    assert_int_equal((int)v[1], 160);
+    assert_int_equal((int)v[2], 200);
+    assert_int_equal((int)v[3], 225);
+    g_object_unref(png);
+    dec = decode(b, len);
+    if (dec != NULL) {
+        assert_int_equal(vips_image_get_width(dec), 20);
+        assert_int_equal(vips_image_get_height(dec), 3);
+        g_object_unref(dec);
+    } else {
+        print_message("no ICO loader in this libvips: directory and PNG checked only\n");
+    }
+    g_free(b);
+    g_object_unref(img);
+}
+
+static void test_ico_sizes(void **state)
+{
+    VipsImage *big = pattern(256, 256, 3), *too_big = pattern(257, 2, 3);
+    VipsTarget *t = vips_target_new_to_memory();
+    size_t len = 0;
+    unsigned char *b = encode(save_ico, big, &len);
+
+    (void)state;
+    assert_int_equal(b[6], 0); /* 256 is written as 0 */
+    assert_int_equal(b[7], 0);
+    g_free(b);
+    assert_int_equal(save_ico(too_big, t), -1);
+    vips_error_clear();
+    g_object_unref(t);
+    g_object_unref(big);
+    g_object_unref(too_big);
+}
+
+static void test_bmp_grey_source(void **state)
+{
+    VipsImage *g = NULL;
+    size_t len = 0;
+    unsigned char *b;
+
+    (void)state;
+    assert_int_equal(vips_black(&g, 3, 2, NULL), 0);
+    b = encode(save_bmp, g, &len);
+    assert_int_equal(len, 54 + 12 * 2);
+    assert_int_equal(rd16(b + 28), 24);
+    g_free(b);
+    g_object_unref(g);
+}
+
+static int webp_saver(VipsImage *img, VipsTarget *t)
+{
+    return save_image(img, IMGTYPE_WEBP, 80, false, t);
+}
+
+static unsigned char *encode_webp_len(VipsImage *img, size_t *len)
+{
+    return encode(webp_saver, img, len);
+}
+
+static void test_webp_no_default_exif(void **state)
+{
+    VipsImage *b = NULL, *c = NULL, *src, *dec;
+    void *jpg = NULL;
+    size_t jlen = 0, len = 0;
+    unsigned char *w;
+    const char *v = NULL;
+
+    (void)state;
+    /* No EXIF in: none out (libvips 8.14's webpsave would add a default block). */
+    assert_int_equal(vips_black(&b, 16, 8, NULL), 0);
+    w = encode_webp_len(b, &len);
+    assert_memory_equal(w, "RIFF", 4);
+    assert_int_equal(w[4] | w[5] << 8 | w[6] << 16 | w[7] << 24, len - 8);
+    assert_null(memmem(w, len, "EXIF", 4));
+    dec = decode(w, len);
+    assert_non_null(dec);
+    assert_int_equal(vips_image_get_typeof(dec, VIPS_META_EXIF_NAME), 0);
+    g_object_unref(dec);
+    g_free(w);
+    /* EXIF in (a JPEG with a Copyright): it stays. */
+    assert_int_equal(vips_copy(b, &c, NULL), 0);
+    vips_image_set_string(c, "exif-ifd0-Copyright", "(c) webp test");
+    assert_int_equal(vips_jpegsave_buffer(c, &jpg, &jlen, NULL), 0);
+    src = vips_image_new_from_buffer(jpg, jlen, "", NULL);
+    assert_non_null(src);
+    w = encode_webp_len(src, &len);
+    dec = decode(w, len);
+    assert_non_null(dec);
+    assert_int_equal(vips_image_get_string(dec, "exif-ifd0-Copyright", &v), 0);
+    assert_non_null(strstr(v, "(c) webp test"));
+    g_object_unref(dec);
+    g_object_unref(src);
+    g_free(w);
+    g_free(jpg);
+    g_object_unref(c);
+    g_object_unref(b);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (tu_load_default_cfg() != 0)
+        return -1;
+    return VIPS_INIT("test_save") == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fit_limits),
+        cmocka_unit_test(test_bmp),
+        cmocka_unit_test(test_bmp_many_strips),
+        cmocka_unit_test(test_ico),
+        cmocka_unit_test(test_ico_sizes),
+        cmocka_unit_test(test_bmp_grey_source),
+        cmocka_unit_test(test_webp_no_default_exif),
+    };
+
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
