@@ -1,4 +1,5 @@
 /* process.c: the libvips pipeline: header, plan, shrink-on-load, crop, scale, extend, save. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "watch.h"
 #include "watermark.h"
 #include "process.h"
+#include "svg.h"
 #include "banned.h"
 
 struct process_job {
@@ -128,6 +130,11 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
                                  NULL);
         break;
     case IMGTYPE_SVG:
+        if (svg_declares_entities((const char *)data, len)) {
+            vips_error("svgload_buffer", "SVGs with DTD entities are not rasterised");
+            r = -1;
+            break;
+        }
         r = vips_svgload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
                                 "scale", scale, NULL);
         break;
@@ -600,6 +607,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     struct geom_plan plan;
     int w, h, orientation, ret;
     bool vector = src_type == IMGTYPE_SVG;
+    double vector_scale = 1.0; /* what a vector source is drawn at before the plan's scale */
     bool alpha, animated = false;
     int frames = 1;
     enum imgtype out_type;
@@ -622,9 +630,19 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     h = vips_image_get_height(img);
     info->src_w = w;
     info->src_h = h;
-    if ((long long)w * h > po->max_src_resolution) {
+    if ((long long)w * h > po->max_src_resolution && !vector) {
         ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%d)", w, h);
         goto out;
+    } else if ((long long)w * h > po->max_src_resolution) {
+        /* A vector source is drawn at the scale that fits the limit (imgproxy's guard scale). */
+        vector_scale = sqrt((double)po->max_src_resolution / ((double)w * (double)h));
+        if (step(&img, watch_attach(&job->watch,
+                                    load_image(data, len, src_type, 1, vector_scale, false))) < 0) {
+            ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
+            goto out;
+        }
+        w = vips_image_get_width(img);
+        h = vips_image_get_height(img);
     }
     orientation = vips_image_get_typeof(img, VIPS_META_ORIENTATION)
                       ? vips_image_get_orientation(img)
@@ -707,9 +725,10 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                                  src_type == IMGTYPE_WEBP);
 
         if (can) {
-            VipsImage *again =
-                watch_attach(&job->watch, load_image(data, len, src_type, jpeg_shrink, prescale,
-                                                     po->enforce_thumbnail));
+            VipsImage *again = watch_attach(&job->watch,
+                                            load_image(data, len, src_type, jpeg_shrink,
+                                                       prescale * vector_scale,
+                                                       po->enforce_thumbnail));
 
             if (step(&img, again) < 0) {
                 ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");

@@ -1,4 +1,7 @@
-/* svg.c: strips scripts, event handlers and external <use> references from SVG text. */
+/*
+ * svg.c: strips scripts, event handlers and external <use> references from SVG
+ * text; finds entity declarations before an SVG is rasterised.
+ */
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -173,7 +176,7 @@ int svg_sanitize(const char *in, size_t len, struct buf *out)
         if (gt == NULL) /* an unterminated tag: drop the rest */
             break;
         self_closing = gt > name_end && gt[-1] == '/';
-        if (local_is(name, name_end, "script")) {
+        if (local_is(name, name_end, "script") || local_is(name, name_end, "iframe")) {
             p = skip_element(gt, end, name, (size_t)(name_end - name), self_closing);
             continue;
         }
@@ -203,4 +206,45 @@ int svg_sanitize(const char *in, size_t len, struct buf *out)
         p = gt + 1;
     }
     return 0;
+}
+
+/* The next c outside quotes and comments in p..end, or NULL. */
+static const char *unquoted(const char *p, const char *end, char c)
+{
+    for (; p < end; p++) {
+        if ((size_t)(end - p) >= 4 && strncmp(p, "<!--", 4) == 0) {
+            p = find(p + 4, end, "-->");
+            if (p == NULL)
+                return NULL;
+            p += 2;
+        } else if (*p == c) {
+            return p;
+        } else if (*p == '"' || *p == '\'') {
+            p = memchr(p + 1, *p, (size_t)(end - p - 1));
+            if (p == NULL)
+                return NULL;
+        }
+    }
+    return NULL;
+}
+
+bool svg_declares_entities(const char *data, size_t len)
+{
+    const char *end = data + len, *doctype, *open, *close;
+
+    doctype = find(data, end, "<!DOCTYPE");
+    if (doctype == NULL)
+        return false;
+    /* The internal subset: from the '[' before the DOCTYPE's '>' to its ']'. */
+    open = unquoted(doctype + 9, end, '[');
+    close = unquoted(doctype + 9, end, '>');
+    if (open == NULL || (close != NULL && close < open))
+        return false;
+    close = unquoted(open + 1, end, ']');
+    if (close == NULL)
+        close = end;
+    for (const char *p = unquoted(open + 1, close, '<'); p != NULL; p = unquoted(p + 1, close, '<'))
+        if ((size_t)(close - p) >= 8 && strncmp(p, "<!ENTITY", 8) == 0)
+            return true;
+    return false;
 }

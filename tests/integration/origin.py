@@ -28,6 +28,22 @@ scopes can be tested by path). Query parameters:
 Every request is appended to LOG as one JSON line: path, If-None-Match,
 If-Modified-Since, Cookie. Bodies that stop early (bomb, cl) add a second
 line {"path": ..., "sent": bytes written, "seconds": time spent}.
+
+Hostile origins for tests/hostile (GET /hostile/...; not logged to LOG). Each
+is bounded: a stream stops when the client goes away or after ?secs=N
+(default 20, at most 60) seconds.
+  /hostile/cl-long/<file>   Content-Length 4096 more than the file, the file,
+                            then the connection closes (a truncated transfer)
+  /hostile/cl-short/<file>  Content-Length half the file, then the whole file
+                            (the rest is garbage after the response)
+  /hostile/loop             302 to itself; /hostile/loop-a and -b: 302 to each other
+  /hostile/to?url=U         302 to U (a redirect anywhere, blocked addresses too)
+  /hostile/endless?rate=K   200 with no Content-Length: a JPEG start, then zero
+                            bytes at K KiB/s (default 4096) that never end
+  /hostile/huge?rate=K      200 with Content-Length 10 GiB, then zero bytes at
+                            K KiB/s (default 4096)
+  /hostile/canary/<token>   404, counting the hit; /hostile/hits/<token> answers
+                            the count as text: did anything fetch the canary?
 """
 import email.utils
 import http.server
@@ -45,6 +61,8 @@ LOG = sys.argv[3]
 BIND = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
 LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
 log_lock = threading.Lock()
+canary_hits = {}
+HUGE_LENGTH = 10 * 1024 * 1024 * 1024
 
 
 def bomb_header(kind):
@@ -82,6 +100,75 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if status != 304 and self.command != "HEAD":
             self.wfile.write(body)
 
+    def stream_zeros(self, q, first=b""):
+        """Writes first, then zero bytes at ?rate KiB/s until the client goes or ?secs pass."""
+        rate = max(1, min(int(q.get("rate", "4096")), 65536)) * 1024
+        deadline = time.monotonic() + max(1, min(int(q.get("secs", "20")), 60))
+        tick = 0.01
+        chunk = bytes(max(1, int(rate * tick)))
+        self.close_connection = True
+        try:
+            if first:
+                self.wfile.write(first)
+            while time.monotonic() < deadline:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                time.sleep(tick)
+        except OSError:
+            pass  # the client went away: that is the point
+
+    def hostile(self, u, q):
+        parts = u.path.split("/")[2:]
+        kind = parts[0] if parts else ""
+        if kind in ("cl-long", "cl-short") and len(parts) == 2:
+            try:
+                with open(os.path.join(ROOT, os.path.basename(parts[1])), "rb") as f:
+                    body = f.read()
+            except OSError:
+                self.finish_with(404, [("Content-Type", "text/plain")], b"not found\n")
+                return
+            n = len(body) + 4096 if kind == "cl-long" else len(body) // 2
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(n))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+                self.wfile.flush()
+            except OSError:
+                pass
+        elif kind in ("loop", "loop-a", "loop-b", "to"):
+            target = {"loop": "/hostile/loop", "loop-a": "/hostile/loop-b",
+                      "loop-b": "/hostile/loop-a"}.get(kind) or q.get("url", "/")
+            self.finish_with(302, [("Location", target), ("Content-Type", "text/plain")],
+                             b"moved\n")
+        elif kind == "endless":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.stream_zeros(q, b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+        elif kind == "huge":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(HUGE_LENGTH))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.stream_zeros(q, b"\xff\xd8\xff")
+        elif kind in ("canary", "hits") and len(parts) == 2:
+            with log_lock:
+                if kind == "canary":
+                    canary_hits[parts[1]] = canary_hits.get(parts[1], 0) + 1
+                n = canary_hits.get(parts[1], 0)
+            if kind == "canary":
+                self.finish_with(404, [("Content-Type", "text/plain")], b"canary\n")
+            else:
+                self.finish_with(200, [("Content-Type", "text/plain")], b"%d\n" % n)
+        else:
+            self.finish_with(404, [("Content-Type", "text/plain")], b"no such hostile origin\n")
+
     def stream(self, first, total, hold):
         """Writes first, then zeros up to total bytes (None: no end), logging what went out."""
         t0 = time.monotonic()
@@ -109,6 +196,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server's naming
         u = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(u.query))
+        if u.path.startswith("/hostile/"):
+            self.hostile(u, q)
+            return
         log_line({
             "path": self.path,
             "inm": self.headers.get("If-None-Match"),

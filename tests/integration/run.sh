@@ -26,8 +26,9 @@
 #                   max-procs 2); a graceful restart (SIGUSR1) under load.
 #       apache      conf/apache-fcgid.conf: Apache mod_fcgid spawns imgfcgi, mounted
 #                   under /img; apache2 -k graceful under load.
-#   - with HOST nginx: imgfcgi #7 (test_conformance.py) and #8/#9 (test_ssrf.py:
-#     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work);
+#   - with HOST nginx: imgfcgi #7 (test_conformance.py), #8/#9/#10 (test_ssrf.py:
+#     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work) and
+#     imgfcgi-hx/-hxn (tests/hostile/hostile.py, each behind its own conf/nginx.conf);
 # then runs test_http.py against them and stops everything (trap EXIT).
 #
 # Environment:
@@ -171,7 +172,7 @@ cleanup() {
     if [ -f "$tmp/result" ]; then
         read -r p f <"$tmp/result"
         local extra cp cf
-        for extra in "$tmp/result-conformance" "$tmp/result-ssrf"; do
+        for extra in "$tmp/result-conformance" "$tmp/result-ssrf" "$tmp/result-hostile"; do
             [ -f "$extra" ] || continue
             read -r cp cf <"$extra"
             p=$((p + cp))
@@ -496,6 +497,19 @@ if [ "$host" = nginx ]; then
     front_nginx front7 nginx.conf "$tmp/imgfcgi7.sock"
     front7_port=$front_port
     wait_http "http://127.0.0.1:$front7_port/health" 30 "${pids[front7]}" "${pids[imgfcgi7]}"
+    # The hostile-input suite (tests/hostile/hostile.py): imgfcgi-hx with the common
+    # 3 MB source limit, imgfcgi-hxn without one; security options on (maf), memory
+    # released every second so its RSS figures settle.
+    hostile_env=(IMGPROXY_ALLOW_SECURITY_OPTIONS=true IMGPROXY_FREE_MEMORY_INTERVAL=1)
+    spawn_unix imgfcgi-hx "${common_env[@]}" "${threaded_env[@]}" "${hostile_env[@]}"
+    spawn_unix imgfcgi-hxn "${common_env[@]}" "${threaded_env[@]}" "${hostile_env[@]}" \
+        IMGPROXY_MAX_SRC_FILE_SIZE=0
+    front_nginx front-hx nginx.conf "$tmp/imgfcgi-hx.sock"
+    hx_port=$front_port
+    front_nginx front-hxn nginx.conf "$tmp/imgfcgi-hxn.sock"
+    hxn_port=$front_port
+    wait_http "http://127.0.0.1:$hx_port/health" 30 "${pids[front-hx]}" "${pids[imgfcgi-hx]}"
+    wait_http "http://127.0.0.1:$hxn_port/health" 30 "${pids[front-hxn]}" "${pids[imgfcgi-hxn]}"
 fi
 
 # The source-address guard (tests/integration/test_ssrf.py), nginx host only:
@@ -602,6 +616,14 @@ if [ "$host" = nginx ]; then
             python3 "$repo/tests/hostile/overload.py"
         [ $? -eq 0 ] || status=1
     fi
+    # The hostile-input suite (tests/hostile/hostile.py) on imgfcgi-hx and imgfcgi-hxn.
+    env HX_FRONT="http://127.0.0.1:$hx_port" HX_PID="${pids[imgfcgi-hx]}" \
+        HX_NOLIMIT_FRONT="http://127.0.0.1:$hxn_port" HX_NOLIMIT_PID="${pids[imgfcgi-hxn]}" \
+        HX_ORIGIN="http://127.0.0.1:$origin_port" HX_PYORIGIN="http://127.0.0.1:$py_port" \
+        HX_ROOT="$root" HX_RESULT="$tmp/result-hostile" HX_ASAN="$asan" \
+        HX_MAX_SRC_FILE_SIZE=3000000 HX_DOWNLOAD_TIMEOUT=2 HX_TRACE_RSS="${HX_TRACE_RSS:-0}" \
+        python3 "$repo/tests/hostile/hostile.py" "$@"
+    [ $? -eq 0 ] || status=1
 fi
 set -e
 exit "$status"
