@@ -172,7 +172,7 @@ cleanup() {
     if [ -f "$tmp/result" ]; then
         read -r p f <"$tmp/result"
         local extra cp cf
-        for extra in "$tmp/result-conformance" "$tmp/result-ssrf" "$tmp/result-hostile"; do
+        for extra in "$tmp"/result-?*; do
             [ -f "$extra" ] || continue
             read -r cp cf <"$extra"
             p=$((p + cp))
@@ -608,11 +608,12 @@ if [ "$host" = nginx ]; then
     env "${it_env[@]}" IT_DL_FRONT="http://127.0.0.1:$dl_port" IT_DL_LOG="$tmp/imgfcgi-dl.log" \
         IT_DL_PID="${pids[imgfcgi-dl]}" IT_Q_FRONT="http://127.0.0.1:$q_port" \
         IT_Q_LOG="$tmp/imgfcgi-q.log" IT_Q_PID="${pids[imgfcgi-q]}" IT_BIN="$bin" \
-        python3 "$here/test_deadline.py" "$@"
+        IT_DL_RESULT="$tmp/result-deadline" python3 "$here/test_deadline.py" "$@"
     [ $? -eq 0 ] || status=1
     if [ $# -eq 0 ] || [[ " $* " == *" overload "* ]]; then
         OVERLOAD_FRONT="http://127.0.0.1:$q_port" OVERLOAD_PID="${pids[imgfcgi-q]}" \
             OVERLOAD_WORKERS=2 OVERLOAD_RSS_MAX_MB="$([ "$asan" = 1 ] && echo 1024 || echo 256)" \
+            OVERLOAD_RESULT="$tmp/result-overload" \
             python3 "$repo/tests/hostile/overload.py"
         [ $? -eq 0 ] || status=1
     fi
