@@ -16,6 +16,7 @@ work=$(mktemp -d /tmp/imgfcgi-fuzz.XXXXXX)
 artifacts=${FUZZ_ARTIFACTS:-$work/artifacts}
 mkdir -p "$artifacts"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # Per-input limits: 25 s is far beyond any legitimate input of these sizes.
 flags=(-timeout=25 -rss_limit_mb=2560 -close_fd_mask=2 -print_final_stats=1)
