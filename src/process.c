@@ -12,6 +12,7 @@
 #include "log.h"
 #include "watermark.h"
 #include "process.h"
+#include "tsan.h"
 #include "banned.h"
 
 struct process_job {
@@ -735,14 +736,18 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
 {
     struct sink *s = user;
 
+    gint64 ret = length;
+
     (void)target;
-    if (s->failed)
-        return -1;
-    if (s->write(s->ctx, data, (size_t)length) < 0) {
+    tsan_acquire(s); /* runs on a libvips thread: see tsan.h */
+    if (s->failed) {
+        ret = -1;
+    } else if (s->write(s->ctx, data, (size_t)length) < 0) {
         s->failed = true;
-        return -1;
+        ret = -1;
     }
-    return length;
+    tsan_release(s);
+    return ret;
 }
 
 /*
@@ -873,10 +878,12 @@ int process_save(struct process_job *job, process_write_fn write, void *ctx, str
     int r;
 
     g_signal_connect(target, "write", G_CALLBACK(on_target_write), &s);
+    tsan_release(&s);
     if (job->max_bytes > 0)
         r = save_to_fit(job, t);
     else
         r = save_to(job->img, job->out_type, job->quality, job->strip, t);
+    tsan_acquire(&s);
     if (r == 0 && !s.failed && vips_target_end(t) != 0)
         r = -1;
     g_object_unref(target);

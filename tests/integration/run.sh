@@ -28,6 +28,7 @@
 # Environment:
 #   IMGFCGI_BIN        the binary (default: build/imgfcgi)
 #   IMGFCGI_ASAN=1     sanitizer build: ASan/UBSan logs fail the run
+#   IMGFCGI_TSAN=1     ThreadSanitizer build: the same, with TSan logs (TSAN_OPTIONS kept)
 #   IMGFCGI_NO_NETNS=1 do not move into a private network namespace (root only)
 #   IMGFCGI_KEEP_TMP=1 keep the temp dir even when everything passed
 #   IMGFCGI_LOAD_REQUESTS  requests in the mixed load (default 1000)
@@ -70,6 +71,9 @@ unset http_proxy https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 bin=${IMGFCGI_BIN:-$repo/build/imgfcgi}
 asan=${IMGFCGI_ASAN:-0}
+tsan=${IMGFCGI_TSAN:-0}
+# A TSan build is as slow as an ASan one and collects its reports the same way.
+[ "$tsan" = 1 ] && asan=1
 tools=(nginx spawn-fcgi vipsheader vips curl python3 gzip)
 case $host in
 lighttpd) tools+=(lighttpd) ;;
@@ -268,6 +272,7 @@ if [ "$asan" = 1 ]; then
         G_SLICE=always-malloc
         IMGPROXY_TIMEOUT=30
     )
+    [ "$tsan" = 1 ] && common_env+=(TSAN_OPTIONS="${TSAN_OPTIONS:-} log_path=$tmp/asan/tsan")
 fi
 # nginx and spawn.sh hosts run imgfcgi with 2 workers; lighttpd and Apache
 # send one request at a time and imgfcgi picks 1 (PHP_FCGI_CHILDREN=1, the conf).
