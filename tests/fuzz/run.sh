@@ -45,6 +45,7 @@ for t in "$@"; do
         fi
     fi
     mkdir -p "$work/corpus-$t"
+    start=$SECONDS
     if ! "$bin" "${flags[@]}" "${extra[@]}" -max_total_time="$seconds" \
         -artifact_prefix="$artifacts/$t-" "$work/corpus-$t" "$here/corpus/$t" >"$log" 2>&1; then
         ok=0
@@ -52,7 +53,8 @@ for t in "$@"; do
         grep -E '^==[0-9]+==ERROR|SUMMARY|Test unit written|runtime error' "$log" | head -8
     fi
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    echo "fuzz_$t: ${execs:-0} executions in ${seconds} s, ${#regs[@]} regression inputs replayed"
+    echo "fuzz_$t: ${execs:-0} executions in $((SECONDS - start)) s, ${#regs[@]} regression" \
+        "inputs replayed"
     if [ $ok -eq 1 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
 [ $fail -eq 0 ] && rm -rf "$work"
