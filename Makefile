@@ -140,7 +140,7 @@ install: $(BUILD)/imgfcgi
 	install -m 644 conf/*.conf conf/*.service conf/*.socket conf/env.example \
 		$(DESTDIR)$(PREFIX)/share/imgfcgi/
 
-FORMAT_FILES = $(wildcard src/*.[ch] fcgi/*.[ch] tests/unit/*.[ch] tests/bench/*.[ch])
+FORMAT_FILES = $(wildcard src/*.[ch] fcgi/*.[ch] tests/unit/*.[ch] tests/bench/*.[ch] tests/fuzz/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

@@ -59,7 +59,8 @@ static const char *const env[] = {
     "IMGPROXY_ALLOW_ORIGIN=*",
     "IMGPROXY_PRESETS=small=rs:fit:32:32,loop=pr:loop/q:50,default=q:70",
     "IMGFCGI_METRICS_PATH=/metrics",
-    "IMGPROXY_WATERMARK_DATA=iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAYAAACp8Z5+AAAACXBIWXMAAAPoAAAD6AG1e1Jr"
+    "IMGPROXY_WATERMARK_DATA=iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAYAAACp8Z5+"
+    "AAAACXBIWXMAAAPoAAAD6AG1e1Jr"
     "AAAADElEQVQI12NgoBwAAABEAAEGwFeiAAAAAElFTkSuQmCC",
     NULL,
 };
@@ -144,9 +145,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_request: start-up failed\n");
         exit(1);
     }
-    bufpool_download = bufpool_new("download", 1, (size_t)cfg.download_buffer_size,
-                                   (unsigned)cfg.buffer_pool_calibration_threshold,
-                                   (size_t)cfg.max_src_file_size);
+    bufpool_download =
+        bufpool_new("download", 1, (size_t)cfg.download_buffer_size,
+                    (unsigned)cfg.buffer_pool_calibration_threshold, (size_t)cfg.max_src_file_size);
     hc = handler_ctx_new();
     if (bufpool_download == NULL || hc == NULL)
         exit(1);

@@ -49,8 +49,7 @@ static bool is_trusted(const char *sig, size_t len)
  * Whether sig is unpadded base64url (as imgproxy's RawURLEncoding) that
  * decodes to the first signature_size bytes of key i's HMAC of path.
  */
-static bool matches_key(const char *sig, size_t siglen, const char *path, size_t pathlen,
-                        size_t i)
+static bool matches_key(const char *sig, size_t siglen, const char *path, size_t pathlen, size_t i)
 {
     char want[48];
     unsigned char a[48], b[96];
@@ -89,9 +88,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
 
         for (size_t i = 0; i < cfg.nkeys; i++) {
-            glen = signature_compute(cfg.keys[i].data, cfg.keys[i].len, cfg.salts[i].data,
-                                     cfg.salts[i].len, u.path, u.path_len, cfg.signature_size,
-                                     good);
+            glen =
+                signature_compute(cfg.keys[i].data, cfg.keys[i].len, cfg.salts[i].data,
+                                  cfg.salts[i].len, u.path, u.path_len, cfg.signature_size, good);
             if (signature_verify(good, glen, u.path, u.path_len, &e) != 0)
                 abort();
         }

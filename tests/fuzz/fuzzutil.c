@@ -15,8 +15,7 @@ void fuzz_config(const char *const *env)
     char err[512] = "";
 
     /* Collect first: unsetenv() reshuffles environ while we walk it. */
-    for (char **e = environ; e != NULL && *e != NULL && n < sizeof(names) / sizeof(names[0]);
-         e++) {
+    for (char **e = environ; e != NULL && *e != NULL && n < sizeof(names) / sizeof(names[0]); e++) {
         const char *eq;
 
         if (strncmp(*e, "IMGPROXY_", 9) != 0 && strncmp(*e, "IMGFCGI_", 8) != 0)
