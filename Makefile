@@ -4,6 +4,9 @@
 #   make check      unit + integration tests (origin + imgfcgi behind nginx, a spawn-fcgi
 #                   pool, lighttpd and Apache mod_fcgid; INTEGRATION_HOSTS picks some)
 #   make asan       the same suites with an ASan + UBSan build in build-asan/
+#   make tsan       the same suites with a ThreadSanitizer build in build-tsan/
+#   make fuzz       the libFuzzer targets of tests/fuzz in build-fuzz/ (clang)
+#   make fuzz-run   replays tests/fuzz/regressions, then fuzzes each target FUZZ_SECONDS
 #   make bench      build/imgfcgi and the benchmark driver (tests/bench/throughput runs both)
 #   make bench-budget  IMGFCGI_MEMORY_BUDGET under a mixed load (tests/bench/budget, minutes)
 #   make install PREFIX=/usr/local
@@ -40,8 +43,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit integration env-check check asan bench bench-budget install clean format \
-	format-check
+.PHONY: all test unit integration env-check check asan tsan fuzz fuzz-bin fuzz-run bench \
+	bench-budget install clean format format-check
 
 all: $(BUILD)/imgfcgi
 
@@ -105,6 +108,38 @@ asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" EXTRA_LDFLAGS="-fsanitize=address,undefined" \
 		IMGFCGI_ASAN=1 check
 
+# ThreadSanitizer: the same suites on a -fsanitize=thread build (pooling on).
+# libvips, GLib and libcurl are not instrumented: TSan checks only accesses
+# made by our code (ignore_noninstrumented_modules), src/tsan.h marks the
+# hand-offs libvips makes to its threads, and tests/tsan.supp lists races
+# inside those libraries only. A report exits 66 and fails its suite.
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer -DIMGFCGI_TSAN
+# Colons, not spaces: the integration suite passes it on in Apache's FcgidInitialEnv.
+TSAN_RUN_OPTIONS := suppressions=$(CURDIR)/tests/tsan.supp:ignore_noninstrumented_modules=1
+TSAN_RUN_OPTIONS := $(TSAN_RUN_OPTIONS):halt_on_error=1:exitcode=66:second_deadlock_stack=1
+tsan:
+	TSAN_OPTIONS="$(TSAN_RUN_OPTIONS)$(if $(TSAN_OPTIONS),:$(TSAN_OPTIONS))" \
+		$(MAKE) BUILD=build-tsan CFLAGS="$(TSAN_FLAGS)" EXTRA_LDFLAGS="-fsanitize=thread" \
+		IMGFCGI_TSAN=1 check
+
+# libFuzzer targets (tests/fuzz/README.md): Debian's clang, ASan + UBSan, and
+# -DIMGFCGI_FUZZ for the one test seam (fetch_hook in src/fetch.h).
+FUZZ_TARGETS := url options signature request
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined -DIMGFCGI_ASAN -DIMGFCGI_FUZZ
+FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/fuzz_%)
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS)" fuzz-bin
+fuzz-bin: $(FUZZ_BIN)
+$(FUZZ_BIN): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
+		$(BUILD)/tests/fuzz/fuzzutil.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) -lpthread -lm
+# Prints "fuzz: N passed, M failed", one per target.
+fuzz-run: fuzz
+	tests/fuzz/run.sh build-fuzz/tests/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 install: $(BUILD)/imgfcgi
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/imgfcgi
 	install -m 755 $(BUILD)/imgfcgi $(DESTDIR)$(PREFIX)/bin/imgfcgi
@@ -112,14 +147,14 @@ install: $(BUILD)/imgfcgi
 	install -m 644 conf/*.conf conf/*.service conf/*.socket conf/env.example \
 		$(DESTDIR)$(PREFIX)/share/imgfcgi/
 
-FORMAT_FILES = $(wildcard src/*.[ch] fcgi/*.[ch] tests/unit/*.[ch] tests/bench/*.[ch])
+FORMAT_FILES = $(wildcard src/*.[ch] fcgi/*.[ch] tests/unit/*.[ch] tests/bench/*.[ch] tests/fuzz/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
 	clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan build-fuzz
 
 -include $(SRC_OBJ:.o=.d) $(FCGI_OBJ:.o=.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d) \
-	$(BUILD)/tests/bench/limit.d
+	$(BUILD)/tests/bench/limit.d $(wildcard $(BUILD)/tests/fuzz/*.d)

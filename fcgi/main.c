@@ -261,6 +261,23 @@ failed_curl:
     return 1;
 }
 
+#ifdef IMGFCGI_TSAN
+/*
+ * The `make tsan` build's ThreadSanitizer settings (Makefile), read before
+ * TSAN_OPTIONS: compiled in because Apache's mod_fcgid cuts FcgidInitialEnv
+ * values at 127 bytes, too short for them and the log path together.
+ * report_thread_leaks=0: when IMGPROXY_GRACEFUL_STOP_TIMEOUT runs out, run()
+ * leaves with _exit(0) on purpose, without joining the connection threads;
+ * TSan would call that a thread leak. Races are all still reported.
+ */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "ignore_noninstrumented_modules=1:halt_on_error=1:exitcode=66:second_deadlock_stack=1:"
+           "report_thread_leaks=0";
+}
+#endif
+
 int main(int argc, char **argv)
 {
     if (argc == 1)

@@ -6,6 +6,10 @@
 # libc6-dev is listed because --no-install-recommends does not pull it in with gcc.
 IMGFCGI_BUILD_DEPS=(gcc libc6-dev make pkg-config libvips-dev libglib2.0-dev libfcgi-dev
     libcurl4-openssl-dev libcmocka-dev)
+# Sanitizers and fuzzing: gcc's ASan/UBSan/TSan runtimes come with gcc; the
+# libFuzzer targets (make fuzz) need clang and its runtime library package,
+# which --no-install-recommends does not pull in.
+IMGFCGI_BUILD_DEPS+=(clang libclang-rt-14-dev)
 # Run and test: the web servers, the spawner, vipsheader for the tests, curl for
 # health checks, python3 for the integration suite, the optional allocators,
 # iproute2 (ip) for the suite's private loopback-only network namespace.

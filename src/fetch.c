@@ -41,6 +41,10 @@
 /* local:// files are read in steps this big, the header probed after the first. */
 #define LOCAL_READ_STEP ((size_t)1024 * 1024)
 
+#ifdef IMGFCGI_FUZZ
+fetch_hook_fn fetch_hook; /* see fetch.h: the fuzz build's in-memory source */
+#endif
+
 struct fetcher {
     CURL *curl;
     char curl_err[CURL_ERROR_SIZE];
@@ -701,6 +705,10 @@ static bool local_not_modified(const struct fetch_opts *o, const struct fetch_re
 int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opts *o,
                       struct fetch_result *r, struct errinfo *e)
 {
+#ifdef IMGFCGI_FUZZ
+    if (fetch_hook != NULL)
+        return fetch_hook(url, r, e);
+#endif
     if (has_prefix(url, "http://") || has_prefix(url, "https://"))
         return fetch_http(f, url, o, r, e);
     if (has_prefix(url, "local://")) {
@@ -720,6 +728,10 @@ int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opt
 
 int fetch_source(struct fetcher *f, const char *url, struct fetch_result *r, struct errinfo *e)
 {
+#ifdef IMGFCGI_FUZZ
+    if (fetch_hook != NULL)
+        return fetch_hook(url, r, e);
+#endif
     if (has_prefix(url, "http://") || has_prefix(url, "https://"))
         return fetch_http(f, url, NULL, r, e);
     if (has_prefix(url, "local://"))

@@ -102,6 +102,19 @@ int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opt
                       struct fetch_result *r, struct errinfo *e)
     __attribute__((warn_unused_result));
 
+#ifdef IMGFCGI_FUZZ
+/*
+ * Test seam, compiled only into the fuzz build (`make fuzz`, -DIMGFCGI_FUZZ):
+ * when fetch_hook is set, fetch_source() and fetch_source_with() return what
+ * the hook returns instead of downloading or reading a file, so
+ * tests/fuzz/fuzz_request.c serves the source bytes from memory. The hook
+ * fills r like a fetch does (body unpooled, freed by fetch_result_release()).
+ * Set once before the first request; production builds have no hook.
+ */
+typedef int (*fetch_hook_fn)(const char *url, struct fetch_result *r, struct errinfo *e);
+extern fetch_hook_fn fetch_hook;
+#endif
+
 /*
  * Reads local://path under root (a realpath'd directory) into r. Any path that
  * resolves outside root, is not a regular file or does not exist gives

@@ -17,6 +17,7 @@
 #include "watermark.h"
 #include "process.h"
 #include "svg.h"
+#include "tsan.h"
 #include "banned.h"
 
 struct process_job {
@@ -789,29 +790,32 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
                               void *user)
 {
     struct sink *s = user;
+    gint64 ret = length;
 
     (void)target;
-    if (s->failed)
-        return -1;
-    /*
-     * Before the first byte a late result can still become a 503; an
-     * encoder that ran past the deadline in one uninterruptible call (AVIF)
-     * ends here.
-     */
-    if (s->sent == 0 && deadline_passed(&s->watch->dl)) {
+    tsan_acquire(s); /* runs on a libvips thread: see tsan.h */
+    if (s->failed) {
+        ret = -1;
+    } else if (s->sent == 0 && deadline_passed(&s->watch->dl)) {
+        /*
+         * Before the first byte a late result can still become a 503; an
+         * encoder that ran past the deadline in one uninterruptible call (AVIF)
+         * ends here.
+         */
         watch_stop(s->watch, WATCH_DEADLINE);
         s->failed = true;
-        return -1;
-    }
-    if (s->write(s->ctx, data, (size_t)length) < 0) {
+        ret = -1;
+    } else if (s->write(s->ctx, data, (size_t)length) < 0) {
         /* The client is gone: stop computing what nobody will read. */
         watch_cancel(s->watch);
         watch_stop(s->watch, WATCH_CLIENT);
         s->failed = true;
-        return -1;
+        ret = -1;
+    } else {
+        s->sent += (size_t)length;
     }
-    s->sent += (size_t)length;
-    return length;
+    tsan_release(s);
+    return ret;
 }
 
 int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
@@ -828,10 +832,12 @@ int process_save(struct process_job *job, process_write_fn write, void *ctx, str
     target = vips_target_custom_new();
     t = VIPS_TARGET(target);
     g_signal_connect(target, "write", G_CALLBACK(on_target_write), &s);
+    tsan_release(&s);
     if (job->max_bytes > 0)
         r = save_image_fit(job->img, job->out_type, job->quality, job->strip, job->max_bytes, t);
     else
         r = save_image(job->img, job->out_type, job->quality, job->strip, t);
+    tsan_acquire(&s);
     if (r == 0 && !s.failed && vips_target_end(t) != 0)
         r = -1;
     g_object_unref(target);
@@ -862,6 +868,7 @@ void process_job_free(struct process_job *job)
         return;
     if (job->img != NULL)
         g_object_unref(job->img);
+    tsan_acquire(&job->watch); /* the last eval report on a libvips thread */
     free(job);
 }
 

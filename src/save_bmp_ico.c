@@ -6,6 +6,7 @@
 #include <vips/vips.h>
 
 #include "save_bmp_ico.h"
+#include "tsan.h"
 #include "banned.h"
 
 #define BMP_HEADERS (14 + 40)
@@ -68,8 +69,10 @@ struct bmp_writer {
 static int bmp_write_area(VipsRegion *reg, VipsRect *area, void *a)
 {
     struct bmp_writer *w = a;
+    int ret = 0;
 
-    for (int y = area->top; y < VIPS_RECT_BOTTOM(area); y++) {
+    tsan_acquire(w); /* runs on a libvips thread: see tsan.h */
+    for (int y = area->top; y < VIPS_RECT_BOTTOM(area) && ret == 0; y++) {
         const unsigned char *p = VIPS_REGION_ADDR(reg, area->left, y);
 
         for (int x = 0; x < area->width; x++) {
@@ -78,9 +81,10 @@ static int bmp_write_area(VipsRegion *reg, VipsRect *area, void *a)
             w->row[3 * x + 2] = p[3 * x];
         }
         if (vips_target_write(w->target, w->row, w->stride) != 0)
-            return -1;
+            ret = -1;
     }
-    return 0;
+    tsan_release(w);
+    return ret;
 }
 
 int save_bmp(VipsImage *img, VipsTarget *target)
@@ -120,9 +124,15 @@ int save_bmp(VipsImage *img, VipsTarget *target)
         goto out;
     }
     /* vips_sink_disc: libvips' own savers' loop, with eval progress and kill checks. */
-    if (vips_target_write(target, hdr, sizeof(hdr)) != 0 ||
-        vips_sink_disc(rgb, bmp_write_area, &w) != 0)
+    if (vips_target_write(target, hdr, sizeof(hdr)) != 0)
         goto out;
+    tsan_release(&w);
+    ret = vips_sink_disc(rgb, bmp_write_area, &w);
+    tsan_acquire(&w);
+    if (ret != 0) {
+        ret = -1;
+        goto out;
+    }
     ret = 0;
 out:
     g_free(w.row);

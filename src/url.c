@@ -319,7 +319,11 @@ static void replace_one(char **url, const char *pair, size_t len)
             g_string_append_c(repl, '\\');
         g_string_append_c(repl, *p);
     }
-    rx = g_regex_new(re->str, G_REGEX_OPTIMIZE, 0, NULL);
+    /*
+     * RAW: match bytes. A decoded source URL may be any bytes, and GLib 2.74's
+     * UTF-8 mode reads past the end of a string that is not valid UTF-8.
+     */
+    rx = g_regex_new(re->str, G_REGEX_OPTIMIZE | G_REGEX_RAW, 0, NULL);
     if (rx != NULL) {
         out = g_regex_replace(rx, *url, -1, 0, repl->str, 0, NULL);
         if (out != NULL) {

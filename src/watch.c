@@ -11,6 +11,7 @@
  */
 #include <stdbool.h>
 
+#include "tsan.h"
 #include "watch.h"
 #include "banned.h"
 
@@ -45,14 +46,17 @@ static void on_eval(VipsImage *img, VipsProgress *progress, void *user)
     struct watch *w = user;
 
     (void)img;
+    tsan_acquire(w); /* runs on a libvips thread: see tsan.h */
     if (atomic_load(&w->cancelled))
         watch_stop(w, WATCH_CLIENT);
     else if (deadline_passed(&w->dl))
         watch_stop(w, WATCH_DEADLINE);
     else
-        return;
+        goto out;
     /* libvips clears the flag when it acts on it: set it again on every report. */
     vips_image_set_kill(progress->im, TRUE);
+out:
+    tsan_release(w);
 }
 
 VipsImage *watch_attach(struct watch *w, VipsImage *img)
@@ -62,6 +66,7 @@ VipsImage *watch_attach(struct watch *w, VipsImage *img)
     vips_image_set_progress(img, TRUE);
     g_object_set_data(G_OBJECT(img), WATCH_KEY, w);
     g_signal_connect(img, "eval", G_CALLBACK(on_eval), w);
+    tsan_release(w);
     return img;
 }
 

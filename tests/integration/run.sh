@@ -34,6 +34,7 @@
 # Environment:
 #   IMGFCGI_BIN        the binary (default: build/imgfcgi)
 #   IMGFCGI_ASAN=1     sanitizer build: ASan/UBSan logs fail the run
+#   IMGFCGI_TSAN=1     ThreadSanitizer build: the same, with TSan logs and tests/tsan.supp
 #   IMGFCGI_NO_NETNS=1 do not move into a private network namespace (root only)
 #   IMGFCGI_KEEP_TMP=1 keep the temp dir even when everything passed
 #   IMGFCGI_LOAD_REQUESTS  requests in the mixed load (default 1000)
@@ -76,6 +77,9 @@ unset http_proxy https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 bin=${IMGFCGI_BIN:-$repo/build/imgfcgi}
 asan=${IMGFCGI_ASAN:-0}
+tsan=${IMGFCGI_TSAN:-0}
+# A TSan build is as slow as an ASan one and collects its reports the same way.
+[ "$tsan" = 1 ] && asan=1
 tools=(nginx spawn-fcgi vipsheader vips curl python3 gzip)
 case $host in
 lighttpd) tools+=(lighttpd) ;;
@@ -275,6 +279,12 @@ if [ "$asan" = 1 ]; then
         G_SLICE=always-malloc
         IMGPROXY_TIMEOUT=30
     )
+    if [ "$tsan" = 1 ]; then
+        # Short: mod_fcgid keeps 127 bytes of an FcgidInitialEnv value. The other
+        # TSan settings are compiled into the tsan build (fcgi/main.c).
+        cp "$repo/tests/tsan.supp" "$tmp/tsan.supp"
+        common_env+=(TSAN_OPTIONS="suppressions=$tmp/tsan.supp:log_path=$tmp/asan/tsan")
+    fi
 fi
 # nginx and spawn.sh hosts run imgfcgi with 2 workers; lighttpd and Apache
 # send one request at a time and imgfcgi picks 1 (PHP_FCGI_CHILDREN=1, the conf).

@@ -47,8 +47,8 @@ static void test_detection(void **state)
     } else if (preload != NULL && strstr(preload, "tcmalloc") != NULL) {
         assert_int_equal(a, MEMORY_TCMALLOC);
     } else {
-#ifdef IMGFCGI_ASAN
-        /* ASan serves malloc itself: no release call. */
+#if defined(IMGFCGI_ASAN) || defined(IMGFCGI_TSAN)
+        /* ASan and TSan serve malloc themselves: no release call. */
         assert_int_equal(a, MEMORY_OTHER);
 #else
         assert_int_equal(a, MEMORY_GLIBC);

@@ -594,6 +594,9 @@ static void test_preprocess(void **state)
     cfg.url_replacements = "a.b=c\\d";
     expect_pre("a.bx", "c\\dx");
     expect_pre("aXbx", "aXbx");
+    /* A decoded source need not be UTF-8: matched as bytes (fuzz_url found an overread). */
+    cfg.url_replacements = "*=x:";
+    expect_pre("~\xec\xf3/a", "x:/a");
     cfg.url_replacements = NULL;
     cfg.base_url = "http://base.test/";
     expect_pre("img/a.jpg", "http://base.test/img/a.jpg");

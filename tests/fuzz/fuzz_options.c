@@ -1,0 +1,121 @@
+/*
+ * fuzz_options.c: libFuzzer target for src/options.c and src/presets.c:
+ * presets_add() on fuzzed definitions, then options_apply_url() on fuzzed
+ * segments (presets, their recursion guard, security options), then
+ * options_apply_format(), options_quality() and options_canonical().
+ *
+ * Input: byte 0 holds flags (bit 0 ',' as the arguments separator, bit 1
+ * IMGPROXY_ALLOW_SECURITY_OPTIONS); then, up to the first '\n', preset
+ * definitions split by ';' ("name=opt/opt"); the rest is option segments
+ * split by '/', the last one's ".ext" (if any) a format.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "errors.h"
+#include "fuzzutil.h"
+#include "options.h"
+#include "presets.h"
+
+#define SEGMENTS_MAX 64
+
+static const char *const env[] = {NULL};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fuzz_config(env);
+    return 0;
+}
+
+/* Adds the ';'-separated definitions in s[0..len); stops at the first refused one. */
+static void add_presets(const char *s, size_t len)
+{
+    char err[256];
+
+    while (len > 0) {
+        const char *semi = memchr(s, ';', len);
+        size_t n = semi != NULL ? (size_t)(semi - s) : len;
+
+        if (presets_add(s, n, err, sizeof(err)) < 0)
+            return;
+        if (semi == NULL)
+            return;
+        s += n + 1;
+        len -= n + 1;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct procopts po;
+    struct errinfo e;
+    const uint8_t *nl, *p, *end;
+    char *defs = NULL, *canon;
+    char sep;
+    bool saved_allow = cfg.allow_security_options;
+    int nseg = 0;
+
+    if (size < 1)
+        return 0;
+    sep = (data[0] & 1) != 0 ? ',' : ':';
+    cfg.allow_security_options = (data[0] & 2) != 0;
+    data++;
+    size--;
+
+    nl = memchr(data, '\n', size);
+    if (nl != NULL) {
+        defs = fuzz_dup(data, (size_t)(nl - data));
+        add_presets(defs, (size_t)(nl - data));
+        free(defs);
+        p = nl + 1;
+    } else {
+        p = data;
+    }
+    end = data + size;
+
+    options_init(&po);
+    err_clear(&e);
+    while (p < end && nseg < SEGMENTS_MAX) {
+        const uint8_t *slash = memchr(p, '/', (size_t)(end - p));
+        size_t n = slash != NULL ? (size_t)(slash - p) : (size_t)(end - p);
+        char *seg = fuzz_dup(p, n);
+        int ret;
+
+        if (slash == NULL) {
+            const char *dot = memchr(seg, '.', n);
+
+            /* The last segment: "opts.ext" splits like a URL's extension. */
+            if (dot != NULL) {
+                ret = options_apply_format(&po, dot + 1, n - (size_t)(dot + 1 - seg), &e);
+                n = (size_t)(dot - seg);
+                (void)ret;
+            }
+        }
+        ret = options_apply_url(&po, seg, n, sep, &e);
+        free(seg);
+        if (ret < 0)
+            break;
+        nseg++;
+        if (slash == NULL)
+            break;
+        p = slash + 1;
+    }
+
+    for (int t = 0; t < IMGTYPE_COUNT; t++)
+        (void)options_quality(&po, (enum imgtype)t);
+    canon = malloc(OPTIONS_CANONICAL_MAX);
+    if (canon == NULL)
+        abort();
+    if (options_canonical(&po, canon, OPTIONS_CANONICAL_MAX) >= OPTIONS_CANONICAL_MAX ||
+        strlen(canon) >= OPTIONS_CANONICAL_MAX)
+        abort();
+    free(canon);
+
+    presets_release();
+    cfg.allow_security_options = saved_allow;
+    return 0;
+}

@@ -1,0 +1,28 @@
+/* fuzzutil.h: what the libFuzzer targets in tests/fuzz share. */
+#ifndef IMGFCGI_FUZZUTIL_H
+#define IMGFCGI_FUZZUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* libFuzzer's entry points, declared for -Wmissing-prototypes. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * Loads cfg from an environment made of env only ("NAME=value" strings,
+ * NULL-terminated; every other IMGPROXY_* and IMGFCGI_* variable is removed).
+ * Exits the process when the configuration is refused: a harness bug.
+ */
+void fuzz_config(const char *const *env);
+
+/*
+ * An exact-size heap copy of data (no NUL after it), so reading past the
+ * end is an ASan report. Caller frees with free().
+ */
+char *fuzz_dup(const uint8_t *data, size_t size);
+
+/* The same with a NUL after size bytes. Caller frees with free(). */
+char *fuzz_strdup(const uint8_t *data, size_t size);
+
+#endif
