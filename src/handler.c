@@ -357,6 +357,27 @@ static int timed_out(struct errinfo *e, const char *what)
                    what, cause[0] != '\0' ? ": " : "", cause);
 }
 
+/*
+ * A processing slot from slots (the queue: ERR_QUEUE_FULL at once when it is
+ * full; the deadline: ERR_TIMEOUT), recorded in e; NULL on failure.
+ */
+static struct handler_ctx *take_slot(const struct handler_slots *slots, const struct deadline *dl,
+                                     const char *what, struct errinfo *e)
+{
+    int code = ERR_TIMEOUT;
+    struct handler_ctx *slot = slots->acquire(slots->ctx, dl, &code);
+
+    if (slot == NULL) {
+        if (code == ERR_QUEUE_FULL)
+            err_set(e, ERR_QUEUE_FULL,
+                    "Too many requests: %d waiting (IMGPROXY_REQUESTS_QUEUE_SIZE)",
+                    cfg.requests_queue_size);
+        else
+            timed_out(e, what);
+    }
+    return slot;
+}
+
 static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots,
                        const struct request *rq, struct response *r, struct errinfo *e,
                        struct timings *tm, const struct deadline *dl)
@@ -461,15 +482,9 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
 
     /* The queue (429 when full), then a worker, within the deadline (503). */
     if (slots != NULL) {
-        int code = ERR_TIMEOUT;
-
-        slot = slots->acquire(slots->ctx, dl, &code);
+        slot = take_slot(slots, dl, "waiting for a worker", e);
         if (slot == NULL) {
-            ret = code == ERR_QUEUE_FULL
-                      ? err_set(e, ERR_QUEUE_FULL,
-                                "Too many requests: %d waiting (IMGPROXY_REQUESTS_QUEUE_SIZE)",
-                                cfg.requests_queue_size)
-                      : timed_out(e, "waiting for a worker");
+            ret = -1;
             goto out;
         }
         hc = slot;
@@ -590,15 +605,9 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
         if (ret < 0)
             goto out;
         if (slots != NULL) {
-            int code = ERR_TIMEOUT;
-
-            slot = slots->acquire(slots->ctx, dl, &code);
+            slot = take_slot(slots, dl, "waiting for a worker after the memory budget", e);
             if (slot == NULL) {
-                ret = code == ERR_QUEUE_FULL
-                          ? err_set(e, ERR_QUEUE_FULL,
-                                    "Too many requests: %d waiting (IMGPROXY_REQUESTS_QUEUE_SIZE)",
-                                    cfg.requests_queue_size)
-                          : timed_out(e, "waiting for a worker after the memory budget");
+                ret = -1;
                 goto out;
             }
         }
