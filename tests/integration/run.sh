@@ -363,7 +363,12 @@ front_lighttpd() {
     chmod 0755 "$dir" "$dir/run"
     # lighttpd opens its logs after dropping root.
     [ "$(id -u)" -ne 0 ] || chown www-data "$dir" "$dir/run" "$dir/cache"
-    env_lines '                "%s" => "%s",\n' "$@" >"$dir/env"
+    # lighttpd refuses a key twice: what conf/lighttpd.conf sets itself stays as it is.
+    local kv keep=()
+    for kv in "$@"; do
+        grep -q "^ *\"${kv%%=*}\" =>" "$repo/conf/lighttpd.conf" || keep+=("$kv")
+    done
+    env_lines '                "%s" => "%s",\n' "${keep[@]}" >"$dir/env"
     sed -e "s|^server\.port = 8080|server.port = $front_port|" \
         -e "s|/run/imgfcgi/|$dir/run/|g" \
         -e "s|/usr/local/bin/imgfcgi|$bin|g" \
