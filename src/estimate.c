@@ -62,6 +62,7 @@
 #include "config.h"
 #include "estimate.h"
 #include "geometry.h"
+#include "process.h"
 #include "banned.h"
 
 #define MB (1024.0 * 1024.0)
@@ -118,11 +119,6 @@ int estimate_read_header(const unsigned char *data, size_t len, enum imgtype typ
     return 0;
 }
 
-static bool accepts(const char *accept, const char *mime)
-{
-    return accept != NULL && strstr(accept, mime) != NULL;
-}
-
 /* Animated as process_prepare() decides it (before the format is known). */
 static int frames_of(const struct estimate_header *h, const struct procopts *po)
 {
@@ -145,40 +141,7 @@ enum imgtype estimate_out_type(const struct estimate_header *h, const struct pro
 {
     bool animated = frames_of(h, po) > 1, alpha = wants_alpha(h, po);
 
-    if (po->format != IMGTYPE_UNKNOWN) {
-        if (cfg.enforce_avif && !animated && accepts(accept, "image/avif"))
-            return IMGTYPE_AVIF;
-        if (cfg.enforce_webp && accepts(accept, "image/webp"))
-            return IMGTYPE_WEBP;
-        return po->format;
-    }
-    if ((cfg.auto_avif || cfg.enforce_avif) && !animated && accepts(accept, "image/avif"))
-        return IMGTYPE_AVIF;
-    if ((cfg.auto_webp || cfg.enforce_webp) && accepts(accept, "image/webp"))
-        return IMGTYPE_WEBP;
-    for (size_t i = 0; i < cfg.npreferred_formats; i++)
-        if (cfg.preferred_formats[i] == h->type)
-            return h->type;
-    for (size_t i = 0; i < cfg.npreferred_formats; i++) {
-        enum imgtype t = cfg.preferred_formats[i];
-
-        if ((!animated || imagetype_supports_animation(t)) &&
-            (!alpha || imagetype_supports_alpha(t)))
-            return t;
-    }
-    return cfg.npreferred_formats > 0 ? cfg.preferred_formats[0] : IMGTYPE_JPEG;
-}
-
-/* libjpeg's DCT scaling for a wanted shrink, as process.c picks it. */
-static int jpeg_shrink_for(double shrink)
-{
-    if (shrink >= 8)
-        return 8;
-    if (shrink >= 4)
-        return 4;
-    if (shrink >= 2)
-        return 2;
-    return 1;
+    return process_choose_format(po, h->type, alpha, animated, accept);
 }
 
 static double encoder_bytes(enum imgtype t, double px, int bands, int quality, int frames)
@@ -251,7 +214,7 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
             est->load_scale = 1.0 / preshrink;
         } else if (!cfg.disable_shrink_on_load && preshrink > 1.0) {
             if (h->type == IMGTYPE_JPEG)
-                est->shrink = jpeg_shrink_for(preshrink);
+                est->shrink = process_jpeg_shrink(preshrink);
             else if (h->type == IMGTYPE_WEBP)
                 est->load_scale = 1.0 / preshrink;
         }

@@ -71,8 +71,8 @@ int estimate_read_header(const unsigned char *data, size_t len, enum imgtype typ
 
 /*
  * The result format the pipeline will choose for this header, options and
- * Accept header (may be NULL): the rules of process.c's choose_format(), kept
- * in step with it.
+ * Accept header (may be NULL): process_choose_format() on the header's
+ * alpha and frame count.
  */
 enum imgtype estimate_out_type(const struct estimate_header *h, const struct procopts *po,
                                const char *accept);

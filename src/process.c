@@ -173,8 +173,8 @@ static bool can_animate(enum imgtype t)
     return t == IMGTYPE_GIF || t == IMGTYPE_WEBP;
 }
 
-static enum imgtype choose_format(const struct procopts *po, enum imgtype src, bool alpha,
-                                  bool animated, const char *accept)
+enum imgtype process_choose_format(const struct procopts *po, enum imgtype src, bool alpha,
+                                   bool animated, const char *accept)
 {
     if (po->format != IMGTYPE_UNKNOWN) {
         if (cfg.enforce_avif && !animated && accepts(accept, "image/avif"))
@@ -199,7 +199,7 @@ static enum imgtype choose_format(const struct procopts *po, enum imgtype src, b
     return cfg.npreferred_formats > 0 ? cfg.preferred_formats[0] : IMGTYPE_JPEG;
 }
 
-static int calc_jpeg_shrink(double shrink)
+int process_jpeg_shrink(double shrink)
 {
     if (shrink >= 8)
         return 8;
@@ -689,7 +689,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     alpha = !po->flatten && (vips_image_hasalpha(img) || po->extend || po->extend_ar ||
                              plan.padding[0] || plan.padding[1] || plan.padding[2] ||
                              plan.padding[3]);
-    out_type = choose_format(po, src_type, alpha, animated, accept);
+    out_type = process_choose_format(po, src_type, alpha, animated, accept);
     if (animated && out_type != IMGTYPE_GIF && out_type != IMGTYPE_WEBP) {
         /* No animated format in reach: the first frame only. */
         VipsImage *first = NULL;
@@ -718,7 +718,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         double hshrink = (double)plan.src_h / (double)geom_scale(plan.src_h, plan.hscale);
         double preshrink = wshrink < hshrink ? wshrink : hshrink;
         double prescale = 1.0 / preshrink;
-        int jpeg_shrink = calc_jpeg_shrink(preshrink);
+        int jpeg_shrink = process_jpeg_shrink(preshrink);
         bool can = po->trim || animated ? false
                    : vector ? prescale != 1.0
                           : !cfg.disable_shrink_on_load && prescale < 1.0 &&

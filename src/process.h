@@ -70,4 +70,14 @@ void process_thread_cleanup(void);
 /* Health check: makes a 4x4 image and copies it to memory. 0 or -1. */
 int process_health(void);
 
+/*
+ * The result format when the URL names none, or when enforcement overrides
+ * it (REFERENCE §2.3): what process_prepare() picks, for estimate.c too.
+ */
+enum imgtype process_choose_format(const struct procopts *po, enum imgtype src, bool alpha,
+                                   bool animated, const char *accept);
+
+/* libjpeg's DCT scaling (1, 2, 4 or 8) for a wanted shrink-on-load factor. */
+int process_jpeg_shrink(double shrink);
+
 #endif
