@@ -47,6 +47,9 @@ spawn.sh also sets:
                                (package libtcmalloc-minimal4);
                      anything else is an error.
   (Do not preload an allocator into an ASan build.)
+  RLIMIT_NICE 20 (ulimit -e) when it may raise it (as root; it survives -u):
+                     with IMGFCGI_MEMORY_BUDGET, big requests' threads run
+                     niced and return to nice 0, which needs it (src/cpugate.h).
 
 Examples:
   spawn.sh -s /run/imgfcgi/imgfcgi.sock -U www-data -u imgfcgi -n
@@ -182,6 +185,10 @@ tcmalloc)
     ;;
 *) die "unknown IMGPROXY_MALLOC '$IMGPROXY_MALLOC' (malloc, jemalloc or tcmalloc)" ;;
 esac
+
+# Lets imgfcgi bring a thread's nice value back to 0 after a big request's
+# strip (src/cpugate.h); harmless where it cannot be raised.
+ulimit -S -e 20 2>/dev/null || ulimit -e 20 2>/dev/null || true
 
 args=(-b "$backlog")
 if [ -n "$port" ]; then

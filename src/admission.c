@@ -21,6 +21,7 @@
 #include <vips/vips.h>
 
 #include "admission.h"
+#include "cpugate.h"
 #include "config.h"
 #include "log.h"
 #include "memory.h"
@@ -317,6 +318,14 @@ void admission_release(struct admission_ticket *t)
             vips = hw - t->vips_mem0;
         measured = rss > vips ? rss : vips;
     }
+    /*
+     * A big request's pages go back to the OS before its bytes go back to the
+     * budget: else the allocator keeps them (jemalloc's decay, glibc's free
+     * lists) while the next big request, admitted on those bytes, maps its
+     * own, and RSS overshoots the budget by what was just freed.
+     */
+    if (!is_small(adm, t->charged))
+        (void)memory_release();
     pthread_mutex_lock(&adm->lock);
     adm->used -= t->charged;
     adm->in_flight--;
@@ -354,6 +363,8 @@ static void global_init(void)
     global_adm = admission_new((size_t)cfg.memory_budget, (long)cfg.timeout * 1000 / 4);
     if (global_adm == NULL)
         log_error("memory budget: out of memory; admission is off");
+    else
+        cpugate_enable(0, true); /* small requests get the CPU first (cpugate.h) */
 }
 
 struct admission *admission_global(void)
@@ -395,6 +406,11 @@ int admission_request_begin(struct admission_ticket *t, const unsigned char *dat
         return err_set(e, ERR_TIMEOUT, "Timed out waiting for %zu bytes of the memory budget",
                        est.total);
     return 0;
+}
+
+bool admission_ticket_small(const struct admission_ticket *t)
+{
+    return t->adm != NULL && is_small(t->adm, t->charged);
 }
 
 void admission_request_end(struct admission_ticket *t)

@@ -151,6 +151,9 @@ int admission_request_begin(struct admission_ticket *t, const unsigned char *dat
                             double deadline_ms, struct errinfo *e)
     __attribute__((warn_unused_result));
 
+/* Whether t holds a small request (a thumbnail: cpugate.h gives it the CPU first). */
+bool admission_ticket_small(const struct admission_ticket *t);
+
 /* Releases what admission_request_begin() acquired; a no-op when nothing was. */
 void admission_request_end(struct admission_ticket *t);
 

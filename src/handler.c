@@ -11,6 +11,7 @@
 #include <glib.h>
 
 #include "admission.h"
+#include "cpugate.h"
 #include "config.h"
 #include "deadline.h"
 #include "fallback.h"
@@ -611,6 +612,10 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
                 goto out;
             }
         }
+        /* From here, until out: a thumbnail's strips go first, a big request's yield. */
+        cpugate_request_begin(ticket.adm == NULL             ? CPUGATE_NONE
+                              : admission_ticket_small(&ticket) ? CPUGATE_SMALL
+                                                                : CPUGATE_BIG);
     }
     ret = process_prepare(&job, src->body.data, src->body.len, src_type, &po, accept, dl, &info, e);
     if (ret < 0) {
@@ -672,7 +677,8 @@ out:
      * made from it goes first; only then may the buffer return to the pool.
      */
     process_job_free(job);
-    admission_request_end(&ticket);
+    admission_request_end(&ticket); /* a big one's memory release runs at its priority */
+    cpugate_request_end();
     g_free(source);
     buf_release(&svg);
     fetch_result_release(&fr);

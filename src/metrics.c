@@ -8,6 +8,7 @@
 
 #include "admission.h"
 #include "bufpool.h"
+#include "cpugate.h"
 #include "memory.h"
 #include "metrics.h"
 #include "banned.h"
@@ -93,6 +94,7 @@ static void render_budget(struct buf *out, int *rc)
 {
     struct admission *adm = admission_global();
     struct admission_stats st;
+    struct cpugate_stats gs;
     uint64_t cum = 0;
 
     if (adm == NULL) {
@@ -154,6 +156,18 @@ static void render_budget(struct buf *out, int *rc)
     put(out, rc,
         "imgfcgi_memory_estimate_ratio_sum %.6f\nimgfcgi_memory_estimate_ratio_count %llu\n",
         st.ratio_sum, (unsigned long long)cum);
+    cpugate_get_stats(&gs);
+    gauge(out, rc, "imgfcgi_cpu_gate_mode",
+          "How thumbnails get the CPU first: 0 off, 1 cooperative waits, 2 nice values.", "gauge",
+          "", !cpugate_enabled() ? 0 : cpugate_uses_nice() ? 2 : 1);
+    gauge(out, rc, "imgfcgi_cpu_gate_waits_total",
+          "Strips of big requests that waited while thumbnails processed.", "counter", "",
+          (unsigned long long)gs.waits);
+    gauge(out, rc, "imgfcgi_cpu_gate_wait_milliseconds_total", "Their total wait.", "counter", "",
+          (unsigned long long)gs.wait_ms);
+    gauge(out, rc, "imgfcgi_cpu_gate_timeouts_total",
+          "Waits cut off after CPUGATE_MAX_WAIT_MS.", "counter", "",
+          (unsigned long long)gs.timeouts);
 }
 
 int metrics_render(struct buf *out)

@@ -14,6 +14,7 @@
 #include "metadata.h"
 #include "save.h"
 #include "watch.h"
+#include "cpugate.h"
 #include "watermark.h"
 #include "process.h"
 #include "svg.h"
@@ -31,6 +32,7 @@ struct process_job {
      * away; every image of the job reports to it, so the job outlives them.
      */
     struct watch watch;
+    enum cpugate_class cpu; /* the request's class, for the saver's writer thread */
 };
 
 /* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
@@ -150,6 +152,15 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
         return NULL;
     }
     return out;
+}
+
+/*
+ * A freshly loaded image: it reports to the job's watch, and for a big
+ * request under the memory budget its strips yield to thumbnails (cpugate.h).
+ */
+static VipsImage *loaded(struct process_job *job, VipsImage *img)
+{
+    return cpugate_wrap(watch_attach(&job->watch, img));
 }
 
 /* Replaces *img by next (taking ownership of next); returns -1 if next is NULL. */
@@ -622,7 +633,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         return err_set(e, ERR_INTERNAL, "out of memory");
     watch_init(&job->watch, dl);
 
-    img = watch_attach(&job->watch, load_image(data, len, src_type, 1, 1.0, po->enforce_thumbnail));
+    img = loaded(job, load_image(data, len, src_type, 1, 1.0, po->enforce_thumbnail));
     if (img == NULL) {
         ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
         goto out;
@@ -637,8 +648,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     } else if ((long long)w * h > po->max_src_resolution) {
         /* A vector source is drawn at the scale that fits the limit (imgproxy's guard scale). */
         vector_scale = sqrt((double)po->max_src_resolution / ((double)w * (double)h));
-        if (step(&img, watch_attach(&job->watch,
-                                    load_image(data, len, src_type, 1, vector_scale, false))) < 0) {
+        if (step(&img, loaded(job, load_image(data, len, src_type, 1, vector_scale, false))) < 0) {
             ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
             goto out;
         }
@@ -667,7 +677,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                           h, frames);
             goto out;
         }
-        if (step(&img, watch_attach(&job->watch, load_frames(data, len, src_type, frames))) < 0) {
+        if (step(&img, loaded(job, load_frames(data, len, src_type, frames))) < 0) {
             ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
             goto out;
         }
@@ -726,10 +736,9 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                                  src_type == IMGTYPE_WEBP);
 
         if (can) {
-            VipsImage *again = watch_attach(&job->watch,
-                                            load_image(data, len, src_type, jpeg_shrink,
-                                                       prescale * vector_scale,
-                                                       po->enforce_thumbnail));
+            VipsImage *again = loaded(job, load_image(data, len, src_type, jpeg_shrink,
+                                                      prescale * vector_scale,
+                                                      po->enforce_thumbnail));
 
             if (step(&img, again) < 0) {
                 ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
@@ -753,9 +762,11 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         goto out;
     }
 
-    job->img = img;
+    /* The last stage asks too: a strip's whole computation on its thread counts. */
+    job->img = cpugate_wrap(img);
     img = NULL;
     job->out_type = out_type;
+    job->cpu = cpugate_current();
     job->quality = options_quality(po, out_type);
     /* Savers strip only when nothing is kept: else they would drop a kept copyright or ICC. */
     job->strip = po->strip_metadata && !metadata_any(job->img);
@@ -784,6 +795,7 @@ struct sink {
     struct watch *watch;
     size_t sent;
     bool failed;
+    enum cpugate_class cpu;
 };
 
 static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64 length,
@@ -794,6 +806,7 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
 
     (void)target;
     tsan_acquire(s); /* runs on a libvips thread: see tsan.h */
+    cpugate_thread_set(s->cpu); /* the writer is a pool thread: its priority is stale */
     if (s->failed) {
         ret = -1;
     } else if (s->sent == 0 && deadline_passed(&s->watch->dl)) {
@@ -820,7 +833,7 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
 
 int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
 {
-    struct sink s = {write, ctx, &job->watch, 0, false};
+    struct sink s = {write, ctx, &job->watch, 0, false, job->cpu};
     VipsTargetCustom *target;
     VipsTarget *t;
     int r;

@@ -81,7 +81,7 @@ def metrics(front):
         c.close()
     out = {}
     for line in text.splitlines():
-        if line.startswith("imgfcgi_memory_") or line.startswith("imgfcgi_responses_total"):
+        if line.startswith(("imgfcgi_memory_", "imgfcgi_cpu_gate_", "imgfcgi_responses_total")):
             k, v = line.rsplit(" ", 1)
             out[k] = float(v)
     return out

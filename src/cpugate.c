@@ -1,0 +1,298 @@
+/*
+ * cpugate.c: CPU priority for small requests (see cpugate.h).
+ *
+ * With nice values: a big strip sets its thread to CPUGATE_BIG_NICE and
+ * back to 0 when it ends, so no pool thread goes back to libvips' pool
+ * niced (its next job may be a thumbnail's writer). Measured on the budget
+ * benchmark, keeping threads niced between strips or also pausing big
+ * strips made no difference the noise did not swamp; this is the simplest.
+ *
+ * Without: counters under one mutex: small = small requests processing, big = big
+ * strips being computed. A big strip may start when no small request is
+ * processing, or when big < ncpu - small; otherwise it sleeps on the
+ * condition variable until a strip or a small request ends, or its
+ * CPUGATE_MAX_WAIT_MS pass. Nested stages on one thread (a gate after the
+ * loader inside the gate before the saver) ask once: tl_depth.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpugate.h"
+#include "banned.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond;
+static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
+static atomic_bool enabled;
+static int ncpus = 1;
+static int small_running;
+static int big_running;
+static struct cpugate_stats stats;
+
+static atomic_bool use_nice;
+
+static __thread enum cpugate_class tl_class;
+static __thread int tl_depth;
+static __thread bool tl_nice_known;
+static __thread int tl_nice;
+
+/*
+ * Sets the calling thread's nice value to n, when the gate may (use_nice).
+ * The thread's present value is read once: libvips pool threads inherit
+ * whatever their creator had.
+ */
+static void thread_nice(int n)
+{
+    pid_t tid;
+
+    if (!atomic_load(&use_nice))
+        return;
+    tid = (pid_t)syscall(SYS_gettid);
+    if (!tl_nice_known) {
+        errno = 0;
+        tl_nice = getpriority(PRIO_PROCESS, (id_t)tid);
+        if (errno != 0)
+            return;
+        tl_nice_known = true;
+    }
+    if (tl_nice != n && setpriority(PRIO_PROCESS, (id_t)tid, n) == 0)
+        tl_nice = n;
+}
+
+static void cond_init(void)
+{
+    pthread_condattr_t a;
+
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&cond, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* Tries, on a thread of its own, to raise its nice value and lower it back. */
+static void *probe_nice(void *arg)
+{
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    bool *ok = arg;
+
+    *ok = setpriority(PRIO_PROCESS, (id_t)tid, CPUGATE_BIG_NICE) == 0 &&
+          setpriority(PRIO_PROCESS, (id_t)tid, 0) == 0;
+    return NULL;
+}
+
+/* Whether this process may lower a thread's nice value back (CAP_SYS_NICE or RLIMIT_NICE). */
+static bool nice_allowed(void)
+{
+    pthread_t t;
+    bool ok = false;
+
+    if (getpriority(PRIO_PROCESS, 0) != 0)
+        return false; /* started niced: leave the administrator's choice alone */
+    if (pthread_create(&t, NULL, probe_nice, &ok) != 0)
+        return false;
+    pthread_join(t, NULL);
+    return ok;
+}
+
+void cpugate_enable(int ncpu, bool try_nice)
+{
+    if (ncpu < 1) {
+        cpu_set_t set;
+
+        ncpu = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+        if (ncpu < 1)
+            ncpu = 1;
+    }
+    pthread_once(&cond_once, cond_init);
+    pthread_mutex_lock(&lock);
+    ncpus = ncpu;
+    pthread_mutex_unlock(&lock);
+    atomic_store(&use_nice, try_nice && nice_allowed());
+    atomic_store(&enabled, true);
+}
+
+bool cpugate_uses_nice(void)
+{
+    return atomic_load(&use_nice);
+}
+
+void cpugate_disable(void)
+{
+    atomic_store(&enabled, false);
+    atomic_store(&use_nice, false);
+}
+
+bool cpugate_enabled(void)
+{
+    return atomic_load(&enabled);
+}
+
+void cpugate_request_begin(enum cpugate_class c)
+{
+    tl_class = CPUGATE_NONE;
+    if (!atomic_load(&enabled) || c == CPUGATE_NONE)
+        return;
+    tl_class = c;
+    thread_nice(c == CPUGATE_BIG ? CPUGATE_BIG_NICE : 0);
+    if (c == CPUGATE_SMALL) {
+        pthread_mutex_lock(&lock);
+        small_running++;
+        pthread_mutex_unlock(&lock);
+    }
+}
+
+void cpugate_request_end(void)
+{
+    if (tl_class != CPUGATE_NONE)
+        thread_nice(0);
+    if (tl_class == CPUGATE_SMALL) {
+        pthread_mutex_lock(&lock);
+        small_running--;
+        pthread_cond_broadcast(&cond);
+        pthread_mutex_unlock(&lock);
+    }
+    tl_class = CPUGATE_NONE;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A big strip asks to run; returns whether this call counted it (the outermost). */
+static bool enter(void)
+{
+    struct timespec until;
+    long long t0 = 0;
+    bool waited = false, timed_out = false;
+
+    if (tl_depth++ > 0)
+        return false;
+    if (atomic_load(&use_nice)) {
+        thread_nice(CPUGATE_BIG_NICE);
+        return true;
+    }
+    pthread_mutex_lock(&lock);
+    while (small_running > 0 && big_running >= ncpus - small_running) {
+        if (!waited) {
+            waited = true;
+            t0 = now_ms();
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += (long)CPUGATE_MAX_WAIT_MS * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&cond, &lock, &until) == ETIMEDOUT) {
+            timed_out = true;
+            break;
+        }
+    }
+    big_running++;
+    if (waited) {
+        stats.waits++;
+        stats.wait_ms += (uint64_t)(now_ms() - t0);
+        stats.timeouts += timed_out;
+    }
+    pthread_mutex_unlock(&lock);
+    return true;
+}
+
+static void leave(bool counted)
+{
+    tl_depth--;
+    if (!counted)
+        return;
+    if (atomic_load(&use_nice)) {
+        /*
+         * Back to 0 before the thread returns to libvips' pool: its next job
+         * may be a thumbnail's writer, which no stage of ours reaches.
+         */
+        thread_nice(0);
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    big_running--;
+    if (small_running > 0)
+        pthread_cond_signal(&cond);
+    pthread_mutex_unlock(&lock);
+}
+
+/* A small request's stage: its strips run at nice 0, whatever the pool thread ran before. */
+static int small_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
+{
+    VipsRegion *ir = seq;
+    VipsRect *r = &out->valid;
+
+    (void)a;
+    (void)b;
+    (void)stop;
+    thread_nice(0);
+    if (vips_region_prepare(ir, r) != 0)
+        return -1;
+    return vips_region_region(out, ir, r, r->left, r->top);
+}
+
+/* The stage: the input's pixels by reference (no copy), computed after the gate says so. */
+static int gate_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
+{
+    VipsRegion *ir = seq;
+    VipsRect *r = &out->valid;
+    bool counted;
+    int ret;
+
+    (void)a;
+    (void)b;
+    (void)stop;
+    counted = enter();
+    ret = vips_region_prepare(ir, r);
+    if (ret == 0)
+        ret = vips_region_region(out, ir, r, r->left, r->top);
+    leave(counted);
+    return ret;
+}
+
+VipsImage *cpugate_wrap(VipsImage *in)
+{
+    VipsImage *out;
+
+    if (in == NULL || !atomic_load(&enabled) || tl_class == CPUGATE_NONE ||
+        (tl_class == CPUGATE_SMALL && !atomic_load(&use_nice)))
+        return in;
+    out = vips_image_new();
+    if (vips_image_pipelinev(out, VIPS_DEMAND_STYLE_ANY, in, NULL) != 0 ||
+        vips_image_generate(out, vips_start_one, tl_class == CPUGATE_BIG ? gate_gen : small_gen,
+                            vips_stop_one, in, NULL) != 0) {
+        g_object_unref(out);
+        return in;
+    }
+    /* out holds in from here: in goes when out closes. */
+    vips_object_local(out, in);
+    return out;
+}
+
+void cpugate_thread_set(enum cpugate_class c)
+{
+    if (c != CPUGATE_NONE)
+        thread_nice(c == CPUGATE_BIG ? CPUGATE_BIG_NICE : 0);
+}
+
+enum cpugate_class cpugate_current(void)
+{
+    return tl_class;
+}
+
+void cpugate_get_stats(struct cpugate_stats *st)
+{
+    pthread_mutex_lock(&lock);
+    *st = stats;
+    pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,290 @@
+/* test_cpugate.c: big requests' strips yield to small requests (nice values or waits). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <vips/vips.h>
+
+#include "cpugate.h"
+
+/* The highest nice value a source strip was computed at. */
+static atomic_int source_nice_max;
+
+static int source_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
+{
+    VipsRect *r = &out->valid;
+    int n;
+
+    (void)seq;
+    (void)a;
+    (void)b;
+    (void)stop;
+    errno = 0;
+    n = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    if (errno == 0 && n > atomic_load(&source_nice_max))
+        atomic_store(&source_nice_max, n);
+    for (int y = 0; y < r->height; y++)
+        memset(VIPS_REGION_ADDR(out, r->left, r->top + y), (r->top + y) & 0xff,
+               (size_t)r->width);
+    return 0;
+}
+
+/* A w x h one-band image whose rows hold their number (mod 256), computed on demand. */
+static VipsImage *source(int w, int h)
+{
+    VipsImage *img = vips_image_new();
+
+    vips_image_init_fields(img, w, h, 1, VIPS_FORMAT_UCHAR, VIPS_CODING_NONE,
+                           VIPS_INTERPRETATION_B_W, 1.0, 1.0);
+    assert_int_equal(vips_image_pipelinev(img, VIPS_DEMAND_STYLE_THINSTRIP, NULL), 0);
+    assert_int_equal(vips_image_generate(img, NULL, source_gen, NULL, NULL, NULL), 0);
+    return img;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_finalize(gpointer data, GObject *gone)
+{
+    (void)gone;
+    *(bool *)data = true;
+}
+
+static void test_off_and_unclassified_pass_through(void **state)
+{
+    VipsImage *img = source(64, 64);
+
+    (void)state;
+    cpugate_disable();
+    cpugate_request_begin(CPUGATE_BIG);
+    assert_ptr_equal(cpugate_wrap(img), img); /* gate off */
+    cpugate_request_end();
+    cpugate_enable(2, false);
+    assert_ptr_equal(cpugate_wrap(img), img); /* no request class */
+    cpugate_request_begin(CPUGATE_SMALL);
+    assert_ptr_equal(cpugate_wrap(img), img); /* small, cooperative mode: nothing to do */
+    cpugate_request_end();
+    assert_null(cpugate_wrap(NULL));
+    cpugate_disable();
+    g_object_unref(img);
+}
+
+static void test_big_wrap_keeps_pixels_and_owns_input(void **state)
+{
+    VipsImage *in = source(300, 500), *ref = source(300, 500), *out;
+    bool gone = false;
+    size_t n1 = 0, n2 = 0;
+    void *a, *b;
+
+    (void)state;
+    cpugate_enable(2, false);
+    cpugate_request_begin(CPUGATE_BIG);
+    g_object_weak_ref(G_OBJECT(in), on_finalize, &gone);
+    out = cpugate_wrap(in);
+    assert_ptr_not_equal(out, in);
+    assert_int_equal(vips_image_get_width(out), 300);
+    assert_int_equal(vips_image_get_height(out), 500);
+    a = vips_image_write_to_memory(out, &n1);
+    b = vips_image_write_to_memory(ref, &n2);
+    assert_non_null(a);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(a, b, n1);
+    g_free(a);
+    g_free(b);
+    assert_false(gone);
+    g_object_unref(out); /* takes the input with it */
+    assert_true(gone);
+    cpugate_request_end();
+    cpugate_disable();
+    g_object_unref(ref);
+}
+
+struct big_run {
+    long long ms;
+    double avg;
+    int nice_during; /* the request thread's nice value while it ran */
+};
+
+/* A big request on its own thread: a wrapped 400 x 3000 image averaged (many strips). */
+static void *big_request(void *arg)
+{
+    struct big_run *run = arg;
+    VipsImage *img;
+    long long t0 = now_ms();
+
+    cpugate_request_begin(CPUGATE_BIG);
+    errno = 0;
+    run->nice_during = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    img = cpugate_wrap(source(400, 3000));
+    if (vips_avg(img, &run->avg, NULL) != 0)
+        run->avg = -1;
+    g_object_unref(img);
+    cpugate_request_end();
+    run->ms = now_ms() - t0;
+    return NULL;
+}
+
+static void test_cooperative_big_waits_while_small_runs(void **state)
+{
+    struct cpugate_stats before, after;
+    struct big_run run = {0, 0, 0};
+    pthread_t t;
+    long long t0;
+
+    (void)state;
+    cpugate_enable(1, false); /* one core: a small request leaves no room for big strips */
+    assert_false(cpugate_uses_nice());
+    cpugate_get_stats(&before);
+    cpugate_request_begin(CPUGATE_SMALL);
+    t0 = now_ms();
+    assert_int_equal(pthread_create(&t, NULL, big_request, &run), 0);
+    usleep(200 * 1000);
+    cpugate_request_end(); /* the small request ends: big strips go at once */
+    assert_int_equal(pthread_join(t, NULL), 0);
+    cpugate_get_stats(&after);
+    cpugate_disable();
+
+    assert_true(run.avg > 0);
+    /* It waited for the small request, in bounded steps, and then ran on. */
+    assert_true(after.waits > before.waits);
+    assert_true(after.timeouts > before.timeouts); /* 200 ms > CPUGATE_MAX_WAIT_MS */
+    assert_true(run.ms >= 150);
+    assert_true(now_ms() - t0 < 3000);
+}
+
+static void test_cooperative_big_runs_freely_alone(void **state)
+{
+    struct cpugate_stats before, after;
+    struct big_run run = {0, 0, 0};
+    pthread_t t;
+
+    (void)state;
+    cpugate_enable(1, false);
+    cpugate_get_stats(&before);
+    assert_int_equal(pthread_create(&t, NULL, big_request, &run), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    cpugate_get_stats(&after);
+    cpugate_disable();
+    assert_true(run.avg > 0);
+    assert_int_equal(after.waits, before.waits);
+}
+
+/* Highest nice value among this process's threads, from /proc/self/task. */
+static int highest_thread_nice(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *de;
+    int hi = -100;
+
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        char path[300], buf[1024], *p, *save = NULL;
+        FILE *f;
+        int field = 0;
+
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/stat", de->d_name);
+        f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL) {
+            /* fields after ") ": state is 3, nice is 19 */
+            for (char *tok = strtok_r(p + 2, " ", &save); tok != NULL;
+                 tok = strtok_r(NULL, " ", &save)) {
+                if (++field == 17) {
+                    int n = atoi(tok);
+
+                    hi = n > hi ? n : hi;
+                    break;
+                }
+            }
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return hi;
+}
+
+static void test_nice_mode(void **state)
+{
+    struct big_run run = {0, 0, 0};
+    pthread_t t;
+
+    (void)state;
+    cpugate_enable(2, true);
+    if (!cpugate_uses_nice()) {
+        cpugate_disable();
+        skip(); /* no CAP_SYS_NICE and RLIMIT_NICE < 20: the cooperative tests cover it */
+    }
+    atomic_store(&source_nice_max, -100);
+    assert_int_equal(pthread_create(&t, NULL, big_request, &run), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(run.avg > 0);
+    /* The request thread and the libvips thread computing its strips ran niced... */
+    assert_int_equal(run.nice_during, CPUGATE_BIG_NICE);
+    assert_int_equal(atomic_load(&source_nice_max), CPUGATE_BIG_NICE);
+    /* ...and every thread is back at 0: the pool's next job may be a thumbnail's. */
+    assert_int_equal(highest_thread_nice(), 0);
+
+    /* A small request's strips run at 0 even on a pool thread a big strip left niced. */
+    cpugate_request_begin(CPUGATE_SMALL);
+    {
+        VipsImage *img = cpugate_wrap(source(400, 300));
+        double avg;
+
+        atomic_store(&source_nice_max, -100);
+        assert_int_equal(vips_avg(img, &avg, NULL), 0);
+        assert_int_equal(atomic_load(&source_nice_max), 0);
+        g_object_unref(img);
+    }
+    cpugate_request_end();
+    cpugate_disable();
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (VIPS_INIT("test_cpugate") != 0)
+        return -1;
+    vips_cache_set_max(0);
+    vips_concurrency_set(1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vips_shutdown();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_off_and_unclassified_pass_through),
+        cmocka_unit_test(test_big_wrap_keeps_pixels_and_owns_input),
+        cmocka_unit_test(test_cooperative_big_waits_while_small_runs),
+        cmocka_unit_test(test_cooperative_big_runs_freely_alone),
+        cmocka_unit_test(test_nice_mode),
+    };
+
+    return cmocka_run_group_tests_name("cpugate", tests, setup, teardown);
+}
