@@ -18,6 +18,7 @@
 #include <vips/vips.h>
 
 #include "cpugate.h"
+#include "testutil.h"
 
 /* The highest nice value a source strip was computed at. */
 static atomic_int source_nice_max;
@@ -259,22 +260,6 @@ static void test_nice_mode(void **state)
     cpugate_disable();
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    if (VIPS_INIT("test_cpugate") != 0)
-        return -1;
-    vips_cache_set_max(0);
-    vips_concurrency_set(1);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vips_shutdown();
-    return 0;
-}
 
 int main(void)
 {
@@ -286,5 +271,5 @@ int main(void)
         cmocka_unit_test(test_nice_mode),
     };
 
-    return cmocka_run_group_tests_name("cpugate", tests, setup, teardown);
+    return cmocka_run_group_tests_name("cpugate", tests, tu_vips_setup, tu_vips_teardown);
 }

@@ -8,6 +8,7 @@
 
 #include "deadline.h"
 #include "watch.h"
+#include "testutil.h"
 
 /* A 3000x2000 noise image: uniform work per tile, nothing cached. */
 static VipsImage *noise(struct watch *w)
@@ -137,22 +138,6 @@ static void test_first_reason_sticks(void **state)
     assert_null(watch_attach(&w, NULL));
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    if (VIPS_INIT("test_watch") != 0)
-        return -1;
-    vips_cache_set_max(0);
-    vips_concurrency_set(1);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vips_shutdown();
-    return 0;
-}
 
 int main(void)
 {
@@ -164,5 +149,5 @@ int main(void)
         cmocka_unit_test(test_first_reason_sticks),
     };
 
-    return cmocka_run_group_tests_name("watch", tests, setup, teardown);
+    return cmocka_run_group_tests_name("watch", tests, tu_vips_setup, tu_vips_teardown);
 }

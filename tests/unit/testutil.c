@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <vips/vips.h>
+
 #include "config.h"
 #include "testutil.h"
 
@@ -57,4 +59,21 @@ char *tu_memdup(const void *p, size_t n)
 int tu_near(double a, double b, double eps)
 {
     return fabs(a - b) <= eps;
+}
+
+int tu_vips_setup(void **state)
+{
+    (void)state;
+    if (VIPS_INIT("imgfcgi-unit-test") != 0)
+        return -1;
+    vips_cache_set_max(0);
+    vips_concurrency_set(1);
+    return 0;
+}
+
+int tu_vips_teardown(void **state)
+{
+    (void)state;
+    vips_shutdown();
+    return 0;
 }

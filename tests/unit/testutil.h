@@ -24,4 +24,12 @@ int tu_near(double a, double b, double eps);
 
 #define TU_ASSERT_NEAR(a, b) assert_true(tu_near((a), (b), 1e-9))
 
+/*
+ * cmocka group setup/teardown for tests that run libvips pipelines: libvips
+ * started, its operation cache off and one libvips thread per image (as
+ * imgfcgi runs it); the teardown shuts libvips down.
+ */
+int tu_vips_setup(void **state);
+int tu_vips_teardown(void **state);
+
 #endif
