@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cpugate.h"
+#include "deadline.h"
 #include "banned.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -160,14 +161,6 @@ void cpugate_request_end(void)
     tl_class = CPUGATE_NONE;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A big strip asks to run; returns whether this call counted it (the outermost). */
 static bool enter(void)
 {
@@ -185,7 +178,7 @@ static bool enter(void)
     while (small_running > 0 && big_running >= ncpus - small_running) {
         if (!waited) {
             waited = true;
-            t0 = now_ms();
+            t0 = deadline_now_ms();
             clock_gettime(CLOCK_MONOTONIC, &until);
             until.tv_nsec += (long)CPUGATE_MAX_WAIT_MS * 1000000L;
             until.tv_sec += until.tv_nsec / 1000000000L;
@@ -199,7 +192,7 @@ static bool enter(void)
     big_running++;
     if (waited) {
         stats.waits++;
-        stats.wait_ms += (uint64_t)(now_ms() - t0);
+        stats.wait_ms += (uint64_t)(deadline_now_ms() - t0);
         stats.timeouts += timed_out;
     }
     pthread_mutex_unlock(&lock);
@@ -226,6 +219,14 @@ static void leave(bool counted)
     pthread_mutex_unlock(&lock);
 }
 
+/* Both stages: the input's pixels for r, by reference (no copy). */
+static int pass_through(VipsRegion *out, VipsRegion *ir, VipsRect *r)
+{
+    if (vips_region_prepare(ir, r) != 0)
+        return -1;
+    return vips_region_region(out, ir, r, r->left, r->top);
+}
+
 /* A small request's stage: its strips run at nice 0, whatever the pool thread ran before. */
 static int small_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
 {
@@ -236,9 +237,7 @@ static int small_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *sto
     (void)b;
     (void)stop;
     thread_nice(0);
-    if (vips_region_prepare(ir, r) != 0)
-        return -1;
-    return vips_region_region(out, ir, r, r->left, r->top);
+    return pass_through(out, ir, r);
 }
 
 /* The stage: the input's pixels by reference (no copy), computed after the gate says so. */
@@ -253,9 +252,7 @@ static int gate_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop
     (void)b;
     (void)stop;
     counted = enter();
-    ret = vips_region_prepare(ir, r);
-    if (ret == 0)
-        ret = vips_region_region(out, ir, r, r->left, r->top);
+    ret = pass_through(out, ir, r);
     leave(counted);
     return ret;
 }
