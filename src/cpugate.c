@@ -278,8 +278,12 @@ VipsImage *cpugate_wrap(VipsImage *in)
 
 void cpugate_thread_set(enum cpugate_class c)
 {
-    if (c != CPUGATE_NONE)
-        thread_nice(c == CPUGATE_BIG ? CPUGATE_BIG_NICE : 0);
+    /*
+     * Only ever back to 0: a writer thread returns to libvips' pool when the
+     * save ends, and nothing would reset it for the thumbnail it serves next.
+     */
+    if (c == CPUGATE_SMALL)
+        thread_nice(0);
 }
 
 enum cpugate_class cpugate_current(void)

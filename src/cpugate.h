@@ -69,9 +69,11 @@ bool cpugate_uses_nice(void);
 enum cpugate_class cpugate_current(void);
 
 /*
- * Sets the calling thread's priority for work on a request of class c (a
- * saver's writer thread, which the stages cannot reach); a no-op when the
- * gate does not use nice values.
+ * A saver's writer thread (which the stages cannot reach) is about to work
+ * for a request of class c: for a small request it goes back to nice 0. It
+ * never lowers a thread's priority, since the thread returns to libvips'
+ * pool with no one to restore it. A no-op when the gate does not use nice
+ * values.
  */
 void cpugate_thread_set(enum cpugate_class c);
 

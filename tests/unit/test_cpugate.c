@@ -261,6 +261,49 @@ static void test_nice_mode(void **state)
 }
 
 
+static int own_nice(void)
+{
+    int n;
+
+    errno = 0;
+    n = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    assert_int_equal(errno, 0);
+    return n;
+}
+
+/* A saver's writer thread: what cpugate_thread_set() leaves it at, per class. */
+static void *writer_thread(void *arg)
+{
+    int *seen = arg;
+
+    /* For a big request it stays at 0: it goes back to libvips' pool afterwards. */
+    cpugate_thread_set(CPUGATE_BIG);
+    seen[0] = own_nice();
+    /* One left niced by anything goes back to 0 when it writes for a thumbnail. */
+    assert_int_equal(setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CPUGATE_BIG_NICE), 0);
+    cpugate_thread_set(CPUGATE_SMALL);
+    seen[1] = own_nice();
+    return NULL;
+}
+
+static void test_writer_thread_only_goes_back_to_zero(void **state)
+{
+    int seen[2] = {-100, -100};
+    pthread_t t;
+
+    (void)state;
+    cpugate_enable(2, true);
+    if (!cpugate_uses_nice()) {
+        cpugate_disable();
+        skip();
+    }
+    assert_int_equal(pthread_create(&t, NULL, writer_thread, seen), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(seen[0], 0);
+    assert_int_equal(seen[1], 0);
+    cpugate_disable();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_cooperative_big_waits_while_small_runs),
         cmocka_unit_test(test_cooperative_big_runs_freely_alone),
         cmocka_unit_test(test_nice_mode),
+        cmocka_unit_test(test_writer_thread_only_goes_back_to_zero),
     };
 
     return cmocka_run_group_tests_name("cpugate", tests, tu_vips_setup, tu_vips_teardown);
