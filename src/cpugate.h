@@ -9,10 +9,10 @@
  *
  * So the gate works at libvips' own granularity. A big request's images
  * are wrapped (cpugate_wrap) in a pass-through stage, and its request thread
- * and every libvips thread computing a strip of them runs at nice
- * CPUGATE_BIG_NICE for the time of that strip; the kernel then gives a
- * thumbnail's threads (nice 0) the CPU whenever they are runnable, and idle
- * cores still go to big requests. That needs the right to lower a nice
+ * and every libvips thread computing a strip of them runs under SCHED_IDLE
+ * at nice CPUGATE_BIG_NICE for the time of that strip; the kernel then
+ * gives a thumbnail's threads (SCHED_OTHER, nice 0) the CPU whenever they
+ * are runnable, and idle cores still go to big requests. That needs the right to lower a nice
  * value back (CAP_SYS_NICE, or RLIMIT_NICE of 20: spawn.sh raises it when
  * started as root; systemd's LimitNICE=); cpugate_enable tries it once.
  * Without it the gate is cooperative: while a small request is processing,
@@ -39,7 +39,10 @@
 
 #include <vips/vips.h>
 
-/* A big request's threads run at this nice value when the process may renice (see below). */
+/*
+ * A big request's threads run at this nice value, under SCHED_IDLE, when the
+ * process may renice (see below).
+ */
 #define CPUGATE_BIG_NICE 19
 
 /* The longest a big strip waits for small requests each time it asks. */

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,8 +21,9 @@
 #include "cpugate.h"
 #include "testutil.h"
 
-/* The highest nice value a source strip was computed at. */
+/* The highest nice value a source strip was computed at, and whether one ran under SCHED_IDLE. */
 static atomic_int source_nice_max;
+static atomic_bool source_idle_seen;
 
 static int source_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
 {
@@ -36,6 +38,8 @@ static int source_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *st
     n = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
     if (errno == 0 && n > atomic_load(&source_nice_max))
         atomic_store(&source_nice_max, n);
+    if (sched_getscheduler(0) == SCHED_IDLE)
+        atomic_store(&source_idle_seen, true);
     for (int y = 0; y < r->height; y++)
         memset(VIPS_REGION_ADDR(out, r->left, r->top + y), (r->top + y) & 0xff,
                (size_t)r->width);
@@ -224,6 +228,21 @@ static int highest_thread_nice(void)
     return hi;
 }
 
+/* How many of this process's threads run under SCHED_IDLE. */
+static int threads_under_idle_policy(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *de;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.' && sched_getscheduler((pid_t)atoi(de->d_name)) == SCHED_IDLE)
+            n++;
+    closedir(d);
+    return n;
+}
+
 static void test_nice_mode(void **state)
 {
     struct big_run run = {0, 0, 0};
@@ -236,14 +255,17 @@ static void test_nice_mode(void **state)
         skip(); /* no CAP_SYS_NICE and RLIMIT_NICE < 20: the cooperative tests cover it */
     }
     atomic_store(&source_nice_max, -100);
+    atomic_store(&source_idle_seen, false);
     assert_int_equal(pthread_create(&t, NULL, big_request, &run), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_true(run.avg > 0);
     /* The request thread and the libvips thread computing its strips ran niced... */
     assert_int_equal(run.nice_during, CPUGATE_BIG_NICE);
     assert_int_equal(atomic_load(&source_nice_max), CPUGATE_BIG_NICE);
+    assert_true(atomic_load(&source_idle_seen));
     /* ...and every thread is back at 0: the pool's next job may be a thumbnail's. */
     assert_int_equal(highest_thread_nice(), 0);
+    assert_int_equal(threads_under_idle_policy(), 0);
 
     /* A small request's strips run at 0 even on a pool thread a big strip left niced. */
     cpugate_request_begin(CPUGATE_SMALL);
@@ -252,8 +274,10 @@ static void test_nice_mode(void **state)
         double avg;
 
         atomic_store(&source_nice_max, -100);
+        atomic_store(&source_idle_seen, false);
         assert_int_equal(vips_avg(img, &avg, NULL), 0);
         assert_int_equal(atomic_load(&source_nice_max), 0);
+        assert_false(atomic_load(&source_idle_seen));
         g_object_unref(img);
     }
     cpugate_request_end();
@@ -279,6 +303,7 @@ static void *writer_thread(void *arg)
     /* For a big request it stays at 0: it goes back to libvips' pool afterwards. */
     cpugate_thread_set(CPUGATE_BIG);
     seen[0] = own_nice();
+    assert_int_equal(sched_getscheduler(0), SCHED_OTHER);
     /* One left niced by anything goes back to 0 when it writes for a thumbnail. */
     assert_int_equal(setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CPUGATE_BIG_NICE), 0);
     cpugate_thread_set(CPUGATE_SMALL);
