@@ -378,8 +378,8 @@ static long long monotonic_ms(void)
  * A failed accept: logs the first of a burst (failures less than
  * ACCEPT_BURST_GAP_MS apart, across all threads), then pauses. The pause is
  * a nanosleep() with SIGUSR2 unblocked, so a stop still wakes the thread.
- * Successes inside a burst do not end it: a thread blocked in accept() has
- * its descriptor reserved, so some accepts succeed while others fail.
+ * Successes inside a burst do not end it: at the limit, an accept succeeds
+ * whenever another connection has just closed.
  */
 static void accept_failed(int err)
 {
@@ -664,6 +664,8 @@ struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots, int queu
             goto failed;
         }
         p->workers[i].started = true;
+        /* For top -H and the tests: which threads are connection threads. */
+        (void)pthread_setname_np(p->workers[i].thread, "imgfcgi-conn");
     }
     pthread_attr_destroy(&attr);
     return p;

@@ -1496,6 +1496,46 @@ if FCGI_SOCK:
                 c.close()
 
 
+def conn_thread_wakeups(pid):
+    """{tid: voluntary context switches} of imgfcgi's connection threads."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if f.read().strip() != "imgfcgi-conn":
+                    continue
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        out[tid] = int(line.split()[1])
+        except OSError:
+            pass
+    return out
+
+
+if FCGI_SOCK:
+    @test("accept/most-recent-thread-takes-the-next-connection")
+    def _():
+        # 30 connections one after another: the thread that served the last one
+        # (or the one before) takes the next, not the longest-idle of the pool.
+        before = conn_thread_wakeups(PID)
+        check(len(before) >= 16, "want imgfcgi's connection threads named imgfcgi-conn, "
+              "found %d" % len(before))
+        for _ in range(30):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.settimeout(10)
+            try:
+                c.connect(FCGI_SOCK)
+                check(fcgi_get(c, "/health") == 200, "health over a new connection failed")
+            finally:
+                c.close()
+            time.sleep(0.01)
+        after = conn_thread_wakeups(PID)
+        woke = [t for t in after if after[t] != before.get(t)]
+        print("  accept: 30 connections woke %d of %d connection threads" % (len(woke), len(after)))
+        check(len(woke) <= 4, "30 connections in turn woke %d connection threads" % len(woke))
+
+
 if RELOAD_CMD:
     @test("reload/graceful-under-load")
     def _():
