@@ -31,6 +31,9 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS) \
 	-Isrc -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(EXTRA_LDFLAGS)
+# src/cpugate.c defines vips_sink_disc for libvips' savers to call: the
+# executables that serve (and test) requests export it.
+EXPORT_LDFLAGS := -Wl,--export-dynamic-symbol=vips_sink_disc
 
 SRC := $(sort $(wildcard src/*.c))
 SRC_OBJ := $(SRC:%.c=$(BUILD)/%.o)
@@ -61,11 +64,12 @@ $(LIB): $(SRC_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/imgfcgi: $(FCGI_OBJ) $(LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $(FCGI_OBJ) $(LIB) $(ALL_LDFLAGS) $(FCGI_LIBS) $(PKG_LIBS) -lpthread -lm
+	$(CC) $(ALL_CFLAGS) -o $@ $(FCGI_OBJ) $(LIB) $(ALL_LDFLAGS) $(EXPORT_LDFLAGS) $(FCGI_LIBS) $(PKG_LIBS) \
+		-lpthread -lm
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_HELPER_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(UNIT_HELPER_OBJ) $(LIB) $(ALL_LDFLAGS) $(CMOCKA_LIBS) \
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(UNIT_HELPER_OBJ) $(LIB) $(ALL_LDFLAGS) $(EXPORT_LDFLAGS) $(CMOCKA_LIBS) \
 		$(PKG_LIBS) -lpthread -lm
 
 # The in-process limit driver of tests/bench/throughput: the same library, no FastCGI.

@@ -13,11 +13,26 @@
  * condition variable until a strip or a small request ends, or its
  * CPUGATE_MAX_WAIT_MS pass. Nested stages on one thread (a gate after the
  * loader inside the gate before the saver) ask once: tl_depth.
+ *
+ * Writers. A saver hands its pixels to vips_sink_disc(), which calls the
+ * saver's write function on one of libvips' pool threads, strip by strip;
+ * the encoders do their heavy work there (libjpeg and libpng per strip,
+ * libwebp's and libaom's whole encode at the last strip, libaom's own
+ * threads created there and inheriting its priority). No stage reaches that
+ * thread, so imgfcgi defines vips_sink_disc itself (exported from the
+ * executable: the Makefile's EXPORT_LDFLAGS): libvips' savers call it
+ * through the PLT, so the dynamic linker binds them to this definition,
+ * which runs on the request's thread, where the class is known. For a big
+ * request in nice mode it wraps the write function so that each call runs
+ * at the big priority and puts the thread back after; otherwise, and in a
+ * binary that does not export it, libvips' own is called unchanged.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -162,7 +177,12 @@ void cpugate_request_begin(enum cpugate_class c)
     if (!atomic_load(&enabled) || c == CPUGATE_NONE)
         return;
     tl_class = c;
-    thread_nice(c == CPUGATE_BIG ? CPUGATE_BIG_NICE : 0);
+    /*
+     * The request's own thread keeps its priority: it does little once the
+     * request is classified (builds the pipeline, waits for the sink), and
+     * libvips 8.14 starts its pool threads from the thread that needs one,
+     * so a niced request thread would seed the pool with niced threads.
+     */
     if (c == CPUGATE_SMALL) {
         pthread_mutex_lock(&lock);
         small_running++;
@@ -172,8 +192,6 @@ void cpugate_request_begin(enum cpugate_class c)
 
 void cpugate_request_end(void)
 {
-    if (tl_class != CPUGATE_NONE)
-        thread_nice(0);
     if (tl_class == CPUGATE_SMALL) {
         pthread_mutex_lock(&lock);
         small_running--;
@@ -181,6 +199,63 @@ void cpugate_request_end(void)
         pthread_mutex_unlock(&lock);
     }
     tl_class = CPUGATE_NONE;
+}
+
+/* A saver's write function and argument (see "Writers"). */
+struct sink {
+    VipsRegionWrite write_fn;
+    void *a;
+};
+
+/*
+ * A big request's writer: at the big priority while it writes, then back to
+ * 0 (not to what it had before: libvips 8.14 starts pool threads from
+ * whichever thread needs one, and a thread started from a niced one begins
+ * niced).
+ */
+static int big_write(VipsRegion *region, VipsRect *area, void *a)
+{
+    struct sink *s = a;
+    int ret;
+
+    thread_nice(CPUGATE_BIG_NICE);
+    ret = s->write_fn(region, area, s->a);
+    thread_nice(0);
+    return ret;
+}
+
+/* A small request's writer: at 0, whatever the pool thread had (see big_write). */
+static int small_write(VipsRegion *region, VipsRect *area, void *a)
+{
+    struct sink *s = a;
+
+    thread_nice(0);
+    return s->write_fn(region, area, s->a);
+}
+
+typedef int (*sink_disc_fn)(VipsImage *im, VipsRegionWrite write_fn, void *a);
+static sink_disc_fn libvips_sink_disc;
+static pthread_once_t sink_disc_once = PTHREAD_ONCE_INIT;
+
+static void find_sink_disc(void)
+{
+    void *f = dlsym(RTLD_NEXT, "vips_sink_disc");
+
+    memcpy(&libvips_sink_disc, &f, sizeof(f));
+}
+
+int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
+{
+    struct sink s = {write_fn, a};
+
+    pthread_once(&sink_disc_once, find_sink_disc);
+    if (libvips_sink_disc == NULL) {
+        vips_error("cpugate", "libvips' vips_sink_disc not found");
+        return -1;
+    }
+    if (tl_class == CPUGATE_NONE || !atomic_load(&enabled) || !atomic_load(&use_nice))
+        return libvips_sink_disc(im, write_fn, a);
+    return libvips_sink_disc(im, tl_class == CPUGATE_BIG ? big_write : small_write, &s);
 }
 
 /* A big strip asks to run; returns whether this call counted it (the outermost). */
@@ -296,21 +371,6 @@ VipsImage *cpugate_wrap(VipsImage *in)
     /* out holds in from here: in goes when out closes. */
     vips_object_local(out, in);
     return out;
-}
-
-void cpugate_thread_set(enum cpugate_class c)
-{
-    /*
-     * Only ever back to 0: a writer thread returns to libvips' pool when the
-     * save ends, and nothing would reset it for the thumbnail it serves next.
-     */
-    if (c == CPUGATE_SMALL)
-        thread_nice(0);
-}
-
-enum cpugate_class cpugate_current(void)
-{
-    return tl_class;
 }
 
 void cpugate_get_stats(struct cpugate_stats *st)

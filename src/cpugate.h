@@ -8,19 +8,22 @@
  * threads that serve big and small pipelines in turn.
  *
  * So the gate works at libvips' own granularity. A big request's images
- * are wrapped (cpugate_wrap) in a pass-through stage, and its request thread
- * and every libvips thread computing a strip of them runs under SCHED_IDLE
- * at nice CPUGATE_BIG_NICE for the time of that strip; the kernel then
- * gives a thumbnail's threads (SCHED_OTHER, nice 0) the CPU whenever they
- * are runnable, and idle cores still go to big requests. That needs the right to lower a nice
- * value back (CAP_SYS_NICE, or RLIMIT_NICE of 20: spawn.sh raises it when
- * started as root; systemd's LimitNICE=); cpugate_enable tries it once.
+ * are wrapped (cpugate_wrap) in a pass-through stage, and every libvips
+ * thread computing a strip of them runs under SCHED_IDLE at nice
+ * CPUGATE_BIG_NICE for the time of that strip; the kernel then gives a
+ * thumbnail's threads (SCHED_OTHER, nice 0) the CPU whenever they are
+ * runnable, and idle cores still go to big requests. That needs the right
+ * to lower a nice value back (CAP_SYS_NICE, or RLIMIT_NICE of 20: spawn.sh
+ * raises it when started as root; systemd's LimitNICE=); cpugate_enable
+ * tries it once.
  * Without it the gate is cooperative: while a small request is processing,
  * at most (cores - small requests processing) big strips run at once, and a
  * big strip waits at most CPUGATE_MAX_WAIT_MS each time it asks, so a
  * stream of small requests slows big ones down but cannot stop them.
- * Neither reaches work a library does in one call on a saver's writer
- * thread (libaom's AVIF encode, libwebp's), nor the request's download.
+ * A saver's writer thread (where libjpeg, libpng, libwebp and libaom
+ * encode) runs at the big priority too while it writes for a big request,
+ * in nice mode only (cpugate.c, "Writers"). Nothing reaches the request's
+ * download or header read, which come before it is classified.
  *
  * Which requests are small is the memory budget's classification
  * (admission.h: an estimate of at most budget / ADMISSION_SMALL_DIVISOR), so
@@ -67,18 +70,6 @@ bool cpugate_enabled(void);
 
 /* Whether the gate works through nice values (else cooperatively); see above. */
 bool cpugate_uses_nice(void);
-
-/* The calling thread's request class (CPUGATE_NONE outside a request). */
-enum cpugate_class cpugate_current(void);
-
-/*
- * A saver's writer thread (which the stages cannot reach) is about to work
- * for a request of class c: for a small request it goes back to nice 0. It
- * never lowers a thread's priority, since the thread returns to libvips'
- * pool with no one to restore it. A no-op when the gate does not use nice
- * values.
- */
-void cpugate_thread_set(enum cpugate_class c);
 
 /*
  * The calling thread starts processing a request of class c; a no-op when

@@ -32,7 +32,6 @@ struct process_job {
      * away; every image of the job reports to it, so the job outlives them.
      */
     struct watch watch;
-    enum cpugate_class cpu; /* the request's class, for the saver's writer thread */
 };
 
 /* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
@@ -766,7 +765,6 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     job->img = cpugate_wrap(img);
     img = NULL;
     job->out_type = out_type;
-    job->cpu = cpugate_current();
     job->quality = options_quality(po, out_type);
     /* Savers strip only when nothing is kept: else they would drop a kept copyright or ICC. */
     job->strip = po->strip_metadata && !metadata_any(job->img);
@@ -795,7 +793,6 @@ struct sink {
     struct watch *watch;
     size_t sent;
     bool failed;
-    enum cpugate_class cpu;
 };
 
 static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64 length,
@@ -806,7 +803,6 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
 
     (void)target;
     tsan_acquire(s); /* runs on a libvips thread: see tsan.h */
-    cpugate_thread_set(s->cpu); /* the writer is a pool thread: its priority is stale */
     if (s->failed) {
         ret = -1;
     } else if (s->sent == 0 && deadline_passed(&s->watch->dl)) {
@@ -833,7 +829,7 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
 
 int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
 {
-    struct sink s = {write, ctx, &job->watch, 0, false, job->cpu};
+    struct sink s = {write, ctx, &job->watch, 0, false};
     VipsTargetCustom *target;
     VipsTarget *t;
     int r;
