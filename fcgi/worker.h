@@ -27,11 +27,11 @@ struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots, int queu
 void worker_pool_stop(struct worker_pool *p);
 
 /*
- * Interrupts, with SIGUSR2, every thread waiting in accept so it sees the stop
- * flag; a thread serving a request is never signalled. Call after
- * worker_pool_stop() and repeat (every 50 ms) until it returns 0: a signal can
- * arrive just before a thread enters accept(). Returns how many threads have
- * not finished yet.
+ * Interrupts, with SIGUSR2, every thread waiting for a connection or a
+ * request so it sees the stop flag; a thread serving a request is never
+ * signalled. Call after worker_pool_stop() and repeat (every 50 ms) until it
+ * returns 0: a signal can arrive just before a thread starts waiting.
+ * Returns how many threads have not finished yet.
  */
 int worker_pool_wake(struct worker_pool *p);
 
