@@ -40,6 +40,7 @@
 
 #include "cpugate.h"
 #include "deadline.h"
+#include "tsan.h"
 #include "banned.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -218,9 +219,11 @@ static int big_write(VipsRegion *region, VipsRect *area, void *a)
     struct sink *s = a;
     int ret;
 
+    tsan_acquire(s); /* runs on a libvips thread: see tsan.h */
     thread_nice(CPUGATE_BIG_NICE);
     ret = s->write_fn(region, area, s->a);
     thread_nice(0);
+    tsan_release(s);
     return ret;
 }
 
@@ -228,9 +231,13 @@ static int big_write(VipsRegion *region, VipsRect *area, void *a)
 static int small_write(VipsRegion *region, VipsRect *area, void *a)
 {
     struct sink *s = a;
+    int ret;
 
+    tsan_acquire(s);
     thread_nice(0);
-    return s->write_fn(region, area, s->a);
+    ret = s->write_fn(region, area, s->a);
+    tsan_release(s);
+    return ret;
 }
 
 typedef int (*sink_disc_fn)(VipsImage *im, VipsRegionWrite write_fn, void *a);
@@ -247,6 +254,7 @@ static void find_sink_disc(void)
 int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
 {
     struct sink s = {write_fn, a};
+    int ret;
 
     pthread_once(&sink_disc_once, find_sink_disc);
     if (libvips_sink_disc == NULL) {
@@ -255,7 +263,10 @@ int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
     }
     if (tl_class == CPUGATE_NONE || !atomic_load(&enabled) || !atomic_load(&use_nice))
         return libvips_sink_disc(im, write_fn, a);
-    return libvips_sink_disc(im, tl_class == CPUGATE_BIG ? big_write : small_write, &s);
+    tsan_release(&s);
+    ret = libvips_sink_disc(im, tl_class == CPUGATE_BIG ? big_write : small_write, &s);
+    tsan_acquire(&s);
+    return ret;
 }
 
 /* A big strip asks to run; returns whether this call counted it (the outermost). */

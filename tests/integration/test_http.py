@@ -265,12 +265,27 @@ def error_case(name, path, status, base=None, body=None):
 
 @test("metrics/exposition")
 def _():
-    # A download first, so the pool has counted something.
-    expect_image(get(plain("rs:fit:100:100", origin("/photo.jpg"))), "jpeg", 100, 63)
-    r = get("/metrics")
-    check(r.status == 200, "want 200, got %r" % r)
+    def pool_acquires(text):
+        hits = misses = 0
+        for line in text.splitlines():
+            if line.startswith('imgfcgi_buffer_pool_hits_total{pool="download"} '):
+                hits = int(line.split()[-1])
+            if line.startswith('imgfcgi_buffer_pool_misses_total{pool="download"} '):
+                misses = int(line.split()[-1])
+        return hits + misses
+
+    # A download first, so the pool has counted something. Metrics are per
+    # process: with a spawn-fcgi pool (-F 2) the download and /metrics may
+    # land in different processes, so there it downloads again until the
+    # process answering /metrics is one that has downloaded.
+    for _ in range(20 if HOST == "spawn-fcgi" else 1):
+        expect_image(get(plain("rs:fit:100:100", origin("/photo.jpg"))), "jpeg", 100, 63)
+        r = get("/metrics")
+        check(r.status == 200, "want 200, got %r" % r)
+        text = r.body.decode()
+        if pool_acquires(text) > 0:
+            break
     check(r.ctype().startswith("text/plain; version=0.0.4"), "want Prometheus text, got %r" % r.ctype())
-    text = r.body.decode()
     alloc = "other" if ASAN else "glibc"
     for want in (
         'imgfcgi_allocator_info{allocator="%s"' % alloc,
@@ -283,13 +298,7 @@ def _():
         'imgfcgi_responses_total{status="200"} ',
     ):
         check(want in text, "missing %r in the metrics" % want)
-    hits = misses = 0
-    for line in text.splitlines():
-        if line.startswith('imgfcgi_buffer_pool_hits_total{pool="download"} '):
-            hits = int(line.split()[-1])
-        if line.startswith('imgfcgi_buffer_pool_misses_total{pool="download"} '):
-            misses = int(line.split()[-1])
-    check(hits + misses >= 1, "the download pool counted no acquire: %d hits, %d misses" % (hits, misses))
+    check(pool_acquires(text) >= 1, "the download pool counted no acquire")
 
 
 @test("metrics/off-by-default")
@@ -1516,8 +1525,11 @@ def conn_thread_wakeups(pid):
 if FCGI_SOCK:
     @test("accept/most-recent-thread-takes-the-next-connection")
     def _():
-        # 30 connections one after another: the thread that served the last one
-        # (or the one before) takes the next, not the longest-idle of the pool.
+        # 30 connections one after another: a thread that served one of the
+        # last few takes the next, not the longest-idle of the pool (which
+        # would wake 30 different threads). A few, not one: the client sees
+        # the response before its thread is back in epoll_wait() (more often
+        # under the sanitizers).
         before = conn_thread_wakeups(PID)
         check(len(before) >= 16, "want imgfcgi's connection threads named imgfcgi-conn, "
               "found %d" % len(before))
@@ -1529,11 +1541,11 @@ if FCGI_SOCK:
                 check(fcgi_get(c, "/health") == 200, "health over a new connection failed")
             finally:
                 c.close()
-            time.sleep(0.01)
+            time.sleep(0.05)
         after = conn_thread_wakeups(PID)
         woke = [t for t in after if after[t] != before.get(t)]
         print("  accept: 30 connections woke %d of %d connection threads" % (len(woke), len(after)))
-        check(len(woke) <= 4, "30 connections in turn woke %d connection threads" % len(woke))
+        check(len(woke) <= 8, "30 connections in turn woke %d connection threads" % len(woke))
 
 
 if RELOAD_CMD:
