@@ -425,8 +425,10 @@ static int accept_next(struct worker_pool *p, int timeout_ms)
     }
     /*
      * Blocking, as before epoll: a sibling process sharing the socket
-     * (spawn-fcgi -F) may have taken the connection; then this waits for
-     * the next one, and the wake-up still interrupts it.
+     * (spawn-fcgi -F; each process's epoll wakes for every connection) may
+     * have taken the connection; then this waits in accept() for the next
+     * one, as every thread did before epoll, with this process's socket
+     * unarmed until it has one, and the wake-up still interrupts it.
      */
     fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     err = errno;

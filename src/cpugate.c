@@ -22,10 +22,11 @@
  * thread, so imgfcgi defines vips_sink_disc itself (exported from the
  * executable: the Makefile's EXPORT_LDFLAGS): libvips' savers call it
  * through the PLT, so the dynamic linker binds them to this definition,
- * which runs on the request's thread, where the class is known. For a big
- * request in nice mode it wraps the write function so that each call runs
- * at the big priority and puts the thread back after; otherwise, and in a
- * binary that does not export it, libvips' own is called unchanged.
+ * which runs on the request's thread, where the class is known. In nice
+ * mode it wraps the write function: for a big request each call runs at
+ * the big priority and puts the thread back to 0 after, for a small one it
+ * puts the thread at 0 first. Otherwise, and in a binary that does not
+ * export it, libvips' own is called unchanged.
  */
 #include <dlfcn.h>
 #include <errno.h>
