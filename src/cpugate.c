@@ -203,40 +203,30 @@ void cpugate_request_end(void)
     tl_class = CPUGATE_NONE;
 }
 
-/* A saver's write function and argument (see "Writers"). */
+/* A saver's write function and argument, and the nice value to write at (see "Writers"). */
 struct sink {
     VipsRegionWrite write_fn;
     void *a;
+    int nice;
 };
 
 /*
- * A big request's writer: at the big priority while it writes, then back to
- * 0 (not to what it had before: libvips 8.14 starts pool threads from
- * whichever thread needs one, and a thread started from a niced one begins
- * niced).
+ * The writer thread at the request's priority while it writes: a big
+ * request's goes back to 0 after, not to what it had before (libvips 8.14
+ * starts pool threads from whichever thread needs one, and a thread started
+ * from a niced one begins niced); a small request's writes at 0 whatever
+ * the pool thread had.
  */
-static int big_write(VipsRegion *region, VipsRect *area, void *a)
+static int class_write(VipsRegion *region, VipsRect *area, void *a)
 {
     struct sink *s = a;
     int ret;
 
     tsan_acquire(s); /* runs on a libvips thread: see tsan.h */
-    thread_nice(CPUGATE_BIG_NICE);
+    thread_nice(s->nice);
     ret = s->write_fn(region, area, s->a);
-    thread_nice(0);
-    tsan_release(s);
-    return ret;
-}
-
-/* A small request's writer: at 0, whatever the pool thread had (see big_write). */
-static int small_write(VipsRegion *region, VipsRect *area, void *a)
-{
-    struct sink *s = a;
-    int ret;
-
-    tsan_acquire(s);
-    thread_nice(0);
-    ret = s->write_fn(region, area, s->a);
+    if (s->nice != 0)
+        thread_nice(0);
     tsan_release(s);
     return ret;
 }
@@ -254,7 +244,7 @@ static void find_sink_disc(void)
 
 int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
 {
-    struct sink s = {write_fn, a};
+    struct sink s = {write_fn, a, tl_class == CPUGATE_BIG ? CPUGATE_BIG_NICE : 0};
     int ret;
 
     pthread_once(&sink_disc_once, find_sink_disc);
@@ -265,7 +255,7 @@ int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
     if (tl_class == CPUGATE_NONE || !atomic_load(&enabled) || !atomic_load(&use_nice))
         return libvips_sink_disc(im, write_fn, a);
     tsan_release(&s);
-    ret = libvips_sink_disc(im, tl_class == CPUGATE_BIG ? big_write : small_write, &s);
+    ret = libvips_sink_disc(im, class_write, &s);
     tsan_acquire(&s);
     return ret;
 }
