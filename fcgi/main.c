@@ -167,6 +167,7 @@ static int run(const char *argv0)
         config_release(&cfg);
         return 1;
     }
+    memory_tune(cfg.malloc_trim_threshold);
     memory_log_allocator();
 
     if (process_global_init(argv0) != 0) {

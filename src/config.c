@@ -252,6 +252,11 @@ static const struct conf_var vars[] = {
      "log RSS, libvips and pool memory every IMGPROXY_FREE_MEMORY_INTERVAL"},
     {"IMGFCGI_MEMORY_BUDGET", T_BYTES, OFF(memory_budget), 0, "0", 0, LLONG_MAX / 2,
      "admit requests while their memory estimates in flight fit, e.g. 256M; 0 = off"},
+    {"IMGFCGI_MALLOC_TRIM_THRESHOLD", T_BYTES, OFF(malloc_trim_threshold), 0, "64M", 0,
+     4LL << 30,
+     "glibc malloc: free memory a heap keeps for the next request (M_TRIM_THRESHOLD, with "
+     "M_MMAP_THRESHOLD at half, at most 32M); the sidecar still releases it; 0 = glibc's "
+     "dynamic thresholds"},
     {"IMGFCGI_METRICS_PATH", T_URLPATH, OFF(metrics_path), 0, "", 0, 0,
      "path of the Prometheus metrics, e.g. /metrics; empty = no metrics endpoint"},
 };
@@ -726,9 +731,15 @@ int config_load(struct config *c, char *err, size_t errlen)
     {
         const char *am = getenv("MALLOC_ARENA_MAX");
         const char *mc = getenv("MALLOC_CONF");
+        const char *tun = getenv("GLIBC_TUNABLES");
 
         c->malloc_arena_max = am != NULL ? strdup(am) : NULL;
         c->malloc_conf = mc != NULL ? strdup(mc) : NULL;
+        /* glibc reads these itself; a threshold set there wins over ours. */
+        c->malloc_thresholds_env =
+            getenv("MALLOC_TRIM_THRESHOLD_") != NULL || getenv("MALLOC_MMAP_THRESHOLD_") != NULL ||
+            (tun != NULL && (strstr(tun, "malloc.trim_threshold") != NULL ||
+                             strstr(tun, "malloc.mmap_threshold") != NULL));
     }
     if (c->graceful_stop_timeout == 0)
         c->graceful_stop_timeout = 2 * c->timeout;

@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,6 +39,7 @@ static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 static enum memory_allocator detected = MEMORY_OTHER;
 static char library[256] = "unknown";
 static char arena_setting[128] = "-";
+static char thresholds[96] = "";
 static mallctl_fn je_mallctl;
 static tc_release_fn tc_release;
 static tc_property_fn tc_property;
@@ -219,12 +221,44 @@ uint64_t memory_released_bytes(void)
     return atomic_load(&released_bytes);
 }
 
+bool memory_tune(long long trim_threshold)
+{
+    /* glibc's limit for M_MMAP_THRESHOLD: HEAP_MAX_SIZE / 2, 32 MB on 64-bit. */
+    long long mmap_max = 4LL * 1024 * 1024 * (long long)sizeof(long);
+    long long mmap_threshold = trim_threshold / 2;
+
+    if (memory_allocator() != MEMORY_GLIBC)
+        return false;
+    if (cfg.malloc_thresholds_env) {
+        snprintf(thresholds, sizeof(thresholds), "; thresholds from the environment");
+        return false;
+    }
+    if (trim_threshold <= 0) {
+        snprintf(thresholds, sizeof(thresholds), "; glibc's dynamic thresholds");
+        return false;
+    }
+    if (mmap_threshold > mmap_max)
+        mmap_threshold = mmap_max;
+    if (trim_threshold > INT_MAX)
+        trim_threshold = INT_MAX;
+    /* Either call ends glibc's dynamic adjustment of both. */
+    if (mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold) != 1 ||
+        mallopt(M_TRIM_THRESHOLD, (int)trim_threshold) != 1) {
+        log_warn("memory: mallopt refused the thresholds (%lld, %lld)", mmap_threshold,
+                 trim_threshold);
+        return false;
+    }
+    snprintf(thresholds, sizeof(thresholds), "; trim threshold %lld kB, mmap threshold %lld kB",
+             trim_threshold / 1024, mmap_threshold / 1024);
+    return true;
+}
+
 void memory_log_allocator(void)
 {
     enum memory_allocator a = memory_allocator();
 
-    log_info("memory: malloc is %s (%s), %s; release %s every %d s", memory_allocator_name(a),
-             memory_allocator_library(), memory_arena_setting(),
+    log_info("memory: malloc is %s (%s), %s%s; release %s every %d s", memory_allocator_name(a),
+             memory_allocator_library(), memory_arena_setting(), thresholds,
              a == MEMORY_OTHER    ? "unavailable"
              : cfg.memory_release ? "on"
                                   : "off",

@@ -18,7 +18,8 @@
  * operation it finished inside the measuring window (after the warm-up) in
  * its own array. Configuration comes from the environment through
  * config_load(), as in imgfcgi, so IMGFCGI_VIPS_CONCURRENCY and the quality
- * settings are the ones the server would use.
+ * settings are the ones the server would use, and so are its malloc
+ * thresholds (memory_tune).
  *
  * Output: one line of key=value pairs on stdout (tests/bench/throughput parses it).
  */
@@ -39,6 +40,7 @@
 #include "errors.h"
 #include "imagetype.h"
 #include "log.h"
+#include "memory.h"
 #include "options.h"
 #include "presets.h"
 #include "process.h"
@@ -424,6 +426,8 @@ int main(int argc, char **argv)
         return 1;
     }
     log_set_level(LOG_ERROR);
+    /* The allocator settings imgfcgi starts with (fcgi/main.c). */
+    memory_tune(cfg.malloc_trim_threshold);
     if (presets_init(err, sizeof(err)) != 0) {
         fprintf(stderr, "limit: %s\n", err);
         presets_release();

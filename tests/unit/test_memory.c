@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -130,6 +131,66 @@ static void test_release_gives_back(void **state)
     free(v);
 }
 
+/*
+ * In a child process (the thresholds are process-wide and cannot be undone):
+ * tunes with TRIM, then frees a touched 24 MB buffer - the size of libjpeg's
+ * luma coefficients for a 12 MP progressive JPEG - and reports in its exit
+ * code whether the memory stayed resident (1) or went back to the OS (0), and
+ * whether memory_release() then gave it back (+2). 99: something failed.
+ */
+static int child_keeps_freed(long long trim)
+{
+    size_t n = 24u << 20, held, freed, released;
+    pid_t pid = fork();
+    int status = 0;
+
+    if (pid == 0) {
+        volatile unsigned char *p;
+        int code = 0;
+
+        memory_tune(trim);
+        p = malloc(n);
+        if (p == NULL)
+            _exit(99);
+        for (size_t i = 0; i < n; i += 4096)
+            p[i] = 1;
+        held = memory_rss();
+        free((void *)p);
+        freed = memory_rss();
+        memory_release();
+        released = memory_rss();
+        printf("# trim %lld: rss %zu, after free %zu, after release %zu kB\n", trim,
+               held / 1024, freed / 1024, released / 1024);
+        fflush(stdout);
+        if (freed + n / 2 > held)
+            code |= 1;
+        if (released + n / 2 <= held)
+            code |= 2;
+        _exit(code);
+    }
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void test_tune_keeps_big_buffers_for_the_next_request(void **state)
+{
+    (void)state;
+    if (memory_allocator() != MEMORY_GLIBC) {
+        assert_false(memory_tune(64LL << 20)); /* nothing to tune */
+        skip();
+    }
+    /* glibc's dynamic thresholds: a first 24 MB buffer is mmapped, unmapped on free. */
+    assert_int_equal(child_keeps_freed(0), 0 | 2);
+    /* Tuned: it stays for the next request until the sidecar's release. */
+    assert_int_equal(child_keeps_freed(64LL << 20), 1 | 2);
+    /* A threshold from the environment wins: nothing is set. */
+    cfg.malloc_thresholds_env = true;
+    assert_false(memory_tune(64LL << 20));
+    cfg.malloc_thresholds_env = false;
+}
+
 static void test_sidecar_start_stop(void **state)
 {
     struct buf b;
@@ -243,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_rss),
         cmocka_unit_test(test_release_counts),
         cmocka_unit_test(test_release_gives_back),
+        cmocka_unit_test(test_tune_keeps_big_buffers_for_the_next_request),
         cmocka_unit_test(test_sidecar_start_stop),
         cmocka_unit_test(test_metrics_text),
     };
