@@ -35,14 +35,18 @@ def main(d):
             rows[name][config].append((float(rps), float(p50), float(p99), int(rss)))
 
     def m(name, config, i):
-        return med([r[i] for r in rows[name].get(config, [])])
+        # "imgfcgi" (the limit) also counts its second measurement of each repeat.
+        got = rows[name].get(config, []) + (rows[name].get("limit-after", [])
+                                            if config == "imgfcgi" else [])
+        return med([r[i] for r in got])
 
     out = []
     with open(os.path.join(d, "machine.txt")) as f:
         out.append("```\n" + f.read().rstrip() + "\n```\n")
     reps = max((len(v) for n in rows.values() for v in n.values()), default=0)
     out.append(f"Medians of {reps} runs. req/s; `limit` = imgfcgi's pipeline in process "
-               "(tests/bench/limit, 2 threads); `thumbnail` = vips_thumbnail_buffer, same "
+               "(tests/bench/limit, 2 threads; measured before and after imgfcgi's points "
+               "in each run, the median of both); `thumbnail` = vips_thumbnail_buffer, same "
                "size and saver; `local`/`http` = wrk through nginx to imgfcgi "
                "(IMGPROXY_WORKERS=2) with a local:// or loopback-origin source, -cN = "
                "connections; `image_filter` = nginx + libgd, 2 workers, -c4.\n")
