@@ -254,8 +254,8 @@ static const struct conf_var vars[] = {
      "admit requests while their memory estimates in flight fit, e.g. 256M; 0 = off"},
     {"IMGFCGI_MALLOC_TRIM_THRESHOLD", T_BYTES, OFF(malloc_trim_threshold), 0, "64M", 0,
      4LL << 30,
-     "glibc malloc: free memory a heap keeps for the next request (M_TRIM_THRESHOLD, with "
-     "M_MMAP_THRESHOLD at half, at most 32M); the sidecar still releases it; 0 = glibc's "
+     "glibc malloc with MALLOC_ARENA_MAX set: free memory an arena keeps for the next "
+     "request (M_TRIM_THRESHOLD; M_MMAP_THRESHOLD the same, at most 32M); 0 = glibc's "
      "dynamic thresholds"},
     {"IMGFCGI_METRICS_PATH", T_URLPATH, OFF(metrics_path), 0, "", 0, 0,
      "path of the Prometheus metrics, e.g. /metrics; empty = no metrics endpoint"},

@@ -225,7 +225,7 @@ bool memory_tune(long long trim_threshold)
 {
     /* glibc's limit for M_MMAP_THRESHOLD: HEAP_MAX_SIZE / 2, 32 MB on 64-bit. */
     long long mmap_max = 4LL * 1024 * 1024 * (long long)sizeof(long);
-    long long mmap_threshold = trim_threshold / 2;
+    long long mmap_threshold = trim_threshold;
 
     if (memory_allocator() != MEMORY_GLIBC)
         return false;
@@ -235,6 +235,12 @@ bool memory_tune(long long trim_threshold)
     }
     if (trim_threshold <= 0) {
         snprintf(thresholds, sizeof(thresholds), "; glibc's dynamic thresholds");
+        return false;
+    }
+    /* Each arena may keep trim_threshold: only when their number is bounded. */
+    if (cfg.malloc_arena_max == NULL || strtol(cfg.malloc_arena_max, NULL, 10) < 1) {
+        snprintf(thresholds, sizeof(thresholds),
+                 "; glibc's dynamic thresholds (no MALLOC_ARENA_MAX)");
         return false;
     }
     if (mmap_threshold > mmap_max)

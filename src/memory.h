@@ -56,15 +56,19 @@ size_t memory_rss(void);
 
 /*
  * glibc only: fixes malloc's thresholds at trim_threshold (M_TRIM_THRESHOLD)
- * and half of it, at most 32 MB (M_MMAP_THRESHOLD), so that a request's big
+ * and at most 32 MB of it (M_MMAP_THRESHOLD), so that a request's big
  * buffers - libjpeg's 36 MB of coefficients for a 12 MP progressive JPEG -
  * stay in the heap for the next request instead of going back to the OS and
  * being faulted in again on every request. glibc's dynamic thresholds reach
  * the same values after the first such buffer is freed, but an arena that
  * two requests share at once overflows them and trims on every free; here
  * they hold from the start. Free memory still goes back to the OS from the
- * sidecar (memory_release). Does nothing for another allocator, for 0, or
- * when the environment sets a threshold itself (glibc read it).
+ * sidecar (memory_release) - but glibc's malloc_trim does not shrink the
+ * top of an arena other than the main one, so each arena may keep up to
+ * trim_threshold: it is only set when MALLOC_ARENA_MAX bounds their number
+ * (spawn.sh and conf/ set 2; glibc's default is 8 per core). Does nothing
+ * for another allocator, for 0, or when the environment sets a threshold
+ * itself (glibc read it).
  * Returns true when the thresholds were set. Call once from main, early.
  */
 bool memory_tune(long long trim_threshold);

@@ -181,6 +181,10 @@ static void test_tune_keeps_big_buffers_for_the_next_request(void **state)
         assert_false(memory_tune(64LL << 20)); /* nothing to tune */
         skip();
     }
+    char *saved = cfg.malloc_arena_max;
+
+    /* As spawn.sh and conf/ start it: arenas bounded. */
+    cfg.malloc_arena_max = "2";
     /* glibc's dynamic thresholds: a first 24 MB buffer is mmapped, unmapped on free. */
     assert_int_equal(child_keeps_freed(0), 0 | 2);
     /* Tuned: it stays for the next request until the sidecar's release. */
@@ -189,6 +193,10 @@ static void test_tune_keeps_big_buffers_for_the_next_request(void **state)
     cfg.malloc_thresholds_env = true;
     assert_false(memory_tune(64LL << 20));
     cfg.malloc_thresholds_env = false;
+    /* glibc's default arenas (8 per core) would each keep it: nothing is set. */
+    cfg.malloc_arena_max = NULL;
+    assert_int_equal(child_keeps_freed(64LL << 20), 0 | 2);
+    cfg.malloc_arena_max = saved;
 }
 
 static void test_sidecar_start_stop(void **state)
