@@ -59,10 +59,11 @@ size_t memory_rss(void);
  * and at most 32 MB of it (M_MMAP_THRESHOLD), so that a request's big
  * buffers - libjpeg's 36 MB of coefficients for a 12 MP progressive JPEG -
  * stay in the heap for the next request instead of going back to the OS and
- * being faulted in again on every request. glibc's dynamic thresholds reach
- * the same values after the first such buffer is freed, but an arena that
- * two requests share at once overflows them and trims on every free; here
- * they hold from the start. Free memory still goes back to the OS from the
+ * being faulted in again on every request. glibc's dynamic trim threshold
+ * settles at twice the largest buffer it has unmapped (2 x 24 MB here); two
+ * such requests in one arena go past it (the main heap's brk moved by 58 MB
+ * per request) and it trims at every free. 64 MB, the most the dynamic
+ * threshold can reach, holds them. Free memory still goes back to the OS from the
  * sidecar (memory_release) - but glibc's malloc_trim does not shrink the
  * top of an arena other than the main one, so each arena may keep up to
  * trim_threshold: it is only set when MALLOC_ARENA_MAX bounds their number
