@@ -159,8 +159,8 @@ static int child_keeps_freed(long long trim)
         freed = memory_rss();
         memory_release();
         released = memory_rss();
-        printf("# trim %lld: rss %zu, after free %zu, after release %zu kB\n", trim,
-               held / 1024, freed / 1024, released / 1024);
+        printf("# trim %lld: rss %zu, after free %zu, after release %zu kB\n", trim, held / 1024,
+               freed / 1024, released / 1024);
         fflush(stdout);
         if (freed + n / 2 > held)
             code |= 1;
