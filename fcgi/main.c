@@ -201,10 +201,9 @@ static int run(const char *argv0)
     if (listen_open(&l, cfg.listen, cfg.listen_backlog, cfg.listen_mode) != 0)
         goto failed;
     /* At most one download buffer per worker is out at a time: keep that many. */
-    bufpool_download = bufpool_new("download", (size_t)cfg.workers,
-                                   (size_t)cfg.download_buffer_size,
-                                   (unsigned)cfg.buffer_pool_calibration_threshold,
-                                   (size_t)cfg.max_src_file_size);
+    bufpool_download =
+        bufpool_new("download", (size_t)cfg.workers, (size_t)cfg.download_buffer_size,
+                    (unsigned)cfg.buffer_pool_calibration_threshold, (size_t)cfg.max_src_file_size);
     if (bufpool_download == NULL) {
         log_error("out of memory for the buffer pool");
         goto failed;

@@ -99,17 +99,19 @@ static const struct conf_var vars[] = {
      "User-Agent sent to origins; %current_version is replaced"},
     {"IMGPROXY_LOCAL_FILESYSTEM_ROOT", T_DIR, OFF(local_root), 0, "", 0, 0,
      "directory served as local:///; empty = local:// disabled"},
-    {"IMGPROXY_SOURCE_URL_QUERY_SEPARATOR", T_STR, OFF(source_url_query_separator), 0, "?", 0,
-     0, "separator of a query in local:// URLs; set but empty = none"},
+    {"IMGPROXY_SOURCE_URL_QUERY_SEPARATOR", T_STR, OFF(source_url_query_separator), 0, "?", 0, 0,
+     "separator of a query in local:// URLs; set but empty = none"},
     {"IMGPROXY_IGNORE_SSL_VERIFICATION", T_BOOL, OFF(ignore_ssl_verification), 0, "false", 0, 0,
      "do not verify origins' TLS certificates"},
     {"IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", T_BOOL, OFF(allow_loopback_source_addresses), 0,
-     "false", 0, 0, "allow sources on loopback addresses (127/8, ::1 and IPv6 forms embedding them)"},
-    {"IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES", T_BOOL,
-     OFF(allow_link_local_source_addresses), 0, "false", 0, 0,
+     "false", 0, 0,
+     "allow sources on loopback addresses (127/8, ::1 and IPv6 forms embedding them)"},
+    {"IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES", T_BOOL, OFF(allow_link_local_source_addresses),
+     0, "false", 0, 0,
      "allow sources on link-local addresses (169.254/16, fe80::/10): cloud metadata lives there"},
     {"IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES", T_BOOL, OFF(allow_private_source_addresses), 0,
-     "true", 0, 0, "allow sources on private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)"},
+     "true", 0, 0,
+     "allow sources on private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)"},
     {"IMGPROXY_ALLOWED_SOURCES", T_STRLIST, OFF(allowed_sources), 0, "", 0, 0,
      "source URL prefixes allowed, comma-separated, * = any run of non-/ characters; empty = all"},
     {"IMGPROXY_MAX_SRC_RESOLUTION", T_MEGAPIXELS, OFF(max_src_resolution), 0, "50", 0, 0,
@@ -120,15 +122,15 @@ static const struct conf_var vars[] = {
      "remove scripts, event handlers and external references from SVGs passed through"},
     {"IMGPROXY_ALWAYS_RASTERIZE_SVG", T_BOOL, OFF(always_rasterize_svg), 0, "false", 0, 0,
      "rasterise SVG sources even when no other format is asked for"},
-    {"IMGPROXY_MAX_SVG_CHECK_BYTES", T_INT, OFF(max_svg_check_bytes), 0, "32768", 1,
-     INT_MAX, "bytes scanned to recognise an SVG"},
+    {"IMGPROXY_MAX_SVG_CHECK_BYTES", T_INT, OFF(max_svg_check_bytes), 0, "32768", 1, INT_MAX,
+     "bytes scanned to recognise an SVG"},
     {"IMGFCGI_MAX_SVG_FILE_SIZE", T_LLONG, OFF(max_svg_file_size), 0, "10485760", 0, LLONG_MAX,
      "largest SVG source, bytes, refused while it downloads; 0 = only MAX_SRC_FILE_SIZE"},
 
     /* Output */
     {"IMGPROXY_QUALITY", T_INT, OFF(quality), 0, "80", 1, 100, "default output quality"},
-    {"IMGPROXY_FORMAT_QUALITY", T_FORMATQ, OFF(format_quality), 0, "webp=79,avif=63,jxl=77",
-     1, 100, "per-format quality, format=q comma list"},
+    {"IMGPROXY_FORMAT_QUALITY", T_FORMATQ, OFF(format_quality), 0, "webp=79,avif=63,jxl=77", 1, 100,
+     "per-format quality, format=q comma list"},
     {"IMGPROXY_PREFERRED_FORMATS", T_FORMATS, OFF(preferred_formats), OFF(npreferred_formats),
      "jpeg,png,gif", 0, 0, "output formats chosen when the URL names none"},
     {"IMGPROXY_AUTO_WEBP", T_BOOL, OFF(auto_webp), 0, "false", 0, 0,
@@ -164,8 +166,8 @@ static const struct conf_var vars[] = {
      "Cache-Control max-age of results, seconds"},
 
     /* HTTP semantics */
-    {"IMGPROXY_CACHE_CONTROL_PASSTHROUGH", T_BOOL, OFF(cache_control_passthrough), 0, "false",
-     0, 0, "copy the origin's Cache-Control (or use its Expires) instead of IMGPROXY_TTL"},
+    {"IMGPROXY_CACHE_CONTROL_PASSTHROUGH", T_BOOL, OFF(cache_control_passthrough), 0, "false", 0, 0,
+     "copy the origin's Cache-Control (or use its Expires) instead of IMGPROXY_TTL"},
     {"IMGPROXY_USE_ETAG", T_BOOL, OFF(use_etag), 0, "false", 0, 0,
      "send ETag, answer If-None-Match with 304 and revalidate at the origin"},
     {"IMGPROXY_ETAG_BUSTER", T_STR, OFF(etag_buster), 0, "", 0, 0,
@@ -192,8 +194,8 @@ static const struct conf_var vars[] = {
      "file sent when a download fails (if no _DATA)"},
     {"IMGPROXY_FALLBACK_IMAGE_URL", T_STR, OFF(fallback_image_url), 0, "", 0, 0,
      "URL fetched once at start and sent when a download fails (if no _DATA/_PATH)"},
-    {"IMGPROXY_FALLBACK_IMAGE_HTTP_CODE", T_INT, OFF(fallback_image_http_code), 0, "200", 0,
-     599, "status sent with the fallback image; 0 = the download error's status"},
+    {"IMGPROXY_FALLBACK_IMAGE_HTTP_CODE", T_INT, OFF(fallback_image_http_code), 0, "200", 0, 599,
+     "status sent with the fallback image; 0 = the download error's status"},
     {"IMGPROXY_FALLBACK_IMAGE_TTL", T_INT, OFF(fallback_image_ttl), 0, "0", 0, INT_MAX,
      "Cache-Control max-age with the fallback image, seconds; 0 = IMGPROXY_TTL"},
     {"IMGPROXY_KEEP_COPYRIGHT", T_BOOL, OFF(keep_copyright), 0, "true", 0, 0,
@@ -204,8 +206,8 @@ static const struct conf_var vars[] = {
      "source formats sent as they are when the result format is the same"},
 
     /* Processing options and presets */
-    {"IMGPROXY_ALLOWED_PROCESSING_OPTIONS", T_STRLIST, OFF(allowed_processing_options), 0, "", 0,
-     0, "option names allowed in URLs, comma-separated; empty = all"},
+    {"IMGPROXY_ALLOWED_PROCESSING_OPTIONS", T_STRLIST, OFF(allowed_processing_options), 0, "", 0, 0,
+     "option names allowed in URLs, comma-separated; empty = all"},
     {"IMGPROXY_ALLOW_SECURITY_OPTIONS", T_BOOL, OFF(allow_security_options), 0, "false", 0, 0,
      "allow the max_src_resolution, max_src_file_size, ... options in URLs"},
     {"IMGPROXY_MAX_ANIMATION_FRAMES", T_INT, OFF(max_animation_frames), 0, "1", 1, 100000,
@@ -226,8 +228,8 @@ static const struct conf_var vars[] = {
      "prefix added to source URLs that do not start with it"},
     {"IMGPROXY_URL_REPLACEMENTS", T_STR, OFF(url_replacements), 0, "", 0, 0,
      "pattern=replacement pairs split by ';' applied to source URL prefixes; * and ${N}"},
-    {"IMGPROXY_BASE64_URL_INCLUDES_FILENAME", T_BOOL, OFF(base64_url_includes_filename), 0,
-     "false", 0, 0, "the last segment of a base64 source URL is a file name, ignored"},
+    {"IMGPROXY_BASE64_URL_INCLUDES_FILENAME", T_BOOL, OFF(base64_url_includes_filename), 0, "false",
+     0, 0, "the last segment of a base64 source URL is a file name, ignored"},
     {"IMGPROXY_WATERMARK_DATA", T_STR, OFF(watermark_data), 0, "", 0, 0,
      "watermark image, base64-encoded"},
     {"IMGPROXY_WATERMARK_PATH", T_STR, OFF(watermark_path), 0, "", 0, 0,
@@ -241,9 +243,8 @@ static const struct conf_var vars[] = {
     /* Memory and telemetry */
     {"IMGPROXY_DOWNLOAD_BUFFER_SIZE", T_LLONG, OFF(download_buffer_size), 0, "0", 0, INT_MAX,
      "smallest size of a new download buffer, bytes; 0 = what calibration finds"},
-    {"IMGPROXY_BUFFER_POOL_CALIBRATION_THRESHOLD", T_INT,
-     OFF(buffer_pool_calibration_threshold), 0, "1024", 64, INT_MAX,
-     "returned download buffers between two calibrations of the pool's sizes"},
+    {"IMGPROXY_BUFFER_POOL_CALIBRATION_THRESHOLD", T_INT, OFF(buffer_pool_calibration_threshold), 0,
+     "1024", 64, INT_MAX, "returned download buffers between two calibrations of the pool's sizes"},
     {"IMGPROXY_FREE_MEMORY_INTERVAL", T_INT, OFF(free_memory_interval), 0, "10", 1, 86400,
      "seconds between trims of the buffer pool and releases of free memory to the OS"},
     {"IMGFCGI_MEMORY_RELEASE", T_BOOL, OFF(memory_release), 0, "true", 0, 0,
@@ -252,8 +253,7 @@ static const struct conf_var vars[] = {
      "log RSS, libvips and pool memory every IMGPROXY_FREE_MEMORY_INTERVAL"},
     {"IMGFCGI_MEMORY_BUDGET", T_BYTES, OFF(memory_budget), 0, "0", 0, LLONG_MAX / 2,
      "admit requests while their memory estimates in flight fit, e.g. 256M; 0 = off"},
-    {"IMGFCGI_MALLOC_TRIM_THRESHOLD", T_BYTES, OFF(malloc_trim_threshold), 0, "64M", 0,
-     4LL << 30,
+    {"IMGFCGI_MALLOC_TRIM_THRESHOLD", T_BYTES, OFF(malloc_trim_threshold), 0, "64M", 0, 4LL << 30,
      "glibc malloc with MALLOC_ARENA_MAX set: free memory an arena keeps for the next "
      "request (M_TRIM_THRESHOLD; M_MMAP_THRESHOLD the same, at most 32M); 0 = glibc's "
      "dynamic thresholds"},
@@ -513,7 +513,8 @@ static int parse_var(struct config *c, const struct conf_var *v, const char *val
     }
     case T_BYTES:
         if (parse_bytes(value, &ll) < 0 || ll < v->min || ll > v->max)
-            return fail(err, errlen, v, value, "must be a size in bytes, e.g. 1048576, 512k, 256M, 2G");
+            return fail(err, errlen, v, value,
+                        "must be a size in bytes, e.g. 1048576, 512k, 256M, 2G");
         *(long long *)field(c, v->offset) = ll;
         return 0;
     case T_MEGAPIXELS: {
@@ -736,10 +737,10 @@ int config_load(struct config *c, char *err, size_t errlen)
         c->malloc_arena_max = am != NULL ? strdup(am) : NULL;
         c->malloc_conf = mc != NULL ? strdup(mc) : NULL;
         /* glibc reads these itself; a threshold set there wins over ours. */
-        c->malloc_thresholds_env =
-            getenv("MALLOC_TRIM_THRESHOLD_") != NULL || getenv("MALLOC_MMAP_THRESHOLD_") != NULL ||
-            (tun != NULL && (strstr(tun, "malloc.trim_threshold") != NULL ||
-                             strstr(tun, "malloc.mmap_threshold") != NULL));
+        c->malloc_thresholds_env = getenv("MALLOC_TRIM_THRESHOLD_") != NULL ||
+                                   getenv("MALLOC_MMAP_THRESHOLD_") != NULL ||
+                                   (tun != NULL && (strstr(tun, "malloc.trim_threshold") != NULL ||
+                                                    strstr(tun, "malloc.mmap_threshold") != NULL));
     }
     if (c->graceful_stop_timeout == 0)
         c->graceful_stop_timeout = 2 * c->timeout;
@@ -756,8 +757,8 @@ int config_load(struct config *c, char *err, size_t errlen)
                 snprintf(err, errlen, "IMGPROXY_USER_AGENT: out of memory");
                 return -1;
             }
-            snprintf(ua, n, "%.*s%s%s", (int)(at - c->user_agent), c->user_agent,
-                     IMGFCGI_VERSION, at + strlen(tag));
+            snprintf(ua, n, "%.*s%s%s", (int)(at - c->user_agent), c->user_agent, IMGFCGI_VERSION,
+                     at + strlen(tag));
             free(c->user_agent);
             c->user_agent = ua;
         }
@@ -850,8 +851,8 @@ static void format_value(const struct config *c, const struct conf_var *v, char 
 
         out[0] = '\0';
         for (size_t i = 0; i < cnt && used < n; i++)
-            used += (size_t)snprintf(out + used, n - used, "%s%s", i ? "," : "",
-                                     imagetype_name(f[i]));
+            used +=
+                (size_t)snprintf(out + used, n - used, "%s%s", i ? "," : "", imagetype_name(f[i]));
         break;
     }
     }
@@ -862,8 +863,7 @@ void config_log(const struct config *c)
     char value[512];
 
     for (size_t i = 0; i < NVARS; i++) {
-        if (is_secret(vars[i].name) && vars[i].type != T_HEXLIST &&
-            vars[i].type != T_STRLIST)
+        if (is_secret(vars[i].name) && vars[i].type != T_HEXLIST && vars[i].type != T_STRLIST)
             snprintf(value, sizeof(value), "***");
         else
             format_value(c, &vars[i], value, sizeof(value));

@@ -40,110 +40,110 @@ struct config {
     int timeout;           /* IMGPROXY_TIMEOUT, seconds */
     int requests_queue_size;   /* IMGPROXY_REQUESTS_QUEUE_SIZE: waiting requests; 0 = none */
     int graceful_stop_timeout; /* IMGPROXY_GRACEFUL_STOP_TIMEOUT, seconds; 0 = 2 x timeout */
-    char *log_level;       /* IMGFCGI_LOG_LEVEL: debug, info, warn, error */
+    char *log_level;           /* IMGFCGI_LOG_LEVEL: debug, info, warn, error */
 
     /* URL and signature */
-    char *path_prefix;     /* IMGPROXY_PATH_PREFIX, normalised to "/x" or "" */
-    struct bytes *keys;    /* IMGPROXY_KEY */
+    char *path_prefix;  /* IMGPROXY_PATH_PREFIX, normalised to "/x" or "" */
+    struct bytes *keys; /* IMGPROXY_KEY */
     size_t nkeys;
-    struct bytes *salts;   /* IMGPROXY_SALT */
+    struct bytes *salts; /* IMGPROXY_SALT */
     size_t nsalts;
-    int signature_size;    /* IMGPROXY_SIGNATURE_SIZE, 1..32 */
+    int signature_size;                /* IMGPROXY_SIGNATURE_SIZE, 1..32 */
     struct strlist trusted_signatures; /* IMGPROXY_TRUSTED_SIGNATURES */
     char *arguments_separator;         /* IMGPROXY_ARGUMENTS_SEPARATOR, one character */
     char *health_check_path;           /* IMGPROXY_HEALTH_CHECK_PATH */
     bool development_errors_mode;      /* IMGPROXY_DEVELOPMENT_ERRORS_MODE */
 
     /* Sources */
-    int download_timeout;  /* IMGPROXY_DOWNLOAD_TIMEOUT, seconds */
-    int max_redirects;     /* IMGPROXY_MAX_REDIRECTS */
-    char *user_agent;      /* IMGPROXY_USER_AGENT */
-    char *local_root;      /* IMGPROXY_LOCAL_FILESYSTEM_ROOT, realpath'd; "" = local:// off */
-    char *source_url_query_separator; /* IMGPROXY_SOURCE_URL_QUERY_SEPARATOR */
-    bool ignore_ssl_verification;     /* IMGPROXY_IGNORE_SSL_VERIFICATION */
+    int download_timeout; /* IMGPROXY_DOWNLOAD_TIMEOUT, seconds */
+    int max_redirects;    /* IMGPROXY_MAX_REDIRECTS */
+    char *user_agent;     /* IMGPROXY_USER_AGENT */
+    char *local_root;     /* IMGPROXY_LOCAL_FILESYSTEM_ROOT, realpath'd; "" = local:// off */
+    char *source_url_query_separator;       /* IMGPROXY_SOURCE_URL_QUERY_SEPARATOR */
+    bool ignore_ssl_verification;           /* IMGPROXY_IGNORE_SSL_VERIFICATION */
     bool allow_loopback_source_addresses;   /* IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES */
     bool allow_link_local_source_addresses; /* IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES */
     bool allow_private_source_addresses;    /* IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES */
     struct strlist allowed_sources;         /* IMGPROXY_ALLOWED_SOURCES: URL prefix patterns */
-    long long max_src_resolution;     /* IMGPROXY_MAX_SRC_RESOLUTION, megapixels -> pixels */
-    long long max_src_file_size;      /* IMGPROXY_MAX_SRC_FILE_SIZE, bytes; 0 = no limit */
-    int max_svg_check_bytes;          /* IMGPROXY_MAX_SVG_CHECK_BYTES */
-    long long max_svg_file_size;      /* IMGFCGI_MAX_SVG_FILE_SIZE, bytes; 0 = no SVG-only cap */
-    bool sanitize_svg;                /* IMGPROXY_SANITIZE_SVG */
-    bool always_rasterize_svg;        /* IMGPROXY_ALWAYS_RASTERIZE_SVG */
+    long long max_src_resolution;           /* IMGPROXY_MAX_SRC_RESOLUTION, megapixels -> pixels */
+    long long max_src_file_size;            /* IMGPROXY_MAX_SRC_FILE_SIZE, bytes; 0 = no limit */
+    int max_svg_check_bytes;                /* IMGPROXY_MAX_SVG_CHECK_BYTES */
+    long long max_svg_file_size; /* IMGFCGI_MAX_SVG_FILE_SIZE, bytes; 0 = no SVG-only cap */
+    bool sanitize_svg;           /* IMGPROXY_SANITIZE_SVG */
+    bool always_rasterize_svg;   /* IMGPROXY_ALWAYS_RASTERIZE_SVG */
 
     /* Output */
-    int quality;                       /* IMGPROXY_QUALITY */
-    int format_quality[IMGTYPE_COUNT]; /* IMGPROXY_FORMAT_QUALITY; 0 = use quality */
+    int quality;                                   /* IMGPROXY_QUALITY */
+    int format_quality[IMGTYPE_COUNT];             /* IMGPROXY_FORMAT_QUALITY; 0 = use quality */
     enum imgtype preferred_formats[IMGTYPE_COUNT]; /* IMGPROXY_PREFERRED_FORMATS */
     size_t npreferred_formats;
-    bool auto_webp, enforce_webp;      /* IMGPROXY_AUTO_WEBP, IMGPROXY_ENFORCE_WEBP */
-    bool auto_avif, enforce_avif;      /* IMGPROXY_AUTO_AVIF, IMGPROXY_ENFORCE_AVIF */
-    bool jpeg_progressive;             /* IMGPROXY_JPEG_PROGRESSIVE */
-    bool png_interlaced;               /* IMGPROXY_PNG_INTERLACED */
-    bool png_quantize;                 /* IMGPROXY_PNG_QUANTIZE */
-    int png_quantization_colors;       /* IMGPROXY_PNG_QUANTIZATION_COLORS, 2..256 */
-    int webp_effort;                   /* IMGPROXY_WEBP_EFFORT */
-    int avif_speed;                    /* IMGPROXY_AVIF_SPEED */
-    bool strip_metadata;               /* IMGPROXY_STRIP_METADATA */
-    bool strip_color_profile;          /* IMGPROXY_STRIP_COLOR_PROFILE */
-    bool auto_rotate;                  /* IMGPROXY_AUTO_ROTATE */
-    bool disable_shrink_on_load;       /* IMGPROXY_DISABLE_SHRINK_ON_LOAD */
-    bool return_attachment;            /* IMGPROXY_RETURN_ATTACHMENT */
-    int ttl;                           /* IMGPROXY_TTL, seconds */
+    bool auto_webp, enforce_webp; /* IMGPROXY_AUTO_WEBP, IMGPROXY_ENFORCE_WEBP */
+    bool auto_avif, enforce_avif; /* IMGPROXY_AUTO_AVIF, IMGPROXY_ENFORCE_AVIF */
+    bool jpeg_progressive;        /* IMGPROXY_JPEG_PROGRESSIVE */
+    bool png_interlaced;          /* IMGPROXY_PNG_INTERLACED */
+    bool png_quantize;            /* IMGPROXY_PNG_QUANTIZE */
+    int png_quantization_colors;  /* IMGPROXY_PNG_QUANTIZATION_COLORS, 2..256 */
+    int webp_effort;              /* IMGPROXY_WEBP_EFFORT */
+    int avif_speed;               /* IMGPROXY_AVIF_SPEED */
+    bool strip_metadata;          /* IMGPROXY_STRIP_METADATA */
+    bool strip_color_profile;     /* IMGPROXY_STRIP_COLOR_PROFILE */
+    bool auto_rotate;             /* IMGPROXY_AUTO_ROTATE */
+    bool disable_shrink_on_load;  /* IMGPROXY_DISABLE_SHRINK_ON_LOAD */
+    bool return_attachment;       /* IMGPROXY_RETURN_ATTACHMENT */
+    int ttl;                      /* IMGPROXY_TTL, seconds */
 
     /* HTTP semantics (REFERENCE §8) */
-    bool cache_control_passthrough;    /* IMGPROXY_CACHE_CONTROL_PASSTHROUGH */
-    bool use_etag;                     /* IMGPROXY_USE_ETAG */
-    char *etag_buster;                 /* IMGPROXY_ETAG_BUSTER */
-    bool use_last_modified;            /* IMGPROXY_USE_LAST_MODIFIED */
-    bool set_canonical_header;         /* IMGPROXY_SET_CANONICAL_HEADER */
-    bool enable_debug_headers;         /* IMGPROXY_ENABLE_DEBUG_HEADERS */
-    char *allow_origin;                /* IMGPROXY_ALLOW_ORIGIN; "" = no CORS headers */
-    char *secret;                      /* IMGPROXY_SECRET; "" = no Authorization check */
-    bool cookie_passthrough;           /* IMGPROXY_COOKIE_PASSTHROUGH */
-    char *cookie_base_url;             /* IMGPROXY_COOKIE_BASE_URL */
-    bool cookie_passthrough_all;       /* IMGPROXY_COOKIE_PASSTHROUGH_ALL */
-    char *fallback_image_data;         /* IMGPROXY_FALLBACK_IMAGE_DATA, base64 */
-    char *fallback_image_path;         /* IMGPROXY_FALLBACK_IMAGE_PATH */
-    char *fallback_image_url;          /* IMGPROXY_FALLBACK_IMAGE_URL */
-    int fallback_image_http_code;      /* IMGPROXY_FALLBACK_IMAGE_HTTP_CODE; 0 = the error's */
-    int fallback_image_ttl;            /* IMGPROXY_FALLBACK_IMAGE_TTL; 0 = IMGPROXY_TTL */
-    bool keep_copyright;               /* IMGPROXY_KEEP_COPYRIGHT */
-    bool enforce_thumbnail;            /* IMGPROXY_ENFORCE_THUMBNAIL */
+    bool cache_control_passthrough;      /* IMGPROXY_CACHE_CONTROL_PASSTHROUGH */
+    bool use_etag;                       /* IMGPROXY_USE_ETAG */
+    char *etag_buster;                   /* IMGPROXY_ETAG_BUSTER */
+    bool use_last_modified;              /* IMGPROXY_USE_LAST_MODIFIED */
+    bool set_canonical_header;           /* IMGPROXY_SET_CANONICAL_HEADER */
+    bool enable_debug_headers;           /* IMGPROXY_ENABLE_DEBUG_HEADERS */
+    char *allow_origin;                  /* IMGPROXY_ALLOW_ORIGIN; "" = no CORS headers */
+    char *secret;                        /* IMGPROXY_SECRET; "" = no Authorization check */
+    bool cookie_passthrough;             /* IMGPROXY_COOKIE_PASSTHROUGH */
+    char *cookie_base_url;               /* IMGPROXY_COOKIE_BASE_URL */
+    bool cookie_passthrough_all;         /* IMGPROXY_COOKIE_PASSTHROUGH_ALL */
+    char *fallback_image_data;           /* IMGPROXY_FALLBACK_IMAGE_DATA, base64 */
+    char *fallback_image_path;           /* IMGPROXY_FALLBACK_IMAGE_PATH */
+    char *fallback_image_url;            /* IMGPROXY_FALLBACK_IMAGE_URL */
+    int fallback_image_http_code;        /* IMGPROXY_FALLBACK_IMAGE_HTTP_CODE; 0 = the error's */
+    int fallback_image_ttl;              /* IMGPROXY_FALLBACK_IMAGE_TTL; 0 = IMGPROXY_TTL */
+    bool keep_copyright;                 /* IMGPROXY_KEEP_COPYRIGHT */
+    bool enforce_thumbnail;              /* IMGPROXY_ENFORCE_THUMBNAIL */
     bool skip_processing[IMGTYPE_COUNT]; /* IMGPROXY_SKIP_PROCESSING_FORMATS */
 
     /* Processing options and presets */
     struct strlist allowed_processing_options; /* IMGPROXY_ALLOWED_PROCESSING_OPTIONS */
-    bool allow_security_options;       /* IMGPROXY_ALLOW_SECURITY_OPTIONS */
-    int max_animation_frames;          /* IMGPROXY_MAX_ANIMATION_FRAMES */
-    long long max_animation_frame_resolution; /* IMGPROXY_MAX_ANIMATION_FRAME_RESOLUTION, px */
-    int max_result_dimension;          /* IMGPROXY_MAX_RESULT_DIMENSION; 0 = none */
-    char *presets;                     /* IMGPROXY_PRESETS */
-    char *presets_separator;           /* IMGPROXY_PRESETS_SEPARATOR */
-    char *presets_path;                /* IMGPROXY_PRESETS_PATH */
-    bool only_presets;                 /* IMGPROXY_ONLY_PRESETS */
-    char *base_url;                    /* IMGPROXY_BASE_URL */
-    char *url_replacements;            /* IMGPROXY_URL_REPLACEMENTS */
-    bool base64_url_includes_filename; /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME */
-    bool enable_client_hints;          /* IMGPROXY_ENABLE_CLIENT_HINTS */
-    char *watermark_data;              /* IMGPROXY_WATERMARK_DATA, base64 */
-    char *watermark_path;              /* IMGPROXY_WATERMARK_PATH */
-    char *watermark_url;               /* IMGPROXY_WATERMARK_URL */
-    double watermark_opacity;          /* IMGPROXY_WATERMARK_OPACITY */
+    bool allow_security_options;               /* IMGPROXY_ALLOW_SECURITY_OPTIONS */
+    int max_animation_frames;                  /* IMGPROXY_MAX_ANIMATION_FRAMES */
+    long long max_animation_frame_resolution;  /* IMGPROXY_MAX_ANIMATION_FRAME_RESOLUTION, px */
+    int max_result_dimension;                  /* IMGPROXY_MAX_RESULT_DIMENSION; 0 = none */
+    char *presets;                             /* IMGPROXY_PRESETS */
+    char *presets_separator;                   /* IMGPROXY_PRESETS_SEPARATOR */
+    char *presets_path;                        /* IMGPROXY_PRESETS_PATH */
+    bool only_presets;                         /* IMGPROXY_ONLY_PRESETS */
+    char *base_url;                            /* IMGPROXY_BASE_URL */
+    char *url_replacements;                    /* IMGPROXY_URL_REPLACEMENTS */
+    bool base64_url_includes_filename;         /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME */
+    bool enable_client_hints;                  /* IMGPROXY_ENABLE_CLIENT_HINTS */
+    char *watermark_data;                      /* IMGPROXY_WATERMARK_DATA, base64 */
+    char *watermark_path;                      /* IMGPROXY_WATERMARK_PATH */
+    char *watermark_url;                       /* IMGPROXY_WATERMARK_URL */
+    double watermark_opacity;                  /* IMGPROXY_WATERMARK_OPACITY */
     /* Memory and telemetry */
-    long long download_buffer_size;    /* IMGPROXY_DOWNLOAD_BUFFER_SIZE, bytes; 0 = calibrated */
+    long long download_buffer_size; /* IMGPROXY_DOWNLOAD_BUFFER_SIZE, bytes; 0 = calibrated */
     int buffer_pool_calibration_threshold; /* IMGPROXY_BUFFER_POOL_CALIBRATION_THRESHOLD */
-    int free_memory_interval;          /* IMGPROXY_FREE_MEMORY_INTERVAL, seconds */
-    bool memory_release;               /* IMGFCGI_MEMORY_RELEASE: call the allocator's release */
-    bool log_mem_stats;                /* IMGPROXY_LOG_MEM_STATS */
-    long long memory_budget;           /* IMGFCGI_MEMORY_BUDGET, bytes; 0 = no admission by memory */
-    long long malloc_trim_threshold;   /* IMGFCGI_MALLOC_TRIM_THRESHOLD, bytes; 0 = glibc's own */
-    char *metrics_path;                /* IMGFCGI_METRICS_PATH; "" = no metrics endpoint */
+    int free_memory_interval;              /* IMGPROXY_FREE_MEMORY_INTERVAL, seconds */
+    bool memory_release;             /* IMGFCGI_MEMORY_RELEASE: call the allocator's release */
+    bool log_mem_stats;              /* IMGPROXY_LOG_MEM_STATS */
+    long long memory_budget;         /* IMGFCGI_MEMORY_BUDGET, bytes; 0 = no admission by memory */
+    long long malloc_trim_threshold; /* IMGFCGI_MALLOC_TRIM_THRESHOLD, bytes; 0 = glibc's own */
+    char *metrics_path;              /* IMGFCGI_METRICS_PATH; "" = no metrics endpoint */
     /* Not ours, only logged: the allocator's own variables as found at start (or NULL). */
-    char *malloc_arena_max;            /* MALLOC_ARENA_MAX */
-    char *malloc_conf;                 /* MALLOC_CONF */
-    bool malloc_thresholds_env;        /* MALLOC_{TRIM,MMAP}_THRESHOLD_ or GLIBC_TUNABLES set one */
+    char *malloc_arena_max;     /* MALLOC_ARENA_MAX */
+    char *malloc_conf;          /* MALLOC_CONF */
+    bool malloc_thresholds_env; /* MALLOC_{TRIM,MMAP}_THRESHOLD_ or GLIBC_TUNABLES set one */
 };
 
 /* The process-wide configuration. */

@@ -89,8 +89,8 @@ VipsImage *cpugate_wrap(VipsImage *in);
 
 /* Cooperative mode only (with nice values nothing waits). */
 struct cpugate_stats {
-    uint64_t waits;   /* big strips that waited */
-    uint64_t wait_ms; /* their total wait */
+    uint64_t waits;    /* big strips that waited */
+    uint64_t wait_ms;  /* their total wait */
     uint64_t timeouts; /* waits cut off at CPUGATE_MAX_WAIT_MS */
 };
 

@@ -24,7 +24,7 @@
 #include "url.h"
 #include "banned.h"
 
-#define ERROR_BODY_KEEP 1024 /* bytes of an origin's error body kept for the log */
+#define ERROR_BODY_KEEP 1024    /* bytes of an origin's error body kept for the log */
 #define INET6_ADDRSTRLEN_MAX 64 /* room for any numeric address netguard_format writes */
 /*
  * libcurl's receive buffer. curl_easy_reset() puts the size back to 16 KB, so
@@ -57,17 +57,17 @@ struct transfer {
     long long max_resolution;
     bool too_big;
     bool oom;
-    bool probing;           /* the header's dimensions are still to be read */
-    bool check_type;        /* unknown types and oversized SVGs are refused while downloading */
-    bool typing;            /* check_type, and the type is not known yet */
-    bool svg;               /* the body is an SVG: IMGFCGI_MAX_SVG_FILE_SIZE applies */
+    bool probing;    /* the header's dimensions are still to be read */
+    bool check_type; /* unknown types and oversized SVGs are refused while downloading */
+    bool typing;     /* check_type, and the type is not known yet */
+    bool svg;        /* the body is an SVG: IMGFCGI_MAX_SVG_FILE_SIZE applies */
     enum { REJECT_NONE, REJECT_PIXELS, REJECT_TYPE, REJECT_SVG } rejected;
     struct probe_info probe;
     struct netguard_policy policy;
-    bool blocked;           /* a connection was refused by the address guard */
+    bool blocked; /* a connection was refused by the address guard */
     unsigned blocked_class;
     char blocked_addr[INET6_ADDRSTRLEN_MAX];
-    int status;      /* status of the response being received (redirects reset it) */
+    int status; /* status of the response being received (redirects reset it) */
     long long content_length;
 };
 
@@ -157,8 +157,8 @@ void fetch_result_release(struct fetch_result *r)
 
 static void clear_headers(struct fetch_result *r)
 {
-    char **fields[] = {&r->etag, &r->last_modified, &r->cache_control, &r->expires,
-                       &r->content_type, &r->content_range};
+    char **fields[] = {&r->etag,    &r->last_modified, &r->cache_control,
+                       &r->expires, &r->content_type,  &r->content_range};
 
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
@@ -293,8 +293,8 @@ static int rejected(const struct transfer *t, struct errinfo *e)
     switch (t->rejected) {
     case REJECT_PIXELS:
         return err_set(e, ERR_SOURCE_TYPE,
-                       "Source image resolution is too big (%llux%llu %s header)",
-                       t->probe.width, t->probe.height, imagetype_name(t->probe.type));
+                       "Source image resolution is too big (%llux%llu %s header)", t->probe.width,
+                       t->probe.height, imagetype_name(t->probe.type));
     case REJECT_TYPE:
         return err_set(e, ERR_SOURCE_TYPE, "Source image type not supported");
     case REJECT_SVG:
@@ -311,8 +311,7 @@ static int rejected(const struct transfer *t, struct errinfo *e)
  * a host name that resolves somewhere else the second time (DNS rebinding)
  * is judged by where it really goes. A refused address gets no socket.
  */
-static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
-                                    struct curl_sockaddr *a)
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
     struct transfer *t = clientp;
     unsigned cls = netguard_classify_sockaddr(&a->addr, a->addrlen);
@@ -430,8 +429,10 @@ static int read_local(const char *root, const char *url, long long max_size,
     struct stat st;
     int fd = -1, ret;
     long dl;
-    struct transfer probe = {.r = r, .max_resolution = max_resolution,
-                             .probing = max_resolution > 0, .check_type = check_type,
+    struct transfer probe = {.r = r,
+                             .max_resolution = max_resolution,
+                             .probing = max_resolution > 0,
+                             .check_type = check_type,
                              .typing = check_type};
 
     if (root == NULL || *root == '\0')
@@ -543,8 +544,8 @@ static bool whole_range(const char *cr, long long content_length)
 
     if (cr == NULL || strncmp(cr, "bytes ", 6) != 0 || cr[6] < '0' || cr[6] > '9')
         return false;
-    if (sscanf(cr + 6, "%llu-%llu/%23[0-9*]%n", &start, &end, tot, &n) != 3 ||
-        cr[6 + n] != '\0' || strspn(cr + 6, "0123456789-/*") != strlen(cr + 6))
+    if (sscanf(cr + 6, "%llu-%llu/%23[0-9*]%n", &start, &end, tot, &n) != 3 || cr[6 + n] != '\0' ||
+        strspn(cr + 6, "0123456789-/*") != strlen(cr + 6))
         return false;
     if (strcmp(tot, "*") == 0) {
         if (content_length <= 0)
@@ -712,10 +713,9 @@ int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opt
     if (has_prefix(url, "http://") || has_prefix(url, "https://"))
         return fetch_http(f, url, o, r, e);
     if (has_prefix(url, "local://")) {
-        int ret = o != NULL && o->has_limits
-                      ? read_local(cfg.local_root, url, o->max_file_size, o->max_resolution,
-                                   o->check_type, r, e)
-                      : fetch_local(cfg.local_root, url, r, e);
+        int ret = o != NULL && o->has_limits ? read_local(cfg.local_root, url, o->max_file_size,
+                                                          o->max_resolution, o->check_type, r, e)
+                                             : fetch_local(cfg.local_root, url, r, e);
 
         if (ret == 0 && local_not_modified(o, r)) {
             buf_release(&r->body);
@@ -736,6 +736,5 @@ int fetch_source(struct fetcher *f, const char *url, struct fetch_result *r, str
         return fetch_http(f, url, NULL, r, e);
     if (has_prefix(url, "local://"))
         return fetch_local(cfg.local_root, url, r, e);
-    return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: %.*s", (int)strcspn(url, ":/"),
-                   url);
+    return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: %.*s", (int)strcspn(url, ":/"), url);
 }

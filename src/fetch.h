@@ -28,8 +28,8 @@ struct fetch_result {
      */
     struct buf body;
     bool pooled;
-    int origin_status;     /* the origin's HTTP status; 200 for local files */
-    char *etag;            /* origin headers kept for later use, or NULL */
+    int origin_status; /* the origin's HTTP status; 200 for local files */
+    char *etag;        /* origin headers kept for later use, or NULL */
     char *last_modified;
     char *cache_control;
     char *expires;
@@ -56,7 +56,7 @@ struct fetch_opts {
      * IMGFCGI_MAX_SVG_FILE_SIZE, while it downloads. Off for raw requests.
      */
     bool check_type;
-    long long timeout_ms;          /* sooner than IMGPROXY_DOWNLOAD_TIMEOUT, ms; 0 = none */
+    long long timeout_ms; /* sooner than IMGPROXY_DOWNLOAD_TIMEOUT, ms; 0 = none */
 };
 
 void fetch_result_init(struct fetch_result *r);

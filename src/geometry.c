@@ -151,12 +151,10 @@ static void calc_sizes(struct geom_plan *p, int wts, int hts, const struct proco
         double diff_h = (double)p->target_h / (double)p->scaled_h;
 
         if (diff_w > diff_h && diff_w > 1.0) {
-            p->result_crop_h =
-                geom_scale(p->scaled_w, (double)p->target_h / (double)p->target_w);
+            p->result_crop_h = geom_scale(p->scaled_w, (double)p->target_h / (double)p->target_w);
             p->result_crop_w = p->scaled_w;
         } else if (diff_h > diff_w && diff_h > 1.0) {
-            p->result_crop_w =
-                geom_scale(p->scaled_h, (double)p->target_w / (double)p->target_h);
+            p->result_crop_w = geom_scale(p->scaled_h, (double)p->target_w / (double)p->target_h);
             p->result_crop_h = p->scaled_h;
         }
     }
@@ -233,8 +231,7 @@ static void calc_out(struct geom_plan *p, const struct procopts *po)
     if (po->extend)
         geom_extend_size(p->out_w, p->out_h, p->target_w, p->target_h, &p->out_w, &p->out_h);
     if (po->extend_ar && p->extend_ar_w > 0 && p->extend_ar_h > 0)
-        geom_extend_size(p->out_w, p->out_h, p->extend_ar_w, p->extend_ar_h, &p->out_w,
-                         &p->out_h);
+        geom_extend_size(p->out_w, p->out_h, p->extend_ar_w, p->extend_ar_h, &p->out_w, &p->out_h);
     p->out_w += p->padding[1] + p->padding[3];
     p->out_h += p->padding[0] + p->padding[2];
 }

@@ -22,12 +22,12 @@ int geom_shrink(int a, double shrink);
  * so the crop gravity needs no rotation adjustment.
  */
 struct geom_plan {
-    int src_w, src_h;     /* oriented source size */
-    int angle;            /* EXIF rotation to apply first: 0, 90, 180, 270 (clockwise) */
-    bool flip;            /* then a horizontal flip (EXIF orientations 2, 4, 5, 7) */
-    int rotate;           /* then the `rotate` option: 0, 90, 180, 270 */
-    int crop_w, crop_h;   /* crop before scaling; 0 = no crop on that side */
-    double wscale, hscale;/* scale applied to the (cropped) source */
+    int src_w, src_h;      /* oriented source size */
+    int angle;             /* EXIF rotation to apply first: 0, 90, 180, 270 (clockwise) */
+    bool flip;             /* then a horizontal flip (EXIF orientations 2, 4, 5, 7) */
+    int rotate;            /* then the `rotate` option: 0, 90, 180, 270 */
+    int crop_w, crop_h;    /* crop before scaling; 0 = no crop on that side */
+    double wscale, hscale; /* scale applied to the (cropped) source */
     double dpr_scale;
     int scaled_w, scaled_h;           /* size after scaling */
     int result_crop_w, result_crop_h; /* crop to result; 0 = none on that side */

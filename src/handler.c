@@ -562,8 +562,7 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
         goto out;
     }
     /* skip_processing for this source type: the source bytes as they are. */
-    if (po.skip_processing[src_type] &&
-        (po.format == IMGTYPE_UNKNOWN || po.format == src_type)) {
+    if (po.skip_processing[src_type] && (po.format == IMGTYPE_UNKNOWN || po.format == src_type)) {
         ret = respond_bytes(r, imagetype_mime(src_type), src->body.data, src->body.len, e);
         tm->process = now_ms() - t;
         goto out;
@@ -572,7 +571,8 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
     if (src_type == IMGTYPE_SVG && !cfg.always_rasterize_svg &&
         (po.format == IMGTYPE_UNKNOWN || po.format == IMGTYPE_SVG)) {
         buf_init(&svg);
-        if (cfg.sanitize_svg && svg_sanitize((const char *)src->body.data, src->body.len, &svg) < 0) {
+        if (cfg.sanitize_svg &&
+            svg_sanitize((const char *)src->body.data, src->body.len, &svg) < 0) {
             ret = err_set(e, ERR_INTERNAL, "out of memory");
             goto out;
         }
@@ -598,11 +598,9 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
             slots->release(slots->ctx, slot);
             slot = NULL;
         }
-        ret = admission_request_begin(&ticket, src->body.data, src->body.len, src_type, &po,
-                                      accept,
-                                      dl != NULL && dl->end_ms > 0 ? (double)dl->end_ms
-                                                                   : admission_now_ms() + 3.6e6,
-                                      e);
+        ret = admission_request_begin(
+            &ticket, src->body.data, src->body.len, src_type, &po, accept,
+            dl != NULL && dl->end_ms > 0 ? (double)dl->end_ms : admission_now_ms() + 3.6e6, e);
         if (ret < 0)
             goto out;
         if (slots != NULL) {
@@ -613,7 +611,7 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
             }
         }
         /* From here, until out: a thumbnail's strips go first, a big request's yield. */
-        cpugate_request_begin(ticket.adm == NULL             ? CPUGATE_NONE
+        cpugate_request_begin(ticket.adm == NULL                ? CPUGATE_NONE
                               : admission_ticket_small(&ticket) ? CPUGATE_SMALL
                                                                 : CPUGATE_BIG);
     }
@@ -627,8 +625,8 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
     r->status = status;
     r->nheaders = 0;
     add_header(r, "Content-Type", imagetype_mime(info.out_type));
-    headers_content_disposition(r->content_disposition, sizeof(r->content_disposition),
-                                po.filename, source, info.out_type, po.return_attachment);
+    headers_content_disposition(r->content_disposition, sizeof(r->content_disposition), po.filename,
+                                source, info.out_type, po.return_attachment);
     add_header(r, "Content-Disposition", r->content_disposition);
     set_cache_control(r, &po, src, fallback);
     if (cfg.use_last_modified && headers_value_safe(src->last_modified) &&
@@ -652,10 +650,8 @@ static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots
         add_header(r, "ETag", r->etag);
     if (cfg.enable_debug_headers) {
         static const char *const names[] = {"X-Origin-Content-Length", "X-Origin-Width",
-                                            "X-Origin-Height", "X-Result-Width",
-                                            "X-Result-Height"};
-        long long v[] = {(long long)src->body.len, info.src_w, info.src_h, info.out_w,
-                         info.out_h};
+                                            "X-Origin-Height", "X-Result-Width", "X-Result-Height"};
+        long long v[] = {(long long)src->body.len, info.src_w, info.src_h, info.out_w, info.out_h};
 
         for (size_t i = 0; i < 5; i++) {
             snprintf(r->debug[i], sizeof(r->debug[i]), "%lld", v[i]);
@@ -774,8 +770,7 @@ static int serve(struct handler_ctx *hc, const struct handler_slots *slots,
                 tm.process, r.request_id, e.msg);
     } else {
         log_info("%s %s %d %zu total=%.0fms download=%.0fms processing=%.0fms id=%s", method,
-                 masked, r.status, r.bytes, now_ms() - t0, tm.download, tm.process,
-                 r.request_id);
+                 masked, r.status, r.bytes, now_ms() - t0, tm.download, tm.process, r.request_id);
     }
     metrics_observe(METRICS_REQUEST, (now_ms() - t0) / 1000.0);
     if (tm.download > 0)

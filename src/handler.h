@@ -11,8 +11,8 @@ struct deadline;
  * duration of handler_serve().
  */
 struct request {
-    const char *method;      /* REQUEST_METHOD */
-    const char *uri;         /* REQUEST_URI: raw, percent-encoded, with the query */
+    const char *method; /* REQUEST_METHOD */
+    const char *uri;    /* REQUEST_URI: raw, percent-encoded, with the query */
     /*
      * CGI-style parameter lookup; NULL if absent. Read: HTTP_ACCEPT,
      * HTTP_AUTHORIZATION, HTTP_X_REQUEST_ID, HTTP_IF_NONE_MATCH,

@@ -72,7 +72,7 @@ enum imgtype imagetype_from_name(const char *s, size_t len)
         const char *name;
         enum imgtype t;
     } names[] = {
-        {"jpeg", IMGTYPE_JPEG}, {"jpg", IMGTYPE_JPEG}, {"jxl", IMGTYPE_JXL},
+        {"jpeg", IMGTYPE_JPEG}, {"jpg", IMGTYPE_JPEG},  {"jxl", IMGTYPE_JXL},
         {"png", IMGTYPE_PNG},   {"webp", IMGTYPE_WEBP}, {"gif", IMGTYPE_GIF},
         {"ico", IMGTYPE_ICO},   {"svg", IMGTYPE_SVG},   {"heic", IMGTYPE_HEIC},
         {"avif", IMGTYPE_AVIF}, {"bmp", IMGTYPE_BMP},   {"tiff", IMGTYPE_TIFF},

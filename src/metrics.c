@@ -159,15 +159,17 @@ static void render_budget(struct buf *out, int *rc)
     cpugate_get_stats(&gs);
     gauge(out, rc, "imgfcgi_cpu_gate_mode",
           "How thumbnails get the CPU first: 0 off, 1 cooperative waits, 2 nice values.", "gauge",
-          "", !cpugate_enabled() ? 0 : cpugate_uses_nice() ? 2 : 1);
+          "",
+          !cpugate_enabled()    ? 0
+          : cpugate_uses_nice() ? 2
+                                : 1);
     gauge(out, rc, "imgfcgi_cpu_gate_waits_total",
           "Strips of big requests that waited while thumbnails processed.", "counter", "",
           (unsigned long long)gs.waits);
     gauge(out, rc, "imgfcgi_cpu_gate_wait_milliseconds_total", "Their total wait.", "counter", "",
           (unsigned long long)gs.wait_ms);
-    gauge(out, rc, "imgfcgi_cpu_gate_timeouts_total",
-          "Waits cut off after CPUGATE_MAX_WAIT_MS.", "counter", "",
-          (unsigned long long)gs.timeouts);
+    gauge(out, rc, "imgfcgi_cpu_gate_timeouts_total", "Waits cut off after CPUGATE_MAX_WAIT_MS.",
+          "counter", "", (unsigned long long)gs.timeouts);
 }
 
 int metrics_render(struct buf *out)

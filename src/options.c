@@ -99,8 +99,8 @@ static const struct {
     const char *name;
     enum gravity_type type;
 } gravity_names[] = {
-    {"ce", GRAV_CENTER},       {"no", GRAV_NORTH},       {"so", GRAV_SOUTH},
-    {"ea", GRAV_EAST},         {"we", GRAV_WEST},        {"noea", GRAV_NORTH_EAST},
+    {"ce", GRAV_CENTER},       {"no", GRAV_NORTH},        {"so", GRAV_SOUTH},
+    {"ea", GRAV_EAST},         {"we", GRAV_WEST},         {"noea", GRAV_NORTH_EAST},
     {"nowe", GRAV_NORTH_WEST}, {"soea", GRAV_SOUTH_EAST}, {"sowe", GRAV_SOUTH_WEST},
     {"sm", GRAV_SMART},        {"fp", GRAV_FOCUS_POINT},  {"re", GRAV_REPLICATE},
 };
@@ -201,8 +201,7 @@ static int apply_extend_to(bool *on, struct gravity *g, const struct args *a, si
     return 0;
 }
 
-static int apply_extend(struct procopts *po, const struct args *a, size_t from,
-                        struct errinfo *e)
+static int apply_extend(struct procopts *po, const struct args *a, size_t from, struct errinfo *e)
 {
     return apply_extend_to(&po->extend, &po->extend_gravity, a, from, e);
 }
@@ -333,8 +332,7 @@ static int apply_watermark(struct procopts *po, const struct args *a, struct err
                 found = true;
             }
         }
-        if (!found || po->wm_gravity.type == GRAV_SMART ||
-            po->wm_gravity.type == GRAV_FOCUS_POINT)
+        if (!found || po->wm_gravity.type == GRAV_SMART || po->wm_gravity.type == GRAV_FOCUS_POINT)
             return err_set(e, ERR_INVALID_URL, "Invalid watermark position: %s", a->v[1]);
     }
     if (a->n > 2 && a->v[2][0] != '\0') {
@@ -504,8 +502,8 @@ int options_apply(struct procopts *po, const char *seg, size_t len, char sep, st
     }
     if (name_is(name, "width", "w", NULL) || name_is(name, "height", "h", NULL) ||
         name_is(name, "min-width", "mw", NULL) || name_is(name, "min-height", "mh", NULL)) {
-        int *dst = name_is(name, "width", "w", NULL)       ? &po->width
-                   : name_is(name, "height", "h", NULL)    ? &po->height
+        int *dst = name_is(name, "width", "w", NULL)        ? &po->width
+                   : name_is(name, "height", "h", NULL)     ? &po->height
                    : name_is(name, "min-width", "mw", NULL) ? &po->min_width
                                                             : &po->min_height;
 
@@ -753,8 +751,7 @@ int options_apply(struct procopts *po, const char *seg, size_t len, char sep, st
     return err_set(e, ERR_INVALID_URL, "Unknown processing option: %s", name);
 }
 
-int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep,
-                      struct errinfo *e)
+int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep, struct errinfo *e)
 {
     if (cfg.allowed_processing_options.len > 0) {
         const char *s = memchr(seg, sep, len);
@@ -768,8 +765,7 @@ int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep
                 ok = true;
         }
         if (!ok)
-            return err_set(e, ERR_INVALID_URL, "Forbidden processing option %.*s", (int)nlen,
-                           seg);
+            return err_set(e, ERR_INVALID_URL, "Forbidden processing option %.*s", (int)nlen, seg);
     }
     return options_apply(po, seg, len, sep, e);
 }
@@ -855,15 +851,15 @@ size_t options_canonical(const struct procopts *po, char *out, size_t outlen)
         return 0;
     out[0] = '\0';
     options_init(&d);
-#define PUT_INT(f)                                                                               \
-    do {                                                                                         \
-        if (po->f != d.f)                                                                        \
-            put(out, outlen, &used, #f "=%d\n", (int)po->f);                                     \
+#define PUT_INT(f)                                                                                 \
+    do {                                                                                           \
+        if (po->f != d.f)                                                                          \
+            put(out, outlen, &used, #f "=%d\n", (int)po->f);                                       \
     } while (0)
-#define PUT_DBL(f)                                                                               \
-    do {                                                                                         \
-        if (po->f != d.f)                                                                        \
-            put(out, outlen, &used, #f "=%.17g\n", po->f);                                       \
+#define PUT_DBL(f)                                                                                 \
+    do {                                                                                           \
+        if (po->f != d.f)                                                                          \
+            put(out, outlen, &used, #f "=%.17g\n", po->f);                                         \
     } while (0)
     PUT_INT(resizing_type);
     PUT_INT(width);

@@ -42,42 +42,42 @@ struct procopts {
     bool extend;
     struct gravity extend_gravity;
     struct gravity gravity;
-    double crop_w, crop_h;   /* >= 1 px, < 1 fraction, 0 = full side */
+    double crop_w, crop_h;       /* >= 1 px, < 1 fraction, 0 = full side */
     struct gravity crop_gravity; /* GRAV_UNKNOWN = use gravity */
-    int quality;             /* 0 = from format_quality / IMGPROXY_QUALITY */
+    int quality;                 /* 0 = from format_quality / IMGPROXY_QUALITY */
     int format_quality[IMGTYPE_COUNT];
-    enum imgtype format;     /* IMGTYPE_UNKNOWN = choose (REFERENCE §2.3) */
-    int rotate;              /* degrees, multiple of 90 */
+    enum imgtype format; /* IMGTYPE_UNKNOWN = choose (REFERENCE §2.3) */
+    int rotate;          /* degrees, multiple of 90 */
     bool auto_rotate;
     bool strip_metadata;
     bool strip_color_profile;
     /* Options that change only the response headers (REFERENCE §8). */
-    bool has_expires;        /* expires/exp given */
-    long long expires;       /* unix seconds */
-    char filename[OPTIONS_STR_MAX];    /* filename/fn; "" = from the source URL */
-    bool return_attachment;  /* return_attachment/att; default IMGPROXY_RETURN_ATTACHMENT */
+    bool has_expires;               /* expires/exp given */
+    long long expires;              /* unix seconds */
+    char filename[OPTIONS_STR_MAX]; /* filename/fn; "" = from the source URL */
+    bool return_attachment;         /* return_attachment/att; default IMGPROXY_RETURN_ATTACHMENT */
     char cachebuster[OPTIONS_STR_MAX]; /* cachebuster/cb: only feeds the ETag's options hash */
 
-    bool extend_ar;                /* extend_aspect_ratio */
+    bool extend_ar; /* extend_aspect_ratio */
     struct gravity extend_ar_gravity;
-    int padding[4];                /* top, right, bottom, left; all 0 = off */
+    int padding[4]; /* top, right, bottom, left; all 0 = off */
     bool trim;
     double trim_threshold;
     bool trim_has_color;
     unsigned char trim_color[3];
     bool trim_equal_hor, trim_equal_ver;
     bool flip_h, flip_v;
-    bool flatten;                  /* background given (or forced by the format) */
-    unsigned char background[3];   /* default white */
+    bool flatten;                /* background given (or forced by the format) */
+    unsigned char background[3]; /* default white */
     double blur, sharpen;
     int pixelate;
     bool keep_copyright;
     bool enforce_thumbnail;
-    int max_bytes;                 /* 0 = no limit */
+    int max_bytes; /* 0 = no limit */
     bool skip_processing[IMGTYPE_COUNT];
     bool raw;
-    double wm_opacity;             /* 0 = no watermark */
-    struct gravity wm_gravity;     /* compass types or GRAV_REPLICATE */
+    double wm_opacity;         /* 0 = no watermark */
+    struct gravity wm_gravity; /* compass types or GRAV_REPLICATE */
     double wm_scale;
     /* security options: start from config, only changed when allowed */
     long long max_src_resolution;
@@ -104,8 +104,8 @@ int options_apply(struct procopts *po, const char *seg, size_t len, char sep, st
  * Applies one option segment from a URL: like options_apply(), but first
  * checks IMGPROXY_ALLOWED_PROCESSING_OPTIONS (presets are not checked).
  */
-int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep,
-                      struct errinfo *e) __attribute__((warn_unused_result));
+int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep, struct errinfo *e)
+    __attribute__((warn_unused_result));
 
 /*
  * Applies the named preset (name/len) to po; ERR_INVALID_URL when unknown.

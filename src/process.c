@@ -101,8 +101,8 @@ static int vips_fail(struct errinfo *e, int code, const char *what)
  * Loads data as type t, shrinking by jpeg_shrink (JPEG) or scale (WebP, SVG);
  * thumb: HEIC/AVIF load their embedded thumbnail when they have one.
  */
-static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype t,
-                             int jpeg_shrink, double scale, bool thumb)
+static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype t, int jpeg_shrink,
+                             double scale, bool thumb)
 {
     VipsImage *out = NULL;
     int r;
@@ -113,8 +113,8 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
                                  "shrink", jpeg_shrink, NULL);
         break;
     case IMGTYPE_WEBP:
-        r = vips_webpload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
-                                 "scale", scale, NULL);
+        r = vips_webpload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "scale",
+                                 scale, NULL);
         break;
     case IMGTYPE_PNG:
         r = vips_pngload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
@@ -128,8 +128,7 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
                                  "thumbnail", thumb, NULL);
         break;
     case IMGTYPE_TIFF:
-        r = vips_tiffload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
-                                 NULL);
+        r = vips_tiffload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
         break;
     case IMGTYPE_SVG:
         if (svg_declares_entities((const char *)data, len)) {
@@ -137,8 +136,8 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
             r = -1;
             break;
         }
-        r = vips_svgload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL,
-                                "scale", scale, NULL);
+        r = vips_svgload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "scale",
+                                scale, NULL);
         break;
     default:
         out = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
@@ -342,8 +341,9 @@ static VipsImage *to_srgb(VipsImage *img, bool strip_profile)
     }
     if ((in != VIPS_INTERPRETATION_sRGB && in != VIPS_INTERPRETATION_B_W) ||
         vips_image_get_format(img) != VIPS_FORMAT_UCHAR) {
-        if (vips_colourspace(img, &out, in == VIPS_INTERPRETATION_GREY16 ? VIPS_INTERPRETATION_B_W
-                                                                         : VIPS_INTERPRETATION_sRGB,
+        if (vips_colourspace(img, &out,
+                             in == VIPS_INTERPRETATION_GREY16 ? VIPS_INTERPRETATION_B_W
+                                                              : VIPS_INTERPRETATION_sRGB,
                              NULL))
             return NULL;
         return out;
@@ -441,8 +441,7 @@ static int transform(VipsImage **imgp, const struct geom_plan *plan, const struc
 
             if (!(d == 0 ? po->flip_h : po->flip_v))
                 continue;
-            vips_flip(img, &f, d == 0 ? VIPS_DIRECTION_HORIZONTAL : VIPS_DIRECTION_VERTICAL,
-                      NULL);
+            vips_flip(img, &f, d == 0 ? VIPS_DIRECTION_HORIZONTAL : VIPS_DIRECTION_VERTICAL, NULL);
             if (step(&img, f) < 0) {
                 ret = vips_fail(e, ERR_INTERNAL, "Can't flip");
                 goto out;
@@ -511,9 +510,8 @@ static int transform(VipsImage **imgp, const struct geom_plan *plan, const struc
         ret = vips_fail(e, ERR_INTERNAL, "Can't apply filters");
         goto out;
     }
-    if (po->extend &&
-        step(&img, extend_to(img, plan->target_w, plan->target_h, &po->extend_gravity,
-                             plan->dpr_scale)) < 0) {
+    if (po->extend && step(&img, extend_to(img, plan->target_w, plan->target_h, &po->extend_gravity,
+                                           plan->dpr_scale)) < 0) {
         ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
         goto out;
     }
@@ -604,8 +602,8 @@ static VipsImage *load_frames(const unsigned char *data, size_t len, enum imgtyp
         r = vips_gifload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "n", n,
                                 NULL);
     else
-        r = vips_webpload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "n",
-                                 n, NULL);
+        r = vips_webpload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "n", n,
+                                 NULL);
     return r == 0 ? out : NULL;
 }
 
@@ -654,9 +652,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         w = vips_image_get_width(img);
         h = vips_image_get_height(img);
     }
-    orientation = vips_image_get_typeof(img, VIPS_META_ORIENTATION)
-                      ? vips_image_get_orientation(img)
-                      : 1;
+    orientation =
+        vips_image_get_typeof(img, VIPS_META_ORIENTATION) ? vips_image_get_orientation(img) : 1;
     /*
      * Animation: more than one frame allowed, a GIF or WebP source with more
      * than one page, and a result format that can animate (or none named).
@@ -672,8 +669,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         if (po->max_animation_frame_resolution > 0
                 ? (long long)w * h > po->max_animation_frame_resolution
                 : (long long)w * h * frames > po->max_src_resolution) {
-            ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%dx%d)", w,
-                          h, frames);
+            ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%dx%d)", w, h,
+                          frames);
             goto out;
         }
         if (step(&img, loaded(job, load_frames(data, len, src_type, frames))) < 0) {
@@ -695,9 +692,9 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     }
     geom_plan(&plan, w, h, orientation, vector, po);
 
-    alpha = !po->flatten && (vips_image_hasalpha(img) || po->extend || po->extend_ar ||
-                             plan.padding[0] || plan.padding[1] || plan.padding[2] ||
-                             plan.padding[3]);
+    alpha =
+        !po->flatten && (vips_image_hasalpha(img) || po->extend || po->extend_ar ||
+                         plan.padding[0] || plan.padding[1] || plan.padding[2] || plan.padding[3]);
     out_type = process_choose_format(po, src_type, alpha, animated, accept);
     if (animated && out_type != IMGTYPE_GIF && out_type != IMGTYPE_WEBP) {
         /* No animated format in reach: the first frame only. */
@@ -729,15 +726,15 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         double prescale = 1.0 / preshrink;
         int jpeg_shrink = process_jpeg_shrink(preshrink);
         bool can = po->trim || animated ? false
-                   : vector ? prescale != 1.0
-                          : !cfg.disable_shrink_on_load && prescale < 1.0 &&
-                                ((src_type == IMGTYPE_JPEG && jpeg_shrink > 1) ||
-                                 src_type == IMGTYPE_WEBP);
+                   : vector             ? prescale != 1.0
+                                        : !cfg.disable_shrink_on_load && prescale < 1.0 &&
+                                  ((src_type == IMGTYPE_JPEG && jpeg_shrink > 1) ||
+                                   src_type == IMGTYPE_WEBP);
 
         if (can) {
-            VipsImage *again = loaded(job, load_image(data, len, src_type, jpeg_shrink,
-                                                      prescale * vector_scale,
-                                                      po->enforce_thumbnail));
+            VipsImage *again =
+                loaded(job, load_image(data, len, src_type, jpeg_shrink, prescale * vector_scale,
+                                       po->enforce_thumbnail));
 
             if (step(&img, again) < 0) {
                 ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
@@ -795,8 +792,7 @@ struct sink {
     bool failed;
 };
 
-static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64 length,
-                              void *user)
+static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64 length, void *user)
 {
     struct sink *s = user;
     gint64 ret = length;

@@ -92,8 +92,8 @@ int signature_verify(const char *sig, size_t siglen, const char *path, size_t pa
         unsigned char digest[SHA256_LEN];
         size_t n = cfg.signature_size < SHA256_LEN ? (size_t)cfg.signature_size : SHA256_LEN;
 
-        hmac_sha256(cfg.keys[i].data, cfg.keys[i].len, cfg.salts[i].data, cfg.salts[i].len,
-                    path, pathlen, digest);
+        hmac_sha256(cfg.keys[i].data, cfg.keys[i].len, cfg.salts[i].data, cfg.salts[i].len, path,
+                    pathlen, digest);
         if (equal_ct(digest, n, given, (size_t)glen))
             return 0;
     }

@@ -1,4 +1,5 @@
-/* url.c: taking an imgproxy request path apart (imgproxy v3 handleProcessing, fixPath, ParsePath). */
+/* url.c: taking an imgproxy request path apart (imgproxy v3 handleProcessing, fixPath, ParsePath).
+ */
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -87,8 +88,8 @@ static size_t fix_plain_scheme(const char *p, size_t n, char *out)
     size_t ws = 0;
     size_t best = 0;
 
-    while (ws < n && !(p[ws] == ' ' || p[ws] == '\t' || p[ws] == '\n' || p[ws] == '\f' ||
-                       p[ws] == '\r'))
+    while (ws < n &&
+           !(p[ws] == ' ' || p[ws] == '\t' || p[ws] == '\n' || p[ws] == '\f' || p[ws] == '\r'))
         ws++;
     for (size_t i = 1; i <= ws && i + 2 < n; i++) {
         if (p[i] == ':' && p[i + 1] == '/' && p[i + 2] != '/')
@@ -307,7 +308,8 @@ static void replace_one(char **url, const char *pair, size_t len)
         if (p[0] == '$' && p + 1 < pair + len && p[1] == '{') {
             const char *close = memchr(p, '}', (size_t)(pair + len - p));
 
-            if (close != NULL && close > p + 2 && strspn(p + 2, "0123456789") == (size_t)(close - p - 2)) {
+            if (close != NULL && close > p + 2 &&
+                strspn(p + 2, "0123456789") == (size_t)(close - p - 2)) {
                 g_string_append(repl, "\\g<");
                 g_string_append_len(repl, p + 2, close - p - 2);
                 g_string_append_c(repl, '>');

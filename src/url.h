@@ -6,7 +6,7 @@
 
 #include "errors.h"
 
-#define URL_MAX_LEN 16384   /* longer request URIs are refused as invalid */
+#define URL_MAX_LEN 16384 /* longer request URIs are refused as invalid */
 #define URL_MAX_SEGMENTS 128
 
 /*
@@ -14,18 +14,18 @@
  * struct; release it with url_release().
  */
 struct urlparts {
-    char *signature;   /* first segment, e.g. "insecure" */
-    char *path;        /* signed path: "/" + rest, after the %3A and scheme:/ fix-ups */
+    char *signature; /* first segment, e.g. "insecure" */
+    char *path;      /* signed path: "/" + rest, after the %3A and scheme:/ fix-ups */
     size_t path_len;
 
     /* Filled by url_parse_path(): */
     char *segments[URL_MAX_SEGMENTS]; /* option segments, in URL order */
     size_t nsegments;
-    char *source;      /* source URL, percent- or base64-decoded */
+    char *source; /* source URL, percent- or base64-decoded */
     size_t source_len;
-    char *ext;         /* requested extension, or NULL */
+    char *ext; /* requested extension, or NULL */
 
-    char *storage_;    /* backing buffers (private) */
+    char *storage_; /* backing buffers (private) */
     char *storage2_;
 };
 

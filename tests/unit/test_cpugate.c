@@ -41,8 +41,7 @@ static int source_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *st
     if (sched_getscheduler(0) == SCHED_IDLE)
         atomic_store(&source_idle_seen, true);
     for (int y = 0; y < r->height; y++)
-        memset(VIPS_REGION_ADDR(out, r->left, r->top + y), (r->top + y) & 0xff,
-               (size_t)r->width);
+        memset(VIPS_REGION_ADDR(out, r->left, r->top + y), (r->top + y) & 0xff, (size_t)r->width);
     return 0;
 }
 
@@ -286,7 +285,6 @@ static void test_nice_mode(void **state)
     cpugate_request_end();
     cpugate_disable();
 }
-
 
 /* What the target saw of the threads writing to it. */
 struct writes {

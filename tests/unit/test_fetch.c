@@ -273,9 +273,9 @@ static int local_with(const char *name, const void *head, size_t hlen, size_t pa
 static void test_local_limits(void **state)
 {
     /* A PNG header claiming 65535 x 65535 in front of 3 MB of zeros. */
-    static const unsigned char bomb[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
-                                         'I', 'H', 'D', 'R', 0, 0, 0xff, 0xff, 0, 0, 0xff, 0xff,
-                                         8, 2, 0, 0, 0};
+    static const unsigned char bomb[] = {0x89, 'P', 'N',  'G',  '\r', '\n', 0x1a, '\n', 0,    0,
+                                         0,    13,  'I',  'H',  'D',  'R',  0,    0,    0xff, 0xff,
+                                         0,    0,   0xff, 0xff, 8,    2,    0,    0,    0};
     static const char svg[] = "<svg xmlns=\"http://www.w3.org/2000/svg\"><!-- ";
     static const char text[] = "plain text, no image";
     struct fetch_opts o = {.has_limits = true, .max_resolution = 50000000, .check_type = true};
@@ -305,8 +305,7 @@ static void test_local_limits(void **state)
     /* An SVG past IMGFCGI_MAX_SVG_FILE_SIZE; the file-size limit (0) does not matter. */
     o.check_type = true;
     cfg.max_svg_file_size = 100000;
-    assert_int_equal(local_with("big.svg", svg, strlen(svg), 200000, &o, &r, &e),
-                     ERR_SOURCE_TYPE);
+    assert_int_equal(local_with("big.svg", svg, strlen(svg), 200000, &o, &r, &e), ERR_SOURCE_TYPE);
     assert_non_null(strstr(e.msg, "SVG is too big"));
     fetch_result_release(&r);
     assert_int_equal(local_with("ok.svg", svg, strlen(svg), 50000, &o, &r, &e), 0);

@@ -193,7 +193,8 @@ static void test_fit_jpeg(void **state)
 
     (void)state;
     /* 1400 * 300 / 2240 = 187.5, rounded half away from zero. */
-    assert_int_equal(run("GET", "/insecure/rs:fit:300:300/plain/local:///photo.jpg", NULL, &c), 200);
+    assert_int_equal(run("GET", "/insecure/rs:fit:300:300/plain/local:///photo.jpg", NULL, &c),
+                     200);
     assert_non_null(strstr(c.headers, "Content-Type: image/jpeg\n"));
     assert_non_null(strstr(c.headers, "Content-Disposition: inline; filename=\"photo.jpg\"\n"));
     assert_image(&c, "jpegload", 300, 188);
@@ -448,8 +449,7 @@ static const char *param_pairs(void *ctx, const char *name)
     return NULL;
 }
 
-static int run_with(const char *method, const char *uri, const char *const *kv,
-                    struct captured *c)
+static int run_with(const char *method, const char *uri, const char *const *kv, struct captured *c)
 {
     struct request rq = {method, uri, param_pairs, (void *)kv};
     struct output out = {cap_head, cap_body, cap_abort, c};
@@ -596,14 +596,14 @@ static void test_cors_debug_canonical(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fit_jpeg),        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_fit_jpeg),         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_alpha_and_extend), cmocka_unit_test(test_orientation),
-        cmocka_unit_test(test_errors),          cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_auto_webp),       cmocka_unit_test(test_client_gone),
-        cmocka_unit_test(test_secret),          cmocka_unit_test(test_etag_304),
-        cmocka_unit_test(test_fallback),        cmocka_unit_test(test_cors_debug_canonical),
-        cmocka_unit_test(test_client_hints),    cmocka_unit_test(test_base_url_and_b64_filename),
-        cmocka_unit_test(test_png_quantize),    cmocka_unit_test(test_only_presets),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_auto_webp),        cmocka_unit_test(test_client_gone),
+        cmocka_unit_test(test_secret),           cmocka_unit_test(test_etag_304),
+        cmocka_unit_test(test_fallback),         cmocka_unit_test(test_cors_debug_canonical),
+        cmocka_unit_test(test_client_hints),     cmocka_unit_test(test_base_url_and_b64_filename),
+        cmocka_unit_test(test_png_quantize),     cmocka_unit_test(test_only_presets),
     };
 
     return cmocka_run_group_tests_name("handler", tests, setup, teardown);

@@ -138,7 +138,6 @@ static void test_first_reason_sticks(void **state)
     assert_null(watch_attach(&w, NULL));
 }
 
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
