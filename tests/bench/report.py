@@ -13,6 +13,8 @@ CONFIGS = ["imgfcgi", "thumbnail", "local-c4", "http-c4", "local-c2", "ifilter"]
 # The workloads whose output is JPEG, WebP or PNG: the 0.90 / 0.85 acceptance set.
 RATIO_CHECKED = ["jpeg3-fill-jpeg", "jpeg12-fill-jpeg", "jpeg3-fit-jpeg", "jpeg3-fit-webp",
                  "png-fit-png"]
+# A change that should not move throughput: after / before at least this.
+AB_MIN = 0.97
 IFILTER_MIN = {"jpeg3-fill-jpeg": 2.0, "jpeg12-fill-jpeg": 2.5}
 
 
@@ -84,6 +86,22 @@ def main(d):
     out.append("")
 
     checks = []
+    ab = [n for n in order if rows[n].get("base-local-c4")]
+    if ab:
+        out.append("imgfcgi against the baseline binary (BENCH_BASELINE), the same repeats, "
+                   "the two measured in alternating order; req/s medians:\n")
+        out.append("| workload | local -c4 | baseline | ratio | http -c4 | baseline | ratio |")
+        out.append("|---|--:|--:|--:|--:|--:|--:|")
+        for n in ab:
+            cells = []
+            for c in ("local-c4", "http-c4"):
+                v, b = m(n, c, 0), m(n, "base-" + c, 0)
+                cells += [fmt(v), fmt(b), fmt(v / b if v and b else None, 2)]
+                if v and b:
+                    checks.append((v / b >= AB_MIN,
+                                   f"{n}: {c} / baseline = {v / b:.2f} (>= {AB_MIN})"))
+            out.append(f"| {n} | " + " | ".join(cells) + " |")
+        out.append("")
     for n in RATIO_CHECKED:
         lim = m(n, "imgfcgi", 0)
         if lim is None:
