@@ -1,6 +1,6 @@
 /*
- * bufpool.h: a self-calibrating pool of download buffers (imgproxy's bufpool,
- * REFERENCE §4.2, with a finer statistic).
+ * bufpool.h: a self-calibrating pool of download buffers (the design of
+ * imgproxy's bufpool, with a finer statistic).
  *
  * What it does. Download buffers are the biggest allocations imgfcgi makes
  * itself; allocating and freeing a fresh multi-megabyte buffer per request is
@@ -22,14 +22,13 @@
  * buffer may be twice what it needs) and sit at an arbitrary place between
  * p95 and 2 x p95. Here the buckets are eighth-octaves (bounds 64 * 2^(i/8),
  * steps of 9%), so a quantile is overestimated by at most 9.05% and is never
- * larger than imgproxy's at the same quantile. tests/unit/test_bufpool.c
- * shows it on five synthetic log-normal streams: p95 overshoot at most 8.9%
- * here against up to 66% for imgproxy's buckets. The precision buys a
+ * larger than imgproxy's at the same quantile (tests/unit/test_bufpool.c
+ * compares the two on synthetic log-normal streams). The precision buys a
  * deliberate choice of quantile instead of a rounding accident:
- *   max = p99: 99% of downloads fit a pooled buffer (the test's two-worker
- *   stream hits 98.8% after calibration), at the cost of keeping
- *   `capacity` buffers of p99 size; for wide spreads (sigma >= 0.8) that is
- *   up to ~1.8x imgproxy's max, for narrow ones it is smaller.
+ *   max = p99: about 99% of downloads fit a pooled buffer after
+ *   calibration, at the cost of keeping `capacity` buffers of p99 size;
+ *   for wide spreads of sizes that is more than imgproxy's max (the upper
+ *   bound of the p95 power-of-two bucket), for narrow ones less.
  *   default = p95, imgproxy's own advice for IMGPROXY_DOWNLOAD_BUFFER_SIZE
  *   ("the estimated 95 percentile of your image sizes"): a body of unknown
  *   length then rarely regrows the buffer while it arrives.

@@ -2,10 +2,10 @@
  * memory.h: which allocator serves malloc, giving free memory back to the OS,
  * and the sidecar thread that does it every IMGPROXY_FREE_MEMORY_INTERVAL.
  *
- * Detection (PLATFORM-NOTES §6.4), at run time and with no link-time
- * dependency on jemalloc or tcmalloc: dlsym(RTLD_DEFAULT, "mallctl") means
- * jemalloc is loaded, dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory")
- * means gperftools tcmalloc; dladdr() on the malloc that dlsym finds first
+ * Detection, at run time and with no link-time dependency on jemalloc or
+ * tcmalloc: dlsym(RTLD_DEFAULT, "mallctl") means jemalloc is loaded,
+ * dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory") means gperftools
+ * tcmalloc; dladdr() on the malloc that dlsym finds first
  * names the library that really serves malloc. A release call is only used
  * when both agree (jemalloc linked in by some library while glibc still
  * serves malloc gets glibc's malloc_trim); anything else (an ASan runtime,
@@ -57,12 +57,12 @@ size_t memory_rss(void);
 /*
  * glibc only: fixes malloc's thresholds at trim_threshold (M_TRIM_THRESHOLD)
  * and at most 32 MB of it (M_MMAP_THRESHOLD), so that a request's big
- * buffers - libjpeg's 36 MB of coefficients for a 12 MP progressive JPEG -
- * stay in the heap for the next request instead of going back to the OS and
- * being faulted in again on every request. glibc's dynamic trim threshold
- * settles at twice the largest buffer it has unmapped (2 x 24 MB here); two
- * such requests in one arena go past it (the main heap's brk moved by 58 MB
- * per request) and it trims at every free. 64 MB, the most the dynamic
+ * buffers - libjpeg keeps every DCT coefficient of a progressive JPEG, about
+ * 3 bytes per pixel - stay in the heap for the next request instead of going
+ * back to the OS and being faulted in again on every request. glibc's
+ * dynamic trim threshold settles at twice the largest buffer it has
+ * unmapped; when two such requests' buffers meet in one arena its free top
+ * goes past that and is trimmed at every free. 64 MB, the most the dynamic
  * threshold can reach, holds them. Free memory still goes back to the OS from the
  * sidecar (memory_release) - but glibc's malloc_trim does not shrink the
  * top of an arena other than the main one, so each arena may keep up to
