@@ -45,11 +45,10 @@
  * time per workload class, peak RSS growth and libvips tracked high-water
  * measured; jemalloc, libvips 8.14, IMGFCGI_VIPS_CONCURRENCY=1) so that the
  * estimate sits between 1.0x and 1.5x the measured peak; each part is then
- * multiplied by EST_MARGIN. The figures are in README "Memory budget".
+ * multiplied by EST_MARGIN.
  * Line counts in particular are empirical: libvips' sequential line cache
  * and the shrinkers' windows hold ~600 lines at small shrinks and ~47 lines
- * per unit of vertical shrink beyond that (1260 lines of a 50 MP PNG for a
- * 300 px thumbnail). Cases not calibrated (16-bit and alpha sources, GIF,
+ * per unit of vertical shrink beyond that. Cases not calibrated (16-bit and alpha sources, GIF,
  * TIFF, palette PNG, animations, filters) use the byte counts written next to
  * them, which are upper-side guesses from how the code allocates.
  */
@@ -72,7 +71,8 @@
  * Per request: objects, thread buffers, codec tables. Most of it is served
  * from the thread's allocator cache and libvips' buffers on a warm server:
  * connection threads are reused last-in first-out (fcgi/worker.c), so a
- * thumbnail's RSS growth, one request at a time, goes 1.9, 0.9, 0.5, 0.3 MB.
+ * thumbnail's RSS growth shrinks over the first few requests to a fraction
+ * of a megabyte.
  */
 #define EST_FIXED (0.2 * MB)
 /*
@@ -91,8 +91,8 @@
 #define EST_PNG_PALETTE_BPP 10.0
 #define EST_JPEG_STREAM (0.1 * MB)
 /*
- * The sum above fits the calibration runs at 0.99-1.14x the measured peak;
- * run-to-run noise of the peak is ~10%, so the total gets this margin.
+ * The sum above is fitted to the measured peak; the peak itself varies from
+ * run to run, so every part gets this margin on top.
  */
 #define EST_MARGIN 1.15
 #define JPEG_OPTIMIZE_MAX_PIXELS (1024.0 * 1024.0) /* process.c keeps the same bound */
