@@ -728,22 +728,20 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     static int (*const phases[])(struct build *) = {
         load_source, load_animation, trim, choose_output, shrink_on_load, run_transform, strip,
     };
-    struct build b;
+    struct build b = {.data = data,
+                      .len = len,
+                      .src_type = src_type,
+                      .po = po,
+                      .accept = accept,
+                      .info = info,
+                      .e = e,
+                      .vector_scale = 1.0,
+                      .frames = 1};
     int ret = 0;
 
     *jobp = NULL;
     memset(info, 0, sizeof(*info));
     info->src_type = src_type;
-    memset(&b, 0, sizeof(b));
-    b.data = data;
-    b.len = len;
-    b.src_type = src_type;
-    b.po = po;
-    b.accept = accept;
-    b.info = info;
-    b.e = e;
-    b.vector_scale = 1.0;
-    b.frames = 1;
     /* First: every image below reports to its watch. */
     b.job = calloc(1, sizeof(*b.job));
     if (b.job == NULL)
