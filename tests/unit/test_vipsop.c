@@ -1,6 +1,7 @@
 /*
  * test_vipsop.c: a request's libvips error comes from the stage of its own
- * failed call, whatever other threads put in libvips' shared error buffer.
+ * failed call (loader, decode, later step), whatever other threads put in
+ * libvips' shared error buffer.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -183,13 +184,48 @@ static void test_process_load_failure(void **state)
     assert_true(error_is(&e, ERR_BROKEN_IMAGE, "Can't load the source image"));
 }
 
+/*
+ * A deflate TIFF (its directory after the pixel data) with the middle of its
+ * data overwritten: the header reads, the pixels do not decode. Caller frees
+ * with g_free().
+ */
+static unsigned char *broken_tiff(size_t *len)
+{
+    VipsImage *noise = NULL, *img = NULL;
+    unsigned char *buf = NULL;
+
+    assert_int_equal(vips_gaussnoise(&noise, 256, 256, NULL), 0);
+    assert_int_equal(vips_cast(noise, &img, VIPS_FORMAT_UCHAR, NULL), 0);
+    assert_int_equal(vips_tiffsave_buffer(img, (void **)&buf, len, "compression",
+                                          VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE, NULL),
+                     0);
+    g_object_unref(img);
+    g_object_unref(noise);
+    memset(buf + *len / 4, 0xff, *len / 4);
+    return buf;
+}
+
+static void test_process_decode_failure(void **state)
+{
+    size_t len = 0;
+    unsigned char *buf = broken_tiff(&len);
+    struct errinfo e;
+
+    (void)state;
+    assert_int_equal(run_request(buf, len, IMGTYPE_TIFF, &e), ERR_BROKEN_IMAGE);
+    assert_int_equal(e.status, 422);
+    /* The loader read the header: a later call met the decode failure. */
+    assert_false(error_is(&e, ERR_BROKEN_IMAGE, "Can't load the source image"));
+    g_free(buf);
+}
+
 /* What one thread saw go wrong: counted there, asserted on the main thread. */
 struct worker {
     pthread_t thread;
     int wrong;
     char first[320];
-    void *png;
-    size_t png_len;
+    void *src; /* loader_failures: a broken TIFF; step_failures: a good PNG */
+    size_t src_len;
 };
 
 static void note(struct worker *w, const char *what, const struct errinfo *e)
@@ -199,7 +235,10 @@ static void note(struct worker *w, const char *what, const struct errinfo *e)
                  e->status, e->msg);
 }
 
-/* Fails in the loader, over and over: always 422 Broken or unsupported image. */
+/*
+ * Fails in the loader, and in decoding after the loader read the header, in
+ * turns: always 422 Broken or unsupported image.
+ */
 static void *loader_failures(void *arg)
 {
     struct worker *w = arg;
@@ -210,6 +249,9 @@ static void *loader_failures(void *arg)
         if (run_request(garbage_jpeg, sizeof(garbage_jpeg), IMGTYPE_JPEG, &e) != ERR_BROKEN_IMAGE ||
             !error_is(&e, ERR_BROKEN_IMAGE, "Can't load the source image"))
             note(w, "loader failure", &e);
+        if (run_request(w->src, w->src_len, IMGTYPE_TIFF, &e) != ERR_BROKEN_IMAGE ||
+            e.status != 422)
+            note(w, "decode failure", &e);
     }
     vips_thread_shutdown();
     return NULL;
@@ -243,7 +285,7 @@ static void *step_failures(void *arg)
             note(w, "step failure", &e);
         }
         g_object_unref(img);
-        if (run_request(w->png, w->png_len, IMGTYPE_PNG, &e) != 0)
+        if (run_request(w->src, w->src_len, IMGTYPE_PNG, &e) != 0)
             note(w, "good request", &e);
     }
     vips_thread_shutdown();
@@ -257,12 +299,14 @@ static void test_concurrent_failures_stay_apart(void **state)
     (void)state;
     memset(&a, 0, sizeof(a));
     memset(&b, 0, sizeof(b));
-    b.png = small_png(&b.png_len);
+    a.src = broken_tiff(&a.src_len);
+    b.src = small_png(&b.src_len);
     assert_int_equal(pthread_create(&a.thread, NULL, loader_failures, &a), 0);
     assert_int_equal(pthread_create(&b.thread, NULL, step_failures, &b), 0);
     assert_int_equal(pthread_join(a.thread, NULL), 0);
     assert_int_equal(pthread_join(b.thread, NULL), 0);
-    g_free(b.png);
+    g_free(a.src);
+    g_free(b.src);
     if (a.wrong != 0)
         fail_msg("%d of %d loader failures wrong; first: %s", a.wrong, ROUNDS, a.first);
     if (b.wrong != 0)
@@ -275,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_stage_codes),
         cmocka_unit_test(test_guard_sees_decode_failure),
         cmocka_unit_test(test_process_load_failure),
+        cmocka_unit_test(test_process_decode_failure),
         cmocka_unit_test(test_concurrent_failures_stay_apart),
     };
 
