@@ -1,4 +1,4 @@
-/* test_geometry.c: imgproxy's sizing and position math, as tables (REFERENCE §2.1, §2.2). */
+/* test_geometry.c: imgproxy's sizing and position math, as tables. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -105,7 +105,7 @@ struct plan_want {
 };
 
 struct plan_case {
-    const char *why;    /* the arithmetic, REFERENCE §2.1 */
+    const char *why;    /* the arithmetic */
     int sw, sh, orient; /* stored source size, EXIF orientation (0 = 1) */
     bool vector;
     enum resize_type rt;
@@ -412,7 +412,7 @@ static void test_plan_targets_and_scales(void **state)
 
 static void test_plan_orientation(void **state)
 {
-    /* EXIF orientation -> clockwise angle and flip (REFERENCE §2.1 extractMeta). */
+    /* EXIF orientation -> clockwise angle and flip (imgproxy extractMeta). */
     static const struct {
         int orient, angle;
         bool flip, swap;
