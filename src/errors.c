@@ -1,4 +1,4 @@
-/* errors.c: the one table from internal errors to HTTP statuses (imgproxy v3.31 §5). */
+/* errors.c: the one table from internal errors to HTTP statuses (as imgproxy v3 answers). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

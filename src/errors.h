@@ -1,4 +1,4 @@
-/* errors.h: internal error codes, their HTTP statuses and public messages (REFERENCE §5). */
+/* errors.h: internal error codes, their HTTP statuses and public messages (imgproxy v3's table). */
 #ifndef IMGFCGI_ERRORS_H
 #define IMGFCGI_ERRORS_H
 

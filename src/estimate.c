@@ -45,11 +45,10 @@
  * time per workload class, peak RSS growth and libvips tracked high-water
  * measured; jemalloc, libvips 8.14, IMGFCGI_VIPS_CONCURRENCY=1) so that the
  * estimate sits between 1.0x and 1.5x the measured peak; each part is then
- * multiplied by EST_MARGIN. The figures are in README "Memory budget".
+ * multiplied by EST_MARGIN.
  * Line counts in particular are empirical: libvips' sequential line cache
  * and the shrinkers' windows hold ~600 lines at small shrinks and ~47 lines
- * per unit of vertical shrink beyond that (1260 lines of a 50 MP PNG for a
- * 300 px thumbnail). Cases not calibrated (16-bit and alpha sources, GIF,
+ * per unit of vertical shrink beyond that. Cases not calibrated (16-bit and alpha sources, GIF,
  * TIFF, palette PNG, animations, filters) use the byte counts written next to
  * them, which are upper-side guesses from how the code allocates.
  */
@@ -62,7 +61,8 @@
 #include "config.h"
 #include "estimate.h"
 #include "geometry.h"
-#include "process.h"
+#include "plan.h"
+#include "vipsop.h"
 #include "banned.h"
 
 #define MB (1024.0 * 1024.0)
@@ -71,7 +71,8 @@
  * Per request: objects, thread buffers, codec tables. Most of it is served
  * from the thread's allocator cache and libvips' buffers on a warm server:
  * connection threads are reused last-in first-out (fcgi/worker.c), so a
- * thumbnail's RSS growth, one request at a time, goes 1.9, 0.9, 0.5, 0.3 MB.
+ * thumbnail's RSS growth shrinks over the first few requests to a fraction
+ * of a megabyte.
  */
 #define EST_FIXED (0.2 * MB)
 /*
@@ -90,8 +91,8 @@
 #define EST_PNG_PALETTE_BPP 10.0
 #define EST_JPEG_STREAM (0.1 * MB)
 /*
- * The sum above fits the calibration runs at 0.99-1.14x the measured peak;
- * run-to-run noise of the peak is ~10%, so the total gets this margin.
+ * The sum above is fitted to the measured peak; the peak itself varies from
+ * run to run, so every part gets this margin on top.
  */
 #define EST_MARGIN 1.15
 #define JPEG_OPTIMIZE_MAX_PIXELS (1024.0 * 1024.0) /* process.c keeps the same bound */
@@ -100,19 +101,13 @@ int estimate_read_header(const unsigned char *data, size_t len, enum imgtype typ
                          struct estimate_header *h, struct errinfo *e)
 {
     VipsImage *img;
-    char *msg;
 
     memset(h, 0, sizeof(*h));
     h->type = type;
     /* A header-only open: with sequential access nothing is decoded until pixels are asked. */
     img = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
-    if (img == NULL) {
-        msg = vips_error_buffer_copy();
-        err_set(e, ERR_BROKEN_IMAGE, "Can't read the source header: %s",
-                msg != NULL ? g_strchomp(msg) : "libvips error");
-        g_free(msg);
-        return ERR_BROKEN_IMAGE;
-    }
+    if (img == NULL)
+        return vipsop_fail(e, VIPSOP_LOAD, "Can't read the source header");
     h->width = vips_image_get_width(img);
     h->height = vips_image_get_page_height(img);
     h->pages = vips_image_get_n_pages(img);
@@ -127,29 +122,15 @@ int estimate_read_header(const unsigned char *data, size_t len, enum imgtype typ
     return 0;
 }
 
-/* Animated as process_prepare() decides it (before the format is known). */
-static int frames_of(const struct estimate_header *h, const struct procopts *po)
-{
-    if (po->max_animation_frames > 1 && (h->type == IMGTYPE_GIF || h->type == IMGTYPE_WEBP) &&
-        (po->format == IMGTYPE_UNKNOWN || po->format == IMGTYPE_GIF ||
-         po->format == IMGTYPE_WEBP) &&
-        h->pages > 1)
-        return h->pages < po->max_animation_frames ? h->pages : po->max_animation_frames;
-    return 1;
-}
-
-static bool wants_alpha(const struct estimate_header *h, const struct procopts *po)
-{
-    return !po->flatten && (h->alpha || po->extend || po->extend_ar || po->padding[0] ||
-                            po->padding[1] || po->padding[2] || po->padding[3]);
-}
-
 enum imgtype estimate_out_type(const struct estimate_header *h, const struct procopts *po,
                                const char *accept)
 {
-    bool animated = frames_of(h, po) > 1, alpha = wants_alpha(h, po);
+    struct geom_plan plan;
 
-    return process_choose_format(po, h->type, alpha, animated, accept);
+    geom_plan(&plan, h->width > 0 ? h->width : 1, h->height > 0 ? h->height : 1, h->orientation,
+              h->type == IMGTYPE_SVG, po);
+    return plan_format(po, h->type, plan_alpha(h->alpha, po, &plan),
+                       plan_frames(h->type, h->pages, po) > 1, accept);
 }
 
 static double encoder_bytes(enum imgtype t, double px, int bands, int quality, int frames)
@@ -187,115 +168,134 @@ static size_t clamp_size(double v)
     return (size_t)v;
 }
 
+/* Shrink-on-load as the pipeline will do it (plan_load()): the size the loader decodes to. */
+static void decode_size(const struct estimate_header *h, const struct geom_plan *plan,
+                        const struct procopts *po, bool animated, struct estimate *est)
+{
+    struct plan_load l;
+    double dw, dh;
+
+    plan_load(plan, h->type, po->trim, animated, &l);
+    est->shrink = l.jpeg_shrink;
+    est->load_scale = l.scale;
+    dw = ceil((double)h->width / est->shrink * est->load_scale);
+    dh = ceil((double)h->height / est->shrink * est->load_scale);
+    est->decode_w = dw < 1 ? 1 : (int)dw;
+    est->decode_h = dh < 1 ? 1 : (int)dh;
+}
+
+/* What the estimate's terms are computed from. */
+struct est_in {
+    const struct estimate_header *h;
+    const struct procopts *po;
+    const struct geom_plan *plan;
+    int frames;
+    double dec_bpp;   /* bytes a decoded pixel */
+    int out_bands;    /* bands of the result */
+    bool alpha;       /* the result has alpha */
+    double scaled_px; /* pixels after scaling (one frame) */
+    double out_px;    /* result pixels (one frame) */
+};
+
+/* Whole images held by random-access steps; sets est->reasons. */
+static double in_memory_bytes(const struct est_in *in, struct estimate *est)
+{
+    const struct procopts *po = in->po;
+    double dpx = (double)est->decode_w * est->decode_h, mem = 0;
+
+    if (po->trim && in->frames < 2) {
+        mem += (double)in->h->width * in->h->height * in->dec_bpp;
+        est->reasons |= ESTIMATE_TRIM;
+    }
+    if (plan_orients(in->plan, po)) {
+        mem += dpx * in->dec_bpp * in->frames;
+        est->reasons |= ESTIMATE_ROTATE;
+    }
+    if (plan_smart_crop(in->plan, po)) {
+        mem += dpx * in->dec_bpp * in->frames * EST_SMART_FACTOR + EST_SMART_EXTRA;
+        est->reasons |= ESTIMATE_SMART;
+    }
+    if (plan_smart_result_crop(in->plan, po)) {
+        /* Scaled and converted to 8-bit sRGB by then. */
+        mem += in->scaled_px * in->out_bands * in->frames * EST_SMART_FACTOR + EST_SMART_EXTRA;
+        est->reasons |= ESTIMATE_SMART;
+    }
+    if (po->blur > 0 || po->sharpen > 0 || po->pixelate > 1) {
+        double fbpp = in->alpha ? in->out_bands * 4.0 : in->out_bands;
+        double sigma = po->blur > po->sharpen ? po->blur : po->sharpen;
+
+        mem += (in->scaled_px * fbpp + in->scaled_px * in->out_bands) * in->frames;
+        mem += (double)in->plan->scaled_w * (6.0 * sigma + 1.0) * in->out_bands * 4.0;
+        est->reasons |= ESTIMATE_FILTER;
+    }
+    if (in->frames > 1) {
+        /* Every transformed frame exists before arrayjoin hands them to the saver. */
+        mem += in->out_px * in->out_bands * in->frames;
+        est->reasons |= ESTIMATE_ANIMATION;
+    }
+    return mem;
+}
+
+/* The streaming window: lines of the decoded width, more the more it shrinks. */
+static double stream_bytes(const struct estimate_header *h, const struct geom_plan *plan,
+                           const struct estimate *est, double work_bpp)
+{
+    double dh = est->decode_h;
+    double vshrink = dh / (plan->scaled_h > 0 ? plan->scaled_h : 1);
+    double stream;
+
+    if (vshrink < 1)
+        vshrink = 1;
+    /* ...never more lines than the decoded image has. */
+    stream =
+        est->decode_w * work_bpp * fmin(dh, fmax(EST_LINES_MIN, EST_LINES_PER_SHRINK * vshrink));
+    if (h->type == IMGTYPE_GIF)
+        stream += (double)h->width * h->height * 4.0 * 2.0; /* libnsgif frame + previous */
+    return stream;
+}
+
 void estimate_compute(const struct estimate_header *h, size_t src_len, const struct procopts *po,
                       enum imgtype out_type, struct estimate *est)
 {
     struct geom_plan plan;
-    bool vector = h->type == IMGTYPE_SVG;
-    int frames = frames_of(h, po);
+    struct est_in in;
     int sample = h->sample_bytes > 0 ? h->sample_bytes : 1;
     int bands = h->bands > 0 ? h->bands : 3;
-    bool alpha = wants_alpha(h, po);
-    int out_bands = alpha && imagetype_supports_alpha(out_type) ? 4 : 3;
-    double dec_bpp, work_bpp, dw, dh, out_px, scaled_px, vshrink, in_mem = 0, stream, enc;
-    double wshrink, hshrink, preshrink;
-    bool animated = frames > 1;
+    double work_bpp, in_mem, stream, enc;
 
     memset(est, 0, sizeof(*est));
-    est->out_type = out_type;
-    est->frames = frames;
-    est->source = src_len;
-    est->shrink = 1;
-    est->load_scale = 1.0;
-
     geom_plan(&plan, h->width > 0 ? h->width : 1, h->height > 0 ? h->height : 1, h->orientation,
-              vector, po);
-
-    /* Shrink-on-load: the same rule as process_prepare() (imgproxy scaleOnLoad). */
-    wshrink = (double)plan.src_w / (double)geom_scale(plan.src_w, plan.wscale);
-    hshrink = (double)plan.src_h / (double)geom_scale(plan.src_h, plan.hscale);
-    preshrink = wshrink < hshrink ? wshrink : hshrink;
-    dw = h->width;
-    dh = h->height;
-    if (!po->trim && !animated) {
-        if (vector) {
-            est->load_scale = 1.0 / preshrink;
-        } else if (!cfg.disable_shrink_on_load && preshrink > 1.0) {
-            if (h->type == IMGTYPE_JPEG)
-                est->shrink = process_jpeg_shrink(preshrink);
-            else if (h->type == IMGTYPE_WEBP)
-                est->load_scale = 1.0 / preshrink;
-        }
-    }
-    dw = ceil(dw / est->shrink * est->load_scale);
-    dh = ceil(dh / est->shrink * est->load_scale);
-    if (dw < 1)
-        dw = 1;
-    if (dh < 1)
-        dh = 1;
-    est->decode_w = (int)dw;
-    est->decode_h = (int)dh;
+              h->type == IMGTYPE_SVG, po);
+    in.h = h;
+    in.po = po;
+    in.plan = &plan;
+    in.frames = plan_frames(h->type, h->pages, po);
+    in.alpha = plan_alpha(h->alpha, po, &plan);
+    in.out_bands = in.alpha && imagetype_supports_alpha(out_type) ? 4 : 3;
+    /* GIF decodes to RGBA; everything else as the header says. */
+    in.dec_bpp = h->type == IMGTYPE_GIF ? 4.0 : (double)bands * sample;
+    in.scaled_px = (double)plan.scaled_w * plan.scaled_h;
+    in.out_px = (double)plan.out_w * plan.out_h;
+    est->out_type = out_type;
+    est->frames = in.frames;
+    est->source = src_len;
+    decode_size(h, &plan, po, in.frames > 1, est);
     est->out_w = plan.out_w;
     est->out_h = plan.out_h;
 
-    /* GIF decodes to RGBA; everything else as the header says. */
-    dec_bpp = h->type == IMGTYPE_GIF ? 4.0 : (double)bands * sample;
     /* Alpha images are premultiplied to float around the resampler. */
-    work_bpp = h->alpha ? (double)bands * 4.0 : dec_bpp;
-    out_px = (double)plan.out_w * plan.out_h;
-    scaled_px = (double)plan.scaled_w * plan.scaled_h;
-
-    /* The streaming window: lines of the decoded width, more the more it shrinks. */
-    vshrink = dh / (plan.scaled_h > 0 ? plan.scaled_h : 1);
-    if (vshrink < 1)
-        vshrink = 1;
-    /* ...never more lines than the decoded image has. */
-    stream = dw * work_bpp * fmin(dh, fmax(EST_LINES_MIN, EST_LINES_PER_SHRINK * vshrink));
-    if (h->type == IMGTYPE_GIF)
-        stream += (double)h->width * h->height * 4.0 * 2.0; /* libnsgif frame + previous */
-
-    /* Whole images held by random-access steps. */
-    if (po->trim && !animated) {
-        in_mem += (double)h->width * h->height * dec_bpp;
-        est->reasons |= ESTIMATE_TRIM;
-    }
-    if (plan.angle != 0 || plan.flip || plan.rotate != 0 || po->flip_h || po->flip_v) {
-        in_mem += dw * dh * dec_bpp * frames;
-        est->reasons |= ESTIMATE_ROTATE;
-    }
-    if ((plan.crop_w > 0 || plan.crop_h > 0) &&
-        (po->crop_gravity.type == GRAV_SMART ||
-         (po->crop_gravity.type == GRAV_UNKNOWN && po->gravity.type == GRAV_SMART))) {
-        in_mem += dw * dh * dec_bpp * frames * EST_SMART_FACTOR + EST_SMART_EXTRA;
-        est->reasons |= ESTIMATE_SMART;
-    }
-    if ((plan.result_crop_w > 0 || plan.result_crop_h > 0) && po->gravity.type == GRAV_SMART) {
-        /* Scaled and converted to 8-bit sRGB by then. */
-        in_mem += scaled_px * out_bands * frames * EST_SMART_FACTOR + EST_SMART_EXTRA;
-        est->reasons |= ESTIMATE_SMART;
-    }
-    if (po->blur > 0 || po->sharpen > 0 || po->pixelate > 1) {
-        double fbpp = alpha ? out_bands * 4.0 : out_bands;
-        double sigma = po->blur > po->sharpen ? po->blur : po->sharpen;
-
-        in_mem += (scaled_px * fbpp + scaled_px * out_bands) * frames;
-        in_mem += (double)plan.scaled_w * (6.0 * sigma + 1.0) * out_bands * 4.0;
-        est->reasons |= ESTIMATE_FILTER;
-    }
-    if (animated) {
-        /* Every transformed frame exists before arrayjoin hands them to the saver. */
-        in_mem += out_px * out_bands * frames;
-        est->reasons |= ESTIMATE_ANIMATION;
-    }
-
-    enc = encoder_bytes(out_type, out_px, out_bands, options_quality(po, out_type), frames);
+    work_bpp = h->alpha ? (double)bands * 4.0 : in.dec_bpp;
+    stream = stream_bytes(h, &plan, est, work_bpp);
+    in_mem = in_memory_bytes(&in, est);
+    enc =
+        encoder_bytes(out_type, in.out_px, in.out_bands, options_quality(po, out_type), in.frames);
     if (out_type == IMGTYPE_WEBP || out_type == IMGTYPE_AVIF || out_type == IMGTYPE_GIF ||
         out_type == IMGTYPE_TIFF || (out_type == IMGTYPE_PNG && cfg.png_quantize))
         est->reasons |= ESTIMATE_WHOLE_ENC;
     if (po->max_bytes > 0 && imagetype_supports_quality(out_type)) {
         /* save_to_fit: the result in memory, and one encoded attempt beside it. */
-        in_mem += out_px * out_bands * frames;
-        enc += out_px * out_bands;
+        in_mem += in.out_px * in.out_bands * in.frames;
+        enc += in.out_px * in.out_bands;
         est->reasons |= ESTIMATE_FIT_BYTES;
     }
 

@@ -1,7 +1,7 @@
 /*
  * estimate.h: what one request will cost in memory, known before any pixel
- * is decoded (issue 9). The model, and where each term comes from, is written
- * at the top of estimate.c; README "Memory budget" summarises it.
+ * is decoded. The model, and where each term comes from, is written at the
+ * top of estimate.c.
  *
  * Two steps: estimate_read_header() opens the downloaded source with a
  * header-only libvips load (no pixel decoded), estimate_compute() is pure
@@ -71,8 +71,8 @@ int estimate_read_header(const unsigned char *data, size_t len, enum imgtype typ
 
 /*
  * The result format the pipeline will choose for this header, options and
- * Accept header (may be NULL): process_choose_format() on the header's
- * alpha and frame count.
+ * Accept header (may be NULL): plan_format() on the header's alpha and
+ * frame count, as process_prepare() decides them.
  */
 enum imgtype estimate_out_type(const struct estimate_header *h, const struct procopts *po,
                                const char *accept);

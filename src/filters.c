@@ -12,6 +12,22 @@ static VipsImage *ref(VipsImage *in)
     return in;
 }
 
+/*
+ * trim_equal_hor/ver on one axis of length full: the trimmed span *start,
+ * *len grows so that the margins on both sides are equal (the smaller one).
+ */
+static void equal_margins(int full, int *start, int *len)
+{
+    int end = full - *start - *len, diff = end - *start;
+
+    if (diff > 0) {
+        *len += diff;
+    } else if (diff < 0) {
+        *start = end;
+        *len -= diff;
+    }
+}
+
 VipsImage *filters_trim(VipsImage *in, const struct procopts *po)
 {
     VipsImage *t[3] = {NULL, NULL, NULL};
@@ -49,26 +65,10 @@ VipsImage *filters_trim(VipsImage *in, const struct procopts *po)
     if (vips_find_trim(cur, &left, &top, &width, &height, "background", bga, "threshold",
                        po->trim_threshold, NULL))
         goto out;
-    if (po->trim_equal_hor) {
-        int right = iw - left - width, diff = right - left;
-
-        if (diff > 0) {
-            width += diff;
-        } else if (diff < 0) {
-            left = right;
-            width -= diff;
-        }
-    }
-    if (po->trim_equal_ver) {
-        int bottom = ih - top - height, diff = bottom - top;
-
-        if (diff > 0) {
-            height += diff;
-        } else if (diff < 0) {
-            top = bottom;
-            height -= diff;
-        }
-    }
+    if (po->trim_equal_hor)
+        equal_margins(iw, &left, &width);
+    if (po->trim_equal_ver)
+        equal_margins(ih, &top, &height);
     if (width <= 0 || height <= 0) {
         out = ref(in);
         goto out;

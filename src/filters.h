@@ -19,7 +19,7 @@
  */
 VipsImage *filters_trim(VipsImage *in, const struct procopts *po);
 
-/* blur, sharpen and pixelate (REFERENCE §2 applyFilters), alpha premultiplied. */
+/* blur, sharpen and pixelate (imgproxy applyFilters), alpha premultiplied. */
 VipsImage *filters_apply(VipsImage *in, const struct procopts *po);
 
 /*

@@ -1,4 +1,4 @@
-/* geometry.h: imgproxy's sizing and position math as pure functions (REFERENCE §2.1, §2.2). */
+/* geometry.h: imgproxy's sizing and position math as pure functions. */
 #ifndef IMGFCGI_GEOMETRY_H
 #define IMGFCGI_GEOMETRY_H
 

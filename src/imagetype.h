@@ -1,4 +1,4 @@
-/* imagetype.h: image formats, sniffed from magic bytes only (REFERENCE §6). */
+/* imagetype.h: image formats, sniffed from magic bytes only. */
 #ifndef IMGFCGI_IMAGETYPE_H
 #define IMGFCGI_IMAGETYPE_H
 

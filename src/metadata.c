@@ -6,6 +6,7 @@
 #include <vips/vips.h>
 
 #include "metadata.h"
+#include "vipsop.h"
 #include "banned.h"
 
 /* Fields savers need to encode the pixels as they are: never metadata to strip. */
@@ -392,7 +393,7 @@ static void filter_blob(VipsImage *img, const char *name, bool xmp)
     if (vips_image_get_typeof(img, name) == 0)
         return;
     if (vips_image_get_blob(img, name, &data, &len) != 0 || data == NULL) {
-        vips_error_clear();
+        vipsop_discard();
         vips_image_remove(img, name);
         return;
     }

@@ -1,4 +1,4 @@
-/* metadata.h: strip_metadata and keep_copyright on a finished image (REFERENCE §2 table). */
+/* metadata.h: strip_metadata and keep_copyright on a finished image. */
 #ifndef IMGFCGI_METADATA_H
 #define IMGFCGI_METADATA_H
 

@@ -361,6 +361,17 @@ static enum probe_status probe_jxl(const unsigned char *b, size_t len, bool comp
     return short_of(complete);
 }
 
+/* The header reader of each type; SVG (sized at render time), ICO and unknown types have none. */
+static const struct {
+    enum imgtype type;
+    enum probe_status (*probe)(const unsigned char *buf, size_t len, bool complete,
+                               struct probe_info *out);
+} probers[] = {
+    {IMGTYPE_JPEG, probe_jpeg}, {IMGTYPE_PNG, probe_png},   {IMGTYPE_GIF, probe_gif},
+    {IMGTYPE_WEBP, probe_webp}, {IMGTYPE_BMP, probe_bmp},   {IMGTYPE_TIFF, probe_tiff},
+    {IMGTYPE_HEIC, probe_heif}, {IMGTYPE_AVIF, probe_heif}, {IMGTYPE_JXL, probe_jxl},
+};
+
 enum probe_status probe_header(const unsigned char *buf, size_t len, bool complete,
                                struct probe_info *out)
 {
@@ -369,27 +380,10 @@ enum probe_status probe_header(const unsigned char *buf, size_t len, bool comple
     /* 15 bytes tell every magic of imagetype_sniff apart (RIFF????WEBPVP8 is the longest). */
     if (out->type == IMGTYPE_UNKNOWN && len < 16 && !complete)
         return PROBE_MORE;
-    switch (out->type) {
-    case IMGTYPE_JPEG:
-        return probe_jpeg(buf, len, complete, out);
-    case IMGTYPE_PNG:
-        return probe_png(buf, len, complete, out);
-    case IMGTYPE_GIF:
-        return probe_gif(buf, len, complete, out);
-    case IMGTYPE_WEBP:
-        return probe_webp(buf, len, complete, out);
-    case IMGTYPE_BMP:
-        return probe_bmp(buf, len, complete, out);
-    case IMGTYPE_TIFF:
-        return probe_tiff(buf, len, complete, out);
-    case IMGTYPE_HEIC:
-    case IMGTYPE_AVIF:
-        return probe_heif(buf, len, complete, out);
-    case IMGTYPE_JXL:
-        return probe_jxl(buf, len, complete, out);
-    default:
-        return PROBE_NONE; /* SVG (sized at render time), ICO, unknown */
-    }
+    for (size_t i = 0; i < sizeof(probers) / sizeof(probers[0]); i++)
+        if (probers[i].type == out->type)
+            return probers[i].probe(buf, len, complete, out);
+    return PROBE_NONE;
 }
 
 bool probe_exceeds(const struct probe_info *p, long long max)

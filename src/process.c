@@ -18,7 +18,9 @@
 #include "watermark.h"
 #include "process.h"
 #include "svg.h"
+#include "plan.h"
 #include "tsan.h"
+#include "vipsop.h"
 #include "banned.h"
 
 struct process_job {
@@ -32,6 +34,8 @@ struct process_job {
      * away; every image of the job reports to it, so the job outlives them.
      */
     struct watch watch;
+    /* Set when a loader of the job fails to decode pixels: a broken source. */
+    struct vipsop_decode decode;
 };
 
 /* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
@@ -73,28 +77,7 @@ void process_global_shutdown(void)
 
 void process_thread_cleanup(void)
 {
-    vips_error_clear();
     vips_thread_shutdown();
-}
-
-/*
- * Records the libvips error text (best effort: the buffer is process-global)
- * as code, or as ERR_BROKEN_IMAGE when it comes from a loader, as imgproxy
- * classifies it.
- */
-static int vips_fail(struct errinfo *e, int code, const char *what)
-{
-    char *msg = vips_error_buffer_copy();
-    int ret;
-
-    if (msg != NULL && code == ERR_INTERNAL &&
-        (strstr(msg, "load_buffer: ") != NULL || strstr(msg, "load_source: ") != NULL ||
-         strstr(msg, "2vips: ") != NULL || strstr(msg, "VipsJpeg: ") != NULL ||
-         strstr(msg, "XML parse error: ") != NULL || strstr(msg, "load: ") != NULL))
-        code = ERR_BROKEN_IMAGE;
-    ret = err_set(e, code, "%s: %s", what, msg ? g_strchomp(msg) : "libvips error");
-    g_free(msg);
-    return ret;
 }
 
 /*
@@ -153,70 +136,63 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
 }
 
 /*
- * A freshly loaded image: it reports to the job's watch, and for a big
- * request under the memory budget its strips yield to thumbnails (cpugate.h).
+ * What building one request's pipeline needs: the job its images report to,
+ * the source and options, and what the phases below work out in turn.
+ */
+struct build {
+    struct process_job *job;
+    const unsigned char *data; /* the source, borrowed */
+    size_t len;
+    enum imgtype src_type;
+    const struct procopts *po;
+    const char *accept;
+    struct process_info *info;
+    struct errinfo *e;
+    VipsImage *img; /* the pipeline so far; owned */
+    int w, h;       /* its size (of one frame) */
+    int orientation;
+    double vector_scale; /* what a vector source is drawn at before the plan's scale */
+    int frames;          /* frames processed; 1 for a still image */
+    bool animated, alpha;
+    struct geom_plan plan;
+    enum imgtype out_type;
+};
+
+/*
+ * A freshly loaded image: it reports to the job's watch, a failure to decode
+ * its pixels is recorded in the job, and for a big request under the memory
+ * budget its strips yield to thumbnails (cpugate.h).
  */
 static VipsImage *loaded(struct process_job *job, VipsImage *img)
 {
-    return cpugate_wrap(watch_attach(&job->watch, img));
+    return cpugate_wrap(vipsop_decode_guard(&job->decode, watch_attach(&job->watch, img)));
 }
 
-/* Replaces *img by next (taking ownership of next); returns -1 if next is NULL. */
-static int step(VipsImage **img, VipsImage *next)
+/*
+ * Replaces *img by next (taking ownership of next). A NULL next is the
+ * failure of the step what, recorded in b's error: a broken source when the
+ * loader failed to decode the pixels the step asked for, else an internal
+ * error. Returns 0 or the error code.
+ */
+static int apply(struct build *b, VipsImage **img, VipsImage *next, const char *what)
 {
     if (next == NULL)
-        return -1;
+        return vipsop_fail(b->e, vipsop_stage_after_load(&b->job->decode), what);
     g_object_unref(*img);
     *img = next;
     return 0;
 }
 
-static bool accepts(const char *accept, const char *mime)
+/* Replaces b's image by the loader's result fresh (NULL: the loader failed). */
+static int reload(struct build *b, VipsImage *fresh)
 {
-    return accept != NULL && strstr(accept, mime) != NULL;
-}
+    VipsImage *next = loaded(b->job, fresh);
 
-/* Result format when the URL names none, or when enforcement overrides it (REFERENCE §2.3). */
-static bool can_animate(enum imgtype t)
-{
-    return t == IMGTYPE_GIF || t == IMGTYPE_WEBP;
-}
-
-enum imgtype process_choose_format(const struct procopts *po, enum imgtype src, bool alpha,
-                                   bool animated, const char *accept)
-{
-    if (po->format != IMGTYPE_UNKNOWN) {
-        if (cfg.enforce_avif && !animated && accepts(accept, "image/avif"))
-            return IMGTYPE_AVIF;
-        if (cfg.enforce_webp && accepts(accept, "image/webp"))
-            return IMGTYPE_WEBP;
-        return po->format;
-    }
-    if ((cfg.auto_avif || cfg.enforce_avif) && !animated && accepts(accept, "image/avif"))
-        return IMGTYPE_AVIF;
-    if ((cfg.auto_webp || cfg.enforce_webp) && accepts(accept, "image/webp"))
-        return IMGTYPE_WEBP;
-    for (size_t i = 0; i < cfg.npreferred_formats; i++)
-        if (cfg.preferred_formats[i] == src)
-            return src;
-    for (size_t i = 0; i < cfg.npreferred_formats; i++) {
-        enum imgtype t = cfg.preferred_formats[i];
-
-        if ((!animated || can_animate(t)) && (!alpha || imagetype_supports_alpha(t)))
-            return t;
-    }
-    return cfg.npreferred_formats > 0 ? cfg.preferred_formats[0] : IMGTYPE_JPEG;
-}
-
-int process_jpeg_shrink(double shrink)
-{
-    if (shrink >= 8)
-        return 8;
-    if (shrink >= 4)
-        return 4;
-    if (shrink >= 2)
-        return 2;
-    return 1;
+    if (next == NULL)
+        return vipsop_fail(b->e, VIPSOP_LOAD, "Can't load the source image");
+    g_object_unref(b->img);
+    b->img = next;
+    return 0;
 }
 
 /* Crops img to w x h at gravity g (smart: libvips attention). */
@@ -337,7 +313,7 @@ static VipsImage *to_srgb(VipsImage *img, bool strip_profile)
             return out;
         }
         /* A broken profile: fall back to the plain colourspace conversion. */
-        vips_error_clear();
+        vipsop_discard();
     }
     if ((in != VIPS_INTERPRETATION_sRGB && in != VIPS_INTERPRETATION_B_W) ||
         vips_image_get_format(img) != VIPS_FORMAT_UCHAR) {
@@ -390,206 +366,177 @@ static VipsImage *extend_to(VipsImage *img, int w, int h, const struct gravity *
     return filters_embed(img, left, top, w, h);
 }
 
-/*
- * Everything after decoding and before metadata stripping, for one image (or
- * one animation frame): orientation, crop, scale, sRGB, result crop, filters,
- * extend, extend_aspect_ratio, padding, flatten, watermark. *imgp is replaced.
- */
-static int transform(VipsImage **imgp, const struct geom_plan *plan, const struct procopts *po,
-                     enum imgtype out_type, struct errinfo *e)
+/* Turns img clockwise by angle (90, 180, 270); NULL on failure. */
+static VipsImage *rotated(VipsImage *img, int angle)
 {
-    VipsImage *img = *imgp;
-    int ret = 0;
+    VipsImage *out = NULL;
 
-    /* Orientation first: the image is as small as it will get before the crop. */
-    if (plan->angle != 0 || plan->flip || plan->rotate != 0 || po->flip_h || po->flip_v) {
-        VipsImage *mem = watch_copy_memory(img);
+    return vips_rot(img, &out, (VipsAngle)(angle / 90), NULL) == 0 ? out : NULL;
+}
 
-        if (step(&img, mem) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
-            goto out;
-        }
-        if (plan->angle != 0) {
-            VipsImage *r = NULL;
+static VipsImage *flipped(VipsImage *img, VipsDirection d)
+{
+    VipsImage *out = NULL;
 
-            vips_rot(img, &r, (VipsAngle)(plan->angle / 90), NULL);
-            if (step(&img, r) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't rotate");
-                goto out;
-            }
-        }
-        if (plan->flip) {
-            VipsImage *f = NULL;
+    return vips_flip(img, &out, d, NULL) == 0 ? out : NULL;
+}
 
-            vips_flip(img, &f, VIPS_DIRECTION_HORIZONTAL, NULL);
-            if (step(&img, f) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't flip");
-                goto out;
-            }
-        }
-        if (plan->rotate != 0) {
-            VipsImage *r = NULL;
+/* img with pad (top, right, bottom, left) transparent pixels around it. */
+static VipsImage *padded(VipsImage *img, const int pad[4])
+{
+    int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
 
-            vips_rot(img, &r, (VipsAngle)(plan->rotate / 90), NULL);
-            if (step(&img, r) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't rotate");
-                goto out;
-            }
-        }
-        for (int d = 0; d < 2; d++) {
-            VipsImage *f = NULL;
+    return filters_embed(img, pad[3], pad[0], iw + pad[1] + pad[3], ih + pad[0] + pad[2]);
+}
 
-            if (!(d == 0 ? po->flip_h : po->flip_v))
-                continue;
-            vips_flip(img, &f, d == 0 ? VIPS_DIRECTION_HORIZONTAL : VIPS_DIRECTION_VERTICAL, NULL);
-            if (step(&img, f) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't flip");
-                goto out;
-            }
-        }
-    }
+/*
+ * The phases of transform() below, for one image or one animation frame
+ * (*img is replaced); each returns 0 or the error code recorded in b->e.
+ *
+ * Orientation first: the image is as small as it will get before the crop.
+ */
+static int orient(struct build *b, VipsImage **img)
+{
+    const struct geom_plan *p = &b->plan;
+    const struct procopts *po = b->po;
+    int ret;
 
-    /* Crop before scaling, in the coordinates of the (possibly pre-shrunk) image. */
-    if (plan->crop_w > 0 || plan->crop_h > 0) {
-        int cur_w = vips_image_get_width(img), cur_h = vips_image_get_height(img);
-        double wpre = (double)plan->src_w / cur_w, hpre = (double)plan->src_h / cur_h;
-        int cw = plan->crop_w > 0 ? geom_shrink(plan->crop_w, wpre) : 0;
-        int ch = plan->crop_h > 0 ? geom_shrink(plan->crop_h, hpre) : 0;
-        struct gravity g = po->crop_gravity.type != GRAV_UNKNOWN ? po->crop_gravity : po->gravity;
-
-        if (plan->crop_w > 0 && cw < 1)
-            cw = 1;
-        if (plan->crop_h > 0 && ch < 1)
-            ch = 1;
-        if (g.type != GRAV_FOCUS_POINT) {
-            if (g.x >= 1.0 || g.x <= -1.0)
-                g.x = geom_round_to_even(g.x / wpre);
-            if (g.y >= 1.0 || g.y <= -1.0)
-                g.y = geom_round_to_even(g.y / hpre);
-        }
-        if (g.type == GRAV_SMART) {
-            VipsImage *mem = watch_copy_memory(img);
-
-            if (step(&img, mem) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
-                goto out;
-            }
-        }
-        if (step(&img, crop_to(img, cw, ch, &g, 1.0)) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't crop");
-            goto out;
-        }
-    }
-
-    if (step(&img, resize_to(img, plan->scaled_w, plan->scaled_h)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't resize");
-        goto out;
-    }
-    if (step(&img, to_srgb(img, po->strip_color_profile)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't convert to sRGB");
-        goto out;
-    }
-
-    if (plan->result_crop_w > 0 || plan->result_crop_h > 0) {
-        if (po->gravity.type == GRAV_SMART) {
-            VipsImage *mem = watch_copy_memory(img);
-
-            if (step(&img, mem) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't decode the source image");
-                goto out;
-            }
-        }
-        if (step(&img, crop_to(img, plan->result_crop_w, plan->result_crop_h, &po->gravity,
-                               plan->dpr_scale)) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't crop");
-            goto out;
-        }
-    }
-
-    if (step(&img, filters_apply(img, po)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't apply filters");
-        goto out;
-    }
-    if (po->extend && step(&img, extend_to(img, plan->target_w, plan->target_h, &po->extend_gravity,
-                                           plan->dpr_scale)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
-        goto out;
-    }
-    if (po->extend_ar && plan->extend_ar_w > 0 && plan->extend_ar_h > 0 &&
-        step(&img, extend_to(img, plan->extend_ar_w, plan->extend_ar_h, &po->extend_ar_gravity,
-                             plan->dpr_scale)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't extend");
-        goto out;
-    }
-    if (plan->padding[0] || plan->padding[1] || plan->padding[2] || plan->padding[3]) {
-        int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
-
-        if (step(&img, filters_embed(img, plan->padding[3], plan->padding[0],
-                                     iw + plan->padding[1] + plan->padding[3],
-                                     ih + plan->padding[0] + plan->padding[2])) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't add padding");
-            goto out;
-        }
-    }
-    {
-        /* fixSize: the result format's size limits (WebP, AVIF/HEIC, GIF, ICO). */
-        int iw = vips_image_get_width(img), ih = vips_image_get_height(img), fw, fh;
-
-        if (save_fit_limits(out_type, iw, ih, &fw, &fh)) {
-            log_warn("%s size is limited: the %dx%d result is scaled to %dx%d",
-                     imagetype_name(out_type), iw, ih, fw, fh);
-            if (step(&img, resize_to(img, fw, fh)) < 0) {
-                ret = vips_fail(e, ERR_INTERNAL, "Can't fit the result size");
-                goto out;
-            }
-        }
-    }
-    if ((po->flatten || !imagetype_supports_alpha(out_type)) &&
-        step(&img, filters_flatten(img, po->background)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't flatten");
-        goto out;
-    }
-
-    if (po->wm_opacity > 0 && watermark_available() &&
-        step(&img, watermark_apply(img, po, plan->dpr_scale)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't apply the watermark");
-        goto out;
-    }
-
-out:
-    *imgp = img;
+    if (!plan_orients(p, po))
+        return 0;
+    ret = apply(b, img, watch_copy_memory(*img), "Can't decode the source image");
+    if (ret == 0 && p->angle != 0)
+        ret = apply(b, img, rotated(*img, p->angle), "Can't rotate");
+    if (ret == 0 && p->flip)
+        ret = apply(b, img, flipped(*img, VIPS_DIRECTION_HORIZONTAL), "Can't flip");
+    if (ret == 0 && p->rotate != 0)
+        ret = apply(b, img, rotated(*img, p->rotate), "Can't rotate");
+    if (ret == 0 && po->flip_h)
+        ret = apply(b, img, flipped(*img, VIPS_DIRECTION_HORIZONTAL), "Can't flip");
+    if (ret == 0 && po->flip_v)
+        ret = apply(b, img, flipped(*img, VIPS_DIRECTION_VERTICAL), "Can't flip");
     return ret;
 }
 
-struct frame_ctx {
-    const struct geom_plan *plan;
-    const struct procopts *po;
-    enum imgtype out_type;
-    struct errinfo *e;
-};
+/* Crop before scaling, in the coordinates of the (possibly pre-shrunk) image. */
+static int crop_source(struct build *b, VipsImage **img)
+{
+    const struct geom_plan *p = &b->plan;
+    int cur_w = vips_image_get_width(*img), cur_h = vips_image_get_height(*img);
+    double wpre = (double)p->src_w / cur_w, hpre = (double)p->src_h / cur_h;
+    int cw = p->crop_w > 0 ? geom_shrink(p->crop_w, wpre) : 0;
+    int ch = p->crop_h > 0 ? geom_shrink(p->crop_h, hpre) : 0;
+    struct gravity g = plan_crop_gravity(b->po);
+    int ret = 0;
+
+    if (p->crop_w <= 0 && p->crop_h <= 0)
+        return 0;
+    if (p->crop_w > 0 && cw < 1)
+        cw = 1;
+    if (p->crop_h > 0 && ch < 1)
+        ch = 1;
+    if (g.type != GRAV_FOCUS_POINT) {
+        if (g.x >= 1.0 || g.x <= -1.0)
+            g.x = geom_round_to_even(g.x / wpre);
+        if (g.y >= 1.0 || g.y <= -1.0)
+            g.y = geom_round_to_even(g.y / hpre);
+    }
+    if (plan_smart_crop(p, b->po))
+        ret = apply(b, img, watch_copy_memory(*img), "Can't decode the source image");
+    if (ret == 0)
+        ret = apply(b, img, crop_to(*img, cw, ch, &g, 1.0), "Can't crop");
+    return ret;
+}
+
+/* Scaling, then 8-bit sRGB. */
+static int scale(struct build *b, VipsImage **img)
+{
+    int ret = apply(b, img, resize_to(*img, b->plan.scaled_w, b->plan.scaled_h), "Can't resize");
+
+    if (ret == 0)
+        ret = apply(b, img, to_srgb(*img, b->po->strip_color_profile), "Can't convert to sRGB");
+    return ret;
+}
+
+static int crop_result(struct build *b, VipsImage **img)
+{
+    const struct geom_plan *p = &b->plan;
+    int ret = 0;
+
+    if (p->result_crop_w <= 0 && p->result_crop_h <= 0)
+        return 0;
+    if (plan_smart_result_crop(p, b->po))
+        ret = apply(b, img, watch_copy_memory(*img), "Can't decode the source image");
+    if (ret == 0)
+        ret =
+            apply(b, img,
+                  crop_to(*img, p->result_crop_w, p->result_crop_h, &b->po->gravity, p->dpr_scale),
+                  "Can't crop");
+    return ret;
+}
+
+/* Filters, then extend, extend_aspect_ratio and padding. */
+static int decorate(struct build *b, VipsImage **img)
+{
+    const struct geom_plan *p = &b->plan;
+    const struct procopts *po = b->po;
+    int ret = apply(b, img, filters_apply(*img, po), "Can't apply filters");
+
+    if (ret == 0 && po->extend)
+        ret = apply(b, img,
+                    extend_to(*img, p->target_w, p->target_h, &po->extend_gravity, p->dpr_scale),
+                    "Can't extend");
+    if (ret == 0 && po->extend_ar && p->extend_ar_w > 0 && p->extend_ar_h > 0)
+        ret = apply(
+            b, img,
+            extend_to(*img, p->extend_ar_w, p->extend_ar_h, &po->extend_ar_gravity, p->dpr_scale),
+            "Can't extend");
+    if (ret == 0 && plan_padded(p))
+        ret = apply(b, img, padded(*img, p->padding), "Can't add padding");
+    return ret;
+}
+
+/* The result format's size limits (imgproxy fixSize), flatten, watermark. */
+static int finish(struct build *b, VipsImage **img)
+{
+    const struct procopts *po = b->po;
+    int iw = vips_image_get_width(*img), ih = vips_image_get_height(*img), fw, fh;
+    int ret = 0;
+
+    if (save_fit_limits(b->out_type, iw, ih, &fw, &fh)) {
+        log_warn("%s size is limited: the %dx%d result is scaled to %dx%d",
+                 imagetype_name(b->out_type), iw, ih, fw, fh);
+        ret = apply(b, img, resize_to(*img, fw, fh), "Can't fit the result size");
+    }
+    if (ret == 0 && (po->flatten || !imagetype_supports_alpha(b->out_type)))
+        ret = apply(b, img, filters_flatten(*img, po->background), "Can't flatten");
+    if (ret == 0 && po->wm_opacity > 0 && watermark_available())
+        ret = apply(b, img, watermark_apply(*img, po, b->plan.dpr_scale),
+                    "Can't apply the watermark");
+    return ret;
+}
+
+/*
+ * Everything after decoding and before metadata stripping, for one image (or
+ * one animation frame), phase by phase. *img is replaced.
+ */
+static int transform(struct build *b, VipsImage **img)
+{
+    static int (*const phases[])(struct build *, VipsImage **) = {
+        orient, crop_source, scale, crop_result, decorate, finish,
+    };
+
+    for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+        int ret = phases[i](b, img);
+
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
 
 static int transform_one_frame(VipsImage **frame, void *ctx)
 {
-    struct frame_ctx *c = ctx;
-
-    return transform(frame, c->plan, c->po, c->out_type, c->e);
-}
-
-/* The animated path: each of the n frames through transform(). */
-static int transform_frames(VipsImage **imgp, const struct geom_plan *plan,
-                            const struct procopts *po, enum imgtype out_type, int n,
-                            struct errinfo *e)
-{
-    struct frame_ctx c = {plan, po, out_type, e};
-    int r;
-
-    err_clear(e);
-    r = animation_map(imgp, n, transform_one_frame, &c);
-    if (r == 0)
-        return 0;
-    if (e->code != ERR_OK)
-        return e->code;
-    return vips_fail(e, ERR_INTERNAL, "Can't process the animation");
+    return transform(ctx, frame);
 }
 
 /* Loads up to n frames of an animated GIF or WebP as one strip. */
@@ -607,180 +554,217 @@ static VipsImage *load_frames(const unsigned char *data, size_t len, enum imgtyp
     return r == 0 ? out : NULL;
 }
 
+/*
+ * The phases of process_prepare(), in order; each returns 0 or the error code
+ * recorded in b->e.
+ *
+ * The source, loaded (header only); a vector source over the resolution
+ * limit is drawn at the scale that fits the limit (imgproxy's guard scale).
+ */
+static int load_source(struct build *b)
+{
+    const struct procopts *po = b->po;
+    long long px;
+    int ret;
+
+    b->img =
+        loaded(b->job, load_image(b->data, b->len, b->src_type, 1, 1.0, po->enforce_thumbnail));
+    if (b->img == NULL)
+        return vipsop_fail(b->e, VIPSOP_LOAD, "Can't load the source image");
+    b->w = b->info->src_w = vips_image_get_width(b->img);
+    b->h = b->info->src_h = vips_image_get_height(b->img);
+    px = (long long)b->w * b->h;
+    if (px > po->max_src_resolution && b->src_type != IMGTYPE_SVG)
+        return err_set(b->e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%d)", b->w,
+                       b->h);
+    if (px > po->max_src_resolution) {
+        b->vector_scale = sqrt((double)po->max_src_resolution / ((double)b->w * (double)b->h));
+        ret = reload(b, load_image(b->data, b->len, b->src_type, 1, b->vector_scale, false));
+        if (ret < 0)
+            return ret;
+        b->w = vips_image_get_width(b->img);
+        b->h = vips_image_get_height(b->img);
+    }
+    b->orientation = vips_image_get_typeof(b->img, VIPS_META_ORIENTATION)
+                         ? vips_image_get_orientation(b->img)
+                         : 1;
+    return 0;
+}
+
+/* An animation (plan_frames()): its frames, loaded as one strip, within the resolution limits. */
+static int load_animation(struct build *b)
+{
+    const struct procopts *po = b->po;
+    long long px = (long long)b->w * b->h;
+    int ret;
+
+    b->frames = plan_frames(b->src_type, vips_image_get_n_pages(b->img), po);
+    if (b->frames < 2)
+        return 0;
+    b->animated = true;
+    if (po->max_animation_frame_resolution > 0 ? px > po->max_animation_frame_resolution
+                                               : px * b->frames > po->max_src_resolution)
+        return err_set(b->e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%dx%d)", b->w,
+                       b->h, b->frames);
+    ret = reload(b, load_frames(b->data, b->len, b->src_type, b->frames));
+    if (ret < 0)
+        return ret;
+    b->h = vips_image_get_page_height(b->img);
+    if (po->trim)
+        log_warn("Trim is not supported for animated images");
+    return 0;
+}
+
+/* trim runs first, on the decoded source (plan_load() turns shrink-on-load off for it). */
+static int trim(struct build *b)
+{
+    int ret;
+
+    if (!b->po->trim || b->animated)
+        return 0;
+    ret = apply(b, &b->img, watch_copy_memory(b->img), "Can't trim");
+    if (ret == 0)
+        ret = apply(b, &b->img, filters_trim(b->img, b->po), "Can't trim");
+    b->w = vips_image_get_width(b->img);
+    b->h = vips_image_get_height(b->img);
+    return ret;
+}
+
+/* The first frame of an animation strip whose frames are w x h, as a still image. */
+static VipsImage *first_frame(VipsImage *img, int w, int h)
+{
+    VipsImage *first = NULL;
+
+    if (vips_extract_area(img, &first, 0, 0, w, h, NULL) != 0)
+        return NULL;
+    vips_image_remove(first, VIPS_META_PAGE_HEIGHT);
+    vips_image_remove(first, VIPS_META_N_PAGES);
+    return first;
+}
+
+/*
+ * The plan and the result format; an animation whose result format cannot
+ * animate keeps its first frame only.
+ */
+static int choose_output(struct build *b)
+{
+    const struct procopts *po = b->po;
+    int ret;
+
+    geom_plan(&b->plan, b->w, b->h, b->orientation, b->src_type == IMGTYPE_SVG, po);
+    b->alpha = plan_alpha(vips_image_hasalpha(b->img), po, &b->plan);
+    b->out_type = plan_format(po, b->src_type, b->alpha, b->animated, b->accept);
+    if (b->animated && !plan_can_animate(b->out_type)) {
+        ret = apply(b, &b->img, first_frame(b->img, b->w, b->h), "Can't take the first frame");
+        if (ret < 0)
+            return ret;
+        b->animated = false;
+    }
+    if (!imagetype_saveable(b->out_type))
+        return err_set(b->e, ERR_UNSAVEABLE, "Can't save the result as %s",
+                       imagetype_name(b->out_type));
+    /* AVIF can't be smaller than 16 px on a side: PNG or JPEG instead, as imgproxy. */
+    if (b->out_type == IMGTYPE_AVIF && (b->plan.out_w < 16 || b->plan.out_h < 16))
+        b->out_type = b->alpha ? IMGTYPE_PNG : IMGTYPE_JPEG;
+    return 0;
+}
+
+/* Shrink-on-load: the source loaded again, smaller, when the codec can decode it so. */
+static int shrink_on_load(struct build *b)
+{
+    struct plan_load l;
+
+    plan_load(&b->plan, b->src_type, b->po->trim, b->animated, &l);
+    if (!l.reload)
+        return 0;
+    return reload(b, load_image(b->data, b->len, b->src_type, l.jpeg_shrink,
+                                l.scale * b->vector_scale, b->po->enforce_thumbnail));
+}
+
+/* transform(), on the image or on each frame of the animation. */
+static int run_transform(struct build *b)
+{
+    int ret;
+
+    if (!b->animated)
+        return transform(b, &b->img);
+    err_clear(b->e);
+    ret = animation_map(&b->img, b->frames, transform_one_frame, b);
+    if (ret == 0)
+        return 0;
+    if (b->e->code != ERR_OK)
+        return b->e->code;
+    return vipsop_fail(b->e, vipsop_stage_after_load(&b->job->decode),
+                       "Can't process the animation");
+}
+
+static int strip(struct build *b)
+{
+    return apply(b, &b->img, strip_meta(b->img, b->po), "Can't strip metadata");
+}
+
+/* Hands the finished pipeline to the job and reports its result. */
+static void fill_job(struct build *b)
+{
+    struct process_job *job = b->job;
+
+    /* The last stage asks too: a strip's whole computation on its thread counts. */
+    job->img = cpugate_wrap(b->img);
+    b->img = NULL;
+    job->out_type = b->out_type;
+    job->quality = options_quality(b->po, b->out_type);
+    /* Savers strip only when nothing is kept: else they would drop a kept copyright or ICC. */
+    job->strip = b->po->strip_metadata && !metadata_any(job->img);
+    job->max_bytes = imagetype_supports_quality(b->out_type) ? b->po->max_bytes : 0;
+    b->info->out_type = b->out_type;
+    b->info->out_w = vips_image_get_width(job->img);
+    b->info->out_h = vips_image_get_height(job->img);
+}
+
 int process_prepare(struct process_job **jobp, const unsigned char *data, size_t len,
                     enum imgtype src_type, const struct procopts *po, const char *accept,
                     const struct deadline *dl, struct process_info *info, struct errinfo *e)
 {
-    struct process_job *job = NULL;
-    VipsImage *img = NULL;
-    struct geom_plan plan;
-    int w, h, orientation, ret;
-    bool vector = src_type == IMGTYPE_SVG;
-    double vector_scale = 1.0; /* what a vector source is drawn at before the plan's scale */
-    bool alpha, animated = false;
-    int frames = 1;
-    enum imgtype out_type;
+    static int (*const phases[])(struct build *) = {
+        load_source, load_animation, trim, choose_output, shrink_on_load, run_transform, strip,
+    };
+    struct build b = {.data = data,
+                      .len = len,
+                      .src_type = src_type,
+                      .po = po,
+                      .accept = accept,
+                      .info = info,
+                      .e = e,
+                      .vector_scale = 1.0,
+                      .frames = 1};
+    int ret = 0;
 
     *jobp = NULL;
     memset(info, 0, sizeof(*info));
     info->src_type = src_type;
     /* First: every image below reports to its watch. */
-    job = calloc(1, sizeof(*job));
-    if (job == NULL)
+    b.job = calloc(1, sizeof(*b.job));
+    if (b.job == NULL)
         return err_set(e, ERR_INTERNAL, "out of memory");
-    watch_init(&job->watch, dl);
+    watch_init(&b.job->watch, dl);
+    vipsop_decode_init(&b.job->decode);
 
-    img = loaded(job, load_image(data, len, src_type, 1, 1.0, po->enforce_thumbnail));
-    if (img == NULL) {
-        ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
-        goto out;
+    for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]) && ret == 0; i++)
+        ret = phases[i](&b);
+    if (ret == 0) {
+        fill_job(&b);
+        *jobp = b.job;
+        return 0;
     }
-    w = vips_image_get_width(img);
-    h = vips_image_get_height(img);
-    info->src_w = w;
-    info->src_h = h;
-    if ((long long)w * h > po->max_src_resolution && !vector) {
-        ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%d)", w, h);
-        goto out;
-    } else if ((long long)w * h > po->max_src_resolution) {
-        /* A vector source is drawn at the scale that fits the limit (imgproxy's guard scale). */
-        vector_scale = sqrt((double)po->max_src_resolution / ((double)w * (double)h));
-        if (step(&img, loaded(job, load_image(data, len, src_type, 1, vector_scale, false))) < 0) {
-            ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
-            goto out;
-        }
-        w = vips_image_get_width(img);
-        h = vips_image_get_height(img);
-    }
-    orientation =
-        vips_image_get_typeof(img, VIPS_META_ORIENTATION) ? vips_image_get_orientation(img) : 1;
-    /*
-     * Animation: more than one frame allowed, a GIF or WebP source with more
-     * than one page, and a result format that can animate (or none named).
-     */
-    if (po->max_animation_frames > 1 && (src_type == IMGTYPE_GIF || src_type == IMGTYPE_WEBP) &&
-        (po->format == IMGTYPE_UNKNOWN || po->format == IMGTYPE_GIF ||
-         po->format == IMGTYPE_WEBP) &&
-        vips_image_get_n_pages(img) > 1) {
-        int pages = vips_image_get_n_pages(img);
-
-        frames = pages < po->max_animation_frames ? pages : po->max_animation_frames;
-        animated = true;
-        if (po->max_animation_frame_resolution > 0
-                ? (long long)w * h > po->max_animation_frame_resolution
-                : (long long)w * h * frames > po->max_src_resolution) {
-            ret = err_set(e, ERR_SOURCE_TYPE, "Source image resolution is too big (%dx%dx%d)", w, h,
-                          frames);
-            goto out;
-        }
-        if (step(&img, loaded(job, load_frames(data, len, src_type, frames))) < 0) {
-            ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
-            goto out;
-        }
-        h = vips_image_get_page_height(img);
-        if (po->trim)
-            log_warn("Trim is not supported for animated images");
-    }
-    /* trim runs first, on the decoded source, and turns shrink-on-load off. */
-    if (po->trim && !animated) {
-        if (step(&img, watch_copy_memory(img)) < 0 || step(&img, filters_trim(img, po)) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't trim");
-            goto out;
-        }
-        w = vips_image_get_width(img);
-        h = vips_image_get_height(img);
-    }
-    geom_plan(&plan, w, h, orientation, vector, po);
-
-    alpha =
-        !po->flatten && (vips_image_hasalpha(img) || po->extend || po->extend_ar ||
-                         plan.padding[0] || plan.padding[1] || plan.padding[2] || plan.padding[3]);
-    out_type = process_choose_format(po, src_type, alpha, animated, accept);
-    if (animated && out_type != IMGTYPE_GIF && out_type != IMGTYPE_WEBP) {
-        /* No animated format in reach: the first frame only. */
-        VipsImage *first = NULL;
-
-        if (vips_extract_area(img, &first, 0, 0, w, h, NULL) == 0) {
-            vips_image_remove(first, VIPS_META_PAGE_HEIGHT);
-            vips_image_remove(first, VIPS_META_N_PAGES);
-        }
-        if (step(&img, first) < 0) {
-            ret = vips_fail(e, ERR_INTERNAL, "Can't take the first frame");
-            goto out;
-        }
-        animated = false;
-    }
-    if (!imagetype_saveable(out_type)) {
-        ret = err_set(e, ERR_UNSAVEABLE, "Can't save the result as %s", imagetype_name(out_type));
-        goto out;
-    }
-    /* AVIF can't be smaller than 16 px on a side: PNG or JPEG instead, as imgproxy. */
-    if (out_type == IMGTYPE_AVIF && (plan.out_w < 16 || plan.out_h < 16))
-        out_type = alpha ? IMGTYPE_PNG : IMGTYPE_JPEG;
-
-    /* Shrink-on-load: decode smaller when the codec can (imgproxy scaleOnLoad). */
-    {
-        double wshrink = (double)plan.src_w / (double)geom_scale(plan.src_w, plan.wscale);
-        double hshrink = (double)plan.src_h / (double)geom_scale(plan.src_h, plan.hscale);
-        double preshrink = wshrink < hshrink ? wshrink : hshrink;
-        double prescale = 1.0 / preshrink;
-        int jpeg_shrink = process_jpeg_shrink(preshrink);
-        bool can = po->trim || animated ? false
-                   : vector             ? prescale != 1.0
-                                        : !cfg.disable_shrink_on_load && prescale < 1.0 &&
-                                  ((src_type == IMGTYPE_JPEG && jpeg_shrink > 1) ||
-                                   src_type == IMGTYPE_WEBP);
-
-        if (can) {
-            VipsImage *again =
-                loaded(job, load_image(data, len, src_type, jpeg_shrink, prescale * vector_scale,
-                                       po->enforce_thumbnail));
-
-            if (step(&img, again) < 0) {
-                ret = vips_fail(e, ERR_BROKEN_IMAGE, "Can't load the source image");
-                goto out;
-            }
-        }
-    }
-
-    if (animated) {
-        ret = transform_frames(&img, &plan, po, out_type, frames, e);
-        if (ret < 0)
-            goto out;
-    } else {
-        ret = transform(&img, &plan, po, out_type, e);
-        if (ret < 0)
-            goto out;
-    }
-
-    if (step(&img, strip_meta(img, po)) < 0) {
-        ret = vips_fail(e, ERR_INTERNAL, "Can't strip metadata");
-        goto out;
-    }
-
-    /* The last stage asks too: a strip's whole computation on its thread counts. */
-    job->img = cpugate_wrap(img);
-    img = NULL;
-    job->out_type = out_type;
-    job->quality = options_quality(po, out_type);
-    /* Savers strip only when nothing is kept: else they would drop a kept copyright or ICC. */
-    job->strip = po->strip_metadata && !metadata_any(job->img);
-    job->max_bytes = imagetype_supports_quality(out_type) ? po->max_bytes : 0;
-    info->out_type = out_type;
-    info->out_w = vips_image_get_width(job->img);
-    info->out_h = vips_image_get_height(job->img);
-    *jobp = job;
-    return 0;
-out:
-    if (watch_reason(&job->watch) == WATCH_DEADLINE)
+    if (watch_reason(&b.job->watch) == WATCH_DEADLINE)
         ret = err_set(e, ERR_TIMEOUT,
                       "Timeout: IMGPROXY_TIMEOUT (%d s) passed while processing; libvips work "
                       "stopped",
                       cfg.timeout);
     /* The images first: they report to the job's watch until they are gone. */
-    if (img != NULL)
-        g_object_unref(img);
-    free(job);
+    if (b.img != NULL)
+        g_object_unref(b.img);
+    free(b.job);
     return ret;
 }
 
@@ -851,19 +835,19 @@ int process_save(struct process_job *job, process_write_fn write, void *ctx, str
 stopped:
     switch (watch_reason(&job->watch)) {
     case WATCH_CLIENT:
-        vips_error_clear();
+        vipsop_discard();
         return err_set(e, ERR_CANCELLED,
                        "The client went away after %zu bytes of the response; libvips work "
                        "stopped",
                        s.sent);
     case WATCH_DEADLINE:
-        vips_error_clear();
+        vipsop_discard();
         return err_set(e, ERR_TIMEOUT,
                        "Timeout: IMGPROXY_TIMEOUT (%d s) passed after %zu bytes of the response; "
                        "libvips work stopped",
                        cfg.timeout, s.sent);
     default:
-        return vips_fail(e, ERR_INTERNAL, "Can't save the result");
+        return vipsop_fail(e, vipsop_stage_after_load(&job->decode), "Can't save the result");
     }
 }
 

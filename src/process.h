@@ -62,22 +62,13 @@ int process_save(struct process_job *job, process_write_fn write, void *ctx, str
 void process_job_free(struct process_job *job);
 
 /*
- * Call at the end of every request on the thread that ran it: clears the
- * libvips error state and frees libvips' per-thread buffers.
+ * Call at the end of every request on the thread that ran it: frees
+ * libvips' per-thread buffers. (libvips' error buffer is shared by every
+ * thread and is left alone: a request's error never depends on it.)
  */
 void process_thread_cleanup(void);
 
 /* Health check: makes a 4x4 image and copies it to memory. 0 or -1. */
 int process_health(void);
-
-/*
- * The result format when the URL names none, or when enforcement overrides
- * it (REFERENCE §2.3): what process_prepare() picks, for estimate.c too.
- */
-enum imgtype process_choose_format(const struct procopts *po, enum imgtype src, bool alpha,
-                                   bool animated, const char *accept);
-
-/* libjpeg's DCT scaling (1, 2, 4 or 8) for a wanted shrink-on-load factor. */
-int process_jpeg_shrink(double shrink);
 
 #endif

@@ -1,4 +1,4 @@
-/* save.h: encoding a finished image as the result format (REFERENCE §2.3 save parameters). */
+/* save.h: encoding a finished image as the result format. */
 #ifndef IMGFCGI_SAVE_H
 #define IMGFCGI_SAVE_H
 

@@ -1,4 +1,4 @@
-/* svg.h: SVG passthrough sanitising (IMGPROXY_SANITIZE_SVG, REFERENCE §6). */
+/* svg.h: SVG passthrough sanitising (IMGPROXY_SANITIZE_SVG). */
 #ifndef IMGFCGI_SVG_H
 #define IMGFCGI_SVG_H
 

@@ -8,6 +8,7 @@
 #include "fetch.h"
 #include "geometry.h"
 #include "watermark.h"
+#include "vipsop.h"
 #include "banned.h"
 
 /* Read-only after watermark_init(): the encoded watermark, decoded per request. */
@@ -77,11 +78,10 @@ int watermark_init(char *err, size_t errlen)
     }
     probe = vips_image_new_from_buffer(wm_data, wm_len, "", NULL);
     if (probe == NULL) {
-        char *msg = vips_error_buffer_copy();
+        char *msg = vipsop_error_text();
 
-        snprintf(err, errlen, "watermark: libvips can't load it: %s", msg ? msg : "");
+        snprintf(err, errlen, "watermark: libvips can't load it: %s", msg);
         g_free(msg);
-        vips_error_clear();
         watermark_release();
         return -1;
     }

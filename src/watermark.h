@@ -1,4 +1,4 @@
-/* watermark.h: the watermark image, loaded once at start-up, and its placement (REFERENCE §2). */
+/* watermark.h: the watermark image, loaded once at start-up, and its placement. */
 #ifndef IMGFCGI_WATERMARK_H
 #define IMGFCGI_WATERMARK_H
 

@@ -1,4 +1,4 @@
-/* test_errors.c: the error-code -> HTTP status table (REFERENCE §5). */
+/* test_errors.c: the error-code -> HTTP status table. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,7 +14,7 @@ struct status_case {
     const char *msg; /* public body, or NULL when §5 does not pin it */
 };
 
-/* REFERENCE §5 "Error -> HTTP status" table, row by row. */
+/* imgproxy v3's error -> HTTP status table, row by row. */
 static const struct status_case status_cases[] = {
     {ERR_INVALID_URL, 404, "Invalid URL"},           /* bad path / option / argument */
     {ERR_SIGNATURE, 403, "Forbidden"},               /* bad signature / encoding */

@@ -1,4 +1,4 @@
-/* test_geometry.c: imgproxy's sizing and position math, as tables (REFERENCE §2.1, §2.2). */
+/* test_geometry.c: imgproxy's sizing and position math, as tables. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -105,8 +105,9 @@ struct plan_want {
 };
 
 struct plan_case {
-    const char *why;    /* the arithmetic, REFERENCE §2.1 */
+    const char *why;    /* the arithmetic */
     int sw, sh, orient; /* stored source size, EXIF orientation (0 = 1) */
+    int rot;            /* the rotate option */
     bool vector;
     enum resize_type rt;
     int w, h;
@@ -296,6 +297,23 @@ static const struct plan_case plan_cases[] = {
     {.why = "orientation 6, crop 0.5x0.25 is taken of the oriented 1400x2240: 700x560",
      .sw = 2240, .sh = 1400, .orient = 6, .rt = RT_FIT, .cw = 0.5, .ch = 0.25,
      .want = {1400, 2240, 700, 560, 700, 560, 700, 560, 700, 560}},
+    /* -- the rotate option -- */
+    {.why = "rotate 90 swaps the sides like an EXIF rotation",
+     .sw = 2240, .sh = 1400, .rot = 90, .rt = RT_FIT,
+     .want = {1400, 2240, 0, 0, 1400, 2240, 1400, 2240, 1400, 2240}},
+    {.why = "EXIF 6 (90) + rotate 90 = 180: no swap",
+     .sw = 2240, .sh = 1400, .orient = 6, .rot = 90, .rt = RT_FIT,
+     .want = {2240, 1400, 0, 0, 2240, 1400, 2240, 1400, 2240, 1400}},
+    {.why = "rotate 180: no swap",
+     .sw = 2240, .sh = 1400, .rot = 180, .rt = RT_FIT,
+     .want = {2240, 1400, 0, 0, 2240, 1400, 2240, 1400, 2240, 1400}},
+    /* -- never 0 -- */
+    {.why = "force 1x1 on 5000x1: every size at least 1",
+     .sw = 5000, .sh = 1, .rt = RT_FORCE, .w = 1, .h = 1,
+     .want = {5000, 1, 0, 0, 1, 1, 1, 1, 1, 1}},
+    {.why = "fit width 1 on 10000x3: ws=hs=10000, 3/10000 clamped to 1 -> 1x1",
+     .sw = 10000, .sh = 3, .rt = RT_FIT, .w = 1,
+     .want = {10000, 3, 0, 0, 1, 1, 1, 1, 1, 1}},
 };
 /* clang-format on */
 
@@ -312,6 +330,7 @@ static void make_opts(struct procopts *po, const struct plan_case *c)
 {
     options_init(po);
     po->auto_rotate = true;
+    po->rotate = c->rot;
     po->resizing_type = c->rt;
     po->width = c->w;
     po->height = c->h;
@@ -412,7 +431,7 @@ static void test_plan_targets_and_scales(void **state)
 
 static void test_plan_orientation(void **state)
 {
-    /* EXIF orientation -> clockwise angle and flip (REFERENCE §2.1 extractMeta). */
+    /* EXIF orientation -> clockwise angle and flip (imgproxy extractMeta). */
     static const struct {
         int orient, angle;
         bool flip, swap;
@@ -445,60 +464,6 @@ static void test_plan_orientation(void **state)
     assert_false(p.flip);
     assert_int_equal(p.src_w, 300);
     assert_int_equal(p.src_h, 200);
-}
-
-static void test_plan_rotate_option(void **state)
-{
-    struct procopts po;
-    struct geom_plan p;
-
-    (void)state;
-    /* rotate 90 swaps the sides like an EXIF rotation. */
-    options_init(&po);
-    po.auto_rotate = true;
-    po.rotate = 90;
-    geom_plan(&p, 2240, 1400, 1, false, &po);
-    assert_int_equal(p.src_w, 1400);
-    assert_int_equal(p.src_h, 2240);
-    assert_int_equal(p.out_w, 1400);
-    assert_int_equal(p.out_h, 2240);
-
-    /* EXIF 6 (90) + rotate 90 = 180: no swap. */
-    po.rotate = 90;
-    geom_plan(&p, 2240, 1400, 6, false, &po);
-    assert_int_equal(p.src_w, 2240);
-    assert_int_equal(p.src_h, 1400);
-
-    /* rotate 180: no swap. */
-    po.rotate = 180;
-    geom_plan(&p, 2240, 1400, 1, false, &po);
-    assert_int_equal(p.src_w, 2240);
-    assert_int_equal(p.src_h, 1400);
-}
-
-static void test_plan_never_zero(void **state)
-{
-    struct procopts po;
-    struct geom_plan p;
-
-    (void)state;
-    /* force 1x1 on a 1x1 image, and a huge request, never give 0. */
-    options_init(&po);
-    po.resizing_type = RT_FORCE;
-    po.width = 1;
-    po.height = 1;
-    geom_plan(&p, 5000, 1, 1, false, &po);
-    assert_true(p.scaled_w >= 1 && p.scaled_h >= 1);
-    assert_true(p.out_w >= 1 && p.out_h >= 1);
-
-    options_init(&po);
-    po.width = 1;
-    geom_plan(&p, 10000, 3, 1, false, &po);
-    /* ws=10000, hs=10000 clamped to 3 -> 1x1 */
-    assert_int_equal(p.scaled_w, 1);
-    assert_int_equal(p.scaled_h, 1);
-    assert_int_equal(p.out_w, 1);
-    assert_int_equal(p.out_h, 1);
 }
 
 /* ---- geom_position ---- */
@@ -628,8 +593,6 @@ int main(void)
         T(test_plan_table),
         T(test_plan_targets_and_scales),
         T(test_plan_orientation),
-        T(test_plan_rotate_option),
-        T(test_plan_never_zero),
         T(test_position_table),
         T(test_position_round_to_even),
     };

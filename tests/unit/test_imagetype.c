@@ -1,4 +1,4 @@
-/* test_imagetype.c: magic bytes, SVG detection and format tables (REFERENCE §6, §8). */
+/* test_imagetype.c: magic bytes, SVG detection and format tables. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

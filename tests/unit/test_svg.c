@@ -1,5 +1,5 @@
 /*
- * test_svg.c: SVG sanitising (REFERENCE §6): scripts, iframes, on* attributes,
+ * test_svg.c: SVG sanitising: scripts, iframes, on* attributes,
  * external <use>; entity declarations found before rasterising.
  */
 #include <stdarg.h>
