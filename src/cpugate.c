@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -106,14 +107,11 @@ static void thread_nice(int n)
         tl_nice = n;
 }
 
+/* Runs once, from cpugate_enable() at start-up: a failure there is fatal. */
 static void cond_init(void)
 {
-    pthread_condattr_t a;
-
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&cond, &a);
-    pthread_condattr_destroy(&a);
+    if (deadline_cond_init(&cond) != 0)
+        abort();
 }
 
 /* Tries, on a thread of its own, to take a big request's priority and come back. */
@@ -264,6 +262,7 @@ int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
 static bool enter(void)
 {
     struct timespec until;
+    struct deadline wait_end;
     long long t0 = 0;
     bool waited = false, timed_out = false;
 
@@ -278,10 +277,8 @@ static bool enter(void)
         if (!waited) {
             waited = true;
             t0 = deadline_now_ms();
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += (long)CPUGATE_MAX_WAIT_MS * 1000000L;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            deadline_start(&wait_end, t0, CPUGATE_MAX_WAIT_MS);
+            (void)deadline_timespec(&wait_end, &until);
         }
         if (pthread_cond_timedwait(&cond, &lock, &until) == ETIMEDOUT) {
             timed_out = true;
