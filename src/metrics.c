@@ -6,11 +6,10 @@
 
 #include <vips/vips.h>
 
-#include "admission.h"
 #include "bufpool.h"
-#include "cpugate.h"
 #include "memory.h"
 #include "metrics.h"
+#include "scheduler.h"
 #include "banned.h"
 
 #define NBOUNDS 12
@@ -90,62 +89,63 @@ static void gauge(struct buf *out, int *rc, const char *name, const char *help, 
 }
 
 /* IMGFCGI_MEMORY_BUDGET: use, decisions, and the estimate against what was measured. */
-static void render_budget(struct buf *out, int *rc)
+static void render_budget(struct buf *out, int *rc, struct sched *s)
 {
-    struct admission *adm = admission_global();
-    struct admission_stats st;
-    struct cpugate_stats gs;
+    struct sched_stats ss;
+    const struct admission_stats *st = &ss.memory;
+    const struct cpugate_stats *gs = &ss.cpu;
     uint64_t cum = 0;
 
-    if (adm == NULL) {
+    if (s != NULL)
+        sched_get_stats(s, &ss);
+    if (s == NULL || !ss.budget_on) {
         gauge(out, rc, "imgfcgi_memory_budget_bytes", "IMGFCGI_MEMORY_BUDGET; 0 = off.", "gauge",
               "", 0);
         return;
     }
-    admission_get_stats(adm, &st);
     gauge(out, rc, "imgfcgi_memory_budget_bytes", "IMGFCGI_MEMORY_BUDGET; 0 = off.", "gauge", "",
-          (unsigned long long)st.budget);
+          (unsigned long long)st->budget);
     gauge(out, rc, "imgfcgi_memory_budget_used_bytes",
           "Sum of the estimates of the requests admitted and in flight.", "gauge", "",
-          (unsigned long long)st.in_use);
+          (unsigned long long)st->in_use);
     gauge(out, rc, "imgfcgi_memory_budget_in_flight", "Requests admitted and in flight.", "gauge",
-          "", (unsigned long long)st.in_flight);
+          "", (unsigned long long)st->in_flight);
     gauge(out, rc, "imgfcgi_memory_budget_waiting", "Requests waiting for budget.", "gauge", "",
-          (unsigned long long)st.waiting);
+          (unsigned long long)st->waiting);
     gauge(out, rc, "imgfcgi_memory_budget_admitted_total",
           "Requests admitted, at once or after waiting.", "counter", "",
-          (unsigned long long)st.admitted);
+          (unsigned long long)st->admitted);
     gauge(out, rc, "imgfcgi_memory_budget_waited_total", "Requests admitted after waiting.",
-          "counter", "", (unsigned long long)st.waited);
+          "counter", "", (unsigned long long)st->waited);
     gauge(out, rc, "imgfcgi_memory_budget_rejected_total",
           "Requests whose estimate alone exceeds the budget (422).", "counter", "",
-          (unsigned long long)st.rejected);
+          (unsigned long long)st->rejected);
     gauge(out, rc, "imgfcgi_memory_budget_timed_out_total",
           "Requests whose deadline passed while waiting (503).", "counter", "",
-          (unsigned long long)st.timed_out);
+          (unsigned long long)st->timed_out);
     gauge(out, rc, "imgfcgi_memory_estimate_measured_total",
           "Requests that ran alone, whose peak was measured.", "counter", "",
-          (unsigned long long)st.measured);
+          (unsigned long long)st->measured);
     gauge(out, rc, "imgfcgi_memory_estimate_unmeasured_total",
           "Requests that overlapped others: no honest per-request peak.", "counter", "",
-          (unsigned long long)st.unmeasured);
+          (unsigned long long)st->unmeasured);
     gauge(out, rc, "imgfcgi_memory_estimate_bytes_total",
           "Sum of the estimates (processing part) of the measured requests.", "counter", "",
-          (unsigned long long)st.estimate_bytes);
+          (unsigned long long)st->estimate_bytes);
     gauge(out, rc, "imgfcgi_memory_measured_peak_bytes_total",
           "Sum of their measured peaks: max of RSS peak growth and libvips high-water growth.",
-          "counter", "", (unsigned long long)st.measured_bytes);
+          "counter", "", (unsigned long long)st->measured_bytes);
     gauge(out, rc, "imgfcgi_memory_measured_rss_bytes_total",
           "Sum of their RSS peak growth (VmHWM after - RSS before).", "counter", "",
-          (unsigned long long)st.rss_bytes);
+          (unsigned long long)st->rss_bytes);
     gauge(out, rc, "imgfcgi_memory_measured_vips_bytes_total",
           "Sum of their libvips tracked high-water growth (0 when not raised).", "counter", "",
-          (unsigned long long)st.vips_bytes);
+          (unsigned long long)st->vips_bytes);
     put(out, rc,
         "# HELP imgfcgi_memory_estimate_ratio Estimate divided by measured peak, per measured "
         "request.\n# TYPE imgfcgi_memory_estimate_ratio histogram\n");
     for (int i = 0; i <= ADMISSION_RATIO_BUCKETS; i++) {
-        cum += st.ratio_buckets[i];
+        cum += st->ratio_buckets[i];
         if (i < ADMISSION_RATIO_BUCKETS)
             put(out, rc, "imgfcgi_memory_estimate_ratio_bucket{le=\"%g\"} %llu\n",
                 admission_ratio_bounds[i], (unsigned long long)cum);
@@ -155,24 +155,20 @@ static void render_budget(struct buf *out, int *rc)
     }
     put(out, rc,
         "imgfcgi_memory_estimate_ratio_sum %.6f\nimgfcgi_memory_estimate_ratio_count %llu\n",
-        st.ratio_sum, (unsigned long long)cum);
-    cpugate_get_stats(&gs);
+        st->ratio_sum, (unsigned long long)cum);
     gauge(out, rc, "imgfcgi_cpu_gate_mode",
           "How thumbnails get the CPU first: 0 off, 1 cooperative waits, 2 nice values.", "gauge",
-          "",
-          !cpugate_enabled()    ? 0
-          : cpugate_uses_nice() ? 2
-                                : 1);
+          "", (unsigned long long)ss.cpu_mode);
     gauge(out, rc, "imgfcgi_cpu_gate_waits_total",
           "Strips of big requests that waited while thumbnails processed.", "counter", "",
-          (unsigned long long)gs.waits);
+          (unsigned long long)gs->waits);
     gauge(out, rc, "imgfcgi_cpu_gate_wait_milliseconds_total", "Their total wait.", "counter", "",
-          (unsigned long long)gs.wait_ms);
+          (unsigned long long)gs->wait_ms);
     gauge(out, rc, "imgfcgi_cpu_gate_timeouts_total", "Waits cut off after CPUGATE_MAX_WAIT_MS.",
-          "counter", "", (unsigned long long)gs.timeouts);
+          "counter", "", (unsigned long long)gs->timeouts);
 }
 
-int metrics_render(struct buf *out)
+int metrics_render(struct buf *out, struct sched *sched)
 {
     struct bufpool_stats st;
     enum memory_allocator a = memory_allocator();
@@ -235,7 +231,7 @@ int metrics_render(struct buf *out)
           "Buffers freed instead of kept (too big, pool full, trimmed).", "counter", labels,
           (unsigned long long)st.dropped);
 
-    render_budget(out, &rc);
+    render_budget(out, &rc, sched);
     gauge(out, &rc, "imgfcgi_requests_in_flight", "Requests being served.", "gauge", "",
           (unsigned long long)(atomic_load(&in_flight) > 0 ? atomic_load(&in_flight) : 0));
 

@@ -1,8 +1,9 @@
 /*
  * test_deadline.c: the request deadline (IMGPROXY_TIMEOUT) and the slot queue
  * (IMGPROXY_REQUESTS_QUEUE_SIZE): the helpers, then whole requests through
- * handler_serve() with real libvips work and a real slots queue.
+ * handler_serve() with real libvips work under the real scheduler.
  */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -20,7 +21,7 @@
 #include "errors.h"
 #include "handler.h"
 #include "process.h"
-#include "slots.h"
+#include "scheduler.h"
 #include "testutil.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -95,10 +96,44 @@ static void test_timespec(void **state)
     assert_int_equal(ts.tv_sec, 13);
 }
 
+/* Microseconds and milliseconds read the same clock. */
+static void test_now_us(void **state)
+{
+    long long ms = deadline_now_ms(), us = deadline_now_us();
+
+    (void)state;
+    assert_true(us / 1000 >= ms);
+    assert_true(us / 1000 - ms < 1000);
+}
+
+/* A condition variable from deadline_cond_init() times out at a deadline_timespec(). */
+static void test_cond_init(void **state)
+{
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t c;
+    struct deadline d;
+    struct timespec ts;
+    long long t0 = deadline_now_ms();
+    int rc = 0;
+
+    (void)state;
+    assert_int_equal(deadline_cond_init(&c), 0);
+    deadline_start(&d, t0, 50);
+    assert_true(deadline_timespec(&d, &ts));
+    pthread_mutex_lock(&m);
+    while (rc == 0)
+        rc = pthread_cond_timedwait(&c, &m, &ts);
+    pthread_mutex_unlock(&m);
+    assert_int_equal(rc, ETIMEDOUT);
+    assert_true(deadline_now_ms() - t0 >= 49);
+    assert_true(deadline_now_ms() - t0 < 1000);
+    pthread_cond_destroy(&c);
+}
+
 /* ---------------------------------------------------------------- whole requests */
 
 static char root[] = "/tmp/imgfcgi-deadline-XXXXXX";
-static struct handler_ctx *hc;
+static struct sched *sched; /* one slot, no queue */
 
 /* What a request sent: bytes are counted, only the first 64 KB kept. */
 struct sent {
@@ -132,38 +167,26 @@ static void sent_abort(void *ctx)
     ((struct sent *)ctx)->aborted = 1;
 }
 
-/* The worker's slot callbacks over a real slots queue; slot 0 is hc. */
-static struct slots *queue;
+/* The scheduler of the queue tests; NULL: sched. */
+static struct sched *queue;
 
-static struct handler_ctx *take_slot(void *ctx, const struct deadline *d, int *err)
+static struct sched *sched_make(int slots, int queue_max)
 {
-    int i = slots_acquire(ctx, d);
+    struct sched *s = sched_new(&(struct sched_config){.slots = slots, .queue_max = queue_max});
 
-    if (i >= 0)
-        return hc;
-    *err = i == SLOTS_FULL ? ERR_QUEUE_FULL : ERR_TIMEOUT;
-    return NULL;
+    assert_non_null(s);
+    return s;
 }
 
-static void give_slot(void *ctx, struct handler_ctx *h)
-{
-    assert_ptr_equal(h, hc);
-    slots_release(ctx, 0);
-}
-
-/* One GET through the handler; queued through `queue` when it is set. Returns ms taken. */
+/* One GET through the handler, under `queue` when it is set. Returns ms taken. */
 static long long get(const char *uri, struct sent *s)
 {
     struct request rq = {"GET", uri, NULL, NULL};
     struct output out = {sent_head, sent_body, sent_abort, s};
-    struct handler_slots slots = {take_slot, give_slot, queue};
     long long t0 = deadline_now_ms();
 
     memset(s, 0, sizeof(*s));
-    if (queue != NULL)
-        handler_serve_queued(&slots, &rq, &out);
-    else
-        handler_serve(hc, &rq, &out);
+    handler_serve(queue != NULL ? queue : sched, &rq, &out);
     return deadline_now_ms() - t0;
 }
 
@@ -195,8 +218,8 @@ static int setup(void **state)
     g_object_unref(x);
     g_object_unref(rgb);
     g_object_unref(u8);
-    hc = handler_ctx_new();
-    return hc == NULL ? -1 : 0;
+    sched = sched_new(&(struct sched_config){.slots = 1});
+    return sched == NULL ? -1 : 0;
 }
 
 static int teardown(void **state)
@@ -204,7 +227,7 @@ static int teardown(void **state)
     char cmd[600];
 
     (void)state;
-    handler_ctx_free(hc);
+    sched_free(sched);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0)
         return -1;
@@ -266,17 +289,18 @@ static void *bg_get(void *arg)
 
 static void wait_queue(int in_use, int waiting)
 {
-    int u = -1, w = -1;
+    struct sched_stats st = {0};
 
     for (int i = 0; i < 500; i++) {
         struct timespec t = {0, 10 * 1000000L};
 
-        slots_counts(queue, &u, &w);
-        if (u == in_use && w == waiting)
+        sched_get_stats(queue, &st);
+        if (st.slots_in_use == in_use && st.slots_waiting == waiting)
             return;
         nanosleep(&t, NULL);
     }
-    fail_msg("slots %d in use, %d waiting; want %d, %d", u, w, in_use, waiting);
+    fail_msg("slots %d in use, %d waiting; want %d, %d", st.slots_in_use, st.slots_waiting, in_use,
+             waiting);
 }
 
 /* One slot, a queue of one: the third request is refused at once; /health needs no slot. */
@@ -284,16 +308,15 @@ static void test_queue_full(void **state)
 {
     struct bg b = {.uri = "/x/rs:fit:100:100/plain/local:///photo.jpg"};
     pthread_t th;
+    struct sched_req held; /* a request being processed */
     struct sent s;
     long long ms;
-    int held;
 
     (void)state;
-    queue = slots_new(1, 1);
-    assert_non_null(queue);
+    queue = sched_make(1, 1);
     cfg.requests_queue_size = 1;
-    held = slots_acquire(queue, NULL); /* a request being processed */
-    assert_int_equal(held, 0);
+    sched_req_init(&held, queue);
+    assert_int_equal(sched_slot_take(&held, NULL), 0);
     assert_int_equal(pthread_create(&th, NULL, bg_get, &b), 0);
     wait_queue(1, 1);
     ms = get("/x/rs:fit:100:100/plain/local:///photo.jpg", &s);
@@ -306,11 +329,11 @@ static void test_queue_full(void **state)
     get("/health", &s);
     assert_int_equal(s.status, 200);
     /* The slot comes back: the waiting request is served. */
-    slots_release(queue, held);
+    sched_slot_put(&held);
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(b.s.status, 200);
     wait_queue(0, 0);
-    slots_free(queue);
+    sched_free(queue);
     queue = NULL;
     cfg.requests_queue_size = 0;
 }
@@ -318,25 +341,25 @@ static void test_queue_full(void **state)
 /* Waiting for a slot counts against the deadline. */
 static void test_deadline_in_queue(void **state)
 {
+    struct sched_req held;
     struct sent s;
     long long ms;
-    int held;
 
     (void)state;
-    queue = slots_new(1, 0);
-    assert_non_null(queue);
+    queue = sched_make(1, 0);
     cfg.timeout = 1;
-    held = slots_acquire(queue, NULL);
+    sched_req_init(&held, queue);
+    assert_int_equal(sched_slot_take(&held, NULL), 0);
     ms = get("/x/rs:fit:100:100/plain/local:///photo.jpg", &s);
     assert_int_equal(s.status, 503);
     assert_true(ms >= 1000 && ms < 1500);
     assert_non_null(strstr((const char *)s.head, "passed waiting for a worker"));
     wait_queue(1, 0);
-    slots_release(queue, held);
+    sched_slot_put(&held);
     get("/x/rs:fit:100:100/plain/local:///photo.jpg", &s);
     assert_int_equal(s.status, 200);
     wait_queue(0, 0);
-    slots_free(queue);
+    sched_free(queue);
     queue = NULL;
     cfg.timeout = 10;
 }
@@ -348,6 +371,8 @@ int main(void)
         cmocka_unit_test(test_passed_reads_the_clock),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_timespec),
+        cmocka_unit_test(test_now_us),
+        cmocka_unit_test(test_cond_init),
     };
     const struct CMUnitTest requests[] = {
         cmocka_unit_test(test_processing_deadline),

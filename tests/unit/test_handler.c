@@ -16,10 +16,11 @@
 #include "handler.h"
 #include "presets.h"
 #include "process.h"
+#include "scheduler.h"
 #include "testutil.h"
 
 static char root[] = "/tmp/imgfcgi-handler-XXXXXX";
-static struct handler_ctx *hc;
+static struct sched *sched; /* one slot: the tests serve one request at a time */
 
 struct captured {
     int status;
@@ -76,7 +77,7 @@ static int run(const char *method, const char *uri, const char *accept, struct c
 
     memset(c, 0, sizeof(*c));
     c->fail_after = -1;
-    return handler_serve(hc, &rq, &out);
+    return handler_serve(sched, &rq, &out);
 }
 
 static int run_failing(const char *uri, int fail_after, struct captured *c)
@@ -86,7 +87,7 @@ static int run_failing(const char *uri, int fail_after, struct captured *c)
 
     memset(c, 0, sizeof(*c));
     c->fail_after = fail_after;
-    return handler_serve(hc, &rq, &out);
+    return handler_serve(sched, &rq, &out);
 }
 
 /* Decodes the captured body and checks its loader and size. */
@@ -164,8 +165,8 @@ static int setup(void **state)
     g_object_unref(rgba);
     g_object_unref(cast);
     g_object_unref(rot);
-    hc = handler_ctx_new();
-    return hc == NULL ? -1 : 0;
+    sched = sched_new(&(struct sched_config){.slots = 1});
+    return sched == NULL ? -1 : 0;
 }
 
 static int teardown(void **state)
@@ -173,7 +174,7 @@ static int teardown(void **state)
     char cmd[600];
 
     (void)state;
-    handler_ctx_free(hc);
+    sched_free(sched);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0)
         return -1;
@@ -341,14 +342,14 @@ static void test_client_hints(void **state)
     cfg.enable_client_hints = true;
     memset(&c, 0, sizeof(c));
     c.fail_after = -1;
-    handler_serve(hc, &rq, &out);
+    handler_serve(sched, &rq, &out);
     cfg.enable_client_hints = false;
     /* Width 200 at DPR 2 is width 100 at dpr 2: 200 px wide. */
     assert_image(&c, "pngload", 200, 125);
     free_cap(&c);
     memset(&c, 0, sizeof(c));
     c.fail_after = -1;
-    handler_serve(hc, &rq, &out);
+    handler_serve(sched, &rq, &out);
     assert_image(&c, "pngload", 2240, 1400);
     free_cap(&c);
 }
@@ -456,7 +457,7 @@ static int run_with(const char *method, const char *uri, const char *const *kv, 
 
     memset(c, 0, sizeof(*c));
     c->fail_after = -1;
-    return handler_serve(hc, &rq, &out);
+    return handler_serve(sched, &rq, &out);
 }
 
 /* Copies header name's value from c into out ("" when absent). */
