@@ -229,6 +229,24 @@ static int start_serving(struct app *a)
 }
 
 /*
+ * After every thread has ended: the reverse of start(). Also undoes a
+ * start() that failed part way: each step is a no-op for what never started.
+ */
+static void stop(struct app *a)
+{
+    worker_pool_free(a->pool);
+    sched_free(a->sched);
+    memory_sidecar_stop();
+    bufpool_free(bufpool_download);
+    bufpool_download = NULL;
+    listen_close(&a->l);
+    fallback_global_shutdown();
+    watermark_release();
+    process_global_shutdown();
+    curl_global_cleanup();
+}
+
+/*
  * Everything a request needs, in order: libvips, libcurl, the fallback
  * image, the watermark, libfcgi, the listen socket, then start_serving().
  * Returns 0, or 1 after logging why and undoing what had started.
@@ -258,31 +276,8 @@ static int start(struct app *a, const char *argv0)
     return 0;
 
 failed:
-    sched_free(a->sched);
-    watermark_release();
-    memory_sidecar_stop();
-    bufpool_free(bufpool_download);
-    bufpool_download = NULL;
-    listen_close(&a->l);
-    fallback_global_shutdown();
-    curl_global_cleanup();
-    process_global_shutdown();
+    stop(a);
     return 1;
-}
-
-/* After every thread has ended: the reverse of start(). */
-static void stop(struct app *a)
-{
-    worker_pool_free(a->pool);
-    sched_free(a->sched);
-    memory_sidecar_stop();
-    bufpool_free(bufpool_download);
-    bufpool_download = NULL;
-    listen_close(&a->l);
-    fallback_global_shutdown();
-    watermark_release();
-    process_global_shutdown();
-    curl_global_cleanup();
 }
 
 static int run(const char *argv0)

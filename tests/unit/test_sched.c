@@ -67,6 +67,27 @@ static struct sched *make(int slots, int queue_max, size_t budget)
     return s;
 }
 
+/* A request on s takes a slot (with_slot) and asks sched_admit() for the JPEG until d. */
+static int admit_jpeg(struct sched_req *r, struct sched *s, bool with_slot,
+                      const struct deadline *d, struct errinfo *e)
+{
+    struct procopts po;
+
+    options_init(&po);
+    err_clear(e);
+    sched_req_init(r, s);
+    if (with_slot)
+        assert_int_equal(sched_slot_take(r, NULL), 0);
+    return sched_admit(r, jpeg, jpeg_len, IMGTYPE_JPEG, &po, NULL, d, e);
+}
+
+/* Everything r holds, given back. */
+static void end(struct sched_req *r)
+{
+    sched_admit_end(r);
+    sched_slot_put(r);
+}
+
 /* Waits (up to 5 s) until s has in_use slots held and waiting requests queued for one. */
 static void wait_slots(struct sched *s, int in_use, int waiting)
 {
@@ -125,9 +146,8 @@ static void *bg_main(void *arg)
     if (b->take_rc == 0 && b->admit) {
         options_init(&po);
         b->admit_rc = sched_admit(&b->r, jpeg, jpeg_len, IMGTYPE_JPEG, &po, NULL, &b->dl, &b->e);
-        sched_admit_end(&b->r);
     }
-    sched_slot_put(&b->r);
+    end(&b->r);
     return NULL;
 }
 
@@ -259,18 +279,12 @@ static size_t estimate_of_jpeg(void)
     struct sched *s = make(1, 0, (size_t)1 << 40);
     struct sched_req r;
     struct sched_stats st;
-    struct procopts po;
     struct errinfo e;
 
-    options_init(&po);
-    err_clear(&e);
-    sched_req_init(&r, s);
-    assert_int_equal(sched_slot_take(&r, NULL), 0);
-    assert_int_equal(sched_admit(&r, jpeg, jpeg_len, IMGTYPE_JPEG, &po, NULL, NULL, &e), 0);
+    assert_int_equal(admit_jpeg(&r, s, true, NULL, &e), 0);
     sched_get_stats(s, &st);
     assert_int_equal(st.memory.in_flight, 1);
-    sched_admit_end(&r);
-    sched_slot_put(&r);
+    end(&r);
     sched_free(s);
     return st.memory.in_use;
 }
@@ -282,17 +296,12 @@ static void test_ticket_taken_and_returned(void **state)
     struct sched *s = make(1, 0, need * 2);
     struct sched_req r;
     struct sched_stats st;
-    struct procopts po;
     struct errinfo e;
 
     (void)state;
     assert_true(need > 0);
     assert_true(sched_budget_on(s));
-    options_init(&po);
-    err_clear(&e);
-    sched_req_init(&r, s);
-    assert_int_equal(sched_slot_take(&r, NULL), 0);
-    assert_int_equal(sched_admit(&r, jpeg, jpeg_len, IMGTYPE_JPEG, &po, NULL, NULL, &e), 0);
+    assert_int_equal(admit_jpeg(&r, s, true, NULL, &e), 0);
     assert_non_null(sched_fetcher(&r));
     sched_get_stats(s, &st);
     assert_int_equal(st.memory.in_use, need);
@@ -314,36 +323,22 @@ static void test_refused_by_budget(void **state)
     size_t need = estimate_of_jpeg();
     struct sched *s = make(2, 0, need * 3 / 2);
     struct sched_req r, big;
-    struct deadline soon;
-    struct procopts po;
+    struct deadline soon = in_ms(100);
     struct errinfo e;
 
     (void)state;
-    options_init(&po);
-    err_clear(&e);
-    sched_req_init(&big, s);
-    assert_int_equal(sched_admit(&big, jpeg, jpeg_len, IMGTYPE_JPEG, &po, NULL, NULL, &e), 0);
-    sched_req_init(&r, s);
-    assert_int_equal(sched_slot_take(&r, NULL), 0);
-    soon = in_ms(100);
-    assert_int_equal(sched_admit(&r, jpeg, jpeg_len, IMGTYPE_JPEG, &po, NULL, &soon, &e),
-                     SCHED_REFUSED);
+    assert_int_equal(admit_jpeg(&big, s, false, NULL, &e), 0);
+    assert_int_equal(admit_jpeg(&r, s, true, &soon, &e), SCHED_REFUSED);
     assert_int_equal(e.code, ERR_TIMEOUT);
     assert_int_equal(e.status, 503);
-    sched_admit_end(&r);
-    sched_slot_put(&r);
-    sched_admit_end(&big);
+    end(&r);
+    end(&big);
     sched_free(s);
 
     s = make(1, 0, need / 2);
-    err_clear(&e);
-    sched_req_init(&r, s);
-    assert_int_equal(sched_slot_take(&r, NULL), 0);
-    assert_int_equal(sched_admit(&r, jpeg, jpeg_len, IMGTYPE_JPEG, &po, NULL, NULL, &e),
-                     SCHED_REFUSED);
+    assert_int_equal(admit_jpeg(&r, s, true, NULL, &e), SCHED_REFUSED);
     assert_int_equal(e.status, 422);
-    sched_admit_end(&r);
-    sched_slot_put(&r);
+    end(&r);
     sched_free(s);
 }
 
@@ -358,16 +353,11 @@ static void test_give_back_and_retake(void **state)
     struct sched_req first, other;
     struct deadline soon;
     struct sched_stats st;
-    struct procopts po;
     struct errinfo e;
     struct bg b;
 
     (void)state;
-    options_init(&po);
-    err_clear(&e);
-    sched_req_init(&first, s);
-    assert_int_equal(sched_slot_take(&first, NULL), 0);
-    assert_int_equal(sched_admit(&first, jpeg, jpeg_len, IMGTYPE_JPEG, &po, NULL, NULL, &e), 0);
+    assert_int_equal(admit_jpeg(&first, s, true, NULL, &e), 0);
     bg_start(&b, s, in_ms(10000), true);
     wait_memory_waiters(s, 1);
     /* The waiting request gave its slot back: only `first` holds one ... */
@@ -378,8 +368,7 @@ static void test_give_back_and_retake(void **state)
     assert_int_equal(sched_slot_take(&other, &soon), 0);
     sched_slot_put(&other);
     /* The memory comes back: the waiter is admitted and had a slot again. */
-    sched_admit_end(&first);
-    sched_slot_put(&first);
+    end(&first);
     assert_int_equal(pthread_join(b.th, NULL), 0);
     assert_int_equal(b.admit_rc, 0);
     sched_get_stats(s, &st);
@@ -406,8 +395,7 @@ static void test_admit_without_budget(void **state)
         sched_admit(&r, (const unsigned char *)"junk", 4, IMGTYPE_JPEG, &po, NULL, NULL, &e), 0);
     assert_int_equal(r.slot, 0);
     assert_null(r.ticket.adm);
-    sched_admit_end(&r);
-    sched_slot_put(&r);
+    end(&r);
     sched_free(s);
 }
 
