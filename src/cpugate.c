@@ -3,9 +3,9 @@
  *
  * With nice values: a big strip sets its thread to CPUGATE_BIG_NICE and
  * back to 0 when it ends, so no pool thread goes back to libvips' pool
- * niced (its next job may be a thumbnail's writer). Measured on the budget
- * benchmark, keeping threads niced between strips or also pausing big
- * strips made no difference the noise did not swamp; this is the simplest.
+ * niced (its next job may be a thumbnail's writer). Keeping threads niced
+ * between strips, or also pausing big strips, would be more complex and
+ * gained nothing measurable; this is the simplest.
  *
  * Without: counters under one mutex: small = small requests processing, big = big
  * strips being computed. A big strip may start when no small request is
@@ -65,8 +65,8 @@ static __thread int tl_nice;
  * A thread's priority for big work: policy SCHED_IDLE and nice 19; for
  * anything else SCHED_OTHER at nice 0. SCHED_IDLE, because a waking
  * SCHED_OTHER thread always preempts a SCHED_IDLE one, where against nice 19
- * it may wait out the running thread's slice: the thumbnails' p99 under load
- * went from 23-24 ms (nice 19 alone) to 19-23 ms (README "CPU priority").
+ * it may wait out the running thread's slice, which shows in the
+ * thumbnails' tail latency under load.
  * The nice value is set too, so that top and ps show which threads are big.
  */
 static int thread_prio_set(pid_t tid, int n)

@@ -1,4 +1,4 @@
-/* deadline.c: a whole-request deadline on the monotonic clock. */
+/* deadline.c: the monotonic clock, and whole-request deadlines on it. */
 #include <limits.h>
 
 #include "deadline.h"

@@ -1,4 +1,4 @@
-/* deadline.h: a whole-request deadline on the monotonic clock (IMGPROXY_TIMEOUT). */
+/* deadline.h: the monotonic clock, and whole-request deadlines on it (IMGPROXY_TIMEOUT). */
 #ifndef IMGFCGI_DEADLINE_H
 #define IMGFCGI_DEADLINE_H
 
