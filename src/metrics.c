@@ -88,64 +88,92 @@ static void gauge(struct buf *out, int *rc, const char *name, const char *help, 
         v);
 }
 
+/* One gauge or counter of a table: its name, HELP text and TYPE. */
+struct metric_def {
+    const char *name, *help, *type;
+};
+
+/* The memory budget's gauges and counters, in the order budget_values() fills them. */
+static const struct metric_def budget_defs[] = {
+    {"imgfcgi_memory_budget_bytes", "IMGFCGI_MEMORY_BUDGET; 0 = off.", "gauge"},
+    {"imgfcgi_memory_budget_used_bytes",
+     "Sum of the estimates of the requests admitted and in flight.", "gauge"},
+    {"imgfcgi_memory_budget_in_flight", "Requests admitted and in flight.", "gauge"},
+    {"imgfcgi_memory_budget_waiting", "Requests waiting for budget.", "gauge"},
+    {"imgfcgi_memory_budget_admitted_total", "Requests admitted, at once or after waiting.",
+     "counter"},
+    {"imgfcgi_memory_budget_waited_total", "Requests admitted after waiting.", "counter"},
+    {"imgfcgi_memory_budget_rejected_total",
+     "Requests whose estimate alone exceeds the budget (422).", "counter"},
+    {"imgfcgi_memory_budget_timed_out_total", "Requests whose deadline passed while waiting (503).",
+     "counter"},
+    {"imgfcgi_memory_estimate_measured_total", "Requests that ran alone, whose peak was measured.",
+     "counter"},
+    {"imgfcgi_memory_estimate_unmeasured_total",
+     "Requests that overlapped others: no honest per-request peak.", "counter"},
+    {"imgfcgi_memory_estimate_bytes_total",
+     "Sum of the estimates (processing part) of the measured requests.", "counter"},
+    {"imgfcgi_memory_measured_peak_bytes_total",
+     "Sum of their measured peaks: max of RSS peak growth and libvips high-water growth.",
+     "counter"},
+    {"imgfcgi_memory_measured_rss_bytes_total",
+     "Sum of their RSS peak growth (VmHWM after - RSS before).", "counter"},
+    {"imgfcgi_memory_measured_vips_bytes_total",
+     "Sum of their libvips tracked high-water growth (0 when not raised).", "counter"},
+};
+#define NBUDGET (sizeof(budget_defs) / sizeof(budget_defs[0]))
+
+/* The CPU gate's gauges and counters, in the order render_budget() fills them. */
+static const struct metric_def cpu_gate_defs[] = {
+    {"imgfcgi_cpu_gate_mode",
+     "How thumbnails get the CPU first: 0 off, 1 cooperative waits, 2 nice values.", "gauge"},
+    {"imgfcgi_cpu_gate_waits_total",
+     "Strips of big requests that waited while thumbnails processed.", "counter"},
+    {"imgfcgi_cpu_gate_wait_milliseconds_total", "Their total wait.", "counter"},
+    {"imgfcgi_cpu_gate_timeouts_total", "Waits cut off after CPUGATE_MAX_WAIT_MS.", "counter"},
+};
+#define NCPU_GATE (sizeof(cpu_gate_defs) / sizeof(cpu_gate_defs[0]))
+
+/* n rows of defs with their values v, unlabelled. */
+static void gauges(struct buf *out, int *rc, const struct metric_def *defs,
+                   const unsigned long long *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        gauge(out, rc, defs[i].name, defs[i].help, defs[i].type, "", v[i]);
+}
+
+static void budget_values(const struct admission_stats *st, unsigned long long v[NBUDGET])
+{
+    const uint64_t src[NBUDGET] = {
+        st->budget,         st->in_use,         st->in_flight, st->waiting,    st->admitted,
+        st->waited,         st->rejected,       st->timed_out, st->measured,   st->unmeasured,
+        st->estimate_bytes, st->measured_bytes, st->rss_bytes, st->vips_bytes,
+    };
+
+    for (size_t i = 0; i < NBUDGET; i++)
+        v[i] = (unsigned long long)src[i];
+}
+
 /* IMGFCGI_MEMORY_BUDGET: use, decisions, and the estimate against what was measured. */
 static void render_budget(struct buf *out, int *rc, struct sched *s)
 {
     struct sched_stats ss;
-    const struct admission_stats *st = &ss.memory;
-    const struct cpugate_stats *gs = &ss.cpu;
+    unsigned long long v[NBUDGET], cpu[NCPU_GATE];
     uint64_t cum = 0;
 
     if (s != NULL)
         sched_get_stats(s, &ss);
     if (s == NULL || !ss.budget_on) {
-        gauge(out, rc, "imgfcgi_memory_budget_bytes", "IMGFCGI_MEMORY_BUDGET; 0 = off.", "gauge",
-              "", 0);
+        gauges(out, rc, budget_defs, (const unsigned long long[]){0}, 1);
         return;
     }
-    gauge(out, rc, "imgfcgi_memory_budget_bytes", "IMGFCGI_MEMORY_BUDGET; 0 = off.", "gauge", "",
-          (unsigned long long)st->budget);
-    gauge(out, rc, "imgfcgi_memory_budget_used_bytes",
-          "Sum of the estimates of the requests admitted and in flight.", "gauge", "",
-          (unsigned long long)st->in_use);
-    gauge(out, rc, "imgfcgi_memory_budget_in_flight", "Requests admitted and in flight.", "gauge",
-          "", (unsigned long long)st->in_flight);
-    gauge(out, rc, "imgfcgi_memory_budget_waiting", "Requests waiting for budget.", "gauge", "",
-          (unsigned long long)st->waiting);
-    gauge(out, rc, "imgfcgi_memory_budget_admitted_total",
-          "Requests admitted, at once or after waiting.", "counter", "",
-          (unsigned long long)st->admitted);
-    gauge(out, rc, "imgfcgi_memory_budget_waited_total", "Requests admitted after waiting.",
-          "counter", "", (unsigned long long)st->waited);
-    gauge(out, rc, "imgfcgi_memory_budget_rejected_total",
-          "Requests whose estimate alone exceeds the budget (422).", "counter", "",
-          (unsigned long long)st->rejected);
-    gauge(out, rc, "imgfcgi_memory_budget_timed_out_total",
-          "Requests whose deadline passed while waiting (503).", "counter", "",
-          (unsigned long long)st->timed_out);
-    gauge(out, rc, "imgfcgi_memory_estimate_measured_total",
-          "Requests that ran alone, whose peak was measured.", "counter", "",
-          (unsigned long long)st->measured);
-    gauge(out, rc, "imgfcgi_memory_estimate_unmeasured_total",
-          "Requests that overlapped others: no honest per-request peak.", "counter", "",
-          (unsigned long long)st->unmeasured);
-    gauge(out, rc, "imgfcgi_memory_estimate_bytes_total",
-          "Sum of the estimates (processing part) of the measured requests.", "counter", "",
-          (unsigned long long)st->estimate_bytes);
-    gauge(out, rc, "imgfcgi_memory_measured_peak_bytes_total",
-          "Sum of their measured peaks: max of RSS peak growth and libvips high-water growth.",
-          "counter", "", (unsigned long long)st->measured_bytes);
-    gauge(out, rc, "imgfcgi_memory_measured_rss_bytes_total",
-          "Sum of their RSS peak growth (VmHWM after - RSS before).", "counter", "",
-          (unsigned long long)st->rss_bytes);
-    gauge(out, rc, "imgfcgi_memory_measured_vips_bytes_total",
-          "Sum of their libvips tracked high-water growth (0 when not raised).", "counter", "",
-          (unsigned long long)st->vips_bytes);
+    budget_values(&ss.memory, v);
+    gauges(out, rc, budget_defs, v, NBUDGET);
     put(out, rc,
         "# HELP imgfcgi_memory_estimate_ratio Estimate divided by measured peak, per measured "
         "request.\n# TYPE imgfcgi_memory_estimate_ratio histogram\n");
     for (int i = 0; i <= ADMISSION_RATIO_BUCKETS; i++) {
-        cum += st->ratio_buckets[i];
+        cum += ss.memory.ratio_buckets[i];
         if (i < ADMISSION_RATIO_BUCKETS)
             put(out, rc, "imgfcgi_memory_estimate_ratio_bucket{le=\"%g\"} %llu\n",
                 admission_ratio_bounds[i], (unsigned long long)cum);
@@ -155,17 +183,12 @@ static void render_budget(struct buf *out, int *rc, struct sched *s)
     }
     put(out, rc,
         "imgfcgi_memory_estimate_ratio_sum %.6f\nimgfcgi_memory_estimate_ratio_count %llu\n",
-        st->ratio_sum, (unsigned long long)cum);
-    gauge(out, rc, "imgfcgi_cpu_gate_mode",
-          "How thumbnails get the CPU first: 0 off, 1 cooperative waits, 2 nice values.", "gauge",
-          "", (unsigned long long)ss.cpu_mode);
-    gauge(out, rc, "imgfcgi_cpu_gate_waits_total",
-          "Strips of big requests that waited while thumbnails processed.", "counter", "",
-          (unsigned long long)gs->waits);
-    gauge(out, rc, "imgfcgi_cpu_gate_wait_milliseconds_total", "Their total wait.", "counter", "",
-          (unsigned long long)gs->wait_ms);
-    gauge(out, rc, "imgfcgi_cpu_gate_timeouts_total", "Waits cut off after CPUGATE_MAX_WAIT_MS.",
-          "counter", "", (unsigned long long)gs->timeouts);
+        ss.memory.ratio_sum, (unsigned long long)cum);
+    cpu[0] = (unsigned long long)ss.cpu_mode;
+    cpu[1] = ss.cpu.waits;
+    cpu[2] = ss.cpu.wait_ms;
+    cpu[3] = ss.cpu.timeouts;
+    gauges(out, rc, cpu_gate_defs, cpu, NCPU_GATE);
 }
 
 int metrics_render(struct buf *out, struct sched *sched)
