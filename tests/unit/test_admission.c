@@ -141,20 +141,30 @@ static void wait_for_waiters(struct admission *adm, size_t n)
     assert_int_equal(stats(adm).waiting, n);
 }
 
+/* A thread asking adm for need bytes (5 s deadline), once it waits. */
+static void start_waiter(struct waiter_arg *w, struct admission *adm, size_t need, pthread_t *th)
+{
+    memset(w, 0, sizeof(*w));
+    w->adm = adm;
+    w->need = need;
+    w->result = -99;
+    w->deadline = (struct deadline){deadline_now_ms() + 5000};
+    assert_int_equal(pthread_create(th, NULL, waiter, w), 0);
+    wait_for_waiters(adm, 1);
+}
+
 /* A waiter goes as soon as enough is released. */
 static void test_wait_then_admitted(void **state)
 {
     struct admission *adm = admission_new(100, 10000);
     struct admission_ticket hold;
-    struct waiter_arg w = {adm, 50, {0}, -99, 0, {0}};
+    struct waiter_arg w;
     pthread_t th;
     long long released;
 
     (void)state;
     assert_int_equal(admission_acquire(adm, 80, 80, IN_MS(1000), &hold), ADMISSION_OK);
-    w.deadline = (struct deadline){deadline_now_ms() + 5000};
-    pthread_create(&th, NULL, waiter, &w);
-    wait_for_waiters(adm, 1);
+    start_waiter(&w, adm, 50, &th);
     sleep_ms(50);
     released = deadline_now_ms();
     admission_release(&hold);
@@ -174,15 +184,13 @@ static void test_no_head_of_line(void **state)
 {
     struct admission *adm = admission_new(100, 10000);
     struct admission_ticket hold, small;
-    struct waiter_arg big = {adm, 60, {0}, -99, 0, {0}};
+    struct waiter_arg big;
     pthread_t th;
     long long t0;
 
     (void)state;
     assert_int_equal(admission_acquire(adm, 50, 50, IN_MS(1000), &hold), ADMISSION_OK);
-    big.deadline = (struct deadline){deadline_now_ms() + 5000};
-    pthread_create(&th, NULL, waiter, &big);
-    wait_for_waiters(adm, 1);
+    start_waiter(&big, adm, 60, &th);
     t0 = deadline_now_ms();
     assert_int_equal(admission_acquire(adm, 30, 30, &(struct deadline){t0 + 5000}, &small),
                      ADMISSION_OK);
@@ -201,14 +209,12 @@ static void test_no_starvation(void **state)
 {
     struct admission *adm = admission_new(100, 100);
     struct admission_ticket hold, small, small2;
-    struct waiter_arg big = {adm, 60, {0}, -99, 0, {0}};
+    struct waiter_arg big;
     pthread_t th;
 
     (void)state;
     assert_int_equal(admission_acquire(adm, 50, 50, IN_MS(1000), &hold), ADMISSION_OK);
-    big.deadline = (struct deadline){deadline_now_ms() + 5000};
-    pthread_create(&th, NULL, waiter, &big);
-    wait_for_waiters(adm, 1);
+    start_waiter(&big, adm, 60, &th);
     sleep_ms(150); /* past starve_ms */
     /* 50 + 30 fits the budget, but 50 + 30 + 60 would leave the big one out. */
     assert_int_equal(admission_acquire(adm, 30, 30, IN_MS(100), &small), ADMISSION_TIMEOUT);
@@ -229,7 +235,7 @@ static void test_small_requests_keep_flowing(void **state)
 {
     struct admission *adm = admission_new(640, 100);
     struct admission_ticket hold, small, mid;
-    struct waiter_arg big = {adm, 400, {0}, -99, 0, {0}};
+    struct waiter_arg big;
     pthread_t th;
     long long t0;
 
@@ -244,9 +250,7 @@ static void test_small_requests_keep_flowing(void **state)
 
     /* A reserved big waiter blocks a 100, but not a 10. */
     assert_int_equal(admission_acquire(adm, 300, 300, IN_MS(1000), &hold), ADMISSION_OK);
-    big.deadline = (struct deadline){deadline_now_ms() + 5000};
-    pthread_create(&th, NULL, waiter, &big);
-    wait_for_waiters(adm, 1);
+    start_waiter(&big, adm, 400, &th);
     sleep_ms(150);
     assert_int_equal(admission_acquire(adm, 100, 100, IN_MS(50), &mid), ADMISSION_TIMEOUT);
     t0 = deadline_now_ms();
