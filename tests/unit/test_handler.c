@@ -188,6 +188,16 @@ static void free_cap(struct captured *c)
     c->body = NULL;
 }
 
+/* GET uri answers with an image that loader decodes to w x h. */
+static void expect_image(const char *uri, const char *loader, int w, int h)
+{
+    struct captured c;
+
+    run("GET", uri, NULL, &c);
+    assert_image(&c, loader, w, h);
+    free_cap(&c);
+}
+
 static void test_fit_jpeg(void **state)
 {
     struct captured c;
@@ -244,29 +254,17 @@ static void test_alpha_and_extend(void **state)
     g_object_unref(img);
     free_cap(&c);
     /* Extend without enlarge: the image stays 2240x1400 inside a 3000x3000 canvas. */
-    run("GET", "/x/rs:fit:3000:3000:0:1/plain/local:///photo.jpg", NULL, &c);
-    assert_image(&c, "jpegload", 3000, 3000);
-    free_cap(&c);
+    expect_image("/x/rs:fit:3000:3000:0:1/plain/local:///photo.jpg", "jpegload", 3000, 3000);
     /* No enlarge: the size stays. */
-    run("GET", "/x/rs:fit:3000:3000/plain/local:///photo.jpg", NULL, &c);
-    assert_image(&c, "jpegload", 2240, 1400);
-    free_cap(&c);
-    run("GET", "/x/rs:fit:3000:3000:1/plain/local:///photo.jpg", NULL, &c);
-    assert_image(&c, "jpegload", 3000, 1875);
-    free_cap(&c);
+    expect_image("/x/rs:fit:3000:3000/plain/local:///photo.jpg", "jpegload", 2240, 1400);
+    expect_image("/x/rs:fit:3000:3000:1/plain/local:///photo.jpg", "jpegload", 3000, 1875);
 }
 
 static void test_orientation(void **state)
 {
-    struct captured c;
-
     (void)state;
-    run("GET", "/x/w:560/plain/local:///rotated.jpg", NULL, &c);
-    assert_image(&c, "jpegload", 560, 350);
-    free_cap(&c);
-    run("GET", "/x/w:350/ar:0/plain/local:///rotated.jpg", NULL, &c);
-    assert_image(&c, "jpegload", 350, 560);
-    free_cap(&c);
+    expect_image("/x/w:560/plain/local:///rotated.jpg", "jpegload", 560, 350);
+    expect_image("/x/w:350/ar:0/plain/local:///rotated.jpg", "jpegload", 350, 560);
 }
 
 static void test_errors(void **state)
