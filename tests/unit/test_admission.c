@@ -153,6 +153,22 @@ static void start_waiter(struct waiter_arg *w, struct admission *adm, size_t nee
     wait_for_waiters(adm, 1);
 }
 
+/* The waiter's thread has ended, admitted. */
+static void join_admitted(struct waiter_arg *w, pthread_t th)
+{
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(w->result, ADMISSION_OK);
+}
+
+/* need bytes of adm are admitted without waiting (within 100 ms). */
+static void acquire_at_once(struct admission *adm, size_t need, struct admission_ticket *t)
+{
+    long long t0 = deadline_now_ms();
+
+    assert_int_equal(admission_acquire(adm, need, need, IN_MS(5000), t), ADMISSION_OK);
+    assert_true(deadline_now_ms() - t0 < 100);
+}
+
 /* A waiter goes as soon as enough is released. */
 static void test_wait_then_admitted(void **state)
 {
@@ -186,20 +202,15 @@ static void test_no_head_of_line(void **state)
     struct admission_ticket hold, small;
     struct waiter_arg big;
     pthread_t th;
-    long long t0;
 
     (void)state;
     assert_int_equal(admission_acquire(adm, 50, 50, IN_MS(1000), &hold), ADMISSION_OK);
     start_waiter(&big, adm, 60, &th);
-    t0 = deadline_now_ms();
-    assert_int_equal(admission_acquire(adm, 30, 30, &(struct deadline){t0 + 5000}, &small),
-                     ADMISSION_OK);
-    assert_true(deadline_now_ms() - t0 < 100);
+    acquire_at_once(adm, 30, &small);
     assert_false(small.waited);
     admission_release(&small);
     admission_release(&hold);
-    pthread_join(th, NULL);
-    assert_int_equal(big.result, ADMISSION_OK);
+    join_admitted(&big, th);
     admission_release(&big.t);
     admission_free(adm);
 }
@@ -219,8 +230,7 @@ static void test_no_starvation(void **state)
     /* 50 + 30 fits the budget, but 50 + 30 + 60 would leave the big one out. */
     assert_int_equal(admission_acquire(adm, 30, 30, IN_MS(100), &small), ADMISSION_TIMEOUT);
     admission_release(&hold);
-    pthread_join(th, NULL);
-    assert_int_equal(big.result, ADMISSION_OK);
+    join_admitted(&big, th);
     /* With the big one running, a request that fits beside it goes at once. */
     assert_int_equal(admission_acquire(adm, 30, 30, IN_MS(100), &small2), ADMISSION_OK);
     assert_int_equal(stats(adm).in_use, 90);
@@ -237,7 +247,6 @@ static void test_small_requests_keep_flowing(void **state)
     struct admission_ticket hold, small, mid;
     struct waiter_arg big;
     pthread_t th;
-    long long t0;
 
     (void)state;
     /* Others may fill 600 of 640; a 20 does not fit past that, a 10 (small) does. */
@@ -253,14 +262,10 @@ static void test_small_requests_keep_flowing(void **state)
     start_waiter(&big, adm, 400, &th);
     sleep_ms(150);
     assert_int_equal(admission_acquire(adm, 100, 100, IN_MS(50), &mid), ADMISSION_TIMEOUT);
-    t0 = deadline_now_ms();
-    assert_int_equal(admission_acquire(adm, 10, 10, &(struct deadline){t0 + 1000}, &small),
-                     ADMISSION_OK);
-    assert_true(deadline_now_ms() - t0 < 100);
+    acquire_at_once(adm, 10, &small);
     admission_release(&small);
     admission_release(&hold);
-    pthread_join(th, NULL);
-    assert_int_equal(big.result, ADMISSION_OK);
+    join_admitted(&big, th);
     admission_release(&big.t);
     admission_free(adm);
 }
