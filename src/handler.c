@@ -573,9 +573,11 @@ static int etag_match(struct image_req *ir)
     return ret < 0 ? ret : PHASE_DONE;
 }
 
-/* A pass-through response's result: its time counts as processing. */
-static int passed_through(struct image_req *ir, int ret)
+/* A pass-through answer: data (borrowed) as a 200 of type mime; its time counts as processing. */
+static int pass_bytes(struct image_req *ir, const char *mime, const void *data, size_t len)
 {
+    int ret = respond_bytes(ir->r, mime, data, len, ir->e);
+
     ir->tm->process_us = deadline_now_us() - ir->process_start_us;
     return ret < 0 ? ret : PHASE_DONE;
 }
@@ -588,37 +590,36 @@ static int pass_through(struct image_req *ir)
 {
     const struct fetch_result *src = ir->src;
     const struct procopts *po = &ir->po;
+    const unsigned char *data = src->body.data;
+    size_t len = src->body.len;
     enum imgtype type;
 
     ir->process_start_us = deadline_now_us();
-    type = imagetype_sniff(src->body.data, src->body.len, (size_t)cfg.max_svg_check_bytes);
+    type = imagetype_sniff(data, len, (size_t)cfg.max_svg_check_bytes);
     ir->src_type = type;
     /* raw: no type, size or resolution checks, as imgproxy streams it. */
-    if (po->raw)
-        return passed_through(ir, respond_bytes(ir->r,
-                                                type != IMGTYPE_UNKNOWN ? imagetype_mime(type)
-                                                : src->content_type != NULL
-                                                    ? src->content_type
-                                                    : "application/octet-stream",
-                                                src->body.data, src->body.len, ir->e));
+    if (po->raw) {
+        const char *mime = type != IMGTYPE_UNKNOWN     ? imagetype_mime(type)
+                           : src->content_type != NULL ? src->content_type
+                                                       : "application/octet-stream";
+
+        return pass_bytes(ir, mime, data, len);
+    }
     if (type == IMGTYPE_UNKNOWN)
         return err_set(ir->e, ERR_SOURCE_TYPE, "Source image type not supported");
-    if (po->max_src_file_size > 0 && src->body.len > (size_t)po->max_src_file_size)
+    if (po->max_src_file_size > 0 && len > (size_t)po->max_src_file_size)
         return err_set(ir->e, ERR_SOURCE_TYPE, "Source image file is too big");
     /* skip_processing for this source type: the source bytes as they are. */
     if (po->skip_processing[type] && (po->format == IMGTYPE_UNKNOWN || po->format == type))
-        return passed_through(
-            ir, respond_bytes(ir->r, imagetype_mime(type), src->body.data, src->body.len, ir->e));
+        return pass_bytes(ir, imagetype_mime(type), data, len);
     /* SVG stays SVG unless another format is asked for: sanitised, not rasterised. */
     if (type == IMGTYPE_SVG && !cfg.always_rasterize_svg &&
         (po->format == IMGTYPE_UNKNOWN || po->format == IMGTYPE_SVG)) {
         if (!cfg.sanitize_svg)
-            return passed_through(ir, respond_bytes(ir->r, imagetype_mime(IMGTYPE_SVG),
-                                                    src->body.data, src->body.len, ir->e));
-        if (svg_sanitize((const char *)src->body.data, src->body.len, &ir->svg) < 0)
+            return pass_bytes(ir, imagetype_mime(IMGTYPE_SVG), data, len);
+        if (svg_sanitize((const char *)data, len, &ir->svg) < 0)
             return err_set(ir->e, ERR_INTERNAL, "out of memory");
-        return passed_through(ir, respond_bytes(ir->r, imagetype_mime(IMGTYPE_SVG), ir->svg.data,
-                                                ir->svg.len, ir->e));
+        return pass_bytes(ir, imagetype_mime(IMGTYPE_SVG), ir->svg.data, ir->svg.len);
     }
     return 0;
 }
