@@ -134,12 +134,32 @@ static const struct metric_def cpu_gate_defs[] = {
 };
 #define NCPU_GATE (sizeof(cpu_gate_defs) / sizeof(cpu_gate_defs[0]))
 
-/* n rows of defs with their values v, unlabelled. */
+/* n rows of defs with their values v, each with labels ("" for none). */
 static void gauges(struct buf *out, int *rc, const struct metric_def *defs,
-                   const unsigned long long *v, size_t n)
+                   const unsigned long long *v, size_t n, const char *labels)
 {
     for (size_t i = 0; i < n; i++)
-        gauge(out, rc, defs[i].name, defs[i].help, defs[i].type, "", v[i]);
+        gauge(out, rc, defs[i].name, defs[i].help, defs[i].type, labels, v[i]);
+}
+
+/*
+ * A histogram: HELP and TYPE, the cumulative buckets from the non-cumulative counts[nbounds + 1]
+ * (the last is +Inf), the sum and the count.
+ */
+static void histogram(struct buf *out, int *rc, const char *name, const char *help,
+                      const double *bounds_, const uint64_t *counts, int nbounds, double sum)
+{
+    uint64_t cum = 0;
+
+    put(out, rc, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (int i = 0; i <= nbounds; i++) {
+        cum += counts[i];
+        if (i < nbounds)
+            put(out, rc, "%s_bucket{le=\"%g\"} %llu\n", name, bounds_[i], (unsigned long long)cum);
+        else
+            put(out, rc, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+    }
+    put(out, rc, "%s_sum %.6f\n%s_count %llu\n", name, sum, name, (unsigned long long)cum);
 }
 
 static void budget_values(const struct admission_stats *st, unsigned long long v[NBUDGET])
@@ -154,46 +174,68 @@ static void budget_values(const struct admission_stats *st, unsigned long long v
         v[i] = (unsigned long long)src[i];
 }
 
+/* The download buffer pool's gauges and counters, in the order pool_values() fills them. */
+static const struct metric_def pool_defs[] = {
+    {"imgfcgi_buffer_pool_default_size_bytes", "Size of new buffers.", "gauge"},
+    {"imgfcgi_buffer_pool_max_size_bytes", "Largest buffer kept; 0 = not calibrated yet.", "gauge"},
+    {"imgfcgi_buffer_pool_calibrations_total", "Calibrations done.", "counter"},
+    {"imgfcgi_buffer_pool_buffers", "Idle buffers in the pool.", "gauge"},
+    {"imgfcgi_buffer_pool_bytes", "Capacity of the idle buffers.", "gauge"},
+    {"imgfcgi_buffer_pool_largest_buffer_bytes", "Largest idle buffer.", "gauge"},
+    {"imgfcgi_buffer_pool_oversize_buffers", "Idle buffers above the max size (always 0).",
+     "gauge"},
+    {"imgfcgi_buffer_pool_in_use", "Buffers handed out.", "gauge"},
+    {"imgfcgi_buffer_pool_hits_total", "Acquires served by an idle buffer that was big enough.",
+     "counter"},
+    {"imgfcgi_buffer_pool_misses_total", "Acquires that had to allocate.", "counter"},
+    {"imgfcgi_buffer_pool_calibrated_hits_total", "Hits since the first calibration.", "counter"},
+    {"imgfcgi_buffer_pool_calibrated_misses_total", "Misses since the first calibration.",
+     "counter"},
+    {"imgfcgi_buffer_pool_dropped_total",
+     "Buffers freed instead of kept (too big, pool full, trimmed).", "counter"},
+};
+#define NPOOL (sizeof(pool_defs) / sizeof(pool_defs[0]))
+
+static void pool_values(const struct bufpool_stats *st, unsigned long long v[NPOOL])
+{
+    const uint64_t src[NPOOL] = {
+        st->default_size,    st->max_size,          st->calibrations, st->pooled, st->pooled_bytes,
+        st->largest_pooled,  st->oversize_pooled,   st->in_use,       st->hits,   st->misses,
+        st->hits_calibrated, st->misses_calibrated, st->dropped,
+    };
+
+    for (size_t i = 0; i < NPOOL; i++)
+        v[i] = (unsigned long long)src[i];
+}
+
 /* IMGFCGI_MEMORY_BUDGET: use, decisions, and the estimate against what was measured. */
 static void render_budget(struct buf *out, int *rc, struct sched *s)
 {
     struct sched_stats ss;
     unsigned long long v[NBUDGET], cpu[NCPU_GATE];
-    uint64_t cum = 0;
 
     if (s != NULL)
         sched_get_stats(s, &ss);
     if (s == NULL || !ss.budget_on) {
-        gauges(out, rc, budget_defs, (const unsigned long long[]){0}, 1);
+        gauges(out, rc, budget_defs, (const unsigned long long[]){0}, 1, "");
         return;
     }
     budget_values(&ss.memory, v);
-    gauges(out, rc, budget_defs, v, NBUDGET);
-    put(out, rc,
-        "# HELP imgfcgi_memory_estimate_ratio Estimate divided by measured peak, per measured "
-        "request.\n# TYPE imgfcgi_memory_estimate_ratio histogram\n");
-    for (int i = 0; i <= ADMISSION_RATIO_BUCKETS; i++) {
-        cum += ss.memory.ratio_buckets[i];
-        if (i < ADMISSION_RATIO_BUCKETS)
-            put(out, rc, "imgfcgi_memory_estimate_ratio_bucket{le=\"%g\"} %llu\n",
-                admission_ratio_bounds[i], (unsigned long long)cum);
-        else
-            put(out, rc, "imgfcgi_memory_estimate_ratio_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long)cum);
-    }
-    put(out, rc,
-        "imgfcgi_memory_estimate_ratio_sum %.6f\nimgfcgi_memory_estimate_ratio_count %llu\n",
-        ss.memory.ratio_sum, (unsigned long long)cum);
+    gauges(out, rc, budget_defs, v, NBUDGET, "");
+    histogram(out, rc, "imgfcgi_memory_estimate_ratio",
+              "Estimate divided by measured peak, per measured request.", admission_ratio_bounds,
+              ss.memory.ratio_buckets, ADMISSION_RATIO_BUCKETS, ss.memory.ratio_sum);
     cpu[0] = (unsigned long long)ss.cpu_mode;
     cpu[1] = ss.cpu.waits;
     cpu[2] = ss.cpu.wait_ms;
     cpu[3] = ss.cpu.timeouts;
-    gauges(out, rc, cpu_gate_defs, cpu, NCPU_GATE);
+    gauges(out, rc, cpu_gate_defs, cpu, NCPU_GATE, "");
 }
 
 int metrics_render(struct buf *out, struct sched *sched)
 {
     struct bufpool_stats st;
+    unsigned long long v[NPOOL];
     enum memory_allocator a = memory_allocator();
     char labels[128];
     int rc = 0;
@@ -221,59 +263,20 @@ int metrics_render(struct buf *out, struct sched *sched)
 
     bufpool_get_stats(bufpool_download, &st);
     snprintf(labels, sizeof(labels), "{pool=\"%s\"}", bufpool_name(bufpool_download));
-    gauge(out, &rc, "imgfcgi_buffer_pool_default_size_bytes", "Size of new buffers.", "gauge",
-          labels, (unsigned long long)st.default_size);
-    gauge(out, &rc, "imgfcgi_buffer_pool_max_size_bytes",
-          "Largest buffer kept; 0 = not calibrated yet.", "gauge", labels,
-          (unsigned long long)st.max_size);
-    gauge(out, &rc, "imgfcgi_buffer_pool_calibrations_total", "Calibrations done.", "counter",
-          labels, (unsigned long long)st.calibrations);
-    gauge(out, &rc, "imgfcgi_buffer_pool_buffers", "Idle buffers in the pool.", "gauge", labels,
-          (unsigned long long)st.pooled);
-    gauge(out, &rc, "imgfcgi_buffer_pool_bytes", "Capacity of the idle buffers.", "gauge", labels,
-          (unsigned long long)st.pooled_bytes);
-    gauge(out, &rc, "imgfcgi_buffer_pool_largest_buffer_bytes", "Largest idle buffer.", "gauge",
-          labels, (unsigned long long)st.largest_pooled);
-    gauge(out, &rc, "imgfcgi_buffer_pool_oversize_buffers",
-          "Idle buffers above the max size (always 0).", "gauge", labels,
-          (unsigned long long)st.oversize_pooled);
-    gauge(out, &rc, "imgfcgi_buffer_pool_in_use", "Buffers handed out.", "gauge", labels,
-          (unsigned long long)st.in_use);
-    gauge(out, &rc, "imgfcgi_buffer_pool_hits_total",
-          "Acquires served by an idle buffer that was big enough.", "counter", labels,
-          (unsigned long long)st.hits);
-    gauge(out, &rc, "imgfcgi_buffer_pool_misses_total", "Acquires that had to allocate.", "counter",
-          labels, (unsigned long long)st.misses);
-    gauge(out, &rc, "imgfcgi_buffer_pool_calibrated_hits_total",
-          "Hits since the first calibration.", "counter", labels,
-          (unsigned long long)st.hits_calibrated);
-    gauge(out, &rc, "imgfcgi_buffer_pool_calibrated_misses_total",
-          "Misses since the first calibration.", "counter", labels,
-          (unsigned long long)st.misses_calibrated);
-    gauge(out, &rc, "imgfcgi_buffer_pool_dropped_total",
-          "Buffers freed instead of kept (too big, pool full, trimmed).", "counter", labels,
-          (unsigned long long)st.dropped);
+    pool_values(&st, v);
+    gauges(out, &rc, pool_defs, v, NPOOL, labels);
 
     render_budget(out, &rc, sched);
     gauge(out, &rc, "imgfcgi_requests_in_flight", "Requests being served.", "gauge", "",
           (unsigned long long)(atomic_load(&in_flight) > 0 ? atomic_load(&in_flight) : 0));
 
     for (int h = 0; h < METRICS_NHIST; h++) {
-        uint64_t cum = 0;
+        uint64_t counts[NBOUNDS + 1];
 
-        put(out, &rc, "# HELP %s %s\n# TYPE %s histogram\n", hist_names[h], hist_help[h],
-            hist_names[h]);
-        for (int i = 0; i <= NBOUNDS; i++) {
-            cum += atomic_load(&hists[h].buckets[i]);
-            if (i < NBOUNDS)
-                put(out, &rc, "%s_bucket{le=\"%g\"} %llu\n", hist_names[h], bounds[i],
-                    (unsigned long long)cum);
-            else
-                put(out, &rc, "%s_bucket{le=\"+Inf\"} %llu\n", hist_names[h],
-                    (unsigned long long)cum);
-        }
-        put(out, &rc, "%s_sum %.6f\n%s_count %llu\n", hist_names[h],
-            (double)atomic_load(&hists[h].sum_us) / 1e6, hist_names[h], (unsigned long long)cum);
+        for (int i = 0; i <= NBOUNDS; i++)
+            counts[i] = atomic_load(&hists[h].buckets[i]);
+        histogram(out, &rc, hist_names[h], hist_help[h], bounds, counts, NBOUNDS,
+                  (double)atomic_load(&hists[h].sum_us) / 1e6);
     }
 
     put(out, &rc,
