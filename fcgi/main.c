@@ -21,12 +21,14 @@
 
 #include "bufpool.h"
 #include "config.h"
+#include "deadline.h"
 #include "fallback.h"
 #include "listen.h"
 #include "log.h"
 #include "presets.h"
 #include "memory.h"
 #include "process.h"
+#include "scheduler.h"
 #include "watermark.h"
 #include "worker.h"
 #include "banned.h"
@@ -79,14 +81,6 @@ static enum log_level parse_log_level(const char *s)
     return LOG_INFO;
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* Blocks until a stop signal arrives; returns it. */
 static int wait_for_stop(const sigset_t *signals)
 {
@@ -107,17 +101,16 @@ static int wait_for_stop(const sigset_t *signals)
  */
 static int drain(struct worker_pool *pool, const sigset_t *signals, int timeout, struct listener *l)
 {
-    struct timespec start;
+    long long start = deadline_now_ms();
     int running;
 
-    clock_gettime(CLOCK_MONOTONIC, &start);
     worker_pool_stop(pool);
     for (;;) {
         struct timespec tick = {0, WAKE_INTERVAL_NS};
         int sig;
 
         running = worker_pool_wake(pool);
-        if (running == 0 || seconds_since(&start) >= timeout)
+        if (running == 0 || deadline_now_ms() - start >= (long long)timeout * 1000)
             return running;
         sig = sigtimedwait(signals, NULL, &tick);
         /*
@@ -135,24 +128,36 @@ static int drain(struct worker_pool *pool, const sigset_t *signals, int timeout,
     }
 }
 
-static int run(const char *argv0)
-{
-    char err[256];
-    sigset_t signals, blocked;
-    struct listener l = {.fd = -1};
-    struct worker_pool *pool = NULL;
-    struct sigaction ign;
-    int sig, left;
+/* What run() starts and stops, in that order. */
+struct app {
+    struct listener l;
+    struct sched *sched;
+    struct worker_pool *pool;
+};
 
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGQUIT);
-    sigaddset(&signals, SIGUSR1);
-    sigaddset(&signals, SIGHUP);
-    blocked = signals;
+/*
+ * Blocks the signals main takes with sigwait() (returned in signals) and
+ * SIGUSR2, before anything can start a thread: every thread inherits the mask.
+ */
+static void block_signals(sigset_t *signals)
+{
+    sigset_t blocked;
+
+    sigemptyset(signals);
+    sigaddset(signals, SIGTERM);
+    sigaddset(signals, SIGINT);
+    sigaddset(signals, SIGQUIT);
+    sigaddset(signals, SIGUSR1);
+    sigaddset(signals, SIGHUP);
+    blocked = *signals;
     sigaddset(&blocked, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &blocked, NULL);
+}
+
+/* The settings, the log level, the presets and the allocator's tuning; 0, or 1 after saying why. */
+static int load_settings(void)
+{
+    char err[256];
 
     if (config_load(&cfg, err, sizeof(err)) != 0) {
         config_release(&cfg);
@@ -169,96 +174,145 @@ static int run(const char *argv0)
     }
     memory_tune(cfg.malloc_trim_threshold);
     memory_log_allocator();
+    return 0;
+}
 
-    if (process_global_init(argv0) != 0) {
-        log_error("libvips start-up failed");
-        presets_release();
-        config_release(&cfg);
-        return 1;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("libcurl start-up failed");
-        goto failed_curl;
-    }
-    if (fallback_global_init(err, sizeof(err)) != 0) {
-        log_error("%s", err);
-        goto failed;
-    }
-    if (watermark_init(err, sizeof(err)) != 0) {
-        log_error("%s", err);
-        goto failed;
-    }
+static void release_settings(void)
+{
+    presets_release();
+    config_release(&cfg);
+}
+
+/* libfcgi's start-up, then SIGPIPE ignored; 0 or -1 (logged). */
+static int start_fcgi(void)
+{
+    struct sigaction ign;
+
     if (FCGX_Init() != 0) {
         log_error("libfcgi start-up failed");
-        goto failed;
+        return -1;
     }
     /* After FCGX_Init(), which would put its own no-op handler in place of SIG_IGN. */
     memset(&ign, 0, sizeof(ign));
     ign.sa_handler = SIG_IGN;
     sigemptyset(&ign.sa_mask);
     sigaction(SIGPIPE, &ign, NULL);
+    return 0;
+}
 
-    if (listen_open(&l, cfg.listen, cfg.listen_backlog, cfg.listen_mode) != 0)
-        goto failed;
+/* The download buffer pool, the memory sidecar, the scheduler and the threads; 0 or -1 (logged). */
+static int start_serving(struct app *a)
+{
+    struct sched_config sc;
+
     /* At most one download buffer per worker is out at a time: keep that many. */
     bufpool_download =
         bufpool_new("download", (size_t)cfg.workers, (size_t)cfg.download_buffer_size,
                     (unsigned)cfg.buffer_pool_calibration_threshold, (size_t)cfg.max_src_file_size);
     if (bufpool_download == NULL) {
         log_error("out of memory for the buffer pool");
-        goto failed;
+        return -1;
     }
     if (memory_sidecar_start(cfg.free_memory_interval, cfg.memory_release, cfg.log_mem_stats) !=
         0) {
         log_error("cannot start the memory sidecar thread");
+        return -1;
+    }
+    sched_config_from(&sc, &cfg);
+    a->sched = sched_new(&sc);
+    if (a->sched == NULL) {
+        log_error("out of memory for %d processing slots and the memory budget", sc.slots);
+        return -1;
+    }
+    a->pool = worker_pool_start(a->l.fd, cfg.connections, a->sched);
+    return a->pool != NULL ? 0 : -1;
+}
+
+/*
+ * After every thread has ended: the reverse of start(). Also undoes a
+ * start() that failed part way: each step is a no-op for what never started.
+ */
+static void stop(struct app *a)
+{
+    worker_pool_free(a->pool);
+    sched_free(a->sched);
+    memory_sidecar_stop();
+    bufpool_free(bufpool_download);
+    bufpool_download = NULL;
+    listen_close(&a->l);
+    fallback_global_shutdown();
+    watermark_release();
+    process_global_shutdown();
+    curl_global_cleanup();
+}
+
+/*
+ * Everything a request needs, in order: libvips, libcurl, the fallback
+ * image, the watermark, libfcgi, the listen socket, then start_serving().
+ * Returns 0, or 1 after logging why and undoing what had started.
+ */
+static int start(struct app *a, const char *argv0)
+{
+    char err[256];
+
+    if (process_global_init(argv0) != 0) {
+        log_error("libvips start-up failed");
+        return 1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("libcurl start-up failed");
+        process_global_shutdown();
+        return 1;
+    }
+    if (fallback_global_init(err, sizeof(err)) != 0 || watermark_init(err, sizeof(err)) != 0) {
+        log_error("%s", err);
         goto failed;
     }
-    pool = worker_pool_start(l.fd, cfg.connections, cfg.workers, cfg.requests_queue_size);
-    if (pool == NULL)
+    if (start_fcgi() != 0 ||
+        listen_open(&a->l, cfg.listen, cfg.listen_backlog, cfg.listen_mode) != 0)
         goto failed;
+    if (start_serving(a) != 0)
+        goto failed;
+    return 0;
+
+failed:
+    stop(a);
+    return 1;
+}
+
+static int run(const char *argv0)
+{
+    sigset_t signals;
+    struct app a = {.l = {.fd = -1}};
+    int sig, left;
+
+    block_signals(&signals);
+    if (load_settings() != 0)
+        return 1;
+    if (start(&a, argv0) != 0) {
+        release_settings();
+        return 1;
+    }
     log_info("imgfcgi %s listening on %s with %d workers and %d connection threads%s",
-             IMGFCGI_VERSION, l.name, cfg.workers, cfg.connections,
+             IMGFCGI_VERSION, a.l.name, cfg.workers, cfg.connections,
              cfg.one_request_host ? " (PHP_FCGI_CHILDREN=1: the host sends one request at a time)"
                                   : "");
 
     sig = wait_for_stop(&signals);
     log_info("stopping on %s: %d requests in flight, waiting up to %d s", signal_name(sig),
-             worker_pool_busy(pool), cfg.graceful_stop_timeout);
-    left = drain(pool, &signals, cfg.graceful_stop_timeout, &l);
+             worker_pool_busy(a.pool), cfg.graceful_stop_timeout);
+    left = drain(a.pool, &signals, cfg.graceful_stop_timeout, &a.l);
     if (left > 0) {
         /* libvips cannot be shut down under running pipelines: leave without cleaning up. */
         log_warn("%d requests still busy after %d s; exiting anyway", left,
                  cfg.graceful_stop_timeout);
-        listen_close(&l);
+        listen_close(&a.l);
         _exit(0);
     }
-    worker_pool_free(pool);
-    memory_sidecar_stop();
-    bufpool_free(bufpool_download);
-    bufpool_download = NULL;
-    listen_close(&l);
-    fallback_global_shutdown();
-    watermark_release();
-    process_global_shutdown();
-    curl_global_cleanup();
+    stop(&a);
     log_info("stopped");
-    presets_release();
-    config_release(&cfg);
+    release_settings();
     return 0;
-
-failed:
-    watermark_release();
-    memory_sidecar_stop();
-    bufpool_free(bufpool_download);
-    bufpool_download = NULL;
-    listen_close(&l);
-    fallback_global_shutdown();
-    curl_global_cleanup();
-failed_curl:
-    process_global_shutdown();
-    presets_release();
-    config_release(&cfg);
-    return 1;
 }
 
 #ifdef IMGFCGI_TSAN

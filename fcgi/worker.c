@@ -1,21 +1,20 @@
 /*
- * worker.c: connection threads, processing slots, and the handler's output on FCGX streams.
+ * worker.c: connection threads and the handler's output on FCGX streams.
  *
  * Design. Connections and processing are separate budgets. main starts
  * nconn connection threads; each owns one FCGX_Request and loops: accept,
- * serve, finish. A slot is one handler_ctx (its CURL handle); there are
- * nslots <= nconn of them, so at most nslots images are processed at once
- * (IMGPROXY_WORKERS). The handler takes a slot only for an image request,
- * after its URL checked out and before its download (as imgproxy orders
- * it), through handler_slots.acquire: the slots module queues it, at
- * most IMGPROXY_REQUESTS_QUEUE_SIZE deep (429 beyond), until the request's
+ * serve, finish. Processing is the scheduler's (scheduler.h), which main
+ * creates and every thread shares: it has nslots <= nconn processing slots
+ * (IMGPROXY_WORKERS), and the handler takes one only for an image request,
+ * after its URL checked out and before its download, queued at most
+ * IMGPROXY_REQUESTS_QUEUE_SIZE deep (429 beyond) until the request's
  * deadline (503). Health checks and errors found in the URL need no slot.
- * The extra threads exist for nginx's fastcgi_keep_conn + upstream keepalive: libfcgi
- * reads the next request of a kept connection in FCGX_Accept_r, so every
- * idle kept connection blocks one thread there. Such a thread holds no slot,
- * and while fewer than nconn - nslots connections sit idle, a new connection
- * always finds a thread in accept() and a request finds a free slot as soon
- * as one is returned.
+ * The extra threads exist for nginx's fastcgi_keep_conn + upstream
+ * keepalive: libfcgi reads the next request of a kept connection in
+ * FCGX_Accept_r, so every idle kept connection blocks one thread there.
+ * Such a thread holds no slot, and while fewer than nconn - nslots
+ * connections sit idle, a new connection always finds a thread in accept()
+ * and a request finds a free slot as soon as one is returned.
  *
  * Shared state:
  *   worker.state   IDLE while the thread waits for a new connection or for
@@ -27,7 +26,7 @@
  *                  read by main.
  *   pool.stopping  set once by main; read by each thread before accepting.
  *   pool.stop_ms   when it was set (CLOCK_MONOTONIC ms), for the backlog drain.
- *   pool.slots     the slots and their queue; thread-safe (slots.c has its lock).
+ *   pool.sched     the scheduler; thread-safe (its parts have their own locks).
  *   last_accept_failure  when an accept last failed process-wide (EMFILE and
  *                  the like), CLOCK_MONOTONIC ms: a failure logs only when
  *                  none came in the ACCEPT_BURST_GAP_MS before it.
@@ -37,12 +36,11 @@
  * from accepting. Threads without a connection wait in epoll_wait() on one
  * epoll instance shared by the pool (pool.epfd, the listen socket armed
  * EPOLLONESHOT), not in accept(): Linux wakes the threads blocked in accept()
- * in FIFO order, the longest-waiting first, so with 34 threads and 4
- * connections every request ran on a thread that had been idle for 30
- * requests (cold caches, cold malloc arena: 0.88 of the in-process limit
- * against 0.94 with 4 threads, README "Results"); epoll_wait() waiters are
- * woken in LIFO order, so the thread that just finished a request takes the
- * next one. One shot: the woken thread accepts, then re-arms the socket
+ * in FIFO order, the longest-waiting first, so with many more threads than
+ * busy connections every request would run on the thread that has been idle
+ * longest (cold caches, a cold malloc arena); epoll_wait() waiters are woken
+ * in LIFO order, so the thread that just finished a request takes the next
+ * one. One shot: the woken thread accepts, then re-arms the socket
  * (whatever the accept did), so one connection wakes one thread; a
  * connection still queued wakes the next one at the re-arm.
  *
@@ -96,11 +94,10 @@
 
 #include <fcgiapp.h>
 
-#include "errors.h"
+#include "deadline.h"
 #include "handler.h"
 #include "log.h"
 #include "process.h"
-#include "slots.h"
 #include "worker.h"
 #include "banned.h"
 
@@ -140,9 +137,7 @@ struct worker_pool {
     int epfd;      /* owned: listen_fd, EPOLLONESHOT; see the design note */
     int n;         /* connection threads */
     struct worker *workers;
-    int nslots;
-    struct handler_ctx **ctxs; /* owned: slot i's context, freed with the pool */
-    struct slots *slots;       /* owned: which slots are free, and the queue */
+    struct sched *sched; /* borrowed: slots, queue, memory budget; thread-safe */
 };
 
 /* One response under way: the handler's struct output points here. */
@@ -311,31 +306,6 @@ static char *uri_from_cgi_params(FCGX_Request *req)
  * IMGPROXY_PATH_PREFIX to it (conf/apache-fcgid.conf does).
  */
 
-/* handler_slots.acquire: slot i of the pool is its context ctxs[i]. */
-static struct handler_ctx *slot_acquire(void *ctx, const struct deadline *d, int *err)
-{
-    struct worker_pool *p = ctx;
-    int i = slots_acquire(p->slots, d);
-
-    if (i >= 0)
-        return p->ctxs[i];
-    *err = i == SLOTS_FULL ? ERR_QUEUE_FULL : ERR_TIMEOUT;
-    return NULL;
-}
-
-static void slot_release(void *ctx, struct handler_ctx *hc)
-{
-    struct worker_pool *p = ctx;
-
-    for (int i = 0; i < p->nslots; i++) {
-        if (p->ctxs[i] == hc) {
-            slots_release(p->slots, i);
-            return;
-        }
-    }
-    log_error("a processing slot came back that the pool does not know");
-}
-
 /* Serves the request w has just accepted. Never fails: errors become statuses. */
 static void serve(struct worker *w)
 {
@@ -343,7 +313,6 @@ static void serve(struct worker *w)
     struct output out = {
         .head = response_head, .body = response_body, .abort = response_abort, .ctx = &r};
     struct request rq = {.param = request_param, .ctx = &w->req};
-    struct handler_slots slots = {.acquire = slot_acquire, .release = slot_release, .ctx = w->pool};
     char *uri = NULL;
 
     rq.method = FCGX_GetParam("REQUEST_METHOD", w->req.envp);
@@ -355,7 +324,7 @@ static void serve(struct worker *w)
         rq.uri = uri;
     }
     if (rq.uri != NULL)
-        handler_serve_queued(&slots, &rq, &out);
+        handler_serve(w->pool->sched, &rq, &out);
     else
         log_error("out of memory rebuilding the request URI");
     /* Without a head nginx would answer 502 and log "upstream prematurely closed". */
@@ -364,14 +333,6 @@ static void serve(struct worker *w)
         response_head(&r, 500, NULL, 0);
     }
     free(uri);
-}
-
-static long long monotonic_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /*
@@ -384,7 +345,7 @@ static long long monotonic_ms(void)
 static void accept_failed(int err)
 {
     struct timespec pause = {0, ACCEPT_RETRY_NS};
-    long long now = monotonic_ms(), prev = atomic_exchange(&last_accept_failure, now);
+    long long now = deadline_now_ms(), prev = atomic_exchange(&last_accept_failure, now);
     char buf[128];
 
     if (prev == 0 || now - prev > ACCEPT_BURST_GAP_MS)
@@ -459,7 +420,7 @@ static int wait_request(struct worker *w)
          * last request, within DRAIN_MAX_MS. A deadline, not a fresh timeout
          * each time: main's wake-ups interrupt the poll every 50 ms.
          */
-        long long now = monotonic_ms(), end = atomic_load(&p->stop_ms) + DRAIN_MAX_MS;
+        long long now = deadline_now_ms(), end = atomic_load(&p->stop_ms) + DRAIN_MAX_MS;
 
         if (w->quiet_until == 0)
             w->quiet_until = now + DRAIN_QUIET_MS;
@@ -537,7 +498,7 @@ static void *worker_main(void *arg)
 void worker_pool_stop(struct worker_pool *p)
 {
     if (!atomic_load(&p->stopping))
-        atomic_store(&p->stop_ms, monotonic_ms());
+        atomic_store(&p->stop_ms, deadline_now_ms());
     atomic_store(&p->stopping, true);
 }
 
@@ -578,17 +539,13 @@ void worker_pool_free(struct worker_pool *p)
     for (int i = 0; p->workers != NULL && i < p->n; i++)
         if (p->workers[i].started)
             pthread_join(p->workers[i].thread, NULL);
-    for (int i = 0; p->ctxs != NULL && i < p->nslots; i++)
-        handler_ctx_free(p->ctxs[i]);
-    slots_free(p->slots);
     if (p->epfd >= 0)
         close(p->epfd);
-    free(p->ctxs);
     free(p->workers);
     free(p);
 }
 
-struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots, int queue_max)
+struct worker_pool *worker_pool_start(int listen_fd, int n, struct sched *sched)
 {
     struct worker_pool *p = NULL;
     struct sigaction sa;
@@ -596,8 +553,8 @@ struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots, int queu
     bool attr_ready = false;
     int rc;
 
-    if (nslots < 1 || n < nslots) {
-        log_error("cannot start %d connection threads for %d processing slots", n, nslots);
+    if (n < 1) {
+        log_error("cannot start %d connection threads", n);
         return NULL;
     }
     memset(&sa, 0, sizeof(sa));
@@ -620,11 +577,7 @@ struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots, int queu
     if (p->workers == NULL)
         goto failed;
     p->n = n;
-    p->ctxs = calloc((size_t)nslots, sizeof(*p->ctxs));
-    p->slots = slots_new(nslots, queue_max);
-    if (p->ctxs == NULL || p->slots == NULL)
-        goto failed;
-    p->nslots = nslots;
+    p->sched = sched;
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (p->epfd < 0) {
         log_error("epoll_create1: %s", strerror(errno));
@@ -632,13 +585,6 @@ struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots, int queu
     }
     if (listen_arm(p, EPOLL_CTL_ADD) != 0)
         goto failed;
-    for (int i = 0; i < nslots; i++) {
-        p->ctxs[i] = handler_ctx_new();
-        if (p->ctxs[i] == NULL) {
-            log_error("slot %d: cannot create its handler context", i);
-            goto failed;
-        }
-    }
     for (int i = 0; i < n; i++) {
         struct worker *w = &p->workers[i];
         w->pool = p;
@@ -673,7 +619,7 @@ struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots, int queu
     return p;
 
 failed:
-    if (p == NULL || p->workers == NULL || p->ctxs == NULL || p->slots == NULL)
+    if (p == NULL || p->workers == NULL)
         log_error("out of memory starting %d threads", n);
     if (attr_ready)
         pthread_attr_destroy(&attr);

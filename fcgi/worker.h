@@ -1,24 +1,25 @@
-/* worker.h: connection threads sharing processing slots: accept, serve, repeat. */
+/* worker.h: connection threads sharing one scheduler: accept, serve, repeat. */
 #ifndef IMGFCGI_WORKER_H
 #define IMGFCGI_WORKER_H
 
 /* The threads and what each owns; see the design note in worker.c. */
 struct worker_pool;
 
+struct sched;
+
 /*
  * Starts n connection threads accepting on listen_fd (borrowed: it must stay
- * open until worker_pool_free()) that share nslots processing slots (1 <=
- * nslots <= n): at most nslots image requests are processed at once, at
- * most queue_max more (0 = no limit) wait for a slot, until their deadline;
+ * open until worker_pool_free()) that serve their requests under sched
+ * (borrowed: it must outlive the pool), whose processing slots (at most n)
+ * decide how many image requests are processed at once and how many wait;
  * the other threads wait for a connection or for the next request on a
  * kept one. Call from the main thread after FCGX_Init() and the
  * libvips and libcurl global inits, with SIGUSR2 blocked (threads inherit the
  * mask and unblock SIGUSR2 only while waiting for a request). Installs the
- * SIGUSR2 handler used to wake them. Every handler context is created before
- * the first thread starts, so a failure leaves no thread running.
+ * SIGUSR2 handler used to wake them. A failure leaves no thread running.
  * Returns the pool, or NULL after logging why.
  */
-struct worker_pool *worker_pool_start(int listen_fd, int n, int nslots, int queue_max);
+struct worker_pool *worker_pool_start(int listen_fd, int n, struct sched *sched);
 
 /*
  * Asks every thread to end after the request it is serving, if any. Idempotent.

@@ -21,8 +21,6 @@
 #include <vips/vips.h>
 
 #include "admission.h"
-#include "cpugate.h"
-#include "config.h"
 #include "log.h"
 #include "memory.h"
 #include "banned.h"
@@ -32,7 +30,7 @@ const double admission_ratio_bounds[ADMISSION_RATIO_BUCKETS] = {0.5,  0.75, 0.9,
 
 struct waiter {
     size_t need;
-    double since;
+    long long since; /* CLOCK_MONOTONIC ms */
     struct waiter *prev, *next;
 };
 
@@ -40,7 +38,7 @@ struct admission {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t budget;
-    double starve_ms;
+    long long starve_ms;
     size_t used;
     size_t in_flight;
     size_t waiting;
@@ -49,28 +47,19 @@ struct admission {
     struct admission_stats st;
 };
 
-double admission_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 struct admission *admission_new(size_t budget, long starve_ms)
 {
     struct admission *adm = calloc(1, sizeof(*adm));
-    pthread_condattr_t ca;
 
     if (adm == NULL)
         return NULL;
     adm->budget = budget;
-    adm->starve_ms = (double)starve_ms;
+    adm->starve_ms = starve_ms;
+    if (deadline_cond_init(&adm->cond) != 0) {
+        free(adm);
+        return NULL;
+    }
     pthread_mutex_init(&adm->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&adm->cond, &ca);
-    pthread_condattr_destroy(&ca);
     return adm;
 }
 
@@ -104,7 +93,7 @@ static size_t limit_for(const struct admission *adm, size_t need)
 }
 
 /* Under lock: may `self` (NULL for a newcomer) take need bytes now? */
-static bool fits(const struct admission *adm, size_t need, const struct waiter *self, double now)
+static bool fits(const struct admission *adm, size_t need, const struct waiter *self, long long now)
 {
     const struct waiter *r = adm->head;
 
@@ -198,26 +187,13 @@ static void snapshot(struct admission_ticket *t)
     t->vips_hw0 = (size_t)vips_tracked_get_mem_highwater();
 }
 
-static void deadline_ts(double ms, struct timespec *ts)
-{
-    if (ms < 0)
-        ms = 0;
-    ts->tv_sec = (time_t)(ms / 1000.0);
-    ts->tv_nsec = (long)((ms - (double)ts->tv_sec * 1000.0) * 1e6);
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-    if (ts->tv_nsec < 0)
-        ts->tv_nsec = 0;
-}
-
-int admission_acquire(struct admission *adm, size_t estimate, size_t work, double deadline_ms,
+int admission_acquire(struct admission *adm, size_t estimate, size_t work, const struct deadline *d,
                       struct admission_ticket *t)
 {
     struct waiter w;
     struct timespec ts;
-    double now = admission_now_ms();
+    bool timed = deadline_timespec(d, &ts);
+    long long now = deadline_now_ms();
     int ret = ADMISSION_OK;
 
     memset(t, 0, sizeof(*t));
@@ -243,17 +219,16 @@ int admission_acquire(struct admission *adm, size_t estimate, size_t work, doubl
         adm->head = &w;
     adm->tail = &w;
     adm->waiting++;
-    deadline_ts(deadline_ms, &ts);
     for (;;) {
         int rc;
 
-        now = admission_now_ms();
+        now = deadline_now_ms();
         if (fits(adm, estimate, &w, now)) {
             unlink_waiter(adm, &w);
             take(adm, estimate, work, true, t);
             break;
         }
-        if (now >= deadline_ms) {
+        if (deadline_left_ms(d, now) <= 0) {
             unlink_waiter(adm, &w);
             adm->st.timed_out++;
             /* It may have been the reserved one: the others re-check. */
@@ -261,7 +236,8 @@ int admission_acquire(struct admission *adm, size_t estimate, size_t work, doubl
             ret = ADMISSION_TIMEOUT;
             break;
         }
-        rc = pthread_cond_timedwait(&adm->cond, &adm->lock, &ts);
+        rc = timed ? pthread_cond_timedwait(&adm->cond, &adm->lock, &ts)
+                   : pthread_cond_wait(&adm->cond, &adm->lock);
         if (rc != 0 && rc != ETIMEDOUT && rc != EINTR) {
             unlink_waiter(adm, &w);
             adm->st.timed_out++;
@@ -271,8 +247,8 @@ int admission_acquire(struct admission *adm, size_t estimate, size_t work, doubl
         }
     }
     pthread_mutex_unlock(&adm->lock);
-    log_debug("memory: %s after %.0f ms waiting for %zu bytes",
-              ret == ADMISSION_OK ? "admitted" : "timed out", admission_now_ms() - w.since,
+    log_debug("memory: %s after %lld ms waiting for %zu bytes",
+              ret == ADMISSION_OK ? "admitted" : "timed out", deadline_now_ms() - w.since,
               estimate);
     if (ret == ADMISSION_OK)
         snapshot(t);
@@ -353,31 +329,11 @@ void admission_get_stats(struct admission *adm, struct admission_stats *st)
     pthread_mutex_unlock(&adm->lock);
 }
 
-static struct admission *global_adm;
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-
-static void global_init(void)
+int admission_request_begin(struct admission *adm, struct admission_ticket *t,
+                            const unsigned char *data, size_t len, enum imgtype type,
+                            const struct procopts *po, const char *accept, const struct deadline *d,
+                            struct errinfo *e)
 {
-    if (cfg.memory_budget <= 0)
-        return;
-    global_adm = admission_new((size_t)cfg.memory_budget, (long)cfg.timeout * 1000 / 4);
-    if (global_adm == NULL)
-        log_error("memory budget: out of memory; admission is off");
-    else
-        cpugate_enable(0, true); /* small requests get the CPU first (cpugate.h) */
-}
-
-struct admission *admission_global(void)
-{
-    pthread_once(&global_once, global_init);
-    return global_adm;
-}
-
-int admission_request_begin(struct admission_ticket *t, const unsigned char *data, size_t len,
-                            enum imgtype type, const struct procopts *po, const char *accept,
-                            double deadline_ms, struct errinfo *e)
-{
-    struct admission *adm = admission_global();
     struct estimate_header h;
     struct estimate est;
     int ret;
@@ -396,12 +352,12 @@ int admission_request_begin(struct admission_ticket *t, const unsigned char *dat
               h.width, h.height, imagetype_name(type), est.out_w, est.out_h,
               imagetype_name(est.out_type), est.shrink, est.load_scale, est.reasons, est.total,
               est.source, est.fixed, est.stream, est.in_memory, est.encoder);
-    ret = admission_acquire(adm, est.total, est.work, deadline_ms, t);
+    ret = admission_acquire(adm, est.total, est.work, d, t);
     if (ret == ADMISSION_TOO_BIG)
         return err_set(e, ERR_SOURCE_TYPE,
                        "Source image needs more memory (%zu bytes estimated) than the whole "
                        "memory budget (%zu)",
-                       est.total, (size_t)cfg.memory_budget);
+                       est.total, adm->budget);
     if (ret == ADMISSION_TIMEOUT)
         return err_set(e, ERR_TIMEOUT, "Timed out waiting for %zu bytes of the memory budget",
                        est.total);

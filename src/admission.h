@@ -1,5 +1,6 @@
 /*
- * admission.h: memory-budget admission (IMGFCGI_MEMORY_BUDGET, issue 9).
+ * admission.h: memory-budget admission (IMGFCGI_MEMORY_BUDGET), a part of the scheduler
+ * (scheduler.h).
  *
  * A request is admitted to processing only while the sum of the estimates
  * (estimate.h) of the requests in flight stays within the budget.
@@ -7,8 +8,8 @@
  * Policy. Not first-in-first-out: whenever memory is released every waiter
  * re-checks, and any request that fits goes, so a big request waiting never
  * holds up small ones behind it. To keep the big one from starving, the
- * oldest waiter becomes "reserved" once it has waited `starve_ms` (a quarter
- * of IMGPROXY_TIMEOUT for the global budget): from then on a request is
+ * oldest waiter becomes "reserved" once it has waited `starve_ms` (the
+ * scheduler gives a quarter of IMGPROXY_TIMEOUT): from then on a request is
  * admitted only if the reserved one would still fit beside it (used +
  * estimate + reserved estimate <= budget). In practice that is priority for
  * the reserved request: the running ones drain, nothing that would keep it
@@ -42,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deadline.h"
 #include "errors.h"
 #include "estimate.h"
 #include "imagetype.h"
@@ -105,14 +107,14 @@ struct admission *admission_new(size_t budget, long starve_ms);
 void admission_free(struct admission *adm);
 
 /*
- * Waits until `estimate` bytes fit in the budget, or until deadline_ms
- * (CLOCK_MONOTONIC, milliseconds, absolute) passes. On ADMISSION_OK the
+ * Waits until `estimate` bytes fit in the budget, or until the deadline d
+ * (borrowed; NULL or none = wait until it fits) passes. On ADMISSION_OK the
  * ticket holds the bytes; give them back with admission_release(). work is
  * the part of the estimate the calibration compares (may equal estimate).
  * Returns ADMISSION_OK, ADMISSION_TOO_BIG (at once) or ADMISSION_TIMEOUT;
  * on failure the ticket holds nothing.
  */
-int admission_acquire(struct admission *adm, size_t estimate, size_t work, double deadline_ms,
+int admission_acquire(struct admission *adm, size_t estimate, size_t work, const struct deadline *d,
                       struct admission_ticket *t) __attribute__((warn_unused_result));
 
 /*
@@ -125,31 +127,21 @@ void admission_release(struct admission_ticket *t);
 /* A snapshot of the counters. */
 void admission_get_stats(struct admission *adm, struct admission_stats *st);
 
-/* CLOCK_MONOTONIC now, milliseconds. */
-double admission_now_ms(void);
-
 /*
- * The process-wide budget from IMGFCGI_MEMORY_BUDGET (created on first call,
- * after config_load; starve threshold a quarter of IMGPROXY_TIMEOUT), or NULL
- * when the budget is off or could not be allocated.
- */
-struct admission *admission_global(void);
-
-/*
- * The handler's one call before processing: with the budget off, returns 0
- * and holds nothing. Otherwise reads the source's header (data/len borrowed,
- * type sniffed), estimates the request (po, the Accept header) and acquires
- * it until deadline_ms. Returns 0 (t holds the bytes: release with
+ * A request's admission before processing: with adm NULL (the budget off),
+ * returns 0 and holds nothing. Otherwise reads the source's header (data/len
+ * borrowed, type sniffed), estimates the request (po, the Accept header) and
+ * acquires it until the deadline d (borrowed). Returns 0 (t holds the bytes: release with
  * admission_request_end), or an error recorded in e: ERR_SOURCE_TYPE (422)
  * when the estimate is over the budget, ERR_TIMEOUT (503) when the deadline
  * passed, ERR_BROKEN_IMAGE when the header cannot be read. Sources over
  * po->max_src_resolution are let through uncharged: process_prepare()
  * rejects them from the header.
  */
-int admission_request_begin(struct admission_ticket *t, const unsigned char *data, size_t len,
-                            enum imgtype type, const struct procopts *po, const char *accept,
-                            double deadline_ms, struct errinfo *e)
-    __attribute__((warn_unused_result));
+int admission_request_begin(struct admission *adm, struct admission_ticket *t,
+                            const unsigned char *data, size_t len, enum imgtype type,
+                            const struct procopts *po, const char *accept, const struct deadline *d,
+                            struct errinfo *e) __attribute__((warn_unused_result));
 
 /* Whether t holds a small request (a thumbnail: cpugate.h gives it the CPU first). */
 bool admission_ticket_small(const struct admission_ticket *t);

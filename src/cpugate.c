@@ -3,9 +3,9 @@
  *
  * With nice values: a big strip sets its thread to CPUGATE_BIG_NICE and
  * back to 0 when it ends, so no pool thread goes back to libvips' pool
- * niced (its next job may be a thumbnail's writer). Measured on the budget
- * benchmark, keeping threads niced between strips or also pausing big
- * strips made no difference the noise did not swamp; this is the simplest.
+ * niced (its next job may be a thumbnail's writer). Keeping threads niced
+ * between strips, or also pausing big strips, would be more complex and
+ * gained nothing measurable; this is the simplest.
  *
  * Without: counters under one mutex: small = small requests processing, big = big
  * strips being computed. A big strip may start when no small request is
@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -64,8 +65,8 @@ static __thread int tl_nice;
  * A thread's priority for big work: policy SCHED_IDLE and nice 19; for
  * anything else SCHED_OTHER at nice 0. SCHED_IDLE, because a waking
  * SCHED_OTHER thread always preempts a SCHED_IDLE one, where against nice 19
- * it may wait out the running thread's slice: the thumbnails' p99 under load
- * went from 23-24 ms (nice 19 alone) to 19-23 ms (README "CPU priority").
+ * it may wait out the running thread's slice, which shows in the
+ * thumbnails' tail latency under load.
  * The nice value is set too, so that top and ps show which threads are big.
  */
 static int thread_prio_set(pid_t tid, int n)
@@ -106,14 +107,11 @@ static void thread_nice(int n)
         tl_nice = n;
 }
 
+/* Runs once, from cpugate_enable() at start-up: a failure there is fatal. */
 static void cond_init(void)
 {
-    pthread_condattr_t a;
-
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&cond, &a);
-    pthread_condattr_destroy(&a);
+    if (deadline_cond_init(&cond) != 0)
+        abort();
 }
 
 /* Tries, on a thread of its own, to take a big request's priority and come back. */
@@ -264,6 +262,7 @@ int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
 static bool enter(void)
 {
     struct timespec until;
+    struct deadline wait_end;
     long long t0 = 0;
     bool waited = false, timed_out = false;
 
@@ -278,10 +277,8 @@ static bool enter(void)
         if (!waited) {
             waited = true;
             t0 = deadline_now_ms();
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += (long)CPUGATE_MAX_WAIT_MS * 1000000L;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            deadline_start(&wait_end, t0, CPUGATE_MAX_WAIT_MS);
+            (void)deadline_timespec(&wait_end, &until);
         }
         if (pthread_cond_timedwait(&cond, &lock, &until) == ETIMEDOUT) {
             timed_out = true;

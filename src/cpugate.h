@@ -1,5 +1,6 @@
 /*
- * cpugate.h: CPU priority for small requests while big ones run (issue 9).
+ * cpugate.h: CPU priority for small requests while big ones run; a part of the scheduler
+ * (scheduler.h), which turns it on with the memory budget.
  *
  * The memory budget keeps thumbnails from waiting for memory, but on a host
  * with few cores they still share the CPU with every 50 MP decode in flight,

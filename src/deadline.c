@@ -1,15 +1,20 @@
-/* deadline.c: a whole-request deadline on the monotonic clock. */
+/* deadline.c: the monotonic clock, and whole-request deadlines on it. */
 #include <limits.h>
 
 #include "deadline.h"
 #include "banned.h"
 
-long long deadline_now_ms(void)
+long long deadline_now_us(void)
 {
     struct timespec t;
 
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+long long deadline_now_ms(void)
+{
+    return deadline_now_us() / 1000;
 }
 
 void deadline_start(struct deadline *d, long long now_ms, long long timeout_ms)
@@ -48,4 +53,18 @@ bool deadline_timespec(const struct deadline *d, struct timespec *ts)
     ts->tv_sec = (time_t)(d->end_ms / 1000);
     ts->tv_nsec = (long)(d->end_ms % 1000) * 1000000L;
     return true;
+}
+
+int deadline_cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    int rc = pthread_condattr_init(&a);
+
+    if (rc != 0)
+        return rc;
+    rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+    return rc;
 }

@@ -1,7 +1,8 @@
-/* deadline.h: a whole-request deadline on the monotonic clock (IMGPROXY_TIMEOUT). */
+/* deadline.h: the monotonic clock, and whole-request deadlines on it (IMGPROXY_TIMEOUT). */
 #ifndef IMGFCGI_DEADLINE_H
 #define IMGFCGI_DEADLINE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -16,6 +17,9 @@ struct deadline {
 
 /* Now on CLOCK_MONOTONIC, in milliseconds. */
 long long deadline_now_ms(void);
+
+/* Now on CLOCK_MONOTONIC, in microseconds: for durations that may be under a millisecond. */
+long long deadline_now_us(void);
 
 /* Sets d to timeout_ms after now_ms; timeout_ms <= 0 gives no deadline. */
 void deadline_start(struct deadline *d, long long now_ms, long long timeout_ms);
@@ -44,5 +48,12 @@ long long deadline_cap_ms(const struct deadline *d, long long now_ms, long long 
  * Returns false (ts untouched) without a deadline.
  */
 bool deadline_timespec(const struct deadline *d, struct timespec *ts);
+
+/*
+ * Initialises c as a condition variable timed on CLOCK_MONOTONIC, so that
+ * deadline_timespec() gives its pthread_cond_timedwait() deadlines. Returns
+ * 0 or a pthread error number; destroy c with pthread_cond_destroy().
+ */
+int deadline_cond_init(pthread_cond_t *c) __attribute__((warn_unused_result));
 
 #endif

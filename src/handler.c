@@ -10,8 +10,6 @@
 
 #include <glib.h>
 
-#include "admission.h"
-#include "cpugate.h"
 #include "config.h"
 #include "deadline.h"
 #include "fallback.h"
@@ -25,6 +23,7 @@
 #include "options.h"
 #include "presets.h"
 #include "process.h"
+#include "scheduler.h"
 #include "signature.h"
 #include "svg.h"
 #include "url.h"
@@ -37,10 +36,6 @@ static const char landing_html[] =
     "<!doctype html><html><head><title>imgfcgi</title></head><body>"
     "<h1>imgfcgi</h1><p>An imgproxy-compatible image-processing proxy running as a FastCGI "
     "application.</p></body></html>\n";
-
-struct handler_ctx {
-    struct fetcher *fetcher;
-};
 
 /* The response under construction: headers are sent with the first body bytes. */
 struct response {
@@ -60,36 +55,6 @@ struct response {
     char request_id[64];
     bool retry_after; /* a 503: tell the client when to come back */
 };
-
-struct handler_ctx *handler_ctx_new(void)
-{
-    struct handler_ctx *hc = calloc(1, sizeof(*hc));
-
-    if (hc == NULL)
-        return NULL;
-    hc->fetcher = fetcher_new();
-    if (hc->fetcher == NULL) {
-        free(hc);
-        return NULL;
-    }
-    return hc;
-}
-
-void handler_ctx_free(struct handler_ctx *hc)
-{
-    if (hc == NULL)
-        return;
-    fetcher_free(hc->fetcher);
-    free(hc);
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 static void add_header(struct response *r, const char *name, const char *value)
 {
@@ -172,13 +137,13 @@ static void respond_error(struct response *r, const struct errinfo *e, bool head
     respond_simple(r, e->status, "text/plain", "no-cache", body, !head_only);
 }
 
-/* The Prometheus text of metrics.h. */
-static void respond_metrics(struct response *r)
+/* The Prometheus text of metrics.h, with the scheduler s's figures. */
+static void respond_metrics(struct response *r, struct sched *s)
 {
     struct buf text;
 
     buf_init(&text);
-    if (metrics_render(&text) < 0) {
+    if (metrics_render(&text, s) < 0) {
         respond_simple(r, 500, "text/plain", "no-cache", "Error", true);
     } else {
         r->status = 200;
@@ -267,9 +232,9 @@ static int apply_preset_list(struct procopts *po, const char *seg, char sep, str
     return 0;
 }
 
+/* Where a request's time went, CLOCK_MONOTONIC microseconds; 0 = that phase did not run. */
 struct timings {
-    double download, process;
-    double start; /* the request's start, monotonic ms: IMGPROXY_TIMEOUT counts from here */
+    long long download_us, process_us;
 };
 
 static const char *param(const struct request *rq, const char *name)
@@ -277,7 +242,11 @@ static const char *param(const struct request *rq, const char *name)
     return rq->param != NULL ? rq->param(rq->ctx, name) : NULL;
 }
 
-/* Cache-Control for the origin headers in src (REFERENCE §8 setCacheControl). */
+/*
+ * Cache-Control for the origin headers in src, as imgproxy's setCacheControl:
+ * IMGPROXY_TTL, the origin's Cache-Control/Expires with
+ * IMGPROXY_CACHE_CONTROL_PASSTHROUGH, the expires option, the fallback TTL.
+ */
 static void set_cache_control(struct response *r, const struct procopts *po,
                               const struct fetch_result *src, bool fallback)
 {
@@ -359,329 +328,422 @@ static int timed_out(struct errinfo *e, const char *what)
 }
 
 /*
- * A processing slot from slots (the queue: ERR_QUEUE_FULL at once when it is
- * full; the deadline: ERR_TIMEOUT), recorded in e; NULL on failure.
+ * The error of a failed sched_slot_take() or sched_admit() into e:
+ * ERR_QUEUE_FULL for a full queue, ERR_TIMEOUT when the deadline passed
+ * while `what`; a refusal by the memory budget has set e already.
  */
-static struct handler_ctx *take_slot(const struct handler_slots *slots, const struct deadline *dl,
-                                     const char *what, struct errinfo *e)
+static int sched_error(int rc, const char *what, struct errinfo *e)
 {
-    int code = ERR_TIMEOUT;
-    struct handler_ctx *slot = slots->acquire(slots->ctx, dl, &code);
-
-    if (slot == NULL) {
-        if (code == ERR_QUEUE_FULL)
-            err_set(e, ERR_QUEUE_FULL,
-                    "Too many requests: %d waiting (IMGPROXY_REQUESTS_QUEUE_SIZE)",
-                    cfg.requests_queue_size);
-        else
-            timed_out(e, what);
-    }
-    return slot;
+    if (rc == SCHED_QUEUE_FULL)
+        return err_set(e, ERR_QUEUE_FULL,
+                       "Too many requests: %d waiting (IMGPROXY_REQUESTS_QUEUE_SIZE)",
+                       cfg.requests_queue_size);
+    if (rc == SCHED_TIMEOUT)
+        return timed_out(e, what);
+    return rc;
 }
 
-static int serve_image(struct handler_ctx *hc, const struct handler_slots *slots,
-                       const struct request *rq, struct response *r, struct errinfo *e,
-                       struct timings *tm, const struct deadline *dl)
-{
+/* An image phase's result besides 0 (go on) and < 0 (failed, e says why): the response is out. */
+#define PHASE_DONE 1
+
+/*
+ * One image request as it goes through the phases of serve_image(): each
+ * phase reads what the ones before it left here, and image_req_release()
+ * is the one cleanup for all of them.
+ */
+struct image_req {
+    const struct request *rq; /* borrowed, as are r, e, tm and dl */
+    struct response *r;
+    struct errinfo *e;
+    struct timings *tm;
+    const struct deadline *dl;
+    struct sched_req sched; /* the slot, the memory ticket, the CPU class */
     struct urlparts u;
     struct procopts po;
-    struct fetch_result fr;
-    const struct fetch_result *src = &fr;
-    struct process_job *job = NULL;
-    struct admission_ticket ticket;
-    struct process_info info;
-    struct fetch_opts fo = {.if_none_match = NULL};
-    struct handler_ctx *slot = NULL;
-    struct etag_expect want;
-    enum imgtype src_type;
-    const char *accept, *vary;
-    char po_hash[HEADERS_HASH_LEN] = "", img_hash[HEADERS_HASH_LEN] = "";
+    char *source; /* u.source after IMGPROXY_URL_REPLACEMENTS and IMGPROXY_BASE_URL */
+    struct fetch_opts fo;
+    struct etag_expect want; /* what the client's If-None-Match holds */
+    char po_hash[HEADERS_HASH_LEN];
+    char img_hash[HEADERS_HASH_LEN];
     char cookie_base[1024];
-    bool fallback = false, po_match = false;
-    int status = 200;
-    double t;
-    int ret;
+    bool po_match; /* the client's ETag is for these options */
+    struct fetch_result fr;
+    const struct fetch_result *src; /* &fr, or the fallback image */
+    bool fallback;
+    int status; /* of the image response: 200, or IMGPROXY_FALLBACK_IMAGE_HTTP_CODE */
+    enum imgtype src_type;
+    long long process_start_us;
+    struct buf svg;
+    struct process_job *job;
+    struct process_info info;
+};
 
-    char *source = NULL; /* u.source after IMGPROXY_URL_REPLACEMENTS and IMGPROXY_BASE_URL */
-    struct buf svg = {NULL, 0, 0};
+static void image_req_init(struct image_req *ir, struct sched *s, const struct request *rq,
+                           struct response *r, struct errinfo *e, struct timings *tm,
+                           const struct deadline *dl)
+{
+    memset(ir, 0, sizeof(*ir));
+    ir->rq = rq;
+    ir->r = r;
+    ir->e = e;
+    ir->tm = tm;
+    ir->dl = dl;
+    sched_req_init(&ir->sched, s);
+    fetch_result_init(&ir->fr);
+    ir->src = &ir->fr;
+    ir->status = 200;
+    buf_init(&ir->svg);
+}
 
-    fetch_result_init(&fr);
-    memset(&u, 0, sizeof(u));
-    memset(&ticket, 0, sizeof(ticket));
-    if (cfg.secret != NULL && cfg.secret[0] != '\0' &&
-        !headers_secret_ok(param(rq, "HTTP_AUTHORIZATION"), cfg.secret)) {
-        ret = err_set(e, ERR_FORBIDDEN_SECRET, "Invalid secret");
-        goto out;
-    }
-    ret = url_split(&u, rq->uri, strlen(rq->uri), cfg.path_prefix, e);
-    if (ret < 0)
-        goto out;
-    ret = signature_verify(u.signature, strlen(u.signature), u.path, u.path_len, e);
-    if (ret < 0)
-        goto out;
-    ret = url_parse_path(&u, cfg.arguments_separator[0], e);
-    if (ret < 0)
-        goto out;
-    options_init(&po);
-    if (cfg.enable_client_hints)
-        apply_client_hints(&po, rq);
-    if (presets_find("default", 7) != NULL) {
-        ret = options_apply_preset(&po, "default", 7, cfg.arguments_separator[0], e);
-        if (ret < 0)
-            goto out;
-    }
-    for (size_t i = 0; i < u.nsegments; i++) {
-        if (cfg.only_presets) {
-            ret = apply_preset_list(&po, u.segments[i], cfg.arguments_separator[0], e);
-        } else {
-            ret = options_apply_url(&po, u.segments[i], strlen(u.segments[i]),
-                                    cfg.arguments_separator[0], e);
-        }
-        if (ret < 0)
-            goto out;
-    }
-    source = url_preprocess(u.source);
-    if (source == NULL) {
-        ret = err_set(e, ERR_INTERNAL, "out of memory");
-        goto out;
-    }
-    if (u.ext != NULL && !po.raw) {
-        ret = options_apply_format(&po, u.ext, strlen(u.ext), e);
-        if (ret < 0)
-            goto out;
-    }
-    /* IMGPROXY_ALLOWED_SOURCES, on the URL as it will be fetched (redirects are not re-checked). */
-    ret = netguard_source_allowed(source, strlen(source), cfg.allowed_sources.items,
-                                  cfg.allowed_sources.len);
-    if (ret <= 0) {
-        ret = ret < 0 ? err_set(e, ERR_INTERNAL, "out of memory")
-                      : err_set(e, ERR_INVALID_SOURCE, "Source URL is not allowed: %s", source);
-        goto out;
-    }
-    if (po.format != IMGTYPE_UNKNOWN && !po.raw && !imagetype_saveable(po.format)) {
-        ret = err_set(e, ERR_UNSAVEABLE, "Resulting image format is not supported: %s",
-                      imagetype_name(po.format));
-        goto out;
-    }
-
-    /* Conditional request: what the client holds decides what the origin is asked. */
-    headers_etag_parse(cfg.use_etag ? param(rq, "HTTP_IF_NONE_MATCH") : NULL, &want);
-    if (cfg.use_etag) {
-        headers_options_hash(&po, cfg.etag_buster, po_hash);
-        po_match = want.valid && strcmp(want.po_hash, po_hash) == 0;
-        if (po_match && want.has_origin_etag)
-            fo.if_none_match = want.origin_etag;
-    }
-    if (cfg.use_last_modified)
-        fo.if_modified_since = param(rq, "HTTP_IF_MODIFIED_SINCE");
-    fo.cookie = cookie_for(rq, source, cookie_base, sizeof(cookie_base));
-    /* raw passes any bytes on: no type or resolution checks (the size cap stays). */
-    fo.has_limits = true;
-    fo.max_file_size = po.max_src_file_size;
-    fo.max_resolution = po.raw ? 0 : po.max_src_resolution;
-    fo.check_type = !po.raw;
-
-    /* The queue (429 when full), then a worker, within the deadline (503). */
-    if (slots != NULL) {
-        slot = take_slot(slots, dl, "waiting for a worker", e);
-        if (slot == NULL) {
-            ret = -1;
-            goto out;
-        }
-        hc = slot;
-    }
-    /* The download may take what is left of the request's time, and no more. */
-    fo.timeout_ms = deadline_cap_ms(dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
-    if (fo.timeout_ms == 0) {
-        ret = timed_out(e, "before the download");
-        goto out;
-    }
-    t = now_ms();
-    ret = fetch_source_with(hc->fetcher, source, &fo, &fr, e);
-    tm->download = now_ms() - t;
-    if (ret < 0 && deadline_passed(dl)) {
-        ret = timed_out(e, "during the download");
-        goto out;
-    }
-    if (ret < 0) {
-        if (fallback_image() == NULL)
-            goto out;
-        /* Download errors only: the fallback image takes the source's place. */
-        log_warn("Could not load image %s. Using fallback image. %s", source, e->msg);
-        status = cfg.fallback_image_http_code > 0 ? cfg.fallback_image_http_code : e->status;
-        err_clear(e);
-        src = fallback_image();
-        fallback = true;
-    } else if (fr.origin_status == 304) {
-        /* The origin confirmed the client's copy: so do we. */
-        if (fo.if_none_match != NULL)
-            headers_etag_make(r->etag, sizeof(r->etag), po_hash, want.origin_etag, NULL);
-        ret = respond_not_modified(r, &po, &fr, false);
-        goto out;
-    }
-
-    if (cfg.use_etag && status == 200) {
-        const char *oetag = src->etag;
-        bool match = false;
-
-        if (oetag != NULL && strlen(oetag) >= HEADERS_ORIGIN_ETAG_MAX)
-            oetag = NULL; /* too long to carry: fall back to the content hash */
-        if (oetag != NULL && oetag[0] != '\0' && want.has_origin_etag &&
-            strcmp(want.origin_etag, oetag) == 0) {
-            match = true;
-        } else if (oetag == NULL || oetag[0] == '\0' || want.img_hash[0] != '\0') {
-            headers_sha256_b64(src->body.data, src->body.len, NULL, 0, NULL, 0, img_hash);
-            match = want.img_hash[0] != '\0' && strcmp(want.img_hash, img_hash) == 0;
-        }
-        headers_etag_make(r->etag, sizeof(r->etag), po_hash,
-                          oetag != NULL && oetag[0] != '\0' ? oetag : NULL, img_hash);
-        if (match && po_match) {
-            ret = respond_not_modified(r, &po, src, fallback);
-            goto out;
-        }
-    }
-
-    t = now_ms();
-    src_type = imagetype_sniff(src->body.data, src->body.len, (size_t)cfg.max_svg_check_bytes);
-    /* raw: no type, size or resolution checks, as imgproxy streams it. */
-    if (po.raw) {
-        ret = respond_bytes(r,
-                            src_type != IMGTYPE_UNKNOWN ? imagetype_mime(src_type)
-                            : src->content_type != NULL ? src->content_type
-                                                        : "application/octet-stream",
-                            src->body.data, src->body.len, e);
-        tm->process = now_ms() - t;
-        goto out;
-    }
-    if (src_type == IMGTYPE_UNKNOWN) {
-        ret = err_set(e, ERR_SOURCE_TYPE, "Source image type not supported");
-        goto out;
-    }
-    if (po.max_src_file_size > 0 && src->body.len > (size_t)po.max_src_file_size) {
-        ret = err_set(e, ERR_SOURCE_TYPE, "Source image file is too big");
-        goto out;
-    }
-    /* skip_processing for this source type: the source bytes as they are. */
-    if (po.skip_processing[src_type] && (po.format == IMGTYPE_UNKNOWN || po.format == src_type)) {
-        ret = respond_bytes(r, imagetype_mime(src_type), src->body.data, src->body.len, e);
-        tm->process = now_ms() - t;
-        goto out;
-    }
-    /* SVG stays SVG unless another format is asked for: sanitised, not rasterised. */
-    if (src_type == IMGTYPE_SVG && !cfg.always_rasterize_svg &&
-        (po.format == IMGTYPE_UNKNOWN || po.format == IMGTYPE_SVG)) {
-        buf_init(&svg);
-        if (cfg.sanitize_svg &&
-            svg_sanitize((const char *)src->body.data, src->body.len, &svg) < 0) {
-            ret = err_set(e, ERR_INTERNAL, "out of memory");
-            goto out;
-        }
-        ret = cfg.sanitize_svg
-                  ? respond_bytes(r, imagetype_mime(IMGTYPE_SVG), svg.data, svg.len, e)
-                  : respond_bytes(r, imagetype_mime(IMGTYPE_SVG), src->body.data, src->body.len, e);
-        tm->process = now_ms() - t;
-        goto out;
-    }
-    accept = param(rq, "HTTP_ACCEPT");
-    if (deadline_passed(dl)) {
-        ret = timed_out(e, "before processing");
-        goto out;
-    }
-    /*
-     * IMGFCGI_MEMORY_BUDGET: wait for memory before any pixel is decoded (a
-     * no-op when off). The wait gives the processing slot back first: a big
-     * request waiting for memory must not keep thumbnails from the workers.
-     * The download is done; only processing needs a slot again.
-     */
-    if (admission_global() != NULL) {
-        if (slot != NULL) {
-            slots->release(slots->ctx, slot);
-            slot = NULL;
-        }
-        ret = admission_request_begin(
-            &ticket, src->body.data, src->body.len, src_type, &po, accept,
-            dl != NULL && dl->end_ms > 0 ? (double)dl->end_ms : admission_now_ms() + 3.6e6, e);
-        if (ret < 0)
-            goto out;
-        if (slots != NULL) {
-            slot = take_slot(slots, dl, "waiting for a worker after the memory budget", e);
-            if (slot == NULL) {
-                ret = -1;
-                goto out;
-            }
-        }
-        /* From here, until out: a thumbnail's strips go first, a big request's yield. */
-        cpugate_request_begin(ticket.adm == NULL                ? CPUGATE_NONE
-                              : admission_ticket_small(&ticket) ? CPUGATE_SMALL
-                                                                : CPUGATE_BIG);
-    }
-    ret = process_prepare(&job, src->body.data, src->body.len, src_type, &po, accept, dl, &info, e);
-    if (ret < 0) {
-        tm->process = now_ms() - t;
-        goto out;
-    }
-
-    /* Every header is decided here: they leave with the first encoded bytes. */
-    r->status = status;
-    r->nheaders = 0;
-    add_header(r, "Content-Type", imagetype_mime(info.out_type));
-    headers_content_disposition(r->content_disposition, sizeof(r->content_disposition), po.filename,
-                                source, info.out_type, po.return_attachment);
-    add_header(r, "Content-Disposition", r->content_disposition);
-    set_cache_control(r, &po, src, fallback);
-    if (cfg.use_last_modified && headers_value_safe(src->last_modified) &&
-        src->last_modified[0] != '\0')
-        add_header(r, "Last-Modified", src->last_modified);
-    vary = vary_value();
-    if (vary != NULL)
-        add_header(r, "Vary", vary);
-    if (cfg.set_canonical_header &&
-        (strncmp(source, "http://", 7) == 0 || strncmp(source, "https://", 8) == 0) &&
-        headers_value_safe(source)) {
-        size_t n = strlen(source) + 20;
-
-        r->link = malloc(n);
-        if (r->link != NULL) {
-            snprintf(r->link, n, "<%s>; rel=\"canonical\"", source);
-            add_header(r, "Link", r->link);
-        }
-    }
-    if (cfg.use_etag && status == 200)
-        add_header(r, "ETag", r->etag);
-    if (cfg.enable_debug_headers) {
-        static const char *const names[] = {"X-Origin-Content-Length", "X-Origin-Width",
-                                            "X-Origin-Height", "X-Result-Width", "X-Result-Height"};
-        long long v[] = {(long long)src->body.len, info.src_w, info.src_h, info.out_w, info.out_h};
-
-        for (size_t i = 0; i < 5; i++) {
-            snprintf(r->debug[i], sizeof(r->debug[i]), "%lld", v[i]);
-            add_header(r, names[i], r->debug[i]);
-        }
-    }
-    add_header(r, "Content-Security-Policy", "script-src 'none'");
-    add_cors(r);
-    add_header(r, "X-Request-ID", r->request_id);
-
-    ret = process_save(job, send_body, r, e);
-    tm->process = now_ms() - t;
-    if (ret < 0)
-        goto out;
-    ret = send_head(r); /* an empty image still gets its headers */
-out:
+static void image_req_release(struct image_req *ir)
+{
     /*
      * Order matters: libvips reads fr.body in place (no copy), so every image
      * made from it goes first; only then may the buffer return to the pool.
+     * The slot goes back last: at most one download buffer per slot is out.
      */
-    process_job_free(job);
-    admission_request_end(&ticket); /* a big one's memory release runs at its priority */
-    cpugate_request_end();
-    g_free(source);
-    buf_release(&svg);
-    fetch_result_release(&fr);
-    url_release(&u);
-    if (slot != NULL)
-        slots->release(slots->ctx, slot);
-    return ret;
+    process_job_free(ir->job);
+    sched_admit_end(&ir->sched);
+    g_free(ir->source);
+    buf_release(&ir->svg);
+    fetch_result_release(&ir->fr);
+    url_release(&ir->u);
+    sched_slot_put(&ir->sched);
+}
+
+/* The processing options: client hints, the default preset, the URL's segments. */
+static int apply_options(struct image_req *ir)
+{
+    char sep = cfg.arguments_separator[0];
+    int ret;
+
+    options_init(&ir->po);
+    if (cfg.enable_client_hints)
+        apply_client_hints(&ir->po, ir->rq);
+    if (presets_find("default", 7) != NULL) {
+        ret = options_apply_preset(&ir->po, "default", 7, sep, ir->e);
+        if (ret < 0)
+            return ret;
+    }
+    for (size_t i = 0; i < ir->u.nsegments; i++) {
+        const char *seg = ir->u.segments[i];
+
+        ret = cfg.only_presets ? apply_preset_list(&ir->po, seg, sep, ir->e)
+                               : options_apply_url(&ir->po, seg, strlen(seg), sep, ir->e);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
+/* Phase: the secret, the URL, its signature, the options, the source URL and the format. */
+static int parse_and_authorise(struct image_req *ir)
+{
+    struct errinfo *e = ir->e;
+    int ret;
+
+    if (cfg.secret != NULL && cfg.secret[0] != '\0' &&
+        !headers_secret_ok(param(ir->rq, "HTTP_AUTHORIZATION"), cfg.secret))
+        return err_set(e, ERR_FORBIDDEN_SECRET, "Invalid secret");
+    ret = url_split(&ir->u, ir->rq->uri, strlen(ir->rq->uri), cfg.path_prefix, e);
+    if (ret < 0)
+        return ret;
+    ret = signature_verify(ir->u.signature, strlen(ir->u.signature), ir->u.path, ir->u.path_len, e);
+    if (ret < 0)
+        return ret;
+    ret = url_parse_path(&ir->u, cfg.arguments_separator[0], e);
+    if (ret < 0)
+        return ret;
+    ret = apply_options(ir);
+    if (ret < 0)
+        return ret;
+    ir->source = url_preprocess(ir->u.source);
+    if (ir->source == NULL)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (ir->u.ext != NULL && !ir->po.raw) {
+        ret = options_apply_format(&ir->po, ir->u.ext, strlen(ir->u.ext), e);
+        if (ret < 0)
+            return ret;
+    }
+    /* IMGPROXY_ALLOWED_SOURCES, on the URL as it will be fetched (redirects are not re-checked). */
+    ret = netguard_source_allowed(ir->source, strlen(ir->source), cfg.allowed_sources.items,
+                                  cfg.allowed_sources.len);
+    if (ret <= 0)
+        return ret < 0
+                   ? err_set(e, ERR_INTERNAL, "out of memory")
+                   : err_set(e, ERR_INVALID_SOURCE, "Source URL is not allowed: %s", ir->source);
+    if (ir->po.format != IMGTYPE_UNKNOWN && !ir->po.raw && !imagetype_saveable(ir->po.format))
+        return err_set(e, ERR_UNSAVEABLE, "Resulting image format is not supported: %s",
+                       imagetype_name(ir->po.format));
+    return 0;
+}
+
+/* Phase: what the client holds decides what the origin is asked (the fetch options). */
+static void conditional_request(struct image_req *ir)
+{
+    struct fetch_opts *fo = &ir->fo;
+
+    headers_etag_parse(cfg.use_etag ? param(ir->rq, "HTTP_IF_NONE_MATCH") : NULL, &ir->want);
+    if (cfg.use_etag) {
+        headers_options_hash(&ir->po, cfg.etag_buster, ir->po_hash);
+        ir->po_match = ir->want.valid && strcmp(ir->want.po_hash, ir->po_hash) == 0;
+        if (ir->po_match && ir->want.has_origin_etag)
+            fo->if_none_match = ir->want.origin_etag;
+    }
+    if (cfg.use_last_modified)
+        fo->if_modified_since = param(ir->rq, "HTTP_IF_MODIFIED_SINCE");
+    fo->cookie = cookie_for(ir->rq, ir->source, ir->cookie_base, sizeof(ir->cookie_base));
+    /* raw passes any bytes on: no type or resolution checks (the size cap stays). */
+    fo->has_limits = true;
+    fo->max_file_size = ir->po.max_src_file_size;
+    fo->max_resolution = ir->po.raw ? 0 : ir->po.max_src_resolution;
+    fo->check_type = !ir->po.raw;
+}
+
+/*
+ * Phase: a processing slot (the queue: 429 when full; the deadline: 503),
+ * then the download within what is left of the request's time, or the
+ * fallback image in its place. PHASE_DONE after a 304 the origin gave.
+ */
+static int fetch_or_fallback(struct image_req *ir)
+{
+    struct errinfo *e = ir->e;
+    long long t;
+    int ret;
+
+    ret = sched_slot_take(&ir->sched, ir->dl);
+    if (ret < 0)
+        return sched_error(ret, "waiting for a worker", e);
+    ir->fo.timeout_ms =
+        deadline_cap_ms(ir->dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
+    if (ir->fo.timeout_ms == 0)
+        return timed_out(e, "before the download");
+    t = deadline_now_us();
+    ret = fetch_source_with(sched_fetcher(&ir->sched), ir->source, &ir->fo, &ir->fr, e);
+    ir->tm->download_us = deadline_now_us() - t;
+    if (ret < 0 && deadline_passed(ir->dl))
+        return timed_out(e, "during the download");
+    if (ret < 0) {
+        if (fallback_image() == NULL)
+            return ret;
+        /* Download errors only: the fallback image takes the source's place. */
+        log_warn("Could not load image %s. Using fallback image. %s", ir->source, e->msg);
+        ir->status = cfg.fallback_image_http_code > 0 ? cfg.fallback_image_http_code : e->status;
+        err_clear(e);
+        ir->src = fallback_image();
+        ir->fallback = true;
+    } else if (ir->fr.origin_status == 304) {
+        /* The origin confirmed the client's copy: so do we. */
+        if (ir->fo.if_none_match != NULL)
+            headers_etag_make(ir->r->etag, sizeof(ir->r->etag), ir->po_hash, ir->want.origin_etag,
+                              NULL);
+        ret = respond_not_modified(ir->r, &ir->po, &ir->fr, false);
+        return ret < 0 ? ret : PHASE_DONE;
+    }
+    return 0;
+}
+
+/*
+ * Phase, with IMGPROXY_USE_ETAG: the response's ETag, from the origin's
+ * ETag or the source's hash; PHASE_DONE (a 304) when the client holds it.
+ */
+static int etag_match(struct image_req *ir)
+{
+    const char *oetag = ir->src->etag;
+    struct response *r = ir->r;
+    bool match = false;
+    int ret;
+
+    if (!cfg.use_etag || ir->status != 200)
+        return 0;
+    if (oetag != NULL && strlen(oetag) >= HEADERS_ORIGIN_ETAG_MAX)
+        oetag = NULL; /* too long to carry: fall back to the content hash */
+    if (oetag != NULL && oetag[0] != '\0' && ir->want.has_origin_etag &&
+        strcmp(ir->want.origin_etag, oetag) == 0) {
+        match = true;
+    } else if (oetag == NULL || oetag[0] == '\0' || ir->want.img_hash[0] != '\0') {
+        headers_sha256_b64(ir->src->body.data, ir->src->body.len, NULL, 0, NULL, 0, ir->img_hash);
+        match = ir->want.img_hash[0] != '\0' && strcmp(ir->want.img_hash, ir->img_hash) == 0;
+    }
+    headers_etag_make(r->etag, sizeof(r->etag), ir->po_hash,
+                      oetag != NULL && oetag[0] != '\0' ? oetag : NULL, ir->img_hash);
+    if (!match || !ir->po_match)
+        return 0;
+    ret = respond_not_modified(r, &ir->po, ir->src, ir->fallback);
+    return ret < 0 ? ret : PHASE_DONE;
+}
+
+/* A pass-through answer: data (borrowed) as a 200 of type mime; its time counts as processing. */
+static int pass_bytes(struct image_req *ir, const char *mime, const void *data, size_t len)
+{
+    int ret = respond_bytes(ir->r, mime, data, len, ir->e);
+
+    ir->tm->process_us = deadline_now_us() - ir->process_start_us;
+    return ret < 0 ? ret : PHASE_DONE;
+}
+
+/*
+ * Phase: the source's type, and the answers that send the source's bytes as
+ * they are (raw, skip_processing, SVG kept as SVG): PHASE_DONE after those.
+ */
+static int pass_through(struct image_req *ir)
+{
+    const struct fetch_result *src = ir->src;
+    const struct procopts *po = &ir->po;
+    const unsigned char *data = src->body.data;
+    size_t len = src->body.len;
+    enum imgtype type;
+
+    ir->process_start_us = deadline_now_us();
+    type = imagetype_sniff(data, len, (size_t)cfg.max_svg_check_bytes);
+    ir->src_type = type;
+    /* raw: no type, size or resolution checks, as imgproxy streams it. */
+    if (po->raw) {
+        const char *mime = type != IMGTYPE_UNKNOWN     ? imagetype_mime(type)
+                           : src->content_type != NULL ? src->content_type
+                                                       : "application/octet-stream";
+
+        return pass_bytes(ir, mime, data, len);
+    }
+    if (type == IMGTYPE_UNKNOWN)
+        return err_set(ir->e, ERR_SOURCE_TYPE, "Source image type not supported");
+    if (po->max_src_file_size > 0 && len > (size_t)po->max_src_file_size)
+        return err_set(ir->e, ERR_SOURCE_TYPE, "Source image file is too big");
+    /* skip_processing for this source type: the source bytes as they are. */
+    if (po->skip_processing[type] && (po->format == IMGTYPE_UNKNOWN || po->format == type))
+        return pass_bytes(ir, imagetype_mime(type), data, len);
+    /* SVG stays SVG unless another format is asked for: sanitised, not rasterised. */
+    if (type == IMGTYPE_SVG && !cfg.always_rasterize_svg &&
+        (po->format == IMGTYPE_UNKNOWN || po->format == IMGTYPE_SVG)) {
+        if (!cfg.sanitize_svg)
+            return pass_bytes(ir, imagetype_mime(IMGTYPE_SVG), data, len);
+        if (svg_sanitize((const char *)data, len, &ir->svg) < 0)
+            return err_set(ir->e, ERR_INTERNAL, "out of memory");
+        return pass_bytes(ir, imagetype_mime(IMGTYPE_SVG), ir->svg.data, ir->svg.len);
+    }
+    return 0;
+}
+
+/*
+ * Phase: admission to processing by the scheduler (the memory budget and
+ * the CPU class; nothing to wait for when the budget is off).
+ */
+static int admit(struct image_req *ir)
+{
+    int ret;
+
+    if (deadline_passed(ir->dl))
+        return timed_out(ir->e, "before processing");
+    ret = sched_admit(&ir->sched, ir->src->body.data, ir->src->body.len, ir->src_type, &ir->po,
+                      param(ir->rq, "HTTP_ACCEPT"), ir->dl, ir->e);
+    if (ret < 0)
+        return sched_error(ret, "waiting for a worker after the memory budget", ir->e);
+    return 0;
+}
+
+/* The Link header (IMGPROXY_SET_CANONICAL_HEADER) for an http(s) source. */
+static void add_canonical_link(struct response *r, const char *source)
+{
+    size_t n;
+
+    if (!cfg.set_canonical_header ||
+        (strncmp(source, "http://", 7) != 0 && strncmp(source, "https://", 8) != 0) ||
+        !headers_value_safe(source))
+        return;
+    n = strlen(source) + 20;
+    r->link = malloc(n);
+    if (r->link != NULL) {
+        snprintf(r->link, n, "<%s>; rel=\"canonical\"", source);
+        add_header(r, "Link", r->link);
+    }
+}
+
+/* IMGPROXY_ENABLE_DEBUG_HEADERS: the source's and the result's sizes. */
+static void add_debug_headers(struct response *r, const struct fetch_result *src,
+                              const struct process_info *info)
+{
+    static const char *const names[] = {"X-Origin-Content-Length", "X-Origin-Width",
+                                        "X-Origin-Height", "X-Result-Width", "X-Result-Height"};
+    long long v[] = {(long long)src->body.len, info->src_w, info->src_h, info->out_w, info->out_h};
+
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(r->debug[i], sizeof(r->debug[i]), "%lld", v[i]);
+        add_header(r, names[i], r->debug[i]);
+    }
+}
+
+/* Every header of the processed image: they leave with the first encoded bytes. */
+static void set_image_headers(struct image_req *ir)
+{
+    struct response *r = ir->r;
+    const struct fetch_result *src = ir->src;
+    const char *vary = vary_value();
+
+    r->status = ir->status;
+    r->nheaders = 0;
+    add_header(r, "Content-Type", imagetype_mime(ir->info.out_type));
+    headers_content_disposition(r->content_disposition, sizeof(r->content_disposition),
+                                ir->po.filename, ir->source, ir->info.out_type,
+                                ir->po.return_attachment);
+    add_header(r, "Content-Disposition", r->content_disposition);
+    set_cache_control(r, &ir->po, src, ir->fallback);
+    if (cfg.use_last_modified && headers_value_safe(src->last_modified) &&
+        src->last_modified[0] != '\0')
+        add_header(r, "Last-Modified", src->last_modified);
+    if (vary != NULL)
+        add_header(r, "Vary", vary);
+    add_canonical_link(r, ir->source);
+    if (cfg.use_etag && ir->status == 200)
+        add_header(r, "ETag", r->etag);
+    if (cfg.enable_debug_headers)
+        add_debug_headers(r, src, &ir->info);
+    add_header(r, "Content-Security-Policy", "script-src 'none'");
+    add_cors(r);
+    add_header(r, "X-Request-ID", r->request_id);
+}
+
+/* Phase: the libvips pipeline, its headers, and the encoded bytes streamed out. */
+static int process_and_stream(struct image_req *ir)
+{
+    int ret;
+
+    ret = process_prepare(&ir->job, ir->src->body.data, ir->src->body.len, ir->src_type, &ir->po,
+                          param(ir->rq, "HTTP_ACCEPT"), ir->dl, &ir->info, ir->e);
+    if (ret < 0) {
+        ir->tm->process_us = deadline_now_us() - ir->process_start_us;
+        return ret;
+    }
+    set_image_headers(ir);
+    ret = process_save(ir->job, send_body, ir->r, ir->e);
+    ir->tm->process_us = deadline_now_us() - ir->process_start_us;
+    if (ret < 0)
+        return ret;
+    return send_head(ir->r); /* an empty image still gets its headers */
+}
+
+/* An image request, phase by phase; < 0 when it failed (e says why), else 0. */
+static int serve_image(struct sched *s, const struct request *rq, struct response *r,
+                       struct errinfo *e, struct timings *tm, const struct deadline *dl)
+{
+    struct image_req ir;
+    int ret;
+
+    image_req_init(&ir, s, rq, r, e, tm, dl);
+    ret = parse_and_authorise(&ir);
+    if (ret == 0) {
+        conditional_request(&ir);
+        ret = fetch_or_fallback(&ir);
+    }
+    if (ret == 0)
+        ret = etag_match(&ir);
+    if (ret == 0)
+        ret = pass_through(&ir);
+    if (ret == 0)
+        ret = admit(&ir);
+    if (ret == 0)
+        ret = process_and_stream(&ir);
+    image_req_release(&ir);
+    return ret < 0 ? ret : 0;
 }
 
 static bool path_is(const char *path, size_t len, const char *want)
@@ -689,105 +751,113 @@ static bool path_is(const char *path, size_t len, const char *want)
     return want != NULL && *want != '\0' && strlen(want) == len && memcmp(path, want, len) == 0;
 }
 
-static int serve(struct handler_ctx *hc, const struct handler_slots *slots,
-                 const struct request *rq, const struct output *out)
+/* After a failed image request: its error response, or the visible end of a partial one. */
+static void image_failed(struct response *r, struct errinfo *e, const struct output *out)
 {
-    struct response r;
-    struct errinfo e;
-    struct timings tm = {0, 0, 0};
+    char cause[sizeof(e->msg)]; /* e->msg cannot be both source and target */
+
+    if (!r->head_sent) {
+        respond_error(r, e, false);
+    } else if (!r->failed && out->abort != NULL) {
+        /* Part of the image is out: make the truncation visible. */
+        out->abort(out->ctx);
+        snprintf(cause, sizeof(cause), "%s", e->msg);
+        err_set(e, e->code, "%s; response aborted", cause);
+    }
+    if (r->failed && e->code != ERR_CANCELLED) {
+        snprintf(cause, sizeof(cause), "%s", e->msg);
+        err_set(e, ERR_CANCELLED, "The client went away: %s", cause);
+    }
+}
+
+/* Routes the request by method and path and sends its response. */
+static void route(struct sched *s, const struct request *rq, struct response *r, struct errinfo *e,
+                  struct timings *tm, const struct deadline *dl)
+{
     const char *method = rq->method ? rq->method : "GET";
     const char *uri = rq->uri ? rq->uri : "/";
     size_t plen = strcspn(uri, "?");
-    const char *route = uri;
-    size_t rlen = plen;
+    const char *path = uri;
+    size_t len = plen;
     size_t prefix_len = cfg.path_prefix ? strlen(cfg.path_prefix) : 0;
-    double t0 = now_ms();
-    struct deadline dl;
-    char masked[512];
-    bool head = strcmp(method, "HEAD") == 0;
 
-    deadline_start(&dl, deadline_now_ms(), (long long)cfg.timeout * 1000);
+    if (prefix_len > 0 && plen >= prefix_len && memcmp(uri, cfg.path_prefix, prefix_len) == 0) {
+        path = uri + prefix_len;
+        len = plen - prefix_len;
+    }
+    if (strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0) {
+        r->cors = true;
+        respond_simple(r, 200, "text/plain", NULL, NULL, false);
+    } else if (strcmp(method, "GET") != 0) {
+        err_set(e, ERR_NOT_FOUND, "Method %s is not served", method);
+        respond_error(r, e, false);
+    } else if (path_is(path, len, "/health") || path_is(uri, plen, "/health") ||
+               path_is(uri, plen, cfg.health_check_path)) {
+        if (process_health() == 0)
+            respond_simple(r, 200, "text/plain", "no-cache", "imgfcgi is running\n", true);
+        else
+            respond_simple(r, 500, "text/plain", "no-cache", "Error", true);
+    } else if (path_is(path, len, cfg.metrics_path) || path_is(uri, plen, cfg.metrics_path)) {
+        respond_metrics(r, s);
+    } else if (len == 0 || path_is(path, len, "/")) {
+        respond_simple(r, 200, "text/html", NULL, landing_html, true);
+    } else if (path_is(path, len, "/favicon.ico")) {
+        err_set(e, ERR_NOT_FOUND, "favicon.ico");
+        respond_error(r, e, false);
+    } else {
+        r->cors = true;
+        if (serve_image(s, rq, r, e, tm, dl) < 0)
+            image_failed(r, e, r->out);
+    }
+}
+
+/* Phase: the request's log line and its metrics. */
+static void log_request(const struct request *rq, const struct response *r, const struct errinfo *e,
+                        const struct timings *tm, long long start_us)
+{
+    const char *method = rq->method ? rq->method : "GET";
+    int status = r->failed ? 499 : r->status;
+    double total_ms = (double)(deadline_now_us() - start_us) / 1000.0;
+    double download_ms = (double)tm->download_us / 1000.0;
+    double process_ms = (double)tm->process_us / 1000.0;
+    char masked[512];
+
+    log_mask_signature(rq->uri ? rq->uri : "/", cfg.path_prefix, masked, sizeof(masked));
+    if (e->code != ERR_OK) {
+        log_msg(e->code == ERR_INTERNAL || e->code == ERR_SOURCE_FAILED ? LOG_ERROR : LOG_WARN,
+                "%s %s %d %zu total=%.0fms download=%.0fms processing=%.0fms id=%s error=\"%s\"",
+                method, masked, status, r->bytes, total_ms, download_ms, process_ms, r->request_id,
+                e->msg);
+    } else {
+        log_info("%s %s %d %zu total=%.0fms download=%.0fms processing=%.0fms id=%s", method,
+                 masked, r->status, r->bytes, total_ms, download_ms, process_ms, r->request_id);
+    }
+    metrics_observe(METRICS_REQUEST, (double)(deadline_now_us() - start_us) / 1e6);
+    if (tm->download_us > 0)
+        metrics_observe(METRICS_DOWNLOAD, (double)tm->download_us / 1e6);
+    if (tm->process_us > 0)
+        metrics_observe(METRICS_PROCESSING, (double)tm->process_us / 1e6);
+    metrics_request_end(status);
+}
+
+int handler_serve(struct sched *s, const struct request *rq, const struct output *out)
+{
+    struct response r;
+    struct errinfo e;
+    struct timings tm = {0, 0};
+    long long start_us = deadline_now_us();
+    struct deadline dl;
+
+    /* IMGPROXY_TIMEOUT counts from here: the wait for a slot, the download, the processing. */
+    deadline_start(&dl, start_us / 1000, (long long)cfg.timeout * 1000);
     metrics_request_start();
-    tm.start = t0;
     memset(&r, 0, sizeof(r));
     r.out = out;
     err_clear(&e);
     make_request_id(rq, r.request_id, sizeof(r.request_id));
-
-    if (prefix_len > 0 && plen >= prefix_len && memcmp(uri, cfg.path_prefix, prefix_len) == 0) {
-        route = uri + prefix_len;
-        rlen = plen - prefix_len;
-    }
-
-    if (head || strcmp(method, "OPTIONS") == 0) {
-        r.cors = true;
-        respond_simple(&r, 200, "text/plain", NULL, NULL, false);
-    } else if (strcmp(method, "GET") != 0) {
-        err_set(&e, ERR_NOT_FOUND, "Method %s is not served", method);
-        respond_error(&r, &e, false);
-    } else if (path_is(route, rlen, "/health") || path_is(uri, plen, "/health") ||
-               path_is(uri, plen, cfg.health_check_path)) {
-        if (process_health() == 0)
-            respond_simple(&r, 200, "text/plain", "no-cache", "imgfcgi is running\n", true);
-        else
-            respond_simple(&r, 500, "text/plain", "no-cache", "Error", true);
-    } else if (path_is(route, rlen, cfg.metrics_path) || path_is(uri, plen, cfg.metrics_path)) {
-        respond_metrics(&r);
-    } else if (rlen == 0 || path_is(route, rlen, "/")) {
-        respond_simple(&r, 200, "text/html", NULL, landing_html, true);
-    } else if (path_is(route, rlen, "/favicon.ico")) {
-        err_set(&e, ERR_NOT_FOUND, "favicon.ico");
-        respond_error(&r, &e, false);
-    } else {
-        r.cors = true;
-        if (serve_image(hc, slots, rq, &r, &e, &tm, &dl) < 0) {
-            if (!r.head_sent) {
-                respond_error(&r, &e, false);
-            } else if (!r.failed && out->abort != NULL) {
-                char cause[sizeof(e.msg)];
-
-                /* Part of the image is out: make the truncation visible. */
-                out->abort(out->ctx);
-                snprintf(cause, sizeof(cause), "%s", e.msg);
-                err_set(&e, e.code, "%s; response aborted", cause);
-            }
-            if (r.failed && e.code != ERR_CANCELLED) {
-                char cause[sizeof(e.msg)]; /* e.msg cannot be both source and target */
-
-                snprintf(cause, sizeof(cause), "%s", e.msg);
-                err_set(&e, ERR_CANCELLED, "The client went away: %s", cause);
-            }
-        }
-    }
+    route(s, rq, &r, &e, &tm, &dl);
     process_thread_cleanup();
     free(r.link);
-
-    log_mask_signature(uri, cfg.path_prefix, masked, sizeof(masked));
-    if (e.code != ERR_OK) {
-        log_msg(e.code == ERR_INTERNAL || e.code == ERR_SOURCE_FAILED ? LOG_ERROR : LOG_WARN,
-                "%s %s %d %zu total=%.0fms download=%.0fms processing=%.0fms id=%s error=\"%s\"",
-                method, masked, r.failed ? 499 : r.status, r.bytes, now_ms() - t0, tm.download,
-                tm.process, r.request_id, e.msg);
-    } else {
-        log_info("%s %s %d %zu total=%.0fms download=%.0fms processing=%.0fms id=%s", method,
-                 masked, r.status, r.bytes, now_ms() - t0, tm.download, tm.process, r.request_id);
-    }
-    metrics_observe(METRICS_REQUEST, (now_ms() - t0) / 1000.0);
-    if (tm.download > 0)
-        metrics_observe(METRICS_DOWNLOAD, tm.download / 1000.0);
-    if (tm.process > 0)
-        metrics_observe(METRICS_PROCESSING, tm.process / 1000.0);
-    metrics_request_end(r.failed ? 499 : r.status);
+    log_request(rq, &r, &e, &tm, start_us);
     return r.failed ? 499 : r.status;
-}
-
-int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct output *out)
-{
-    return serve(hc, NULL, rq, out);
-}
-
-int handler_serve_queued(const struct handler_slots *slots, const struct request *rq,
-                         const struct output *out)
-{
-    return serve(NULL, slots, rq, out);
 }

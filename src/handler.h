@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-struct deadline;
+struct sched;
 
 /*
  * The request as the web server passes it. Strings are borrowed for the
@@ -46,44 +46,19 @@ struct output {
     void *ctx;
 };
 
-/* Per-thread state (a fetcher with its CURL handle). */
-struct handler_ctx;
-
-/* Creates the per-thread state; NULL on failure. */
-struct handler_ctx *handler_ctx_new(void);
-/* Frees it; NULL is a no-op. */
-void handler_ctx_free(struct handler_ctx *hc);
-
 /*
- * Serves rq to out with hc: routes, verifies, fetches, processes, streams,
- * logs one line. Never fails as a whole: every error becomes a status. The
- * request's deadline (IMGPROXY_TIMEOUT) starts here and covers the wait for
- * a slot, the download and the processing: past it the answer is 503, or,
- * once the response has started, an aborted response. Returns the HTTP
- * status sent (for tests and metrics).
+ * Serves rq to out: routes, verifies, fetches, processes, streams, logs one
+ * line. An image request runs under the scheduler s (borrowed, shared by
+ * every thread): it takes a processing slot after its URL checked out and
+ * before its download, as imgproxy orders it, queued at most
+ * IMGPROXY_REQUESTS_QUEUE_SIZE deep (429 beyond), and the memory budget
+ * admits it before processing; other routes (health, metrics) and requests
+ * refused on their URL take nothing. Never fails as a whole: every error
+ * becomes a status. The request's deadline (IMGPROXY_TIMEOUT) starts here
+ * and covers the wait for a slot, the download and the processing: past it
+ * the answer is 503, or, once the response has started, an aborted
+ * response. Returns the HTTP status sent (for tests and metrics).
  */
-int handler_serve(struct handler_ctx *hc, const struct request *rq, const struct output *out);
-
-/*
- * Where an image request takes its processing slot (IMGPROXY_WORKERS): after
- * its URL checked out, before its download, as imgproxy orders it.
- * acquire() queues (IMGPROXY_REQUESTS_QUEUE_SIZE) until the request's
- * deadline d (borrowed) at most, and returns the slot's context, or NULL
- * with *err set to ERR_QUEUE_FULL or ERR_TIMEOUT. The handler gives the
- * slot back with release() once the request is done with it.
- */
-struct handler_slots {
-    struct handler_ctx *(*acquire)(void *ctx, const struct deadline *d, int *err);
-    void (*release)(void *ctx, struct handler_ctx *hc);
-    void *ctx;
-};
-
-/*
- * handler_serve() for a host with more requests than processing slots: an
- * image request takes one from slots (borrowed) for as long as it needs it;
- * other routes (health, metrics) and requests refused on their URL take none.
- */
-int handler_serve_queued(const struct handler_slots *slots, const struct request *rq,
-                         const struct output *out);
+int handler_serve(struct sched *s, const struct request *rq, const struct output *out);
 
 #endif

@@ -6,11 +6,10 @@
 
 #include <vips/vips.h>
 
-#include "admission.h"
 #include "bufpool.h"
-#include "cpugate.h"
 #include "memory.h"
 #include "metrics.h"
+#include "scheduler.h"
 #include "banned.h"
 
 #define NBOUNDS 12
@@ -89,92 +88,154 @@ static void gauge(struct buf *out, int *rc, const char *name, const char *help, 
         v);
 }
 
-/* IMGFCGI_MEMORY_BUDGET: use, decisions, and the estimate against what was measured. */
-static void render_budget(struct buf *out, int *rc)
-{
-    struct admission *adm = admission_global();
-    struct admission_stats st;
-    struct cpugate_stats gs;
-    uint64_t cum = 0;
+/* One gauge or counter of a table: its name, HELP text and TYPE. */
+struct metric_def {
+    const char *name, *help, *type;
+};
 
-    if (adm == NULL) {
-        gauge(out, rc, "imgfcgi_memory_budget_bytes", "IMGFCGI_MEMORY_BUDGET; 0 = off.", "gauge",
-              "", 0);
-        return;
-    }
-    admission_get_stats(adm, &st);
-    gauge(out, rc, "imgfcgi_memory_budget_bytes", "IMGFCGI_MEMORY_BUDGET; 0 = off.", "gauge", "",
-          (unsigned long long)st.budget);
-    gauge(out, rc, "imgfcgi_memory_budget_used_bytes",
-          "Sum of the estimates of the requests admitted and in flight.", "gauge", "",
-          (unsigned long long)st.in_use);
-    gauge(out, rc, "imgfcgi_memory_budget_in_flight", "Requests admitted and in flight.", "gauge",
-          "", (unsigned long long)st.in_flight);
-    gauge(out, rc, "imgfcgi_memory_budget_waiting", "Requests waiting for budget.", "gauge", "",
-          (unsigned long long)st.waiting);
-    gauge(out, rc, "imgfcgi_memory_budget_admitted_total",
-          "Requests admitted, at once or after waiting.", "counter", "",
-          (unsigned long long)st.admitted);
-    gauge(out, rc, "imgfcgi_memory_budget_waited_total", "Requests admitted after waiting.",
-          "counter", "", (unsigned long long)st.waited);
-    gauge(out, rc, "imgfcgi_memory_budget_rejected_total",
-          "Requests whose estimate alone exceeds the budget (422).", "counter", "",
-          (unsigned long long)st.rejected);
-    gauge(out, rc, "imgfcgi_memory_budget_timed_out_total",
-          "Requests whose deadline passed while waiting (503).", "counter", "",
-          (unsigned long long)st.timed_out);
-    gauge(out, rc, "imgfcgi_memory_estimate_measured_total",
-          "Requests that ran alone, whose peak was measured.", "counter", "",
-          (unsigned long long)st.measured);
-    gauge(out, rc, "imgfcgi_memory_estimate_unmeasured_total",
-          "Requests that overlapped others: no honest per-request peak.", "counter", "",
-          (unsigned long long)st.unmeasured);
-    gauge(out, rc, "imgfcgi_memory_estimate_bytes_total",
-          "Sum of the estimates (processing part) of the measured requests.", "counter", "",
-          (unsigned long long)st.estimate_bytes);
-    gauge(out, rc, "imgfcgi_memory_measured_peak_bytes_total",
-          "Sum of their measured peaks: max of RSS peak growth and libvips high-water growth.",
-          "counter", "", (unsigned long long)st.measured_bytes);
-    gauge(out, rc, "imgfcgi_memory_measured_rss_bytes_total",
-          "Sum of their RSS peak growth (VmHWM after - RSS before).", "counter", "",
-          (unsigned long long)st.rss_bytes);
-    gauge(out, rc, "imgfcgi_memory_measured_vips_bytes_total",
-          "Sum of their libvips tracked high-water growth (0 when not raised).", "counter", "",
-          (unsigned long long)st.vips_bytes);
-    put(out, rc,
-        "# HELP imgfcgi_memory_estimate_ratio Estimate divided by measured peak, per measured "
-        "request.\n# TYPE imgfcgi_memory_estimate_ratio histogram\n");
-    for (int i = 0; i <= ADMISSION_RATIO_BUCKETS; i++) {
-        cum += st.ratio_buckets[i];
-        if (i < ADMISSION_RATIO_BUCKETS)
-            put(out, rc, "imgfcgi_memory_estimate_ratio_bucket{le=\"%g\"} %llu\n",
-                admission_ratio_bounds[i], (unsigned long long)cum);
-        else
-            put(out, rc, "imgfcgi_memory_estimate_ratio_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long)cum);
-    }
-    put(out, rc,
-        "imgfcgi_memory_estimate_ratio_sum %.6f\nimgfcgi_memory_estimate_ratio_count %llu\n",
-        st.ratio_sum, (unsigned long long)cum);
-    cpugate_get_stats(&gs);
-    gauge(out, rc, "imgfcgi_cpu_gate_mode",
-          "How thumbnails get the CPU first: 0 off, 1 cooperative waits, 2 nice values.", "gauge",
-          "",
-          !cpugate_enabled()    ? 0
-          : cpugate_uses_nice() ? 2
-                                : 1);
-    gauge(out, rc, "imgfcgi_cpu_gate_waits_total",
-          "Strips of big requests that waited while thumbnails processed.", "counter", "",
-          (unsigned long long)gs.waits);
-    gauge(out, rc, "imgfcgi_cpu_gate_wait_milliseconds_total", "Their total wait.", "counter", "",
-          (unsigned long long)gs.wait_ms);
-    gauge(out, rc, "imgfcgi_cpu_gate_timeouts_total", "Waits cut off after CPUGATE_MAX_WAIT_MS.",
-          "counter", "", (unsigned long long)gs.timeouts);
+/* The memory budget's gauges and counters, in the order budget_values() fills them. */
+static const struct metric_def budget_defs[] = {
+    {"imgfcgi_memory_budget_bytes", "IMGFCGI_MEMORY_BUDGET; 0 = off.", "gauge"},
+    {"imgfcgi_memory_budget_used_bytes",
+     "Sum of the estimates of the requests admitted and in flight.", "gauge"},
+    {"imgfcgi_memory_budget_in_flight", "Requests admitted and in flight.", "gauge"},
+    {"imgfcgi_memory_budget_waiting", "Requests waiting for budget.", "gauge"},
+    {"imgfcgi_memory_budget_admitted_total", "Requests admitted, at once or after waiting.",
+     "counter"},
+    {"imgfcgi_memory_budget_waited_total", "Requests admitted after waiting.", "counter"},
+    {"imgfcgi_memory_budget_rejected_total",
+     "Requests whose estimate alone exceeds the budget (422).", "counter"},
+    {"imgfcgi_memory_budget_timed_out_total", "Requests whose deadline passed while waiting (503).",
+     "counter"},
+    {"imgfcgi_memory_estimate_measured_total", "Requests that ran alone, whose peak was measured.",
+     "counter"},
+    {"imgfcgi_memory_estimate_unmeasured_total",
+     "Requests that overlapped others: no honest per-request peak.", "counter"},
+    {"imgfcgi_memory_estimate_bytes_total",
+     "Sum of the estimates (processing part) of the measured requests.", "counter"},
+    {"imgfcgi_memory_measured_peak_bytes_total",
+     "Sum of their measured peaks: max of RSS peak growth and libvips high-water growth.",
+     "counter"},
+    {"imgfcgi_memory_measured_rss_bytes_total",
+     "Sum of their RSS peak growth (VmHWM after - RSS before).", "counter"},
+    {"imgfcgi_memory_measured_vips_bytes_total",
+     "Sum of their libvips tracked high-water growth (0 when not raised).", "counter"},
+};
+#define NBUDGET (sizeof(budget_defs) / sizeof(budget_defs[0]))
+
+/* The CPU gate's gauges and counters, in the order render_budget() fills them. */
+static const struct metric_def cpu_gate_defs[] = {
+    {"imgfcgi_cpu_gate_mode",
+     "How thumbnails get the CPU first: 0 off, 1 cooperative waits, 2 nice values.", "gauge"},
+    {"imgfcgi_cpu_gate_waits_total",
+     "Strips of big requests that waited while thumbnails processed.", "counter"},
+    {"imgfcgi_cpu_gate_wait_milliseconds_total", "Their total wait.", "counter"},
+    {"imgfcgi_cpu_gate_timeouts_total", "Waits cut off after CPUGATE_MAX_WAIT_MS.", "counter"},
+};
+#define NCPU_GATE (sizeof(cpu_gate_defs) / sizeof(cpu_gate_defs[0]))
+
+/* n rows of defs with their values v, each with labels ("" for none). */
+static void gauges(struct buf *out, int *rc, const struct metric_def *defs,
+                   const unsigned long long *v, size_t n, const char *labels)
+{
+    for (size_t i = 0; i < n; i++)
+        gauge(out, rc, defs[i].name, defs[i].help, defs[i].type, labels, v[i]);
 }
 
-int metrics_render(struct buf *out)
+/*
+ * A histogram: HELP and TYPE, the cumulative buckets from the non-cumulative counts[nbounds + 1]
+ * (the last is +Inf), the sum and the count.
+ */
+static void histogram(struct buf *out, int *rc, const char *name, const char *help,
+                      const double *bounds_, const uint64_t *counts, int nbounds, double sum)
+{
+    uint64_t cum = 0;
+
+    put(out, rc, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (int i = 0; i <= nbounds; i++) {
+        cum += counts[i];
+        if (i < nbounds)
+            put(out, rc, "%s_bucket{le=\"%g\"} %llu\n", name, bounds_[i], (unsigned long long)cum);
+        else
+            put(out, rc, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+    }
+    put(out, rc, "%s_sum %.6f\n%s_count %llu\n", name, sum, name, (unsigned long long)cum);
+}
+
+static void budget_values(const struct admission_stats *st, unsigned long long v[NBUDGET])
+{
+    const uint64_t src[NBUDGET] = {
+        st->budget,         st->in_use,         st->in_flight, st->waiting,    st->admitted,
+        st->waited,         st->rejected,       st->timed_out, st->measured,   st->unmeasured,
+        st->estimate_bytes, st->measured_bytes, st->rss_bytes, st->vips_bytes,
+    };
+
+    for (size_t i = 0; i < NBUDGET; i++)
+        v[i] = (unsigned long long)src[i];
+}
+
+/* The download buffer pool's gauges and counters, in the order pool_values() fills them. */
+static const struct metric_def pool_defs[] = {
+    {"imgfcgi_buffer_pool_default_size_bytes", "Size of new buffers.", "gauge"},
+    {"imgfcgi_buffer_pool_max_size_bytes", "Largest buffer kept; 0 = not calibrated yet.", "gauge"},
+    {"imgfcgi_buffer_pool_calibrations_total", "Calibrations done.", "counter"},
+    {"imgfcgi_buffer_pool_buffers", "Idle buffers in the pool.", "gauge"},
+    {"imgfcgi_buffer_pool_bytes", "Capacity of the idle buffers.", "gauge"},
+    {"imgfcgi_buffer_pool_largest_buffer_bytes", "Largest idle buffer.", "gauge"},
+    {"imgfcgi_buffer_pool_oversize_buffers", "Idle buffers above the max size (always 0).",
+     "gauge"},
+    {"imgfcgi_buffer_pool_in_use", "Buffers handed out.", "gauge"},
+    {"imgfcgi_buffer_pool_hits_total", "Acquires served by an idle buffer that was big enough.",
+     "counter"},
+    {"imgfcgi_buffer_pool_misses_total", "Acquires that had to allocate.", "counter"},
+    {"imgfcgi_buffer_pool_calibrated_hits_total", "Hits since the first calibration.", "counter"},
+    {"imgfcgi_buffer_pool_calibrated_misses_total", "Misses since the first calibration.",
+     "counter"},
+    {"imgfcgi_buffer_pool_dropped_total",
+     "Buffers freed instead of kept (too big, pool full, trimmed).", "counter"},
+};
+#define NPOOL (sizeof(pool_defs) / sizeof(pool_defs[0]))
+
+static void pool_values(const struct bufpool_stats *st, unsigned long long v[NPOOL])
+{
+    const uint64_t src[NPOOL] = {
+        st->default_size,    st->max_size,          st->calibrations, st->pooled, st->pooled_bytes,
+        st->largest_pooled,  st->oversize_pooled,   st->in_use,       st->hits,   st->misses,
+        st->hits_calibrated, st->misses_calibrated, st->dropped,
+    };
+
+    for (size_t i = 0; i < NPOOL; i++)
+        v[i] = (unsigned long long)src[i];
+}
+
+/* IMGFCGI_MEMORY_BUDGET: use, decisions, and the estimate against what was measured. */
+static void render_budget(struct buf *out, int *rc, struct sched *s)
+{
+    struct sched_stats ss;
+    unsigned long long v[NBUDGET], cpu[NCPU_GATE];
+
+    if (s != NULL)
+        sched_get_stats(s, &ss);
+    if (s == NULL || !ss.budget_on) {
+        gauges(out, rc, budget_defs, (const unsigned long long[]){0}, 1, "");
+        return;
+    }
+    budget_values(&ss.memory, v);
+    gauges(out, rc, budget_defs, v, NBUDGET, "");
+    histogram(out, rc, "imgfcgi_memory_estimate_ratio",
+              "Estimate divided by measured peak, per measured request.", admission_ratio_bounds,
+              ss.memory.ratio_buckets, ADMISSION_RATIO_BUCKETS, ss.memory.ratio_sum);
+    cpu[0] = (unsigned long long)ss.cpu_mode;
+    cpu[1] = ss.cpu.waits;
+    cpu[2] = ss.cpu.wait_ms;
+    cpu[3] = ss.cpu.timeouts;
+    gauges(out, rc, cpu_gate_defs, cpu, NCPU_GATE, "");
+}
+
+int metrics_render(struct buf *out, struct sched *sched)
 {
     struct bufpool_stats st;
+    unsigned long long v[NPOOL];
     enum memory_allocator a = memory_allocator();
     char labels[128];
     int rc = 0;
@@ -202,59 +263,20 @@ int metrics_render(struct buf *out)
 
     bufpool_get_stats(bufpool_download, &st);
     snprintf(labels, sizeof(labels), "{pool=\"%s\"}", bufpool_name(bufpool_download));
-    gauge(out, &rc, "imgfcgi_buffer_pool_default_size_bytes", "Size of new buffers.", "gauge",
-          labels, (unsigned long long)st.default_size);
-    gauge(out, &rc, "imgfcgi_buffer_pool_max_size_bytes",
-          "Largest buffer kept; 0 = not calibrated yet.", "gauge", labels,
-          (unsigned long long)st.max_size);
-    gauge(out, &rc, "imgfcgi_buffer_pool_calibrations_total", "Calibrations done.", "counter",
-          labels, (unsigned long long)st.calibrations);
-    gauge(out, &rc, "imgfcgi_buffer_pool_buffers", "Idle buffers in the pool.", "gauge", labels,
-          (unsigned long long)st.pooled);
-    gauge(out, &rc, "imgfcgi_buffer_pool_bytes", "Capacity of the idle buffers.", "gauge", labels,
-          (unsigned long long)st.pooled_bytes);
-    gauge(out, &rc, "imgfcgi_buffer_pool_largest_buffer_bytes", "Largest idle buffer.", "gauge",
-          labels, (unsigned long long)st.largest_pooled);
-    gauge(out, &rc, "imgfcgi_buffer_pool_oversize_buffers",
-          "Idle buffers above the max size (always 0).", "gauge", labels,
-          (unsigned long long)st.oversize_pooled);
-    gauge(out, &rc, "imgfcgi_buffer_pool_in_use", "Buffers handed out.", "gauge", labels,
-          (unsigned long long)st.in_use);
-    gauge(out, &rc, "imgfcgi_buffer_pool_hits_total",
-          "Acquires served by an idle buffer that was big enough.", "counter", labels,
-          (unsigned long long)st.hits);
-    gauge(out, &rc, "imgfcgi_buffer_pool_misses_total", "Acquires that had to allocate.", "counter",
-          labels, (unsigned long long)st.misses);
-    gauge(out, &rc, "imgfcgi_buffer_pool_calibrated_hits_total",
-          "Hits since the first calibration.", "counter", labels,
-          (unsigned long long)st.hits_calibrated);
-    gauge(out, &rc, "imgfcgi_buffer_pool_calibrated_misses_total",
-          "Misses since the first calibration.", "counter", labels,
-          (unsigned long long)st.misses_calibrated);
-    gauge(out, &rc, "imgfcgi_buffer_pool_dropped_total",
-          "Buffers freed instead of kept (too big, pool full, trimmed).", "counter", labels,
-          (unsigned long long)st.dropped);
+    pool_values(&st, v);
+    gauges(out, &rc, pool_defs, v, NPOOL, labels);
 
-    render_budget(out, &rc);
+    render_budget(out, &rc, sched);
     gauge(out, &rc, "imgfcgi_requests_in_flight", "Requests being served.", "gauge", "",
           (unsigned long long)(atomic_load(&in_flight) > 0 ? atomic_load(&in_flight) : 0));
 
     for (int h = 0; h < METRICS_NHIST; h++) {
-        uint64_t cum = 0;
+        uint64_t counts[NBOUNDS + 1];
 
-        put(out, &rc, "# HELP %s %s\n# TYPE %s histogram\n", hist_names[h], hist_help[h],
-            hist_names[h]);
-        for (int i = 0; i <= NBOUNDS; i++) {
-            cum += atomic_load(&hists[h].buckets[i]);
-            if (i < NBOUNDS)
-                put(out, &rc, "%s_bucket{le=\"%g\"} %llu\n", hist_names[h], bounds[i],
-                    (unsigned long long)cum);
-            else
-                put(out, &rc, "%s_bucket{le=\"+Inf\"} %llu\n", hist_names[h],
-                    (unsigned long long)cum);
-        }
-        put(out, &rc, "%s_sum %.6f\n%s_count %llu\n", hist_names[h],
-            (double)atomic_load(&hists[h].sum_us) / 1e6, hist_names[h], (unsigned long long)cum);
+        for (int i = 0; i <= NBOUNDS; i++)
+            counts[i] = atomic_load(&hists[h].buckets[i]);
+        histogram(out, &rc, hist_names[h], hist_help[h], bounds, counts, NBOUNDS,
+                  (double)atomic_load(&hists[h].sum_us) / 1e6);
     }
 
     put(out, &rc,

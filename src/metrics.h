@@ -9,6 +9,8 @@
 
 #include "buf.h"
 
+struct sched;
+
 enum metrics_hist {
     METRICS_REQUEST,    /* whole request, seconds */
     METRICS_DOWNLOAD,   /* source download */
@@ -26,9 +28,10 @@ void metrics_observe(enum metrics_hist h, double seconds);
 /*
  * Appends the exposition to out (caller owns out and frees it with
  * buf_release): process RSS, allocator, download pool, releases, libvips
- * tracked memory, in flight, histograms, responses by status.
+ * tracked memory, the scheduler sched (borrowed; NULL: none, the budget shown
+ * as off), in flight, histograms, responses by status.
  * Returns 0, or -1 on allocation failure (out may hold part of the text).
  */
-int metrics_render(struct buf *out) __attribute__((warn_unused_result));
+int metrics_render(struct buf *out, struct sched *sched) __attribute__((warn_unused_result));
 
 #endif

@@ -78,20 +78,6 @@ static void unlink_waiter(struct slots *s, struct waiter *w)
     s->waiting--;
 }
 
-static int cond_init_monotonic(pthread_cond_t *c)
-{
-    pthread_condattr_t a;
-    int rc = pthread_condattr_init(&a);
-
-    if (rc != 0)
-        return rc;
-    rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(c, &a);
-    pthread_condattr_destroy(&a);
-    return rc;
-}
-
 int slots_acquire(struct slots *s, const struct deadline *d)
 {
     struct waiter w = {.slot = -1};
@@ -109,7 +95,7 @@ int slots_acquire(struct slots *s, const struct deadline *d)
         pthread_mutex_unlock(&s->lock);
         return SLOTS_FULL;
     }
-    if (deadline_passed(d) || cond_init_monotonic(&w.cond) != 0) {
+    if (deadline_passed(d) || deadline_cond_init(&w.cond) != 0) {
         pthread_mutex_unlock(&s->lock);
         return SLOTS_TIMEOUT;
     }

@@ -34,6 +34,7 @@
 #include "handler.h"
 #include "presets.h"
 #include "process.h"
+#include "scheduler.h"
 #include "watermark.h"
 
 #define HEADERS_MAX 16
@@ -74,7 +75,7 @@ static struct {
     size_t nheaders;
 } input;
 
-static struct handler_ctx *hc;
+static struct sched *hc; /* one slot: one request at a time */
 
 static int hook(const char *url, struct fetch_result *r, struct errinfo *e)
 {
@@ -148,7 +149,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     bufpool_download =
         bufpool_new("download", 1, (size_t)cfg.download_buffer_size,
                     (unsigned)cfg.buffer_pool_calibration_threshold, (size_t)cfg.max_src_file_size);
-    hc = handler_ctx_new();
+    hc = sched_new(&(struct sched_config){.slots = 1});
     if (bufpool_download == NULL || hc == NULL)
         exit(1);
     fetch_hook = hook;

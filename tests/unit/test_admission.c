@@ -14,7 +14,11 @@
 #include "admission.h"
 #include "config.h"
 #include "process.h"
+#include "scheduler.h"
 #include "testutil.h"
+
+/* A deadline ms milliseconds from now, for one call. */
+#define IN_MS(ms) (&(struct deadline){deadline_now_ms() + (ms)})
 
 static int group_setup(void **state)
 {
@@ -53,9 +57,9 @@ static void test_fits_and_releases(void **state)
 
     (void)state;
     assert_non_null(adm);
-    assert_int_equal(admission_acquire(adm, 60, 60, admission_now_ms() + 1000, &a), ADMISSION_OK);
+    assert_int_equal(admission_acquire(adm, 60, 60, IN_MS(1000), &a), ADMISSION_OK);
     /* 100 - 100/16: the last 6 bytes are kept for small requests. */
-    assert_int_equal(admission_acquire(adm, 34, 34, admission_now_ms() + 1000, &b), ADMISSION_OK);
+    assert_int_equal(admission_acquire(adm, 34, 34, IN_MS(1000), &b), ADMISSION_OK);
     assert_int_equal(stats(adm).in_use, 94);
     assert_int_equal(stats(adm).in_flight, 2);
     admission_release(&a);
@@ -75,11 +79,12 @@ static void test_too_big(void **state)
 {
     struct admission *adm = admission_new(100, 1000);
     struct admission_ticket t;
-    double t0 = admission_now_ms();
+    long long t0 = deadline_now_ms();
 
     (void)state;
-    assert_int_equal(admission_acquire(adm, 101, 101, t0 + 5000, &t), ADMISSION_TOO_BIG);
-    assert_true(admission_now_ms() - t0 < 100);
+    assert_int_equal(admission_acquire(adm, 101, 101, &(struct deadline){t0 + 5000}, &t),
+                     ADMISSION_TOO_BIG);
+    assert_true(deadline_now_ms() - t0 < 100);
     assert_null(t.adm);
     assert_int_equal(stats(adm).rejected, 1);
     assert_int_equal(stats(adm).in_use, 0);
@@ -91,21 +96,22 @@ static void test_timeout(void **state)
 {
     struct admission *adm = admission_new(100, 10000);
     struct admission_ticket hold, t;
-    double t0;
+    long long t0;
 
     (void)state;
-    assert_int_equal(admission_acquire(adm, 80, 80, admission_now_ms() + 1000, &hold),
-                     ADMISSION_OK);
-    t0 = admission_now_ms();
-    assert_int_equal(admission_acquire(adm, 30, 30, t0 + 150, &t), ADMISSION_TIMEOUT);
-    assert_true(admission_now_ms() - t0 >= 149);
-    assert_true(admission_now_ms() - t0 < 2000);
+    assert_int_equal(admission_acquire(adm, 80, 80, IN_MS(1000), &hold), ADMISSION_OK);
+    t0 = deadline_now_ms();
+    assert_int_equal(admission_acquire(adm, 30, 30, &(struct deadline){t0 + 150}, &t),
+                     ADMISSION_TIMEOUT);
+    assert_true(deadline_now_ms() - t0 >= 149);
+    assert_true(deadline_now_ms() - t0 < 2000);
     assert_int_equal(stats(adm).timed_out, 1);
     assert_int_equal(stats(adm).waiting, 0);
     assert_int_equal(stats(adm).in_use, 80);
     /* A deadline already past: no wait at all. */
-    t0 = admission_now_ms();
-    assert_int_equal(admission_acquire(adm, 30, 30, t0 - 1, &t), ADMISSION_TIMEOUT);
+    t0 = deadline_now_ms();
+    assert_int_equal(admission_acquire(adm, 30, 30, &(struct deadline){t0 - 1}, &t),
+                     ADMISSION_TIMEOUT);
     admission_release(&hold);
     admission_free(adm);
 }
@@ -113,9 +119,9 @@ static void test_timeout(void **state)
 struct waiter_arg {
     struct admission *adm;
     size_t need;
-    double deadline;
+    struct deadline deadline;
     int result;
-    double admitted_at;
+    long long admitted_at;
     struct admission_ticket t;
 };
 
@@ -123,8 +129,8 @@ static void *waiter(void *p)
 {
     struct waiter_arg *w = p;
 
-    w->result = admission_acquire(w->adm, w->need, w->need, w->deadline, &w->t);
-    w->admitted_at = admission_now_ms();
+    w->result = admission_acquire(w->adm, w->need, w->need, &w->deadline, &w->t);
+    w->admitted_at = deadline_now_ms();
     return NULL;
 }
 
@@ -135,23 +141,48 @@ static void wait_for_waiters(struct admission *adm, size_t n)
     assert_int_equal(stats(adm).waiting, n);
 }
 
+/* A thread asking adm for need bytes (5 s deadline), once it waits. */
+static void start_waiter(struct waiter_arg *w, struct admission *adm, size_t need, pthread_t *th)
+{
+    memset(w, 0, sizeof(*w));
+    w->adm = adm;
+    w->need = need;
+    w->result = -99;
+    w->deadline = (struct deadline){deadline_now_ms() + 5000};
+    assert_int_equal(pthread_create(th, NULL, waiter, w), 0);
+    wait_for_waiters(adm, 1);
+}
+
+/* The waiter's thread has ended, admitted. */
+static void join_admitted(struct waiter_arg *w, pthread_t th)
+{
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(w->result, ADMISSION_OK);
+}
+
+/* need bytes of adm are admitted without waiting (within 100 ms). */
+static void acquire_at_once(struct admission *adm, size_t need, struct admission_ticket *t)
+{
+    long long t0 = deadline_now_ms();
+
+    assert_int_equal(admission_acquire(adm, need, need, IN_MS(5000), t), ADMISSION_OK);
+    assert_true(deadline_now_ms() - t0 < 100);
+}
+
 /* A waiter goes as soon as enough is released. */
 static void test_wait_then_admitted(void **state)
 {
     struct admission *adm = admission_new(100, 10000);
     struct admission_ticket hold;
-    struct waiter_arg w = {adm, 50, 0, -99, 0, {0}};
+    struct waiter_arg w;
     pthread_t th;
-    double released;
+    long long released;
 
     (void)state;
-    assert_int_equal(admission_acquire(adm, 80, 80, admission_now_ms() + 1000, &hold),
-                     ADMISSION_OK);
-    w.deadline = admission_now_ms() + 5000;
-    pthread_create(&th, NULL, waiter, &w);
-    wait_for_waiters(adm, 1);
+    assert_int_equal(admission_acquire(adm, 80, 80, IN_MS(1000), &hold), ADMISSION_OK);
+    start_waiter(&w, adm, 50, &th);
     sleep_ms(50);
-    released = admission_now_ms();
+    released = deadline_now_ms();
     admission_release(&hold);
     pthread_join(th, NULL);
     assert_int_equal(w.result, ADMISSION_OK);
@@ -169,24 +200,17 @@ static void test_no_head_of_line(void **state)
 {
     struct admission *adm = admission_new(100, 10000);
     struct admission_ticket hold, small;
-    struct waiter_arg big = {adm, 60, 0, -99, 0, {0}};
+    struct waiter_arg big;
     pthread_t th;
-    double t0;
 
     (void)state;
-    assert_int_equal(admission_acquire(adm, 50, 50, admission_now_ms() + 1000, &hold),
-                     ADMISSION_OK);
-    big.deadline = admission_now_ms() + 5000;
-    pthread_create(&th, NULL, waiter, &big);
-    wait_for_waiters(adm, 1);
-    t0 = admission_now_ms();
-    assert_int_equal(admission_acquire(adm, 30, 30, t0 + 5000, &small), ADMISSION_OK);
-    assert_true(admission_now_ms() - t0 < 100);
+    assert_int_equal(admission_acquire(adm, 50, 50, IN_MS(1000), &hold), ADMISSION_OK);
+    start_waiter(&big, adm, 60, &th);
+    acquire_at_once(adm, 30, &small);
     assert_false(small.waited);
     admission_release(&small);
     admission_release(&hold);
-    pthread_join(th, NULL);
-    assert_int_equal(big.result, ADMISSION_OK);
+    join_admitted(&big, th);
     admission_release(&big.t);
     admission_free(adm);
 }
@@ -196,25 +220,19 @@ static void test_no_starvation(void **state)
 {
     struct admission *adm = admission_new(100, 100);
     struct admission_ticket hold, small, small2;
-    struct waiter_arg big = {adm, 60, 0, -99, 0, {0}};
+    struct waiter_arg big;
     pthread_t th;
 
     (void)state;
-    assert_int_equal(admission_acquire(adm, 50, 50, admission_now_ms() + 1000, &hold),
-                     ADMISSION_OK);
-    big.deadline = admission_now_ms() + 5000;
-    pthread_create(&th, NULL, waiter, &big);
-    wait_for_waiters(adm, 1);
+    assert_int_equal(admission_acquire(adm, 50, 50, IN_MS(1000), &hold), ADMISSION_OK);
+    start_waiter(&big, adm, 60, &th);
     sleep_ms(150); /* past starve_ms */
     /* 50 + 30 fits the budget, but 50 + 30 + 60 would leave the big one out. */
-    assert_int_equal(admission_acquire(adm, 30, 30, admission_now_ms() + 100, &small),
-                     ADMISSION_TIMEOUT);
+    assert_int_equal(admission_acquire(adm, 30, 30, IN_MS(100), &small), ADMISSION_TIMEOUT);
     admission_release(&hold);
-    pthread_join(th, NULL);
-    assert_int_equal(big.result, ADMISSION_OK);
+    join_admitted(&big, th);
     /* With the big one running, a request that fits beside it goes at once. */
-    assert_int_equal(admission_acquire(adm, 30, 30, admission_now_ms() + 100, &small2),
-                     ADMISSION_OK);
+    assert_int_equal(admission_acquire(adm, 30, 30, IN_MS(100), &small2), ADMISSION_OK);
     assert_int_equal(stats(adm).in_use, 90);
     admission_release(&small2);
     admission_release(&big.t);
@@ -227,37 +245,27 @@ static void test_small_requests_keep_flowing(void **state)
 {
     struct admission *adm = admission_new(640, 100);
     struct admission_ticket hold, small, mid;
-    struct waiter_arg big = {adm, 400, 0, -99, 0, {0}};
+    struct waiter_arg big;
     pthread_t th;
-    double t0;
 
     (void)state;
     /* Others may fill 600 of 640; a 20 does not fit past that, a 10 (small) does. */
-    assert_int_equal(admission_acquire(adm, 590, 590, admission_now_ms() + 1000, &hold),
-                     ADMISSION_OK);
-    assert_int_equal(admission_acquire(adm, 20, 20, admission_now_ms() + 50, &mid),
-                     ADMISSION_TIMEOUT);
-    assert_int_equal(admission_acquire(adm, 10, 10, admission_now_ms() + 50, &small), ADMISSION_OK);
+    assert_int_equal(admission_acquire(adm, 590, 590, IN_MS(1000), &hold), ADMISSION_OK);
+    assert_int_equal(admission_acquire(adm, 20, 20, IN_MS(50), &mid), ADMISSION_TIMEOUT);
+    assert_int_equal(admission_acquire(adm, 10, 10, IN_MS(50), &small), ADMISSION_OK);
     assert_int_equal(stats(adm).in_use, 600);
     admission_release(&small);
     admission_release(&hold);
 
     /* A reserved big waiter blocks a 100, but not a 10. */
-    assert_int_equal(admission_acquire(adm, 300, 300, admission_now_ms() + 1000, &hold),
-                     ADMISSION_OK);
-    big.deadline = admission_now_ms() + 5000;
-    pthread_create(&th, NULL, waiter, &big);
-    wait_for_waiters(adm, 1);
+    assert_int_equal(admission_acquire(adm, 300, 300, IN_MS(1000), &hold), ADMISSION_OK);
+    start_waiter(&big, adm, 400, &th);
     sleep_ms(150);
-    assert_int_equal(admission_acquire(adm, 100, 100, admission_now_ms() + 50, &mid),
-                     ADMISSION_TIMEOUT);
-    t0 = admission_now_ms();
-    assert_int_equal(admission_acquire(adm, 10, 10, t0 + 1000, &small), ADMISSION_OK);
-    assert_true(admission_now_ms() - t0 < 100);
+    assert_int_equal(admission_acquire(adm, 100, 100, IN_MS(50), &mid), ADMISSION_TIMEOUT);
+    acquire_at_once(adm, 10, &small);
     admission_release(&small);
     admission_release(&hold);
-    pthread_join(th, NULL);
-    assert_int_equal(big.result, ADMISSION_OK);
+    join_admitted(&big, th);
     admission_release(&big.t);
     admission_free(adm);
 }
@@ -280,7 +288,7 @@ static void *stress(void *p)
         struct admission_ticket t;
         size_t need = 1 + (size_t)(rand_r(&s->seed) % 60);
 
-        if (admission_acquire(s->adm, need, need, admission_now_ms() + 2000, &t) != ADMISSION_OK) {
+        if (admission_acquire(s->adm, need, need, IN_MS(2000), &t) != ADMISSION_OK) {
             s->timeouts++;
             continue;
         }
@@ -332,7 +340,7 @@ static void test_calibration(void **state)
     unsigned char *p;
 
     (void)state;
-    assert_int_equal(admission_acquire(adm, n, n, admission_now_ms() + 1000, &a), ADMISSION_OK);
+    assert_int_equal(admission_acquire(adm, n, n, IN_MS(1000), &a), ADMISSION_OK);
     p = malloc(n);
     assert_non_null(p);
     memset(p, 0x5a, n);
@@ -345,8 +353,8 @@ static void test_calibration(void **state)
     assert_int_equal(st.estimate_bytes, n);
     assert_int_equal(st.ratio_buckets[ADMISSION_RATIO_BUCKETS], 0);
 
-    assert_int_equal(admission_acquire(adm, 10, 10, admission_now_ms() + 1000, &a), ADMISSION_OK);
-    assert_int_equal(admission_acquire(adm, 10, 10, admission_now_ms() + 1000, &b), ADMISSION_OK);
+    assert_int_equal(admission_acquire(adm, 10, 10, IN_MS(1000), &a), ADMISSION_OK);
+    assert_int_equal(admission_acquire(adm, 10, 10, IN_MS(1000), &b), ADMISSION_OK);
     admission_release(&a);
     admission_release(&b);
     st = stats(adm);
@@ -355,22 +363,25 @@ static void test_calibration(void **state)
     admission_free(adm);
 }
 
-/* With IMGFCGI_MEMORY_BUDGET off (the default) the handler's call holds nothing. */
+/* With IMGFCGI_MEMORY_BUDGET off (the default) there is no budget, and a request holds nothing. */
 static void test_off_by_default(void **state)
 {
     struct admission_ticket t;
     struct procopts po;
     struct errinfo e;
+    struct sched_config sc;
     static const unsigned char junk[] = "not an image";
 
     (void)state;
-    assert_null(admission_global());
+    sched_config_from(&sc, &cfg);
+    assert_int_equal(sc.memory_budget, 0);
     options_init(&po);
     err_clear(&e);
-    assert_int_equal(admission_request_begin(&t, junk, sizeof(junk), IMGTYPE_JPEG, &po, NULL,
-                                             admission_now_ms() + 1000, &e),
+    assert_int_equal(admission_request_begin(NULL, &t, junk, sizeof(junk), IMGTYPE_JPEG, &po, NULL,
+                                             IN_MS(1000), &e),
                      0);
     assert_null(t.adm);
+    assert_false(admission_ticket_small(&t));
     admission_request_end(&t);
 }
 

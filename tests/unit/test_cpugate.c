@@ -19,6 +19,7 @@
 #include <vips/vips.h>
 
 #include "cpugate.h"
+#include "deadline.h"
 #include "testutil.h"
 
 /* The highest nice value a source strip was computed at, and whether one ran under SCHED_IDLE. */
@@ -55,14 +56,6 @@ static VipsImage *source(int w, int h)
     assert_int_equal(vips_image_pipelinev(img, VIPS_DEMAND_STYLE_THINSTRIP, NULL), 0);
     assert_int_equal(vips_image_generate(img, NULL, source_gen, NULL, NULL, NULL), 0);
     return img;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void on_finalize(gpointer data, GObject *gone)
@@ -131,7 +124,7 @@ static void *big_request(void *arg)
 {
     struct big_run *run = arg;
     VipsImage *img;
-    long long t0 = now_ms();
+    long long t0 = deadline_now_ms();
 
     cpugate_request_begin(CPUGATE_BIG);
     errno = 0;
@@ -141,7 +134,7 @@ static void *big_request(void *arg)
         run->avg = -1;
     g_object_unref(img);
     cpugate_request_end();
-    run->ms = now_ms() - t0;
+    run->ms = deadline_now_ms() - t0;
     return NULL;
 }
 
@@ -157,7 +150,7 @@ static void test_cooperative_big_waits_while_small_runs(void **state)
     assert_false(cpugate_uses_nice());
     cpugate_get_stats(&before);
     cpugate_request_begin(CPUGATE_SMALL);
-    t0 = now_ms();
+    t0 = deadline_now_ms();
     assert_int_equal(pthread_create(&t, NULL, big_request, &run), 0);
     usleep(200 * 1000);
     cpugate_request_end(); /* the small request ends: big strips go at once */
@@ -170,7 +163,7 @@ static void test_cooperative_big_waits_while_small_runs(void **state)
     assert_true(after.waits > before.waits);
     assert_true(after.timeouts > before.timeouts); /* 200 ms > CPUGATE_MAX_WAIT_MS */
     assert_true(run.ms >= 150);
-    assert_true(now_ms() - t0 < 3000);
+    assert_true(deadline_now_ms() - t0 < 3000);
 }
 
 static void test_cooperative_big_runs_freely_alone(void **state)

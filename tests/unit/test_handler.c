@@ -1,25 +1,35 @@
-/* test_handler.c: whole requests through handler_serve() with an in-memory output and libvips. */
+/*
+ * test_handler.c: whole requests through handler_serve() with an in-memory
+ * output and libvips, under the real scheduler: routes, options, formats,
+ * errors, and the request deadline and the slot queue.
+ */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <vips/vips.h>
 
 #include "config.h"
+#include "deadline.h"
 #include "fallback.h"
 #include "handler.h"
 #include "presets.h"
 #include "process.h"
+#include "scheduler.h"
 #include "testutil.h"
 
 static char root[] = "/tmp/imgfcgi-handler-XXXXXX";
-static struct handler_ctx *hc;
+static struct sched *sched; /* one slot: the tests serve one request at a time */
+static struct sched *queue; /* the queue tests' scheduler; NULL: sched */
 
 struct captured {
     int status;
@@ -76,7 +86,7 @@ static int run(const char *method, const char *uri, const char *accept, struct c
 
     memset(c, 0, sizeof(*c));
     c->fail_after = -1;
-    return handler_serve(hc, &rq, &out);
+    return handler_serve(queue != NULL ? queue : sched, &rq, &out);
 }
 
 static int run_failing(const char *uri, int fail_after, struct captured *c)
@@ -86,7 +96,7 @@ static int run_failing(const char *uri, int fail_after, struct captured *c)
 
     memset(c, 0, sizeof(*c));
     c->fail_after = fail_after;
-    return handler_serve(hc, &rq, &out);
+    return handler_serve(queue != NULL ? queue : sched, &rq, &out);
 }
 
 /* Decodes the captured body and checks its loader and size. */
@@ -119,10 +129,11 @@ static void write_file(const char *name, const void *data, size_t len)
     fclose(f);
 }
 
-/* A 2240x1400 gradient photo stand-in, an alpha PNG, an EXIF-rotated JPEG, junk. */
+/* A 2240x1400 gradient photo stand-in, an alpha PNG, an EXIF-rotated JPEG, noise, junk. */
 static int setup(void **state)
 {
     VipsImage *x = NULL, *rgb = NULL, *alpha = NULL, *rgba = NULL, *cast = NULL, *rot = NULL;
+    VipsImage *noise = NULL, *noise8 = NULL;
     void *buf;
     size_t len;
     char path[600];
@@ -155,6 +166,15 @@ static int setup(void **state)
     write_file("rotated.jpg", buf, len);
     g_free(buf);
     write_file("text.txt", "hello, not an image\n", 20);
+    /* 3000x2000 noise blurs slowly: the deadline tests' work that takes seconds. */
+    if (vips_gaussnoise(&noise, 3000, 2000, "mean", 128.0, "sigma", 40.0, NULL) ||
+        vips_cast(noise, &noise8, VIPS_FORMAT_UCHAR, NULL) ||
+        vips_jpegsave_buffer(noise8, &buf, &len, NULL))
+        return -1;
+    write_file("noise.jpg", buf, len);
+    g_free(buf);
+    g_object_unref(noise);
+    g_object_unref(noise8);
     write_file("broken.jpg", "\xff\xd8\xff\xe0garbage garbage garbage", 28);
     snprintf(path, sizeof(path), "%s/sub", root);
     assert_int_equal(mkdir(path, 0755), 0);
@@ -164,8 +184,8 @@ static int setup(void **state)
     g_object_unref(rgba);
     g_object_unref(cast);
     g_object_unref(rot);
-    hc = handler_ctx_new();
-    return hc == NULL ? -1 : 0;
+    sched = sched_new(&(struct sched_config){.slots = 1});
+    return sched == NULL ? -1 : 0;
 }
 
 static int teardown(void **state)
@@ -173,7 +193,7 @@ static int teardown(void **state)
     char cmd[600];
 
     (void)state;
-    handler_ctx_free(hc);
+    sched_free(sched);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0)
         return -1;
@@ -185,6 +205,16 @@ static void free_cap(struct captured *c)
 {
     free(c->body);
     c->body = NULL;
+}
+
+/* GET uri answers with an image that loader decodes to w x h. */
+static void expect_image(const char *uri, const char *loader, int w, int h)
+{
+    struct captured c;
+
+    run("GET", uri, NULL, &c);
+    assert_image(&c, loader, w, h);
+    free_cap(&c);
 }
 
 static void test_fit_jpeg(void **state)
@@ -243,29 +273,17 @@ static void test_alpha_and_extend(void **state)
     g_object_unref(img);
     free_cap(&c);
     /* Extend without enlarge: the image stays 2240x1400 inside a 3000x3000 canvas. */
-    run("GET", "/x/rs:fit:3000:3000:0:1/plain/local:///photo.jpg", NULL, &c);
-    assert_image(&c, "jpegload", 3000, 3000);
-    free_cap(&c);
+    expect_image("/x/rs:fit:3000:3000:0:1/plain/local:///photo.jpg", "jpegload", 3000, 3000);
     /* No enlarge: the size stays. */
-    run("GET", "/x/rs:fit:3000:3000/plain/local:///photo.jpg", NULL, &c);
-    assert_image(&c, "jpegload", 2240, 1400);
-    free_cap(&c);
-    run("GET", "/x/rs:fit:3000:3000:1/plain/local:///photo.jpg", NULL, &c);
-    assert_image(&c, "jpegload", 3000, 1875);
-    free_cap(&c);
+    expect_image("/x/rs:fit:3000:3000/plain/local:///photo.jpg", "jpegload", 2240, 1400);
+    expect_image("/x/rs:fit:3000:3000:1/plain/local:///photo.jpg", "jpegload", 3000, 1875);
 }
 
 static void test_orientation(void **state)
 {
-    struct captured c;
-
     (void)state;
-    run("GET", "/x/w:560/plain/local:///rotated.jpg", NULL, &c);
-    assert_image(&c, "jpegload", 560, 350);
-    free_cap(&c);
-    run("GET", "/x/w:350/ar:0/plain/local:///rotated.jpg", NULL, &c);
-    assert_image(&c, "jpegload", 350, 560);
-    free_cap(&c);
+    expect_image("/x/w:560/plain/local:///rotated.jpg", "jpegload", 560, 350);
+    expect_image("/x/w:350/ar:0/plain/local:///rotated.jpg", "jpegload", 350, 560);
 }
 
 static void test_errors(void **state)
@@ -304,17 +322,27 @@ static void test_errors(void **state)
     }
 }
 
+/* method uri answers status with a header line `has` and without any `lacks` (NULL: no check). */
+static void expect_headers(const char *method, const char *uri, int status, const char *has,
+                           const char *lacks)
+{
+    struct captured c;
+
+    assert_int_equal(run(method, uri, NULL, &c), status);
+    if (has != NULL && strstr(c.headers, has) == NULL)
+        fail_msg("%s %s: no \"%s\" in:\n%s", method, uri, has, c.headers);
+    if (lacks != NULL && strstr(c.headers, lacks) != NULL)
+        fail_msg("%s %s: \"%s\" in:\n%s", method, uri, lacks, c.headers);
+    free_cap(&c);
+}
+
 static void test_routes(void **state)
 {
     struct captured c;
 
     (void)state;
-    assert_int_equal(run("GET", "/health", NULL, &c), 200);
-    assert_non_null(strstr(c.headers, "Content-Type: text/plain\n"));
-    free_cap(&c);
-    assert_int_equal(run("GET", "/", NULL, &c), 200);
-    assert_non_null(strstr(c.headers, "Content-Type: text/html\n"));
-    free_cap(&c);
+    expect_headers("GET", "/health", 200, "Content-Type: text/plain\n", NULL);
+    expect_headers("GET", "/", 200, "Content-Type: text/html\n", NULL);
     assert_int_equal(run("HEAD", "/x/plain/local:///photo.jpg", NULL, &c), 200);
     assert_int_equal(c.len, 0);
     free_cap(&c);
@@ -341,14 +369,14 @@ static void test_client_hints(void **state)
     cfg.enable_client_hints = true;
     memset(&c, 0, sizeof(c));
     c.fail_after = -1;
-    handler_serve(hc, &rq, &out);
+    handler_serve(queue != NULL ? queue : sched, &rq, &out);
     cfg.enable_client_hints = false;
     /* Width 200 at DPR 2 is width 100 at dpr 2: 200 px wide. */
     assert_image(&c, "pngload", 200, 125);
     free_cap(&c);
     memset(&c, 0, sizeof(c));
     c.fail_after = -1;
-    handler_serve(hc, &rq, &out);
+    handler_serve(queue != NULL ? queue : sched, &rq, &out);
     assert_image(&c, "pngload", 2240, 1400);
     free_cap(&c);
 }
@@ -456,7 +484,7 @@ static int run_with(const char *method, const char *uri, const char *const *kv, 
 
     memset(c, 0, sizeof(*c));
     c->fail_after = -1;
-    return handler_serve(hc, &rq, &out);
+    return handler_serve(queue != NULL ? queue : sched, &rq, &out);
 }
 
 /* Copies header name's value from c into out ("" when absent). */
@@ -580,30 +608,195 @@ static void test_cors_debug_canonical(void **state)
     assert_non_null(strstr(c.headers, "X-Origin-Width: 2240\nX-Origin-Height: 1400\n"));
     assert_non_null(strstr(c.headers, "X-Result-Width: 300\nX-Result-Height: 188\n"));
     free_cap(&c);
-    assert_int_equal(run_with("GET", "/x/foo:1/plain/local:///photo.jpg", NULL, &c), 404);
-    assert_non_null(strstr(c.headers, "Access-Control-Allow-Origin: *\n"));
-    free_cap(&c);
-    assert_int_equal(run_with("OPTIONS", "/x/plain/local:///photo.jpg", NULL, &c), 200);
-    assert_non_null(strstr(c.headers, "Access-Control-Allow-Origin: *\n"));
-    free_cap(&c);
-    assert_int_equal(run_with("GET", "/health", NULL, &c), 200);
-    assert_null(strstr(c.headers, "Access-Control"));
-    free_cap(&c);
+    expect_headers("GET", "/x/foo:1/plain/local:///photo.jpg", 404,
+                   "Access-Control-Allow-Origin: *\n", NULL);
+    expect_headers("OPTIONS", "/x/plain/local:///photo.jpg", 200,
+                   "Access-Control-Allow-Origin: *\n", NULL);
+    expect_headers("GET", "/health", 200, NULL, "Access-Control");
     cfg.allow_origin = saved;
     cfg.enable_debug_headers = false;
+}
+
+/* ---------------------------------------------------------------- deadline and queue */
+
+/* Whether the captured body holds text (bodies are not NUL-terminated). */
+static bool body_has(const struct captured *c, const char *text)
+{
+    return c->body != NULL && memmem(c->body, c->len, text, strlen(text)) != NULL;
+}
+
+/* run("GET", uri) with detailed error bodies; returns the milliseconds it took. */
+static long long timed_get(const char *uri, struct captured *c)
+{
+    long long t0 = deadline_now_ms();
+
+    cfg.development_errors_mode = true;
+    run("GET", uri, NULL, c);
+    cfg.development_errors_mode = false;
+    return deadline_now_ms() - t0;
+}
+
+/*
+ * GET uri, work of seconds, with IMGPROXY_TIMEOUT at 1 s: answered with
+ * status within 1.5 s. Returns the milliseconds it took.
+ */
+static long long get_past_deadline(const char *uri, int status, struct captured *c)
+{
+    long long ms;
+
+    cfg.timeout = 1;
+    ms = timed_get(uri, c);
+    cfg.timeout = 10;
+    assert_int_equal(c->status, status);
+    if (ms > 1500)
+        fail_msg("%d after %lld ms, want within 1500", status, ms);
+    return ms;
+}
+
+/* A blur that needs seconds meets a 1 s deadline: 503 soon after it, then normal service. */
+static void test_processing_deadline(void **state)
+{
+    struct captured c;
+
+    (void)state;
+    assert_true(get_past_deadline("/x/bl:60/plain/local:///noise.jpg@png", 503, &c) >= 1000);
+    assert_false(c.aborted);
+    assert_true(body_has(&c, "IMGPROXY_TIMEOUT (1 s) passed while processing"));
+    free_cap(&c);
+    timed_get("/x/rs:fit:200:200/plain/local:///photo.jpg", &c);
+    assert_int_equal(c.status, 200);
+    free_cap(&c);
+}
+
+/* Past the deadline while the result streams: the response is aborted, not finished. */
+static void test_streaming_deadline(void **state)
+{
+    struct captured c;
+
+    (void)state;
+    /* 8960x5600 PNG rows come out while they are computed, for several seconds. */
+    get_past_deadline("/x/rs:fill:8960:5600:1/plain/local:///photo.jpg@png", 200, &c);
+    assert_true(c.len > 0);
+    assert_true(c.aborted);
+    free_cap(&c);
+}
+
+static void *bg_get(void *arg)
+{
+    timed_get("/x/rs:fit:100:100/plain/local:///photo.jpg", arg);
+    return NULL;
+}
+
+static void wait_queue(int in_use, int waiting)
+{
+    struct sched_stats st = {0};
+
+    for (int i = 0; i < 500; i++) {
+        struct timespec t = {0, 10 * 1000000L};
+
+        sched_get_stats(queue, &st);
+        if (st.slots_in_use == in_use && st.slots_waiting == waiting)
+            return;
+        nanosleep(&t, NULL);
+    }
+    fail_msg("slots %d in use, %d waiting; want %d, %d", st.slots_in_use, st.slots_waiting, in_use,
+             waiting);
+}
+
+/* The queue tests' scheduler, one slot, already held by `held` (a request being processed). */
+static void queue_start(int queue_max, struct sched_req *held)
+{
+    queue = sched_new(&(struct sched_config){.slots = 1, .queue_max = queue_max});
+    assert_non_null(queue);
+    sched_req_init(held, queue);
+    assert_int_equal(sched_slot_take(held, NULL), 0);
+}
+
+static void queue_end(void)
+{
+    wait_queue(0, 0);
+    sched_free(queue);
+    queue = NULL;
+}
+
+/* One slot, a queue of one: the third request is refused at once; /health needs no slot. */
+static void test_queue_full(void **state)
+{
+    struct captured waiting, c;
+    struct sched_req held;
+    pthread_t th;
+    long long ms;
+
+    (void)state;
+    cfg.requests_queue_size = 1;
+    queue_start(1, &held);
+    assert_int_equal(pthread_create(&th, NULL, bg_get, &waiting), 0);
+    wait_queue(1, 1);
+    ms = timed_get("/x/rs:fit:100:100/plain/local:///photo.jpg", &c);
+    assert_int_equal(c.status, 429);
+    assert_true(ms < 200);
+    assert_true(body_has(&c, "Too many requests"));
+    free_cap(&c);
+    /* Errors found in the URL and health checks never queue. */
+    assert_int_equal(run("GET", "/x/bad:option/plain/local:///photo.jpg", NULL, &c), 404);
+    free_cap(&c);
+    assert_int_equal(run("GET", "/health", NULL, &c), 200);
+    free_cap(&c);
+    /* The slot comes back: the waiting request is served. */
+    sched_slot_put(&held);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(waiting.status, 200);
+    free_cap(&waiting);
+    queue_end();
+    cfg.requests_queue_size = 0;
+}
+
+/* Waiting for a slot counts against the deadline. */
+static void test_deadline_in_queue(void **state)
+{
+    struct sched_req held;
+    struct captured c;
+    long long ms;
+
+    (void)state;
+    cfg.timeout = 1;
+    queue_start(0, &held);
+    ms = timed_get("/x/rs:fit:100:100/plain/local:///photo.jpg", &c);
+    assert_int_equal(c.status, 503);
+    assert_true(ms >= 1000 && ms < 1500);
+    assert_true(body_has(&c, "passed waiting for a worker"));
+    free_cap(&c);
+    wait_queue(1, 0);
+    sched_slot_put(&held);
+    assert_int_equal(run("GET", "/x/rs:fit:100:100/plain/local:///photo.jpg", NULL, &c), 200);
+    free_cap(&c);
+    queue_end();
+    cfg.timeout = 10;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fit_jpeg),         cmocka_unit_test(test_formats),
-        cmocka_unit_test(test_alpha_and_extend), cmocka_unit_test(test_orientation),
-        cmocka_unit_test(test_errors),           cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_auto_webp),        cmocka_unit_test(test_client_gone),
-        cmocka_unit_test(test_secret),           cmocka_unit_test(test_etag_304),
-        cmocka_unit_test(test_fallback),         cmocka_unit_test(test_cors_debug_canonical),
-        cmocka_unit_test(test_client_hints),     cmocka_unit_test(test_base_url_and_b64_filename),
-        cmocka_unit_test(test_png_quantize),     cmocka_unit_test(test_only_presets),
+        cmocka_unit_test(test_fit_jpeg),
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_alpha_and_extend),
+        cmocka_unit_test(test_orientation),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_auto_webp),
+        cmocka_unit_test(test_client_gone),
+        cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_etag_304),
+        cmocka_unit_test(test_fallback),
+        cmocka_unit_test(test_cors_debug_canonical),
+        cmocka_unit_test(test_client_hints),
+        cmocka_unit_test(test_base_url_and_b64_filename),
+        cmocka_unit_test(test_png_quantize),
+        cmocka_unit_test(test_only_presets),
+        cmocka_unit_test(test_processing_deadline),
+        cmocka_unit_test(test_streaming_deadline),
+        cmocka_unit_test(test_queue_full),
+        cmocka_unit_test(test_deadline_in_queue),
     };
 
     return cmocka_run_group_tests_name("handler", tests, setup, teardown);

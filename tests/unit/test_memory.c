@@ -279,7 +279,7 @@ static void test_metrics_text(void **state)
     metrics_observe(METRICS_REQUEST, 3);
     metrics_observe(METRICS_PROCESSING, 0.2);
     buf_init(&out);
-    assert_int_equal(metrics_render(&out), 0);
+    assert_int_equal(metrics_render(&out, NULL), 0);
     assert_int_equal(buf_append(&out, "", 1), 0);
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         if (strstr((const char *)out.data, want[i]) == NULL)
