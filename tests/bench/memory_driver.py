@@ -12,11 +12,13 @@ import concurrent.futures
 import http.client
 import json
 import os
+import sys
 import threading
 import time
 import urllib.parse
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import imgtest  # noqa: E402
 
 # Options that make a typical mixed load: thumbnails and crops, several output formats.
 VARIANTS = [
@@ -25,11 +27,6 @@ VARIANTS = [
     ("rs:fit:800:600", "jpg"),
     ("rs:fit:150:150", "png"),
 ]
-
-
-def rss(pid):
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * PAGE
 
 
 def main():
@@ -65,28 +62,26 @@ def main():
     def sampler():
         while not stop.is_set():
             try:
-                samples.append((time.monotonic() - t0, rss(a.pid), done[0]))
+                samples.append((time.monotonic() - t0, imgtest.rss_bytes(a.pid), done[0]))
             except OSError:
                 break
             stop.wait(0.25)
+
+    def metrics_text():
+        """imgfcgi's /metrics text, or None when it did not answer."""
+        r = imgtest.http_get(a.front, a.metrics, 10, keep_errors=True)
+        return None if r.error else r.body.decode()
 
     # The pool under load: every 2 s, its largest idle buffer against its max size.
     pool_samples = []  # (seconds, largest idle buffer, max size, oversize idle buffers)
 
     def pool_sampler():
         def val(text, name):
-            for line in text.splitlines():
-                if line.startswith(name + "{") or line.startswith(name + " "):
-                    return int(float(line.split()[-1]))
-            return 0
+            return int(imgtest.metric_value(text, name) or 0)
 
         while not stop.wait(2.0):
-            try:
-                c = http.client.HTTPConnection(front.hostname, front.port, timeout=10)
-                c.request("GET", a.metrics)
-                text = c.getresponse().read().decode()
-                c.close()
-            except (OSError, http.client.HTTPException):
+            text = metrics_text()
+            if text is None:
                 continue
             pool_samples.append((
                 time.monotonic() - t0,
@@ -137,14 +132,7 @@ def main():
     st.join()
     pt.join()
 
-    metrics = ""
-    try:
-        conn = http.client.HTTPConnection(front.hostname, front.port, timeout=10)
-        conn.request("GET", a.metrics)
-        metrics = conn.getresponse().read().decode()
-        conn.close()
-    except (OSError, http.client.HTTPException):
-        pass
+    metrics = metrics_text() or ""
 
     def rss_at_requests(k):
         for t, r, d in samples:
