@@ -29,7 +29,7 @@ VARIANTS = [
 ]
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--front", required=True)
     ap.add_argument("--origin", required=True)
@@ -42,8 +42,51 @@ def main():
     ap.add_argument("--idle", type=float, default=0, help="seconds idle after the load")
     ap.add_argument("--metrics", default="/metrics")
     ap.add_argument("--out", required=True)
-    a = ap.parse_args()
+    return ap.parse_args()
 
+
+def summary(a, samples, pool_samples, load_end, total):
+    """The figures of the table from the RSS samples (seconds, bytes, requests done)."""
+
+    def rss_at_requests(k):
+        for t, r, d in samples:
+            if d >= k:
+                return r
+        return samples[-1][1]
+
+    def rss_at_time(tt):
+        best = samples[-1]
+        for s in samples:
+            if s[0] >= tt:
+                best = s
+                break
+        return best[1]
+
+    during = [r for t, r, d in samples if t <= load_end]
+    end_of_load = rss_at_time(load_end)
+    mid = rss_at_requests(total // 2)
+    return {
+        "load_seconds": load_end,
+        "warm": rss_at_requests(max(1, total // 10)),
+        "peak": max(r for _, r, _ in samples),
+        "peak_load": max(during) if during else 0,
+        "mid": mid,
+        "end_of_load": end_of_load,
+        "after_idle": rss_at_time(load_end + 3 * a.interval),
+        "final": samples[-1][1],
+        "growth_second_half": (end_of_load - mid) / mid if mid else 0,
+        "samples": samples,
+        "pool_samples": pool_samples,
+        # Largest idle buffer seen above the calibrated max (0 = never).
+        "pool_oversize_seen": sum(
+            1 for _, largest, mx, over in pool_samples if over > 0 or (mx > 0 and largest > mx)
+        ),
+        "pool_largest_seen": max((p[1] for p in pool_samples), default=0),
+    }
+
+
+def main():
+    a = parse_args()
     files = a.files.split(",")
     urls = []
     for i in range(len(files) * len(VARIANTS)):
@@ -134,50 +177,15 @@ def main():
 
     metrics = metrics_text() or ""
 
-    def rss_at_requests(k):
-        for t, r, d in samples:
-            if d >= k:
-                return r
-        return samples[-1][1]
-
-    def rss_at_time(tt):
-        best = samples[-1]
-        for s in samples:
-            if s[0] >= tt:
-                best = s
-                break
-        return best[1]
-
-    during = [r for t, r, d in samples if t <= load_end]
-    end_of_load = rss_at_time(load_end)
-    mid = rss_at_requests(total // 2)
-    res = {
-        "requests": total,
-        "statuses": statuses,
-        "load_seconds": load_end,
-        "warm": rss_at_requests(max(1, total // 10)),
-        "peak": max(r for _, r, _ in samples),
-        "peak_load": max(during) if during else 0,
-        "mid": mid,
-        "end_of_load": end_of_load,
-        "after_idle": rss_at_time(load_end + 3 * a.interval),
-        "final": samples[-1][1],
-        "growth_second_half": (end_of_load - mid) / mid if mid else 0,
-        "samples": samples,
-        "pool_samples": pool_samples,
-        # Largest idle buffer seen above the calibrated max (0 = never).
-        "pool_oversize_seen": sum(
-            1 for _, largest, mx, over in pool_samples if over > 0 or (mx > 0 and largest > mx)
-        ),
-        "pool_largest_seen": max((p[1] for p in pool_samples), default=0),
-        "metrics": metrics,
-    }
+    res = {"requests": total, "statuses": statuses}
+    res.update(summary(a, samples, pool_samples, load_end, total))
+    res["metrics"] = metrics
     with open(a.out, "w") as f:
         json.dump(res, f)
     mb = 1024 * 1024
     print(
         f"requests={total} statuses={statuses} load={load_end:.0f}s warm={res['warm']/mb:.0f}MB "
-        f"peak={res['peak']/mb:.0f}MB end={end_of_load/mb:.0f}MB idle3={res['after_idle']/mb:.0f}MB "
+        f"peak={res['peak']/mb:.0f}MB end={res['end_of_load']/mb:.0f}MB idle3={res['after_idle']/mb:.0f}MB "
         f"growth2nd={100*res['growth_second_half']:+.1f}%"
     )
 
