@@ -398,8 +398,11 @@ def add_cases():
 
     # Hostile SVGs: passed through sanitised, or rasterised by librsvg.
     add_svg_cases(cp)
+    add_origin_cases(cp)
 
-    # Origins that lie or never end.
+
+def add_origin_cases(cp):
+    """Origins that lie or never end."""
     write("hx-ok.jpg", FIX["small.jpg"])
     write("hx-ok.png", FIX["small.png"])
     case("content-length-larger-than-body", plain("", hostile_origin("cl-long/hx-ok.jpg")), 500,
@@ -442,40 +445,49 @@ def add_cases():
          body=UNREACHABLE, bound=dl + BOUND, pre=vm_before, check_fn=vm_after)
 
 
+# Checks of SVG answers.
+
+
+def no_fetch(tok):
+    """A check that the canary tok was never fetched."""
+    def fn(r):
+        check(canary_hits(tok) == 0, "the canary %s was fetched" % tok)
+    return fn
+
+
+def both(*fns):
+    """All of the checks fns (None: skipped)."""
+    def fn(r):
+        for f in fns:
+            if f is not None:
+                f(r)
+    return fn
+
+
+def sanitised(forbidden, kept=('<rect',)):
+    """An SVG answer without any of the patterns forbidden, with every string of kept."""
+    def fn(r):
+        check(r.ctype() == "image/svg+xml", "want image/svg+xml, got %r" % r.ctype())
+        text = r.body.decode(errors="replace")
+        for pat in forbidden:
+            check(not re.search(pat, text, re.I), "the sanitised SVG still has %r: %r" % (pat, text[:400]))
+        for s in kept:
+            check(s in text, "the sanitised SVG lost %r: %r" % (s, text[:400]))
+    return fn
+
+
+def rect_pixel(w, h):
+    """A PNG of w x h whose centre is the #3366cc of the background rect."""
+    def fn(r):
+        image_check("png", w, h)(r)
+        px = [round(float(v)) for v in vips_value("getpoint", r.body, 2, 2)]
+        check(px[:3] == [0x33, 0x66, 0xcc], "want #3366cc at (2,2), got %r" % px)
+    return fn
+
+
 def add_svg_cases(cp):
     token = "svg%d" % os.getpid()
     canary = PYORIGIN + "/hostile/canary/"
-
-    def no_fetch(tok):
-        def fn(r):
-            check(canary_hits(tok) == 0, "the canary %s was fetched" % tok)
-        return fn
-
-    def both(*fns):
-        def fn(r):
-            for f in fns:
-                if f is not None:
-                    f(r)
-        return fn
-
-    def sanitised(forbidden, kept=('<rect',)):
-        def fn(r):
-            check(r.ctype() == "image/svg+xml", "want image/svg+xml, got %r" % r.ctype())
-            text = r.body.decode(errors="replace")
-            for pat in forbidden:
-                check(not re.search(pat, text, re.I), "the sanitised SVG still has %r: %r" % (pat, text[:400]))
-            for s in kept:
-                check(s in text, "the sanitised SVG lost %r: %r" % (s, text[:400]))
-        return fn
-
-    def rect_pixel(w, h):
-        """A PNG of w x h whose centre is the #3366cc of the background rect."""
-        def fn(r):
-            image_check("png", w, h)(r)
-            px = [round(float(v)) for v in vips_value("getpoint", r.body, 2, 2)]
-            check(px[:3] == [0x33, 0x66, 0xcc], "want #3366cc at (2,2), got %r" % px)
-        return fn
-
     rect = '<rect width="120" height="80" fill="#3366cc"/>'
     script = svg_doc(
         rect + '<script type="text/javascript">alert("svg-script")</script>'
