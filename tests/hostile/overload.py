@@ -51,8 +51,6 @@ def rss_kb(pid):
     return imgtest.proc_status_kb(pid, "VmRSS")
 
 
-
-
 class Stats:
     def __init__(self):
         self.lock = threading.Lock()
