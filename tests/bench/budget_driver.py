@@ -16,11 +16,14 @@ import json
 import os
 import re
 import statistics
+import sys
 import threading
 import time
 import urllib.parse
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import imgtest  # noqa: E402
+
 MB = 1024 * 1024
 
 # name: (options, source, extension)
@@ -44,11 +47,6 @@ CALIBRATE_PAUSE = 2.5  # > jemalloc dirty_decay_ms (1 s) + one release interval 
 def url(origin, cls):
     opts, src, ext = CLASSES[cls]
     return f"/unsafe/{opts}/plain/{origin}/{src}@{ext}"
-
-
-def rss(pid):
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * PAGE
 
 
 def get(front, path, conn=None, timeout=120):
@@ -103,7 +101,7 @@ def calibrate(a, front):
     pos = 0
     for i in range(CALIBRATE_REQUESTS):
         time.sleep(CALIBRATE_PAUSE)
-        before = rss(a.pid)
+        before = imgtest.rss_bytes(a.pid)
         code, n, dt = get(front, path)
         time.sleep(0.3)
         with open(a.log, errors="replace") as f:
@@ -144,7 +142,7 @@ def stream(a, front, seconds, heavy_clients):
     def sampler():
         while not stop.is_set():
             try:
-                samples.append((time.monotonic() - t0, rss(a.pid)))
+                samples.append((time.monotonic() - t0, imgtest.rss_bytes(a.pid)))
             except OSError:
                 break
             time.sleep(0.02)
@@ -180,7 +178,7 @@ def stream(a, front, seconds, heavy_clients):
             nxt += THUMB_INTERVAL
         conn.close()
 
-    idle_rss = rss(a.pid)
+    idle_rss = imgtest.rss_bytes(a.pid)
     threads = [threading.Thread(target=sampler, daemon=True)]
     threads += [threading.Thread(target=heavy_client, args=(k,)) for k in range(heavy_clients)]
     threads += [threading.Thread(target=thumb_client, args=(k,)) for k in range(THUMB_CLIENTS)]

@@ -12,11 +12,13 @@ import concurrent.futures
 import http.client
 import json
 import os
+import sys
 import threading
 import time
 import urllib.parse
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import imgtest  # noqa: E402
 
 # Options that make a typical mixed load: thumbnails and crops, several output formats.
 VARIANTS = [
@@ -27,12 +29,7 @@ VARIANTS = [
 ]
 
 
-def rss(pid):
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-def main():
+def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--front", required=True)
     ap.add_argument("--origin", required=True)
@@ -45,8 +42,51 @@ def main():
     ap.add_argument("--idle", type=float, default=0, help="seconds idle after the load")
     ap.add_argument("--metrics", default="/metrics")
     ap.add_argument("--out", required=True)
-    a = ap.parse_args()
+    return ap.parse_args()
 
+
+def summary(a, samples, pool_samples, load_end, total):
+    """The figures of the table from the RSS samples (seconds, bytes, requests done)."""
+
+    def rss_at_requests(k):
+        for t, r, d in samples:
+            if d >= k:
+                return r
+        return samples[-1][1]
+
+    def rss_at_time(tt):
+        best = samples[-1]
+        for s in samples:
+            if s[0] >= tt:
+                best = s
+                break
+        return best[1]
+
+    during = [r for t, r, d in samples if t <= load_end]
+    end_of_load = rss_at_time(load_end)
+    mid = rss_at_requests(total // 2)
+    return {
+        "load_seconds": load_end,
+        "warm": rss_at_requests(max(1, total // 10)),
+        "peak": max(r for _, r, _ in samples),
+        "peak_load": max(during) if during else 0,
+        "mid": mid,
+        "end_of_load": end_of_load,
+        "after_idle": rss_at_time(load_end + 3 * a.interval),
+        "final": samples[-1][1],
+        "growth_second_half": (end_of_load - mid) / mid if mid else 0,
+        "samples": samples,
+        "pool_samples": pool_samples,
+        # Largest idle buffer seen above the calibrated max (0 = never).
+        "pool_oversize_seen": sum(
+            1 for _, largest, mx, over in pool_samples if over > 0 or (mx > 0 and largest > mx)
+        ),
+        "pool_largest_seen": max((p[1] for p in pool_samples), default=0),
+    }
+
+
+def main():
+    a = parse_args()
     files = a.files.split(",")
     urls = []
     for i in range(len(files) * len(VARIANTS)):
@@ -65,28 +105,26 @@ def main():
     def sampler():
         while not stop.is_set():
             try:
-                samples.append((time.monotonic() - t0, rss(a.pid), done[0]))
+                samples.append((time.monotonic() - t0, imgtest.rss_bytes(a.pid), done[0]))
             except OSError:
                 break
             stop.wait(0.25)
+
+    def metrics_text():
+        """imgfcgi's /metrics text, or None when it did not answer."""
+        r = imgtest.http_get(a.front, a.metrics, 10, keep_errors=True)
+        return None if r.error else r.body.decode()
 
     # The pool under load: every 2 s, its largest idle buffer against its max size.
     pool_samples = []  # (seconds, largest idle buffer, max size, oversize idle buffers)
 
     def pool_sampler():
         def val(text, name):
-            for line in text.splitlines():
-                if line.startswith(name + "{") or line.startswith(name + " "):
-                    return int(float(line.split()[-1]))
-            return 0
+            return int(imgtest.metric_value(text, name) or 0)
 
         while not stop.wait(2.0):
-            try:
-                c = http.client.HTTPConnection(front.hostname, front.port, timeout=10)
-                c.request("GET", a.metrics)
-                text = c.getresponse().read().decode()
-                c.close()
-            except (OSError, http.client.HTTPException):
+            text = metrics_text()
+            if text is None:
                 continue
             pool_samples.append((
                 time.monotonic() - t0,
@@ -137,59 +175,17 @@ def main():
     st.join()
     pt.join()
 
-    metrics = ""
-    try:
-        conn = http.client.HTTPConnection(front.hostname, front.port, timeout=10)
-        conn.request("GET", a.metrics)
-        metrics = conn.getresponse().read().decode()
-        conn.close()
-    except (OSError, http.client.HTTPException):
-        pass
+    metrics = metrics_text() or ""
 
-    def rss_at_requests(k):
-        for t, r, d in samples:
-            if d >= k:
-                return r
-        return samples[-1][1]
-
-    def rss_at_time(tt):
-        best = samples[-1]
-        for s in samples:
-            if s[0] >= tt:
-                best = s
-                break
-        return best[1]
-
-    during = [r for t, r, d in samples if t <= load_end]
-    end_of_load = rss_at_time(load_end)
-    mid = rss_at_requests(total // 2)
-    res = {
-        "requests": total,
-        "statuses": statuses,
-        "load_seconds": load_end,
-        "warm": rss_at_requests(max(1, total // 10)),
-        "peak": max(r for _, r, _ in samples),
-        "peak_load": max(during) if during else 0,
-        "mid": mid,
-        "end_of_load": end_of_load,
-        "after_idle": rss_at_time(load_end + 3 * a.interval),
-        "final": samples[-1][1],
-        "growth_second_half": (end_of_load - mid) / mid if mid else 0,
-        "samples": samples,
-        "pool_samples": pool_samples,
-        # Largest idle buffer seen above the calibrated max (0 = never).
-        "pool_oversize_seen": sum(
-            1 for _, largest, mx, over in pool_samples if over > 0 or (mx > 0 and largest > mx)
-        ),
-        "pool_largest_seen": max((p[1] for p in pool_samples), default=0),
-        "metrics": metrics,
-    }
+    res = {"requests": total, "statuses": statuses}
+    res.update(summary(a, samples, pool_samples, load_end, total))
+    res["metrics"] = metrics
     with open(a.out, "w") as f:
         json.dump(res, f)
     mb = 1024 * 1024
     print(
         f"requests={total} statuses={statuses} load={load_end:.0f}s warm={res['warm']/mb:.0f}MB "
-        f"peak={res['peak']/mb:.0f}MB end={end_of_load/mb:.0f}MB idle3={res['after_idle']/mb:.0f}MB "
+        f"peak={res['peak']/mb:.0f}MB end={res['end_of_load']/mb:.0f}MB idle3={res['after_idle']/mb:.0f}MB "
         f"growth2nd={100*res['growth_second_half']:+.1f}%"
     )
 

@@ -11,13 +11,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import imgtest  # noqa: E402
 
 MB = 1024 * 1024
-
-
-def metric(text, name):
-    m = re.search(r"^" + re.escape(name) + r"(?:\{[^}]*\})? ([0-9.e+]+)$", text, re.M)
-    return float(m.group(1)) if m else None
 
 
 def window(samples, t_end, width):
@@ -68,10 +67,10 @@ def main():
     ]
     for mode, r in runs.items():
         m = r.get("metrics", "")
-        hits = metric(m, "imgfcgi_buffer_pool_calibrated_hits_total") or 0
-        misses = metric(m, "imgfcgi_buffer_pool_calibrated_misses_total") or 0
+        hits = imgtest.metric_value(m, "imgfcgi_buffer_pool_calibrated_hits_total") or 0
+        misses = imgtest.metric_value(m, "imgfcgi_buffer_pool_calibrated_misses_total") or 0
         rate = f"{100 * hits / (hits + misses):.1f}%" if hits + misses else "-"
-        rel = metric(m, "imgfcgi_memory_releases_total")
+        rel = imgtest.metric_value(m, "imgfcgi_memory_releases_total")
         alloc = re.search(r'imgfcgi_allocator_info\{allocator="([^"]+)"', m)
         g_med, g_max = growth(r)
         lines.append(

@@ -26,6 +26,56 @@ def fmt(v, digits=1):
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+def acceptance(m, order):
+    """(passed: True, False or None for information only, text) of each acceptance check;
+    m(workload, config, field) is the median of a measured field."""
+    checks = []
+    for n in RATIO_CHECKED:
+        lim = m(n, "imgfcgi", 0)
+        if lim is None:
+            continue
+        for c, need in (("local-c4", 0.90), ("http-c4", 0.85)):
+            v = m(n, c, 0)
+            if v is not None:
+                checks.append((v / lim >= need, f"{n}: {c} / limit = {v / lim:.2f} (>= {need})"))
+    for n, need in IFILTER_MIN.items():
+        v, i = m(n, "local-c4", 0), m(n, "ifilter", 0)
+        if v is not None and i:
+            checks.append((v / i >= need, f"{n}: local-c4 / image_filter = {v / i:.2f} (>= {need})"))
+    for n in order:
+        p50, p99 = m(n, "local-c2", 1), m(n, "local-c2", 2)
+        lp50, lp99 = m(n, "imgfcgi", 1), m(n, "imgfcgi", 2)
+        if not p50:
+            continue
+        text = f"{n}: -c2 p99 / p50 = {p99 / p50:.2f} (<= 2)"
+        if lp50:
+            text += f"; the limit's own p99 / p50 = {lp99 / lp50:.2f}"
+        if n.startswith("mixed"):
+            # 5 ms SVG icons next to 250 ms HEIC photos: the spread is the mix's own.
+            checks.append((None, text + " (a mix of 5 ms and 250 ms images: not checked)"))
+        else:
+            checks.append((p99 <= 2 * p50, text))
+    return checks
+
+
+def ab_table(m, names, checks):
+    """The A/B table of a BENCH_BASELINE run; appends its checks to CHECKS."""
+    out = ["imgfcgi against the baseline binary (BENCH_BASELINE), the same repeats, "
+           "the two measured in alternating order; req/s medians:\n",
+           "| workload | local -c4 | baseline | ratio | http -c4 | baseline | ratio |",
+           "|---|--:|--:|--:|--:|--:|--:|"]
+    for n in names:
+        cells = []
+        for c in ("local-c4", "http-c4"):
+            v, b = m(n, c, 0), m(n, "base-" + c, 0)
+            cells += [fmt(v), fmt(b), fmt(v / b if v and b else None, 2)]
+            if v and b:
+                checks.append((v / b >= AB_MIN, f"{n}: {c} / baseline = {v / b:.2f} (>= {AB_MIN})"))
+        out.append(f"| {n} | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
+
+
 def main(d):
     rows = collections.defaultdict(lambda: collections.defaultdict(list))
     order = []
@@ -88,45 +138,8 @@ def main(d):
     checks = []
     ab = [n for n in order if rows[n].get("base-local-c4")]
     if ab:
-        out.append("imgfcgi against the baseline binary (BENCH_BASELINE), the same repeats, "
-                   "the two measured in alternating order; req/s medians:\n")
-        out.append("| workload | local -c4 | baseline | ratio | http -c4 | baseline | ratio |")
-        out.append("|---|--:|--:|--:|--:|--:|--:|")
-        for n in ab:
-            cells = []
-            for c in ("local-c4", "http-c4"):
-                v, b = m(n, c, 0), m(n, "base-" + c, 0)
-                cells += [fmt(v), fmt(b), fmt(v / b if v and b else None, 2)]
-                if v and b:
-                    checks.append((v / b >= AB_MIN,
-                                   f"{n}: {c} / baseline = {v / b:.2f} (>= {AB_MIN})"))
-            out.append(f"| {n} | " + " | ".join(cells) + " |")
-        out.append("")
-    for n in RATIO_CHECKED:
-        lim = m(n, "imgfcgi", 0)
-        if lim is None:
-            continue
-        for c, need in (("local-c4", 0.90), ("http-c4", 0.85)):
-            v = m(n, c, 0)
-            if v is not None:
-                checks.append((v / lim >= need, f"{n}: {c} / limit = {v / lim:.2f} (>= {need})"))
-    for n, need in IFILTER_MIN.items():
-        v, i = m(n, "local-c4", 0), m(n, "ifilter", 0)
-        if v is not None and i:
-            checks.append((v / i >= need, f"{n}: local-c4 / image_filter = {v / i:.2f} (>= {need})"))
-    for n in order:
-        p50, p99 = m(n, "local-c2", 1), m(n, "local-c2", 2)
-        lp50, lp99 = m(n, "imgfcgi", 1), m(n, "imgfcgi", 2)
-        if not p50:
-            continue
-        text = f"{n}: -c2 p99 / p50 = {p99 / p50:.2f} (<= 2)"
-        if lp50:
-            text += f"; the limit's own p99 / p50 = {lp99 / lp50:.2f}"
-        if n.startswith("mixed"):
-            # 5 ms SVG icons next to 250 ms HEIC photos: the spread is the mix's own.
-            checks.append((None, text + " (a mix of 5 ms and 250 ms images: not checked)"))
-        else:
-            checks.append((p99 <= 2 * p50, text))
+        out += ab_table(m, ab, checks)
+    checks += acceptance(m, order)
     out.append("Acceptance checks:\n")
     out.append("```")
     for ok, text in checks:

@@ -2,7 +2,7 @@
 """overload.py: 4 x as many clients as workers, for a fixed time, against an
 imgfcgi with IMGPROXY_REQUESTS_QUEUE_SIZE set, through its real nginx front.
 
-Acceptance (issue 6): only 200 and 429 come back (no 5xx, no other status, no
+It passes when only 200 and 429 come back (no 5xx, no other status, no
 client timeout or transport error), the process keeps its RSS bounded (start,
 peak and end reported), /health answers 200 afterwards and the pid is the same
 process (same start time). Each client loops over a mix of image requests on
@@ -21,6 +21,10 @@ import sys
 import threading
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import imgtest  # noqa: E402
+from imgtest import start_time  # noqa: E402
 
 FRONT = os.environ["OVERLOAD_FRONT"]
 PID = int(os.environ["OVERLOAD_PID"])
@@ -44,16 +48,7 @@ PATHS = [
 
 
 def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def start_time(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        return int(f.read().split(") ", 1)[1].split()[19])
+    return imgtest.proc_status_kb(pid, "VmRSS")
 
 
 class Stats:
@@ -121,11 +116,10 @@ def pct(values, p):
 
 
 def main():
-    results = []
+    tally = imgtest.Tally(verbose=True)
 
     def check(name, cond, detail):
-        results.append(cond)
-        print("%s overload/%s: %s" % ("ok  " if cond else "FAIL", name, detail), flush=True)
+        tally.record("overload/" + name, None if cond else detail, detail)
 
     stats = Stats()
     stop = threading.Event()
@@ -179,26 +173,12 @@ def main():
     check("rss-flat", max(last) <= max(mid) * 1.2 + 16 * 1024,
           "middle third peak %.1f MB, last third peak %.1f MB"
           % (max(mid) / 1024, max(last) / 1024))
-    status = None
-    try:
-        u = urllib.parse.urlsplit(FRONT)
-        c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-        c.request("GET", "/health")
-        status = c.getresponse().status
-        c.close()
-    except Exception as e:  # noqa: BLE001
-        status = repr(e)
-    check("health-after", status == 200, "/health: %s" % status)
+    r = imgtest.http_get(FRONT, "/health", 10, keep_errors=True)
+    check("health-after", r.status == 200, "/health: %s" % (r.error or r.status))
     check("same-pid", alive and start_time(PID) == born, "pid %d %s" % (
         PID, "still the same process" if alive and start_time(PID) == born else "gone or replaced"))
 
-    passed = sum(results)
-    if os.environ.get("OVERLOAD_RESULT"):
-        with open(os.environ["OVERLOAD_RESULT"], "w") as f:
-            f.write("%d %d\n" % (passed, len(results) - passed))
-    # Indented: a part of run.sh's integration-HOST total, not a total of its own.
-    print("  overload: %d passed, %d failed" % (passed, len(results) - passed))
-    return 0 if passed == len(results) else 1
+    return tally.finish(os.environ.get("OVERLOAD_RESULT"), "overload")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if status != 304 and self.command != "HEAD":
             self.wfile.write(body)
 
+    def root_file(self, path):
+        """The bytes of the file of ROOT that path's last part names; None (after a 404
+        answer) when there is none."""
+        try:
+            with open(os.path.join(ROOT, os.path.basename(path)), "rb") as f:
+                return f.read()
+        except OSError:
+            self.finish_with(404, [("Content-Type", "text/plain")], b"not found\n")
+            return None
+
+    def begin(self, ctype, length=None, close=True):
+        """Sends status 200 and the headers of a body written after them: Content-Length
+        when length is given, Connection: close when close."""
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        if close:
+            self.send_header("Connection", "close")
+        self.end_headers()
+
     def stream_zeros(self, q, first=b""):
         """Writes first, then zero bytes at ?rate KiB/s until the client goes or ?secs pass."""
         rate = max(1, min(int(q.get("rate", "4096")), 65536)) * 1024
@@ -121,19 +142,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         parts = u.path.split("/")[2:]
         kind = parts[0] if parts else ""
         if kind in ("cl-long", "cl-short") and len(parts) == 2:
-            try:
-                with open(os.path.join(ROOT, os.path.basename(parts[1])), "rb") as f:
-                    body = f.read()
-            except OSError:
-                self.finish_with(404, [("Content-Type", "text/plain")], b"not found\n")
+            body = self.root_file(parts[1])
+            if body is None:
                 return
             n = len(body) + 4096 if kind == "cl-long" else len(body) // 2
             self.close_connection = True
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(n))
-            self.send_header("Connection", "close")
-            self.end_headers()
+            self.begin("application/octet-stream", n)
             try:
                 self.wfile.write(body)
                 self.wfile.flush()
@@ -145,17 +159,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.finish_with(302, [("Location", target), ("Content-Type", "text/plain")],
                              b"moved\n")
         elif kind == "endless":
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Connection", "close")
-            self.end_headers()
+            self.begin("image/jpeg")
             self.stream_zeros(q, b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
         elif kind == "huge":
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Content-Length", str(HUGE_LENGTH))
-            self.send_header("Connection", "close")
-            self.end_headers()
+            self.begin("image/jpeg", HUGE_LENGTH)
             self.stream_zeros(q, b"\xff\xd8\xff")
         elif kind in ("canary", "hits") and len(parts) == 2:
             with log_lock:
@@ -210,34 +217,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if "bomb" in q:
             head = bomb_header(q["bomb"])
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            if q.get("endless"):
-                self.send_header("Connection", "close")
-            else:
-                self.send_header("Content-Length", str(len(head) + (1 << 20)))
-            self.end_headers()
-            self.stream(head, None if q.get("endless") else len(head) + (1 << 20), 0)
+            endless = bool(q.get("endless"))
+            length = None if endless else len(head) + (1 << 20)
+            self.begin("application/octet-stream", length, close=endless)
+            self.stream(head, length, 0)
             return
-        name = os.path.basename(u.path)
-        try:
-            with open(os.path.join(ROOT, name), "rb") as f:
-                body = f.read()
-        except OSError:
-            self.finish_with(404, [("Content-Type", "text/plain")], b"not found\n")
+        body = self.root_file(u.path)
+        if body is None:
             return
         if q.get("tail") == "endless":
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Connection", "close")
-            self.end_headers()
+            self.begin("application/octet-stream")
             self.stream(body, None, 0)
             return
         if "cl" in q:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", q["cl"])
-            self.end_headers()
+            self.begin("application/octet-stream", q["cl"], close=False)
             self.stream(body[:1024], int(q["cl"]), float(q.get("hold", "5")))
             return
         headers = [("Content-Type", "application/octet-stream")]

@@ -14,7 +14,6 @@ Prints one line per failure and ends with "deadline: N passed, M failed".
 Arguments: substrings of test names to run only those.
 """
 import concurrent.futures
-import http.client
 import os
 import signal
 import socket
@@ -25,12 +24,12 @@ import tempfile
 import time
 import urllib.parse
 
-DL_FRONT = os.environ["IT_DL_FRONT"]
-DL_LOG = os.environ["IT_DL_LOG"]
-DL_PID = int(os.environ["IT_DL_PID"])
-Q_FRONT = os.environ["IT_Q_FRONT"]
-Q_LOG = os.environ["IT_Q_LOG"]
-Q_PID = int(os.environ["IT_Q_PID"])
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import imgtest  # noqa: E402
+from imgtest import check, pid_alive, plain  # noqa: E402
+
+DL_FRONT, DL_LOG, DL_PID = imgtest.instance_env("IT_DL")
+Q_FRONT, Q_LOG, Q_PID = imgtest.instance_env("IT_Q")
 ROOT = os.environ["IT_ROOT"]
 ORIGIN = os.environ["IT_ORIGIN"]
 BIN = os.environ["IT_BIN"]
@@ -38,41 +37,14 @@ ASAN = os.environ.get("IT_ASAN") == "1"
 # Sanitizer builds are slower: wider margins where a margin is not the point.
 SLACK = 2.0 if ASAN else 1.0
 
-TESTS = []
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
-def test(name):
-    def register(fn):
-        TESTS.append((name, fn))
-        return fn
-    return register
+SUITE = imgtest.Suite()
+test = SUITE.test
 
 
 def get(base, path, timeout=60):
     """GET base+path; returns (status, body, seconds)."""
-    u = urllib.parse.urlsplit(base)
-    t0 = time.monotonic()
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        body = r.read()
-        return r.status, body, time.monotonic() - t0
-    finally:
-        conn.close()
-
-
-def plain(opts, src, ext=None):
-    return "/insecure/%s/plain/%s%s" % (opts, src, "@" + ext if ext else "")
+    r = imgtest.http_get(base, path, timeout)
+    return r.status, r.body, r.elapsed
 
 
 def log_lines(path, start=0):
@@ -93,15 +65,6 @@ def wait_log(path, start, needle, seconds):
         if hits or time.monotonic() > end:
             return hits
         time.sleep(0.05)
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    with open("/proc/%d/stat" % pid) as f:
-        return f.read().split(") ", 1)[1][0] != "Z"
 
 
 def cpu_seconds(pid):
@@ -236,52 +199,15 @@ def _():
 # ---------------------------------------------------------------- own instances
 
 
-def fcgi_record(rtype, content, rid=1):
-    return struct.pack(">BBHHBB", 1, rtype, rid, len(content), 0, 0) + content
-
-
-def fcgi_params(params):
-    out = b""
-    for k, v in params.items():
-        k, v = k.encode(), v.encode()
-        for n in (len(k), len(v)):
-            out += bytes([n]) if n < 128 else struct.pack(">I", n | 0x80000000)
-        out += k + v
-    return out
-
-
 def fcgi_get(sock_path, uri, timeout=60):
     """One GET over a fresh FastCGI connection; returns (status, body)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(sock_path)
-        params = fcgi_params({"REQUEST_METHOD": "GET", "REQUEST_URI": uri, "QUERY_STRING": "",
-                              "SERVER_PROTOCOL": "HTTP/1.1"})
-        s.sendall(fcgi_record(1, struct.pack(">HB5x", 1, 0)) + fcgi_record(4, params)
-                  + fcgi_record(4, b"") + fcgi_record(5, b""))
-        buf = b""
-        out = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            buf += d
-            while len(buf) >= 8:
-                _, rtype, _, clen, plen, _ = struct.unpack(">BBHHBB", buf[:8])
-                if len(buf) < 8 + clen + plen:
-                    break
-                if rtype == 6:
-                    out += buf[8:8 + clen]
-                buf = buf[8 + clen + plen:]
+        return imgtest.fcgi_exchange(s, uri)
     finally:
         s.close()
-    head, _, body = out.partition(b"\r\n\r\n")
-    status = 200
-    for line in head.decode(errors="replace").split("\r\n"):
-        if line.lower().startswith("status:"):
-            status = int(line.split()[1])
-    return status, body
 
 
 class Instance:
@@ -483,30 +409,8 @@ def _():
 
 
 def main():
-    only = sys.argv[1:]
     make_fixtures()
-    passed = failed = 0
-    for name, fn in TESTS:
-        if only and not any(o in name for o in only):
-            continue
-        try:
-            fn()
-        except Failure as e:
-            failed += 1
-            print("FAIL %s: %s" % (name, e), flush=True)
-        except Exception as e:  # noqa: BLE001 - one crashing test must not stop the rest
-            failed += 1
-            print("FAIL %s: %s: %s" % (name, type(e).__name__, e), flush=True)
-        else:
-            passed += 1
-            if os.environ.get("IT_VERBOSE"):
-                print("ok   %s" % name, flush=True)
-    if os.environ.get("IT_DL_RESULT"):
-        with open(os.environ["IT_DL_RESULT"], "w") as f:
-            f.write("%d %d\n" % (passed, failed))
-    # Indented: a part of run.sh's integration-HOST total, not a total of its own.
-    print("  deadline: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return SUITE.main(sys.argv[1:], os.environ.get("IT_DL_RESULT"), "deadline")
 
 
 if __name__ == "__main__":

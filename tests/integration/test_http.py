@@ -3,24 +3,25 @@
 
 Every test asserts the status and the Content-Type; image answers are decoded
 with vipsheader and checked for format and exact dimensions. The expected
-sizes follow imgproxy v3's sizing rules (REFERENCE §2.1) on photo.jpg, 800x500.
+sizes follow imgproxy v3's sizing rules on photo.jpg, 800x500.
 Prints one line per failure and ends with "N passed, N failed".
 Arguments: substrings of test names to run only those.
 """
 import base64
 import concurrent.futures
 import hashlib
-import hmac
-import http.client
 import os
 import random
 import socket
-import struct
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import imgtest  # noqa: E402
+from imgtest import (MIME, b64, b64path, check, expect_error, expect_image, image_info,  # noqa: E402
+                     pid_alive, plain)
 
 FRONT = os.environ["IT_FRONT"]
 SIGNED_FRONT = os.environ["IT_SIGNED_FRONT"]
@@ -59,22 +60,6 @@ RELOAD_REQUESTS = int(os.environ.get("IT_RELOAD_REQUESTS", "400"))
 TIMEOUT = 120 if ASAN else 60
 LOAD_BUDGET = 1500 if ASAN else 600
 
-MIME = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "avif": "image/avif",
-    "gif": "image/gif",
-    "tiff": "image/tiff",
-}
-LOADER = {
-    "jpeg": "jpegload",
-    "png": "pngload",
-    "webp": "webpload",
-    "avif": "heifload",
-    "gif": "gifload",
-    "tiff": "tiffload",
-}
 MAGIC = {
     "jpeg": lambda b: b[:3] == b"\xff\xd8\xff",
     "png": lambda b: b[:8] == b"\x89PNG\r\n\x1a\n",
@@ -98,131 +83,19 @@ def origin_port():
 # ---------------------------------------------------------------- HTTP
 
 
-class Response:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def ctype(self):
-        return self.headers.get("content-type", "")
-
-    def __repr__(self):
-        return "%d %s %r" % (self.status, self.ctype(), self.body[:120])
-
-
 def get(path, base=FRONT, timeout=TIMEOUT, method="GET", headers=None):
-    """Sends the raw request target (no re-escaping) and reads the answer. The host
-    under test (FRONT, SIGNED_FRONT) mounts imgfcgi under PREFIX; the HTTP-semantics
-    instances always sit behind nginx at the root."""
+    """imgtest.http_get; the host under test (FRONT, SIGNED_FRONT) mounts imgfcgi under
+    PREFIX, the HTTP-semantics instances always sit behind nginx at the root."""
     if base in (FRONT, SIGNED_FRONT):
         path = PREFIX + path
-    u = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
-    try:
-        conn.putrequest(method, path, skip_host=False, skip_accept_encoding=True)
-        for k, v in (headers or {}).items():
-            conn.putheader(k, v)
-        conn.endheaders()
-        r = conn.getresponse()
-        body = r.read()
-        headers = {k.lower(): v for k, v in r.getheaders()}
-        return Response(r.status, headers, body)
-    finally:
-        conn.close()
-
-
-def plain(opts, src, ext=None, sig="insecure"):
-    p = "/" + sig
-    if opts:
-        p += "/" + opts
-    p += "/plain/" + src
-    if ext:
-        p += "@" + ext
-    return p
-
-
-def b64(s):
-    return base64.urlsafe_b64encode(s.encode()).rstrip(b"=").decode()
-
-
-def b64path(opts, src, ext=None, sig="insecure", split=None):
-    enc = b64(src)
-    if split:
-        enc = "/".join(enc[i:i + split] for i in range(0, len(enc), split))
-    p = "/" + sig
-    if opts:
-        p += "/" + opts
-    p += "/" + enc
-    if ext:
-        p += "." + ext
-    return p
+    return imgtest.http_get(base, path, timeout, method, headers)
 
 
 def sign(path, key=KEY, salt=SALT):
-    """imgproxy's signature: base64url(HMAC-SHA256(key, salt + path)), no padding."""
-    digest = hmac.new(key, salt + path.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return imgtest.sign(path, key, salt)
 
 
 # ---------------------------------------------------------------- checks
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
-def image_info(body):
-    """Decodes body with vipsheader -a; returns its fields as a dict of strings."""
-    with tempfile.NamedTemporaryFile(suffix=".img") as f:
-        f.write(body)
-        f.flush()
-        p = subprocess.run(["vipsheader", "-a", f.name], capture_output=True, timeout=60)
-    check(p.returncode == 0, "vipsheader cannot read the body: %s" % p.stderr.decode(errors="replace")[:200])
-    info = {}
-    for line in p.stdout.decode(errors="replace").splitlines()[1:]:
-        k, sep, v = line.partition(": ")
-        if sep:
-            info[k.strip()] = v.strip()
-    return info
-
-
-def expect_image(r, fmt, w, h, bands=None):
-    check(r.status == 200, "want 200 %s %dx%d, got %r" % (fmt, w, h, r))
-    check(r.ctype() == MIME[fmt], "want Content-Type %s, got %r" % (MIME[fmt], r.ctype()))
-    info = image_info(r.body)
-    check(info.get("vips-loader") == LOADER[fmt],
-          "want a %s body, vipsheader says %s" % (fmt, info.get("vips-loader")))
-    if fmt == "avif":
-        check(info.get("heif-compression") == "av1",
-              "want AV1 compression, got %s" % info.get("heif-compression"))
-    got = (int(info["width"]), int(info["height"]))
-    check(got == (w, h), "want %dx%d, got %dx%d" % (w, h, got[0], got[1]))
-    if bands is not None:
-        check(int(info["bands"]) == bands, "want %d bands, got %s" % (bands, info["bands"]))
-    return info
-
-
-def expect_error(r, status, body=None):
-    check(r.status == status, "want %d, got %r" % (status, r))
-    check(r.ctype().startswith("text/plain"), "want a text/plain error, got %r" % r.ctype())
-    if body is not None:
-        got = r.body.decode(errors="replace").strip()
-        check(got == body, "want the public message %r, got %r" % (body, got))
-
-
-def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def origin_log():
@@ -230,26 +103,10 @@ def origin_log():
         return f.read()
 
 
-def refused_port():
-    """A loopback port nobody listens on (bound, then closed)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 # ---------------------------------------------------------------- registry
 
-TESTS = []
-
-
-def test(name):
-    def register(fn):
-        TESTS.append((name, fn))
-        return fn
-
-    return register
+SUITE = imgtest.Suite()
+test = SUITE.test
 
 
 def image_case(name, path, fmt, w, h, bands=None, base=None):
@@ -432,23 +289,26 @@ for g in ("ce", "no", "so", "ea", "we", "noea", "nowe", "soea", "sowe", "sm", "f
 image_case("gravity/long-name", plain("rs:fill:300:300/gravity:we", L), "jpeg", 300, 300)
 
 
+def jpeg_bodies(w, h, *opts):
+    """The bodies of photo.jpg under each of opts, each checked to be a w x h JPEG."""
+    bodies = []
+    for o in opts:
+        r = get(plain(o, L))
+        expect_image(r, "jpeg", w, h)
+        bodies.append(r.body)
+    return bodies
+
+
 @test("gravity/we-and-ea-differ")
 def _():
-    we = get(plain("rs:fill:300:300/g:we", L))
-    ea = get(plain("rs:fill:300:300/g:ea", L))
-    expect_image(we, "jpeg", 300, 300)
-    expect_image(ea, "jpeg", 300, 300)
-    check(we.body != ea.body, "west and east crops are the same image")
+    we, ea = jpeg_bodies(300, 300, "rs:fill:300:300/g:we", "rs:fill:300:300/g:ea")
+    check(we != ea, "west and east crops are the same image")
 
 
 @test("quality/q-changes-size")
 def _():
-    lo = get(plain("rs:fit:300:300/q:10", L))
-    hi = get(plain("rs:fit:300:300/quality:95", L))
-    expect_image(lo, "jpeg", 300, 188)
-    expect_image(hi, "jpeg", 300, 188)
-    check(len(lo.body) < len(hi.body), "q:10 (%d B) not smaller than q:95 (%d B)"
-          % (len(lo.body), len(hi.body)))
+    lo, hi = jpeg_bodies(300, 188, "rs:fit:300:300/q:10", "rs:fit:300:300/quality:95")
+    check(len(lo) < len(hi), "q:10 (%d B) not smaller than q:95 (%d B)" % (len(lo), len(hi)))
 
 
 # ---------------------------------------------------------------- formats
@@ -534,18 +394,12 @@ error_case("local/symlink-dir-outside", plain("", "local:///outside-dir/secret.j
 # ---------------------------------------------------------------- invalid URLs -> 404
 
 error_case("invalid/unknown-option", plain("foo:1", L), 404, body="Invalid URL")
-error_case("invalid/pro-option", plain("brightness:10", L), 404)
-error_case("invalid/bad-int", plain("rs:fit:abc:300", L), 404)
-error_case("invalid/negative-width", plain("w:-1", L), 404)
-error_case("invalid/quality-101", plain("q:101", L), 404)
-error_case("invalid/resizing-type", plain("rt:stretch", L), 404)
-error_case("invalid/gravity", plain("g:xx", L), 404)
-error_case("invalid/gravity-sm-args", plain("g:sm:1:1", L), 404)
-error_case("invalid/gravity-fp-args", plain("g:fp:0.5", L), 404)
-error_case("invalid/extend-gravity-sm", plain("ex:1:sm", L), 404)
-error_case("invalid/dpr-zero", plain("dpr:0", L), 404)
-error_case("invalid/zoom-zero", plain("z:0", L), 404)
-error_case("invalid/too-many-rs-args", plain("rs:fit:1:1:0:0:ce:0:0:9", L), 404)
+for _name, _opts in (("pro-option", "brightness:10"), ("bad-int", "rs:fit:abc:300"),
+                     ("negative-width", "w:-1"), ("quality-101", "q:101"), ("resizing-type", "rt:stretch"),
+                     ("gravity", "g:xx"), ("gravity-sm-args", "g:sm:1:1"), ("gravity-fp-args", "g:fp:0.5"),
+                     ("extend-gravity-sm", "ex:1:sm"), ("dpr-zero", "dpr:0"), ("zoom-zero", "z:0"),
+                     ("too-many-rs-args", "rs:fit:1:1:0:0:ce:0:0:9")):
+    error_case("invalid/" + _name, plain(_opts, L), 404)
 error_case("invalid/deprecated-basic-format", "/insecure/fill/300/300/no/1/" + b64(L) + ".jpg", 404)
 error_case("invalid/no-path", "/insecure", 404)
 error_case("invalid/only-signature", "/insecure/", 404)
@@ -569,7 +423,7 @@ error_case("status/origin-503-is-502", plain("", origin("/503")), 502)
 error_case("status/download-timeout-504", plain("", origin("/slow/photo.jpg")), 504,
            body="Source image is unreachable")
 test("status/connection-refused-500")(
-    lambda: expect_error(get(plain("", "http://127.0.0.1:%d/photo.jpg" % refused_port())), 500))
+    lambda: expect_error(get(plain("", "http://127.0.0.1:%d/photo.jpg" % imgtest.closed_port())), 500))
 error_case("status/not-an-image-422", plain("", origin("/text.txt")), 422,
            body="Invalid source image")
 error_case("status/text-as-image-jpeg-422", plain("", origin("/text-as-jpeg")), 422)
@@ -672,7 +526,7 @@ def _():
     check(r.status == 200 and r.ctype().startswith("text/plain"), "want 200 text/plain, got %r" % r)
 
 
-# ---------------------------------------------------------------- HTTP semantics (REFERENCE §5, §8)
+# ---------------------------------------------------------------- HTTP semantics
 # Instance #3 (HTTP_FRONT) has ETag, Last-Modified, passthrough, canonical, debug
 # headers, CORS, dev errors, /healthz, AUTO_WEBP and cookie passthrough on.
 
@@ -692,18 +546,14 @@ def py_requests(m):
         return [json.loads(line) for line in f if m in line]
 
 
-def b64b(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-
 def po_hash(canonical, buster="b1"):
     """The documented options hash: base64url(sha256(buster + canonical + "\\n"))."""
-    return b64b(hashlib.sha256((buster + canonical + "\n").encode()).digest())
+    return b64(hashlib.sha256((buster + canonical + "\n").encode()).digest())
 
 
 def file_hash(name):
     with open(os.path.join(ROOT, name), "rb") as f:
-        return b64b(hashlib.sha256(f.read()).digest())
+        return b64(hashlib.sha256(f.read()).digest())
 
 
 FIT100 = "rs:fit:100:100"
@@ -815,7 +665,7 @@ def _():
 def _():
     r = get(plain(FIT100, py(etag="v1")), HTTP_FRONT)
     expect_image(r, "jpeg", 100, 63)
-    expect_header(r, "ETag", '"%s/R%s"' % (po_hash(FIT100_CANON), b64b(b'"v1"')))
+    expect_header(r, "ETag", '"%s/R%s"' % (po_hash(FIT100_CANON), b64(b'"v1"')))
 
 
 @test("etag/D-form-hashes-source")
@@ -852,10 +702,10 @@ def _():
 @test("etag/R-stale-origin-etag-200-new-etag")
 def _():
     m = marker()
-    stale = '"%s/R%s"' % (po_hash(FIT100_CANON), b64b(b'"v0"'))
+    stale = '"%s/R%s"' % (po_hash(FIT100_CANON), b64(b'"v0"'))
     r = get(plain(FIT100, py(etag="v1", m=m)), HTTP_FRONT, headers={"If-None-Match": stale})
     expect_image(r, "jpeg", 100, 63)
-    expect_header(r, "ETag", '"%s/R%s"' % (po_hash(FIT100_CANON), b64b(b'"v1"')))
+    expect_header(r, "ETag", '"%s/R%s"' % (po_hash(FIT100_CANON), b64(b'"v1"')))
     check(py_requests(m)[0]["inm"] == '"v0"', "want the stale origin ETag forwarded")
 
 
@@ -909,7 +759,7 @@ def _():
     # Another buster (no buster on #5) gives another options hash: no 304.
     r = get(path, DATA_FRONT, headers={"If-None-Match": tag})
     check(r.status == 200, "want 200 under another buster, got %r" % r)
-    expect_header(r, "ETag", '"%s/R%s"' % (po_hash(FIT100_CANON, ""), b64b(b'"v1"')))
+    expect_header(r, "ETag", '"%s/R%s"' % (po_hash(FIT100_CANON, ""), b64(b'"v1"')))
 
 
 @test("etag/local-file-revalidates")
@@ -968,7 +818,7 @@ def _():
     check(r.status == 304, "want 304, got %r" % r)
 
 
-# --- origin statuses (REFERENCE §5)
+# --- origin statuses
 
 
 @test("status/origin-304-unsolicited")
@@ -1185,7 +1035,7 @@ def _():
     expect_error(get(plain("foo:1", py("nope.jpg")), SECRET_FRONT, headers=AUTH), 404, "Invalid URL")
     expect_error(get(plain(FIT100, py("text.txt")), SECRET_FRONT, headers=AUTH), 422)
     # Timeouts, refused connections and 5xx are download errors.
-    r = get(plain(FIT100, "http://127.0.0.1:%d/x.jpg" % refused_port()), SECRET_FRONT, headers=AUTH)
+    r = get(plain(FIT100, "http://127.0.0.1:%d/x.jpg" % imgtest.closed_port()), SECRET_FRONT, headers=AUTH)
     expect_image(r, "png", 37, 23)
 
 
@@ -1388,49 +1238,10 @@ def _():
 # ---------------------------------------------------------------- host: keep-alive and reloads
 
 
-def fcgi_record(rtype, content, rid=1):
-    return struct.pack(">BBHHBB", 1, rtype, rid, len(content), 0, 0) + content
-
-
-def fcgi_params(params):
-    out = b""
-    for k, v in params.items():
-        k, v = k.encode(), v.encode()
-        for n in (len(k), len(v)):
-            out += bytes([n]) if n < 128 else struct.pack(">I", n | 0x80000000)
-        out += k + v
-    return out
-
-
 def fcgi_get(sock, uri):
     """One GET over an open FastCGI connection with FCGI_KEEP_CONN, as nginx's
     fastcgi_keep_conn sends it; returns the status. The connection stays open."""
-    params = fcgi_params({"REQUEST_METHOD": "GET", "REQUEST_URI": uri, "QUERY_STRING": "",
-                          "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1"})
-    sock.sendall(fcgi_record(1, struct.pack(">HB5x", 1, 1)) + fcgi_record(4, params)
-                 + fcgi_record(4, b"") + fcgi_record(5, b""))
-    out = b""
-    buf = b""
-    while True:
-        while len(buf) < 8:
-            d = sock.recv(65536)
-            check(d, "imgfcgi closed a kept connection")
-            buf += d
-        _, rtype, _, clen, plen, _ = struct.unpack(">BBHHBB", buf[:8])
-        while len(buf) < 8 + clen + plen:
-            d = sock.recv(65536)
-            check(d, "imgfcgi closed a kept connection mid-record")
-            buf += d
-        content, buf = buf[8:8 + clen], buf[8 + clen + plen:]
-        if rtype == 6:
-            out += content
-        elif rtype == 3:
-            break
-    head = out.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
-    for line in head.split("\r\n"):
-        if line.lower().startswith("status:"):
-            return int(line.split()[1])
-    return 200
+    return imgtest.fcgi_exchange(sock, uri, keep_conn=True, params={"REMOTE_ADDR": "127.0.0.1"})[0]
 
 
 def timed_load(paths, concurrency, budget, during=None, base=None):
@@ -1602,31 +1413,5 @@ def _():
 
 # ---------------------------------------------------------------- runner
 
-
-def main():
-    only = sys.argv[1:]
-    passed = failed = 0
-    for name, fn in TESTS:
-        if only and not any(o in name for o in only):
-            continue
-        try:
-            fn()
-        except Failure as e:
-            failed += 1
-            print("FAIL %s: %s" % (name, e), flush=True)
-        except Exception as e:  # noqa: BLE001 - a crash in one test must not stop the rest
-            failed += 1
-            print("FAIL %s: %s: %s" % (name, type(e).__name__, e), flush=True)
-        else:
-            passed += 1
-            if os.environ.get("IT_VERBOSE"):
-                print("ok   %s" % name, flush=True)
-    if RESULT:
-        with open(RESULT, "w") as f:
-            f.write("%d %d\n" % (passed, failed))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(SUITE.main(sys.argv[1:], RESULT))
