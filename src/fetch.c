@@ -794,18 +794,10 @@ int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opt
         }
         return ret;
     }
-    return fetch_source(f, url, r, e);
+    return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: %.*s", (int)strcspn(url, ":/"), url);
 }
 
 int fetch_source(struct fetcher *f, const char *url, struct fetch_result *r, struct errinfo *e)
 {
-#ifdef IMGFCGI_FUZZ
-    if (fetch_hook != NULL)
-        return fetch_hook(url, r, e);
-#endif
-    if (has_prefix(url, "http://") || has_prefix(url, "https://"))
-        return fetch_http(f, url, NULL, r, e);
-    if (has_prefix(url, "local://"))
-        return fetch_local(cfg.local_root, url, r, e);
-    return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: %.*s", (int)strcspn(url, ":/"), url);
+    return fetch_source_with(f, url, NULL, r, e);
 }

@@ -202,33 +202,23 @@ static int apply_extend_to(bool *on, struct gravity *g, const struct args *a, si
     return 0;
 }
 
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A 3- or 6-digit hex colour ("f00", "ff0000"). */
 static int parse_hex_color(const char *s, unsigned char rgb[3])
 {
     size_t n = strlen(s);
 
     for (size_t i = 0; i < n; i++)
-        if (hexdigit(s[i]) < 0)
+        if (parse_hex_digit(s[i]) < 0)
             return -1;
     if (n == 3) {
         for (size_t i = 0; i < 3; i++)
-            rgb[i] = (unsigned char)(hexdigit(s[i]) * 17);
+            rgb[i] = (unsigned char)(parse_hex_digit(s[i]) * 17);
         return 0;
     }
     if (n == 6) {
         for (size_t i = 0; i < 3; i++)
-            rgb[i] = (unsigned char)(hexdigit(s[2 * i]) * 16 + hexdigit(s[2 * i + 1]));
+            rgb[i] =
+                (unsigned char)(parse_hex_digit(s[2 * i]) * 16 + parse_hex_digit(s[2 * i + 1]));
         return 0;
     }
     return -1;
@@ -287,6 +277,8 @@ struct option_call {
 typedef int (*option_fn)(const struct option_call *c);
 
 #define OPT_SECURITY 1u /* only with IMGPROXY_ALLOW_SECURITY_OPTIONS, else 403 */
+#define OPT_POSITIVE 2u /* set_int: at least 1 */
+#define OPT_LLONG 4u    /* set_int: the field is a long long */
 
 struct option_def {
     const char *name;
@@ -328,34 +320,19 @@ static int set_bool(const struct option_call *c)
     return 0;
 }
 
-static int set_nonneg_int(const struct option_call *c)
+/* An int >= 0 (>= 1 with OPT_POSITIVE) into an int, or a long long with OPT_LLONG. */
+static int set_int(const struct option_call *c)
 {
     int v;
-    int r = int_arg(c, 0, &v);
+    int r = int_arg(c, (c->def->flags & OPT_POSITIVE) ? 1 : 0, &v);
 
-    if (r == 0)
-        *(int *)opt_field(c) = v;
-    return r;
-}
-
-static int set_positive_int(const struct option_call *c)
-{
-    int v;
-    int r = int_arg(c, 1, &v);
-
-    if (r == 0)
-        *(int *)opt_field(c) = v;
-    return r;
-}
-
-static int set_nonneg_llong(const struct option_call *c)
-{
-    int v;
-    int r = int_arg(c, 0, &v);
-
-    if (r == 0)
+    if (r < 0)
+        return r;
+    if (c->def->flags & OPT_LLONG)
         *(long long *)opt_field(c) = v;
-    return r;
+    else
+        *(int *)opt_field(c) = v;
+    return 0;
 }
 
 static int set_nonneg_double(const struct option_call *c)
@@ -722,16 +699,18 @@ static int opt_preset(const struct option_call *c)
 
 #define PO(f) offsetof(struct procopts, f)
 #define NA MAX_ARGS /* no upper bound of its own */
+#define SEC OPT_SECURITY
 
+/* clang-format off */
 static const struct option_def option_defs[] = {
     /* name, aliases, min and max arguments, what, flags, field, handler */
     {"resize", {"rs", NULL}, 1, 8, "resize", 0, 0, opt_resize},
     {"size", {"s", NULL}, 1, 7, "size", 0, 0, opt_size},
     {"resizing_type", {"rt", NULL}, 1, 1, "resizing type", 0, 0, opt_resizing_type},
-    {"width", {"w", NULL}, 1, 1, NULL, 0, PO(width), set_nonneg_int},
-    {"height", {"h", NULL}, 1, 1, NULL, 0, PO(height), set_nonneg_int},
-    {"min-width", {"mw", NULL}, 1, 1, NULL, 0, PO(min_width), set_nonneg_int},
-    {"min-height", {"mh", NULL}, 1, 1, NULL, 0, PO(min_height), set_nonneg_int},
+    {"width", {"w", NULL}, 1, 1, NULL, 0, PO(width), set_int},
+    {"height", {"h", NULL}, 1, 1, NULL, 0, PO(height), set_int},
+    {"min-width", {"mw", NULL}, 1, 1, NULL, 0, PO(min_width), set_int},
+    {"min-height", {"mh", NULL}, 1, 1, NULL, 0, PO(min_height), set_int},
     {"zoom", {"z", NULL}, 1, 2, "zoom", 0, 0, opt_zoom},
     {"dpr", {NULL, NULL}, 1, 1, "dpr", 0, 0, opt_dpr},
     {"enlarge", {"el", NULL}, 1, 1, "enlarge", 0, PO(enlarge), set_bool},
@@ -747,14 +726,8 @@ static const struct option_def option_defs[] = {
     {"auto_rotate", {"ar", NULL}, 1, 1, "auto rotate", 0, PO(auto_rotate), set_bool},
     {"expires", {"exp", NULL}, 1, 1, "expires", 0, 0, opt_expires},
     {"filename", {"fn", NULL}, 1, 2, "filename", 0, 0, opt_filename},
-    {"return_attachment",
-     {"att", NULL},
-     1,
-     1,
-     "return_attachment",
-     0,
-     PO(return_attachment),
-     set_bool},
+    {"return_attachment", {"att", NULL}, 1, 1, "return_attachment", 0,
+     PO(return_attachment), set_bool},
     {"cachebuster", {"cb", NULL}, 1, 1, "cachebuster", 0, PO(cachebuster), set_string},
     {"extend_aspect_ratio", {"extend_ar", "exar"}, 1, 4, "extend", 0, 0, opt_extend_ar},
     {"padding", {"pd", NULL}, 1, 4, "padding", 0, 0, opt_padding},
@@ -763,58 +736,29 @@ static const struct option_def option_defs[] = {
     {"background", {"bg", NULL}, 1, NA, NULL, 0, 0, opt_background},
     {"blur", {"bl", NULL}, 1, 1, NULL, 0, PO(blur), set_nonneg_double},
     {"sharpen", {"sh", NULL}, 1, 1, NULL, 0, PO(sharpen), set_nonneg_double},
-    {"pixelate", {"pix", NULL}, 1, 1, NULL, 0, PO(pixelate), set_nonneg_int},
-    {"max_bytes", {"mb", NULL}, 1, 1, NULL, 0, PO(max_bytes), set_nonneg_int},
+    {"pixelate", {"pix", NULL}, 1, 1, NULL, 0, PO(pixelate), set_int},
+    {"max_bytes", {"mb", NULL}, 1, 1, NULL, 0, PO(max_bytes), set_int},
     {"keep_copyright", {"kcr", NULL}, 1, 1, NULL, 0, PO(keep_copyright), set_bool},
     {"enforce_thumbnail", {"eth", NULL}, 1, 1, NULL, 0, PO(enforce_thumbnail), set_bool},
     {"raw", {NULL, NULL}, 1, 1, NULL, 0, PO(raw), set_bool},
     {"skip_processing", {"skp", NULL}, 1, NA, NULL, 0, 0, opt_skip_processing},
     {"watermark", {"wm", NULL}, 1, 7, "watermark", 0, 0, opt_watermark},
     {"preset", {"pr", NULL}, 1, NA, NULL, 0, 0, opt_preset},
-    {"max_src_resolution",
-     {"msr", NULL},
-     1,
-     1,
-     NULL,
-     OPT_SECURITY,
-     PO(max_src_resolution),
-     set_megapixels},
-    {"max_src_file_size",
-     {"msfs", NULL},
-     1,
-     1,
-     NULL,
-     OPT_SECURITY,
-     PO(max_src_file_size),
-     set_nonneg_llong},
-    {"max_animation_frames",
-     {"maf", NULL},
-     1,
-     1,
-     NULL,
-     OPT_SECURITY,
-     PO(max_animation_frames),
-     set_positive_int},
-    {"max_animation_frame_resolution",
-     {"mafr", NULL},
-     1,
-     1,
-     NULL,
-     OPT_SECURITY,
-     PO(max_animation_frame_resolution),
-     set_megapixels},
-    {"max_result_dimension",
-     {"mrd", NULL},
-     1,
-     1,
-     NULL,
-     OPT_SECURITY,
-     PO(max_result_dimension),
-     set_nonneg_int},
+    /* The security options. */
+    {"max_src_resolution", {"msr", NULL}, 1, 1, NULL, SEC, PO(max_src_resolution), set_megapixels},
+    {"max_src_file_size", {"msfs", NULL}, 1, 1, NULL, SEC | OPT_LLONG,
+     PO(max_src_file_size), set_int},
+    {"max_animation_frames", {"maf", NULL}, 1, 1, NULL, SEC | OPT_POSITIVE,
+     PO(max_animation_frames), set_int},
+    {"max_animation_frame_resolution", {"mafr", NULL}, 1, 1, NULL, SEC,
+     PO(max_animation_frame_resolution), set_megapixels},
+    {"max_result_dimension", {"mrd", NULL}, 1, 1, NULL, SEC, PO(max_result_dimension), set_int},
 };
+/* clang-format on */
 
 #undef PO
 #undef NA
+#undef SEC
 
 /* The row whose name or alias is name; NULL when there is none. */
 static const struct option_def *option_find(const char *name)
