@@ -639,7 +639,7 @@ static void curl_prepare(struct fetcher *f, const char *url, const struct fetch_
 }
 
 /*
- * The client headers that may reach an origin: If-None-Match,
+ * The only client headers that ever reach an origin: If-None-Match,
  * If-Modified-Since and Cookie, never one with a line break. *hdrs gets the
  * list (NULL when none; caller frees with curl_slist_free_all).
  */

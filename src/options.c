@@ -976,7 +976,7 @@ size_t options_canonical(const struct procopts *po, char *out, size_t outlen)
     PUT_INT(return_attachment);
     if (po->cachebuster[0] != '\0')
         put_string(out, outlen, &used, "cachebuster", po->cachebuster);
-    /* The processing options of issue 4: any change must change the hash. */
+    /* The geometry, trim, colour and watermark options: any change must change the hash. */
     PUT_INT(extend_ar);
     put_gravity(out, outlen, &used, "extend_ar_gravity", &po->extend_ar_gravity,
                 &d.extend_ar_gravity);

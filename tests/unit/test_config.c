@@ -1,4 +1,4 @@
-/* test_config.c: defaults, parsing and start-up errors (REFERENCE §3, STYLE 19). */
+/* test_config.c: defaults, parsing and start-up errors naming the variable. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -173,7 +173,7 @@ static void test_bounds_accepted(void **state)
 static void test_bad_quality(void **state)
 {
     (void)state;
-    /* 1..100; unparsable values stop start-up too (STYLE 19: never ignore silently). */
+    /* 1..100; unparsable values stop start-up too: a bad value is never ignored silently. */
     expect_bad("IMGPROXY_QUALITY", "0");
     expect_bad("IMGPROXY_QUALITY", "101");
     expect_bad("IMGPROXY_QUALITY", "abc");
@@ -481,7 +481,7 @@ static void test_release_zeroed(void **state)
     config_release(&c);
 }
 
-/* The HTTP settings of issue 5, and the one variable whose empty value counts. */
+/* The HTTP settings, and the one variable whose empty value counts. */
 static void test_http_settings(void **state)
 {
     struct config c;

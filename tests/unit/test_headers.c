@@ -1,4 +1,4 @@
-/* test_headers.c: the response header rules (REFERENCE §8) and the options that feed them. */
+/* test_headers.c: the response header rules and the options that feed them. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

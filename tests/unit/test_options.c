@@ -1,4 +1,4 @@
-/* test_options.c: processing options, their defaults and their errors (REFERENCE §2). */
+/* test_options.c: processing options, their defaults and their errors. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -857,7 +857,7 @@ static void test_unknown_options(void **state)
     expect_invalid("foo:1");
     expect_invalid("RS:fit:1:1");
     expect_invalid("W:100");
-    /* Pro-only options are unknown in OSS (§2.4). */
+    /* imgproxy Pro-only options are unknown here, as in imgproxy OSS. */
     expect_invalid("adjust:1:2:3");
     expect_invalid("ra:lanczos3");
     expect_invalid("pg:1");

@@ -1,4 +1,4 @@
-/* test_signature.c: HMAC-SHA256 URL signatures against the documented vectors (REFERENCE §1.2). */
+/* test_signature.c: HMAC-SHA256 URL signatures against imgproxy's documented vectors. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -220,7 +220,7 @@ static void test_verify_bad_encoding(void **state)
     (void)state;
     set_pair(0, v1_key, 6, v1_salt, 5);
     use_keys(1, 1, 32);
-    /* §1.2: base64url without padding; '=' is not accepted. */
+    /* base64url without padding; '=' is not accepted. */
     assert_int_equal(verify(V1_SIG "=", V1_PATH), ERR_SIGNATURE);
     /* The standard alphabet's '+' for the URL alphabet's '-'/'_' is not accepted. */
     assert_int_equal(verify("oKfUtW34Dvo2BGQehJFR4Nr0+rIjOtdtzJ3QFsUcXH8", V1_PATH), ERR_SIGNATURE);
@@ -236,7 +236,7 @@ static void test_verify_bad_encoding(void **state)
 static void test_verify_no_keys(void **state)
 {
     (void)state;
-    /* §1.2: no keys or no salts -> not checked. */
+    /* No keys or no salts -> not checked. */
     use_keys(0, 0, 32);
     cfg.keys = NULL;
     cfg.salts = NULL;
