@@ -924,103 +924,198 @@ static void put_string(char *out, size_t outlen, size_t *used, const char *name,
     put(out, outlen, used, "\n");
 }
 
+/*
+ * The fields options_canonical() writes, in struct order: a new option adds
+ * its fields here so that any change to them changes the ETag.
+ */
+enum canon_kind {
+    CK_INT,       /* int */
+    CK_BOOL,      /* bool, as 0/1 */
+    CK_RESIZE,    /* enum resize_type, as a number */
+    CK_DOUBLE,    /* double, %.17g */
+    CK_LLONG,     /* long long */
+    CK_GRAVITY,   /* struct gravity, "type:x:y" */
+    CK_QUALITIES, /* int[IMGTYPE_COUNT], one "name.format=q" per differing format */
+    CK_TYPES,     /* bool[IMGTYPE_COUNT], one "name.format=0/1" per differing format */
+    CK_FORMAT,    /* enum imgtype, by name */
+    CK_EXPIRES,   /* long long, written whenever has_expires */
+    CK_STRING,    /* char[OPTIONS_STR_MAX], written when not empty, escaped */
+    CK_SIDES,     /* int[4], one "name.i=v" per differing side */
+    CK_RGB,       /* unsigned char[3], one "name.i=v" per differing channel */
+};
+
+struct canon_field {
+    const char *name;
+    enum canon_kind kind;
+    size_t off;
+};
+
+#define CF(f, kind)                                                                                \
+    {                                                                                              \
+#f, kind, offsetof(struct procopts, f)                                                     \
+    }
+
+static const struct canon_field canon_fields[] = {
+    CF(resizing_type, CK_RESIZE),
+    CF(width, CK_INT),
+    CF(height, CK_INT),
+    CF(min_width, CK_INT),
+    CF(min_height, CK_INT),
+    CF(zoom_w, CK_DOUBLE),
+    CF(zoom_h, CK_DOUBLE),
+    CF(dpr, CK_DOUBLE),
+    CF(enlarge, CK_BOOL),
+    CF(extend, CK_BOOL),
+    CF(extend_gravity, CK_GRAVITY),
+    CF(gravity, CK_GRAVITY),
+    CF(crop_w, CK_DOUBLE),
+    CF(crop_h, CK_DOUBLE),
+    CF(crop_gravity, CK_GRAVITY),
+    CF(quality, CK_INT),
+    CF(format_quality, CK_QUALITIES),
+    CF(format, CK_FORMAT),
+    CF(rotate, CK_INT),
+    CF(auto_rotate, CK_BOOL),
+    CF(strip_metadata, CK_BOOL),
+    CF(strip_color_profile, CK_BOOL),
+    CF(expires, CK_EXPIRES),
+    CF(filename, CK_STRING),
+    CF(return_attachment, CK_BOOL),
+    CF(cachebuster, CK_STRING),
+    CF(extend_ar, CK_BOOL),
+    CF(extend_ar_gravity, CK_GRAVITY),
+    CF(padding, CK_SIDES),
+    CF(trim, CK_BOOL),
+    CF(trim_threshold, CK_DOUBLE),
+    CF(trim_has_color, CK_BOOL),
+    CF(trim_color, CK_RGB),
+    CF(trim_equal_hor, CK_BOOL),
+    CF(trim_equal_ver, CK_BOOL),
+    CF(flip_h, CK_BOOL),
+    CF(flip_v, CK_BOOL),
+    CF(flatten, CK_BOOL),
+    CF(background, CK_RGB),
+    CF(blur, CK_DOUBLE),
+    CF(sharpen, CK_DOUBLE),
+    CF(pixelate, CK_INT),
+    CF(keep_copyright, CK_BOOL),
+    CF(enforce_thumbnail, CK_BOOL),
+    CF(max_bytes, CK_INT),
+    CF(skip_processing, CK_TYPES),
+    CF(raw, CK_BOOL),
+    CF(wm_opacity, CK_DOUBLE),
+    CF(wm_gravity, CK_GRAVITY),
+    CF(wm_scale, CK_DOUBLE),
+    CF(max_src_resolution, CK_LLONG),
+    CF(max_src_file_size, CK_LLONG),
+    CF(max_animation_frames, CK_INT),
+    CF(max_animation_frame_resolution, CK_LLONG),
+    CF(max_result_dimension, CK_INT),
+};
+
+#undef CF
+
+/* Where to write: the buffer, its size and how much is used. */
+struct canon_out {
+    char *out;
+    size_t outlen;
+    size_t used;
+};
+
+/* The per-format arrays: "name.format=v" for each format whose value differs. */
+static void put_per_type(struct canon_out *o, const struct canon_field *f, const void *pv,
+                         const void *dv)
+{
+    for (int t = 1; t < IMGTYPE_COUNT; t++) {
+        int v = f->kind == CK_TYPES ? ((const bool *)pv)[t] : ((const int *)pv)[t];
+        int d = f->kind == CK_TYPES ? ((const bool *)dv)[t] : ((const int *)dv)[t];
+
+        if (v != d)
+            put(o->out, o->outlen, &o->used, "%s.%s=%d\n", f->name, imagetype_name((enum imgtype)t),
+                v);
+    }
+}
+
+/* The small fixed arrays: "name.i=v" for each element that differs. */
+static void put_indexed(struct canon_out *o, const struct canon_field *f, const void *pv,
+                        const void *dv)
+{
+    int n = f->kind == CK_SIDES ? 4 : 3;
+
+    for (int i = 0; i < n; i++) {
+        int v = f->kind == CK_SIDES ? ((const int *)pv)[i] : ((const unsigned char *)pv)[i];
+        int d = f->kind == CK_SIDES ? ((const int *)dv)[i] : ((const unsigned char *)dv)[i];
+
+        if (v != d)
+            put(o->out, o->outlen, &o->used, "%s.%d=%d\n", f->name, i, v);
+    }
+}
+
+/* Writes field f of po when it differs from the default d. */
+static void put_field(struct canon_out *o, const struct canon_field *f, const struct procopts *po,
+                      const struct procopts *d)
+{
+    const void *pv = (const char *)po + f->off, *dv = (const char *)d + f->off;
+    size_t *used = &o->used;
+
+    switch (f->kind) {
+    case CK_INT:
+        if (*(const int *)pv != *(const int *)dv)
+            put(o->out, o->outlen, used, "%s=%d\n", f->name, *(const int *)pv);
+        break;
+    case CK_BOOL:
+        if (*(const bool *)pv != *(const bool *)dv)
+            put(o->out, o->outlen, used, "%s=%d\n", f->name, (int)*(const bool *)pv);
+        break;
+    case CK_RESIZE:
+        if (*(const enum resize_type *)pv != *(const enum resize_type *)dv)
+            put(o->out, o->outlen, used, "%s=%d\n", f->name, (int)*(const enum resize_type *)pv);
+        break;
+    case CK_DOUBLE:
+        if (*(const double *)pv != *(const double *)dv)
+            put(o->out, o->outlen, used, "%s=%.17g\n", f->name, *(const double *)pv);
+        break;
+    case CK_LLONG:
+        if (*(const long long *)pv != *(const long long *)dv)
+            put(o->out, o->outlen, used, "%s=%lld\n", f->name, *(const long long *)pv);
+        break;
+    case CK_GRAVITY:
+        put_gravity(o->out, o->outlen, used, f->name, pv, dv);
+        break;
+    case CK_QUALITIES:
+    case CK_TYPES:
+        put_per_type(o, f, pv, dv);
+        break;
+    case CK_FORMAT:
+        if (*(const enum imgtype *)pv != *(const enum imgtype *)dv)
+            put(o->out, o->outlen, used, "%s=%s\n", f->name,
+                imagetype_name(*(const enum imgtype *)pv));
+        break;
+    case CK_EXPIRES:
+        if (po->has_expires)
+            put(o->out, o->outlen, used, "%s=%lld\n", f->name, *(const long long *)pv);
+        break;
+    case CK_STRING:
+        if (*(const char *)pv != '\0')
+            put_string(o->out, o->outlen, used, f->name, pv);
+        break;
+    case CK_SIDES:
+    case CK_RGB:
+        put_indexed(o, f, pv, dv);
+        break;
+    }
+}
+
 size_t options_canonical(const struct procopts *po, char *out, size_t outlen)
 {
     struct procopts d;
-    size_t used = 0;
+    struct canon_out o = {.out = out, .outlen = outlen, .used = 0};
 
     if (outlen == 0)
         return 0;
     out[0] = '\0';
     options_init(&d);
-#define PUT_INT(f)                                                                                 \
-    do {                                                                                           \
-        if (po->f != d.f)                                                                          \
-            put(out, outlen, &used, #f "=%d\n", (int)po->f);                                       \
-    } while (0)
-#define PUT_DBL(f)                                                                                 \
-    do {                                                                                           \
-        if (po->f != d.f)                                                                          \
-            put(out, outlen, &used, #f "=%.17g\n", po->f);                                         \
-    } while (0)
-    PUT_INT(resizing_type);
-    PUT_INT(width);
-    PUT_INT(height);
-    PUT_INT(min_width);
-    PUT_INT(min_height);
-    PUT_DBL(zoom_w);
-    PUT_DBL(zoom_h);
-    PUT_DBL(dpr);
-    PUT_INT(enlarge);
-    PUT_INT(extend);
-    put_gravity(out, outlen, &used, "extend_gravity", &po->extend_gravity, &d.extend_gravity);
-    put_gravity(out, outlen, &used, "gravity", &po->gravity, &d.gravity);
-    PUT_DBL(crop_w);
-    PUT_DBL(crop_h);
-    put_gravity(out, outlen, &used, "crop_gravity", &po->crop_gravity, &d.crop_gravity);
-    PUT_INT(quality);
-    for (int t = 1; t < IMGTYPE_COUNT; t++)
-        if (po->format_quality[t] != d.format_quality[t])
-            put(out, outlen, &used, "format_quality.%s=%d\n", imagetype_name((enum imgtype)t),
-                po->format_quality[t]);
-    if (po->format != d.format)
-        put(out, outlen, &used, "format=%s\n", imagetype_name(po->format));
-    PUT_INT(rotate);
-    PUT_INT(auto_rotate);
-    PUT_INT(strip_metadata);
-    PUT_INT(strip_color_profile);
-    if (po->has_expires)
-        put(out, outlen, &used, "expires=%lld\n", po->expires);
-    if (po->filename[0] != '\0')
-        put_string(out, outlen, &used, "filename", po->filename);
-    PUT_INT(return_attachment);
-    if (po->cachebuster[0] != '\0')
-        put_string(out, outlen, &used, "cachebuster", po->cachebuster);
-    /* The geometry, trim, colour and watermark options: any change must change the hash. */
-    PUT_INT(extend_ar);
-    put_gravity(out, outlen, &used, "extend_ar_gravity", &po->extend_ar_gravity,
-                &d.extend_ar_gravity);
-    for (int i = 0; i < 4; i++)
-        if (po->padding[i] != d.padding[i])
-            put(out, outlen, &used, "padding.%d=%d\n", i, po->padding[i]);
-    PUT_INT(trim);
-    PUT_DBL(trim_threshold);
-    PUT_INT(trim_has_color);
-    for (int i = 0; i < 3; i++)
-        if (po->trim_color[i] != d.trim_color[i])
-            put(out, outlen, &used, "trim_color.%d=%d\n", i, po->trim_color[i]);
-    PUT_INT(trim_equal_hor);
-    PUT_INT(trim_equal_ver);
-    PUT_INT(flip_h);
-    PUT_INT(flip_v);
-    PUT_INT(flatten);
-    for (int i = 0; i < 3; i++)
-        if (po->background[i] != d.background[i])
-            put(out, outlen, &used, "background.%d=%d\n", i, po->background[i]);
-    PUT_DBL(blur);
-    PUT_DBL(sharpen);
-    PUT_INT(pixelate);
-    PUT_INT(keep_copyright);
-    PUT_INT(enforce_thumbnail);
-    PUT_INT(max_bytes);
-    for (int t = 1; t < IMGTYPE_COUNT; t++)
-        if (po->skip_processing[t] != d.skip_processing[t])
-            put(out, outlen, &used, "skip_processing.%s=%d\n", imagetype_name((enum imgtype)t),
-                po->skip_processing[t]);
-    PUT_INT(raw);
-    PUT_DBL(wm_opacity);
-    put_gravity(out, outlen, &used, "wm_gravity", &po->wm_gravity, &d.wm_gravity);
-    PUT_DBL(wm_scale);
-    if (po->max_src_resolution != d.max_src_resolution)
-        put(out, outlen, &used, "max_src_resolution=%lld\n", po->max_src_resolution);
-    if (po->max_src_file_size != d.max_src_file_size)
-        put(out, outlen, &used, "max_src_file_size=%lld\n", po->max_src_file_size);
-    PUT_INT(max_animation_frames);
-    if (po->max_animation_frame_resolution != d.max_animation_frame_resolution)
-        put(out, outlen, &used, "max_animation_frame_resolution=%lld\n",
-            po->max_animation_frame_resolution);
-    PUT_INT(max_result_dimension);
-#undef PUT_INT
-#undef PUT_DBL
-    return used;
+    for (size_t i = 0; i < sizeof(canon_fields) / sizeof(canon_fields[0]); i++)
+        put_field(&o, &canon_fields[i], po, &d);
+    return o.used;
 }
