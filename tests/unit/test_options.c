@@ -13,32 +13,6 @@
 #include "presets.h"
 #include "testutil.h"
 
-static struct config saved_cfg;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (tu_load_default_cfg() != 0)
-        return -1;
-    saved_cfg = cfg;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    cfg = saved_cfg;
-    config_release(&cfg);
-    return 0;
-}
-
-static int reset_cfg(void **state)
-{
-    (void)state;
-    cfg = saved_cfg;
-    return 0;
-}
-
 /* options_apply on an exact-size copy of seg with separator sep. */
 static int apply_sep(struct procopts *po, const char *seg, char sep)
 {
@@ -1122,7 +1096,7 @@ static void test_separator_and_length(void **state)
     assert_int_equal(po.height, 20);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, reset_cfg, reset_cfg)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_cfg_reset, tu_cfg_reset)
 
 int main(void)
 {
@@ -1168,5 +1142,5 @@ int main(void)
         T(test_failed_option_reports),
         T(test_separator_and_length),
     };
-    return cmocka_run_group_tests_name("options", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("options", tests, tu_cfg_setup, tu_cfg_teardown);
 }

@@ -33,33 +33,6 @@ static const unsigned char v2_salt[] = {
 static const unsigned char other_key[] = "not-the-key";
 static const unsigned char other_salt[] = "not-the-salt";
 
-static struct config saved_cfg;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (tu_load_default_cfg() != 0)
-        return -1;
-    saved_cfg = cfg;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    cfg = saved_cfg;
-    config_release(&cfg);
-    return 0;
-}
-
-/* Each test points cfg at its own arrays; restoring the copy keeps config_release() safe. */
-static int reset_cfg(void **state)
-{
-    (void)state;
-    cfg = saved_cfg;
-    return 0;
-}
-
 static struct bytes keys[3], salts[3];
 
 static void set_pair(size_t i, const unsigned char *k, size_t klen, const unsigned char *s,
@@ -299,7 +272,7 @@ static void test_verify_trusted(void **state)
     assert_int_equal(verify(V1_SIG, V1_PATH), 0);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, reset_cfg, reset_cfg)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_cfg_reset, tu_cfg_reset)
 
 int main(void)
 {
@@ -309,5 +282,5 @@ int main(void)
         T(test_verify_wrong),          T(test_verify_bad_encoding), T(test_verify_no_keys),
         T(test_verify_multiple_pairs), T(test_verify_trusted),
     };
-    return cmocka_run_group_tests_name("signature", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("signature", tests, tu_cfg_setup, tu_cfg_teardown);
 }
