@@ -990,7 +990,8 @@ static void test_allowed_processing_options(void **state)
 {
     struct procopts po;
     struct errinfo e;
-    char *items[] = {"w", "resize"};
+    char w[] = "w", resize[] = "resize";
+    char *items[] = {w, resize};
 
     (void)state;
     cfg.allowed_processing_options.items = items;

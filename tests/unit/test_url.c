@@ -583,22 +583,27 @@ static void expect_pre(const char *in, const char *want)
 /* IMGPROXY_URL_REPLACEMENTS then IMGPROXY_BASE_URL, the last steps on a source URL. */
 static void test_preprocess(void **state)
 {
+    static char rep1[] = "mys3://=http://s3.example/;http://*.cdn.test/*/=local:///${2}/${1}-";
+    static char rep2[] = "a.b=c\\d";
+    static char rep3[] = "*=x:";
+    static char base[] = "http://base.test/";
+
     (void)state;
     expect_pre("http://a/b.jpg", "http://a/b.jpg");
-    cfg.url_replacements = "mys3://=http://s3.example/;http://*.cdn.test/*/=local:///${2}/${1}-";
+    cfg.url_replacements = rep1;
     expect_pre("mys3://bucket/x.png", "http://s3.example/bucket/x.png");
     expect_pre("http://eu.cdn.test/img/a.jpg", "local:///img/eu-a.jpg");
     /* Prefixes only, and '*' stops at '/'. */
     expect_pre("x-mys3://b", "x-mys3://b");
     expect_pre("http://a/b.cdn.test/c/d", "http://a/b.cdn.test/c/d");
-    cfg.url_replacements = "a.b=c\\d";
+    cfg.url_replacements = rep2;
     expect_pre("a.bx", "c\\dx");
     expect_pre("aXbx", "aXbx");
     /* A decoded source need not be UTF-8: matched as bytes (fuzz_url found an overread). */
-    cfg.url_replacements = "*=x:";
+    cfg.url_replacements = rep3;
     expect_pre("~\xec\xf3/a", "x:/a");
     cfg.url_replacements = NULL;
-    cfg.base_url = "http://base.test/";
+    cfg.base_url = base;
     expect_pre("img/a.jpg", "http://base.test/img/a.jpg");
     expect_pre("http://base.test/img/a.jpg", "http://base.test/img/a.jpg");
     cfg.base_url = NULL;
