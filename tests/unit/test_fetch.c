@@ -125,15 +125,20 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* fetch_local() of url under root into fresh r and e. */
+static int fetch_at(const char *url, struct fetch_result *r, struct errinfo *e)
+{
+    fetch_result_init(r);
+    err_clear(e);
+    return fetch_local(root, url, r, e);
+}
+
 static void expect_file(const char *url, const char *bytes, size_t len)
 {
     struct fetch_result r;
     struct errinfo e;
-    int rc;
+    int rc = fetch_at(url, &r, &e);
 
-    fetch_result_init(&r);
-    err_clear(&e);
-    rc = fetch_local(root, url, &r, &e);
     if (rc != 0)
         fail_msg("fetch_local(\"%s\") = %d (%s), want the file", url, rc, e.msg);
     assert_int_equal(r.origin_status, 200);
@@ -146,11 +151,8 @@ static void expect_not_found(const char *url)
 {
     struct fetch_result r;
     struct errinfo e;
-    int rc;
+    int rc = fetch_at(url, &r, &e);
 
-    fetch_result_init(&r);
-    err_clear(&e);
-    rc = fetch_local(root, url, &r, &e);
     if (rc != ERR_SOURCE_NOT_FOUND) {
         if (rc == 0 && r.body.len > 0 && r.body.len == sizeof OUTSIDE_BYTES - 1 &&
             memcmp(r.body.data, OUTSIDE_BYTES, r.body.len) == 0)
