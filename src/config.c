@@ -785,9 +785,9 @@ static int online_cpus(void)
     return n > 0 ? (int)n : 1;
 }
 
-int config_load(struct config *c, char *err, size_t errlen)
+/* Every variable's default, then the value of each one set in the environment. */
+static int load_table(struct config *c, char *err, size_t errlen)
 {
-    memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < NVARS; i++) {
         if (parse_var(c, &vars[i], vars[i].def, err, errlen) < 0)
             return -1;
@@ -806,11 +806,12 @@ int config_load(struct config *c, char *err, size_t errlen)
         if (parse_var(c, &vars[i], value, err, errlen) < 0)
             return -1;
     }
-    if (c->nkeys != c->nsalts) {
-        snprintf(err, errlen, "IMGPROXY_KEY and IMGPROXY_SALT: %zu keys but %zu salts", c->nkeys,
-                 c->nsalts);
-        return -1;
-    }
+    return 0;
+}
+
+/* Workers and connection threads when left at 0, and their consistency. */
+static int derive_threads(struct config *c, char *err, size_t errlen)
+{
     if (c->workers == 0) {
         /*
          * lighttpd's bin-path spawning sets PHP_FCGI_CHILDREN=1 and, like
@@ -828,42 +829,64 @@ int config_load(struct config *c, char *err, size_t errlen)
                  c->connections, c->workers);
         return -1;
     }
-    /* The allocator's own variables: not settings of ours, read only to log them. */
-    {
-        const char *am = getenv("MALLOC_ARENA_MAX");
-        const char *mc = getenv("MALLOC_CONF");
-        const char *tun = getenv("GLIBC_TUNABLES");
+    return 0;
+}
 
-        c->malloc_arena_max = am != NULL ? strdup(am) : NULL;
-        c->malloc_conf = mc != NULL ? strdup(mc) : NULL;
-        /* glibc reads these itself; a threshold set there wins over ours. */
-        c->malloc_thresholds_env = getenv("MALLOC_TRIM_THRESHOLD_") != NULL ||
-                                   getenv("MALLOC_MMAP_THRESHOLD_") != NULL ||
-                                   (tun != NULL && (strstr(tun, "malloc.trim_threshold") != NULL ||
-                                                    strstr(tun, "malloc.mmap_threshold") != NULL));
+/* The allocator's own variables: not settings of ours, read only to log them. */
+static void read_allocator_env(struct config *c)
+{
+    const char *am = getenv("MALLOC_ARENA_MAX");
+    const char *mc = getenv("MALLOC_CONF");
+    const char *tun = getenv("GLIBC_TUNABLES");
+
+    c->malloc_arena_max = am != NULL ? strdup(am) : NULL;
+    c->malloc_conf = mc != NULL ? strdup(mc) : NULL;
+    /* glibc reads these itself; a threshold set there wins over ours. */
+    c->malloc_thresholds_env = getenv("MALLOC_TRIM_THRESHOLD_") != NULL ||
+                               getenv("MALLOC_MMAP_THRESHOLD_") != NULL ||
+                               (tun != NULL && (strstr(tun, "malloc.trim_threshold") != NULL ||
+                                                strstr(tun, "malloc.mmap_threshold") != NULL));
+}
+
+/* %current_version in the user agent becomes the version, as imgproxy does. */
+static int expand_user_agent(struct config *c, char *err, size_t errlen)
+{
+    const char *tag = "%current_version";
+    char *at = strstr(c->user_agent, tag);
+    size_t n;
+    char *ua;
+
+    if (at == NULL)
+        return 0;
+    n = strlen(c->user_agent) - strlen(tag) + strlen(IMGFCGI_VERSION) + 1;
+    ua = malloc(n);
+    if (ua == NULL) {
+        snprintf(err, errlen, "IMGPROXY_USER_AGENT: out of memory");
+        return -1;
     }
+    snprintf(ua, n, "%.*s%s%s", (int)(at - c->user_agent), c->user_agent, IMGFCGI_VERSION,
+             at + strlen(tag));
+    free(c->user_agent);
+    c->user_agent = ua;
+    return 0;
+}
+
+int config_load(struct config *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    if (load_table(c, err, errlen) < 0)
+        return -1;
+    if (c->nkeys != c->nsalts) {
+        snprintf(err, errlen, "IMGPROXY_KEY and IMGPROXY_SALT: %zu keys but %zu salts", c->nkeys,
+                 c->nsalts);
+        return -1;
+    }
+    if (derive_threads(c, err, errlen) < 0)
+        return -1;
+    read_allocator_env(c);
     if (c->graceful_stop_timeout == 0)
         c->graceful_stop_timeout = 2 * c->timeout;
-    /* %current_version in the user agent, as imgproxy does. */
-    {
-        const char *tag = "%current_version";
-        char *at = strstr(c->user_agent, tag);
-
-        if (at != NULL) {
-            size_t n = strlen(c->user_agent) - strlen(tag) + strlen(IMGFCGI_VERSION) + 1;
-            char *ua = malloc(n);
-
-            if (ua == NULL) {
-                snprintf(err, errlen, "IMGPROXY_USER_AGENT: out of memory");
-                return -1;
-            }
-            snprintf(ua, n, "%.*s%s%s", (int)(at - c->user_agent), c->user_agent, IMGFCGI_VERSION,
-                     at + strlen(tag));
-            free(c->user_agent);
-            c->user_agent = ua;
-        }
-    }
-    return 0;
+    return expand_user_agent(c, err, errlen);
 }
 
 void config_release(struct config *c)
