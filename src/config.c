@@ -418,264 +418,364 @@ static int set_string(char **dst, const char *s, size_t n)
     return 0;
 }
 
-static int parse_var(struct config *c, const struct conf_var *v, const char *value, char *err,
+/*
+ * One parser per setting type. Each stores the value of v into c, or
+ * returns -1 with "NAME="value": why" in err; every variable's default goes
+ * through the same parser, so a bad default fails the same way.
+ */
+typedef int (*var_parser)(struct config *c, const struct conf_var *v, const char *value, char *err,
+                          size_t errlen);
+
+/* Replaces the string field of v with the first n bytes of s. */
+static int store_string(struct config *c, const struct conf_var *v, const char *value, size_t n,
+                        char *err, size_t errlen)
+{
+    if (set_string(field(c, v->offset), value, n) < 0)
+        return fail(err, errlen, v, value, "out of memory");
+    return 0;
+}
+
+/* Replaces the string field of v with s, which it takes ownership of. */
+static void take_string(struct config *c, const struct conf_var *v, char *s)
+{
+    char **dst = field(c, v->offset);
+
+    free(*dst);
+    *dst = s;
+}
+
+/*
+ * Steps through a comma list: *item and *n get the next item; false once the
+ * list is done. A trailing comma ends the list; *p is NULL after the last item.
+ */
+static bool next_item(const char **p, const char **item, size_t *n)
+{
+    const char *comma;
+
+    if (*p == NULL || **p == '\0')
+        return false;
+    comma = strchr(*p, ',');
+    *item = *p;
+    *n = comma != NULL ? (size_t)(comma - *p) : strlen(*p);
+    *p = comma != NULL ? comma + 1 : NULL;
+    return true;
+}
+
+/* T_INT and T_LLONG: a whole number in [min, max]. */
+static int var_integer(struct config *c, const struct conf_var *v, const char *value, char *err,
+                       size_t errlen)
+{
+    long long ll;
+
+    if (parse_ll(value, &ll) < 0)
+        return fail(err, errlen, v, value, "not an integer");
+    if (ll < v->min || ll > v->max) {
+        char why[96];
+
+        snprintf(why, sizeof(why), "must be between %lld and %lld", v->min, v->max);
+        return fail(err, errlen, v, value, why);
+    }
+    if (v->type == T_INT)
+        *(int *)field(c, v->offset) = (int)ll;
+    else
+        *(long long *)field(c, v->offset) = ll;
+    return 0;
+}
+
+static int var_octal(struct config *c, const struct conf_var *v, const char *value, char *err,
+                     size_t errlen)
+{
+    char *end;
+    long m;
+
+    errno = 0;
+    m = strtol(value, &end, 8);
+    if (*value == '\0' || *end != '\0' || errno != 0 || m < v->min || m > v->max)
+        return fail(err, errlen, v, value, "not an octal file mode");
+    *(int *)field(c, v->offset) = (int)m;
+    return 0;
+}
+
+static int var_bool(struct config *c, const struct conf_var *v, const char *value, char *err,
+                    size_t errlen)
+{
+    if (parse_go_bool(value, field(c, v->offset)) < 0)
+        return fail(err, errlen, v, value, "not a boolean (true/false/1/0)");
+    return 0;
+}
+
+static int var_string(struct config *c, const struct conf_var *v, const char *value, char *err,
+                      size_t errlen)
+{
+    return store_string(c, v, value, strlen(value), err, errlen);
+}
+
+/* T_LOGLEVEL: one of a fixed list of names. */
+static int var_loglevel(struct config *c, const struct conf_var *v, const char *value, char *err,
+                        size_t errlen)
+{
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+        if (strcmp(value, levels[i]) == 0)
+            return store_string(c, v, value, strlen(value), err, errlen);
+    return fail(err, errlen, v, value, "must be debug, info, warn or error");
+}
+
+static int var_separator(struct config *c, const struct conf_var *v, const char *value, char *err,
+                         size_t errlen)
+{
+    if (strlen(value) != 1 || value[0] == '/')
+        return fail(err, errlen, v, value, "must be one character other than /");
+    return store_string(c, v, value, 1, err, errlen);
+}
+
+/* T_URLPATH: cut at ? or #, trailing slashes dropped, a leading one added; "" stays "". */
+static int var_urlpath(struct config *c, const struct conf_var *v, const char *value, char *err,
+                       size_t errlen)
+{
+    size_t len = strcspn(value, "?#");
+    size_t lead;
+    char *out;
+
+    while (len > 0 && value[len - 1] == '/')
+        len--;
+    out = malloc(len + 2);
+    if (out == NULL)
+        return fail(err, errlen, v, value, "out of memory");
+    lead = len > 0 && value[0] != '/' ? 1 : 0;
+    out[0] = '/';
+    memcpy(out + lead, value, len);
+    out[len + lead] = '\0';
+    take_string(c, v, out);
+    return 0;
+}
+
+/* T_DIR: an existing directory, stored realpath'd; "" turns the feature off. */
+static int var_dir(struct config *c, const struct conf_var *v, const char *value, char *err,
+                   size_t errlen)
+{
+    char *real;
+    struct stat st;
+
+    if (*value == '\0')
+        return store_string(c, v, "", 0, err, errlen);
+    real = realpath(value, NULL);
+    if (real == NULL || stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        free(real);
+        return fail(err, errlen, v, value, "not an existing directory");
+    }
+    take_string(c, v, real);
+    return 0;
+}
+
+static int var_bytes(struct config *c, const struct conf_var *v, const char *value, char *err,
                      size_t errlen)
 {
     long long ll;
 
-    switch (v->type) {
-    case T_INT:
-    case T_LLONG:
-        if (parse_ll(value, &ll) < 0)
-            return fail(err, errlen, v, value, "not an integer");
-        if (ll < v->min || ll > v->max) {
-            char why[96];
+    if (parse_bytes(value, &ll) < 0 || ll < v->min || ll > v->max)
+        return fail(err, errlen, v, value, "must be a size in bytes, e.g. 1048576, 512k, 256M, 2G");
+    *(long long *)field(c, v->offset) = ll;
+    return 0;
+}
 
-            snprintf(why, sizeof(why), "must be between %lld and %lld", v->min, v->max);
-            return fail(err, errlen, v, value, why);
+/* strtod that insists on a number with nothing after it (errno set is a failure). */
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtod(s, &end);
+    return *s == '\0' || *end != '\0' || errno != 0 ? -1 : 0;
+}
+
+/* T_MEGAPIXELS: megapixels > 0 (or 0 when min is -1: a limit 0 turns off), stored as pixels. */
+static int var_megapixels(struct config *c, const struct conf_var *v, const char *value, char *err,
+                          size_t errlen)
+{
+    double mp;
+
+    if (parse_double(value, &mp) < 0 || !(mp > 0 || (v->min < 0 && mp == 0)) || mp > 1e7)
+        return fail(err, errlen, v, value, "must be a number of megapixels > 0");
+    *(long long *)field(c, v->offset) = (long long)(mp * 1000000.0);
+    return 0;
+}
+
+/* T_DOUBLE: a number in (min/1000, max/1000]. */
+static int var_double(struct config *c, const struct conf_var *v, const char *value, char *err,
+                      size_t errlen)
+{
+    double d, lo = (double)v->min / 1000, hi = (double)v->max / 1000;
+
+    if (parse_double(value, &d) < 0 || !(d > lo) || d > hi) {
+        char why[96];
+
+        snprintf(why, sizeof(why), "must be a number in (%g, %g]", lo, hi);
+        return fail(err, errlen, v, value, why);
+    }
+    *(double *)field(c, v->offset) = d;
+    return 0;
+}
+
+/* Decodes the hex string h (even, non-empty length) into b; the message on failure in *why. */
+static int decode_hex(const char *h, struct bytes *b, const char **why)
+{
+    size_t hl = strlen(h);
+
+    if (hl == 0 || hl % 2 != 0) {
+        *why = "each item must be a non-empty hex string";
+        return -1;
+    }
+    b->data = malloc(hl / 2);
+    if (b->data == NULL) {
+        *why = "out of memory";
+        return -1;
+    }
+    b->len = hl / 2;
+    for (size_t j = 0; j < hl; j += 2) {
+        int hi = parse_hex_digit(h[j]), lo = parse_hex_digit(h[j + 1]);
+
+        if (hi < 0 || lo < 0) {
+            *why = "not a hex string";
+            return -1;
         }
-        if (v->type == T_INT)
-            *(int *)field(c, v->offset) = (int)ll;
-        else
-            *(long long *)field(c, v->offset) = ll;
-        return 0;
-    case T_OCTAL: {
-        char *end;
-        long m;
-
-        errno = 0;
-        m = strtol(value, &end, 8);
-        if (*value == '\0' || *end != '\0' || errno != 0 || m < v->min || m > v->max)
-            return fail(err, errlen, v, value, "not an octal file mode");
-        *(int *)field(c, v->offset) = (int)m;
-        return 0;
+        b->data[j / 2] = (unsigned char)(hi << 4 | lo);
     }
-    case T_BOOL:
-        if (parse_go_bool(value, field(c, v->offset)) < 0)
-            return fail(err, errlen, v, value, "not a boolean (true/false/1/0)");
-        return 0;
-    case T_STR:
-        if (set_string(field(c, v->offset), value, strlen(value)) < 0)
-            return fail(err, errlen, v, value, "out of memory");
-        return 0;
-    case T_LOGLEVEL:
-        if (strcmp(value, "debug") && strcmp(value, "info") && strcmp(value, "warn") &&
-            strcmp(value, "error"))
-            return fail(err, errlen, v, value, "must be debug, info, warn or error");
-        if (set_string(field(c, v->offset), value, strlen(value)) < 0)
-            return fail(err, errlen, v, value, "out of memory");
-        return 0;
-    case T_SEPARATOR:
-        if (strlen(value) != 1 || value[0] == '/')
-            return fail(err, errlen, v, value, "must be one character other than /");
-        if (set_string(field(c, v->offset), value, 1) < 0)
-            return fail(err, errlen, v, value, "out of memory");
-        return 0;
-    case T_URLPATH: {
-        size_t len = strcspn(value, "?#");
-        char *out;
+    return 0;
+}
 
-        while (len > 0 && value[len - 1] == '/')
-            len--;
-        out = malloc(len + 2);
-        if (out == NULL)
-            return fail(err, errlen, v, value, "out of memory");
-        if (len == 0) {
-            out[0] = '\0';
-        } else if (value[0] == '/') {
-            memcpy(out, value, len);
-            out[len] = '\0';
-        } else {
-            out[0] = '/';
-            memcpy(out + 1, value, len);
-            out[len + 1] = '\0';
-        }
-        free(*(char **)field(c, v->offset));
-        *(char **)field(c, v->offset) = out;
-        return 0;
+/* T_HEXLIST: comma list of hex strings; a key is never echoed in a message. */
+static int var_hexlist(struct config *c, const struct conf_var *v, const char *value, char *err,
+                       size_t errlen)
+{
+    struct bytes **list = field(c, v->offset);
+    size_t *count = field(c, v->count_offset);
+    struct strlist parts;
+    const char *why = NULL;
+
+    free_hexlist(list, count);
+    if (split_list(value, &parts) < 0) {
+        free_list(&parts);
+        return fail(err, errlen, v, "...", "out of memory");
     }
-    case T_DIR: {
-        char *real;
-        struct stat st;
-
-        if (*value == '\0')
-            return set_string(field(c, v->offset), "", 0) < 0
-                       ? fail(err, errlen, v, value, "out of memory")
-                       : 0;
-        real = realpath(value, NULL);
-        if (real == NULL || stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            free(real);
-            return fail(err, errlen, v, value, "not an existing directory");
-        }
-        free(*(char **)field(c, v->offset));
-        *(char **)field(c, v->offset) = real;
-        return 0;
-    }
-    case T_BYTES:
-        if (parse_bytes(value, &ll) < 0 || ll < v->min || ll > v->max)
-            return fail(err, errlen, v, value,
-                        "must be a size in bytes, e.g. 1048576, 512k, 256M, 2G");
-        *(long long *)field(c, v->offset) = ll;
-        return 0;
-    case T_MEGAPIXELS: {
-        char *end;
-        double mp;
-
-        errno = 0;
-        mp = strtod(value, &end);
-        /* min -1 marks a limit where 0 means "off". */
-        if (*value == '\0' || *end != '\0' || errno != 0 || !(mp > 0 || (v->min < 0 && mp == 0)) ||
-            mp > 1e7)
-            return fail(err, errlen, v, value, "must be a number of megapixels > 0");
-        *(long long *)field(c, v->offset) = (long long)(mp * 1000000.0);
-        return 0;
-    }
-    case T_HEXLIST: {
-        struct bytes **list = field(c, v->offset);
-        size_t *count = field(c, v->count_offset);
-        struct strlist parts;
-
-        free_hexlist(list, count);
-        if (split_list(value, &parts) < 0) {
+    if (parts.len > 0) {
+        *list = calloc(parts.len, sizeof(struct bytes));
+        if (*list == NULL) {
             free_list(&parts);
             return fail(err, errlen, v, "...", "out of memory");
         }
-        if (parts.len > 0) {
-            *list = calloc(parts.len, sizeof(struct bytes));
-            if (*list == NULL) {
-                free_list(&parts);
-                return fail(err, errlen, v, "...", "out of memory");
-            }
-        }
-        for (size_t i = 0; i < parts.len; i++) {
-            const char *h = parts.items[i];
-            size_t hl = strlen(h);
-            struct bytes *b = &(*list)[i];
-
-            (*count)++;
-            if (hl == 0 || hl % 2 != 0) {
-                free_list(&parts);
-                return fail(err, errlen, v, "***", "each item must be a non-empty hex string");
-            }
-            b->data = malloc(hl / 2);
-            if (b->data == NULL) {
-                free_list(&parts);
-                return fail(err, errlen, v, "***", "out of memory");
-            }
-            b->len = hl / 2;
-            for (size_t j = 0; j < hl; j += 2) {
-                int hi = parse_hex_digit(h[j]), lo = parse_hex_digit(h[j + 1]);
-
-                if (hi < 0 || lo < 0) {
-                    free_list(&parts);
-                    return fail(err, errlen, v, "***", "not a hex string");
-                }
-                b->data[j / 2] = (unsigned char)(hi << 4 | lo);
-            }
-        }
-        free_list(&parts);
-        return 0;
     }
-    case T_STRLIST: {
-        struct strlist *l = field(c, v->offset);
-
-        free_list(l);
-        if (split_list(value, l) < 0)
-            return fail(err, errlen, v, value, "out of memory");
-        return 0;
+    for (size_t i = 0; i < parts.len && why == NULL; i++) {
+        (*count)++;
+        if (decode_hex(parts.items[i], &(*list)[i], &why) < 0)
+            break;
     }
-    case T_FORMATQ: {
-        int *q = field(c, v->offset);
-        const char *p = value;
+    free_list(&parts);
+    return why != NULL ? fail(err, errlen, v, "***", why) : 0;
+}
 
-        while (*p) {
-            const char *comma = strchr(p, ',');
-            size_t n = comma ? (size_t)(comma - p) : strlen(p);
-            const char *eq = memchr(p, '=', n);
-            enum imgtype t;
-            char num[16];
-            long long qv;
+static int var_strlist(struct config *c, const struct conf_var *v, const char *value, char *err,
+                       size_t errlen)
+{
+    struct strlist *l = field(c, v->offset);
 
-            if (eq == NULL)
-                return fail(err, errlen, v, value, "items must be format=quality");
-            t = imagetype_from_name(p, (size_t)(eq - p));
-            if (t == IMGTYPE_UNKNOWN)
-                return fail(err, errlen, v, value, "unknown format");
-            if ((size_t)(p + n - eq - 1) >= sizeof(num))
-                return fail(err, errlen, v, value, "bad quality");
-            memcpy(num, eq + 1, (size_t)(p + n - eq - 1));
-            num[p + n - eq - 1] = '\0';
-            if (parse_ll(num, &qv) < 0 || qv < v->min || qv > v->max)
-                return fail(err, errlen, v, value, "quality must be between 1 and 100");
-            q[t] = (int)qv;
-            if (comma == NULL)
-                break;
-            p = comma + 1;
-        }
-        return 0;
+    free_list(l);
+    if (split_list(value, l) < 0)
+        return fail(err, errlen, v, value, "out of memory");
+    return 0;
+}
+
+/* T_FORMATQ: "webp=79,avif=63", each quality in [min, max]. */
+static int var_formatq(struct config *c, const struct conf_var *v, const char *value, char *err,
+                       size_t errlen)
+{
+    int *q = field(c, v->offset);
+    const char *p = value, *item;
+    size_t n;
+
+    while (next_item(&p, &item, &n)) {
+        const char *eq = memchr(item, '=', n);
+        size_t ql;
+        enum imgtype t;
+        char num[16];
+        long long qv;
+
+        if (eq == NULL)
+            return fail(err, errlen, v, value, "items must be format=quality");
+        t = imagetype_from_name(item, (size_t)(eq - item));
+        if (t == IMGTYPE_UNKNOWN)
+            return fail(err, errlen, v, value, "unknown format");
+        ql = (size_t)(item + n - eq - 1);
+        if (ql >= sizeof(num))
+            return fail(err, errlen, v, value, "bad quality");
+        memcpy(num, eq + 1, ql);
+        num[ql] = '\0';
+        if (parse_ll(num, &qv) < 0 || qv < v->min || qv > v->max)
+            return fail(err, errlen, v, value, "quality must be between 1 and 100");
+        q[t] = (int)qv;
     }
-    case T_DOUBLE: {
-        char *end;
-        double d;
+    return 0;
+}
 
-        errno = 0;
-        d = strtod(value, &end);
-        if (*value == '\0' || *end != '\0' || errno != 0 || !(d > (double)v->min / 1000) ||
-            d > (double)v->max / 1000) {
-            char why[96];
+/* T_TYPES: a set of known image types; empty is the empty set. */
+static int var_types(struct config *c, const struct conf_var *v, const char *value, char *err,
+                     size_t errlen)
+{
+    bool *on = field(c, v->offset);
+    const char *p = value, *item;
+    size_t n;
 
-            snprintf(why, sizeof(why), "must be a number in (%g, %g]", (double)v->min / 1000,
-                     (double)v->max / 1000);
-            return fail(err, errlen, v, value, why);
-        }
-        *(double *)field(c, v->offset) = d;
-        return 0;
+    memset(on, 0, sizeof(bool) * IMGTYPE_COUNT);
+    while (next_item(&p, &item, &n)) {
+        enum imgtype t = imagetype_from_name(item, n);
+
+        if (t == IMGTYPE_UNKNOWN)
+            return fail(err, errlen, v, value, "unknown format");
+        on[t] = true;
     }
-    case T_TYPES: {
-        bool *on = field(c, v->offset);
-        const char *p = value;
+    return 0;
+}
 
-        memset(on, 0, sizeof(bool) * IMGTYPE_COUNT);
-        while (*p) {
-            const char *comma = strchr(p, ',');
-            size_t n = comma ? (size_t)(comma - p) : strlen(p);
-            enum imgtype t = imagetype_from_name(p, n);
+/* T_FORMATS: an ordered list of the types imgfcgi can write, at least one. */
+static int var_formats(struct config *c, const struct conf_var *v, const char *value, char *err,
+                       size_t errlen)
+{
+    enum imgtype *f = field(c, v->offset);
+    size_t *count = field(c, v->count_offset);
+    const char *p = value, *item;
+    size_t n;
 
-            if (t == IMGTYPE_UNKNOWN)
-                return fail(err, errlen, v, value, "unknown format");
-            on[t] = true;
-            if (comma == NULL)
-                break;
-            p = comma + 1;
-        }
-        return 0;
+    *count = 0;
+    while (next_item(&p, &item, &n)) {
+        enum imgtype t = imagetype_from_name(item, n);
+
+        if (t == IMGTYPE_UNKNOWN)
+            return fail(err, errlen, v, value, "unknown format");
+        /* Formats imgfcgi cannot write are dropped, as imgproxy does. */
+        if (imagetype_saveable(t) && *count < IMGTYPE_COUNT)
+            f[(*count)++] = t;
     }
-    case T_FORMATS: {
-        enum imgtype *f = field(c, v->offset);
-        size_t *count = field(c, v->count_offset);
-        const char *p = value;
+    if (*count == 0)
+        return fail(err, errlen, v, value, "no saveable format");
+    return 0;
+}
 
-        *count = 0;
-        while (*p) {
-            const char *comma = strchr(p, ',');
-            size_t n = comma ? (size_t)(comma - p) : strlen(p);
-            enum imgtype t = imagetype_from_name(p, n);
+static const var_parser parsers[] = {
+    [T_INT] = var_integer,           [T_BOOL] = var_bool,       [T_STR] = var_string,
+    [T_MEGAPIXELS] = var_megapixels, [T_LLONG] = var_integer,   [T_HEXLIST] = var_hexlist,
+    [T_STRLIST] = var_strlist,       [T_FORMATQ] = var_formatq, [T_FORMATS] = var_formats,
+    [T_SEPARATOR] = var_separator,   [T_URLPATH] = var_urlpath, [T_LOGLEVEL] = var_loglevel,
+    [T_OCTAL] = var_octal,           [T_DIR] = var_dir,         [T_DOUBLE] = var_double,
+    [T_TYPES] = var_types,           [T_BYTES] = var_bytes,
+};
 
-            if (t == IMGTYPE_UNKNOWN)
-                return fail(err, errlen, v, value, "unknown format");
-            /* Formats imgfcgi cannot write are dropped, as imgproxy does. */
-            if (imagetype_saveable(t) && *count < IMGTYPE_COUNT)
-                f[(*count)++] = t;
-            if (comma == NULL)
-                break;
-            p = comma + 1;
-        }
-        if (*count == 0)
-            return fail(err, errlen, v, value, "no saveable format");
-        return 0;
-    }
-    }
-    return fail(err, errlen, v, value, "unknown type");
+static int parse_var(struct config *c, const struct conf_var *v, const char *value, char *err,
+                     size_t errlen)
+{
+    if ((size_t)v->type >= sizeof(parsers) / sizeof(parsers[0]) || parsers[v->type] == NULL)
+        return fail(err, errlen, v, value, "unknown type");
+    return parsers[v->type](c, v, value, err, errlen);
 }
 
 static int online_cpus(void)
@@ -685,9 +785,9 @@ static int online_cpus(void)
     return n > 0 ? (int)n : 1;
 }
 
-int config_load(struct config *c, char *err, size_t errlen)
+/* Every variable's default, then the value of each one set in the environment. */
+static int load_table(struct config *c, char *err, size_t errlen)
 {
-    memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < NVARS; i++) {
         if (parse_var(c, &vars[i], vars[i].def, err, errlen) < 0)
             return -1;
@@ -706,11 +806,12 @@ int config_load(struct config *c, char *err, size_t errlen)
         if (parse_var(c, &vars[i], value, err, errlen) < 0)
             return -1;
     }
-    if (c->nkeys != c->nsalts) {
-        snprintf(err, errlen, "IMGPROXY_KEY and IMGPROXY_SALT: %zu keys but %zu salts", c->nkeys,
-                 c->nsalts);
-        return -1;
-    }
+    return 0;
+}
+
+/* Workers and connection threads when left at 0, and their consistency. */
+static int derive_threads(struct config *c, char *err, size_t errlen)
+{
     if (c->workers == 0) {
         /*
          * lighttpd's bin-path spawning sets PHP_FCGI_CHILDREN=1 and, like
@@ -728,42 +829,64 @@ int config_load(struct config *c, char *err, size_t errlen)
                  c->connections, c->workers);
         return -1;
     }
-    /* The allocator's own variables: not settings of ours, read only to log them. */
-    {
-        const char *am = getenv("MALLOC_ARENA_MAX");
-        const char *mc = getenv("MALLOC_CONF");
-        const char *tun = getenv("GLIBC_TUNABLES");
+    return 0;
+}
 
-        c->malloc_arena_max = am != NULL ? strdup(am) : NULL;
-        c->malloc_conf = mc != NULL ? strdup(mc) : NULL;
-        /* glibc reads these itself; a threshold set there wins over ours. */
-        c->malloc_thresholds_env = getenv("MALLOC_TRIM_THRESHOLD_") != NULL ||
-                                   getenv("MALLOC_MMAP_THRESHOLD_") != NULL ||
-                                   (tun != NULL && (strstr(tun, "malloc.trim_threshold") != NULL ||
-                                                    strstr(tun, "malloc.mmap_threshold") != NULL));
+/* The allocator's own variables: not settings of ours, read only to log them. */
+static void read_allocator_env(struct config *c)
+{
+    const char *am = getenv("MALLOC_ARENA_MAX");
+    const char *mc = getenv("MALLOC_CONF");
+    const char *tun = getenv("GLIBC_TUNABLES");
+
+    c->malloc_arena_max = am != NULL ? strdup(am) : NULL;
+    c->malloc_conf = mc != NULL ? strdup(mc) : NULL;
+    /* glibc reads these itself; a threshold set there wins over ours. */
+    c->malloc_thresholds_env = getenv("MALLOC_TRIM_THRESHOLD_") != NULL ||
+                               getenv("MALLOC_MMAP_THRESHOLD_") != NULL ||
+                               (tun != NULL && (strstr(tun, "malloc.trim_threshold") != NULL ||
+                                                strstr(tun, "malloc.mmap_threshold") != NULL));
+}
+
+/* %current_version in the user agent becomes the version, as imgproxy does. */
+static int expand_user_agent(struct config *c, char *err, size_t errlen)
+{
+    const char *tag = "%current_version";
+    char *at = strstr(c->user_agent, tag);
+    size_t n;
+    char *ua;
+
+    if (at == NULL)
+        return 0;
+    n = strlen(c->user_agent) - strlen(tag) + strlen(IMGFCGI_VERSION) + 1;
+    ua = malloc(n);
+    if (ua == NULL) {
+        snprintf(err, errlen, "IMGPROXY_USER_AGENT: out of memory");
+        return -1;
     }
+    snprintf(ua, n, "%.*s%s%s", (int)(at - c->user_agent), c->user_agent, IMGFCGI_VERSION,
+             at + strlen(tag));
+    free(c->user_agent);
+    c->user_agent = ua;
+    return 0;
+}
+
+int config_load(struct config *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    if (load_table(c, err, errlen) < 0)
+        return -1;
+    if (c->nkeys != c->nsalts) {
+        snprintf(err, errlen, "IMGPROXY_KEY and IMGPROXY_SALT: %zu keys but %zu salts", c->nkeys,
+                 c->nsalts);
+        return -1;
+    }
+    if (derive_threads(c, err, errlen) < 0)
+        return -1;
+    read_allocator_env(c);
     if (c->graceful_stop_timeout == 0)
         c->graceful_stop_timeout = 2 * c->timeout;
-    /* %current_version in the user agent, as imgproxy does. */
-    {
-        const char *tag = "%current_version";
-        char *at = strstr(c->user_agent, tag);
-
-        if (at != NULL) {
-            size_t n = strlen(c->user_agent) - strlen(tag) + strlen(IMGFCGI_VERSION) + 1;
-            char *ua = malloc(n);
-
-            if (ua == NULL) {
-                snprintf(err, errlen, "IMGPROXY_USER_AGENT: out of memory");
-                return -1;
-            }
-            snprintf(ua, n, "%.*s%s%s", (int)(at - c->user_agent), c->user_agent, IMGFCGI_VERSION,
-                     at + strlen(tag));
-            free(c->user_agent);
-            c->user_agent = ua;
-        }
-    }
-    return 0;
+    return expand_user_agent(c, err, errlen);
 }
 
 void config_release(struct config *c)

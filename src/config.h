@@ -92,7 +92,7 @@ struct config {
     bool return_attachment;       /* IMGPROXY_RETURN_ATTACHMENT */
     int ttl;                      /* IMGPROXY_TTL, seconds */
 
-    /* HTTP semantics (REFERENCE §8) */
+    /* HTTP semantics: caching, validators, CORS, cookies, fallback image */
     bool cache_control_passthrough;      /* IMGPROXY_CACHE_CONTROL_PASSTHROUGH */
     bool use_etag;                       /* IMGPROXY_USE_ETAG */
     char *etag_buster;                   /* IMGPROXY_ETAG_BUSTER */

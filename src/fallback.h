@@ -1,4 +1,4 @@
-/* fallback.h: the fallback image sent instead of a failed download (REFERENCE §3). */
+/* fallback.h: the fallback image sent instead of a failed download. */
 #ifndef IMGFCGI_FALLBACK_H
 #define IMGFCGI_FALLBACK_H
 

@@ -416,29 +416,18 @@ static int local_validators(const char *rel, const struct stat *st, struct fetch
     return 0;
 }
 
-/* fetch_local() with the limits of one request (0 = none). */
-static int read_local(const char *root, const char *url, long long max_size,
-                      long long max_resolution, bool check_type, struct fetch_result *r,
-                      struct errinfo *e)
+/*
+ * The path of a local:// URL, percent-decoded into *rel (caller frees) with
+ * its length in *rel_len: a host part is skipped, as imgproxy uses the URL's
+ * path, and the query (from IMGPROXY_SOURCE_URL_QUERY_SEPARATOR) is cut.
+ */
+static int local_path(const char *url, char **rel, size_t *rel_len, struct errinfo *e)
 {
     const char *p = url + strlen("local://");
-    size_t plen;
-    char *rel = NULL, *joined = NULL, *real = NULL;
     const char *sep = cfg.source_url_query_separator;
-    size_t rootlen;
-    struct stat st;
-    int fd = -1, ret;
+    size_t plen;
     long dl;
-    struct transfer probe = {.r = r,
-                             .max_resolution = max_resolution,
-                             .probing = max_resolution > 0,
-                             .check_type = check_type,
-                             .typing = check_type};
 
-    if (root == NULL || *root == '\0')
-        return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: local (local:// is disabled)");
-    rootlen = strlen(root);
-    /* local://host/path: imgproxy uses the URL's path, so skip a host part. */
     if (*p != '/') {
         const char *slash = strchr(p, '/');
 
@@ -451,78 +440,110 @@ static int read_local(const char *root, const char *url, long long max_size,
         if (q != NULL)
             plen = (size_t)(q - p);
     }
-    rel = malloc(plen + 1);
-    if (rel == NULL) {
-        ret = err_set(e, ERR_INTERNAL, "out of memory");
-        goto out;
-    }
-    dl = url_unescape(p, plen, rel);
-    if (dl < 0 || memchr(rel, '\0', (size_t)dl) != NULL) {
-        ret = err_set(e, ERR_SOURCE_NOT_FOUND, "Invalid local path");
-        goto out;
-    }
-    joined = malloc(rootlen + (size_t)dl + 2);
-    if (joined == NULL) {
-        ret = err_set(e, ERR_INTERNAL, "out of memory");
-        goto out;
-    }
+    *rel = malloc(plen + 1);
+    if (*rel == NULL)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    dl = url_unescape(p, plen, *rel);
+    if (dl < 0 || memchr(*rel, '\0', (size_t)dl) != NULL)
+        return err_set(e, ERR_SOURCE_NOT_FOUND, "Invalid local path");
+    *rel_len = (size_t)dl;
+    return 0;
+}
+
+/*
+ * Opens rel under root read-only into *fd with its stat in *st. realpath
+ * resolves "..", "." and every symlink; whatever it names must still be
+ * under root: this is what keeps ../ and symlinks from escaping.
+ */
+static int local_open(const char *root, const char *rel, size_t rel_len, int *fd, struct stat *st,
+                      struct errinfo *e)
+{
+    size_t rootlen = strlen(root);
+    char *joined = malloc(rootlen + rel_len + 2);
+    char *real = NULL;
+    int ret = 0;
+
+    if (joined == NULL)
+        return err_set(e, ERR_INTERNAL, "out of memory");
     memcpy(joined, root, rootlen);
     joined[rootlen] = '/';
-    memcpy(joined + rootlen + 1, rel, (size_t)dl + 1);
-    /*
-     * realpath resolves "..", "." and every symlink; whatever it names must
-     * still be under root. This is what keeps ../ and symlinks from escaping.
-     */
+    memcpy(joined + rootlen + 1, rel, rel_len + 1);
     real = realpath(joined, NULL);
     if (real == NULL || strncmp(real, root, rootlen) != 0 ||
         (real[rootlen] != '/' && !(rootlen == 1 && root[0] == '/'))) {
         ret = err_set(e, ERR_SOURCE_NOT_FOUND, "Source file not found: %s", rel);
         goto out;
     }
-    fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    *fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (*fd < 0 || fstat(*fd, st) < 0 || !S_ISREG(st->st_mode))
         ret = err_set(e, ERR_SOURCE_NOT_FOUND, "Source file not found or not a file: %s", rel);
-        goto out;
-    }
-    if (max_size > 0 && st.st_size > max_size) {
-        ret = err_set(e, ERR_SOURCE_TYPE, "Source image file is too big (%lld bytes)",
-                      (long long)st.st_size);
-        goto out;
-    }
+out:
+    free(real);
+    free(joined);
+    return ret;
+}
+
+/*
+ * Reads size bytes of fd into r->body in LOCAL_READ_STEP steps, with the
+ * same header checks as a download (probe) after each step, so a source
+ * that is refused is not read to the end.
+ */
+static int local_read(int fd, size_t size, const char *rel, struct transfer *probe,
+                      struct fetch_result *r, struct errinfo *e)
+{
     /* The size is known: one buffer that fits. */
-    if (body_for(r, (size_t)st.st_size + 1) < 0) {
-        ret = err_set(e, ERR_INTERNAL, "out of memory for %lld bytes", (long long)st.st_size);
-        goto out;
-    }
+    if (body_for(r, size + 1) < 0)
+        return err_set(e, ERR_INTERNAL, "out of memory for %lld bytes", (long long)size);
     r->body.len = 0;
-    while (r->body.len < (size_t)st.st_size) {
-        size_t want = (size_t)st.st_size - r->body.len;
+    while (r->body.len < size) {
+        size_t want = size - r->body.len;
         ssize_t n;
 
         if (want > LOCAL_READ_STEP)
             want = LOCAL_READ_STEP;
         n = read(fd, r->body.data + r->body.len, want);
-
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            ret = err_set(e, ERR_SOURCE_FAILED, "Reading %s failed", rel);
-            goto out;
-        }
+        if (n <= 0)
+            return err_set(e, ERR_SOURCE_FAILED, "Reading %s failed", rel);
         r->body.len += (size_t)n;
-        /* The same header check as a download, before the rest is read. */
-        if (checking(&probe) && check_body(&probe, r->body.len == (size_t)st.st_size) < 0) {
-            ret = rejected(&probe, e);
-            goto out;
-        }
+        if (checking(probe) && check_body(probe, r->body.len == size) < 0)
+            return rejected(probe, e);
     }
-    r->origin_status = 200;
-    ret = local_validators(rel, &st, r, e);
-out:
+    return 0;
+}
+
+/* fetch_local() with the limits of one request (0 = none). */
+static int read_local(const char *root, const char *url, long long max_size,
+                      long long max_resolution, bool check_type, struct fetch_result *r,
+                      struct errinfo *e)
+{
+    char *rel = NULL;
+    size_t rel_len = 0;
+    struct stat st;
+    int fd = -1, ret;
+    struct transfer probe = {.r = r,
+                             .max_resolution = max_resolution,
+                             .probing = max_resolution > 0,
+                             .check_type = check_type,
+                             .typing = check_type};
+
+    if (root == NULL || *root == '\0')
+        return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: local (local:// is disabled)");
+    ret = local_path(url, &rel, &rel_len, e);
+    if (ret == 0)
+        ret = local_open(root, rel, rel_len, &fd, &st, e);
+    if (ret == 0 && max_size > 0 && st.st_size > max_size)
+        ret = err_set(e, ERR_SOURCE_TYPE, "Source image file is too big (%lld bytes)",
+                      (long long)st.st_size);
+    if (ret == 0)
+        ret = local_read(fd, (size_t)st.st_size, rel, &probe, r, e);
+    if (ret == 0) {
+        r->origin_status = 200;
+        ret = local_validators(rel, &st, r, e);
+    }
     if (fd >= 0)
         close(fd);
-    free(real);
-    free(joined);
     free(rel);
     return ret;
 }
@@ -559,22 +580,28 @@ static bool whole_range(const char *cr, long long content_length)
     return start == 0 && total > 0 && end == total - 1;
 }
 
-static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opts *o,
-                      struct fetch_result *r, struct errinfo *e)
+/* The transfer's limits: the request's own with o->has_limits, else the settings'. */
+static void transfer_init(struct transfer *t, const struct fetch_opts *o, struct fetch_result *r)
+{
+    bool own = o != NULL && o->has_limits;
+
+    memset(t, 0, sizeof(*t));
+    t->r = r;
+    t->content_length = -1;
+    t->max_size = own ? o->max_file_size : cfg.max_src_file_size;
+    t->max_resolution = own ? o->max_resolution : cfg.max_src_resolution;
+    t->probing = t->max_resolution > 0;
+    t->check_type = t->typing = own && o->check_type;
+    t->policy.allow_loopback = cfg.allow_loopback_source_addresses;
+    t->policy.allow_link_local = cfg.allow_link_local_source_addresses;
+    t->policy.allow_private = cfg.allow_private_source_addresses;
+}
+
+/* Sets every option of the easy handle for one transfer of url into t. */
+static void curl_prepare(struct fetcher *f, const char *url, const struct fetch_opts *o,
+                         struct transfer *t)
 {
     CURL *c = f->curl;
-    struct curl_slist *hdrs = NULL;
-    struct transfer t = {.r = r, .status = 0, .content_length = -1};
-    CURLcode rc;
-    long status = 0;
-
-    t.max_size = o != NULL && o->has_limits ? o->max_file_size : cfg.max_src_file_size;
-    t.max_resolution = o != NULL && o->has_limits ? o->max_resolution : cfg.max_src_resolution;
-    t.probing = t.max_resolution > 0;
-    t.check_type = t.typing = o != NULL && o->has_limits && o->check_type;
-    t.policy.allow_loopback = cfg.allow_loopback_source_addresses;
-    t.policy.allow_link_local = cfg.allow_link_local_source_addresses;
-    t.policy.allow_private = cfg.allow_private_source_addresses;
 
     curl_easy_reset(c);
     f->curl_err[0] = '\0';
@@ -597,60 +624,66 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
     /* Gzip bodies are decoded; the header advertises gzip only. */
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip");
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &t);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, t);
     /* 16 KB reads (the default) mean a poll and a recv per 16 KB of a multi-MB source. */
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, FETCH_READ_SIZE);
     if (cfg.ignore_ssl_verification) {
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
+}
 
-    if (o != NULL) {
-        /* Only these client headers ever reach an origin (REFERENCE §5). */
-        const char *names[] = {"If-None-Match", "If-Modified-Since", "Cookie"};
-        const char *values[] = {o->if_none_match, o->if_modified_since, o->cookie};
+/*
+ * The only client headers that ever reach an origin: If-None-Match,
+ * If-Modified-Since and Cookie, never one with a line break. *hdrs gets the
+ * list (NULL when none; caller frees with curl_slist_free_all).
+ */
+static int client_headers(const struct fetch_opts *o, struct curl_slist **hdrs, struct errinfo *e)
+{
+    const char *names[] = {"If-None-Match", "If-Modified-Since", "Cookie"};
+    const char *values[] = {o->if_none_match, o->if_modified_since, o->cookie};
 
-        for (size_t i = 0; i < 3; i++) {
-            char line[8192];
-            struct curl_slist *next;
+    *hdrs = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        char line[8192];
+        struct curl_slist *next;
 
-            if (values[i] == NULL || values[i][0] == '\0' || strpbrk(values[i], "\r\n"))
-                continue;
-            snprintf(line, sizeof(line), "%s: %s", names[i], values[i]);
-            next = curl_slist_append(hdrs, line);
-            if (next == NULL) {
-                curl_slist_free_all(hdrs);
-                return err_set(e, ERR_INTERNAL, "out of memory");
-            }
-            hdrs = next;
+        if (values[i] == NULL || values[i][0] == '\0' || strpbrk(values[i], "\r\n"))
+            continue;
+        snprintf(line, sizeof(line), "%s: %s", names[i], values[i]);
+        next = curl_slist_append(*hdrs, line);
+        if (next == NULL) {
+            curl_slist_free_all(*hdrs);
+            *hdrs = NULL;
+            return err_set(e, ERR_INTERNAL, "out of memory");
         }
-        if (hdrs != NULL)
-            curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        *hdrs = next;
     }
+    return 0;
+}
 
-    rc = curl_easy_perform(c);
-    curl_slist_free_all(hdrs);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    r->origin_status = (int)status;
-
-    if (t.too_big)
+/* What stopped a transfer: the callbacks' verdicts first, then libcurl's code. */
+static int transfer_error(const struct fetcher *f, const struct transfer *t, CURLcode rc,
+                          struct errinfo *e)
+{
+    if (t->too_big)
         return err_set(e, ERR_SOURCE_TYPE, "Source image file is too big");
-    if (t.rejected != REJECT_NONE)
-        return rejected(&t, e);
+    if (t->rejected != REJECT_NONE)
+        return rejected(t, e);
     /* Every address refused (or the rest unreachable): curl says it could not connect. */
-    if (t.blocked && rc == CURLE_COULDNT_CONNECT)
+    if (t->blocked && rc == CURLE_COULDNT_CONNECT)
         return err_set(e, ERR_SOURCE_NOT_FOUND, "Source address is not allowed: %s (%s)",
-                       t.blocked_addr, netguard_class_name(t.blocked_class));
-    if (t.oom)
+                       t->blocked_addr, netguard_class_name(t->blocked_class));
+    if (t->oom)
         return err_set(e, ERR_INTERNAL, "out of memory while downloading");
     switch (rc) {
     case CURLE_OK:
-        break;
+        return 0;
     case CURLE_OPERATION_TIMEDOUT:
         return err_set(e, ERR_SOURCE_TIMEOUT, "The image request timed out: %s", f->curl_err);
     case CURLE_TOO_MANY_REDIRECTS:
@@ -663,12 +696,26 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
         return err_set(e, ERR_SOURCE_FAILED, "Can't download source image: %s",
                        f->curl_err[0] ? f->curl_err : curl_easy_strerror(rc));
     }
+}
+
+/*
+ * The origin's status once the transfer is complete: 200 and a whole-file
+ * 206 keep the body; 304 is "not modified" with no body; anything else is
+ * ERR_SOURCE_STATUS, with the start of a text body in the message.
+ */
+static int response_status(long status, const struct transfer *t, struct fetch_result *r,
+                           struct errinfo *e)
+{
+    int ret;
+
+    if (status == 200)
+        return 0;
     if (status == 304) {
         buf_release(&r->body);
         return 0;
     }
     if (status == 206) {
-        if (whole_range(r->content_range, t.content_length))
+        if (whole_range(r->content_range, t->content_length))
             return 0;
         err_set(e, ERR_SOURCE_STATUS, "Partial response with incomplete content: %s",
                 r->content_range ? r->content_range : "no Content-Range");
@@ -676,17 +723,41 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
         buf_release(&r->body);
         return ERR_SOURCE_STATUS;
     }
-    if (status != 200) {
-        int ret = err_set(e, ERR_SOURCE_STATUS, "Status %ld from the origin", status);
+    ret = err_set(e, ERR_SOURCE_STATUS, "Status %ld from the origin", status);
+    if (r->content_type != NULL && has_prefix(r->content_type, "text/") && r->body.len > 0)
+        err_set(e, ERR_SOURCE_STATUS, "Status %ld from the origin: %.*s", status,
+                (int)(r->body.len > 200 ? 200 : r->body.len), (const char *)r->body.data);
+    e->status = err_source_status((int)status);
+    release_body(r);
+    return ret;
+}
 
-        if (r->content_type != NULL && has_prefix(r->content_type, "text/") && r->body.len > 0)
-            err_set(e, ERR_SOURCE_STATUS, "Status %ld from the origin: %.*s", status,
-                    (int)(r->body.len > 200 ? 200 : r->body.len), (const char *)r->body.data);
-        e->status = err_source_status((int)status);
-        release_body(r);
-        return ret;
+static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opts *o,
+                      struct fetch_result *r, struct errinfo *e)
+{
+    struct curl_slist *hdrs = NULL;
+    struct transfer t;
+    CURLcode rc;
+    long status = 0;
+    int ret;
+
+    transfer_init(&t, o, r);
+    curl_prepare(f, url, o, &t);
+    if (o != NULL) {
+        ret = client_headers(o, &hdrs, e);
+        if (ret < 0)
+            return ret;
+        if (hdrs != NULL)
+            curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, hdrs);
     }
-    return 0;
+    rc = curl_easy_perform(f->curl);
+    curl_slist_free_all(hdrs);
+    curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
+    r->origin_status = (int)status;
+    ret = transfer_error(f, &t, rc, e);
+    if (ret < 0)
+        return ret;
+    return response_status(status, &t, r, e);
 }
 
 /* http.ServeContent's conditions for a local file: If-None-Match first, then If-Modified-Since. */
@@ -723,18 +794,10 @@ int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opt
         }
         return ret;
     }
-    return fetch_source(f, url, r, e);
+    return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: %.*s", (int)strcspn(url, ":/"), url);
 }
 
 int fetch_source(struct fetcher *f, const char *url, struct fetch_result *r, struct errinfo *e)
 {
-#ifdef IMGFCGI_FUZZ
-    if (fetch_hook != NULL)
-        return fetch_hook(url, r, e);
-#endif
-    if (has_prefix(url, "http://") || has_prefix(url, "https://"))
-        return fetch_http(f, url, NULL, r, e);
-    if (has_prefix(url, "local://"))
-        return fetch_local(cfg.local_root, url, r, e);
-    return err_set(e, ERR_SOURCE_NOT_FOUND, "Unknown scheme: %.*s", (int)strcspn(url, ":/"), url);
+    return fetch_source_with(f, url, NULL, r, e);
 }

@@ -1,4 +1,4 @@
-/* fetch.h: downloading a source image over http(s) or reading it from local:// (REFERENCE §5). */
+/* fetch.h: downloading a source image over http(s) or reading it from local://. */
 #ifndef IMGFCGI_FETCH_H
 #define IMGFCGI_FETCH_H
 
@@ -37,7 +37,7 @@ struct fetch_result {
     char *content_range;
 };
 
-/* Request headers a fetch may carry (REFERENCE §5); any field may be NULL. Borrowed. */
+/* Request headers a fetch may carry; any field may be NULL. Borrowed. */
 struct fetch_opts {
     const char *if_none_match;     /* If-None-Match: an origin ETag the client holds */
     const char *if_modified_since; /* If-Modified-Since: the client's value */

@@ -1,4 +1,4 @@
-/* headers.h: the response header rules of imgproxy v3 (REFERENCE §8) as pure functions. */
+/* headers.h: the response header rules of imgproxy v3 as pure functions. */
 #ifndef IMGFCGI_HEADERS_H
 #define IMGFCGI_HEADERS_H
 
@@ -30,7 +30,7 @@ struct cache_input {
 /*
  * Writes the Cache-Control value for in into out (outlen bytes, truncated
  * if short): the origin's value verbatim under passthrough, else
- * "max-age=N, public" or "no-cache" (REFERENCE §8 steps 1-6).
+ * "max-age=N, public" or "no-cache".
  */
 void headers_cache_control(const struct cache_input *in, char *out, size_t outlen);
 

@@ -141,18 +141,19 @@ bool netguard_allowed(unsigned cls, const struct netguard_policy *p)
 
 const char *netguard_class_name(unsigned cls)
 {
-    if (cls & NETGUARD_INVALID)
-        return "invalid";
-    if (cls & NETGUARD_UNSPECIFIED)
-        return "unspecified";
-    if (cls & NETGUARD_MULTICAST)
-        return "multicast";
-    if (cls & NETGUARD_LOOPBACK)
-        return "loopback";
-    if (cls & NETGUARD_LINK_LOCAL)
-        return "link-local";
-    if (cls & NETGUARD_PRIVATE)
-        return "private";
+    /* The first class that matches names the address, in this order. */
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {
+        {NETGUARD_INVALID, "invalid"},       {NETGUARD_UNSPECIFIED, "unspecified"},
+        {NETGUARD_MULTICAST, "multicast"},   {NETGUARD_LOOPBACK, "loopback"},
+        {NETGUARD_LINK_LOCAL, "link-local"}, {NETGUARD_PRIVATE, "private"},
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (cls & names[i].bit)
+            return names[i].name;
     return "public";
 }
 

@@ -1,6 +1,7 @@
 /* options.c: parsing processing options the way imgproxy v3 does (applyURLOption). */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
@@ -113,21 +114,27 @@ const char *options_gravity_name(enum gravity_type t)
     return "";
 }
 
+/* Sets *t to the gravity called name; false (t untouched) for an unknown name. */
+static bool gravity_lookup(const char *name, enum gravity_type *t)
+{
+    for (size_t i = 0; i < sizeof(gravity_names) / sizeof(gravity_names[0]); i++) {
+        if (strcmp(name, gravity_names[i].name) == 0) {
+            *t = gravity_names[i].type;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* imgproxy's parseGravity over args[from..]; allow_smart: sm is accepted. */
 static int parse_gravity(struct gravity *g, const char *what, const struct args *a, size_t from,
                          bool allow_smart, struct errinfo *e)
 {
     size_t n = a->n - from;
     const char *name = a->v[from];
-    bool found = false;
 
-    for (size_t i = 0; i < sizeof(gravity_names) / sizeof(gravity_names[0]); i++) {
-        if (strcmp(name, gravity_names[i].name) == 0) {
-            g->type = gravity_names[i].type;
-            found = true;
-        }
-    }
-    if (!found || (g->type == GRAV_SMART && !allow_smart) || g->type == GRAV_REPLICATE)
+    if (!gravity_lookup(name, &g->type) || (g->type == GRAV_SMART && !allow_smart) ||
+        g->type == GRAV_REPLICATE)
         return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", what, name);
     g->x = 0;
     g->y = 0;
@@ -185,36 +192,14 @@ static int apply_resizing_type(struct procopts *po, const char *s, struct errinf
     return err_set(e, ERR_INVALID_URL, "Invalid resize type: %s", s);
 }
 
+/* extend and extend_aspect_ratio: on[:gravity[:x:y]] from args[from..], at most 4 arguments. */
 static int apply_extend_to(bool *on, struct gravity *g, const struct args *a, size_t from,
                            struct errinfo *e)
 {
-    if (a->n - from > 4)
-        return err_set(e, ERR_INVALID_URL, "Invalid extend arguments");
     *on = parse_bool(a->v[from]);
-    if (a->n - from > 1) {
-        int r = parse_gravity(g, "extend gravity", a, from + 1, false, e);
-
-        if (r == 0 && g->type == GRAV_SMART)
-            return err_set(e, ERR_INVALID_URL, "Invalid extend gravity: sm");
-        return r;
-    }
+    if (a->n - from > 1)
+        return parse_gravity(g, "extend gravity", a, from + 1, false, e);
     return 0;
-}
-
-static int apply_extend(struct procopts *po, const struct args *a, size_t from, struct errinfo *e)
-{
-    return apply_extend_to(&po->extend, &po->extend_gravity, a, from, e);
-}
-
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* A 3- or 6-digit hex colour ("f00", "ff0000"). */
@@ -223,198 +208,28 @@ static int parse_hex_color(const char *s, unsigned char rgb[3])
     size_t n = strlen(s);
 
     for (size_t i = 0; i < n; i++)
-        if (hexdigit(s[i]) < 0)
+        if (parse_hex_digit(s[i]) < 0)
             return -1;
     if (n == 3) {
         for (size_t i = 0; i < 3; i++)
-            rgb[i] = (unsigned char)(hexdigit(s[i]) * 17);
+            rgb[i] = (unsigned char)(parse_hex_digit(s[i]) * 17);
         return 0;
     }
     if (n == 6) {
         for (size_t i = 0; i < 3; i++)
-            rgb[i] = (unsigned char)(hexdigit(s[2 * i]) * 16 + hexdigit(s[2 * i + 1]));
+            rgb[i] =
+                (unsigned char)(parse_hex_digit(s[2 * i]) * 16 + parse_hex_digit(s[2 * i + 1]));
         return 0;
     }
     return -1;
 }
 
-static int apply_background(struct procopts *po, const struct args *a, struct errinfo *e)
-{
-    if (a->n == 1 && a->v[0][0] == '\0') {
-        po->flatten = false;
-        return 0;
-    }
-    if (a->n == 1) {
-        if (parse_hex_color(a->v[0], po->background) < 0)
-            return err_set(e, ERR_INVALID_URL, "Invalid background argument: %s", a->v[0]);
-        po->flatten = true;
-        return 0;
-    }
-    if (a->n == 3) {
-        for (size_t i = 0; i < 3; i++) {
-            int c;
-
-            if (parse_int(a->v[i], &c) < 0 || c < 0 || c > 255)
-                return err_set(e, ERR_INVALID_URL, "Invalid background argument: %s", a->v[i]);
-            po->background[i] = (unsigned char)c;
-        }
-        po->flatten = true;
-        return 0;
-    }
-    return err_set(e, ERR_INVALID_URL, "Invalid background arguments");
-}
-
-static int apply_padding(struct procopts *po, const struct args *a, struct errinfo *e)
-{
-    int v[4];
-
-    if (a->n > 4)
-        return err_set(e, ERR_INVALID_URL, "Invalid padding arguments");
-    for (size_t i = 0; i < a->n; i++) {
-        if (a->v[i][0] == '\0') {
-            v[i] = -1; /* keep what CSS order gives */
-            continue;
-        }
-        if (parse_int(a->v[i], &v[i]) < 0 || v[i] < 0)
-            return err_set(e, ERR_INVALID_URL, "Invalid padding: %s", a->v[i]);
-    }
-    /* CSS order: top sets all; right sets left; bottom; left. */
-    if (v[0] >= 0)
-        po->padding[0] = po->padding[1] = po->padding[2] = po->padding[3] = v[0];
-    if (a->n > 1 && v[1] >= 0)
-        po->padding[1] = po->padding[3] = v[1];
-    if (a->n > 2 && v[2] >= 0)
-        po->padding[2] = v[2];
-    if (a->n > 3 && v[3] >= 0)
-        po->padding[3] = v[3];
-    return 0;
-}
-
-static int apply_trim(struct procopts *po, const struct args *a, struct errinfo *e)
-{
-    double t;
-
-    if (a->n > 4)
-        return err_set(e, ERR_INVALID_URL, "Invalid trim arguments");
-    if (parse_float(a->v[0], &t) < 0 || t < 0)
-        return err_set(e, ERR_INVALID_URL, "Invalid trim threshold: %s", a->v[0]);
-    po->trim = true;
-    po->trim_threshold = t;
-    if (a->n > 1 && a->v[1][0] != '\0') {
-        if (parse_hex_color(a->v[1], po->trim_color) < 0)
-            return err_set(e, ERR_INVALID_URL, "Invalid trim color: %s", a->v[1]);
-        po->trim_has_color = true;
-    } else {
-        po->trim_has_color = false;
-    }
-    if (a->n > 2 && a->v[2][0] != '\0')
-        po->trim_equal_hor = parse_bool(a->v[2]);
-    if (a->n > 3 && a->v[3][0] != '\0')
-        po->trim_equal_ver = parse_bool(a->v[3]);
-    return 0;
-}
-
-static int apply_watermark(struct procopts *po, const struct args *a, struct errinfo *e)
-{
-    double v;
-
-    if (a->n > 7)
-        return err_set(e, ERR_INVALID_URL, "Invalid watermark arguments");
-    if (parse_float(a->v[0], &v) < 0 || v < 0 || v > 1)
-        return err_set(e, ERR_INVALID_URL, "Invalid watermark opacity: %s", a->v[0]);
-    po->wm_opacity = v;
-    if (a->n > 1 && a->v[1][0] != '\0') {
-        bool found = false;
-
-        for (size_t i = 0; i < sizeof(gravity_names) / sizeof(gravity_names[0]); i++) {
-            if (strcmp(a->v[1], gravity_names[i].name) == 0) {
-                po->wm_gravity.type = gravity_names[i].type;
-                found = true;
-            }
-        }
-        if (!found || po->wm_gravity.type == GRAV_SMART || po->wm_gravity.type == GRAV_FOCUS_POINT)
-            return err_set(e, ERR_INVALID_URL, "Invalid watermark position: %s", a->v[1]);
-    }
-    if (a->n > 2 && a->v[2][0] != '\0') {
-        if (parse_float(a->v[2], &v) < 0)
-            return err_set(e, ERR_INVALID_URL, "Invalid watermark X offset: %s", a->v[2]);
-        po->wm_gravity.x = v;
-    }
-    if (a->n > 3 && a->v[3][0] != '\0') {
-        if (parse_float(a->v[3], &v) < 0)
-            return err_set(e, ERR_INVALID_URL, "Invalid watermark Y offset: %s", a->v[3]);
-        po->wm_gravity.y = v;
-    }
-    if (a->n > 4 && a->v[4][0] != '\0') {
-        if (parse_float(a->v[4], &v) < 0 || v < 0)
-            return err_set(e, ERR_INVALID_URL, "Invalid watermark scale: %s", a->v[4]);
-        po->wm_scale = v;
-    }
-    return 0;
-}
-
-/* The security options: only with IMGPROXY_ALLOW_SECURITY_OPTIONS, else 403. */
-static int apply_security(struct procopts *po, const char *name, const struct args *a,
-                          struct errinfo *e)
-{
-    double f;
-    int i;
-
-    if (!cfg.allow_security_options)
-        return err_set(e, ERR_SECURITY_OPTION, "Security processing options are not allowed: %s",
-                       name);
-    if (a->n > 1)
-        return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
-    if (strcmp(name, "max_src_resolution") == 0 || strcmp(name, "msr") == 0 ||
-        strcmp(name, "max_animation_frame_resolution") == 0 || strcmp(name, "mafr") == 0) {
-        if (parse_float(a->v[0], &f) < 0 || !(f > 0) || f > 1e9)
-            return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", name, a->v[0]);
-        if (name[1] == 's' || strcmp(name, "max_src_resolution") == 0)
-            po->max_src_resolution = (long long)(f * 1e6);
-        else
-            po->max_animation_frame_resolution = (long long)(f * 1e6);
-        return 0;
-    }
-    if (parse_int(a->v[0], &i) < 0 || i < 0)
-        return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", name, a->v[0]);
-    if (strcmp(name, "max_src_file_size") == 0 || strcmp(name, "msfs") == 0)
-        po->max_src_file_size = i;
-    else if (strcmp(name, "max_animation_frames") == 0 || strcmp(name, "maf") == 0) {
-        if (i < 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", name, a->v[0]);
-        po->max_animation_frames = i;
-    } else
-        po->max_result_dimension = i;
-    return 0;
-}
-
-static bool is_security_option(const char *name)
-{
-    static const char *names[] = {"max_src_resolution",
-                                  "msr",
-                                  "max_src_file_size",
-                                  "msfs",
-                                  "max_animation_frames",
-                                  "maf",
-                                  "max_animation_frame_resolution",
-                                  "mafr",
-                                  "max_result_dimension",
-                                  "mrd"};
-
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcmp(name, names[i]) == 0)
-            return true;
-    return false;
-}
-
-/* size: w:h:enlarge:extend[:gravity:x:y] from args[from..]; empty arguments are skipped. */
+/* size: w:h:enlarge:extend[:gravity:x:y] from args[from..], at most 7; empty ones are skipped. */
 static int apply_size(struct procopts *po, const struct args *a, size_t from, struct errinfo *e)
 {
     size_t n = a->n - from;
     int r;
 
-    if (n > 7)
-        return err_set(e, ERR_INVALID_URL, "Invalid size arguments");
     if (n >= 1 && a->v[from][0] != '\0') {
         r = parse_dimension(&po->width, "width", a->v[from], e);
         if (r < 0)
@@ -428,7 +243,7 @@ static int apply_size(struct procopts *po, const struct args *a, size_t from, st
     if (n >= 3 && a->v[from + 2][0] != '\0')
         po->enlarge = parse_bool(a->v[from + 2]);
     if (n >= 4 && a->v[from + 3][0] != '\0')
-        return apply_extend(po, a, from + 3, e);
+        return apply_extend_to(&po->extend, &po->extend_gravity, a, from + 3, e);
     return 0;
 }
 
@@ -442,313 +257,580 @@ int options_apply_format(struct procopts *po, const char *ext, size_t len, struc
     return 0;
 }
 
-static bool name_is(const char *name, const char *a, const char *b, const char *c)
+/*
+ * The option table, in the manner of nginx's ngx_command_t: one row per
+ * option with its name, its aliases, how many arguments it takes and the
+ * handler that applies them. options_apply() finds the row, checks the
+ * argument count and calls the handler, which sees the call below.
+ */
+struct option_def;
+
+struct option_call {
+    struct procopts *po;
+    const struct option_def *def;
+    const char *name; /* as written in the URL: the name or one of its aliases */
+    const struct args *a;
+    char sep;
+    struct errinfo *e;
+};
+
+typedef int (*option_fn)(const struct option_call *c);
+
+#define OPT_SECURITY 1u /* only with IMGPROXY_ALLOW_SECURITY_OPTIONS, else 403 */
+#define OPT_POSITIVE 2u /* set_int: at least 1 */
+#define OPT_LLONG 4u    /* set_int: the field is a long long */
+
+struct option_def {
+    const char *name;
+    const char *aliases[2]; /* NULL when fewer */
+    /*
+     * Bounds of the argument count. The splitter always gives at least one
+     * (possibly empty) argument and at most MAX_ARGS; outside the bounds is
+     * "Invalid <what> arguments", what being the name as written when NULL.
+     */
+    size_t min_args, max_args;
+    const char *what;
+    unsigned flags;
+    size_t off; /* offsetof(struct procopts, field) for the generic setters */
+    option_fn apply;
+};
+
+/* The procopts field a generic setter writes, from the row's offset. */
+static void *opt_field(const struct option_call *c)
 {
-    return strcmp(name, a) == 0 || (b && strcmp(name, b) == 0) || (c && strcmp(name, c) == 0);
+    return (char *)c->po + c->def->off;
+}
+
+static int invalid_value(const struct option_call *c, const char *arg)
+{
+    return err_set(c->e, ERR_INVALID_URL, "Invalid %s: %s", c->name, arg);
+}
+
+/* The first argument as an int >= lo, or "Invalid <name>: <arg>". */
+static int int_arg(const struct option_call *c, int lo, int *out)
+{
+    if (parse_int(c->a->v[0], out) < 0 || *out < lo)
+        return invalid_value(c, c->a->v[0]);
+    return 0;
+}
+
+static int set_bool(const struct option_call *c)
+{
+    *(bool *)opt_field(c) = parse_bool(c->a->v[0]);
+    return 0;
+}
+
+/* An int >= 0 (>= 1 with OPT_POSITIVE) into an int, or a long long with OPT_LLONG. */
+static int set_int(const struct option_call *c)
+{
+    int v;
+    int r = int_arg(c, (c->def->flags & OPT_POSITIVE) ? 1 : 0, &v);
+
+    if (r < 0)
+        return r;
+    if (c->def->flags & OPT_LLONG)
+        *(long long *)opt_field(c) = v;
+    else
+        *(int *)opt_field(c) = v;
+    return 0;
+}
+
+static int set_nonneg_double(const struct option_call *c)
+{
+    double v;
+
+    if (parse_float(c->a->v[0], &v) < 0 || v < 0)
+        return invalid_value(c, c->a->v[0]);
+    *(double *)opt_field(c) = v;
+    return 0;
+}
+
+/* Megapixels in (0, 1e9] stored as a pixel count. */
+static int set_megapixels(const struct option_call *c)
+{
+    double f;
+
+    if (parse_float(c->a->v[0], &f) < 0 || !(f > 0) || f > 1e9)
+        return invalid_value(c, c->a->v[0]);
+    *(long long *)opt_field(c) = (long long)(f * 1e6);
+    return 0;
+}
+
+/* A string field of OPTIONS_STR_MAX bytes; arguments are shorter than that. */
+static int set_string(const struct option_call *c)
+{
+    memcpy(opt_field(c), c->a->v[0], strlen(c->a->v[0]) + 1);
+    return 0;
+}
+
+static int opt_resize(const struct option_call *c)
+{
+    if (c->a->v[0][0] != '\0') {
+        int r = apply_resizing_type(c->po, c->a->v[0], c->e);
+
+        if (r < 0)
+            return r;
+    }
+    if (c->a->n > 1)
+        return apply_size(c->po, c->a, 1, c->e);
+    return 0;
+}
+
+static int opt_size(const struct option_call *c)
+{
+    return apply_size(c->po, c->a, 0, c->e);
+}
+
+static int opt_resizing_type(const struct option_call *c)
+{
+    return apply_resizing_type(c->po, c->a->v[0], c->e);
+}
+
+/* A positive float, "Invalid <what>: <arg>" otherwise. */
+static int positive_float(const struct option_call *c, const char *what, const char *s, double *v)
+{
+    if (parse_float(s, v) < 0 || !(*v > 0))
+        return err_set(c->e, ERR_INVALID_URL, "Invalid %s: %s", what, s);
+    return 0;
+}
+
+static int opt_zoom(const struct option_call *c)
+{
+    double z;
+    int r = positive_float(c, "zoom value", c->a->v[0], &z);
+
+    if (r < 0)
+        return r;
+    c->po->zoom_w = c->po->zoom_h = z;
+    if (c->a->n > 1) {
+        r = positive_float(c, "zoom value", c->a->v[1], &z);
+        if (r < 0)
+            return r;
+        c->po->zoom_h = z;
+    }
+    return 0;
+}
+
+static int opt_dpr(const struct option_call *c)
+{
+    double d;
+    int r = positive_float(c, "dpr", c->a->v[0], &d);
+
+    if (r == 0)
+        c->po->dpr = d;
+    return r;
+}
+
+static int opt_extend(const struct option_call *c)
+{
+    return apply_extend_to(&c->po->extend, &c->po->extend_gravity, c->a, 0, c->e);
+}
+
+static int opt_extend_ar(const struct option_call *c)
+{
+    return apply_extend_to(&c->po->extend_ar, &c->po->extend_ar_gravity, c->a, 0, c->e);
+}
+
+static int opt_gravity(const struct option_call *c)
+{
+    return parse_gravity(&c->po->gravity, "gravity", c->a, 0, true, c->e);
+}
+
+static int opt_crop(const struct option_call *c)
+{
+    const struct args *a = c->a;
+    double v;
+
+    if (parse_float(a->v[0], &v) < 0 || v < 0)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid crop width: %s", a->v[0]);
+    c->po->crop_w = v;
+    if (a->n > 1) {
+        if (parse_float(a->v[1], &v) < 0 || v < 0)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid crop height: %s", a->v[1]);
+        c->po->crop_h = v;
+    }
+    if (a->n > 2)
+        return parse_gravity(&c->po->crop_gravity, "crop gravity", a, 2, true, c->e);
+    return 0;
+}
+
+/* A quality 0..100 (0 = the default's). */
+static int parse_quality(const char *s, int *q)
+{
+    return parse_int(s, q) < 0 || *q < 0 || *q > 100 ? -1 : 0;
+}
+
+static int opt_quality(const struct option_call *c)
+{
+    int q;
+
+    if (parse_quality(c->a->v[0], &q) < 0)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid quality: %s", c->a->v[0]);
+    c->po->quality = q;
+    return 0;
+}
+
+static int opt_format(const struct option_call *c)
+{
+    return options_apply_format(c->po, c->a->v[0], strlen(c->a->v[0]), c->e);
+}
+
+static int opt_rotate(const struct option_call *c)
+{
+    int deg;
+
+    if (parse_int(c->a->v[0], &deg) < 0 || deg % 90 != 0)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid rotation angle: %s", c->a->v[0]);
+    c->po->rotate = ((deg % 360) + 360) % 360;
+    return 0;
+}
+
+static int opt_format_quality(const struct option_call *c)
+{
+    const struct args *a = c->a;
+
+    if (a->n % 2 != 0)
+        return err_set(c->e, ERR_INVALID_URL, "Missing quality for: %s", a->v[a->n - 1]);
+    for (size_t i = 0; i < a->n; i += 2) {
+        enum imgtype t = imagetype_from_name(a->v[i], strlen(a->v[i]));
+        int q;
+
+        if (t == IMGTYPE_UNKNOWN)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid image format: %s", a->v[i]);
+        if (parse_quality(a->v[i + 1], &q) < 0)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid quality for %s: %s", a->v[i],
+                           a->v[i + 1]);
+        c->po->format_quality[t] = q;
+    }
+    return 0;
+}
+
+static int opt_expires(const struct option_call *c)
+{
+    const char *s = c->a->v[0];
+    char *endp;
+    long long ts;
+
+    errno = 0;
+    ts = strtoll(s, &endp, 10);
+    if (s[0] == '\0' || *endp != '\0' || errno != 0)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid expires argument: %s", s);
+    /* 0 and negative stamps are kept, as imgproxy does: they mean no-cache. */
+    if (ts > 0 && ts < (long long)time(NULL))
+        return err_set(c->e, ERR_INVALID_URL, "Expired URL");
+    c->po->has_expires = true;
+    c->po->expires = ts;
+    return 0;
+}
+
+/* filename:name[:encoded]: with encoded true the name is URL-safe base64, padding optional. */
+static int opt_filename(const struct option_call *c)
+{
+    const struct args *a = c->a;
+    char *fn = c->po->filename;
+    size_t l = strlen(a->v[0]);
+    long dl;
+
+    if (a->n < 2 || !parse_bool(a->v[1])) {
+        memcpy(fn, a->v[0], l + 1);
+        return 0;
+    }
+    while (l > 0 && a->v[0][l - 1] == '=')
+        l--;
+    dl = url_base64_decode(a->v[0], l, (unsigned char *)fn);
+    if (dl < 0 || memchr(fn, '\0', (size_t)dl) != NULL) {
+        fn[0] = '\0';
+        return err_set(c->e, ERR_INVALID_URL, "Invalid filename encoding: %s", a->v[0]);
+    }
+    fn[dl] = '\0';
+    return 0;
+}
+
+/* padding:top[:right[:bottom[:left]]] in CSS order; empty arguments keep what it gives. */
+static int opt_padding(const struct option_call *c)
+{
+    const struct args *a = c->a;
+    int *pd = c->po->padding;
+    int v[4] = {-1, -1, -1, -1};
+
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i][0] == '\0') {
+            v[i] = -1;
+            continue;
+        }
+        if (parse_int(a->v[i], &v[i]) < 0 || v[i] < 0)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid padding: %s", a->v[i]);
+    }
+    /* CSS order: top sets all; right sets left; bottom; left. */
+    if (v[0] >= 0)
+        pd[0] = pd[1] = pd[2] = pd[3] = v[0];
+    if (a->n > 1 && v[1] >= 0)
+        pd[1] = pd[3] = v[1];
+    if (a->n > 2 && v[2] >= 0)
+        pd[2] = v[2];
+    if (a->n > 3 && v[3] >= 0)
+        pd[3] = v[3];
+    return 0;
+}
+
+/* trim:threshold[:color[:equal_hor[:equal_ver]]] */
+static int opt_trim(const struct option_call *c)
+{
+    const struct args *a = c->a;
+    struct procopts *po = c->po;
+    double t;
+
+    if (parse_float(a->v[0], &t) < 0 || t < 0)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid trim threshold: %s", a->v[0]);
+    po->trim = true;
+    po->trim_threshold = t;
+    if (a->n > 1 && a->v[1][0] != '\0') {
+        if (parse_hex_color(a->v[1], po->trim_color) < 0)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid trim color: %s", a->v[1]);
+        po->trim_has_color = true;
+    } else {
+        po->trim_has_color = false;
+    }
+    if (a->n > 2 && a->v[2][0] != '\0')
+        po->trim_equal_hor = parse_bool(a->v[2]);
+    if (a->n > 3 && a->v[3][0] != '\0')
+        po->trim_equal_ver = parse_bool(a->v[3]);
+    return 0;
+}
+
+static int opt_flip(const struct option_call *c)
+{
+    c->po->flip_h = parse_bool(c->a->v[0]);
+    c->po->flip_v = c->a->n > 1 ? parse_bool(c->a->v[1]) : false;
+    return 0;
+}
+
+/* background: "" turns it off; a hex colour; or r:g:b in 0..255. */
+static int opt_background(const struct option_call *c)
+{
+    const struct args *a = c->a;
+    struct procopts *po = c->po;
+
+    if (a->n == 1 && a->v[0][0] == '\0') {
+        po->flatten = false;
+        return 0;
+    }
+    if (a->n == 1) {
+        if (parse_hex_color(a->v[0], po->background) < 0)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid background argument: %s", a->v[0]);
+        po->flatten = true;
+        return 0;
+    }
+    if (a->n != 3)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid background arguments");
+    for (size_t i = 0; i < 3; i++) {
+        int v;
+
+        if (parse_int(a->v[i], &v) < 0 || v < 0 || v > 255)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid background argument: %s", a->v[i]);
+        po->background[i] = (unsigned char)v;
+    }
+    po->flatten = true;
+    return 0;
+}
+
+static int opt_skip_processing(const struct option_call *c)
+{
+    for (size_t i = 0; i < c->a->n; i++) {
+        const char *s = c->a->v[i];
+        enum imgtype t = imagetype_from_name(s, strlen(s));
+
+        if (t == IMGTYPE_UNKNOWN)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid image format in skip_processing: %s", s);
+        c->po->skip_processing[t] = true;
+    }
+    return 0;
+}
+
+/* An optional float argument i of the watermark: empty or absent keeps *dst. */
+static int wm_float(const struct option_call *c, size_t i, const char *what, double lo, double *dst)
+{
+    const struct args *a = c->a;
+    double v;
+
+    if (a->n <= i || a->v[i][0] == '\0')
+        return 0;
+    if (parse_float(a->v[i], &v) < 0 || v < lo)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid watermark %s: %s", what, a->v[i]);
+    *dst = v;
+    return 0;
+}
+
+/* watermark:opacity[:position[:x[:y[:scale]]]] */
+static int opt_watermark(const struct option_call *c)
+{
+    const struct args *a = c->a;
+    struct procopts *po = c->po;
+    double v;
+    int r;
+
+    if (parse_float(a->v[0], &v) < 0 || v < 0 || v > 1)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid watermark opacity: %s", a->v[0]);
+    po->wm_opacity = v;
+    if (a->n > 1 && a->v[1][0] != '\0') {
+        if (!gravity_lookup(a->v[1], &po->wm_gravity.type) || po->wm_gravity.type == GRAV_SMART ||
+            po->wm_gravity.type == GRAV_FOCUS_POINT)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid watermark position: %s", a->v[1]);
+    }
+    r = wm_float(c, 2, "X offset", -INFINITY, &po->wm_gravity.x);
+    if (r == 0)
+        r = wm_float(c, 3, "Y offset", -INFINITY, &po->wm_gravity.y);
+    if (r == 0)
+        r = wm_float(c, 4, "scale", 0, &po->wm_scale);
+    return r;
+}
+
+static int opt_preset(const struct option_call *c)
+{
+    for (size_t i = 0; i < c->a->n; i++) {
+        const char *name = c->a->v[i];
+        int r = options_apply_preset(c->po, name, strlen(name), c->sep, c->e);
+
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+#define PO(f) offsetof(struct procopts, f)
+#define NA MAX_ARGS /* no upper bound of its own */
+#define SEC OPT_SECURITY
+
+/* clang-format off */
+static const struct option_def option_defs[] = {
+    /* name, aliases, min and max arguments, what, flags, field, handler */
+    {"resize", {"rs", NULL}, 1, 8, "resize", 0, 0, opt_resize},
+    {"size", {"s", NULL}, 1, 7, "size", 0, 0, opt_size},
+    {"resizing_type", {"rt", NULL}, 1, 1, "resizing type", 0, 0, opt_resizing_type},
+    {"width", {"w", NULL}, 1, 1, NULL, 0, PO(width), set_int},
+    {"height", {"h", NULL}, 1, 1, NULL, 0, PO(height), set_int},
+    {"min-width", {"mw", NULL}, 1, 1, NULL, 0, PO(min_width), set_int},
+    {"min-height", {"mh", NULL}, 1, 1, NULL, 0, PO(min_height), set_int},
+    {"zoom", {"z", NULL}, 1, 2, "zoom", 0, 0, opt_zoom},
+    {"dpr", {NULL, NULL}, 1, 1, "dpr", 0, 0, opt_dpr},
+    {"enlarge", {"el", NULL}, 1, 1, "enlarge", 0, PO(enlarge), set_bool},
+    {"extend", {"ex", NULL}, 1, 4, "extend", 0, 0, opt_extend},
+    {"gravity", {"g", NULL}, 1, NA, NULL, 0, 0, opt_gravity},
+    {"crop", {"c", NULL}, 1, 5, "crop", 0, 0, opt_crop},
+    {"quality", {"q", NULL}, 1, 1, "quality", 0, 0, opt_quality},
+    {"format", {"f", "ext"}, 1, 1, "format", 0, 0, opt_format},
+    {"rotate", {"rot", NULL}, 1, 1, "rotate", 0, 0, opt_rotate},
+    {"format_quality", {"fq", NULL}, 1, NA, NULL, 0, 0, opt_format_quality},
+    {"strip_metadata", {"sm", NULL}, 1, 1, NULL, 0, PO(strip_metadata), set_bool},
+    {"strip_color_profile", {"scp", NULL}, 1, 1, NULL, 0, PO(strip_color_profile), set_bool},
+    {"auto_rotate", {"ar", NULL}, 1, 1, "auto rotate", 0, PO(auto_rotate), set_bool},
+    {"expires", {"exp", NULL}, 1, 1, "expires", 0, 0, opt_expires},
+    {"filename", {"fn", NULL}, 1, 2, "filename", 0, 0, opt_filename},
+    {"return_attachment", {"att", NULL}, 1, 1, "return_attachment", 0,
+     PO(return_attachment), set_bool},
+    {"cachebuster", {"cb", NULL}, 1, 1, "cachebuster", 0, PO(cachebuster), set_string},
+    {"extend_aspect_ratio", {"extend_ar", "exar"}, 1, 4, "extend", 0, 0, opt_extend_ar},
+    {"padding", {"pd", NULL}, 1, 4, "padding", 0, 0, opt_padding},
+    {"trim", {"t", NULL}, 1, 4, "trim", 0, 0, opt_trim},
+    {"flip", {"fl", NULL}, 1, 2, "flip", 0, 0, opt_flip},
+    {"background", {"bg", NULL}, 1, NA, NULL, 0, 0, opt_background},
+    {"blur", {"bl", NULL}, 1, 1, NULL, 0, PO(blur), set_nonneg_double},
+    {"sharpen", {"sh", NULL}, 1, 1, NULL, 0, PO(sharpen), set_nonneg_double},
+    {"pixelate", {"pix", NULL}, 1, 1, NULL, 0, PO(pixelate), set_int},
+    {"max_bytes", {"mb", NULL}, 1, 1, NULL, 0, PO(max_bytes), set_int},
+    {"keep_copyright", {"kcr", NULL}, 1, 1, NULL, 0, PO(keep_copyright), set_bool},
+    {"enforce_thumbnail", {"eth", NULL}, 1, 1, NULL, 0, PO(enforce_thumbnail), set_bool},
+    {"raw", {NULL, NULL}, 1, 1, NULL, 0, PO(raw), set_bool},
+    {"skip_processing", {"skp", NULL}, 1, NA, NULL, 0, 0, opt_skip_processing},
+    {"watermark", {"wm", NULL}, 1, 7, "watermark", 0, 0, opt_watermark},
+    {"preset", {"pr", NULL}, 1, NA, NULL, 0, 0, opt_preset},
+    /* The security options. */
+    {"max_src_resolution", {"msr", NULL}, 1, 1, NULL, SEC, PO(max_src_resolution), set_megapixels},
+    {"max_src_file_size", {"msfs", NULL}, 1, 1, NULL, SEC | OPT_LLONG,
+     PO(max_src_file_size), set_int},
+    {"max_animation_frames", {"maf", NULL}, 1, 1, NULL, SEC | OPT_POSITIVE,
+     PO(max_animation_frames), set_int},
+    {"max_animation_frame_resolution", {"mafr", NULL}, 1, 1, NULL, SEC,
+     PO(max_animation_frame_resolution), set_megapixels},
+    {"max_result_dimension", {"mrd", NULL}, 1, 1, NULL, SEC, PO(max_result_dimension), set_int},
+};
+/* clang-format on */
+
+#undef PO
+#undef NA
+#undef SEC
+
+/* The row whose name or alias is name; NULL when there is none. */
+static const struct option_def *option_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(option_defs) / sizeof(option_defs[0]); i++) {
+        const struct option_def *d = &option_defs[i];
+
+        if (strcmp(name, d->name) == 0)
+            return d;
+        for (size_t j = 0; j < 2 && d->aliases[j] != NULL; j++)
+            if (strcmp(name, d->aliases[j]) == 0)
+                return d;
+    }
+    return NULL;
+}
+
+/*
+ * Splits "name<sep>arg<sep>arg..." into name (NUL-terminated, namelen bytes
+ * of room) and a. Every segment has at least one argument, possibly empty.
+ */
+static int split_option(const char *seg, size_t len, char sep, char *name, size_t namelen,
+                        struct args *a, struct errinfo *e)
+{
+    const char *p, *end = seg + len, *s = memchr(seg, sep, len);
+    size_t nlen;
+
+    if (s == NULL)
+        return err_set(e, ERR_INVALID_URL, "Invalid option: %.*s", (int)len, seg);
+    nlen = (size_t)(s - seg);
+    if (nlen >= namelen)
+        return err_set(e, ERR_INVALID_URL, "Unknown processing option");
+    memcpy(name, seg, nlen);
+    name[nlen] = '\0';
+    a->n = 0;
+    p = s + 1;
+    for (;;) {
+        const char *next = memchr(p, sep, (size_t)(end - p));
+        size_t alen = next ? (size_t)(next - p) : (size_t)(end - p);
+
+        if (a->n >= MAX_ARGS || alen >= ARG_MAX_LEN)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments: too many or too long", name);
+        memcpy(a->v[a->n], p, alen);
+        a->v[a->n][alen] = '\0';
+        if (memchr(a->v[a->n], '\0', alen) != NULL)
+            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
+        a->n++;
+        if (next == NULL)
+            return 0;
+        p = next + 1;
+    }
 }
 
 int options_apply(struct procopts *po, const char *seg, size_t len, char sep, struct errinfo *e)
 {
     struct args a;
     char name[64];
-    const char *p = seg, *end = seg + len, *s;
-    size_t nlen;
-    int r;
+    const struct option_def *d;
+    struct option_call c;
+    int r = split_option(seg, len, sep, name, sizeof(name), &a, e);
 
-    s = memchr(p, sep, len);
-    if (s == NULL)
-        return err_set(e, ERR_INVALID_URL, "Invalid option: %.*s", (int)len, seg);
-    nlen = (size_t)(s - p);
-    if (nlen >= sizeof(name))
-        return err_set(e, ERR_INVALID_URL, "Unknown processing option");
-    memcpy(name, p, nlen);
-    name[nlen] = '\0';
-    a.n = 0;
-    p = s + 1;
-    for (;;) {
-        const char *next = memchr(p, sep, (size_t)(end - p));
-        size_t alen = next ? (size_t)(next - p) : (size_t)(end - p);
-
-        if (a.n >= MAX_ARGS || alen >= ARG_MAX_LEN)
-            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments: too many or too long", name);
-        memcpy(a.v[a.n], p, alen);
-        a.v[a.n][alen] = '\0';
-        if (memchr(a.v[a.n], '\0', alen) != NULL)
-            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
-        a.n++;
-        if (next == NULL)
-            break;
-        p = next + 1;
-    }
-
-    if (name_is(name, "resize", "rs", NULL)) {
-        if (a.n > 8)
-            return err_set(e, ERR_INVALID_URL, "Invalid resize arguments");
-        if (a.v[0][0] != '\0') {
-            r = apply_resizing_type(po, a.v[0], e);
-            if (r < 0)
-                return r;
-        }
-        if (a.n > 1)
-            return apply_size(po, &a, 1, e);
-        return 0;
-    }
-    if (name_is(name, "size", "s", NULL))
-        return apply_size(po, &a, 0, e);
-    if (name_is(name, "resizing_type", "rt", NULL)) {
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid resizing type arguments");
-        return apply_resizing_type(po, a.v[0], e);
-    }
-    if (name_is(name, "width", "w", NULL) || name_is(name, "height", "h", NULL) ||
-        name_is(name, "min-width", "mw", NULL) || name_is(name, "min-height", "mh", NULL)) {
-        int *dst = name_is(name, "width", "w", NULL)        ? &po->width
-                   : name_is(name, "height", "h", NULL)     ? &po->height
-                   : name_is(name, "min-width", "mw", NULL) ? &po->min_width
-                                                            : &po->min_height;
-
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
-        return parse_dimension(dst, name, a.v[0], e);
-    }
-    if (name_is(name, "zoom", "z", NULL)) {
-        double z;
-
-        if (a.n > 2)
-            return err_set(e, ERR_INVALID_URL, "Invalid zoom arguments");
-        if (parse_float(a.v[0], &z) < 0 || !(z > 0))
-            return err_set(e, ERR_INVALID_URL, "Invalid zoom value: %s", a.v[0]);
-        po->zoom_w = po->zoom_h = z;
-        if (a.n > 1) {
-            if (parse_float(a.v[1], &z) < 0 || !(z > 0))
-                return err_set(e, ERR_INVALID_URL, "Invalid zoom value: %s", a.v[1]);
-            po->zoom_h = z;
-        }
-        return 0;
-    }
-    if (name_is(name, "dpr", NULL, NULL)) {
-        double d;
-
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid dpr arguments");
-        if (parse_float(a.v[0], &d) < 0 || !(d > 0))
-            return err_set(e, ERR_INVALID_URL, "Invalid dpr: %s", a.v[0]);
-        po->dpr = d;
-        return 0;
-    }
-    if (name_is(name, "enlarge", "el", NULL)) {
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid enlarge arguments");
-        po->enlarge = parse_bool(a.v[0]);
-        return 0;
-    }
-    if (name_is(name, "extend", "ex", NULL))
-        return apply_extend(po, &a, 0, e);
-    if (name_is(name, "gravity", "g", NULL))
-        return parse_gravity(&po->gravity, "gravity", &a, 0, true, e);
-    if (name_is(name, "crop", "c", NULL)) {
-        double v;
-
-        if (a.n > 5)
-            return err_set(e, ERR_INVALID_URL, "Invalid crop arguments");
-        if (parse_float(a.v[0], &v) < 0 || v < 0)
-            return err_set(e, ERR_INVALID_URL, "Invalid crop width: %s", a.v[0]);
-        po->crop_w = v;
-        if (a.n > 1) {
-            if (parse_float(a.v[1], &v) < 0 || v < 0)
-                return err_set(e, ERR_INVALID_URL, "Invalid crop height: %s", a.v[1]);
-            po->crop_h = v;
-        }
-        if (a.n > 2)
-            return parse_gravity(&po->crop_gravity, "crop gravity", &a, 2, true, e);
-        return 0;
-    }
-    if (name_is(name, "quality", "q", NULL)) {
-        int q;
-
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid quality arguments");
-        if (parse_int(a.v[0], &q) < 0 || q < 0 || q > 100)
-            return err_set(e, ERR_INVALID_URL, "Invalid quality: %s", a.v[0]);
-        po->quality = q;
-        return 0;
-    }
-    if (name_is(name, "format", "f", "ext")) {
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid format arguments");
-        return options_apply_format(po, a.v[0], strlen(a.v[0]), e);
-    }
-    if (name_is(name, "rotate", "rot", NULL)) {
-        int deg;
-
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid rotate arguments");
-        if (parse_int(a.v[0], &deg) < 0 || deg % 90 != 0)
-            return err_set(e, ERR_INVALID_URL, "Invalid rotation angle: %s", a.v[0]);
-        po->rotate = ((deg % 360) + 360) % 360;
-        return 0;
-    }
-    if (name_is(name, "format_quality", "fq", NULL)) {
-        if (a.n % 2 != 0)
-            return err_set(e, ERR_INVALID_URL, "Missing quality for: %s", a.v[a.n - 1]);
-        for (size_t i = 0; i < a.n; i += 2) {
-            enum imgtype t = imagetype_from_name(a.v[i], strlen(a.v[i]));
-            int q;
-
-            if (t == IMGTYPE_UNKNOWN)
-                return err_set(e, ERR_INVALID_URL, "Invalid image format: %s", a.v[i]);
-            if (parse_int(a.v[i + 1], &q) < 0 || q < 0 || q > 100)
-                return err_set(e, ERR_INVALID_URL, "Invalid quality for %s: %s", a.v[i],
-                               a.v[i + 1]);
-            po->format_quality[t] = q;
-        }
-        return 0;
-    }
-    if (name_is(name, "strip_metadata", "sm", NULL) ||
-        name_is(name, "strip_color_profile", "scp", NULL)) {
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
-        if (name_is(name, "strip_metadata", "sm", NULL))
-            po->strip_metadata = parse_bool(a.v[0]);
-        else
-            po->strip_color_profile = parse_bool(a.v[0]);
-        return 0;
-    }
-    if (name_is(name, "auto_rotate", "ar", NULL)) {
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid auto rotate arguments");
-        po->auto_rotate = parse_bool(a.v[0]);
-        return 0;
-    }
-    if (name_is(name, "expires", "exp", NULL)) {
-        char *endp;
-        long long ts;
-
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid expires arguments");
-        errno = 0;
-        ts = strtoll(a.v[0], &endp, 10);
-        if (a.v[0][0] == '\0' || *endp != '\0' || errno != 0)
-            return err_set(e, ERR_INVALID_URL, "Invalid expires argument: %s", a.v[0]);
-        /* 0 and negative stamps are kept, as imgproxy does: they mean no-cache. */
-        if (ts > 0 && ts < (long long)time(NULL))
-            return err_set(e, ERR_INVALID_URL, "Expired URL");
-        po->has_expires = true;
-        po->expires = ts;
-        return 0;
-    }
-    if (name_is(name, "filename", "fn", NULL)) {
-        if (a.n > 2)
-            return err_set(e, ERR_INVALID_URL, "Invalid filename arguments");
-        if (a.n > 1 && parse_bool(a.v[1])) {
-            size_t l = strlen(a.v[0]);
-            long dl;
-
-            while (l > 0 && a.v[0][l - 1] == '=')
-                l--;
-            dl = url_base64_decode(a.v[0], l, (unsigned char *)po->filename);
-            if (dl < 0 || memchr(po->filename, '\0', (size_t)dl) != NULL) {
-                po->filename[0] = '\0';
-                return err_set(e, ERR_INVALID_URL, "Invalid filename encoding: %s", a.v[0]);
-            }
-            po->filename[dl] = '\0';
-        } else {
-            memcpy(po->filename, a.v[0], strlen(a.v[0]) + 1);
-        }
-        return 0;
-    }
-    if (name_is(name, "return_attachment", "att", NULL)) {
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid return_attachment arguments");
-        po->return_attachment = parse_bool(a.v[0]);
-        return 0;
-    }
-    if (name_is(name, "cachebuster", "cb", NULL)) {
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid cachebuster arguments");
-        memcpy(po->cachebuster, a.v[0], strlen(a.v[0]) + 1);
-        return 0;
-    }
-    if (name_is(name, "extend_aspect_ratio", "extend_ar", "exar"))
-        return apply_extend_to(&po->extend_ar, &po->extend_ar_gravity, &a, 0, e);
-    if (name_is(name, "padding", "pd", NULL))
-        return apply_padding(po, &a, e);
-    if (name_is(name, "trim", "t", NULL))
-        return apply_trim(po, &a, e);
-    if (name_is(name, "flip", "fl", NULL)) {
-        if (a.n > 2)
-            return err_set(e, ERR_INVALID_URL, "Invalid flip arguments");
-        po->flip_h = parse_bool(a.v[0]);
-        po->flip_v = a.n > 1 ? parse_bool(a.v[1]) : false;
-        return 0;
-    }
-    if (name_is(name, "background", "bg", NULL))
-        return apply_background(po, &a, e);
-    if (name_is(name, "blur", "bl", NULL) || name_is(name, "sharpen", "sh", NULL)) {
-        double v;
-
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
-        if (parse_float(a.v[0], &v) < 0 || v < 0)
-            return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", name, a.v[0]);
-        if (name_is(name, "blur", "bl", NULL))
-            po->blur = v;
-        else
-            po->sharpen = v;
-        return 0;
-    }
-    if (name_is(name, "pixelate", "pix", NULL) || name_is(name, "max_bytes", "mb", NULL)) {
-        int v;
-
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
-        if (parse_int(a.v[0], &v) < 0 || v < 0)
-            return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", name, a.v[0]);
-        if (name_is(name, "pixelate", "pix", NULL))
-            po->pixelate = v;
-        else
-            po->max_bytes = v;
-        return 0;
-    }
-    if (name_is(name, "keep_copyright", "kcr", NULL) ||
-        name_is(name, "enforce_thumbnail", "eth", NULL) || name_is(name, "raw", NULL, NULL)) {
-        bool v;
-
-        if (a.n > 1)
-            return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", name);
-        v = parse_bool(a.v[0]);
-        if (name_is(name, "keep_copyright", "kcr", NULL))
-            po->keep_copyright = v;
-        else if (name_is(name, "raw", NULL, NULL))
-            po->raw = v;
-        else
-            po->enforce_thumbnail = v;
-        return 0;
-    }
-    if (name_is(name, "skip_processing", "skp", NULL)) {
-        for (size_t i = 0; i < a.n; i++) {
-            enum imgtype t = imagetype_from_name(a.v[i], strlen(a.v[i]));
-
-            if (t == IMGTYPE_UNKNOWN)
-                return err_set(e, ERR_INVALID_URL, "Invalid image format in skip_processing: %s",
-                               a.v[i]);
-            po->skip_processing[t] = true;
-        }
-        return 0;
-    }
-    if (name_is(name, "watermark", "wm", NULL))
-        return apply_watermark(po, &a, e);
-    if (name_is(name, "preset", "pr", NULL)) {
-        for (size_t i = 0; i < a.n; i++) {
-            r = options_apply_preset(po, a.v[i], strlen(a.v[i]), sep, e);
-            if (r < 0)
-                return r;
-        }
-        return 0;
-    }
-    if (is_security_option(name))
-        return apply_security(po, name, &a, e);
-    return err_set(e, ERR_INVALID_URL, "Unknown processing option: %s", name);
+    if (r < 0)
+        return r;
+    d = option_find(name);
+    if (d == NULL)
+        return err_set(e, ERR_INVALID_URL, "Unknown processing option: %s", name);
+    if ((d->flags & OPT_SECURITY) && !cfg.allow_security_options)
+        return err_set(e, ERR_SECURITY_OPTION, "Security processing options are not allowed: %s",
+                       name);
+    if (a.n < d->min_args || a.n > d->max_args)
+        return err_set(e, ERR_INVALID_URL, "Invalid %s arguments", d->what ? d->what : name);
+    c = (struct option_call){.po = po, .def = d, .name = name, .a = &a, .sep = sep, .e = e};
+    return d->apply(&c);
 }
 
 int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep, struct errinfo *e)
@@ -842,103 +924,198 @@ static void put_string(char *out, size_t outlen, size_t *used, const char *name,
     put(out, outlen, used, "\n");
 }
 
+/*
+ * The fields options_canonical() writes, in struct order: a new option adds
+ * its fields here so that any change to them changes the ETag.
+ */
+enum canon_kind {
+    CK_INT,       /* int */
+    CK_BOOL,      /* bool, as 0/1 */
+    CK_RESIZE,    /* enum resize_type, as a number */
+    CK_DOUBLE,    /* double, %.17g */
+    CK_LLONG,     /* long long */
+    CK_GRAVITY,   /* struct gravity, "type:x:y" */
+    CK_QUALITIES, /* int[IMGTYPE_COUNT], one "name.format=q" per differing format */
+    CK_TYPES,     /* bool[IMGTYPE_COUNT], one "name.format=0/1" per differing format */
+    CK_FORMAT,    /* enum imgtype, by name */
+    CK_EXPIRES,   /* long long, written whenever has_expires */
+    CK_STRING,    /* char[OPTIONS_STR_MAX], written when not empty, escaped */
+    CK_SIDES,     /* int[4], one "name.i=v" per differing side */
+    CK_RGB,       /* unsigned char[3], one "name.i=v" per differing channel */
+};
+
+struct canon_field {
+    const char *name;
+    enum canon_kind kind;
+    size_t off;
+};
+
+#define CF(f, kind)                                                                                \
+    {                                                                                              \
+#f, kind, offsetof(struct procopts, f)                                                     \
+    }
+
+static const struct canon_field canon_fields[] = {
+    CF(resizing_type, CK_RESIZE),
+    CF(width, CK_INT),
+    CF(height, CK_INT),
+    CF(min_width, CK_INT),
+    CF(min_height, CK_INT),
+    CF(zoom_w, CK_DOUBLE),
+    CF(zoom_h, CK_DOUBLE),
+    CF(dpr, CK_DOUBLE),
+    CF(enlarge, CK_BOOL),
+    CF(extend, CK_BOOL),
+    CF(extend_gravity, CK_GRAVITY),
+    CF(gravity, CK_GRAVITY),
+    CF(crop_w, CK_DOUBLE),
+    CF(crop_h, CK_DOUBLE),
+    CF(crop_gravity, CK_GRAVITY),
+    CF(quality, CK_INT),
+    CF(format_quality, CK_QUALITIES),
+    CF(format, CK_FORMAT),
+    CF(rotate, CK_INT),
+    CF(auto_rotate, CK_BOOL),
+    CF(strip_metadata, CK_BOOL),
+    CF(strip_color_profile, CK_BOOL),
+    CF(expires, CK_EXPIRES),
+    CF(filename, CK_STRING),
+    CF(return_attachment, CK_BOOL),
+    CF(cachebuster, CK_STRING),
+    CF(extend_ar, CK_BOOL),
+    CF(extend_ar_gravity, CK_GRAVITY),
+    CF(padding, CK_SIDES),
+    CF(trim, CK_BOOL),
+    CF(trim_threshold, CK_DOUBLE),
+    CF(trim_has_color, CK_BOOL),
+    CF(trim_color, CK_RGB),
+    CF(trim_equal_hor, CK_BOOL),
+    CF(trim_equal_ver, CK_BOOL),
+    CF(flip_h, CK_BOOL),
+    CF(flip_v, CK_BOOL),
+    CF(flatten, CK_BOOL),
+    CF(background, CK_RGB),
+    CF(blur, CK_DOUBLE),
+    CF(sharpen, CK_DOUBLE),
+    CF(pixelate, CK_INT),
+    CF(keep_copyright, CK_BOOL),
+    CF(enforce_thumbnail, CK_BOOL),
+    CF(max_bytes, CK_INT),
+    CF(skip_processing, CK_TYPES),
+    CF(raw, CK_BOOL),
+    CF(wm_opacity, CK_DOUBLE),
+    CF(wm_gravity, CK_GRAVITY),
+    CF(wm_scale, CK_DOUBLE),
+    CF(max_src_resolution, CK_LLONG),
+    CF(max_src_file_size, CK_LLONG),
+    CF(max_animation_frames, CK_INT),
+    CF(max_animation_frame_resolution, CK_LLONG),
+    CF(max_result_dimension, CK_INT),
+};
+
+#undef CF
+
+/* Where to write: the buffer, its size and how much is used. */
+struct canon_out {
+    char *out;
+    size_t outlen;
+    size_t used;
+};
+
+/* The per-format arrays: "name.format=v" for each format whose value differs. */
+static void put_per_type(struct canon_out *o, const struct canon_field *f, const void *pv,
+                         const void *dv)
+{
+    for (int t = 1; t < IMGTYPE_COUNT; t++) {
+        int v = f->kind == CK_TYPES ? ((const bool *)pv)[t] : ((const int *)pv)[t];
+        int d = f->kind == CK_TYPES ? ((const bool *)dv)[t] : ((const int *)dv)[t];
+
+        if (v != d)
+            put(o->out, o->outlen, &o->used, "%s.%s=%d\n", f->name, imagetype_name((enum imgtype)t),
+                v);
+    }
+}
+
+/* The small fixed arrays: "name.i=v" for each element that differs. */
+static void put_indexed(struct canon_out *o, const struct canon_field *f, const void *pv,
+                        const void *dv)
+{
+    int n = f->kind == CK_SIDES ? 4 : 3;
+
+    for (int i = 0; i < n; i++) {
+        int v = f->kind == CK_SIDES ? ((const int *)pv)[i] : ((const unsigned char *)pv)[i];
+        int d = f->kind == CK_SIDES ? ((const int *)dv)[i] : ((const unsigned char *)dv)[i];
+
+        if (v != d)
+            put(o->out, o->outlen, &o->used, "%s.%d=%d\n", f->name, i, v);
+    }
+}
+
+/* Writes field f of po when it differs from the default d. */
+static void put_field(struct canon_out *o, const struct canon_field *f, const struct procopts *po,
+                      const struct procopts *d)
+{
+    const void *pv = (const char *)po + f->off, *dv = (const char *)d + f->off;
+    size_t *used = &o->used;
+
+    switch (f->kind) {
+    case CK_INT:
+        if (*(const int *)pv != *(const int *)dv)
+            put(o->out, o->outlen, used, "%s=%d\n", f->name, *(const int *)pv);
+        break;
+    case CK_BOOL:
+        if (*(const bool *)pv != *(const bool *)dv)
+            put(o->out, o->outlen, used, "%s=%d\n", f->name, (int)*(const bool *)pv);
+        break;
+    case CK_RESIZE:
+        if (*(const enum resize_type *)pv != *(const enum resize_type *)dv)
+            put(o->out, o->outlen, used, "%s=%d\n", f->name, (int)*(const enum resize_type *)pv);
+        break;
+    case CK_DOUBLE:
+        if (*(const double *)pv != *(const double *)dv)
+            put(o->out, o->outlen, used, "%s=%.17g\n", f->name, *(const double *)pv);
+        break;
+    case CK_LLONG:
+        if (*(const long long *)pv != *(const long long *)dv)
+            put(o->out, o->outlen, used, "%s=%lld\n", f->name, *(const long long *)pv);
+        break;
+    case CK_GRAVITY:
+        put_gravity(o->out, o->outlen, used, f->name, pv, dv);
+        break;
+    case CK_QUALITIES:
+    case CK_TYPES:
+        put_per_type(o, f, pv, dv);
+        break;
+    case CK_FORMAT:
+        if (*(const enum imgtype *)pv != *(const enum imgtype *)dv)
+            put(o->out, o->outlen, used, "%s=%s\n", f->name,
+                imagetype_name(*(const enum imgtype *)pv));
+        break;
+    case CK_EXPIRES:
+        if (po->has_expires)
+            put(o->out, o->outlen, used, "%s=%lld\n", f->name, *(const long long *)pv);
+        break;
+    case CK_STRING:
+        if (*(const char *)pv != '\0')
+            put_string(o->out, o->outlen, used, f->name, pv);
+        break;
+    case CK_SIDES:
+    case CK_RGB:
+        put_indexed(o, f, pv, dv);
+        break;
+    }
+}
+
 size_t options_canonical(const struct procopts *po, char *out, size_t outlen)
 {
     struct procopts d;
-    size_t used = 0;
+    struct canon_out o = {.out = out, .outlen = outlen, .used = 0};
 
     if (outlen == 0)
         return 0;
     out[0] = '\0';
     options_init(&d);
-#define PUT_INT(f)                                                                                 \
-    do {                                                                                           \
-        if (po->f != d.f)                                                                          \
-            put(out, outlen, &used, #f "=%d\n", (int)po->f);                                       \
-    } while (0)
-#define PUT_DBL(f)                                                                                 \
-    do {                                                                                           \
-        if (po->f != d.f)                                                                          \
-            put(out, outlen, &used, #f "=%.17g\n", po->f);                                         \
-    } while (0)
-    PUT_INT(resizing_type);
-    PUT_INT(width);
-    PUT_INT(height);
-    PUT_INT(min_width);
-    PUT_INT(min_height);
-    PUT_DBL(zoom_w);
-    PUT_DBL(zoom_h);
-    PUT_DBL(dpr);
-    PUT_INT(enlarge);
-    PUT_INT(extend);
-    put_gravity(out, outlen, &used, "extend_gravity", &po->extend_gravity, &d.extend_gravity);
-    put_gravity(out, outlen, &used, "gravity", &po->gravity, &d.gravity);
-    PUT_DBL(crop_w);
-    PUT_DBL(crop_h);
-    put_gravity(out, outlen, &used, "crop_gravity", &po->crop_gravity, &d.crop_gravity);
-    PUT_INT(quality);
-    for (int t = 1; t < IMGTYPE_COUNT; t++)
-        if (po->format_quality[t] != d.format_quality[t])
-            put(out, outlen, &used, "format_quality.%s=%d\n", imagetype_name((enum imgtype)t),
-                po->format_quality[t]);
-    if (po->format != d.format)
-        put(out, outlen, &used, "format=%s\n", imagetype_name(po->format));
-    PUT_INT(rotate);
-    PUT_INT(auto_rotate);
-    PUT_INT(strip_metadata);
-    PUT_INT(strip_color_profile);
-    if (po->has_expires)
-        put(out, outlen, &used, "expires=%lld\n", po->expires);
-    if (po->filename[0] != '\0')
-        put_string(out, outlen, &used, "filename", po->filename);
-    PUT_INT(return_attachment);
-    if (po->cachebuster[0] != '\0')
-        put_string(out, outlen, &used, "cachebuster", po->cachebuster);
-    /* The processing options of issue 4: any change must change the hash. */
-    PUT_INT(extend_ar);
-    put_gravity(out, outlen, &used, "extend_ar_gravity", &po->extend_ar_gravity,
-                &d.extend_ar_gravity);
-    for (int i = 0; i < 4; i++)
-        if (po->padding[i] != d.padding[i])
-            put(out, outlen, &used, "padding.%d=%d\n", i, po->padding[i]);
-    PUT_INT(trim);
-    PUT_DBL(trim_threshold);
-    PUT_INT(trim_has_color);
-    for (int i = 0; i < 3; i++)
-        if (po->trim_color[i] != d.trim_color[i])
-            put(out, outlen, &used, "trim_color.%d=%d\n", i, po->trim_color[i]);
-    PUT_INT(trim_equal_hor);
-    PUT_INT(trim_equal_ver);
-    PUT_INT(flip_h);
-    PUT_INT(flip_v);
-    PUT_INT(flatten);
-    for (int i = 0; i < 3; i++)
-        if (po->background[i] != d.background[i])
-            put(out, outlen, &used, "background.%d=%d\n", i, po->background[i]);
-    PUT_DBL(blur);
-    PUT_DBL(sharpen);
-    PUT_INT(pixelate);
-    PUT_INT(keep_copyright);
-    PUT_INT(enforce_thumbnail);
-    PUT_INT(max_bytes);
-    for (int t = 1; t < IMGTYPE_COUNT; t++)
-        if (po->skip_processing[t] != d.skip_processing[t])
-            put(out, outlen, &used, "skip_processing.%s=%d\n", imagetype_name((enum imgtype)t),
-                po->skip_processing[t]);
-    PUT_INT(raw);
-    PUT_DBL(wm_opacity);
-    put_gravity(out, outlen, &used, "wm_gravity", &po->wm_gravity, &d.wm_gravity);
-    PUT_DBL(wm_scale);
-    if (po->max_src_resolution != d.max_src_resolution)
-        put(out, outlen, &used, "max_src_resolution=%lld\n", po->max_src_resolution);
-    if (po->max_src_file_size != d.max_src_file_size)
-        put(out, outlen, &used, "max_src_file_size=%lld\n", po->max_src_file_size);
-    PUT_INT(max_animation_frames);
-    if (po->max_animation_frame_resolution != d.max_animation_frame_resolution)
-        put(out, outlen, &used, "max_animation_frame_resolution=%lld\n",
-            po->max_animation_frame_resolution);
-    PUT_INT(max_result_dimension);
-#undef PUT_INT
-#undef PUT_DBL
-    return used;
+    for (size_t i = 0; i < sizeof(canon_fields) / sizeof(canon_fields[0]); i++)
+        put_field(&o, &canon_fields[i], po, &d);
+    return o.used;
 }

@@ -1,4 +1,4 @@
-/* options.h: processing options, their defaults and their parser (REFERENCE §2). */
+/* options.h: processing options, their defaults and their parser (imgproxy v3 URL options). */
 #ifndef IMGFCGI_OPTIONS_H
 #define IMGFCGI_OPTIONS_H
 
@@ -46,12 +46,12 @@ struct procopts {
     struct gravity crop_gravity; /* GRAV_UNKNOWN = use gravity */
     int quality;                 /* 0 = from format_quality / IMGPROXY_QUALITY */
     int format_quality[IMGTYPE_COUNT];
-    enum imgtype format; /* IMGTYPE_UNKNOWN = choose (REFERENCE §2.3) */
+    enum imgtype format; /* IMGTYPE_UNKNOWN = choose from the request */
     int rotate;          /* degrees, multiple of 90 */
     bool auto_rotate;
     bool strip_metadata;
     bool strip_color_profile;
-    /* Options that change only the response headers (REFERENCE §8). */
+    /* Options that change only the response headers. */
     bool has_expires;               /* expires/exp given */
     long long expires;              /* unix seconds */
     char filename[OPTIONS_STR_MAX]; /* filename/fn; "" = from the source URL */
@@ -118,7 +118,7 @@ int options_apply_preset(struct procopts *po, const char *name, size_t len, char
 int options_apply_format(struct procopts *po, const char *ext, size_t len, struct errinfo *e)
     __attribute__((warn_unused_result));
 
-/* Effective quality for result format t (REFERENCE §2, `quality`). */
+/* Effective quality for result format t: quality, else format_quality, else IMGPROXY_QUALITY. */
 int options_quality(const struct procopts *po, enum imgtype t);
 
 /* Room options_canonical() needs at most. */

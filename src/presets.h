@@ -1,4 +1,4 @@
-/* presets.h: named option lists from IMGPROXY_PRESETS / IMGPROXY_PRESETS_PATH (REFERENCE §3). */
+/* presets.h: named option lists from IMGPROXY_PRESETS / IMGPROXY_PRESETS_PATH. */
 #ifndef IMGFCGI_PRESETS_H
 #define IMGFCGI_PRESETS_H
 

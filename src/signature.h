@@ -1,4 +1,4 @@
-/* signature.h: HMAC-SHA256 URL signatures (REFERENCE §1.2). */
+/* signature.h: HMAC-SHA256 URL signatures, as imgproxy v3 makes them. */
 #ifndef IMGFCGI_SIGNATURE_H
 #define IMGFCGI_SIGNATURE_H
 

@@ -1,4 +1,4 @@
-/* url.h: splitting an imgproxy path into signature, options and source (REFERENCE §1.1). */
+/* url.h: splitting an imgproxy path into signature, options and source. */
 #ifndef IMGFCGI_URL_H
 #define IMGFCGI_URL_H
 

@@ -125,15 +125,20 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* fetch_local() of url under root into fresh r and e. */
+static int fetch_at(const char *url, struct fetch_result *r, struct errinfo *e)
+{
+    fetch_result_init(r);
+    err_clear(e);
+    return fetch_local(root, url, r, e);
+}
+
 static void expect_file(const char *url, const char *bytes, size_t len)
 {
     struct fetch_result r;
     struct errinfo e;
-    int rc;
+    int rc = fetch_at(url, &r, &e);
 
-    fetch_result_init(&r);
-    err_clear(&e);
-    rc = fetch_local(root, url, &r, &e);
     if (rc != 0)
         fail_msg("fetch_local(\"%s\") = %d (%s), want the file", url, rc, e.msg);
     assert_int_equal(r.origin_status, 200);
@@ -146,11 +151,8 @@ static void expect_not_found(const char *url)
 {
     struct fetch_result r;
     struct errinfo e;
-    int rc;
+    int rc = fetch_at(url, &r, &e);
 
-    fetch_result_init(&r);
-    err_clear(&e);
-    rc = fetch_local(root, url, &r, &e);
     if (rc != ERR_SOURCE_NOT_FOUND) {
         if (rc == 0 && r.body.len > 0 && r.body.len == sizeof OUTSIDE_BYTES - 1 &&
             memcmp(r.body.data, OUTSIDE_BYTES, r.body.len) == 0)
@@ -184,48 +186,75 @@ static void test_dotdot_inside(void **state)
     expect_file("local:///sub/../file.jpg", FILE_BYTES, sizeof FILE_BYTES - 1);
 }
 
-static void test_missing(void **state)
+/* Paths that must not be read: missing, escaping the root, or not a regular file. */
+static void test_not_found(void **state)
 {
+    static const char *const urls[] = {
+        /* missing */
+        "local:///nope.jpg",
+        "local:///sub/nope.png",
+        "local:///file.jpg/x",
+        /* .. out of the root */
+        "local:///../outside.jpg",
+        "local:///sub/../../outside.jpg",
+        "local:///./../outside.jpg",
+        "local:///sub/../../root/../outside.jpg",
+        /* .. percent-encoded */
+        "local:///%2e%2e/outside.jpg",
+        "local:///%2E%2E/outside.jpg",
+        "local:///sub/%2e%2e/%2e%2e/outside.jpg",
+        "local:///..%2foutside.jpg",
+        "local:///%2e%2e%2foutside.jpg",
+        /* symlinks that lead out */
+        "local:///outlink.jpg",
+        "local:///abslink.jpg",
+        "local:///dirlink/outside.jpg",
+        /* directories */
+        "local:///sub",
+        "local:///sub/",
+        "local:///",
+        "local:///dirlink",
+        /* a NUL in the decoded path */
+        "local:///file.jpg%00.png",
+    };
+
     (void)state;
-    expect_not_found("local:///nope.jpg");
-    expect_not_found("local:///sub/nope.png");
-    expect_not_found("local:///file.jpg/x");
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++)
+        expect_not_found(urls[i]);
 }
 
-static void test_dotdot_escape(void **state)
+/* The host part of local://host/path is skipped and the query is cut. */
+static void test_local_url_parts(void **state)
 {
     (void)state;
-    expect_not_found("local:///../outside.jpg");
-    expect_not_found("local:///sub/../../outside.jpg");
-    expect_not_found("local:///./../outside.jpg");
-    expect_not_found("local:///sub/../../root/../outside.jpg");
+    expect_file("local://somehost/file.jpg", FILE_BYTES, sizeof FILE_BYTES - 1);
+    expect_file("local:///file.jpg?v=2", FILE_BYTES, sizeof FILE_BYTES - 1);
+    expect_file("local:///sub%2Fnested.png", NESTED_BYTES, sizeof NESTED_BYTES - 1);
 }
 
-static void test_encoded_dotdot_escape(void **state)
+/* Only http, https and local (when a root is set) are sources. */
+static void test_schemes(void **state)
 {
-    (void)state;
-    expect_not_found("local:///%2e%2e/outside.jpg");
-    expect_not_found("local:///%2E%2E/outside.jpg");
-    expect_not_found("local:///sub/%2e%2e/%2e%2e/outside.jpg");
-    expect_not_found("local:///..%2foutside.jpg");
-    expect_not_found("local:///%2e%2e%2foutside.jpg");
-}
+    static char none[] = "";
+    struct fetch_result r;
+    struct errinfo e;
+    char *saved = cfg.local_root;
 
-static void test_symlink_escape(void **state)
-{
     (void)state;
-    expect_not_found("local:///outlink.jpg");
-    expect_not_found("local:///abslink.jpg");
-    expect_not_found("local:///dirlink/outside.jpg");
-}
-
-static void test_directory(void **state)
-{
-    (void)state;
-    expect_not_found("local:///sub");
-    expect_not_found("local:///sub/");
-    expect_not_found("local:///");
-    expect_not_found("local:///dirlink");
+    fetch_result_init(&r);
+    err_clear(&e);
+    assert_int_equal(fetch_source(NULL, "ftp://host/a.jpg", &r, &e), ERR_SOURCE_NOT_FOUND);
+    assert_string_equal(e.msg, "Unknown scheme: ftp");
+    err_clear(&e);
+    assert_int_equal(fetch_source_with(NULL, "s3://bucket/a.jpg", NULL, &r, &e),
+                     ERR_SOURCE_NOT_FOUND);
+    assert_string_equal(e.msg, "Unknown scheme: s3");
+    cfg.local_root = none;
+    err_clear(&e);
+    assert_int_equal(fetch_source(NULL, "local:///file.jpg", &r, &e), ERR_SOURCE_NOT_FOUND);
+    assert_string_equal(e.msg, "Unknown scheme: local (local:// is disabled)");
+    cfg.local_root = saved;
+    fetch_result_release(&r);
 }
 
 static void test_result_init_release(void **state)
@@ -322,9 +351,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_regular_file),        cmocka_unit_test(test_symlink_inside),
-        cmocka_unit_test(test_dotdot_inside),       cmocka_unit_test(test_missing),
-        cmocka_unit_test(test_dotdot_escape),       cmocka_unit_test(test_encoded_dotdot_escape),
-        cmocka_unit_test(test_symlink_escape),      cmocka_unit_test(test_directory),
+        cmocka_unit_test(test_dotdot_inside),       cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_local_url_parts),     cmocka_unit_test(test_schemes),
         cmocka_unit_test(test_result_init_release), cmocka_unit_test(test_local_limits),
     };
     return cmocka_run_group_tests_name("fetch", tests, group_setup, group_teardown);

@@ -1,4 +1,4 @@
-/* test_headers.c: the response header rules (REFERENCE §8) and the options that feed them. */
+/* test_headers.c: the response header rules and the options that feed them. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,19 +13,6 @@
 #include "headers.h"
 #include "options.h"
 #include "testutil.h"
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return tu_load_default_cfg();
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    config_release(&cfg);
-    return 0;
-}
 
 /* 2030-01-01 00:00:00 UTC */
 #define NOW 1893456000LL
@@ -391,5 +378,5 @@ int main(void)
         cmocka_unit_test(test_cookie_scope),        cmocka_unit_test(test_value_safe),
     };
 
-    return cmocka_run_group_tests_name("headers", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("headers", tests, tu_cfg_setup, tu_cfg_teardown);
 }

@@ -1,4 +1,4 @@
-/* test_options.c: processing options, their defaults and their errors (REFERENCE §2). */
+/* test_options.c: processing options, their defaults and their errors. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,32 +12,6 @@
 #include "options.h"
 #include "presets.h"
 #include "testutil.h"
-
-static struct config saved_cfg;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (tu_load_default_cfg() != 0)
-        return -1;
-    saved_cfg = cfg;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    cfg = saved_cfg;
-    config_release(&cfg);
-    return 0;
-}
-
-static int reset_cfg(void **state)
-{
-    (void)state;
-    cfg = saved_cfg;
-    return 0;
-}
 
 /* options_apply on an exact-size copy of seg with separator sep. */
 static int apply_sep(struct procopts *po, const char *seg, char sep)
@@ -857,7 +831,7 @@ static void test_unknown_options(void **state)
     expect_invalid("foo:1");
     expect_invalid("RS:fit:1:1");
     expect_invalid("W:100");
-    /* Pro-only options are unknown in OSS (§2.4). */
+    /* imgproxy Pro-only options are unknown here, as in imgproxy OSS. */
     expect_invalid("adjust:1:2:3");
     expect_invalid("ra:lanczos3");
     expect_invalid("pg:1");
@@ -1016,7 +990,8 @@ static void test_allowed_processing_options(void **state)
 {
     struct procopts po;
     struct errinfo e;
-    char *items[] = {"w", "resize"};
+    char w[] = "w", resize[] = "resize";
+    char *items[] = {w, resize};
 
     (void)state;
     cfg.allowed_processing_options.items = items;
@@ -1122,7 +1097,7 @@ static void test_separator_and_length(void **state)
     assert_int_equal(po.height, 20);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, reset_cfg, reset_cfg)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_cfg_reset, tu_cfg_reset)
 
 int main(void)
 {
@@ -1168,5 +1143,5 @@ int main(void)
         T(test_failed_option_reports),
         T(test_separator_and_length),
     };
-    return cmocka_run_group_tests_name("options", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("options", tests, tu_cfg_setup, tu_cfg_teardown);
 }

@@ -1,4 +1,4 @@
-/* test_signature.c: HMAC-SHA256 URL signatures against the documented vectors (REFERENCE §1.2). */
+/* test_signature.c: HMAC-SHA256 URL signatures against imgproxy's documented vectors. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -32,33 +32,6 @@ static const unsigned char v2_salt[] = {
     0x03, 0xf2, 0x2d, 0xe2, 0x37, 0x4a, 0x3d, 0x53, 0xcb, 0x7a, 0x7f, 0xe9, 0xfe, 0xa3, 0x09, 0xc5};
 static const unsigned char other_key[] = "not-the-key";
 static const unsigned char other_salt[] = "not-the-salt";
-
-static struct config saved_cfg;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (tu_load_default_cfg() != 0)
-        return -1;
-    saved_cfg = cfg;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    cfg = saved_cfg;
-    config_release(&cfg);
-    return 0;
-}
-
-/* Each test points cfg at its own arrays; restoring the copy keeps config_release() safe. */
-static int reset_cfg(void **state)
-{
-    (void)state;
-    cfg = saved_cfg;
-    return 0;
-}
 
 static struct bytes keys[3], salts[3];
 
@@ -220,7 +193,7 @@ static void test_verify_bad_encoding(void **state)
     (void)state;
     set_pair(0, v1_key, 6, v1_salt, 5);
     use_keys(1, 1, 32);
-    /* §1.2: base64url without padding; '=' is not accepted. */
+    /* base64url without padding; '=' is not accepted. */
     assert_int_equal(verify(V1_SIG "=", V1_PATH), ERR_SIGNATURE);
     /* The standard alphabet's '+' for the URL alphabet's '-'/'_' is not accepted. */
     assert_int_equal(verify("oKfUtW34Dvo2BGQehJFR4Nr0+rIjOtdtzJ3QFsUcXH8", V1_PATH), ERR_SIGNATURE);
@@ -236,7 +209,7 @@ static void test_verify_bad_encoding(void **state)
 static void test_verify_no_keys(void **state)
 {
     (void)state;
-    /* §1.2: no keys or no salts -> not checked. */
+    /* No keys or no salts -> not checked. */
     use_keys(0, 0, 32);
     cfg.keys = NULL;
     cfg.salts = NULL;
@@ -299,7 +272,7 @@ static void test_verify_trusted(void **state)
     assert_int_equal(verify(V1_SIG, V1_PATH), 0);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, reset_cfg, reset_cfg)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_cfg_reset, tu_cfg_reset)
 
 int main(void)
 {
@@ -309,5 +282,5 @@ int main(void)
         T(test_verify_wrong),          T(test_verify_bad_encoding), T(test_verify_no_keys),
         T(test_verify_multiple_pairs), T(test_verify_trusted),
     };
-    return cmocka_run_group_tests_name("signature", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("signature", tests, tu_cfg_setup, tu_cfg_teardown);
 }

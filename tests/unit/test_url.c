@@ -1,4 +1,4 @@
-/* test_url.c: splitting and parsing imgproxy paths (REFERENCE §1.1). */
+/* test_url.c: splitting and parsing imgproxy paths. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,7 +13,7 @@
 #include "url.h"
 #include "testutil.h"
 
-/* The documented signed example (REFERENCE §1.2) and what its base64 part decodes to. */
+/* imgproxy's documented signed example and what its base64 part decodes to. */
 #define DOC_PATH                                                                                   \
     "/rs:fill:300:400:0/g:sm/aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png"
 #define DOC_SOURCE "http://example.com/images/curiosity.jpg"
@@ -123,7 +123,7 @@ static void test_split_basic(void **state)
 static void test_split_cuts_query(void **state)
 {
     (void)state;
-    /* §1.1 step 1: everything from the first '?' is cut (not signed). */
+    /* Everything from the first '?' is cut (not signed). */
     expect_split("/insecure/w:100/plain/http://example.com/a.jpg?x=1&y=2", NULL, "insecure",
                  "/w:100/plain/http://example.com/a.jpg");
     expect_split("/insecure/w:100/plain/http://example.com/a.jpg?", NULL, "insecure",
@@ -156,7 +156,7 @@ static void test_split_prefix(void **state)
 static void test_split_empty_signature(void **state)
 {
     (void)state;
-    /* §1.1 step 2: IndexByte(path,'/') > 0, so "//..." is invalid. */
+    /* The signature must be non-empty (IndexByte(path,'/') > 0): "//..." is invalid. */
     expect_split_error("//rs:fit:300:300/plain/http://x/a.jpg", NULL);
     expect_split_error("/imgproxy//w:1/plain/http://x/a.jpg", "/imgproxy");
     expect_split_error("/", NULL);
@@ -175,7 +175,7 @@ static void test_split_no_slash_after_signature(void **state)
 static void test_split_fix_colon(void **state)
 {
     (void)state;
-    /* §1.1 step 3: %3A -> ':' in the options part only. */
+    /* %3A -> ':' in the options part only. */
     expect_split("/sig/rs%3Afit%3A300%3A300/plain/http://x/a%3Ab.jpg", NULL, "sig",
                  "/rs:fit:300:300/plain/http://x/a%3Ab.jpg");
     /* Without /plain/ the whole path is the options part. */
@@ -189,7 +189,7 @@ static void test_split_fix_colon(void **state)
 static void test_split_fix_scheme(void **state)
 {
     (void)state;
-    /* §1.1 step 3: a collapsed "scheme:/" in the plain part becomes "scheme://". */
+    /* A collapsed "scheme:/" in the plain part becomes "scheme://". */
     expect_split("/sig/w:1/plain/http:/host/x.jpg", NULL, "sig", "/w:1/plain/http://host/x.jpg");
     expect_split("/sig/plain/https:/host/x.jpg", NULL, "sig", "/plain/https://host/x.jpg");
     /* ... and "local:/" becomes "local:///". */
@@ -306,7 +306,7 @@ static void test_parse_plain_percent(void **state)
     struct errinfo e;
 
     (void)state;
-    /* §1.1 step 6: url.PathUnescape on the joined plain URL. */
+    /* url.PathUnescape on the joined plain URL. */
     assert_int_equal(parse(&u, "/sig/plain/http://example.com/a%20b.jpg", ':', &e), 0);
     expect_source(&u, "http://example.com/a b.jpg", NULL);
     url_release(&u);
@@ -418,7 +418,7 @@ static void test_parse_base64_errors(void **state)
 static void test_parse_deprecated_format(void **state)
 {
     (void)state;
-    /* §1.1 step 5: a resizing type as the first segment is the old basic format. */
+    /* A resizing type as the first segment is the old basic format. */
     expect_parse_error(
         "/sig/fit/300/300/no/0/aHR0cDovL2V4YW1wbGUuY29tL2ltYWdlcy9jdXJpb3NpdHkuanBn");
     expect_parse_error(
@@ -580,25 +580,30 @@ static void expect_pre(const char *in, const char *want)
     g_free(got);
 }
 
-/* IMGPROXY_URL_REPLACEMENTS then IMGPROXY_BASE_URL (REFERENCE §1.1 step 8). */
+/* IMGPROXY_URL_REPLACEMENTS then IMGPROXY_BASE_URL, the last steps on a source URL. */
 static void test_preprocess(void **state)
 {
+    static char rep1[] = "mys3://=http://s3.example/;http://*.cdn.test/*/=local:///${2}/${1}-";
+    static char rep2[] = "a.b=c\\d";
+    static char rep3[] = "*=x:";
+    static char base[] = "http://base.test/";
+
     (void)state;
     expect_pre("http://a/b.jpg", "http://a/b.jpg");
-    cfg.url_replacements = "mys3://=http://s3.example/;http://*.cdn.test/*/=local:///${2}/${1}-";
+    cfg.url_replacements = rep1;
     expect_pre("mys3://bucket/x.png", "http://s3.example/bucket/x.png");
     expect_pre("http://eu.cdn.test/img/a.jpg", "local:///img/eu-a.jpg");
     /* Prefixes only, and '*' stops at '/'. */
     expect_pre("x-mys3://b", "x-mys3://b");
     expect_pre("http://a/b.cdn.test/c/d", "http://a/b.cdn.test/c/d");
-    cfg.url_replacements = "a.b=c\\d";
+    cfg.url_replacements = rep2;
     expect_pre("a.bx", "c\\dx");
     expect_pre("aXbx", "aXbx");
     /* A decoded source need not be UTF-8: matched as bytes (fuzz_url found an overread). */
-    cfg.url_replacements = "*=x:";
+    cfg.url_replacements = rep3;
     expect_pre("~\xec\xf3/a", "x:/a");
     cfg.url_replacements = NULL;
-    cfg.base_url = "http://base.test/";
+    cfg.base_url = base;
     expect_pre("img/a.jpg", "http://base.test/img/a.jpg");
     expect_pre("http://base.test/img/a.jpg", "http://base.test/img/a.jpg");
     cfg.base_url = NULL;

@@ -44,6 +44,33 @@ int tu_load_default_cfg(void)
     return 0;
 }
 
+/* The defaults as tu_cfg_setup() loaded them, put back by tu_cfg_reset(). */
+static struct config tu_saved_cfg;
+
+int tu_cfg_setup(void **state)
+{
+    (void)state;
+    if (tu_load_default_cfg() != 0)
+        return -1;
+    tu_saved_cfg = cfg;
+    return 0;
+}
+
+int tu_cfg_reset(void **state)
+{
+    (void)state;
+    cfg = tu_saved_cfg;
+    return 0;
+}
+
+int tu_cfg_teardown(void **state)
+{
+    (void)state;
+    cfg = tu_saved_cfg;
+    config_release(&cfg);
+    return 0;
+}
+
 char *tu_memdup(const void *p, size_t n)
 {
     /* malloc(0) may return NULL; one spare byte keeps the pointer valid but unread. */

@@ -14,6 +14,17 @@ void tu_clear_env(void);
 int tu_load_default_cfg(void);
 
 /*
+ * cmocka group setup/teardown for tests that change the global cfg:
+ * tu_cfg_setup() loads the defaults (tu_load_default_cfg()) and keeps a
+ * copy; tu_cfg_reset(), a per-test setup, puts the copy back, so a test may
+ * point cfg fields at its own data; tu_cfg_teardown() puts it back and
+ * releases what config_load() allocated.
+ */
+int tu_cfg_setup(void **state);
+int tu_cfg_reset(void **state);
+int tu_cfg_teardown(void **state);
+
+/*
  * A heap copy of exactly n bytes of p with no NUL after it, so a parser that
  * reads past its (s, len) bounds shows up under ASan. Caller frees with free().
  */
