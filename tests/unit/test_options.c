@@ -1016,7 +1016,7 @@ static void test_allowed_processing_options(void **state)
 {
     struct procopts po;
     struct errinfo e;
-    char *items[] = {"w", "resize"};
+    char *items[] = {(char *)"w", (char *)"resize"};
 
     (void)state;
     cfg.allowed_processing_options.items = items;

@@ -585,20 +585,21 @@ static void test_preprocess(void **state)
 {
     (void)state;
     expect_pre("http://a/b.jpg", "http://a/b.jpg");
-    cfg.url_replacements = "mys3://=http://s3.example/;http://*.cdn.test/*/=local:///${2}/${1}-";
+    cfg.url_replacements =
+        (char *)"mys3://=http://s3.example/;http://*.cdn.test/*/=local:///${2}/${1}-";
     expect_pre("mys3://bucket/x.png", "http://s3.example/bucket/x.png");
     expect_pre("http://eu.cdn.test/img/a.jpg", "local:///img/eu-a.jpg");
     /* Prefixes only, and '*' stops at '/'. */
     expect_pre("x-mys3://b", "x-mys3://b");
     expect_pre("http://a/b.cdn.test/c/d", "http://a/b.cdn.test/c/d");
-    cfg.url_replacements = "a.b=c\\d";
+    cfg.url_replacements = (char *)"a.b=c\\d";
     expect_pre("a.bx", "c\\dx");
     expect_pre("aXbx", "aXbx");
     /* A decoded source need not be UTF-8: matched as bytes (fuzz_url found an overread). */
-    cfg.url_replacements = "*=x:";
+    cfg.url_replacements = (char *)"*=x:";
     expect_pre("~\xec\xf3/a", "x:/a");
     cfg.url_replacements = NULL;
-    cfg.base_url = "http://base.test/";
+    cfg.base_url = (char *)"http://base.test/";
     expect_pre("img/a.jpg", "http://base.test/img/a.jpg");
     expect_pre("http://base.test/img/a.jpg", "http://base.test/img/a.jpg");
     cfg.base_url = NULL;
