@@ -27,9 +27,16 @@ CMOCKA_CFLAGS := $(call sysinc,$(shell $(PKG_CONFIG) --cflags cmocka))
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	-Wformat=2 -Wvla
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS) \
-	-Isrc -MMD -MP
+	-Wformat=2 -Wvla -Wpointer-arith -Wwrite-strings
+# Hardening for the normal build: stack canaries, and glibc's checked variants of
+# memcpy, snprintf and friends. Builds whose CFLAGS name a sanitizer (asan, tsan,
+# fuzz) leave both out: the sanitizers intercept the plain libc functions, and the
+# fortified __*_chk variants would bypass those interceptors.
+HARDEN_CFLAGS ?= $(if $(findstring -fsanitize,$(CFLAGS)),,\
+	-fstack-protector-strong -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(HARDEN_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) \
+	$(PKG_CFLAGS) -Isrc
+ALL_CFLAGS = $(BASE_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(EXTRA_LDFLAGS)
 # src/cpugate.c defines vips_sink_disc for libvips' savers to call: the
 # executables that serve (and test) requests export it.
