@@ -330,10 +330,10 @@ spawn_pool() {
     shift 2
     env "$@" IMGFCGI_BIN="$bin" "$repo/spawn.sh" -a 127.0.0.1 -p "$port" -F 2 -P "$tmp/$name.pids" \
         >>"$tmp/$name.log" 2>&1
-    for pid in $(cat "$tmp/$name.pids"); do
+    while read -r pid; do
         pids[pool$name-$i]=$pid
         i=$((i + 1))
-    done
+    done <"$tmp/$name.pids"
 }
 
 # front_nginx NAME CONF UPSTREAM: a private copy of conf/CONF; sets front_port.
@@ -608,29 +608,25 @@ status=$?
 if [ "$host" = nginx ]; then
     env "${it_env[@]}" IT_CONF_FRONT="http://127.0.0.1:$front7_port" \
         IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
-        python3 "$here/test_conformance.py" "$@"
-    [ $? -eq 0 ] || status=1
+        python3 "$here/test_conformance.py" "$@" || status=1
     env "${it_env[@]}" IT_SSRF_RESULT="$tmp/result-ssrf" \
         IT_SSRF_DEFAULT_FRONT="http://127.0.0.1:${fports[8]}" \
         IT_SSRF_STRICT_FRONT="http://127.0.0.1:${fports[9]}" \
         IT_SSRF_NOPRIV_FRONT="http://127.0.0.1:${fports[10]}" \
         IT_SSRF_DEFAULT_LOG="$tmp/imgfcgi8.log" IT_SSRF_STRICT_LOG="$tmp/imgfcgi9.log" \
         IT_SSRF_NOPRIV_LOG="$tmp/imgfcgi10.log" \
-        IT_SSRF_DEFAULT_PID="${pids[imgfcgi8]}" python3 "$here/test_ssrf.py" "$@"
-    [ $? -eq 0 ] || status=1
+        IT_SSRF_DEFAULT_PID="${pids[imgfcgi8]}" python3 "$here/test_ssrf.py" "$@" || status=1
     # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload
     # (ASan's quarantine alone keeps up to 256 MB of freed memory: a wider RSS bound there).
     env "${it_env[@]}" IT_DL_FRONT="http://127.0.0.1:$dl_port" IT_DL_LOG="$tmp/imgfcgi-dl.log" \
         IT_DL_PID="${pids[imgfcgi-dl]}" IT_Q_FRONT="http://127.0.0.1:$q_port" \
         IT_Q_LOG="$tmp/imgfcgi-q.log" IT_Q_PID="${pids[imgfcgi-q]}" IT_BIN="$bin" \
-        IT_DL_RESULT="$tmp/result-deadline" python3 "$here/test_deadline.py" "$@"
-    [ $? -eq 0 ] || status=1
+        IT_DL_RESULT="$tmp/result-deadline" python3 "$here/test_deadline.py" "$@" || status=1
     if [ $# -eq 0 ] || [[ " $* " == *" overload "* ]]; then
         OVERLOAD_FRONT="http://127.0.0.1:$q_port" OVERLOAD_PID="${pids[imgfcgi-q]}" \
             OVERLOAD_WORKERS=2 OVERLOAD_RSS_MAX_MB="$([ "$asan" = 1 ] && echo 1024 || echo 256)" \
             OVERLOAD_RESULT="$tmp/result-overload" \
-            python3 "$repo/tests/hostile/overload.py"
-        [ $? -eq 0 ] || status=1
+            python3 "$repo/tests/hostile/overload.py" || status=1
     fi
     # The hostile-input suite (tests/hostile/hostile.py) on imgfcgi-hx and imgfcgi-hxn.
     env HX_FRONT="http://127.0.0.1:$hx_port" HX_PID="${pids[imgfcgi-hx]}" \
@@ -638,8 +634,7 @@ if [ "$host" = nginx ]; then
         HX_ORIGIN="http://127.0.0.1:$origin_port" HX_PYORIGIN="http://127.0.0.1:$py_port" \
         HX_ROOT="$root" HX_RESULT="$tmp/result-hostile" HX_ASAN="$asan" \
         HX_MAX_SRC_FILE_SIZE=3000000 HX_DOWNLOAD_TIMEOUT=2 HX_TRACE_RSS="${HX_TRACE_RSS:-0}" \
-        python3 "$repo/tests/hostile/hostile.py" "$@"
-    [ $? -eq 0 ] || status=1
+        python3 "$repo/tests/hostile/hostile.py" "$@" || status=1
 fi
 set -e
 exit "$status"
