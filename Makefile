@@ -90,7 +90,7 @@ $(BENCH_BIN): $(BUILD)/tests/bench/limit.o $(LIB)
 
 bench: $(BUILD)/imgfcgi $(BENCH_BIN)
 
-# Not part of check: minutes of load, figures for README "Memory budget".
+# Not part of check: minutes of load, the figures behind the memory budget's documentation.
 bench-budget: $(BUILD)/imgfcgi
 	IMGFCGI_BIN=$(CURDIR)/$(BUILD)/imgfcgi tests/bench/budget
 

@@ -468,8 +468,8 @@ apache)
     ;;
 esac
 
-# --- HTTP semantics instances (REFERENCE §8), behind nginx whatever HOST is --
-# Every header feature on.
+# --- HTTP semantics instances (caching, conditional requests, CORS, errors), behind nginx
+# whatever HOST is. Every header feature on.
 spawn_unix imgfcgi3 "${common_env[@]}" IMGPROXY_TTL=3600 IMGPROXY_USE_ETAG=true \
     IMGPROXY_ETAG_BUSTER=b1 IMGPROXY_USE_LAST_MODIFIED=true IMGPROXY_CACHE_CONTROL_PASSTHROUGH=true \
     IMGPROXY_SET_CANONICAL_HEADER=true IMGPROXY_ENABLE_DEBUG_HEADERS=true \

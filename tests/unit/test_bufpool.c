@@ -62,7 +62,7 @@ static size_t exact_quantile(size_t *v, size_t n, unsigned permille)
     return v[k > 0 ? k - 1 : 0];
 }
 
-/* imgproxy's statistic (REFERENCE §4.2): power-of-two buckets from 64 B, first cum > q * sum. */
+/* imgproxy v3's buffer-pool statistic: power-of-two buckets from 64 B, first cum > q * sum. */
 static size_t imgproxy_quantile(const size_t *v, size_t n, double q)
 {
     uint64_t calls[20] = {0}, cum = 0;
