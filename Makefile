@@ -35,9 +35,10 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 # Hardening for the normal build: stack canaries, and glibc's checked variants of
 # memcpy, snprintf and friends. Builds whose CFLAGS name a sanitizer (asan, tsan,
 # fuzz) leave both out: the sanitizers intercept the plain libc functions, and the
-# fortified __*_chk variants would bypass those interceptors.
-HARDEN_CFLAGS ?= $(if $(findstring -fsanitize,$(CFLAGS)),,\
-	-fstack-protector-strong -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+# fortified __*_chk variants would bypass those interceptors. CFLAGS without an
+# optimisation level leave _FORTIFY_SOURCE out: glibc warns that it needs one.
+FORTIFY := $(if $(filter-out -O0,$(filter -O%,$(CFLAGS))),-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+HARDEN_CFLAGS ?= $(if $(findstring -fsanitize,$(CFLAGS)),,-fstack-protector-strong $(FORTIFY))
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(HARDEN_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) \
 	$(PKG_CFLAGS) -Isrc
 ALL_CFLAGS = $(BASE_CFLAGS) -MMD -MP
