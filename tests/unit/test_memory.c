@@ -291,6 +291,19 @@ static void test_metrics_text(void **state)
     bufpool_download = NULL;
 }
 
+static int setup(void **state)
+{
+    (void)state;
+    return tu_load_default_cfg();
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    config_release(&cfg);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,5 +317,5 @@ int main(void)
         cmocka_unit_test(test_metrics_text),
     };
 
-    return cmocka_run_group_tests(tests, tu_cfg_setup, tu_cfg_teardown);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

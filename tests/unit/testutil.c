@@ -44,19 +44,6 @@ int tu_load_default_cfg(void)
     return 0;
 }
 
-int tu_cfg_setup(void **state)
-{
-    (void)state;
-    return tu_load_default_cfg();
-}
-
-int tu_cfg_teardown(void **state)
-{
-    (void)state;
-    config_release(&cfg);
-    return 0;
-}
-
 char *tu_memdup(const void *p, size_t n)
 {
     /* malloc(0) may return NULL; one spare byte keeps the pointer valid but unread. */

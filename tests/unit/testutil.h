@@ -14,13 +14,6 @@ void tu_clear_env(void);
 int tu_load_default_cfg(void);
 
 /*
- * cmocka group setup/teardown for tests that read the global cfg: the setup
- * loads the defaults (tu_load_default_cfg), the teardown releases cfg.
- */
-int tu_cfg_setup(void **state);
-int tu_cfg_teardown(void **state);
-
-/*
  * A heap copy of exactly n bytes of p with no NUL after it, so a parser that
  * reads past its (s, len) bounds shows up under ASan. Caller frees with free().
  */
