@@ -9,6 +9,10 @@
 #   make fuzz-run   replays tests/fuzz/regressions, then fuzzes each target FUZZ_SECONDS
 #   make bench      build/imgfcgi and the benchmark driver (tests/bench/throughput runs both)
 #   make bench-budget  IMGFCGI_MEMORY_BUDGET under a mixed load (tests/bench/budget, minutes)
+#   make format-check  clang-format finds nothing to change
+#   make hdr-check  every header of src/ and fcgi/ compiles on its own
+#   make layer-check  #include lines follow the layer order of docs/design.md
+#   make lint       shellcheck on the shell scripts, pyflakes3 on the Python files
 #   make install PREFIX=/usr/local
 
 CC ?= cc
@@ -27,9 +31,17 @@ CMOCKA_CFLAGS := $(call sysinc,$(shell $(PKG_CONFIG) --cflags cmocka))
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	-Wformat=2 -Wvla
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS) \
-	-Isrc -MMD -MP
+	-Wformat=2 -Wvla -Wpointer-arith -Wwrite-strings
+# Hardening for the normal build: stack canaries, and glibc's checked variants of
+# memcpy, snprintf and friends. Builds whose CFLAGS name a sanitizer (asan, tsan,
+# fuzz) leave both out: the sanitizers intercept the plain libc functions, and the
+# fortified __*_chk variants would bypass those interceptors. CFLAGS without an
+# optimisation level leave _FORTIFY_SOURCE out: glibc warns that it needs one.
+FORTIFY := $(if $(filter-out -O0,$(filter -O%,$(CFLAGS))),-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+HARDEN_CFLAGS ?= $(if $(findstring -fsanitize,$(CFLAGS)),,-fstack-protector-strong $(FORTIFY))
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(HARDEN_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) \
+	$(PKG_CFLAGS) -Isrc
+ALL_CFLAGS = $(BASE_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(EXTRA_LDFLAGS)
 # src/cpugate.c defines vips_sink_disc for libvips' savers to call: the
 # executables that serve (and test) requests export it.
@@ -47,7 +59,7 @@ UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 
 .PHONY: all test unit integration env-check check asan tsan fuzz fuzz-bin fuzz-run bench \
-	bench-budget install clean format format-check
+	bench-budget install clean format format-check hdr-check layer-check lint
 
 all: $(BUILD)/imgfcgi
 
@@ -79,7 +91,7 @@ $(BENCH_BIN): $(BUILD)/tests/bench/limit.o $(LIB)
 
 bench: $(BUILD)/imgfcgi $(BENCH_BIN)
 
-# Not part of check: minutes of load, figures for README "Memory budget".
+# Not part of check: minutes of load, the figures behind the memory budget's documentation.
 bench-budget: $(BUILD)/imgfcgi
 	IMGFCGI_BIN=$(CURDIR)/$(BUILD)/imgfcgi tests/bench/budget
 
@@ -156,6 +168,30 @@ format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
 	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+# Every header compiles on its own: a translation unit that includes only it,
+# with the normal flags. Headers are found by wildcard, so new ones are checked.
+HDRS = $(sort $(wildcard src/*.h fcgi/*.h))
+hdr-check:
+	@fail=0; for h in $(HDRS); do \
+		printf '#include "%s"\n' "$$h" | \
+			$(CC) $(BASE_CFLAGS) -fsyntax-only -x c - || { fail=$$((fail+1)); echo "FAILED: $$h"; }; \
+	done; \
+	echo "hdr-check: $(words $(HDRS)) headers, $$fail failed"; test $$fail -eq 0
+
+# The #include lines of src/ and fcgi/ against the layer list in docs/design.md.
+layer-check:
+	scripts/layers.py .
+
+# Shell scripts are found by their #! line (and scripts/*.sh, which are sourced);
+# Python files are every *.py under tests/ and scripts/.
+SHELL_SCRIPTS = $(sort $(wildcard scripts/*.sh) $(patsubst ./%,%,$(shell find . \
+	\( -name .git -o -name 'build*' \) -prune -o -type f -exec awk \
+	'FNR == 1 && /^#!.*[/ ](ba|da)?sh$$/ {print FILENAME} {nextfile}' {} +)))
+PY_FILES = $(sort $(shell find tests scripts -name '*.py'))
+lint:
+	shellcheck -x $(SHELL_SCRIPTS)
+	pyflakes3 $(PY_FILES)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -160,8 +160,9 @@ if [ "${MALLOC_ARENA_MAX:-}" = default ]; then
 else
     export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 fi
-# GLib 2.74's slice allocator keeps what a burst of GObjects freed (a 3000-frame
-# GIF left 26 MB behind); malloc gives it back. Read before main(), so set here.
+# GLib 2.74's slice allocator keeps what a burst of GObjects freed (an animation
+# with thousands of frames makes such a burst); malloc gives it back. Read before
+# main(), so set here.
 if [ "${G_SLICE:-}" = default ]; then
     unset G_SLICE
 else

@@ -23,7 +23,11 @@ IMGFCGI_RUNTIME_DEPS+=(lighttpd apache2 libapache2-mod-fcgid)
 # to compare against. The module package may enable itself in /etc/nginx/modules-enabled;
 # the project's nginx configurations never include that directory.
 IMGFCGI_BENCH_DEPS=(wrk libnginx-mod-http-image-filter)
-IMGFCGI_DEPS=("${IMGFCGI_BUILD_DEPS[@]}" "${IMGFCGI_RUNTIME_DEPS[@]}" "${IMGFCGI_BENCH_DEPS[@]}")
+# The checks .ci/run makes before the tests: make format-check (clang-format) and
+# make lint (shellcheck, pyflakes3).
+IMGFCGI_LINT_DEPS=(clang-format shellcheck python3-pyflakes)
+IMGFCGI_DEPS=("${IMGFCGI_BUILD_DEPS[@]}" "${IMGFCGI_RUNTIME_DEPS[@]}" "${IMGFCGI_BENCH_DEPS[@]}"
+    "${IMGFCGI_LINT_DEPS[@]}")
 
 # Prints the packages among "$@" that dpkg does not have installed, one per line.
 deps_missing() {

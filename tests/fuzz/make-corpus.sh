@@ -32,6 +32,8 @@ for u in "${urls[@]}"; do
     printf '\001%s' "$u" | seed signature "s$i"
     i=$((i + 1))
 done
+# ${1} and ${2} are url_replacements' capture references, not shell expansions.
+# shellcheck disable=SC2016
 printf '\012http://fuzz/*=http://x/${1}/a;local://*/*=http://${2}\n/img/insecure/w:1/plain/http://fuzz/q/r.jpg' |
     seed url replacements
 printf '\024/insecure/small:big/plain/http://x/a.jpg' | seed url only-presets
@@ -83,18 +85,18 @@ vips xyz xy.v 12 10
 vips bandjoin_const xy.v rgb.v 90
 vips cast rgb.v img.v uchar
 vips bandjoin_const img.v rgba.v 128
-vips copy img.v a.jpg[Q=50,strip]
-vips copy img.v a.png[compression=9,strip]
-vips copy rgba.v alpha.png[compression=9,strip]
-vips copy img.v a.webp[Q=30,strip]
+vips copy img.v "a.jpg[Q=50,strip]"
+vips copy img.v "a.png[compression=9,strip]"
+vips copy rgba.v "alpha.png[compression=9,strip]"
+vips copy img.v "a.webp[Q=30,strip]"
 vips copy img.v a.gif
-vips copy img.v a.tif[compression=deflate]
-vips copy img.v a.avif[Q=20,strip]
+vips copy img.v "a.tif[compression=deflate]"
+vips copy img.v "a.avif[Q=20,strip]"
 vips copy img.v a.bmp 2>/dev/null || true
 vips black blk.v 120 160 --bands 4
 vips linear blk.v red.v "1 1 1 1" "200 30 30 255" --uchar
 vips insert "$here/../fixtures/animated.gif[n=2]" red.v anim.v 0 0
-vips copy anim.v anim.gif[strip]
+vips copy anim.v "anim.gif[strip]"
 printf '<svg xmlns="http://www.w3.org/2000/svg" width="12" height="10"><rect width="6" height="5" fill="#f00"/><circle cx="8" cy="6" r="3" fill="blue"/></svg>' >a.svg
 
 # request NAME URI HEADERS FILE

@@ -104,9 +104,25 @@ extra_pass=0
 extra_fail=0
 status=1
 
+# term_within_30s NAME PID: SIGTERM, then up to 30 s for PID to go; if it is still
+# there, SIGKILL and one failure for NAME.
+# shellcheck disable=SC2317 # called from the EXIT trap
+term_within_30s() {
+    local n
+    kill -TERM "$2" 2>/dev/null
+    for ((n = 0; n < 300; n++)); do
+        pid_alive "$2" || return 0
+        sleep 0.1
+    done
+    pid_alive "$2" || return 0
+    echo "FAIL $1: still running 30 s after SIGTERM; killed" >&2
+    kill -KILL "$2"
+    extra_fail=$((extra_fail + 1))
+}
+
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
-    local rc=$? i pid n code
+    local rc=$? i pid code
     set +e
     # imgfcgi first (SIGTERM: a clean exit lets LeakSanitizer run), then nginx.
     for i in "${!pids[@]}"; do
@@ -114,16 +130,7 @@ cleanup() {
         case $i in
         imgfcgi*)
             if pid_alive "$pid"; then
-                kill -TERM "$pid"
-                for ((n = 0; n < 300; n++)); do
-                    pid_alive "$pid" || break
-                    sleep 0.1
-                done
-                if pid_alive "$pid"; then
-                    echo "FAIL $i: still running 30 s after SIGTERM; killed" >&2
-                    kill -KILL "$pid"
-                    extra_fail=$((extra_fail + 1))
-                fi
+                term_within_30s "$i" "$pid"
                 wait "$pid"
                 code=$?
                 if [ "$code" -ne 0 ]; then
@@ -144,16 +151,7 @@ cleanup() {
         imgfcgi*) ;;
         pool*)
             # Not our children: no exit status, but they must go within 30 s.
-            kill -TERM "${pids[$i]}" 2>/dev/null
-            for ((n = 0; n < 300; n++)); do
-                pid_alive "${pids[$i]}" || break
-                sleep 0.1
-            done
-            if pid_alive "${pids[$i]}"; then
-                echo "FAIL $i: still running 30 s after SIGTERM; killed" >&2
-                kill -KILL "${pids[$i]}"
-                extra_fail=$((extra_fail + 1))
-            fi
+            term_within_30s "$i" "${pids[$i]}"
             ;;
         *) stop_pid "${pids[$i]}" 20 ;;
         esac
@@ -330,10 +328,10 @@ spawn_pool() {
     shift 2
     env "$@" IMGFCGI_BIN="$bin" "$repo/spawn.sh" -a 127.0.0.1 -p "$port" -F 2 -P "$tmp/$name.pids" \
         >>"$tmp/$name.log" 2>&1
-    for pid in $(cat "$tmp/$name.pids"); do
+    while read -r pid; do
         pids[pool$name-$i]=$pid
         i=$((i + 1))
-    done
+    done <"$tmp/$name.pids"
 }
 
 # front_nginx NAME CONF UPSTREAM: a private copy of conf/CONF; sets front_port.
@@ -342,6 +340,13 @@ front_nginx() {
     nginx_private_conf "$repo/conf/$2" "$tmp/$1" "$front_port" "$3"
     nginx_start "$tmp/$1"
     pids[$1]=$NGINX_PID
+}
+
+# nginx_front FRONT NAME: front_nginx FRONT with conf/nginx.conf in front of the
+# imgfcgi NAME (its socket $tmp/NAME.sock), then waits for FRONT's /health; sets front_port.
+nginx_front() {
+    front_nginx "$1" nginx.conf "$tmp/$2.sock"
+    wait_http "http://127.0.0.1:$front_port/health" 30 "${pids[$1]}" "${pids[$2]}"
 }
 
 # env_lines FORMAT ENV...: one printf FORMAT line per KEY=VALUE (FORMAT takes KEY, VALUE).
@@ -377,13 +382,18 @@ front_lighttpd() {
         -e "s|/run/lighttpd-imgfcgi\.pid|$dir/lighttpd.pid|g" \
         -e "/\"MALLOC_ARENA_MAX\" => \"2\",/r $dir/env" \
         "$repo/conf/lighttpd.conf" >"$dir/lighttpd.conf"
-    if [ "$(id -u)" -ne 0 ]; then
-        sed -i -e '/^server\.username/d' -e '/^server\.groupname/d' "$dir/lighttpd.conf"
-    fi
+    unprivileged "$dir/lighttpd.conf" 'server\.(username|groupname)'
     grep -q "server.port = $front_port" "$dir/lighttpd.conf" || return 1
     lighttpd -tt -f "$dir/lighttpd.conf" >/dev/null
     lighttpd -D -f "$dir/lighttpd.conf" 2>>"$dir/stderr.log" &
     pids[$name]=$!
+}
+
+# unprivileged FILE ERE: when not root, deletes the lines of FILE that start with
+# ERE: the user switches only root may make.
+unprivileged() {
+    [ "$(id -u)" -ne 0 ] || return 0
+    sed -i -E "/^($2)/d" "$1"
 }
 
 # front_apache NAME ENV...: conf/apache-fcgid.conf spawning imgfcgi under /img; sets front_port.
@@ -403,13 +413,33 @@ front_apache() {
         -e "s|/run/apache2-imgfcgi/|$dir/run/|g" \
         -e "/^FcgidInitialEnv MALLOC_ARENA_MAX 2/r $dir/env" \
         "$repo/conf/apache-fcgid.conf" >"$dir/apache.conf"
-    if [ "$(id -u)" -ne 0 ]; then
-        sed -i -e '/^User /d' -e '/^Group /d' "$dir/apache.conf"
-    fi
+    unprivileged "$dir/apache.conf" 'User |Group '
     grep -q "127.0.0.1:$front_port" "$dir/apache.conf" || return 1
     apache2 -t -f "$dir/apache.conf" 2>>"$dir/stderr.log"
     apache2 -f "$dir/apache.conf" -DFOREGROUND 2>>"$dir/stderr.log" &
     pids[$name]=$!
+}
+
+# spawning_front HOST NAME ENV...: front_lighttpd or front_apache, by HOST.
+spawning_front() {
+    local h=$1
+    shift
+    case $h in
+    lighttpd) front_lighttpd "$@" ;;
+    apache) front_apache "$@" ;;
+    esac
+}
+
+# spawning_fronts HOST: the two fronts of a host that spawns imgfcgi itself: front1
+# with metrics, front2 with signatures. Sets front1_port, front2_port and pid1, pid2
+# (the hosts' pids).
+spawning_fronts() {
+    spawning_front "$1" front1 "${common_env[@]}" "${metrics_env[@]}"
+    front1_port=$front_port
+    spawning_front "$1" front2 "${common_env[@]}" "${signed_env[@]}"
+    front2_port=$front_port
+    pid1=${pids[front1]}
+    pid2=${pids[front2]}
 }
 
 case $host in
@@ -446,30 +476,20 @@ spawn-fcgi)
     reload_cmd="kill -TERM ${pids[pool1-0]}"
     ;;
 lighttpd)
-    front_lighttpd front1 "${common_env[@]}" "${metrics_env[@]}"
-    front1_port=$front_port
-    front_lighttpd front2 "${common_env[@]}" "${signed_env[@]}"
-    front2_port=$front_port
-    pid1=${pids[front1]}
-    pid2=${pids[front2]}
+    spawning_fronts lighttpd
     workers=1
     reload_cmd="kill -USR1 $pid1"
     ;;
 apache)
-    front_apache front1 "${common_env[@]}" "${metrics_env[@]}"
-    front1_port=$front_port
-    front_apache front2 "${common_env[@]}" "${signed_env[@]}"
-    front2_port=$front_port
-    pid1=${pids[front1]}
-    pid2=${pids[front2]}
+    spawning_fronts apache
     prefix=/img
     workers=1
     reload_cmd="apache2 -f $tmp/front1/apache.conf -k graceful"
     ;;
 esac
 
-# --- HTTP semantics instances (REFERENCE §8), behind nginx whatever HOST is --
-# Every header feature on.
+# --- HTTP semantics instances (caching, conditional requests, CORS, errors), behind nginx
+# whatever HOST is. Every header feature on.
 spawn_unix imgfcgi3 "${common_env[@]}" IMGPROXY_TTL=3600 IMGPROXY_USE_ETAG=true \
     IMGPROXY_ETAG_BUSTER=b1 IMGPROXY_USE_LAST_MODIFIED=true IMGPROXY_CACHE_CONTROL_PASSTHROUGH=true \
     IMGPROXY_SET_CANONICAL_HEADER=true IMGPROXY_ENABLE_DEBUG_HEADERS=true \
@@ -509,9 +529,8 @@ if [ "$host" = nginx ]; then
     spawn_unix imgfcgi7 "${common_env[@]}" IMGPROXY_ALLOW_SECURITY_OPTIONS=true \
         IMGPROXY_PRESETS="default=q:90,small=rs:fit:50:50,wide=rs:fit:150:0,loop=pr:loop/w:10" \
         IMGPROXY_WATERMARK_PATH="$root/wm.png"
-    front_nginx front7 nginx.conf "$tmp/imgfcgi7.sock"
+    nginx_front front7 imgfcgi7
     front7_port=$front_port
-    wait_http "http://127.0.0.1:$front7_port/health" 30 "${pids[front7]}" "${pids[imgfcgi7]}"
     # The hostile-input suite (tests/hostile/hostile.py): imgfcgi-hx with the common
     # 3 MB source limit, imgfcgi-hxn without one; security options on (maf), memory
     # released every second so its RSS figures settle.
@@ -519,12 +538,10 @@ if [ "$host" = nginx ]; then
     spawn_unix imgfcgi-hx "${common_env[@]}" "${threaded_env[@]}" "${hostile_env[@]}"
     spawn_unix imgfcgi-hxn "${common_env[@]}" "${threaded_env[@]}" "${hostile_env[@]}" \
         IMGPROXY_MAX_SRC_FILE_SIZE=0
-    front_nginx front-hx nginx.conf "$tmp/imgfcgi-hx.sock"
+    nginx_front front-hx imgfcgi-hx
     hx_port=$front_port
-    front_nginx front-hxn nginx.conf "$tmp/imgfcgi-hxn.sock"
+    nginx_front front-hxn imgfcgi-hxn
     hxn_port=$front_port
-    wait_http "http://127.0.0.1:$hx_port/health" 30 "${pids[front-hx]}" "${pids[imgfcgi-hx]}"
-    wait_http "http://127.0.0.1:$hxn_port/health" 30 "${pids[front-hxn]}" "${pids[imgfcgi-hxn]}"
 fi
 
 # The source-address guard (tests/integration/test_ssrf.py), nginx host only:
@@ -541,9 +558,8 @@ if [ "$host" = nginx ]; then
     spawn_unix imgfcgi10 "${common_env[@]}" \
         IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES=false IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES=false
     for n in 8 9 10; do
-        front_nginx front$n nginx.conf "$tmp/imgfcgi$n.sock"
+        nginx_front "front$n" "imgfcgi$n"
         fports[$n]=$front_port
-        wait_http "http://127.0.0.1:$front_port/health" 30 "${pids[front$n]}" "${pids[imgfcgi$n]}"
     done
 fi
 
@@ -554,12 +570,10 @@ if [ "$host" = nginx ]; then
         IMGPROXY_REQUESTS_QUEUE_SIZE=1
     spawn_unix imgfcgi-q "${common_env[@]}" IMGPROXY_WORKERS=2 IMGPROXY_REQUESTS_QUEUE_SIZE=2 \
         IMGPROXY_TIMEOUT=10
-    front_nginx front-dl nginx.conf "$tmp/imgfcgi-dl.sock"
+    nginx_front front-dl imgfcgi-dl
     dl_port=$front_port
-    front_nginx front-q nginx.conf "$tmp/imgfcgi-q.sock"
+    nginx_front front-q imgfcgi-q
     q_port=$front_port
-    wait_http "http://127.0.0.1:$dl_port/health" 30 "${pids[front-dl]}" "${pids[imgfcgi-dl]}"
-    wait_http "http://127.0.0.1:$q_port/health" 30 "${pids[front-q]}" "${pids[imgfcgi-q]}"
 fi
 
 wait_http "http://127.0.0.1:$front1_port$prefix/health" 30 "${pids[front1]}" "$pid1"
@@ -608,29 +622,25 @@ status=$?
 if [ "$host" = nginx ]; then
     env "${it_env[@]}" IT_CONF_FRONT="http://127.0.0.1:$front7_port" \
         IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
-        python3 "$here/test_conformance.py" "$@"
-    [ $? -eq 0 ] || status=1
+        python3 "$here/test_conformance.py" "$@" || status=1
     env "${it_env[@]}" IT_SSRF_RESULT="$tmp/result-ssrf" \
         IT_SSRF_DEFAULT_FRONT="http://127.0.0.1:${fports[8]}" \
         IT_SSRF_STRICT_FRONT="http://127.0.0.1:${fports[9]}" \
         IT_SSRF_NOPRIV_FRONT="http://127.0.0.1:${fports[10]}" \
         IT_SSRF_DEFAULT_LOG="$tmp/imgfcgi8.log" IT_SSRF_STRICT_LOG="$tmp/imgfcgi9.log" \
         IT_SSRF_NOPRIV_LOG="$tmp/imgfcgi10.log" \
-        IT_SSRF_DEFAULT_PID="${pids[imgfcgi8]}" python3 "$here/test_ssrf.py" "$@"
-    [ $? -eq 0 ] || status=1
+        IT_SSRF_DEFAULT_PID="${pids[imgfcgi8]}" python3 "$here/test_ssrf.py" "$@" || status=1
     # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload
     # (ASan's quarantine alone keeps up to 256 MB of freed memory: a wider RSS bound there).
     env "${it_env[@]}" IT_DL_FRONT="http://127.0.0.1:$dl_port" IT_DL_LOG="$tmp/imgfcgi-dl.log" \
         IT_DL_PID="${pids[imgfcgi-dl]}" IT_Q_FRONT="http://127.0.0.1:$q_port" \
         IT_Q_LOG="$tmp/imgfcgi-q.log" IT_Q_PID="${pids[imgfcgi-q]}" IT_BIN="$bin" \
-        IT_DL_RESULT="$tmp/result-deadline" python3 "$here/test_deadline.py" "$@"
-    [ $? -eq 0 ] || status=1
+        IT_DL_RESULT="$tmp/result-deadline" python3 "$here/test_deadline.py" "$@" || status=1
     if [ $# -eq 0 ] || [[ " $* " == *" overload "* ]]; then
         OVERLOAD_FRONT="http://127.0.0.1:$q_port" OVERLOAD_PID="${pids[imgfcgi-q]}" \
             OVERLOAD_WORKERS=2 OVERLOAD_RSS_MAX_MB="$([ "$asan" = 1 ] && echo 1024 || echo 256)" \
             OVERLOAD_RESULT="$tmp/result-overload" \
-            python3 "$repo/tests/hostile/overload.py"
-        [ $? -eq 0 ] || status=1
+            python3 "$repo/tests/hostile/overload.py" || status=1
     fi
     # The hostile-input suite (tests/hostile/hostile.py) on imgfcgi-hx and imgfcgi-hxn.
     env HX_FRONT="http://127.0.0.1:$hx_port" HX_PID="${pids[imgfcgi-hx]}" \
@@ -638,8 +648,7 @@ if [ "$host" = nginx ]; then
         HX_ORIGIN="http://127.0.0.1:$origin_port" HX_PYORIGIN="http://127.0.0.1:$py_port" \
         HX_ROOT="$root" HX_RESULT="$tmp/result-hostile" HX_ASAN="$asan" \
         HX_MAX_SRC_FILE_SIZE=3000000 HX_DOWNLOAD_TIMEOUT=2 HX_TRACE_RSS="${HX_TRACE_RSS:-0}" \
-        python3 "$repo/tests/hostile/hostile.py" "$@"
-    [ $? -eq 0 ] || status=1
+        python3 "$repo/tests/hostile/hostile.py" "$@" || status=1
 fi
 set -e
 exit "$status"

@@ -62,7 +62,7 @@ static size_t exact_quantile(size_t *v, size_t n, unsigned permille)
     return v[k > 0 ? k - 1 : 0];
 }
 
-/* imgproxy's statistic (REFERENCE §4.2): power-of-two buckets from 64 B, first cum > q * sum. */
+/* imgproxy v3's buffer-pool statistic: power-of-two buckets from 64 B, first cum > q * sum. */
 static size_t imgproxy_quantile(const size_t *v, size_t n, double q)
 {
     uint64_t calls[20] = {0}, cum = 0;
@@ -139,6 +139,14 @@ static void feed(struct bufpool *p, const size_t *lens, size_t n)
         bufpool_release(p, &b);
         assert_null(b.data);
     }
+}
+
+/* Feeds n buffers of one length through p, then reads its statistics into st. */
+static void feed_same(struct bufpool *p, size_t len, size_t n, struct bufpool_stats *st)
+{
+    for (size_t i = 0; i < n; i++)
+        feed(p, &len, 1);
+    bufpool_get_stats(p, st);
 }
 
 static void test_calibration_stream(void **state)
@@ -222,7 +230,6 @@ static void test_capacity_keeps_largest(void **state)
 static void test_drop_above_max(void **state)
 {
     struct bufpool *p;
-    size_t lens[64];
     struct bufpool_stats st;
     struct buf b;
     uint64_t dropped;
@@ -231,10 +238,7 @@ static void test_drop_above_max(void **state)
     POOLING_ONLY();
     p = bufpool_new("t", 4, 0, 64, 0);
     assert_non_null(p);
-    for (size_t i = 0; i < 64; i++)
-        lens[i] = 100000;
-    feed(p, lens, 64);
-    bufpool_get_stats(p, &st);
+    feed_same(p, 100000, 64, &st);
     assert_int_equal(st.calibrations, 1);
     dropped = st.dropped;
     /* An outlier above max: sized exactly, not kept. */
@@ -252,23 +256,16 @@ static void test_drop_above_max(void **state)
 static void test_recalibration_evicts(void **state)
 {
     struct bufpool *p;
-    size_t lens[64];
     struct bufpool_stats st;
 
     (void)state;
     POOLING_ONLY();
     p = bufpool_new("t", 2, 0, 64, 0);
     assert_non_null(p);
-    for (size_t i = 0; i < 64; i++)
-        lens[i] = 4 * MiB;
-    feed(p, lens, 64);
-    bufpool_get_stats(p, &st);
+    feed_same(p, 4 * MiB, 64, &st);
     assert_true(st.largest_pooled >= 4 * MiB);
     /* The traffic changes to small images: the next calibration lowers max and evicts. */
-    for (size_t i = 0; i < 64; i++)
-        lens[i] = 50000;
-    feed(p, lens, 64);
-    bufpool_get_stats(p, &st);
+    feed_same(p, 50000, 64, &st);
     assert_int_equal(st.calibrations, 2);
     assert_true(st.max_size < 60000);
     assert_int_equal(st.oversize_pooled, 0);

@@ -387,7 +387,7 @@ static void test_base_url_and_b64_filename(void **state)
     char *saved = cfg.base_url;
 
     (void)state;
-    cfg.base_url = "local:///";
+    cfg.base_url = (char *)"local:///";
     assert_int_equal(run("GET", "/x/w:100/plain/photo.jpg", NULL, &c), 200);
     assert_image(&c, "jpegload", 100, 63);
     free_cap(&c);
@@ -508,7 +508,7 @@ static void test_secret(void **state)
     struct captured c;
 
     (void)state;
-    cfg.secret = "s3";
+    cfg.secret = (char *)"s3";
     assert_int_equal(run_with("GET", "/x/rs:fit:30:30/plain/local:///photo.jpg", NULL, &c), 403);
     free_cap(&c);
     assert_int_equal(run_with("GET", "/x/rs:fit:30:30/plain/local:///photo.jpg", bad, &c), 403);
@@ -600,7 +600,7 @@ static void test_cors_debug_canonical(void **state)
     struct captured c;
 
     (void)state;
-    cfg.allow_origin = "*";
+    cfg.allow_origin = (char *)"*";
     cfg.enable_debug_headers = true;
     assert_int_equal(run_with("GET", "/x/rs:fit:300:300/plain/local:///photo.jpg", NULL, &c), 200);
     assert_non_null(strstr(c.headers, "Access-Control-Allow-Origin: *\n"));

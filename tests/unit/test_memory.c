@@ -184,7 +184,7 @@ static void test_tune_keeps_big_buffers_for_the_next_request(void **state)
     char *saved = cfg.malloc_arena_max;
 
     /* As spawn.sh and conf/ start it: arenas bounded. */
-    cfg.malloc_arena_max = "2";
+    cfg.malloc_arena_max = (char *)"2";
     /* glibc's dynamic thresholds: a first 24 MB buffer is mmapped, unmapped on free. */
     assert_int_equal(child_keeps_freed(0), 0 | 2);
     /* Tuned: it stays for the next request until the sidecar's release. */
