@@ -457,6 +457,7 @@ static void test_local_root(void **state)
     rmdir(tmpl);
 }
 
+/* config_release() frees the loaded strings and key lists and leaves their pointers NULL. */
 static void test_release_zeroed(void **state)
 {
     struct config c;
@@ -464,11 +465,20 @@ static void test_release_zeroed(void **state)
     (void)state;
     setenv("IMGPROXY_KEY", "0102", 1);
     setenv("IMGPROXY_SALT", "0304", 1);
+    setenv("IMGPROXY_BASE_URL", "http://example.com/", 1);
     load_ok(&c);
+    assert_int_equal(c.nkeys, 1);
+    assert_non_null(c.keys);
+    assert_string_equal(c.base_url, "http://example.com/");
     config_release(&c);
+    assert_null(c.keys);
+    assert_int_equal(c.nkeys, 0);
+    assert_null(c.base_url);
+    assert_null(c.malloc_arena_max);
     /* A zeroed config releases cleanly too. */
     memset(&c, 0, sizeof c);
     config_release(&c);
+    assert_null(c.keys);
 }
 
 /* The HTTP settings, and the one variable whose empty value counts. */

@@ -229,14 +229,21 @@ static void test_split_too_long(void **state)
     free(uri);
 }
 
+/* url_release() frees what parsing took and leaves u zeroed, so releasing again is safe. */
 static void test_release_zeroed(void **state)
 {
-    struct urlparts u;
+    struct urlparts u, zero;
+    struct errinfo e;
 
     (void)state;
-    /* url.h: u may be zeroed. */
-    memset(&u, 0, sizeof u);
+    memset(&zero, 0, sizeof zero);
+    assert_int_equal(parse(&u, "/sig/rs:fit:300:300/plain/http://example.com/a.jpg@png", ':', &e),
+                     0);
+    assert_non_null(u.source);
     url_release(&u);
+    assert_memory_equal(&u, &zero, sizeof u);
+    url_release(&u);
+    assert_memory_equal(&u, &zero, sizeof u);
 }
 
 /* ---- url_parse_path ---- */
