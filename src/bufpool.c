@@ -143,6 +143,22 @@ static void take_idle(struct bufpool *p, size_t i, struct buf *out)
     p->npooled--;
 }
 
+/*
+ * Frees the ndrop buffers taken out of the pool (lock not held: returning big
+ * blocks to the OS can take a while) and counts them; returns the bytes freed.
+ */
+static size_t free_dropped(struct bufpool *p, struct buf *drop, size_t ndrop)
+{
+    size_t freed = 0;
+
+    for (size_t i = 0; i < ndrop; i++) {
+        freed += drop[i].cap;
+        buf_release(&drop[i]);
+    }
+    atomic_fetch_add(&p->dropped, ndrop);
+    return freed;
+}
+
 static void count(struct bufpool *p, bool hit)
 {
     bool calibrated = atomic_load(&p->calibrations) > 0;
@@ -236,7 +252,7 @@ int bufpool_acquire(struct bufpool *p, size_t size_hint, struct buf *out)
 static size_t evict_oversize(struct bufpool *p, size_t max)
 {
     struct buf drop[64];
-    size_t ndrop = 0, freed = 0;
+    size_t ndrop = 0;
 
     pthread_mutex_lock(&p->lock);
     for (size_t i = 0; i < p->npooled && ndrop < 64;) {
@@ -246,12 +262,7 @@ static size_t evict_oversize(struct bufpool *p, size_t max)
             i++;
     }
     pthread_mutex_unlock(&p->lock);
-    for (size_t i = 0; i < ndrop; i++) {
-        freed += drop[i].cap;
-        buf_release(&drop[i]);
-    }
-    atomic_fetch_add(&p->dropped, ndrop);
-    return freed;
+    return free_dropped(p, drop, ndrop);
 }
 
 /* Recomputes default and max from the histogram; never waits for another calibration. */
@@ -363,13 +374,7 @@ size_t bufpool_trim(struct bufpool *p)
     }
     p->in_use_peak = p->in_use;
     pthread_mutex_unlock(&p->lock);
-    /* free() outside the lock: returning big blocks to the OS can take a while. */
-    for (size_t i = 0; i < ndrop; i++) {
-        freed += drop[i].cap;
-        buf_release(&drop[i]);
-    }
-    atomic_fetch_add(&p->dropped, ndrop);
-    return freed;
+    return freed + free_dropped(p, drop, ndrop);
 }
 
 void bufpool_get_stats(struct bufpool *p, struct bufpool_stats *st)

@@ -23,13 +23,7 @@
 
 static const char *const env[] = {NULL};
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_config(env);
-    return 0;
-}
+FUZZ_INIT_CONFIG(env)
 
 /* Adds the ';'-separated definitions in s[0..len); stops at the first refused one. */
 static void add_presets(const char *s, size_t len)

@@ -26,13 +26,7 @@ static const char *const env[] = {
     NULL,
 };
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_config(env);
-    return 0;
-}
+FUZZ_INIT_CONFIG(env)
 
 static bool is_trusted(const char *sig, size_t len)
 {

@@ -23,13 +23,7 @@
 
 static const char *const env[] = {NULL};
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_config(env);
-    return 0;
-}
+FUZZ_INIT_CONFIG(env)
 
 /* The source a parse produced must be a plain C string of source_len bytes. */
 static void check_source(const struct urlparts *u)

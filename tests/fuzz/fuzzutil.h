@@ -16,6 +16,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  */
 void fuzz_config(const char *const *env);
 
+/* Defines LLVMFuzzerInitialize for a target whose only set-up is fuzz_config(env). */
+#define FUZZ_INIT_CONFIG(env)                                                                      \
+    int LLVMFuzzerInitialize(int *argc, char ***argv)                                              \
+    {                                                                                              \
+        (void)argc;                                                                                \
+        (void)argv;                                                                                \
+        fuzz_config(env);                                                                          \
+        return 0;                                                                                  \
+    }
+
 /*
  * An exact-size heap copy of data (no NUL after it), so reading past the
  * end is an ASan report. Caller frees with free().
