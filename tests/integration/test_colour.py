@@ -11,7 +11,7 @@ black-point compensation, imgfcgi's default), resized with libvips to the
 result's size. Each case asserts the mean and the 99th percentile of the
 absolute difference per channel (0-255) between imgfcgi's decoded result
 and its reference, and prints them ("figure ..." lines, for docs/colour.md).
-Prints one line per failure and "colour: N passed, N failed".
+Prints one line per failure and "N passed, N failed".
 """
 import base64
 import os
@@ -20,7 +20,11 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_http as th  # noqa: E402 - the same HTTP client and checks
+import test_http as th  # noqa: E402 - the same HTTP client, checks and runner
+
+# test_http's runner runs this file's tests only.
+del th.TESTS[:]
+test = th.test
 
 FRONT = os.environ["IT_COLOUR_FRONT"]
 ROOT = os.environ["IT_ROOT"]
@@ -29,16 +33,6 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtu
 ICC = "/usr/share/color/icc"
 WORK = tempfile.mkdtemp(prefix="colour-")
 SRC = os.path.join(ROOT, "colour")
-
-TESTS = []
-
-
-def test(name):
-    def wrap(fn):
-        TESTS.append((name, fn))
-        return fn
-    return wrap
-
 
 def run(*argv):
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -304,29 +298,9 @@ for _ext, _mean, _p99 in (("gif", 4.0, 24), ("bmp", 2.0, 8)):
 
 
 def main():
-    only = sys.argv[1:]
-    passed = failed = 0
     make_fixtures()
-    for name, fn in TESTS:
-        if only and not any(o in name for o in only):
-            continue
-        try:
-            fn()
-        except th.Failure as e:
-            failed += 1
-            print("FAIL %s: %s" % (name, e), flush=True)
-        except Exception as e:  # noqa: BLE001 - one crash must not stop the rest
-            failed += 1
-            print("FAIL %s: %s: %s" % (name, type(e).__name__, e), flush=True)
-        else:
-            passed += 1
-            if os.environ.get("IT_VERBOSE"):
-                print("ok   %s" % name, flush=True)
-    if RESULT:
-        with open(RESULT, "w") as f:
-            f.write("%d %d\n" % (passed, failed))
-    print("colour: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    th.RESULT = RESULT
+    return th.main()
 
 
 if __name__ == "__main__":
