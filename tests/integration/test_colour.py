@@ -31,7 +31,8 @@ ROOT = os.environ["IT_ROOT"]
 RESULT = os.environ.get("IT_COLOUR_RESULT")
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
 ICC = "/usr/share/color/icc"
-WORK = tempfile.mkdtemp(prefix="colour-")
+# Beside IT_ROOT in run.sh's temp dir, which run.sh removes when everything passed.
+WORK = tempfile.mkdtemp(prefix="colour-", dir=os.path.dirname(os.path.abspath(ROOT)))
 SRC = os.path.join(ROOT, "colour")
 
 def run(*argv):
