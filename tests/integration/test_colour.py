@@ -35,6 +35,7 @@ ICC = "/usr/share/color/icc"
 WORK = tempfile.mkdtemp(prefix="colour-", dir=os.path.dirname(os.path.abspath(ROOT)))
 SRC = os.path.join(ROOT, "colour")
 
+
 def run(*argv):
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
