@@ -121,6 +121,34 @@ static void test_cmyk_without_profile(void **state)
 }
 
 /*
+ * The configured intent reaches the transform: absolute colorimetric keeps
+ * the fallback profile's paper white (not mapped to sRGB white), so a cyan
+ * patch comes out darker than with relative colorimetric.
+ */
+static void test_intent_is_used(void **state)
+{
+    VipsImage *black = NULL, *patch = NULL, *cmyk = NULL, *rel = NULL, *abs_ = NULL;
+    double ink[4] = {200, 30, 10, 0}, ones[4] = {1, 1, 1, 1};
+
+    (void)state;
+    assert_int_equal(vips_black(&black, 8, 8, "bands", 4, NULL), 0);
+    assert_int_equal(vips_linear(black, &patch, ones, ink, 4, "uchar", TRUE, NULL), 0);
+    assert_int_equal(vips_copy(patch, &cmyk, "interpretation", VIPS_INTERPRETATION_CMYK, NULL), 0);
+    assert_int_equal(colour_global_init("relative"), 0);
+    assert_int_equal(colour_import_srgb(cmyk, &rel), 0);
+    assert_int_equal(colour_global_init("absolute"), 0);
+    assert_int_equal(colour_import_srgb(cmyk, &abs_), 0);
+    assert_int_equal(colour_global_init("relative"), 0);
+    assert_true(band_avg(abs_, 1) < band_avg(rel, 1) - 2);
+    assert_true(band_avg(abs_, 2) < band_avg(rel, 2) - 2);
+    g_object_unref(abs_);
+    g_object_unref(rel);
+    g_object_unref(cmyk);
+    g_object_unref(patch);
+    g_object_unref(black);
+}
+
+/*
  * A profile that does not fit the pixels (a CMYK profile on 3 bands) is
  * ignored with a libvips warning: the fallback for the image's kind (sRGB
  * here) is used, so the pixels come out as they were.
@@ -154,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_global_init),
         cmocka_unit_test(test_formats_keeping_profiles),
         cmocka_unit_test(test_cmyk_without_profile),
+        cmocka_unit_test(test_intent_is_used),
         cmocka_unit_test(test_mismatched_profile_ignored),
     };
 
