@@ -19,6 +19,9 @@ IMGFCGI_RUNTIME_DEPS=(nginx spawn-fcgi libvips-tools curl python3 libjemalloc2
 # conf/apache-fcgid.conf). The suite starts private instances; Debian's policy-rc.d
 # or a container keeps the packaged services from starting.
 IMGFCGI_RUNTIME_DEPS+=(lighttpd apache2 libapache2-mod-fcgid)
+# The colour suite (tests/integration/test_colour.py): ICC profiles for its
+# fixtures and LittleCMS's jpgicc/tificc for its references.
+IMGFCGI_RUNTIME_DEPS+=(icc-profiles-free colord-data liblcms2-utils)
 # Benchmarks (tests/bench/throughput): the load generator and nginx's image_filter
 # to compare against. The module package may enable itself in /etc/nginx/modules-enabled;
 # the project's nginx configurations never include that directory.

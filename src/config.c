@@ -156,6 +156,9 @@ static const struct conf_var vars[] = {
      "drop EXIF, XMP and IPTC from results"},
     {"IMGPROXY_STRIP_COLOR_PROFILE", T_BOOL, OFF(strip_color_profile), 0, "true", 0, 0,
      "convert to sRGB and drop the ICC profile"},
+    {"IMGFCGI_COLOR_INTENT", T_STR, OFF(color_intent), 0, "relative", 0, 0,
+     "ICC intent to sRGB, with black-point compensation: perceptual, relative, saturation, "
+     "absolute"},
     {"IMGPROXY_AUTO_ROTATE", T_BOOL, OFF(auto_rotate), 0, "true", 0, 0,
      "rotate by the EXIF orientation"},
     {"IMGPROXY_DISABLE_SHRINK_ON_LOAD", T_BOOL, OFF(disable_shrink_on_load), 0, "false", 0, 0,

@@ -87,6 +87,7 @@ struct config {
     int avif_speed;               /* IMGPROXY_AVIF_SPEED */
     bool strip_metadata;          /* IMGPROXY_STRIP_METADATA */
     bool strip_color_profile;     /* IMGPROXY_STRIP_COLOR_PROFILE */
+    char *color_intent;           /* IMGFCGI_COLOR_INTENT, checked by colour_global_init */
     bool auto_rotate;             /* IMGPROXY_AUTO_ROTATE */
     bool disable_shrink_on_load;  /* IMGPROXY_DISABLE_SHRINK_ON_LOAD */
     bool return_attachment;       /* IMGPROXY_RETURN_ATTACHMENT */

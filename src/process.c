@@ -7,6 +7,7 @@
 #include <vips/vips.h>
 
 #include "animation.h"
+#include "colour.h"
 #include "config.h"
 #include "filters.h"
 #include "geometry.h"
@@ -51,6 +52,8 @@ static void on_vips_log(const gchar *domain, GLogLevelFlags level, const gchar *
 int process_global_init(const char *argv0)
 {
     if (VIPS_INIT(argv0) != 0)
+        return -1;
+    if (colour_global_init(cfg.color_intent) != 0)
         return -1;
     g_log_set_handler("VIPS", G_LOG_LEVEL_MASK, on_vips_log, NULL);
     /* The operation cache only costs memory in a proxy: every request is new. */
@@ -289,29 +292,23 @@ static bool profile_is_srgb(VipsImage *img)
     return memmem(data, len, "sRGB", 4) != NULL;
 }
 
-/* To 8-bit sRGB (or grey), converting through the embedded profile when there is one. */
-static VipsImage *to_srgb(VipsImage *img, bool strip_profile)
+/*
+ * To 8-bit sRGB (or grey). CMYK is always converted through its profile (or
+ * the CMYK fallback profile): no result format takes CMYK with the sRGB
+ * backgrounds and watermarks of the pipeline. Another embedded profile is
+ * converted unless keep_profile (strip_color_profile:false and a result
+ * format that carries it); an sRGB profile is not converted at all, so sRGB
+ * sources pay for no ICC transform.
+ */
+static VipsImage *to_srgb(VipsImage *img, bool keep_profile)
 {
     VipsImage *out = NULL;
     VipsInterpretation in = vips_image_get_interpretation(img);
     bool has_icc = vips_image_get_typeof(img, VIPS_META_ICC_NAME) != 0;
 
-    if (has_icc && strip_profile && (in == VIPS_INTERPRETATION_CMYK || !profile_is_srgb(img))) {
-        if (vips_icc_transform(img, &out, "srgb", "embedded", TRUE, "intent",
-                               VIPS_INTENT_PERCEPTUAL, NULL) == 0) {
-            VipsImage *c = NULL;
-
-            /* icc_transform may give 16-bit output for 16-bit input. */
-            if (vips_image_get_format(out) != VIPS_FORMAT_UCHAR) {
-                if (vips_cast(out, &c, VIPS_FORMAT_UCHAR, NULL)) {
-                    g_object_unref(out);
-                    return NULL;
-                }
-                g_object_unref(out);
-                out = c;
-            }
+    if (in == VIPS_INTERPRETATION_CMYK || (has_icc && !keep_profile && !profile_is_srgb(img))) {
+        if (colour_import_srgb(img, &out) == 0)
             return out;
-        }
         /* A broken profile: fall back to the plain colourspace conversion. */
         vipsop_discard();
     }
@@ -453,7 +450,10 @@ static int scale(struct build *b, VipsImage **img)
     int ret = apply(b, img, resize_to(*img, b->plan.scaled_w, b->plan.scaled_h), "Can't resize");
 
     if (ret == 0)
-        ret = apply(b, img, to_srgb(*img, b->po->strip_color_profile), "Can't convert to sRGB");
+        ret = apply(b, img,
+                    to_srgb(*img, !b->po->strip_color_profile &&
+                                      colour_format_keeps_profile(b->out_type)),
+                    "Can't convert to sRGB");
     return ret;
 }
 

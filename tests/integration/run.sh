@@ -623,6 +623,9 @@ if [ "$host" = nginx ]; then
     env "${it_env[@]}" IT_CONF_FRONT="http://127.0.0.1:$front7_port" \
         IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
         python3 "$here/test_conformance.py" "$@" || status=1
+    # Colour management against LittleCMS, on the conformance instance (maf allowed).
+    env "${it_env[@]}" IT_COLOUR_FRONT="http://127.0.0.1:$front7_port" \
+        IT_COLOUR_RESULT="$tmp/result-colour" python3 "$here/test_colour.py" "$@" || status=1
     env "${it_env[@]}" IT_SSRF_RESULT="$tmp/result-ssrf" \
         IT_SSRF_DEFAULT_FRONT="http://127.0.0.1:${fports[8]}" \
         IT_SSRF_STRICT_FRONT="http://127.0.0.1:${fports[9]}" \
