@@ -375,93 +375,81 @@ static void usage(void)
                     "times (for profilers); prints req/s, p50/p99 ms, peak RSS.\n");
 }
 
-int main(int argc, char **argv)
+/* Options into b and the out-parameters: 0, 1 after -h, -1 on a bad command line. */
+static int parse_args(int argc, char **argv, struct bench *b, int *threads, double *warmup,
+                      double *seconds)
 {
-    static struct bench b;
-    struct thread_state *ts = NULL;
-    double *all = NULL, warmup = 1, seconds = 5, window;
-    size_t total = 0, n = 0;
-    unsigned long long bytes = 0;
-    int threads = 2, opt, rc = 1;
-    char err[256];
-    struct rusage ru;
+    int opt;
 
-    b.mode = MODE_IMGFCGI;
+    b->mode = MODE_IMGFCGI;
     while ((opt = getopt(argc, argv, "m:t:w:d:n:h")) != -1) {
         switch (opt) {
         case 'm':
             if (strcmp(optarg, "imgfcgi") == 0)
-                b.mode = MODE_IMGFCGI;
+                b->mode = MODE_IMGFCGI;
             else if (strcmp(optarg, "thumbnail") == 0)
-                b.mode = MODE_THUMBNAIL;
+                b->mode = MODE_THUMBNAIL;
             else
-                goto bad_usage;
+                return -1;
             break;
         case 't':
-            threads = (int)strtol(optarg, NULL, 10);
+            *threads = (int)strtol(optarg, NULL, 10);
             break;
         case 'w':
-            warmup = strtod(optarg, NULL);
+            *warmup = strtod(optarg, NULL);
             break;
         case 'd':
-            seconds = strtod(optarg, NULL);
+            *seconds = strtod(optarg, NULL);
             break;
         case 'n':
-            b.count = (size_t)strtoul(optarg, NULL, 10);
+            b->count = (size_t)strtoul(optarg, NULL, 10);
             break;
         case 'h':
-            usage();
-            return 0;
+            return 1;
         default:
-            goto bad_usage;
+            return -1;
         }
     }
-    if (threads < 1 || threads > 256 || seconds <= 0 || warmup < 0 || argc - optind < 2 ||
+    if (*threads < 1 || *threads > 256 || *seconds <= 0 || *warmup < 0 || argc - optind < 2 ||
         argc - optind - 1 > MAX_SOURCES)
-        goto bad_usage;
+        return -1;
+    return 0;
+}
+
+/* The settings, presets and libvips as imgfcgi starts them; 0 or -1 (said on stderr). */
+static int start_up(const char *argv0)
+{
+    char err[256];
 
     if (config_load(&cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "limit: %s\n", err);
-        config_release(&cfg);
-        return 1;
+        return -1;
     }
     log_set_level(LOG_ERROR);
     /* The allocator settings imgfcgi starts with (fcgi/main.c). */
     memory_tune(cfg.malloc_trim_threshold);
     if (presets_init(err, sizeof(err)) != 0) {
         fprintf(stderr, "limit: %s\n", err);
-        presets_release();
-        config_release(&cfg);
-        return 1;
+        return -1;
     }
-    if (process_global_init(argv[0]) != 0) {
+    if (process_global_init(argv0) != 0) {
         fprintf(stderr, "limit: libvips start-up failed\n");
-        presets_release();
-        config_release(&cfg);
-        return 1;
+        return -1;
     }
-    for (int i = optind + 1; i < argc; i++) {
-        struct source *s = &b.src[b.nsrc++];
+    return 0;
+}
 
-        s->uri = argv[i];
-        if (load_source(s, argv[optind]) < 0)
-            goto out;
-    }
+/*
+ * Joins the threads and prints the result line from their latencies;
+ * returns the exit status (1 when a request failed or none was measured).
+ */
+static int report(struct bench *b, struct thread_state *ts, int threads, double seconds)
+{
+    size_t total = 0, n = 0;
+    unsigned long long bytes = 0;
+    double *all, window;
+    struct rusage ru;
 
-    ts = calloc((size_t)threads, sizeof(*ts));
-    if (ts == NULL)
-        goto out;
-    b.t_measure = now_s() + (b.count > 0 ? 0 : warmup);
-    b.t_end = b.t_measure + seconds;
-    for (int i = 0; i < threads; i++) {
-        ts[i].b = &b;
-        if (pthread_create(&ts[i].thread, NULL, thread_main, &ts[i]) != 0) {
-            fprintf(stderr, "limit: cannot start thread %d\n", i);
-            b.t_end = 0;
-            threads = i;
-            break;
-        }
-    }
     for (int i = 0; i < threads; i++) {
         pthread_join(ts[i].thread, NULL);
         total += ts[i].nlat;
@@ -469,34 +457,72 @@ int main(int argc, char **argv)
     }
     all = malloc((total ? total : 1) * sizeof(*all));
     if (all == NULL)
-        goto out;
+        return 1;
     for (int i = 0; i < threads; i++) {
         memcpy(all + n, ts[i].lat, ts[i].nlat * sizeof(*all));
         n += ts[i].nlat;
     }
     qsort(all, n, sizeof(*all), cmp_double);
-    window = b.count > 0 ? now_s() - b.t_measure : seconds;
+    window = b->count > 0 ? now_s() - b->t_measure : seconds;
     getrusage(RUSAGE_SELF, &ru);
     printf("mode=%s threads=%d requests=%zu seconds=%.2f rps=%.2f p50_ms=%.2f p99_ms=%.2f "
            "rss_kb=%ld out_bytes=%llu failures=%d\n",
-           b.mode == MODE_IMGFCGI ? "imgfcgi" : "thumbnail", threads, n, window, (double)n / window,
-           percentile(all, n, 50), percentile(all, n, 99), ru.ru_maxrss, n ? bytes / n : 0,
-           atomic_load(&b.failures));
-    rc = atomic_load(&b.failures) > 0 || n == 0;
+           b->mode == MODE_IMGFCGI ? "imgfcgi" : "thumbnail", threads, n, window,
+           (double)n / window, percentile(all, n, 50), percentile(all, n, 99), ru.ru_maxrss,
+           n ? bytes / n : 0, atomic_load(&b->failures));
+    free(all);
+    return atomic_load(&b->failures) > 0 || n == 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct bench b;
+    struct thread_state *ts = NULL;
+    double warmup = 1, seconds = 5;
+    int threads = 2, rc = 1, started = 0;
+
+    switch (parse_args(argc, argv, &b, &threads, &warmup, &seconds)) {
+    case 0:
+        break;
+    case 1:
+        usage();
+        return 0;
+    default:
+        usage();
+        return 2;
+    }
+    if (start_up(argv[0]) != 0)
+        goto out;
+    for (int i = optind + 1; i < argc; i++) {
+        struct source *s = &b.src[b.nsrc++];
+
+        s->uri = argv[i];
+        if (load_source(s, argv[optind]) < 0)
+            goto out;
+    }
+    ts = calloc((size_t)threads, sizeof(*ts));
+    if (ts == NULL)
+        goto out;
+    b.t_measure = now_s() + (b.count > 0 ? 0 : warmup);
+    b.t_end = b.t_measure + seconds;
+    for (; started < threads; started++) {
+        ts[started].b = &b;
+        if (pthread_create(&ts[started].thread, NULL, thread_main, &ts[started]) != 0) {
+            fprintf(stderr, "limit: cannot start thread %d\n", started);
+            b.t_end = 0;
+            break;
+        }
+    }
+    rc = report(&b, ts, started, seconds);
 out:
     if (ts != NULL)
-        for (int i = 0; i < threads; i++)
+        for (int i = 0; i < started; i++)
             free(ts[i].lat);
     free(ts);
-    free(all);
     for (size_t i = 0; i < b.nsrc; i++)
         free(b.src[i].data);
     process_global_shutdown();
     presets_release();
     config_release(&cfg);
     return rc;
-
-bad_usage:
-    usage();
-    return 2;
 }
