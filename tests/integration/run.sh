@@ -324,14 +324,16 @@ own_listen() {
 
 # spawn_pool NAME PORT ENV...: spawn.sh -F 2 on TCP; pids[poolNAME-i] from its pid file.
 spawn_pool() {
-    local name=$1 port=$2 i=0 pid
+    local name=$1 port=$2 i=0 pid got=()
     shift 2
     env "$@" IMGFCGI_BIN="$bin" "$repo/spawn.sh" -a 127.0.0.1 -p "$port" -F 2 -P "$tmp/$name.pids" \
         >>"$tmp/$name.log" 2>&1
-    while read -r pid; do
+    # The pid file holds the children's pids separated by white space (not one per line).
+    read -r -d '' -a got <"$tmp/$name.pids" || true
+    for pid in "${got[@]}"; do
         pids[pool$name-$i]=$pid
         i=$((i + 1))
-    done <"$tmp/$name.pids"
+    done
 }
 
 # front_nginx NAME CONF UPSTREAM: a private copy of conf/CONF; sets front_port.
