@@ -159,6 +159,20 @@ def copyright_segments():
     return seg(0xE1, exif) + seg(0xE1, xmp) + seg(0xED, ps3)
 
 
+def write_orientations(d, prefix, pixel):
+    """A 200x100 JPEG of pixel(x, y) as PREFIX1.jpg .. PREFIX8.jpg in d, each with that EXIF
+    orientation; returns the JPEG without EXIF."""
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as t:
+        write_pam(t.name + "[Q=95,strip]", 200, 100, pixel)
+        jpeg = open(t.name, "rb").read()
+    for o in range(1, 9):
+        path = os.path.join(d, "%s%d.jpg" % (prefix, o))
+        with open(path, "wb") as f:
+            f.write(with_exif_orientation(jpeg, o))
+        os.chmod(path, 0o644)
+    return jpeg
+
+
 def make_fixtures(d):
     # 40x20, 4 frames (red, green, blue, white), delays 100/200/300/400 ms, loop 3.
     write_gif(os.path.join(d, "anim4.gif"), 40, 20, [0, 1, 2, 3], [10, 20, 30, 40], 3)
@@ -170,24 +184,10 @@ def make_fixtures(d):
                 '<rect width="100" height="50" fill="#ff0000" onclick="alert(3)"/></svg>')
     os.chmod(os.path.join(d, "evil.svg"), 0o644)
     # halves.png as JPEG with every EXIF orientation, 1..8.
-    with tempfile.NamedTemporaryFile(suffix=".jpg") as t:
-        write_pam(t.name + "[Q=95,strip]", 200, 100, lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
-        plain_jpeg = open(t.name, "rb").read()
-    for o in range(1, 9):
-        path = os.path.join(d, "orient%d.jpg" % o)
-        with open(path, "wb") as f:
-            f.write(with_exif_orientation(plain_jpeg, o))
-        os.chmod(path, 0o644)
+    plain_jpeg = write_orientations(d, "orient", lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
     # A 200x100 ramp (red grows with x, green with y) as JPEG with every EXIF
     # orientation, and as PNG: crop positions after orientation, checked pixel by pixel.
-    with tempfile.NamedTemporaryFile(suffix=".jpg") as t:
-        write_pam(t.name + "[Q=95,strip]", 200, 100, ramp)
-        ramp_jpeg = open(t.name, "rb").read()
-    for o in range(1, 9):
-        path = os.path.join(d, "ramp%d.jpg" % o)
-        with open(path, "wb") as f:
-            f.write(with_exif_orientation(ramp_jpeg, o))
-        os.chmod(path, 0o644)
+    write_orientations(d, "ramp", ramp)
     write_pam(os.path.join(d, "ramp.png"), 200, 100, ramp)
     os.chmod(os.path.join(d, "ramp.png"), 0o644)
     # 200x100: left half red, right half blue (flip, sizing).
