@@ -145,6 +145,8 @@ static const struct conf_var vars[] = {
      "interlaced (progressive) JPEG output"},
     {"IMGPROXY_PNG_INTERLACED", T_BOOL, OFF(png_interlaced), 0, "false", 0, 0,
      "interlaced PNG output"},
+    {"IMGFCGI_PNG_COMPRESSION", T_INT, OFF(png_compression), 0, "6", 0, 9,
+     "zlib level of PNG output (adaptive row filters kept): lower is faster and larger"},
     {"IMGPROXY_PNG_QUANTIZE", T_BOOL, OFF(png_quantize), 0, "false", 0, 0,
      "palette PNG output (libimagequant)"},
     {"IMGPROXY_PNG_QUANTIZATION_COLORS", T_INT, OFF(png_quantization_colors), 0, "256", 2, 256,

@@ -81,6 +81,7 @@ struct config {
     bool auto_avif, enforce_avif; /* IMGPROXY_AUTO_AVIF, IMGPROXY_ENFORCE_AVIF */
     bool jpeg_progressive;        /* IMGPROXY_JPEG_PROGRESSIVE */
     bool png_interlaced;          /* IMGPROXY_PNG_INTERLACED */
+    int png_compression;          /* IMGFCGI_PNG_COMPRESSION, zlib level 0..9 */
     bool png_quantize;            /* IMGPROXY_PNG_QUANTIZE */
     int png_quantization_colors;  /* IMGPROXY_PNG_QUANTIZATION_COLORS, 2..256 */
     int webp_effort;              /* IMGPROXY_WEBP_EFFORT */

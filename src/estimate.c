@@ -21,7 +21,8 @@
  *              any scale, so their lines are narrow.
  *   in_memory  steps that need random access copy an image to memory whole
  *              (vips_image_copy_memory in process.c and filters.c):
- *                EXIF rotation, rotate, flips: the decoded (shrunk) image;
+ *                EXIF rotation, rotate, flips: the scaled image (8-bit sRGB),
+ *                  or the decoded image when a smart crop makes them run first;
  *                trim: the full source, shrink-on-load is off;
  *                smart crop before scaling: the decoded image; smart crop of
  *                  the result: the scaled image;
@@ -207,8 +208,11 @@ static double in_memory_bytes(const struct est_in *in, struct estimate *est)
         mem += (double)in->h->width * in->h->height * in->dec_bpp;
         est->reasons |= ESTIMATE_TRIM;
     }
-    if (plan_orients(in->plan, po)) {
+    if (plan_orients_first(in->plan, po)) {
         mem += dpx * in->dec_bpp * in->frames;
+        est->reasons |= ESTIMATE_ROTATE;
+    } else if (plan_orients(in->plan, po)) {
+        mem += in->scaled_px * (in->h->alpha ? 4 : 3) * in->frames;
         est->reasons |= ESTIMATE_ROTATE;
     }
     if (plan_smart_crop(in->plan, po)) {
@@ -241,7 +245,9 @@ static double stream_bytes(const struct estimate_header *h, const struct geom_pl
                            const struct estimate *est, double work_bpp)
 {
     double dh = est->decode_h;
-    double vshrink = dh / (plan->scaled_h > 0 ? plan->scaled_h : 1);
+    /* Scaling runs in the stored orientation: a quarter turn comes afterwards. */
+    int sh = plan_swaps_sides(plan) ? plan->scaled_w : plan->scaled_h;
+    double vshrink = dh / (sh > 0 ? sh : 1);
     double stream;
 
     if (vshrink < 1)

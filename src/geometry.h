@@ -17,9 +17,9 @@ int geom_shrink(int a, double shrink);
 /*
  * The plan for one image: every size the pipeline needs, computed from the
  * source dimensions (as stored) and the options. All sizes are in pixels of
- * the oriented image (after EXIF orientation and `rotate`): imgfcgi rotates
- * right after decoding (the image is small by then thanks to shrink-on-load),
- * so the crop gravity needs no rotation adjustment.
+ * the oriented image (after EXIF orientation and `rotate`); the pipeline
+ * crops and scales in the stored orientation and maps these through the
+ * orientation steps (plan_unorient_rect), then turns the scaled image.
  */
 struct geom_plan {
     int src_w, src_h;      /* oriented source size */

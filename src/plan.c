@@ -102,6 +102,55 @@ bool plan_orients(const struct geom_plan *g, const struct procopts *po)
     return g->angle != 0 || g->flip || g->rotate != 0 || po->flip_h || po->flip_v;
 }
 
+bool plan_orients_first(const struct geom_plan *g, const struct procopts *po)
+{
+    return plan_orients(g, po) && plan_smart_crop(g, po);
+}
+
+bool plan_swaps_sides(const struct geom_plan *g)
+{
+    return ((g->angle + g->rotate) / 90) % 2 == 1;
+}
+
+/*
+ * Undoes a clockwise turn by angle of an image that is *w x *h after it:
+ * r becomes the rectangle before the turn, and *w, *h the size before it.
+ */
+static void unturn(int angle, int *w, int *h, int r[4])
+{
+    int x = r[0], y = r[1], rw = r[2], rh = r[3], t;
+
+    if (angle == 180) {
+        r[0] = *w - x - rw;
+        r[1] = *h - y - rh;
+        return;
+    }
+    if (angle != 90 && angle != 270)
+        return;
+    /* A quarter turn swaps the sides of the rectangle and of the image. */
+    r[0] = angle == 90 ? y : *h - y - rh;
+    r[1] = angle == 90 ? *w - x - rw : x;
+    r[2] = rh;
+    r[3] = rw;
+    t = *w;
+    *w = *h;
+    *h = t;
+}
+
+void plan_unorient_rect(const struct geom_plan *g, const struct procopts *po, int ow, int oh,
+                        int r[4])
+{
+    /* The steps run: EXIF angle, EXIF flip, rotate, flip_h, flip_v; undone backwards. */
+    if (po->flip_v)
+        r[1] = oh - r[1] - r[3];
+    if (po->flip_h)
+        r[0] = ow - r[0] - r[2];
+    unturn(g->rotate, &ow, &oh, r);
+    if (g->flip)
+        r[0] = ow - r[0] - r[2];
+    unturn(g->angle, &ow, &oh, r);
+}
+
 struct gravity plan_crop_gravity(const struct procopts *po)
 {
     return po->crop_gravity.type != GRAV_UNKNOWN ? po->crop_gravity : po->gravity;

@@ -59,6 +59,26 @@ void plan_load(const struct geom_plan *g, enum imgtype src, bool trim, bool anim
 /* Whether EXIF orientation, rotate or flips apply: those steps work on a memory copy. */
 bool plan_orients(const struct geom_plan *g, const struct procopts *po);
 
+/*
+ * Whether orientation runs first, on the decoded image: only before a smart
+ * crop, which looks at the oriented picture. Otherwise the crop and the scale
+ * work in the stored orientation and the scaled image is turned (imgproxy's
+ * order: crop, scale, rotate and flip).
+ */
+bool plan_orients_first(const struct geom_plan *g, const struct procopts *po);
+
+/* Whether the orientation steps turn the image by an odd number of quarter turns. */
+bool plan_swaps_sides(const struct geom_plan *g);
+
+/*
+ * Maps the rectangle r (left, top, width, height) of the oriented image of
+ * size ow x oh to the same pixels of the image in its stored orientation,
+ * undoing the orientation steps (EXIF rotation and flip, rotate, flips) in
+ * reverse order.
+ */
+void plan_unorient_rect(const struct geom_plan *g, const struct procopts *po, int ow, int oh,
+                        int r[4]);
+
 /* The gravity of the crop before scaling: crop's own, else the resize gravity. */
 struct gravity plan_crop_gravity(const struct procopts *po);
 

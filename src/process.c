@@ -198,13 +198,23 @@ static int reload(struct build *b, VipsImage *fresh)
     return 0;
 }
 
-/* Crops img to w x h at gravity g (smart: libvips attention). */
-static VipsImage *crop_to(VipsImage *img, int w, int h, const struct gravity *g, double dpr)
+/*
+ * Crops img to w x h at gravity g (smart: libvips attention). With pending
+ * (the orientation steps of a plan, not applied to img yet), sizes and
+ * position are those of the oriented image, mapped to img's orientation.
+ */
+static VipsImage *crop_to(VipsImage *img, int w, int h, const struct gravity *g, double dpr,
+                          const struct geom_plan *pending, const struct procopts *po)
 {
     VipsImage *out = NULL;
+    bool swap = pending != NULL && plan_swaps_sides(pending);
     int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
-    int left, top;
+    int r[4];
 
+    if (swap) {
+        iw = vips_image_get_height(img);
+        ih = vips_image_get_width(img);
+    }
     if (w <= 0 || w > iw)
         w = iw;
     if (h <= 0 || h > ih)
@@ -218,8 +228,12 @@ static VipsImage *crop_to(VipsImage *img, int w, int h, const struct gravity *g,
             return NULL;
         return out;
     }
-    geom_position(iw, ih, w, h, g, dpr, false, &left, &top);
-    if (vips_extract_area(img, &out, left, top, w, h, NULL))
+    geom_position(iw, ih, w, h, g, dpr, false, &r[0], &r[1]);
+    r[2] = w;
+    r[3] = h;
+    if (pending != NULL)
+        plan_unorient_rect(pending, po, iw, ih, r);
+    if (vips_extract_area(img, &out, r[0], r[1], r[2], r[3], NULL))
         return NULL;
     return out;
 }
@@ -387,20 +401,24 @@ static VipsImage *padded(VipsImage *img, const int pad[4])
 }
 
 /*
- * The phases of transform() below, for one image or one animation frame
- * (*img is replaced); each returns 0 or the error code recorded in b->e.
- *
- * Orientation first: the image is as small as it will get before the crop.
+ * The orientation steps of b's plan that transform() has not applied to an
+ * image yet when it crops and scales: all of them unless they ran first.
+ */
+static const struct geom_plan *pending_orientation(const struct build *b)
+{
+    return plan_orients(&b->plan, b->po) && !plan_orients_first(&b->plan, b->po) ? &b->plan : NULL;
+}
+
+/*
+ * EXIF orientation, rotate and flips, on a memory copy of *img: vips_rot and
+ * a vertical flip read the image out of order.
  */
 static int orient(struct build *b, VipsImage **img)
 {
     const struct geom_plan *p = &b->plan;
     const struct procopts *po = b->po;
-    int ret;
+    int ret = apply(b, img, watch_copy_memory(*img), "Can't decode the source image");
 
-    if (!plan_orients(p, po))
-        return 0;
-    ret = apply(b, img, watch_copy_memory(*img), "Can't decode the source image");
     if (ret == 0 && p->angle != 0)
         ret = apply(b, img, rotated(*img, p->angle), "Can't rotate");
     if (ret == 0 && p->flip)
@@ -414,19 +432,49 @@ static int orient(struct build *b, VipsImage **img)
     return ret;
 }
 
-/* Crop before scaling, in the coordinates of the (possibly pre-shrunk) image. */
+/*
+ * The phases of transform() below, for one image or one animation frame
+ * (*img is replaced); each returns 0 or the error code recorded in b->e.
+ *
+ * Orientation runs first only before a smart crop; otherwise after scaling,
+ * on the small image, as imgproxy does (crop, scale, rotate and flip).
+ */
+static int orient_first(struct build *b, VipsImage **img)
+{
+    return plan_orients_first(&b->plan, b->po) ? orient(b, img) : 0;
+}
+
+static int orient_scaled(struct build *b, VipsImage **img)
+{
+    return pending_orientation(b) != NULL ? orient(b, img) : 0;
+}
+
+/*
+ * Crop before scaling, in the coordinates of the (possibly pre-shrunk)
+ * image: those of the oriented image, mapped to the stored orientation while
+ * orientation is pending.
+ */
 static int crop_source(struct build *b, VipsImage **img)
 {
     const struct geom_plan *p = &b->plan;
+    const struct geom_plan *pending = pending_orientation(b);
+    bool swap = pending != NULL && plan_swaps_sides(pending);
     int cur_w = vips_image_get_width(*img), cur_h = vips_image_get_height(*img);
-    double wpre = (double)p->src_w / cur_w, hpre = (double)p->src_h / cur_h;
-    int cw = p->crop_w > 0 ? geom_shrink(p->crop_w, wpre) : 0;
-    int ch = p->crop_h > 0 ? geom_shrink(p->crop_h, hpre) : 0;
+    double wpre, hpre;
+    int cw, ch;
     struct gravity g = plan_crop_gravity(b->po);
     int ret = 0;
 
     if (p->crop_w <= 0 && p->crop_h <= 0)
         return 0;
+    if (swap) {
+        cur_w = vips_image_get_height(*img);
+        cur_h = vips_image_get_width(*img);
+    }
+    wpre = (double)p->src_w / cur_w;
+    hpre = (double)p->src_h / cur_h;
+    cw = p->crop_w > 0 ? geom_shrink(p->crop_w, wpre) : 0;
+    ch = p->crop_h > 0 ? geom_shrink(p->crop_h, hpre) : 0;
     if (p->crop_w > 0 && cw < 1)
         cw = 1;
     if (p->crop_h > 0 && ch < 1)
@@ -440,14 +488,18 @@ static int crop_source(struct build *b, VipsImage **img)
     if (plan_smart_crop(p, b->po))
         ret = apply(b, img, watch_copy_memory(*img), "Can't decode the source image");
     if (ret == 0)
-        ret = apply(b, img, crop_to(*img, cw, ch, &g, 1.0), "Can't crop");
+        ret = apply(b, img, crop_to(*img, cw, ch, &g, 1.0, pending, b->po), "Can't crop");
     return ret;
 }
 
-/* Scaling, then 8-bit sRGB. */
+/* Scaling (in the stored orientation while orientation is pending), then 8-bit sRGB. */
 static int scale(struct build *b, VipsImage **img)
 {
-    int ret = apply(b, img, resize_to(*img, b->plan.scaled_w, b->plan.scaled_h), "Can't resize");
+    const struct geom_plan *pending = pending_orientation(b);
+    bool swap = pending != NULL && plan_swaps_sides(pending);
+    int w = swap ? b->plan.scaled_h : b->plan.scaled_w,
+        h = swap ? b->plan.scaled_w : b->plan.scaled_h;
+    int ret = apply(b, img, resize_to(*img, w, h), "Can't resize");
 
     if (ret == 0)
         ret = apply(
@@ -467,10 +519,10 @@ static int crop_result(struct build *b, VipsImage **img)
     if (plan_smart_result_crop(p, b->po))
         ret = apply(b, img, watch_copy_memory(*img), "Can't decode the source image");
     if (ret == 0)
-        ret =
-            apply(b, img,
-                  crop_to(*img, p->result_crop_w, p->result_crop_h, &b->po->gravity, p->dpr_scale),
-                  "Can't crop");
+        ret = apply(b, img,
+                    crop_to(*img, p->result_crop_w, p->result_crop_h, &b->po->gravity, p->dpr_scale,
+                            NULL, NULL),
+                    "Can't crop");
     return ret;
 }
 
@@ -522,7 +574,7 @@ static int finish(struct build *b, VipsImage **img)
 static int transform(struct build *b, VipsImage **img)
 {
     static int (*const phases[])(struct build *, VipsImage **) = {
-        orient, crop_source, scale, crop_result, decorate, finish,
+        orient_first, crop_source, scale, orient_scaled, crop_result, decorate, finish,
     };
 
     for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {

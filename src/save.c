@@ -116,10 +116,12 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
             while (bitdepth < 8 && (1 << bitdepth) < cfg.png_quantization_colors)
                 bitdepth *= 2;
             r = vips_pngsave_target(img, target, "palette", TRUE, "bitdepth", bitdepth, "interlace",
-                                    cfg.png_interlaced, "strip", strip, NULL);
+                                    cfg.png_interlaced, "compression", cfg.png_compression, "strip",
+                                    strip, NULL);
         } else {
             r = vips_pngsave_target(img, target, "filter", VIPS_FOREIGN_PNG_FILTER_ALL, "interlace",
-                                    cfg.png_interlaced, "strip", strip, NULL);
+                                    cfg.png_interlaced, "compression", cfg.png_compression, "strip",
+                                    strip, NULL);
         }
         break;
     case IMGTYPE_WEBP:

@@ -35,8 +35,13 @@ CLASSES = {
     "jpeg50-smart": ("c:6000:4000:sm/rs:fill:600:400", "src50.jpg", "jpg"),
     "jpeg50-rot-avif": ("rot:90/rs:fit:1600:1600", "src50.jpg", "avif"),
     "thumb": ("rs:fill:160:160", "thumbsrc.jpg", "jpg"),
+    # Turned after scaling: only the scaled image is copied (calibrated, not in the mixed load).
+    "png50-rot-avif": ("rot:90/rs:fit:2000:2000", "src50.png", "avif"),
+    "png50-rot-webp": ("rot:90/rs:fit:2000:2000", "src50.png", "webp"),
+    "png50-rot-jpeg": ("rot:90/rs:fit:2000:2000", "src50.png", "jpg"),
 }
-HEAVY = [c for c in CLASSES if c != "thumb"]
+CALIBRATE_ONLY = {"png50-rot-avif", "png50-rot-webp", "png50-rot-jpeg"}
+HEAVY = [c for c in CLASSES if c != "thumb" and c not in CALIBRATE_ONLY]
 HEAVY_CLIENTS = int(os.environ.get("BENCH_HEAVY", "6"))
 THUMB_CLIENTS = 16 - HEAVY_CLIENTS
 THUMB_INTERVAL = 0.5  # each thumbnail client: 2 requests a second

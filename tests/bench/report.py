@@ -16,6 +16,13 @@ RATIO_CHECKED = ["jpeg3-fill-jpeg", "jpeg12-fill-jpeg", "jpeg3-fit-jpeg", "jpeg3
 # A change that should not move throughput: after / before at least this.
 AB_MIN = 0.97
 IFILTER_MIN = {"jpeg3-fill-jpeg": 2.0, "jpeg12-fill-jpeg": 2.5}
+# Orientation workloads: (rotated, unrotated twin, least req/s ratio).
+ORIENTATION_PAIRS = [("jpeg12o6-fit1200-jpeg", "jpeg12-fit1200-jpeg", 0.97),
+                     ("jpeg12rot-fit1200-jpeg", "jpeg12-fit1200-jpeg", 0.97),
+                     ("png12rot-fit300-jpeg", "png12-fit300-jpeg", 0.95)]
+# Where imgfcgi (local -c4) should be at least as fast as the IPX peer.
+IPX_CHECKED = ["jpeg3-fill-jpeg", "jpeg12-fill-jpeg", "jpeg3-fit-jpeg", "jpeg3-fit-webp",
+               "jpeg3-fit-avif"]
 
 
 def med(values):
@@ -72,6 +79,69 @@ def ab_table(m, names, checks):
             if v and b:
                 checks.append((v / b >= AB_MIN, f"{n}: {c} / baseline = {v / b:.2f} (>= {AB_MIN})"))
         out.append(f"| {n} | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
+
+
+def read_bytes(d):
+    """Mean output bytes of each (workload, config) from bytes.tsv, {} without it."""
+    got = collections.defaultdict(list)
+    path = os.path.join(d, "bytes.tsv")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                name, config, size = line.rstrip("\n").split("\t")
+                got[(name, config)].append(int(size))
+    return {k: statistics.mean(v) for k, v in got.items()}
+
+
+def peers_table(m, names, size, checks):
+    """req/s and mean output bytes of imgfcgi, its other PNG levels, IPX and image_filter."""
+    levels = sorted({c for n in names for c in size_configs(size, n) if c.startswith("z")})
+    configs = ["local-c4"] + levels + ["ipx", "ifilter"]
+    out = ["imgfcgi beside its peers, -c4, req/s medians and mean output bytes (`zN` = imgfcgi "
+           "with IMGFCGI_PNG_COMPRESSION=N, the default being 6; `ipx` = IPX on sharp):\n",
+           "| workload | " + " | ".join(f"{c} | bytes" for c in configs) + " | imgfcgi/ipx |",
+           "|---|" + "--:|--:|" * len(configs) + "--:|"]
+    for n in names:
+        cells = []
+        for c in configs:
+            b = size.get((n, c))
+            cells += [fmt(m(n, c, 0)), "–" if b is None else f"{b / 1024:.0f} KB"]
+        v, i = m(n, "local-c4", 0), m(n, "ipx", 0)
+        out.append(f"| {n} | " + " | ".join(cells) + f" | {fmt(v / i if v and i else None, 2)} |")
+        if v and i and n in IPX_CHECKED:
+            checks.append((v >= i, f"{n}: local-c4 / ipx = {v / i:.2f} (>= 1)"))
+        if n.startswith("png-"):
+            for c in levels:
+                z = m(n, c, 0)
+                for peer in ("ifilter", "ipx"):
+                    p = m(n, peer, 0)
+                    if z and p:
+                        checks.append((z >= p, f"{n}: {c} / {peer} = {z / p:.2f} (>= 1), "
+                                       f"{size.get((n, c), 0) / 1024:.0f} KB"))
+    out.append("")
+    return out
+
+
+def size_configs(size, name):
+    return [c for (n, c) in size if n == name]
+
+
+def orientation_table(m, checks):
+    """Each orientation workload against its unrotated twin, req/s of local -c4 (and of
+    the baseline binary when there is one)."""
+    out = ["Orientation: req/s of each rotated workload / its unrotated twin, local -c4:\n",
+           "| workload | twin | imgfcgi | baseline |", "|---|---|--:|--:|"]
+    for rot, twin, need in ORIENTATION_PAIRS:
+        cells = []
+        for prefix in ("", "base-"):
+            a, b = m(rot, prefix + "local-c4", 0), m(twin, prefix + "local-c4", 0)
+            cells.append(fmt(a / b if a and b else None, 2))
+            if a and b and not prefix:
+                checks.append((a / b >= need, f"{rot}: req/s / {twin} = {a / b:.2f} (>= {need})"))
+        if cells != ["–", "–"]:
+            out.append(f"| {rot} | {twin} | " + " | ".join(cells) + " |")
     out.append("")
     return out
 
@@ -139,6 +209,10 @@ def main(d):
     ab = [n for n in order if rows[n].get("base-local-c4")]
     if ab:
         out += ab_table(m, ab, checks)
+    out += orientation_table(m, checks)
+    peers = [n for n in order if any(c == "ipx" or c.startswith("z") for c in rows[n])]
+    if peers:
+        out += peers_table(m, peers, read_bytes(d), checks)
     checks += acceptance(m, order)
     out.append("Acceptance checks:\n")
     out.append("```")

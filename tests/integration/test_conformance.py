@@ -85,6 +85,11 @@ def write_gif(path, w, h, frames, delays_cs, loop):
         f.write(g)
 
 
+def ramp(x, y):
+    """The ramp fixture's pixel at (x, y) of its 200x100 stored layout."""
+    return (x * 255 // 199, y * 255 // 99, 128)
+
+
 def with_exif_orientation(jpeg, orientation):
     """jpeg bytes with an APP1 EXIF segment holding only the Orientation tag, right after SOI."""
     tiff = b"MM\x00\x2a\x00\x00\x00\x08"  # big-endian TIFF header, IFD0 at offset 8
@@ -154,6 +159,20 @@ def copyright_segments():
     return seg(0xE1, exif) + seg(0xE1, xmp) + seg(0xED, ps3)
 
 
+def write_orientations(d, prefix, pixel):
+    """A 200x100 JPEG of pixel(x, y) as PREFIX1.jpg .. PREFIX8.jpg in d, each with that EXIF
+    orientation; returns the JPEG without EXIF."""
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as t:
+        write_pam(t.name + "[Q=95,strip]", 200, 100, pixel)
+        jpeg = open(t.name, "rb").read()
+    for o in range(1, 9):
+        path = os.path.join(d, "%s%d.jpg" % (prefix, o))
+        with open(path, "wb") as f:
+            f.write(with_exif_orientation(jpeg, o))
+        os.chmod(path, 0o644)
+    return jpeg
+
+
 def make_fixtures(d):
     # 40x20, 4 frames (red, green, blue, white), delays 100/200/300/400 ms, loop 3.
     write_gif(os.path.join(d, "anim4.gif"), 40, 20, [0, 1, 2, 3], [10, 20, 30, 40], 3)
@@ -165,14 +184,12 @@ def make_fixtures(d):
                 '<rect width="100" height="50" fill="#ff0000" onclick="alert(3)"/></svg>')
     os.chmod(os.path.join(d, "evil.svg"), 0o644)
     # halves.png as JPEG with every EXIF orientation, 1..8.
-    with tempfile.NamedTemporaryFile(suffix=".jpg") as t:
-        write_pam(t.name + "[Q=95,strip]", 200, 100, lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
-        plain_jpeg = open(t.name, "rb").read()
-    for o in range(1, 9):
-        path = os.path.join(d, "orient%d.jpg" % o)
-        with open(path, "wb") as f:
-            f.write(with_exif_orientation(plain_jpeg, o))
-        os.chmod(path, 0o644)
+    plain_jpeg = write_orientations(d, "orient", lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
+    # A 200x100 ramp (red grows with x, green with y) as JPEG with every EXIF
+    # orientation, and as PNG: crop positions after orientation, checked pixel by pixel.
+    write_orientations(d, "ramp", ramp)
+    write_pam(os.path.join(d, "ramp.png"), 200, 100, ramp)
+    os.chmod(os.path.join(d, "ramp.png"), 0o644)
     # 200x100: left half red, right half blue (flip, sizing).
     write_pam(os.path.join(d, "halves.png"), 200, 100,
               lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
@@ -542,6 +559,76 @@ def orientation_case(o):
 
 for _o in range(1, 9):
     orientation_case(_o)
+
+
+# EXIF orientation (1..8, or the rotate/flip options of the PNG cases) -> the stored pixel
+# of the ramp that a displayed pixel shows: the EXIF definitions, on a 200x100 stored image.
+DISPLAY_TO_STORED = {
+    1: lambda x, y: (x, y),
+    2: lambda x, y: (199 - x, y),
+    3: lambda x, y: (199 - x, 99 - y),
+    4: lambda x, y: (x, 99 - y),
+    5: lambda x, y: (y, x),
+    6: lambda x, y: (y, 99 - x),
+    7: lambda x, y: (199 - y, 99 - x),
+    8: lambda x, y: (199 - y, x),
+}
+
+
+def ramp_check(opts, src, o, box, scale_by, out):
+    """Fetches opts on src (displayed as EXIF orientation o), expects an out = (w, h) PNG
+    whose pixel (i, j) shows displayed pixel box[0] + (i + 0.5) / scale_by - 0.5 (same for y)."""
+    r = get(plain(opts, L(src), "png"))
+    expect_image(r, "png", out[0], out[1])
+    img = pixels(r.body)
+    for i, j in ((2, 2), (out[0] - 3, 2), (2, out[1] - 3), (out[0] - 3, out[1] - 3), (out[0] // 2, out[1] // 2)):
+        dx = box[0] + (i + 0.5) / scale_by - 0.5
+        dy = box[1] + (j + 0.5) / scale_by - 0.5
+        want = ramp(*DISPLAY_TO_STORED[o](int(round(dx)), int(round(dy))))
+        check(near(px(img, i, j), want, 24), "%s on %s: pixel %d,%d is %r, want %r (displayed %.1f,%.1f)"
+              % (opts, src, i, j, px(img, i, j), want, dx, dy))
+
+
+def inside(pos, size, outer):
+    """A crop position clamped so that the crop stays inside the image, as gravity offsets are."""
+    return max(0, min(pos, outer - size))
+
+
+def ramp_case(o):
+    def run():
+        dw, dh = (100, 200) if o >= 5 else (200, 100)
+        # A crop before scaling at an asymmetric gravity with offsets, then scaled by 1/2.
+        ramp_check("c:60:80:nowe:13:7/rs:fit:30:40", "ramp%d.jpg" % o, o,
+                   (inside(13, 60, dw), inside(7, 80, dh)), 0.5, (30, 40))
+        ramp_check("c:60:80:soea:9:21", "ramp%d.jpg" % o, o,
+                   (inside(dw - 60 - 9, 60, dw), inside(dh - 80 - 21, 80, dh)), 1.0, (60, 80))
+        # Fill: scaled to cover 50x50, then cropped at north-west with offsets.
+        # A gravity offset cannot push the crop out of the image (it is clamped).
+        s = max(50 / dw, 50 / dh)
+        left, top = inside(4, 50, round(dw * s)), inside(6, 50, round(dh * s))
+        ramp_check("rs:fill:50:50/g:nowe:4:6", "ramp%d.jpg" % o, o, (left / s, top / s), s, (50, 50))
+    test("exif/ramp-crop-%d" % o)(run)
+
+
+for _o in range(1, 9):
+    ramp_case(_o)
+
+# The rotate and flip options on a PNG (no EXIF): the same mappings as orientations 6, 8, 3, 2.
+ROTATE_CASES = [("rot:90", 6), ("rot:270", 8), ("rot:180", 3), ("fl:1", 2), ("fl:0:1", 4)]
+
+
+def rotate_case(rot, o):
+    def run():
+        dw, dh = (100, 200) if o >= 5 else (200, 100)
+        ramp_check(rot + "/c:60:80:nowe:13:7", "ramp.png", o, (inside(13, 60, dw), inside(7, 80, dh)), 1.0,
+                   (60, 80))
+        ramp_check(rot + "/c:60:80:noea:5:30/rs:fit:30:40", "ramp.png", o,
+                   (inside(dw - 60 - 5, 60, dw), inside(30, 80, dh)), 0.5, (30, 40))
+    test("opt/ramp-%s" % rot)(run)
+
+
+for _rot, _o in ROTATE_CASES:
+    rotate_case(_rot, _o)
 
 
 # Crop and result-crop positions on halves.png (left red, right blue): gravity, offsets, focus point.

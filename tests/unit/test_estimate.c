@@ -201,8 +201,13 @@ static void test_random_access_steps(void **state)
 
     est(&p, "rs:fit:1000:1000/rot:90", IMGTYPE_JPEG, &rot);
     assert_true(rot.reasons & ESTIMATE_ROTATE);
-    /* The decoded image, 36 MB, held whole. */
-    assert_true(rot.in_memory >= 4000.0 * 3000 * 3);
+    /* The scaled image (750x1000) is turned, not the 36 MB decoded one. */
+    assert_true(rot.in_memory >= 750.0 * 1000 * 3 && rot.in_memory < 4000.0 * 3000 * 3 / 8);
+
+    /* Before a smart crop the orientation steps run first, on the decoded image. */
+    est(&p, "c:2000:2000:sm/rs:fill:200:200/rot:90", IMGTYPE_JPEG, &rot);
+    assert_true(rot.reasons & ESTIMATE_ROTATE);
+    assert_true(rot.in_memory >= 2 * 4000.0 * 3000 * 3);
 
     /* EXIF orientation alone does the same. */
     r.orientation = 6;

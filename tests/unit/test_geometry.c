@@ -10,6 +10,7 @@
 #include "config.h"
 #include "geometry.h"
 #include "options.h"
+#include "plan.h"
 #include "testutil.h"
 
 static int group_setup(void **state)
@@ -466,6 +467,107 @@ static void test_plan_orientation(void **state)
     assert_int_equal(p.src_h, 200);
 }
 
+/* ---- plan_unorient_rect: against turning and flipping a grid of numbered pixels ---- */
+
+#define GRID 8 /* the largest side of the test image */
+
+struct grid {
+    int w, h;
+    int px[GRID][GRID]; /* [y][x] */
+};
+
+/* g turned clockwise by a quarter turns (vips_rot), or flipped (vips_flip). */
+static void grid_turn(struct grid *g, int quarters)
+{
+    for (int q = 0; q < quarters; q++) {
+        struct grid t = {.w = g->h, .h = g->w};
+
+        for (int y = 0; y < g->h; y++)
+            for (int x = 0; x < g->w; x++)
+                t.px[x][g->h - 1 - y] = g->px[y][x];
+        *g = t;
+    }
+}
+
+static void grid_flip(struct grid *g, bool horizontal)
+{
+    struct grid t = *g;
+
+    for (int y = 0; y < g->h; y++)
+        for (int x = 0; x < g->w; x++)
+            t.px[y][x] = horizontal ? g->px[y][g->w - 1 - x] : g->px[g->h - 1 - y][x];
+    *g = t;
+}
+
+/*
+ * A bit per pixel number in rectangle r of g (numbers are below 64): equal
+ * sets of pixels give equal sums. stored_sum: the same for the unturned
+ * image, whose pixel (x, y) is numbered y * GRID + x.
+ */
+static long stored_sum(const int r[4])
+{
+    long sum = 0;
+
+    for (int y = r[1]; y < r[1] + r[3]; y++)
+        for (int x = r[0]; x < r[0] + r[2]; x++)
+            sum += 1L << (y * GRID + x);
+    return sum;
+}
+
+static long grid_sum(const struct grid *g, const int r[4])
+{
+    long sum = 0;
+
+    for (int y = r[1]; y < r[1] + r[3]; y++)
+        for (int x = r[0]; x < r[0] + r[2]; x++)
+            sum += 1L << g->px[y][x];
+    return sum;
+}
+
+static void test_unorient_rect(void **state)
+{
+    static const int rotates[] = {0, 90, 180, 270};
+    struct procopts po;
+    struct geom_plan p;
+
+    (void)state;
+    for (int o = 1; o <= 8; o++)
+        for (int ri = 0; ri < 4; ri++)
+            for (int f = 0; f < 4; f++) {
+                struct grid g = {.w = 7, .h = 5};
+                int r[4] = {1, 2, 3, 2};
+                long want;
+
+                options_init(&po);
+                po.auto_rotate = true;
+                po.rotate = rotates[ri];
+                po.flip_h = f & 1;
+                po.flip_v = f & 2;
+                geom_plan(&p, 7, 5, o, false, &po);
+                for (int y = 0; y < g.h; y++)
+                    for (int x = 0; x < g.w; x++)
+                        g.px[y][x] = y * GRID + x;
+                /* The pipeline's steps, in its order. */
+                grid_turn(&g, p.angle / 90);
+                if (p.flip)
+                    grid_flip(&g, true);
+                grid_turn(&g, p.rotate / 90);
+                if (po.flip_h)
+                    grid_flip(&g, true);
+                if (po.flip_v)
+                    grid_flip(&g, false);
+                assert_int_equal(g.w, p.src_w);
+                assert_int_equal(g.h, p.src_h);
+                assert_int_equal(plan_swaps_sides(&p), g.w == 5);
+                /* The oriented rectangle's pixels are those of the mapped stored one. */
+                want = grid_sum(&g, r);
+                plan_unorient_rect(&p, &po, g.w, g.h, r);
+                if (stored_sum(r) != want)
+                    fail_msg("orientation %d rotate %d flips %d: mapped to %d,%d %dx%d", o,
+                             rotates[ri], f, r[0], r[1], r[2], r[3]);
+            }
+}
+
 /* ---- geom_position ---- */
 
 struct pos_case {
@@ -593,6 +695,7 @@ int main(void)
         T(test_plan_table),
         T(test_plan_targets_and_scales),
         T(test_plan_orientation),
+        T(test_unorient_rect),
         T(test_position_table),
         T(test_position_round_to_even),
     };
