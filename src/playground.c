@@ -118,7 +118,8 @@ static void reply_stats(struct playground_reply *r, struct sched *s)
     add_int(b, "pool_buffers", st.pool_buffers);
     add_int(b, "pool_bytes", st.pool_bytes);
     add_int(b, "pool_in_use", st.pool_in_use);
-    add_int(b, "in_flight", (unsigned long long)st.in_flight);
+    /* Not counting this request. */
+    add_int(b, "in_flight", (unsigned long long)(st.in_flight > 0 ? st.in_flight - 1 : 0));
     add_int(b, "slots_in_use", (unsigned long long)st.slots_in_use);
     add_int(b, "queued", (unsigned long long)st.slots_waiting);
     json_builder_set_member_name(b, "budget_on");

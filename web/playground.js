@@ -188,7 +188,8 @@
   }
 
   // A line chart of series [{name, color, key}] over state.points, y from 0.
-  function drawChart(canvas, series, fmt) {
+  // Counts (integer) get whole-number grid steps.
+  function drawChart(canvas, series, fmt, integer) {
     const dpr = window.devicePixelRatio || 1;
     const cssW = canvas.clientWidth || canvas.width;
     const cssH = canvas.height / (canvas.dataset.dpr ? Number(canvas.dataset.dpr) : 1);
@@ -207,6 +208,7 @@
     let max = 1;
     pts.forEach((p) => series.forEach((s) => { max = Math.max(max, p[s.key] || 0); }));
     max *= 1.1;
+    if (integer) max = 4 * Math.max(1, Math.ceil(max / 4));
     // grid and y labels
     ctx.strokeStyle = '#e4e4e4';
     ctx.fillStyle = '#666';
@@ -305,7 +307,7 @@
       if (state.points.length > MAX_POINTS) state.points.shift();
       statsTable(st);
       drawChart($('chart-memory'), MEMORY_SERIES, fmtBytes);
-      drawChart($('chart-requests'), REQUEST_SERIES, (v) => v.toFixed(v < 10 && v % 1 ? 1 : 0));
+      drawChart($('chart-requests'), REQUEST_SERIES, (v) => String(Math.round(v)), true);
     } catch (e) {
       // the server may be restarting: the next poll tries again
     }
