@@ -183,10 +183,13 @@ bool playground_same_site(const char *host, const char *origin, const char *refe
 bool playground_source_ok(const char *source)
 {
     const char *o = cfg.playground_origin;
+    size_t n = o != NULL ? strlen(o) : 0;
 
     if (strncmp(source, "local:///", 9) == 0)
         return strstr(source, "/../") == NULL;
-    return o != NULL && *o != '\0' && strncmp(source, o, strlen(o)) == 0;
+    /* A prefix without a trailing '/' still ends at a path: "http://a:1" is not "http://a:12". */
+    return n > 0 && strncmp(source, o, n) == 0 &&
+           (o[n - 1] == '/' || source[n] == '\0' || source[n] == '/');
 }
 
 /* Splits and checks path (the URL after the signature) the way the image route will. */

@@ -133,6 +133,9 @@ static void test_source_ok(void **state)
     assert_true(playground_source_ok("http://img.example.com/a.jpg"));
     assert_false(playground_source_ok("http://img.example.com.evil/a.jpg"));
     assert_false(playground_source_ok("https://other.example/a.jpg"));
+    cfg.playground_origin = (char *)"http://127.0.0.1:1";
+    assert_true(playground_source_ok("http://127.0.0.1:1/a.jpg"));
+    assert_false(playground_source_ok("http://127.0.0.1:12/a.jpg"));
 }
 
 static void test_sign(void **state)
