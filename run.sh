@@ -30,6 +30,8 @@ sock=$rundir/imgfcgi.sock
 mkdir -p "$rundir"
 chmod 0755 "$rundir"
 export IMGPROXY_LOCAL_FILESYSTEM_ROOT=${IMGPROXY_LOCAL_FILESYSTEM_ROOT:-$here/tests/fixtures}
+# The playground and live memory view at / (docs/playground.md); IMGFCGI_PLAYGROUND=false turns it off.
+export IMGFCGI_PLAYGROUND=${IMGFCGI_PLAYGROUND:-true}
 
 # As root nginx's workers run as www-data: hand it the socket, if it can reach
 # the run dir at all (a checkout under /root cannot); else the workers stay root.
@@ -81,6 +83,7 @@ fi
 cat <<EOF
 
 imgfcgi is running behind nginx on $base/
+  playground: $base/ (IMGFCGI_PLAYGROUND=$IMGFCGI_PLAYGROUND), memory view: $base/memory
   health:     $base/health
   fit 300:    $base/insecure/rs:fit:300:300/plain/local:///photo.jpg
   as WebP:    $base/insecure/rs:fill:300:200/g:sm/plain/local:///photo.jpg@webp

@@ -5,7 +5,7 @@
 # Build: compiler, libraries with their headers, cmocka for the unit tests.
 # libc6-dev is listed because --no-install-recommends does not pull it in with gcc.
 IMGFCGI_BUILD_DEPS=(gcc libc6-dev make pkg-config libvips-dev libglib2.0-dev libfcgi-dev
-    libcurl4-openssl-dev libcmocka-dev)
+    libcurl4-openssl-dev libcmocka-dev libjson-glib-dev)
 # Sanitizers and fuzzing: gcc's ASan/UBSan/TSan runtimes come with gcc; the
 # libFuzzer targets (make fuzz) need clang and its runtime library package,
 # which --no-install-recommends does not pull in.
@@ -29,8 +29,11 @@ IMGFCGI_BENCH_DEPS=(wrk libnginx-mod-http-image-filter)
 # The checks .ci/run makes before the tests: make format-check (clang-format) and
 # make lint (shellcheck, pyflakes3).
 IMGFCGI_LINT_DEPS=(clang-format shellcheck python3-pyflakes)
+# The playground's browser test (tests/integration/test_playground.py): headless
+# Chromium driven through chromedriver by Selenium.
+IMGFCGI_BROWSER_DEPS=(chromium chromium-driver python3-selenium)
 IMGFCGI_DEPS=("${IMGFCGI_BUILD_DEPS[@]}" "${IMGFCGI_RUNTIME_DEPS[@]}" "${IMGFCGI_BENCH_DEPS[@]}"
-    "${IMGFCGI_LINT_DEPS[@]}")
+    "${IMGFCGI_LINT_DEPS[@]}" "${IMGFCGI_BROWSER_DEPS[@]}")
 
 # Prints the packages among "$@" that dpkg does not have installed, one per line.
 deps_missing() {

@@ -264,6 +264,10 @@ static const struct conf_var vars[] = {
      "dynamic thresholds"},
     {"IMGFCGI_METRICS_PATH", T_URLPATH, OFF(metrics_path), 0, "", 0, 0,
      "path of the Prometheus metrics, e.g. /metrics; empty = no metrics endpoint"},
+    {"IMGFCGI_PLAYGROUND", T_BOOL, OFF(playground), 0, "false", 0, 0,
+     "serve the playground and the live memory view at / and its signing endpoint"},
+    {"IMGFCGI_PLAYGROUND_ORIGIN", T_STR, OFF(playground_origin), 0, "", 0, 0,
+     "source URL prefix the playground may sign besides local://, e.g. https://img.example.com/"},
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))

@@ -142,6 +142,8 @@ struct config {
     long long memory_budget;         /* IMGFCGI_MEMORY_BUDGET, bytes; 0 = no admission by memory */
     long long malloc_trim_threshold; /* IMGFCGI_MALLOC_TRIM_THRESHOLD, bytes; 0 = glibc's own */
     char *metrics_path;              /* IMGFCGI_METRICS_PATH; "" = no metrics endpoint */
+    bool playground;                 /* IMGFCGI_PLAYGROUND */
+    char *playground_origin;         /* IMGFCGI_PLAYGROUND_ORIGIN; "" = local:// only */
     /* Not ours, only logged: the allocator's own variables as found at start (or NULL). */
     char *malloc_arena_max;     /* MALLOC_ARENA_MAX */
     char *malloc_conf;          /* MALLOC_CONF */

@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "netguard.h"
 #include "options.h"
+#include "playground.h"
 #include "presets.h"
 #include "process.h"
 #include "scheduler.h"
@@ -770,6 +771,29 @@ static void image_failed(struct response *r, struct errinfo *e, const struct out
     }
 }
 
+/* The playground's routes (src/playground.h); false if path is none of them or they are off. */
+static bool serve_playground(struct sched *s, const struct request *rq, struct response *r,
+                             const char *path, size_t len)
+{
+    const char *q = strchr(rq->uri ? rq->uri : "", '?');
+    struct playground_request pr = {q != NULL ? q + 1 : NULL, param(rq, "HTTP_HOST"),
+                                    param(rq, "HTTP_ORIGIN"), param(rq, "HTTP_REFERER")};
+    struct playground_reply reply = {0, NULL, NULL, 0, NULL};
+
+    if (!playground_route(s, path, len, &pr, &reply))
+        return false;
+    r->status = reply.status;
+    r->nheaders = 0;
+    add_header(r, "Content-Type", reply.type);
+    add_header(r, "Cache-Control", "no-cache");
+    add_header(r, "X-Content-Type-Options", "nosniff");
+    add_header(r, "X-Request-ID", r->request_id);
+    send_head(r);
+    send_body(r, reply.body, reply.len);
+    playground_reply_free(&reply);
+    return true;
+}
+
 /* Routes the request by method and path and sends its response. */
 static void route(struct sched *s, const struct request *rq, struct response *r, struct errinfo *e,
                   struct timings *tm, const struct deadline *dl)
@@ -799,6 +823,8 @@ static void route(struct sched *s, const struct request *rq, struct response *r,
             respond_simple(r, 500, "text/plain", "no-cache", "Error", true);
     } else if (path_is(path, len, cfg.metrics_path) || path_is(uri, plen, cfg.metrics_path)) {
         respond_metrics(r, s);
+    } else if (serve_playground(s, rq, r, path, len)) {
+        /* answered */
     } else if (len == 0 || path_is(path, len, "/")) {
         respond_simple(r, 200, "text/html", NULL, landing_html, true);
     } else if (path_is(path, len, "/favicon.ico")) {

@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <vips/vips.h>
 
@@ -290,4 +291,39 @@ int metrics_render(struct buf *out, struct sched *sched)
                 (unsigned long long)n);
     }
     return rc;
+}
+
+void metrics_snapshot(struct metrics_snapshot *st, struct sched *sched)
+{
+    struct bufpool_stats ps;
+    struct sched_stats ss;
+    long n = atomic_load(&in_flight);
+
+    memset(st, 0, sizeof(*st));
+    st->rss = (unsigned long long)memory_rss();
+    st->allocator = memory_allocator_name(memory_allocator());
+    st->allocator_library = memory_allocator_library();
+    st->releases = (unsigned long long)memory_releases();
+    st->released_bytes = (unsigned long long)memory_released_bytes();
+    st->vips_mem = (unsigned long long)vips_tracked_get_mem();
+    st->vips_mem_highwater = (unsigned long long)vips_tracked_get_mem_highwater();
+    bufpool_get_stats(bufpool_download, &ps);
+    st->pool_default_size = ps.default_size;
+    st->pool_max_size = ps.max_size;
+    st->pool_calibrations = ps.calibrations;
+    st->pool_buffers = ps.pooled;
+    st->pool_bytes = ps.pooled_bytes;
+    st->pool_in_use = ps.in_use;
+    st->in_flight = n > 0 ? n : 0;
+    if (sched == NULL)
+        return;
+    sched_get_stats(sched, &ss);
+    st->slots_in_use = ss.slots_in_use;
+    st->slots_waiting = ss.slots_waiting;
+    st->budget_on = ss.budget_on;
+    if (ss.budget_on) {
+        st->budget = ss.memory.budget;
+        st->budget_used = ss.memory.in_use;
+        st->budget_waiting = ss.memory.waiting;
+    }
 }

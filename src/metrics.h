@@ -7,6 +7,8 @@
 #ifndef IMGFCGI_METRICS_H
 #define IMGFCGI_METRICS_H
 
+#include <stdbool.h>
+
 #include "buf.h"
 
 struct sched;
@@ -33,5 +35,25 @@ void metrics_observe(enum metrics_hist h, double seconds);
  * Returns 0, or -1 on allocation failure (out may hold part of the text).
  */
 int metrics_render(struct buf *out, struct sched *sched) __attribute__((warn_unused_result));
+
+/* The figures of the live memory view (src/playground.c), taken at one moment. */
+struct metrics_snapshot {
+    unsigned long long rss;            /* bytes, /proc/self/statm */
+    const char *allocator;             /* memory_allocator_name() */
+    const char *allocator_library;     /* memory_allocator_library() */
+    unsigned long long releases;       /* memory_releases() */
+    unsigned long long released_bytes; /* memory_released_bytes() */
+    unsigned long long vips_mem;       /* vips_tracked_get_mem() */
+    unsigned long long vips_mem_highwater;
+    unsigned long long pool_default_size, pool_max_size, pool_calibrations;
+    unsigned long long pool_buffers, pool_bytes, pool_in_use;
+    long in_flight;                  /* requests being served, this one included */
+    int slots_in_use, slots_waiting; /* processing slots taken, requests queued for one */
+    bool budget_on;
+    unsigned long long budget, budget_used, budget_waiting;
+};
+
+/* Fills st; sched may be NULL (no slots, budget off). */
+void metrics_snapshot(struct metrics_snapshot *st, struct sched *sched);
 
 #endif

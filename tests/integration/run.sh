@@ -544,6 +544,11 @@ if [ "$host" = nginx ]; then
     hx_port=$front_port
     nginx_front front-hxn imgfcgi-hxn
     hxn_port=$front_port
+    # The playground (test_playground.py): signing with #2's key, the origin as its sample origin.
+    spawn_unix imgfcgi-pg "${common_env[@]}" "${threaded_env[@]}" IMGFCGI_PLAYGROUND=true \
+        IMGPROXY_KEY=736563726574 IMGPROXY_SALT=68656C6C6F IMGFCGI_PLAYGROUND_ORIGIN="http://127.0.0.1:$origin_port/"
+    nginx_front front-pg imgfcgi-pg
+    pg_port=$front_port
 fi
 
 # The source-address guard (tests/integration/test_ssrf.py), nginx host only:
@@ -647,6 +652,10 @@ if [ "$host" = nginx ]; then
             OVERLOAD_RESULT="$tmp/result-overload" \
             python3 "$repo/tests/hostile/overload.py" || status=1
     fi
+    # The playground in headless Chromium; Debian's python3 has python3-selenium.
+    env "${it_env[@]}" IT_PG_FRONT="http://127.0.0.1:$pg_port" IT_PG_PID="${pids[imgfcgi-pg]}" \
+        IT_PG_RESULT="$tmp/result-playground" IT_PG_SCREENSHOT="$tmp/playground.png" \
+        /usr/bin/python3 "$here/test_playground.py" "$@" || status=1
     # The hostile-input suite (tests/hostile/hostile.py) on imgfcgi-hx and imgfcgi-hxn.
     env HX_FRONT="http://127.0.0.1:$hx_port" HX_PID="${pids[imgfcgi-hx]}" \
         HX_NOLIMIT_FRONT="http://127.0.0.1:$hxn_port" HX_NOLIMIT_PID="${pids[imgfcgi-hxn]}" \
