@@ -68,6 +68,8 @@ int process_global_init(const char *argv0)
      */
     vips_block_untrusted_set(TRUE);
     vips_operation_block_set("VipsForeignLoadSvg", FALSE);
+    /* The JPEG XL encoder is untrusted in 8.14 too; it only ever sees our own pixels. */
+    vips_operation_block_set("VipsForeignSaveJxl", FALSE);
     if (getenv("IMGPROXY_VIPS_LEAK_CHECK") != NULL)
         vips_leak_set(TRUE);
     return 0;
@@ -450,10 +452,10 @@ static int scale(struct build *b, VipsImage **img)
     int ret = apply(b, img, resize_to(*img, b->plan.scaled_w, b->plan.scaled_h), "Can't resize");
 
     if (ret == 0)
-        ret = apply(b, img,
-                    to_srgb(*img, !b->po->strip_color_profile &&
-                                      colour_format_keeps_profile(b->out_type)),
-                    "Can't convert to sRGB");
+        ret = apply(
+            b, img,
+            to_srgb(*img, !b->po->strip_color_profile && colour_format_keeps_profile(b->out_type)),
+            "Can't convert to sRGB");
     return ret;
 }
 

@@ -130,6 +130,14 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
                                  VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 9 - cfg.avif_speed,
                                  "strip", strip, NULL);
         break;
+    case IMGTYPE_HEIC:
+        r = vips_heifsave_target(img, target, "Q", q, "compression",
+                                 VIPS_FOREIGN_HEIF_COMPRESSION_HEVC, "strip", strip, NULL);
+        break;
+    case IMGTYPE_JXL:
+        r = vips_jxlsave_target(img, target, "Q", q, "effort", cfg.jxl_effort, "strip", strip,
+                                NULL);
+        break;
     case IMGTYPE_GIF:
         r = vips_gifsave_target(img, target, "strip", strip, NULL);
         break;
