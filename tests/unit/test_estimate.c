@@ -300,7 +300,42 @@ static void test_out_type(void **state)
     opts(&po, "rs:fit:50:50");
     assert_int_equal(estimate_out_type(&j, &po, "image/avif,image/webp,*/*"), IMGTYPE_AVIF);
     assert_int_equal(estimate_out_type(&j, &po, "image/webp,*/*"), IMGTYPE_JPEG);
+    /* JPEG XL comes before AVIF and WebP (imgproxy's order). */
+    cfg.auto_jxl = true;
+    assert_int_equal(estimate_out_type(&j, &po, "image/avif,image/jxl,*/*"), IMGTYPE_JXL);
+    assert_int_equal(estimate_out_type(&j, &po, "image/avif,*/*"), IMGTYPE_AVIF);
+    /* auto_* leaves a format the URL names alone; enforce_* overrides it. */
+    opts(&po, "rs:fit:50:50/f:png");
+    assert_int_equal(estimate_out_type(&j, &po, "image/jxl,*/*"), IMGTYPE_PNG);
+    cfg.auto_jxl = false;
+    cfg.enforce_jxl = true;
+    assert_int_equal(estimate_out_type(&j, &po, "image/jxl,*/*"), IMGTYPE_JXL);
+    assert_int_equal(estimate_out_type(&j, &po, "image/avif,*/*"), IMGTYPE_PNG);
+    opts(&po, "rs:fit:50:50");
+    assert_int_equal(estimate_out_type(&j, &po, "image/jxl"), IMGTYPE_JXL);
+    cfg.enforce_jxl = false;
     cfg.auto_avif = false;
+}
+
+/* The JPEG XL and HEIC encoders hold the whole frame, JPEG XL more than AVIF. */
+static void test_jxl_heic_encoders(void **state)
+{
+    struct estimate_header j = hdr(IMGTYPE_JPEG, 2000, 2000, 3);
+    struct estimate ej, eh, ea, ep;
+    struct procopts po;
+
+    (void)state;
+    opts(&po, "rs:fit:1000:1000");
+    estimate_compute(&j, 100000, &po, IMGTYPE_JXL, &ej);
+    estimate_compute(&j, 100000, &po, IMGTYPE_HEIC, &eh);
+    estimate_compute(&j, 100000, &po, IMGTYPE_AVIF, &ea);
+    estimate_compute(&j, 100000, &po, IMGTYPE_PNG, &ep);
+    assert_true(ej.reasons & ESTIMATE_WHOLE_ENC);
+    assert_true(eh.reasons & ESTIMATE_WHOLE_ENC);
+    assert_true(ej.encoder >= 1000.0 * 1000 * 50);
+    assert_true(eh.encoder >= 1000.0 * 1000 * 26);
+    assert_true(ej.total > ea.total);
+    assert_true(eh.total > ep.total);
 }
 
 /* The source counts; bigger sources and results cost more. */
@@ -331,7 +366,7 @@ int main(void)
         cmocka_unit_test(test_shrink_on_load),      cmocka_unit_test(test_calibrated_png_thumbnail),
         cmocka_unit_test(test_random_access_steps), cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_animation),           cmocka_unit_test(test_out_type),
-        cmocka_unit_test(test_monotonic),
+        cmocka_unit_test(test_jxl_heic_encoders),   cmocka_unit_test(test_monotonic),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
