@@ -394,11 +394,19 @@ static void test_jxl(void **state)
 
 static void test_heic(void **state)
 {
-    VipsImage *src = pattern(8, 8, 3);
+    VipsImage *src = pattern(8, 8, 3), *thin = NULL;
+    VipsTarget *t = vips_target_new_to_memory();
     size_t len = 0;
     unsigned char *d;
 
     (void)state;
+    /* A shape x265 writes no image for: an error, not a broken file. */
+    assert_int_equal(vips_black(&thin, 5000, 19, "bands", 3, NULL), 0);
+    assert_int_not_equal(save_image(thin, IMGTYPE_HEIC, 80, true, t), 0);
+    assert_non_null(strstr(vips_error_buffer(), "wrote no image"));
+    vips_error_clear();
+    g_object_unref(t);
+    g_object_unref(thin);
     quality_under_test = 80;
     d = encode(heic_saver, src, &len);
     assert_true(len > 12);
