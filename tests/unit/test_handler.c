@@ -484,6 +484,10 @@ static void test_auto_jxl(void **state)
     assert_non_null(strstr(c.headers, "Content-Type: image/heif\n"));
     assert_image(&c, "heifload", 120, 75);
     free_cap(&c);
+    /* A shape x265 writes no image for: 500, not a 200 with a broken file. */
+    assert_int_equal(run("GET", "/x/rs:force:5000:19:1/plain/local:///photo.jpg@heic", NULL, &c),
+                     500);
+    free_cap(&c);
 }
 
 static void test_client_gone(void **state)
