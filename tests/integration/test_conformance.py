@@ -998,6 +998,7 @@ def _():
                 r = get(plain("rs:fit:300:300/" + opt, L("photo.jpg"), fmt))
                 expect_image(r, fmt, 300, 188)
                 sizes[opt] = len(r.body)
+        print("  figure %s 300x188 bytes: %s" % (fmt, ", ".join("%s=%d" % kv for kv in sorted(sizes.items()))))
         check(sizes["q:20"] < sizes["q:90"] * 0.8, "%s: q sizes %r" % (fmt, sizes))
         check(sizes["fq:%s:20" % fmt] < sizes["fq:%s:90" % fmt] * 0.8, "%s: fq sizes %r" % (fmt, sizes))
         # format_quality for another format leaves this one at its default.
