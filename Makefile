@@ -143,7 +143,7 @@ tsan:
 
 # libFuzzer targets (tests/fuzz/README.md): Debian's clang, ASan + UBSan, and
 # -DIMGFCGI_FUZZ for the one test seam (fetch_hook in src/fetch.h).
-FUZZ_TARGETS := url options signature request
+FUZZ_TARGETS := url options signature request loaders
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \

@@ -79,6 +79,7 @@ struct config {
     size_t npreferred_formats;
     bool auto_webp, enforce_webp; /* IMGPROXY_AUTO_WEBP, IMGPROXY_ENFORCE_WEBP */
     bool auto_avif, enforce_avif; /* IMGPROXY_AUTO_AVIF, IMGPROXY_ENFORCE_AVIF */
+    bool auto_jxl, enforce_jxl;   /* IMGPROXY_AUTO_JXL, IMGPROXY_ENFORCE_JXL */
     bool jpeg_progressive;        /* IMGPROXY_JPEG_PROGRESSIVE */
     bool png_interlaced;          /* IMGPROXY_PNG_INTERLACED */
     int png_compression;          /* IMGFCGI_PNG_COMPRESSION, zlib level 0..9 */
@@ -86,6 +87,7 @@ struct config {
     int png_quantization_colors;  /* IMGPROXY_PNG_QUANTIZATION_COLORS, 2..256 */
     int webp_effort;              /* IMGPROXY_WEBP_EFFORT */
     int avif_speed;               /* IMGPROXY_AVIF_SPEED */
+    int jxl_effort;               /* IMGPROXY_JXL_EFFORT */
     bool strip_metadata;          /* IMGPROXY_STRIP_METADATA */
     bool strip_color_profile;     /* IMGPROXY_STRIP_COLOR_PROFILE */
     char *color_intent;           /* IMGFCGI_COLOR_INTENT, checked by colour_global_init */

@@ -39,7 +39,9 @@
  *              and libimagequant's copies); WebP imports the whole frame as
  *              ARGB, converts it to YUV and keeps the encoded bytes; AVIF
  *              (libheif + libaom) holds the RGB frame, its YUV copy and the
- *              encoder's reference and lookahead frames; GIF quantises the
+ *              encoder's reference and lookahead frames, and so does HEIC
+ *              (libheif + x265); JPEG XL (libjxl) holds float planes of the
+ *              whole frame; GIF quantises the
  *              whole frame; TIFF is encoded into memory.
  *
  * The constants were calibrated with tests/bench/budget (one request at a
@@ -88,6 +90,15 @@
 /* Encoders, bytes per result pixel (one frame). */
 #define EST_WEBP_BPP 7.5
 #define EST_AVIF_BPP 26.0
+/*
+ * Not calibrated with tests/bench/budget: peak RSS growth of libvips' own
+ * jxlsave/heifsave over a plain copy, saving a 4 MP 8-bit RGB noise image
+ * (the worst case for both), rounded up. libjxl 0.7 at effort 4 keeps
+ * float planes of the whole frame and its own per-group buffers (about
+ * 50 B/px); libheif + x265 (HEVC) hold about what AVIF does.
+ */
+#define EST_JXL_BPP 50.0
+#define EST_HEIC_BPP 26.0
 #define EST_GIF_BPP 8.0
 #define EST_PNG_PALETTE_BPP 10.0
 #define EST_JPEG_STREAM (0.1 * MB)
@@ -150,6 +161,10 @@ static double encoder_bytes(enum imgtype t, double px, int bands, int quality, i
         return px * EST_WEBP_BPP + (frames > 1 ? px * 0.5 * frames : 0);
     case IMGTYPE_AVIF:
         return px * EST_AVIF_BPP;
+    case IMGTYPE_HEIC:
+        return px * EST_HEIC_BPP;
+    case IMGTYPE_JXL:
+        return px * EST_JXL_BPP;
     case IMGTYPE_GIF:
         return px * EST_GIF_BPP * (frames > 1 ? 2 : 1) + (frames > 1 ? px * 0.5 * frames : 0);
     case IMGTYPE_TIFF:
@@ -295,8 +310,9 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
     in_mem = in_memory_bytes(&in, est);
     enc =
         encoder_bytes(out_type, in.out_px, in.out_bands, options_quality(po, out_type), in.frames);
-    if (out_type == IMGTYPE_WEBP || out_type == IMGTYPE_AVIF || out_type == IMGTYPE_GIF ||
-        out_type == IMGTYPE_TIFF || (out_type == IMGTYPE_PNG && cfg.png_quantize))
+    if (out_type == IMGTYPE_WEBP || out_type == IMGTYPE_AVIF || out_type == IMGTYPE_HEIC ||
+        out_type == IMGTYPE_JXL || out_type == IMGTYPE_GIF || out_type == IMGTYPE_TIFF ||
+        (out_type == IMGTYPE_PNG && cfg.png_quantize))
         est->reasons |= ESTIMATE_WHOLE_ENC;
     if (po->max_bytes > 0 && imagetype_supports_quality(out_type)) {
         /* save_to_fit: the result in memory, and one encoded attempt beside it. */

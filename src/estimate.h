@@ -57,7 +57,7 @@ struct estimate {
 #define ESTIMATE_FILTER 0x08u /* blur, sharpen, pixelate: scaled image in memory twice */
 #define ESTIMATE_ANIMATION 0x10u /* several frames */
 #define ESTIMATE_WHOLE_ENC                                                                         \
-    0x20u /* encoder holds the whole frame (WebP, AVIF, GIF, TIFF, PNG palette) */
+    0x20u /* encoder holds the whole frame (WebP, AVIF, HEIC, JPEG XL, GIF, TIFF, PNG palette) */
 #define ESTIMATE_FIT_BYTES 0x40u /* max_bytes: result in memory, encoded several times */
 
 /*

@@ -78,7 +78,8 @@ static void add_cors(struct response *r)
 /* Vary from the format negotiation settings; NULL when nothing varies. */
 static const char *vary_value(void)
 {
-    if (cfg.auto_webp || cfg.enforce_webp || cfg.auto_avif || cfg.enforce_avif)
+    if (cfg.auto_webp || cfg.enforce_webp || cfg.auto_avif || cfg.enforce_avif || cfg.auto_jxl ||
+        cfg.enforce_jxl)
         return "Accept";
     return NULL;
 }

@@ -37,12 +37,16 @@ enum imgtype plan_format(const struct procopts *po, enum imgtype src, bool alpha
                          const char *accept)
 {
     if (po->format != IMGTYPE_UNKNOWN) {
+        if (cfg.enforce_jxl && !animated && accepts(accept, "image/jxl"))
+            return IMGTYPE_JXL;
         if (cfg.enforce_avif && !animated && accepts(accept, "image/avif"))
             return IMGTYPE_AVIF;
         if (cfg.enforce_webp && accepts(accept, "image/webp"))
             return IMGTYPE_WEBP;
         return po->format;
     }
+    if ((cfg.auto_jxl || cfg.enforce_jxl) && !animated && accepts(accept, "image/jxl"))
+        return IMGTYPE_JXL;
     if ((cfg.auto_avif || cfg.enforce_avif) && !animated && accepts(accept, "image/avif"))
         return IMGTYPE_AVIF;
     if ((cfg.auto_webp || cfg.enforce_webp) && accepts(accept, "image/webp"))

@@ -31,11 +31,11 @@ bool plan_can_animate(enum imgtype t);
 bool plan_alpha(bool src_alpha, const struct procopts *po, const struct geom_plan *g);
 
 /*
- * The result format: the URL's, unless enforce_avif/enforce_webp and the
- * Accept header (may be NULL) override it; without one, AVIF or WebP when
- * auto/enforce allows and Accept lists it, else the source's type when it
- * is a preferred format, else the first preferred format that holds alpha
- * and animation as needed.
+ * The result format: the URL's, unless enforce_jxl/enforce_avif/enforce_webp
+ * and the Accept header (may be NULL) override it; without one, JPEG XL, AVIF
+ * or WebP (in that order) when auto/enforce allows and Accept lists it, else the source's type when
+ * it is a preferred format, else the first preferred format that holds alpha and animation as
+ * needed.
  */
 enum imgtype plan_format(const struct procopts *po, enum imgtype src, bool alpha, bool animated,
                          const char *accept);

@@ -99,6 +99,36 @@ out:
     return r;
 }
 
+/*
+ * HEIC (HEVC through libheif and x265). With one side under 32 px and the
+ * other over about 4300 (5000x19, 1x5000), libheif 1.15 + x265 write a file
+ * whose primary item has no image and libvips reports success: the file is
+ * made in memory (libheif hands it over whole anyway) and its header read
+ * back, so such a result is an error, not a broken 200.
+ */
+static int save_heic(VipsImage *img, int q, bool strip, VipsTarget *target)
+{
+    void *buf = NULL;
+    size_t len = 0;
+    VipsImage *check = NULL;
+    int r = -1;
+
+    if (vips_heifsave_buffer(img, &buf, &len, "Q", q, "compression",
+                             VIPS_FOREIGN_HEIF_COMPRESSION_HEVC, "strip", strip, NULL))
+        goto out;
+    if (vips_heifload_buffer(buf, len, &check, NULL) || vips_image_get_width(check) < 1) {
+        vips_error("heifsave", "the HEVC encoder wrote no image for %dx%d",
+                   vips_image_get_width(img), vips_image_get_height(img));
+        goto out;
+    }
+    r = vips_target_write(target, buf, len) == 0 ? 0 : -1;
+out:
+    if (check != NULL)
+        g_object_unref(check);
+    g_free(buf);
+    return r;
+}
+
 int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *target)
 {
     int r;
@@ -131,6 +161,13 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
         r = vips_heifsave_target(img, target, "Q", q, "compression",
                                  VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 9 - cfg.avif_speed,
                                  "strip", strip, NULL);
+        break;
+    case IMGTYPE_HEIC:
+        r = save_heic(img, q, strip, target);
+        break;
+    case IMGTYPE_JXL:
+        r = vips_jxlsave_target(img, target, "Q", q, "effort", cfg.jxl_effort, "strip", strip,
+                                NULL);
         break;
     case IMGTYPE_GIF:
         r = vips_gifsave_target(img, target, "strip", strip, NULL);

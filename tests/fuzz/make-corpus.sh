@@ -10,7 +10,7 @@ c=$here/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$c"
-mkdir -p "$c"/{url,options,signature,request}
+mkdir -p "$c"/{url,options,signature,request,loaders}
 
 # seed DIR NAME: stdin into DIR/NAME.
 seed() { cat >"$c/$1/$2"; }
@@ -118,4 +118,13 @@ request bmp "/insecure/ex:1/w:14/h:14/plain/http://o/a.bmp@png" "" a.bmp
 request etag "/insecure/fn:x/att:1/cb:1/exp:99/plain/http://o/a.png" "If-Modified-Since: Mon, 01 Jan 2024 00:00:00 GMT\n" a.png
 request meta "/insecure/pr:small/plain/http://o/a.jpg" "X-Forwarded-Host: h\nX-Forwarded-Proto: https\n" a.jpg
 printf '/metrics\n\n' | seed request metrics
+# loaders: byte 0 even for jxlload, odd for heifload; JPEG XL lossy, lossless
+# and with alpha, HEIC (HEVC) with and without alpha, AVIF.
+vips copy img.v "a.jxl[Q=40]"
+vips copy img.v "lossless.jxl[lossless]"
+vips copy rgba.v "alpha.jxl[Q=60]" --interpretation srgb
+vips copy img.v "a.heic[Q=30,compression=hevc,strip]"
+vips copy rgba.v "alpha.heic[Q=30,compression=hevc,strip]" --interpretation srgb
+for f in a.jxl lossless.jxl alpha.jxl; do { printf '\000'; cat "$f"; } | seed loaders "$f"; done
+for f in a.heic alpha.heic a.avif; do { printf '\001'; cat "$f"; } | seed loaders "$f"; done
 printf '/health\n\n' | seed request health

@@ -325,6 +325,14 @@ def add_cases():
             status, body, fn = truncation_expect(fmt, data, cut)
             case("truncated/%s/%d-of-%d" % (fmt, cut, n), plain("", static(name)), status, body=body,
                  check_fn=fn)
+    # A HEIC source into the JPEG XL and HEIC encoders, whole and cut at three quarters.
+    if "heic" in bases:
+        ext, data = bases["heic"]
+        cut = write("hx-trunc-heic-3q-to-jxl.heic", data[:len(data) * 3 // 4])
+        for out in ("jxl", "heic"):
+            case("heic-source/whole@%s" % out, plain("", static("hx-full-heic.heic"), out), 200,
+                 check_fn=image_check(out, 192, 120))
+            case("heic-source/truncated@%s" % out, plain("", static(cut), out), 422, body=BROKEN)
     # Over 1 MP: the result streams as it is encoded, so a decoder that gives up late
     # would cut the answer short. libvips fills what is missing (as for imgproxy).
     for fmt, (ext, data) in sorted(FIX["large"].items()):
@@ -352,6 +360,7 @@ def add_cases():
     for fmt, magic in (("jpeg", b"\xff\xd8\xff\xe0"), ("png", b"\x89PNG\r\n\x1a\n"),
                        ("gif", b"GIF89a"), ("webp", b"RIFF\x00\x10\x00\x00WEBPVP8 "),
                        ("tiff", b"II*\x00"), ("avif", b"\x00\x00\x00\x1cftypavif"),
+                       ("heic", b"\x00\x00\x00\x18ftypheic"), ("jxl", b"\xff\x0a"),
                        ("svg", b"<svg>")):
         name = write("hx-magic-%s-garbage.%s" % (fmt, fmt), magic + noise[:4096])
         # The garbage is read as a header too: dimensions over the limit make it

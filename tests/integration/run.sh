@@ -526,11 +526,11 @@ done
 wait_http "http://127.0.0.1:$cache_port/health" 30 "${pids[frontcache]}" "${pids[imgfcgi3]}"
 
 # The conformance instance (tests/integration/test_conformance.py): presets, a
-# watermark, security options allowed. Host-independent, so only with nginx.
+# watermark, security options allowed, JPEG XL for clients that accept it. Host-independent, so only with nginx.
 if [ "$host" = nginx ]; then
     spawn_unix imgfcgi7 "${common_env[@]}" IMGPROXY_ALLOW_SECURITY_OPTIONS=true \
         IMGPROXY_PRESETS="default=q:90,small=rs:fit:50:50,wide=rs:fit:150:0,loop=pr:loop/w:10" \
-        IMGPROXY_WATERMARK_PATH="$root/wm.png"
+        IMGPROXY_WATERMARK_PATH="$root/wm.png" IMGPROXY_AUTO_JXL=true
     nginx_front front7 imgfcgi7
     front7_port=$front_port
     # The hostile-input suite (tests/hostile/hostile.py): imgfcgi-hx with the common

@@ -1043,6 +1043,95 @@ def _():
 
 
 # ---------------------------------------------------------------- the Node client
+# ---------------------------------------------------------------- JPEG XL and HEIC results
+
+def with_accept(path, accept, base=FRONT3):
+    return imgtest.http_get(base, path, TIMEOUT, headers={"Accept": accept})
+
+
+@test("formats/jxl-and-heic-by-extension-format-and-ext")
+def _():
+    for fmt in ("jxl", "heic"):
+        for path in (plain("rs:fit:120:120", L("photo.jpg"), fmt),
+                     plain("rs:fit:120:120/f:" + fmt, L("photo.jpg")),
+                     plain("rs:fit:120:120/format:" + fmt, L("photo.jpg")),
+                     plain("rs:fit:120:120/ext:" + fmt, L("photo.jpg"))):
+            r = get(path)
+            expect_image(r, fmt, 120, 75, bands=3)
+            cd = r.headers.get("content-disposition", "")
+            check(cd.endswith('.%s"' % fmt), "%s: Content-Disposition %r" % (fmt, cd))
+
+
+@test("formats/jxl-and-heic-keep-alpha-and-pixels")
+def _():
+    for fmt in ("jxl", "heic"):
+        r = get(plain("", L("transparent.png"), fmt))
+        expect_image(r, fmt, 200, 100, bands=4)
+        # The left half of halves.png is red, the right blue: a lossy result stays near them.
+        w, h, ch, data = pixels(get(plain("q:90", L("halves.png"), fmt)).body)
+        check((w, h) == (200, 100), "%s: %dx%d" % (fmt, w, h))
+        for x, want in ((20, RED), (180, BLUE)):
+            got = data[(50 * w + x) * ch:(50 * w + x) * ch + 3]
+            check(all(abs(a - b) <= 16 for a, b in zip(got, want)),
+                  "%s pixel (%d, 50): %r, want %r" % (fmt, x, tuple(got), want))
+
+
+@test("formats/jxl-and-heic-quality-changes-the-size")
+def _():
+    for fmt in ("jxl", "heic"):
+        sizes = {}
+        for q in (20, 90):
+            for opt in ("q:%d" % q, "fq:%s:%d" % (fmt, q)):
+                r = get(plain("rs:fit:300:300/" + opt, L("photo.jpg"), fmt))
+                expect_image(r, fmt, 300, 188)
+                sizes[opt] = len(r.body)
+        print("  figure %s 300x188 bytes: %s" % (fmt, ", ".join("%s=%d" % kv for kv in sorted(sizes.items()))))
+        check(sizes["q:20"] < sizes["q:90"] * 0.8, "%s: q sizes %r" % (fmt, sizes))
+        check(sizes["fq:%s:20" % fmt] < sizes["fq:%s:90" % fmt] * 0.8, "%s: fq sizes %r" % (fmt, sizes))
+        # format_quality for another format leaves this one at its default.
+        base = get(plain("rs:fit:300:300", L("photo.jpg"), fmt))
+        other = get(plain("rs:fit:300:300/fq:webp:5", L("photo.jpg"), fmt))
+        check(len(base.body) == len(other.body), "%s: fq:webp changed the size" % fmt)
+
+
+@test("formats/heic-max-bytes")
+def _():
+    big = get(plain("rs:fit:400:400", L("photo.jpg"), "heic"))
+    expect_image(big, "heic", 400, 250)
+    r = get(plain("rs:fit:400:400/mb:%d" % (len(big.body) // 2), L("photo.jpg"), "heic"))
+    expect_image(r, "heic", 400, 250)
+    check(len(r.body) <= len(big.body) // 2, "mb: %d bytes, limit %d" % (len(r.body), len(big.body) // 2))
+
+
+@test("fixsize/heic-16384-and-no-cap-for-jxl")
+def _():
+    expect_image(get(plain("rs:force:17000:64:1", L("halves.png"), "heic")), "heic", 16384, 62)
+    expect_image(get(plain("rs:force:17000:64:1", L("halves.png"), "jxl")), "jxl", 17000, 64)
+
+
+@test("formats/heic-shape-x265-cannot-write-is-an-error")
+def _():
+    r = get(plain("rs:force:5000:19:1", L("halves.png"), "heic"))
+    check(r.status == 500, "want 500 for a 5000x19 HEIC, got %r" % r)
+
+
+@test("formats/auto-jxl-accept-and-vary")
+def _():
+    path = plain("rs:fit:100:100", L("photo.jpg"))
+    r = with_accept(path, "image/avif,image/jxl,image/webp,*/*")
+    expect_image(r, "jxl", 100, 63)
+    check(r.headers.get("vary") == "Accept", "Vary %r" % r.headers.get("vary"))
+    # Without image/jxl in Accept: the source's format, and still Vary: Accept.
+    r = with_accept(path, "image/webp,*/*")
+    expect_image(r, "jpeg", 100, 63)
+    check(r.headers.get("vary") == "Accept", "Vary %r" % r.headers.get("vary"))
+    # AUTO does not override a format the URL names.
+    expect_image(with_accept(plain("rs:fit:100:100", L("photo.jpg"), "png"), "image/jxl"), "png", 100, 63)
+    # An animated source is not turned into JPEG XL (imgproxy: jxl/avif never for animations).
+    r = with_accept(plain("maf:10/rs:fit:50:50", L("anim4.gif")), "image/jxl")
+    check(r.status == 200 and r.ctype() == "image/gif", "animated + jxl: %r" % r)
+
+
 # tests/clients/cases.mjs builds signed URLs with @imgproxy/imgproxy-node; run.sh
 # writes them to IT_CLIENT_CASES. They go to the signed instance (#2).
 

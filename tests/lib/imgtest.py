@@ -207,6 +207,8 @@ MIME = {
     "png": "image/png",
     "webp": "image/webp",
     "avif": "image/avif",
+    "heic": "image/heif",
+    "jxl": "image/jxl",
     "gif": "image/gif",
     "tiff": "image/tiff",
     "svg": "image/svg+xml",
@@ -216,6 +218,8 @@ LOADER = {
     "png": "pngload",
     "webp": "webpload",
     "avif": "heifload",
+    "heic": "heifload",
+    "jxl": "jxlload",
     "gif": "gifload",
     "tiff": "tiffload",
 }
@@ -252,9 +256,10 @@ def expect_image(r, fmt, w, h, bands=None, pages=None, load_options=""):
     info = image_info(r.body, load_options)
     check(info.get("vips-loader") == LOADER[fmt],
           "want a %s body, vipsheader says %s" % (fmt, info.get("vips-loader")))
-    if fmt == "avif":
-        check(info.get("heif-compression") == "av1",
-              "want AV1 compression, got %s" % info.get("heif-compression"))
+    if fmt in ("avif", "heic"):
+        want = "av1" if fmt == "avif" else "hevc"
+        check(info.get("heif-compression") == want,
+              "want %s compression, got %s" % (want, info.get("heif-compression")))
     height = info["height"] if pages is None else info.get("page-height", info["height"])
     got = (int(info["width"]), int(height))
     check(got == (w, h), "want %dx%d, got %dx%d" % (w, h, got[0], got[1]))

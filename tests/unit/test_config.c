@@ -93,6 +93,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.ttl, 31536000);
     assert_int_equal(c.webp_effort, 4);
     assert_int_equal(c.avif_speed, 8);
+    assert_int_equal(c.jxl_effort, 4);
     /* IMGPROXY_FORMAT_QUALITY default webp=79,avif=63,jxl=77; others 0 = use quality. */
     assert_int_equal(c.format_quality[IMGTYPE_WEBP], 79);
     assert_int_equal(c.format_quality[IMGTYPE_AVIF], 63);
@@ -123,6 +124,8 @@ static void test_defaults(void **state)
     assert_false(c.enforce_webp);
     assert_false(c.auto_avif);
     assert_false(c.enforce_avif);
+    assert_false(c.auto_jxl);
+    assert_false(c.enforce_jxl);
     assert_false(c.jpeg_progressive);
     assert_false(c.png_interlaced);
     assert_false(c.development_errors_mode);

@@ -308,6 +308,64 @@ static void test_out_type(void **state)
     cfg.auto_avif = false;
 }
 
+/*
+ * Negotiation with JPEG XL: it comes before AVIF and WebP (imgproxy's order);
+ * auto_* leaves a format the URL names alone, enforce_* overrides it.
+ */
+static void test_out_type_jxl(void **state)
+{
+    static const struct {
+        bool auto_jxl, enforce_jxl;
+        const char *opts, *accept;
+        enum imgtype want;
+    } cases[] = {
+        {true, false, "rs:fit:50:50", "image/avif,image/jxl,*/*", IMGTYPE_JXL},
+        {true, false, "rs:fit:50:50", "image/avif,*/*", IMGTYPE_AVIF},
+        {true, false, "rs:fit:50:50/f:png", "image/jxl,*/*", IMGTYPE_PNG},
+        {false, true, "rs:fit:50:50/f:png", "image/jxl,*/*", IMGTYPE_JXL},
+        {false, true, "rs:fit:50:50/f:png", "image/avif,*/*", IMGTYPE_PNG},
+        {false, true, "rs:fit:50:50", "image/jxl", IMGTYPE_JXL},
+        {false, false, "rs:fit:50:50", "image/jxl", IMGTYPE_JPEG},
+    };
+    struct estimate_header j = hdr(IMGTYPE_JPEG, 100, 100, 3);
+    struct procopts po;
+
+    (void)state;
+    cfg.auto_avif = true;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cfg.auto_jxl = cases[i].auto_jxl;
+        cfg.enforce_jxl = cases[i].enforce_jxl;
+        opts(&po, cases[i].opts);
+        if (estimate_out_type(&j, &po, cases[i].accept) != cases[i].want)
+            fail_msg("case %zu: %s with Accept %s", i, cases[i].opts, cases[i].accept);
+    }
+    cfg.auto_jxl = false;
+    cfg.enforce_jxl = false;
+    cfg.auto_avif = false;
+}
+
+/*
+ * The JPEG XL and HEIC encoders hold the whole frame at their per-pixel
+ * cost (50 and 26 bytes); JPEG XL costs more than AVIF, HEIC more than PNG.
+ */
+static void test_jxl_heic_encoders(void **state)
+{
+    static const enum imgtype types[] = {IMGTYPE_JXL, IMGTYPE_HEIC, IMGTYPE_AVIF, IMGTYPE_PNG};
+    struct estimate_header j = hdr(IMGTYPE_JPEG, 2000, 2000, 3);
+    struct estimate e[4];
+    struct procopts po;
+
+    (void)state;
+    opts(&po, "rs:fit:1000:1000");
+    for (size_t i = 0; i < 4; i++)
+        estimate_compute(&j, 100000, &po, types[i], &e[i]);
+    assert_true(e[0].reasons & e[1].reasons & ESTIMATE_WHOLE_ENC);
+    assert_true(e[0].encoder >= 1000.0 * 1000 * 50);
+    assert_true(e[1].encoder >= 1000.0 * 1000 * 26);
+    assert_true(e[0].total > e[2].total);
+    assert_true(e[1].total > e[3].total);
+}
+
 /* The source counts; bigger sources and results cost more. */
 static void test_monotonic(void **state)
 {
@@ -336,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_shrink_on_load),      cmocka_unit_test(test_calibrated_png_thumbnail),
         cmocka_unit_test(test_random_access_steps), cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_animation),           cmocka_unit_test(test_out_type),
+        cmocka_unit_test(test_out_type_jxl),        cmocka_unit_test(test_jxl_heic_encoders),
         cmocka_unit_test(test_monotonic),
     };
 

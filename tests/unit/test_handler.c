@@ -304,7 +304,7 @@ static void test_errors(void **state)
         {"/x/plain/local:///sub", 404, "Source image is unreachable"},
         {"/x/plain/local:///text.txt", 422, "Invalid source image"},
         {"/x/plain/local:///broken.jpg", 422, "Broken or unsupported image"},
-        {"/x/plain/local:///photo.jpg@heic", 422, "Invalid URL"},
+        {"/x/plain/local:///photo.jpg@svg", 422, "Invalid URL"},
         {"/x/plain/ftp://example.com/a.jpg", 404, "Source image is unreachable"},
         {"/favicon.ico", 404, " "},
     };
@@ -451,6 +451,42 @@ static void test_auto_webp(void **state)
     cfg.auto_webp = false;
     assert_non_null(strstr(c.headers, "Vary: Accept\n"));
     assert_image(&c, "webpload", 100, 100);
+    free_cap(&c);
+}
+
+/*
+ * Accept negotiation: JPEG XL before AVIF and WebP with IMGPROXY_AUTO_JXL;
+ * Vary: Accept. jxlload stays blocked in imgfcgi (an untrusted loader), so
+ * this test unblocks it to check the result and blocks it again.
+ */
+static void test_auto_jxl(void **state)
+{
+    const unsigned char sig[2] = {0xff, 0x0a};
+    struct captured c;
+
+    (void)state;
+    cfg.auto_jxl = true;
+    cfg.auto_avif = true;
+    run("GET", "/x/rs:fill:100:100/plain/local:///photo.jpg", "image/avif,image/jxl,*/*", &c);
+    cfg.auto_jxl = false;
+    cfg.auto_avif = false;
+    assert_int_equal(c.status, 200);
+    assert_non_null(strstr(c.headers, "Vary: Accept\n"));
+    assert_non_null(strstr(c.headers, "Content-Type: image/jxl\n"));
+    assert_true(c.len > 2);
+    assert_memory_equal(c.body, sig, 2);
+    vips_operation_block_set("VipsForeignLoadJxl", FALSE);
+    assert_image(&c, "jxlload", 100, 100);
+    vips_operation_block_set("VipsForeignLoadJxl", TRUE);
+    free_cap(&c);
+    /* A HEIC result by extension, read back by heifload. */
+    assert_int_equal(run("GET", "/x/rs:fit:120:120/plain/local:///photo.jpg@heic", NULL, &c), 200);
+    assert_non_null(strstr(c.headers, "Content-Type: image/heif\n"));
+    assert_image(&c, "heifload", 120, 75);
+    free_cap(&c);
+    /* A shape x265 writes no image for: 500, not a 200 with a broken file. */
+    assert_int_equal(run("GET", "/x/rs:force:5000:19:1/plain/local:///photo.jpg@heic", NULL, &c),
+                     500);
     free_cap(&c);
 }
 
@@ -784,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_auto_webp),
+        cmocka_unit_test(test_auto_jxl),
         cmocka_unit_test(test_client_gone),
         cmocka_unit_test(test_secret),
         cmocka_unit_test(test_etag_304),

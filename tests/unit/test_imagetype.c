@@ -305,7 +305,8 @@ static void test_saveable(void **state)
     assert_true(imagetype_saveable(IMGTYPE_TIFF));
     assert_true(imagetype_saveable(IMGTYPE_BMP)); /* save_bmp_ico.c */
     assert_true(imagetype_saveable(IMGTYPE_ICO));
-    assert_false(imagetype_saveable(IMGTYPE_HEIC));
+    assert_true(imagetype_saveable(IMGTYPE_HEIC)); /* heifsave, HEVC */
+    assert_true(imagetype_saveable(IMGTYPE_JXL));  /* jxlsave */
     assert_false(imagetype_saveable(IMGTYPE_SVG));
     assert_false(imagetype_saveable(IMGTYPE_UNKNOWN));
 }

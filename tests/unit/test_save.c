@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +312,111 @@ static void test_webp_no_default_exif(void **state)
     g_object_unref(b);
 }
 
+static int quality_under_test;
+
+static int jxl_saver(VipsImage *img, VipsTarget *t)
+{
+    return save_image(img, IMGTYPE_JXL, quality_under_test, true, t);
+}
+
+static int heic_saver(VipsImage *img, VipsTarget *t)
+{
+    return save_image(img, IMGTYPE_HEIC, quality_under_test, true, t);
+}
+
+/*
+ * JPEG XL and HEIC results: the container's signature, decoded size and
+ * bands, pixels near the source at high quality, and a lower quality
+ * giving fewer bytes. HEIC is HEVC-coded, not AV1.
+ */
+static void expect_lossy(int (*saver)(VipsImage *, VipsTarget *), const char *loader, int bands)
+{
+    VipsImage *src = pattern(96, 64, bands), *noise = NULL, *big = NULL, *dec;
+    size_t len = 0, len_lo = 0;
+    unsigned char *hi, *lo;
+    const char *got = NULL;
+    double a[4], b[4];
+
+    quality_under_test = 95;
+    hi = encode(saver, src, &len);
+    dec = decode(hi, len);
+    assert_non_null(dec);
+    assert_int_equal(vips_image_get_string(dec, "vips-loader", &got), 0);
+    assert_non_null(strstr(got, loader)); /* jxlload_buffer, heifload_buffer */
+    assert_int_equal(vips_image_get_width(dec), 96);
+    assert_int_equal(vips_image_get_height(dec), 64);
+    assert_int_equal(vips_image_get_bands(dec), bands);
+    pixel(src, 3, 2, a, bands);
+    pixel(dec, 3, 2, b, bands);
+    for (int i = 0; i < bands; i++)
+        if (fabs(a[i] - b[i]) > 12)
+            fail_msg("%s band %d: %g, source %g", loader, i, b[i], a[i]);
+    if (strcmp(loader, "heifload") == 0) {
+        assert_int_equal(vips_image_get_string(dec, "heif-compression", &got), 0);
+        assert_string_equal(got, "hevc");
+    }
+    g_object_unref(dec);
+    g_free(hi);
+    /* Quality: noise makes the encoded size follow it. */
+    assert_int_equal(vips_gaussnoise(&noise, 96, 64, "mean", 128.0, "sigma", 40.0, NULL), 0);
+    assert_int_equal(vips_cast_uchar(noise, &big, NULL), 0);
+    quality_under_test = 90;
+    hi = encode(saver, big, &len);
+    quality_under_test = 30;
+    lo = encode(saver, big, &len_lo);
+    if (len_lo >= len)
+        fail_msg("%s: q30 %zu bytes, q90 %zu", loader, len_lo, len);
+    g_free(hi);
+    g_free(lo);
+    g_object_unref(big);
+    g_object_unref(noise);
+    g_object_unref(src);
+}
+
+static void test_jxl(void **state)
+{
+    const unsigned char sig[2] = {0xff, 0x0a};
+    VipsImage *src = pattern(8, 8, 3);
+    size_t len = 0;
+    unsigned char *d;
+
+    (void)state;
+    quality_under_test = 77;
+    d = encode(jxl_saver, src, &len);
+    /* A bare codestream, as libjxl 0.7 writes without metadata boxes. */
+    assert_true(len > 2);
+    assert_memory_equal(d, sig, 2);
+    g_free(d);
+    g_object_unref(src);
+    expect_lossy(jxl_saver, "jxlload", 3);
+    expect_lossy(jxl_saver, "jxlload", 4);
+}
+
+static void test_heic(void **state)
+{
+    VipsImage *src = pattern(8, 8, 3), *thin = NULL;
+    VipsTarget *t = vips_target_new_to_memory();
+    size_t len = 0;
+    unsigned char *d;
+
+    (void)state;
+    /* A shape x265 writes no image for: an error, not a broken file. */
+    assert_int_equal(vips_black(&thin, 5000, 19, "bands", 3, NULL), 0);
+    assert_int_not_equal(save_image(thin, IMGTYPE_HEIC, 80, true, t), 0);
+    assert_non_null(strstr(vips_error_buffer(), "wrote no image"));
+    vips_error_clear();
+    g_object_unref(t);
+    g_object_unref(thin);
+    quality_under_test = 80;
+    d = encode(heic_saver, src, &len);
+    assert_true(len > 12);
+    assert_memory_equal(d + 4, "ftypheic", 8);
+    g_free(d);
+    g_object_unref(src);
+    expect_lossy(heic_saver, "heifload", 3);
+    expect_lossy(heic_saver, "heifload", 4);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -329,6 +435,8 @@ int main(void)
         cmocka_unit_test(test_ico_sizes),
         cmocka_unit_test(test_bmp_grey_source),
         cmocka_unit_test(test_webp_no_default_exif),
+        cmocka_unit_test(test_jxl),
+        cmocka_unit_test(test_heic),
     };
 
     return cmocka_run_group_tests(tests, setup, NULL);
