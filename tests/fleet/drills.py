@@ -2,7 +2,7 @@
 """drills.py: the fleet drills, started by tests/fleet/run.sh (see there for the set-up).
 
 Drills, in this order (each bounded in time, each prints its figures):
-  burst      six 49 MP rotations at once: no host's budget takes them all; every client
+  burst      five 49 MP rotations at once: no host's budget takes two; every client
              gets its image (a 503 that every host gave is retried after Retry-After),
              refused attempts come back within IMGFCGI_ADMISSION_WAIT_MS and go to the
              next host, no host's peak RSS passes (budget + idle) + 10%
@@ -45,6 +45,7 @@ CUT_FRONT = "http://127.0.0.1:8090"
 CUT_HOST = ("127.0.0.5", 9000)
 ACCESS_LOG = os.path.join(TMP, "front", "imgfcgi-access.log")
 CLIENTS = 8
+BURST = 5
 LOAD_SECONDS = 60
 ACCEPTS = ("image/avif,image/webp,*/*", "image/webp,*/*", "*/*")
 suite = imgtest.Suite()
@@ -251,7 +252,7 @@ def burst():
         with lock:
             results.append((path, r, tries, time.monotonic() - t0))
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(BURST)]
     for t in threads:
         t.start()
     for t in threads:
@@ -261,9 +262,9 @@ def burst():
                for u, t in zip(us, urt) if u == "503" and t not in ("", "-")]
     retried = sum(1 for p, *_ in results for _, _, us, _ in entries.get(p, []) if len(us) > 1)
     again = sum(1 for *_, tries, _ in results if tries > 1)
-    print("  burst: 6 requests, %d tried a second host, %d retried by the client, max client "
+    print("  burst: %d requests, %d tried a second host, %d retried by the client, max client "
           "time %.2fs; refused attempts answered 503 after %s s (IMGFCGI_ADMISSION_WAIT_MS=%d)"
-          % (retried, again, max(r[3] for r in results),
+          % (BURST, retried, again, max(r[3] for r in results),
              ", ".join("%.2f" % t for t in sorted(refused)) or "-", wait_ms), flush=True)
     bad = ["%s: %r" % (p, r) for p, r, _, _ in results if r.status != 200 or not r.complete]
     check(not bad, "burst failures: %s" % bad)

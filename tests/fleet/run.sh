@@ -50,9 +50,9 @@ tmp=$(mktemp -d /tmp/imgfcgi-fleet.XXXXXX)
 chmod 0755 "$tmp"
 declare -A pids=()
 hosts=(127.0.0.2 127.0.0.3 127.0.0.4)
-# Each host's own budget: two 49 MP rotations (about 66 MB each by imgfcgi's
-# estimate) fit, a third waits; a burst of nine cannot go to one host.
-declare -A budgets=([127.0.0.2]=150M [127.0.0.3]=160M [127.0.0.4]=140M)
+# Each host's own budget: one 49 MP rotation (about 66 MB by imgfcgi's estimate)
+# fits, a second waits; the burst drill's five cannot go to one host.
+declare -A budgets=([127.0.0.2]=100M [127.0.0.3]=110M [127.0.0.4]=90M)
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
@@ -91,7 +91,8 @@ trap 'exit 143' TERM
 # --- the origin ------------------------------------------------------------
 root=$tmp/root
 mkdir -p "$root" "$tmp/origin" "$tmp/origin-tmp"
-cp -p "$repo"/tests/fixtures/*.jpg "$repo"/tests/fixtures/*.png "$repo"/tests/fixtures/*.gif "$root/"
+cp -p "$repo"/tests/fixtures/*.jpg "$repo"/tests/fixtures/*.png "$repo"/tests/fixtures/*.gif \
+    "$repo"/tests/fixtures/*.webp "$root/"
 # 7000 x 7000 = 49 MP, under the default IMGPROXY_MAX_SRC_RESOLUTION of 50 MP.
 vips black "$root/big.png" 7000 7000
 chmod -R a+rX "$root"
@@ -106,18 +107,18 @@ wait_http "http://127.0.0.1:8081/photo.jpg" 20 "${pids[origin]}"
 for h in "${hosts[@]}"; do
     d=$tmp/sv/$h
     mkdir -p "$d"
-    {
-        echo '#!/bin/sh'
-        echo '# One fleet host: imgfcgi listening on TCP itself, logging to host.log.'
-        echo "exec 2>>'$tmp/host-$h.log' 1>&2"
-        printf 'exec env MALLOC_ARENA_MAX=2 G_SLICE=always-malloc IMGFCGI_LISTEN=%s:9000 \\\n' "$h"
-        echo '    IMGPROXY_WORKERS=2 IMGFCGI_CONNECTIONS=48 IMGPROXY_TIMEOUT=8 \'
-        echo "    IMGFCGI_MEMORY_BUDGET=${budgets[$h]} IMGFCGI_ADMISSION_WAIT_MS=1500 \\"
-        echo '    IMGPROXY_GRACEFUL_STOP_TIMEOUT=5 IMGPROXY_DOWNLOAD_TIMEOUT=2 \'
-        echo '    IMGPROXY_AUTO_WEBP=true IMGPROXY_AUTO_AVIF=true IMGPROXY_FREE_MEMORY_INTERVAL=1 \'
-        echo "    IMGPROXY_LOCAL_FILESYSTEM_ROOT='$root' IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES=true \\"
-        echo "    '$bin'"
-    } >"$d/run"
+    cat >"$d/run" <<EOF
+#!/bin/sh
+# One fleet host: imgfcgi listening on TCP itself, logging to host-$h.log.
+exec 2>>'$tmp/host-$h.log' 1>&2
+exec env MALLOC_ARENA_MAX=2 G_SLICE=always-malloc IMGFCGI_LISTEN=$h:9000 \\
+    IMGPROXY_WORKERS=2 IMGFCGI_CONNECTIONS=48 IMGPROXY_TIMEOUT=8 \\
+    IMGFCGI_MEMORY_BUDGET=${budgets[$h]} IMGFCGI_ADMISSION_WAIT_MS=1500 \\
+    IMGPROXY_GRACEFUL_STOP_TIMEOUT=5 IMGPROXY_DOWNLOAD_TIMEOUT=2 \\
+    IMGPROXY_AUTO_WEBP=true IMGPROXY_AUTO_AVIF=true IMGPROXY_FREE_MEMORY_INTERVAL=1 \\
+    IMGPROXY_LOCAL_FILESYSTEM_ROOT='$root' IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES=true \\
+    '$bin'
+EOF
     chmod 0755 "$d/run"
     runsv "$d" >>"$tmp/runsv-$h.log" 2>&1 &
     pids[runsv-$h]=$!
