@@ -98,9 +98,8 @@ vips black "$root/big.png" 7000 7000
 chmod -R a+rX "$root"
 sed -e "s|@DIR@|$tmp|g" -e "s|@PORT@|8081|g" -e "s|@ROOT@|$root|g" \
     "$repo/tests/integration/origin.conf.in" >"$tmp/origin/nginx.conf"
-nginx -t -q -p "$tmp/origin" -e "$tmp/origin-error.log" -c "$tmp/origin/nginx.conf"
-nginx -p "$tmp/origin" -e "$tmp/origin-error.log" -c "$tmp/origin/nginx.conf" -g 'daemon off;' &
-pids[origin]=$!
+nginx_start "$tmp/origin"
+pids[origin]=$NGINX_PID
 wait_http "http://127.0.0.1:8081/photo.jpg" 20 "${pids[origin]}"
 
 # --- the hosts, each under runsv -------------------------------------------------
