@@ -115,7 +115,8 @@ int sched_admit(struct sched_req *r, const unsigned char *data, size_t len, enum
                 struct errinfo *e)
 {
     bool had_slot = r->slot >= 0;
-    struct deadline wait = *d;
+    struct deadline wait;
+    const struct deadline *until = d;
     int ret;
 
     if (r->s->adm == NULL)
@@ -129,12 +130,15 @@ int sched_admit(struct sched_req *r, const unsigned char *data, size_t len, enum
          * another host within the client's time.
          */
         long long now = deadline_now_ms();
-        long long left = deadline_cap_ms(d, now, r->s->admit_wait_ms);
+        long long left =
+            d != NULL ? deadline_cap_ms(d, now, r->s->admit_wait_ms) : r->s->admit_wait_ms;
 
-        if (left > 0)
+        if (left > 0) {
             deadline_start(&wait, now, left);
+            until = &wait;
+        }
     }
-    ret = admission_request_begin(r->s->adm, &r->ticket, data, len, type, po, accept, &wait, e);
+    ret = admission_request_begin(r->s->adm, &r->ticket, data, len, type, po, accept, until, e);
     if (ret < 0)
         return SCHED_REFUSED;
     if (had_slot) {
