@@ -58,7 +58,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit integration env-check check asan tsan fuzz fuzz-bin fuzz-run bench \
+.PHONY: all test unit integration env-check check fleet asan tsan fuzz fuzz-bin fuzz-run bench \
 	bench-budget install clean format format-check hdr-check layer-check lint
 
 all: $(BUILD)/imgfcgi
@@ -118,6 +118,11 @@ env-check: $(BUILD)/imgfcgi
 	$(BUILD)/imgfcgi --print-env | diff -u conf/env.example - && echo "env-check: 1 passed, 0 failed"
 
 check: unit env-check integration
+
+# The fleet drills (tests/fleet/run.sh): three hosts behind conf/nginx-fleet.conf,
+# killed, restarted, frozen and overloaded under load; prints "fleet: N passed, N failed".
+fleet: $(BUILD)/imgfcgi
+	IMGFCGI_BIN=$(CURDIR)/$(BUILD)/imgfcgi tests/fleet/run.sh
 
 # ASan + UBSan: pooling is bypassed (IMGFCGI_ASAN) and every suite runs on
 # the instrumented build. detect_leaks covers the unit tests and imgfcgi.

@@ -22,6 +22,8 @@ IMGFCGI_RUNTIME_DEPS+=(lighttpd apache2 libapache2-mod-fcgid)
 # The colour suite (tests/integration/test_colour.py): ICC profiles for its
 # fixtures and LittleCMS's jpgicc/tificc for its references.
 IMGFCGI_RUNTIME_DEPS+=(icc-profiles-free colord-data liblcms2-utils)
+# The fleet drills (make fleet): runit's runsv supervises each host's imgfcgi.
+IMGFCGI_RUNTIME_DEPS+=(runit)
 # Benchmarks (tests/bench/throughput): the load generator and nginx's image_filter
 # to compare against. The module package may enable itself in /etc/nginx/modules-enabled;
 # the project's nginx configurations never include that directory.

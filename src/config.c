@@ -263,6 +263,9 @@ static const struct conf_var vars[] = {
      "log RSS, libvips and pool memory every IMGPROXY_FREE_MEMORY_INTERVAL"},
     {"IMGFCGI_MEMORY_BUDGET", T_BYTES, OFF(memory_budget), 0, "0", 0, LLONG_MAX / 2,
      "admit requests while their memory estimates in flight fit, e.g. 256M; 0 = off"},
+    {"IMGFCGI_ADMISSION_WAIT_MS", T_INT, OFF(admission_wait_ms), 0, "0", 0, 3600000,
+     "with a memory budget: the longest a request waits for memory before a 503 with "
+     "Retry-After, so a front can try another host; 0 = until the request's deadline"},
     {"IMGFCGI_MALLOC_TRIM_THRESHOLD", T_BYTES, OFF(malloc_trim_threshold), 0, "64M", 0, 4LL << 30,
      "glibc malloc with MALLOC_ARENA_MAX set: free memory an arena keeps for the next "
      "request (M_TRIM_THRESHOLD; M_MMAP_THRESHOLD the same, at most 32M); 0 = glibc's "

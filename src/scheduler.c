@@ -20,6 +20,7 @@ struct sched {
     struct fetcher **fetchers; /* owned: slot i's fetcher */
     struct admission *adm;     /* owned; NULL: no memory budget */
     bool gate_on;              /* this scheduler turned the CPU gate on */
+    long admit_wait_ms;        /* see struct sched_config */
 };
 
 void sched_config_from(struct sched_config *sc, const struct config *c)
@@ -28,6 +29,7 @@ void sched_config_from(struct sched_config *sc, const struct config *c)
     sc->queue_max = c->requests_queue_size;
     sc->memory_budget = c->memory_budget > 0 ? (size_t)c->memory_budget : 0;
     sc->starve_ms = (long)c->timeout * 1000 / 4;
+    sc->admit_wait_ms = c->admission_wait_ms;
     sc->cpu_gate = true;
 }
 
@@ -41,6 +43,7 @@ struct sched *sched_new(const struct sched_config *sc)
     if (s == NULL)
         return NULL;
     s->nslots = sc->slots;
+    s->admit_wait_ms = sc->admit_wait_ms;
     s->slots = slots_new(sc->slots, sc->queue_max);
     s->fetchers = calloc((size_t)sc->slots, sizeof(*s->fetchers));
     if (s->slots == NULL || s->fetchers == NULL)
@@ -112,13 +115,30 @@ int sched_admit(struct sched_req *r, const unsigned char *data, size_t len, enum
                 struct errinfo *e)
 {
     bool had_slot = r->slot >= 0;
+    struct deadline wait;
+    const struct deadline *until = d;
     int ret;
 
     if (r->s->adm == NULL)
         return 0;
     /* The download is done; only processing needs a slot again. */
     sched_slot_put(r);
-    ret = admission_request_begin(r->s->adm, &r->ticket, data, len, type, po, accept, d, e);
+    if (r->s->admit_wait_ms > 0) {
+        /*
+         * A shorter wait for memory than the request's deadline: the 503 then comes
+         * early enough for a front (nginx's fastcgi_next_upstream http_503) to try
+         * another host within the client's time.
+         */
+        long long now = deadline_now_ms();
+        long long left =
+            d != NULL ? deadline_cap_ms(d, now, r->s->admit_wait_ms) : r->s->admit_wait_ms;
+
+        if (left > 0) {
+            deadline_start(&wait, now, left);
+            until = &wait;
+        }
+    }
+    ret = admission_request_begin(r->s->adm, &r->ticket, data, len, type, po, accept, until, e);
     if (ret < 0)
         return SCHED_REFUSED;
     if (had_slot) {

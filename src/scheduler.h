@@ -43,6 +43,7 @@ struct sched_config {
     int queue_max;        /* requests waiting for a slot at most; 0 = no limit */
     size_t memory_budget; /* bytes; 0 = no admission by memory */
     long starve_ms;       /* a memory waiter gets priority after waiting this long */
+    long admit_wait_ms;   /* longest wait for memory before a 503; 0 = the request's deadline */
     bool cpu_gate;        /* with a budget: give small requests the CPU first (cpugate.h) */
 };
 

@@ -343,6 +343,38 @@ static void test_refused_by_budget(void **state)
 }
 
 /*
+ * IMGFCGI_ADMISSION_WAIT_MS: a request that does not fit gets its 503 after the
+ * wait, long before its own deadline (and with no deadline at all).
+ */
+static void test_admission_wait_cap(void **state)
+{
+    size_t need = estimate_of_jpeg();
+    struct sched_config sc = {
+        .slots = 2, .memory_budget = need * 3 / 2, .starve_ms = 10000, .admit_wait_ms = 150};
+    struct sched *s = sched_new(&sc);
+    struct sched_req r, big;
+    struct deadline later = in_ms(10000);
+    struct errinfo e;
+    long long t0;
+
+    (void)state;
+    assert_non_null(s);
+    assert_int_equal(admit_jpeg(&big, s, false, NULL, &e), 0);
+    for (int i = 0; i < 2; i++) {
+        t0 = deadline_now_ms();
+        assert_int_equal(admit_jpeg(&r, s, true, i == 0 ? &later : NULL, &e), SCHED_REFUSED);
+        assert_int_equal(e.status, 503);
+        assert_in_range(deadline_now_ms() - t0, 140, 2000);
+        end(&r);
+    }
+    end(&big);
+    /* With room, the cap changes nothing. */
+    assert_int_equal(admit_jpeg(&r, s, true, &later, &e), 0);
+    end(&r);
+    sched_free(s);
+}
+
+/*
  * While a request waits for memory its slot is free for others; once the
  * memory comes, it takes a slot again before it processes.
  */
@@ -408,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_deadline_while_queued),
         cmocka_unit_test(test_ticket_taken_and_returned),
         cmocka_unit_test(test_refused_by_budget),
+        cmocka_unit_test(test_admission_wait_cap),
         cmocka_unit_test(test_give_back_and_retake),
         cmocka_unit_test(test_admit_without_budget),
     };
