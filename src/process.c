@@ -450,10 +450,10 @@ static int scale(struct build *b, VipsImage **img)
     int ret = apply(b, img, resize_to(*img, b->plan.scaled_w, b->plan.scaled_h), "Can't resize");
 
     if (ret == 0)
-        ret = apply(b, img,
-                    to_srgb(*img, !b->po->strip_color_profile &&
-                                      colour_format_keeps_profile(b->out_type)),
-                    "Can't convert to sRGB");
+        ret = apply(
+            b, img,
+            to_srgb(*img, !b->po->strip_color_profile && colour_format_keeps_profile(b->out_type)),
+            "Can't convert to sRGB");
     return ret;
 }
 
