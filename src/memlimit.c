@@ -167,14 +167,12 @@ size_t memlimit_budget(const struct memlimit *m)
 
 const char *memlimit_source_name(enum memlimit_source s)
 {
-    switch (s) {
-    case MEMLIMIT_CGROUP2:
-        return "cgroup v2 memory.max";
-    case MEMLIMIT_CGROUP1:
-        return "cgroup v1 memory.limit_in_bytes";
-    case MEMLIMIT_MEMTOTAL:
-        return "MemTotal";
-    default:
-        return "none";
-    }
+    static const char *const names[] = {
+        [MEMLIMIT_NONE] = "none",
+        [MEMLIMIT_CGROUP2] = "cgroup v2 memory.max",
+        [MEMLIMIT_CGROUP1] = "cgroup v1 memory.limit_in_bytes",
+        [MEMLIMIT_MEMTOTAL] = "MemTotal",
+    };
+
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "none";
 }

@@ -141,6 +141,23 @@ def peak_kb(pid, samples):
         pass
 
 
+def run_load(stats, samples):
+    """CLIENTS clients for SECONDS, then until each has its last answer; the process's
+    memory is sampled every 100 ms all along."""
+    stop = threading.Event()
+    end = time.monotonic() + SECONDS
+    threads = []
+    for n in range(CLIENTS):
+        threads.append(threading.Thread(target=client, args=(n, stop, stats)))
+        threads[-1].start()
+    while any(t.is_alive() for t in threads):
+        if time.monotonic() >= end:
+            stop.set()
+        time.sleep(0.1)
+        peak_kb(PID, samples)
+    peak_kb(PID, samples)
+
+
 def main():
     tally = imgtest.Tally(verbose=True)
 
@@ -153,21 +170,9 @@ def main():
     born = imgtest.start_time(PID)
     idle_kb = imgtest.proc_status_kb(PID, "VmRSS")
     samples = [idle_kb]
-    stats, stop = Stats(), threading.Event()
-    threads = [threading.Thread(target=client, args=(n, stop, stats)) for n in range(CLIENTS)]
+    stats = Stats()
     t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    while time.monotonic() - t0 < SECONDS:
-        time.sleep(0.1)
-        peak_kb(PID, samples)
-    stop.set()
-    for t in threads:
-        while t.is_alive():
-            t.join(0.1)
-            peak_kb(PID, samples)
-    peak_kb(PID, samples)
-
+    run_load(stats, samples)
     worst = 0.0
     for path in PATHS:
         c, s = stats.by_path.get(path, {}), stats.slowest.get(path, 0.0)

@@ -129,10 +129,11 @@ static void test_cgroup1(void **state)
 /* Nothing readable: no limit, no default budget. */
 static void test_nothing(void **state)
 {
-    struct memlimit m;
+    struct memlimit m = {.bytes = 1, .source = MEMLIMIT_CGROUP2}; /* overwritten */
 
     (void)state;
     memlimit_read("/nonexistent-root-for-test", &m);
+    assert_string_equal(memlimit_source_name(m.source), "none");
     assert_int_equal(m.source, MEMLIMIT_NONE);
     assert_int_equal(m.bytes, 0);
     assert_int_equal(memlimit_budget(&m), 0);
