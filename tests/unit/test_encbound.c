@@ -4,9 +4,18 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <limits.h>
+#include <string.h>
 #include <cmocka.h>
 
+#include <vips/vips.h>
+
+#include "config.h"
+#include "deadline.h"
 #include "encbound.h"
+#include "errors.h"
+#include "options.h"
+#include "process.h"
+#include "testutil.h"
 
 #define MP 1000000LL
 
@@ -63,14 +72,118 @@ static void test_deadline_edges(void **state)
     assert_true(encbound_estimate_ms(IMGTYPE_WEBP, LLONG_MAX) > 0);
 }
 
+/* A 40 x 30 grey JPEG source; caller frees with g_free(). */
+static void *small_jpeg(size_t *len)
+{
+    VipsImage *grey = NULL;
+    void *jpeg = NULL;
+    int r = vips_grey(&grey, 40, 30, NULL);
+
+    if (r == 0)
+        r = vips_jpegsave_buffer(grey, &jpeg, len, "Q", 90, NULL);
+    VIPS_UNREF(grey);
+    assert_int_equal(r, 0);
+    return jpeg;
+}
+
+/*
+ * process_prepare() for the source enlarged to w x h as `format` (UNKNOWN:
+ * chosen from accept) with left_ms of the deadline; returns its code and
+ * the chosen format in *out.
+ */
+static int prepare(int w, int h, enum imgtype format, const char *accept, long long left_ms,
+                   struct errinfo *e, enum imgtype *out)
+{
+    struct procopts po;
+    struct process_info info;
+    struct process_job *job = NULL;
+    struct deadline dl;
+    size_t len = 0;
+    void *src = small_jpeg(&len);
+    int ret;
+
+    options_init(&po);
+    po.width = w;
+    po.height = h;
+    po.enlarge = true;
+    po.format = format;
+    deadline_start(&dl, deadline_now_ms(), left_ms);
+    err_clear(e);
+    ret = process_prepare(&job, src, len, IMGTYPE_JPEG, &po, accept, &dl, &info, e);
+    *out = info.out_type;
+    process_job_free(job);
+    process_thread_cleanup();
+    g_free(src);
+    return ret;
+}
+
+/* A WebP in the URL too big to encode in time: 422 before any pixel, with the figures logged. */
+static void test_url_format_refused(void **state)
+{
+    struct errinfo e;
+    enum imgtype out;
+
+    (void)state;
+    assert_int_equal(prepare(8000, 6000, IMGTYPE_WEBP, NULL, 10000, &e, &out), ERR_SOURCE_TYPE);
+    assert_non_null(strstr(e.msg, "to encode as webp"));
+    /* a small one goes through */
+    assert_int_equal(prepare(800, 600, IMGTYPE_WEBP, NULL, 10000, &e, &out), 0);
+    assert_int_equal(out, IMGTYPE_WEBP);
+}
+
+/* It would fit in the whole IMGPROXY_TIMEOUT but not in what is left: 503. */
+static void test_time_spent_is_503(void **state)
+{
+    struct errinfo e;
+    enum imgtype out;
+
+    (void)state;
+    assert_int_equal(cfg.timeout, 10);
+    assert_int_equal(prepare(4000, 2500, IMGTYPE_WEBP, NULL, 10000, &e, &out), 0);
+    assert_int_equal(prepare(4000, 2500, IMGTYPE_WEBP, NULL, 2000, &e, &out), ERR_TIMEOUT);
+}
+
+/* Chosen by Accept: the format chosen without it (the source's JPEG) instead of a refusal. */
+static void test_accept_falls_back(void **state)
+{
+    struct errinfo e;
+    enum imgtype out;
+
+    (void)state;
+    cfg.auto_webp = true;
+    cfg.auto_avif = true;
+    assert_int_equal(
+        prepare(8000, 6000, IMGTYPE_UNKNOWN, "image/avif,image/webp,*/*", 10000, &e, &out), 0);
+    assert_int_equal(out, IMGTYPE_JPEG);
+    assert_int_equal(
+        prepare(300, 200, IMGTYPE_UNKNOWN, "image/avif,image/webp,*/*", 10000, &e, &out), 0);
+    assert_int_equal(out, IMGTYPE_AVIF);
+    cfg.auto_webp = cfg.auto_avif = false;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (VIPS_INIT("test_encbound") != 0)
+        return -1;
+    return tu_load_default_cfg();
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    config_release(&cfg);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stoppable_formats),
-        cmocka_unit_test(test_issue_requests_refused),
-        cmocka_unit_test(test_ordinary_results_fit),
-        cmocka_unit_test(test_deadline_edges),
+        cmocka_unit_test(test_stoppable_formats),    cmocka_unit_test(test_issue_requests_refused),
+        cmocka_unit_test(test_ordinary_results_fit), cmocka_unit_test(test_deadline_edges),
+        cmocka_unit_test(test_url_format_refused),   cmocka_unit_test(test_time_spent_is_503),
+        cmocka_unit_test(test_accept_falls_back),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
