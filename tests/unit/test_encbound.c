@@ -161,19 +161,16 @@ static void test_accept_falls_back(void **state)
     cfg.auto_webp = cfg.auto_avif = false;
 }
 
-static int group_setup(void **state)
+/* libvips as imgfcgi runs it, and the default settings (IMGPROXY_TIMEOUT 10 s). */
+static int setup(void **state)
 {
-    (void)state;
-    if (VIPS_INIT("test_encbound") != 0)
-        return -1;
-    return tu_load_default_cfg();
+    return tu_vips_setup(state) == 0 && tu_load_default_cfg() == 0 ? 0 : -1;
 }
 
-static int group_teardown(void **state)
+static int teardown(void **state)
 {
-    (void)state;
     config_release(&cfg);
-    return 0;
+    return tu_vips_teardown(state);
 }
 
 int main(void)
@@ -185,5 +182,5 @@ int main(void)
         cmocka_unit_test(test_accept_falls_back),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }
