@@ -26,6 +26,7 @@
 #include "listen.h"
 #include "log.h"
 #include "presets.h"
+#include "memlimit.h"
 #include "memory.h"
 #include "process.h"
 #include "scheduler.h"
@@ -200,6 +201,28 @@ static int start_fcgi(void)
     return 0;
 }
 
+/* Logs the memory budget at start, and where the default one came from. */
+static void log_budget(size_t budget)
+{
+    struct memlimit m;
+
+    if (cfg.memory_budget >= 0) {
+        if (budget > 0)
+            log_info("memory budget %zu MB (IMGFCGI_MEMORY_BUDGET)", budget >> 20);
+        else
+            log_info("memory budget off (IMGFCGI_MEMORY_BUDGET=0)");
+        return;
+    }
+    memlimit_read("", &m);
+    if (budget > 0)
+        log_info("memory budget %zu MB (default: %.0f%% of %s %llu MB; IMGFCGI_MEMORY_BUDGET "
+                 "sets it, 0 turns it off)",
+                 budget >> 20, MEMLIMIT_BUDGET_FRACTION * 100, memlimit_source_name(m.source),
+                 m.bytes >> 20);
+    else
+        log_info("memory budget off: no cgroup limit or MemTotal readable");
+}
+
 /* The download buffer pool, the memory sidecar, the scheduler and the threads; 0 or -1 (logged). */
 static int start_serving(struct app *a)
 {
@@ -219,6 +242,7 @@ static int start_serving(struct app *a)
         return -1;
     }
     sched_config_from(&sc, &cfg);
+    log_budget(sc.memory_budget);
     a->sched = sched_new(&sc);
     if (a->sched == NULL) {
         log_error("out of memory for %d processing slots and the memory budget", sc.slots);

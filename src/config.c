@@ -34,7 +34,8 @@ enum conf_type {
     T_DIR,        /* existing directory, realpath'd; "" = off */
     T_DOUBLE,     /* double in (min/1000, max/1000] */
     T_TYPES,      /* "jpeg,png" -> bool[IMGTYPE_COUNT], any known type, may be empty */
-    T_BYTES,      /* bytes with an optional k/M/G suffix (1024-based) -> long long in [min, max] */
+    T_BYTES,      /* bytes with an optional k/M/G suffix (1024-based) -> long long in [min, max];
+                     min -1: also "auto", stored as -1 */
 };
 
 struct conf_var {
@@ -261,8 +262,9 @@ static const struct conf_var vars[] = {
      "call malloc_trim / jemalloc purge / tcmalloc release every interval"},
     {"IMGPROXY_LOG_MEM_STATS", T_BOOL, OFF(log_mem_stats), 0, "false", 0, 0,
      "log RSS, libvips and pool memory every IMGPROXY_FREE_MEMORY_INTERVAL"},
-    {"IMGFCGI_MEMORY_BUDGET", T_BYTES, OFF(memory_budget), 0, "0", 0, LLONG_MAX / 2,
-     "admit requests while their memory estimates in flight fit, e.g. 256M; 0 = off"},
+    {"IMGFCGI_MEMORY_BUDGET", T_BYTES, OFF(memory_budget), 0, "auto", -1, LLONG_MAX / 2,
+     "admit requests while their memory estimates in flight fit, e.g. 256M; auto = half the "
+     "cgroup memory limit or of the machine's memory; 0 = off"},
     {"IMGFCGI_ADMISSION_WAIT_MS", T_INT, OFF(admission_wait_ms), 0, "0", 0, 3600000,
      "with a memory budget: the longest a request waits for memory before a 503 with "
      "Retry-After, so a front can try another host; 0 = until the request's deadline"},
@@ -591,7 +593,11 @@ static int var_bytes(struct config *c, const struct conf_var *v, const char *val
 {
     long long ll;
 
-    if (parse_bytes(value, &ll) < 0 || ll < v->min || ll > v->max)
+    if (v->min < 0 && strcmp(value, "auto") == 0) {
+        *(long long *)field(c, v->offset) = -1; /* sized at start by the user of the setting */
+        return 0;
+    }
+    if (parse_bytes(value, &ll) < 0 || ll < (v->min < 0 ? 0 : v->min) || ll > v->max)
         return fail(err, errlen, v, value, "must be a size in bytes, e.g. 1048576, 512k, 256M, 2G");
     *(long long *)field(c, v->offset) = ll;
     return 0;
@@ -934,9 +940,14 @@ static void format_value(const struct config *c, const struct conf_var *v, char 
     case T_OCTAL:
         snprintf(out, n, "%04o", (unsigned)*(const int *)cfield(c, v->offset));
         break;
+    case T_BYTES:
+        if (v->min < 0 && *(const long long *)cfield(c, v->offset) < 0) {
+            snprintf(out, n, "auto");
+            break;
+        }
+        /* fall through */
     case T_LLONG:
     case T_MEGAPIXELS:
-    case T_BYTES:
         snprintf(out, n, "%lld", *(const long long *)cfield(c, v->offset));
         break;
     case T_BOOL:

@@ -141,7 +141,8 @@ struct config {
     int free_memory_interval;              /* IMGPROXY_FREE_MEMORY_INTERVAL, seconds */
     bool memory_release;             /* IMGFCGI_MEMORY_RELEASE: call the allocator's release */
     bool log_mem_stats;              /* IMGPROXY_LOG_MEM_STATS */
-    long long memory_budget;         /* IMGFCGI_MEMORY_BUDGET, bytes; 0 = no admission by memory */
+    long long memory_budget;         /* IMGFCGI_MEMORY_BUDGET, bytes; 0 = no admission by memory;
+                                        -1 = auto (memlimit_budget()) */
     int admission_wait_ms;           /* IMGFCGI_ADMISSION_WAIT_MS; 0 = until the deadline */
     long long malloc_trim_threshold; /* IMGFCGI_MALLOC_TRIM_THRESHOLD, bytes; 0 = glibc's own */
     char *metrics_path;              /* IMGFCGI_METRICS_PATH; "" = no metrics endpoint */

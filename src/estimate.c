@@ -65,6 +65,7 @@
 #include "estimate.h"
 #include "geometry.h"
 #include "plan.h"
+#include "svg.h"
 #include "vipsop.h"
 #include "banned.h"
 
@@ -116,6 +117,14 @@ int estimate_read_header(const unsigned char *data, size_t len, enum imgtype typ
 
     memset(h, 0, sizeof(*h));
     h->type = type;
+    /*
+     * An SVG with DTD entities is refused as process.c refuses it, before
+     * librsvg parses it: expanding its entities can take seconds.
+     */
+    if (type == IMGTYPE_SVG && svg_declares_entities((const char *)data, len)) {
+        vips_error("svgload_buffer", "SVGs with DTD entities are not rasterised");
+        return vipsop_fail(e, VIPSOP_LOAD, "Can't read the source header");
+    }
     /* A header-only open: with sequential access nothing is decoded until pixels are asked. */
     img = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
     if (img == NULL)

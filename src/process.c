@@ -9,6 +9,7 @@
 #include "animation.h"
 #include "colour.h"
 #include "config.h"
+#include "encbound.h"
 #include "filters.h"
 #include "geometry.h"
 #include "log.h"
@@ -697,6 +698,41 @@ static VipsImage *first_frame(VipsImage *img, int w, int h)
 }
 
 /*
+ * The encode-time bound (encbound.h): a result whose encoder the deadline
+ * cannot stop must be able to finish in the time left. A format chosen by
+ * Accept negotiation falls back to the one chosen without it; a format the
+ * URL asks for is refused: 422 when even the whole IMGPROXY_TIMEOUT would
+ * not do, 503 when only the time already spent is missing.
+ */
+static int bound_encode(struct build *b)
+{
+    long long px = (long long)b->plan.out_w * b->plan.out_h * (b->animated ? b->frames : 1);
+    long long left = deadline_left_ms(&b->job->watch.dl, deadline_now_ms());
+    long long need;
+    enum imgtype t;
+
+    if (encbound_fits(b->out_type, px, left))
+        return 0;
+    t = plan_format(b->po, b->src_type, b->alpha, b->animated, NULL);
+    if (t != b->out_type && imagetype_saveable(t) && (!b->animated || plan_can_animate(t)) &&
+        encbound_fits(t, px, left)) {
+        log_debug("encode bound: %dx%d as %s would not finish in %lld ms: %s instead",
+                  b->plan.out_w, b->plan.out_h, imagetype_name(b->out_type), left,
+                  imagetype_name(t));
+        b->out_type = t;
+        return 0;
+    }
+    need = encbound_estimate_ms(b->out_type, px);
+    return err_set(b->e,
+                   encbound_fits(b->out_type, px, (long long)cfg.timeout * 1000) ? ERR_TIMEOUT
+                                                                                 : ERR_SOURCE_TYPE,
+                   "Result %dx%d%s would take about %lld ms to encode as %s, more than the "
+                   "deadline allows (%lld ms left)",
+                   b->plan.out_w, b->plan.out_h, b->animated ? " (animated)" : "", need,
+                   imagetype_name(b->out_type), left);
+}
+
+/*
  * The plan and the result format; an animation whose result format cannot
  * animate keeps its first frame only.
  */
@@ -720,7 +756,7 @@ static int choose_output(struct build *b)
     /* AVIF can't be smaller than 16 px on a side: PNG or JPEG instead, as imgproxy. */
     if (b->out_type == IMGTYPE_AVIF && (b->plan.out_w < 16 || b->plan.out_h < 16))
         b->out_type = b->alpha ? IMGTYPE_PNG : IMGTYPE_JPEG;
-    return 0;
+    return bound_encode(b);
 }
 
 /* Shrink-on-load: the source loaded again, smaller, when the codec can decode it so. */

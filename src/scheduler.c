@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "fetch.h"
+#include "memlimit.h"
 #include "scheduler.h"
 #include "slots.h"
 #include "banned.h"
@@ -27,7 +28,14 @@ void sched_config_from(struct sched_config *sc, const struct config *c)
 {
     sc->slots = c->workers;
     sc->queue_max = c->requests_queue_size;
-    sc->memory_budget = c->memory_budget > 0 ? (size_t)c->memory_budget : 0;
+    if (c->memory_budget < 0) { /* auto: a fraction of the cgroup limit or of MemTotal */
+        struct memlimit m;
+
+        memlimit_read("", &m);
+        sc->memory_budget = memlimit_budget(&m);
+    } else {
+        sc->memory_budget = (size_t)c->memory_budget;
+    }
     sc->starve_ms = (long)c->timeout * 1000 / 4;
     sc->admit_wait_ms = c->admission_wait_ms;
     sc->cpu_gate = true;

@@ -549,6 +549,11 @@ if [ "$host" = nginx ]; then
         IMGPROXY_KEY=736563726574 IMGPROXY_SALT=68656C6C6F IMGFCGI_PLAYGROUND_ORIGIN="http://127.0.0.1:$origin_port/"
     nginx_front front-pg imgfcgi-pg
     pg_port=$front_port
+    # tests/hostile/bounded.py: the default settings but for the deadline (the default memory budget).
+    spawn_unix imgfcgi-bd IMGPROXY_LOCAL_FILESYSTEM_ROOT="$root" IMGFCGI_LOG_LEVEL=info \
+        IMGPROXY_TIMEOUT=10
+    nginx_front front-bd imgfcgi-bd
+    bd_port=$front_port
 fi
 
 # The source-address guard (tests/integration/test_ssrf.py), nginx host only:
@@ -663,6 +668,11 @@ if [ "$host" = nginx ]; then
         HX_ROOT="$root" HX_RESULT="$tmp/result-hostile" HX_ASAN="$asan" \
         HX_MAX_SRC_FILE_SIZE=3000000 HX_DOWNLOAD_TIMEOUT=2 HX_TRACE_RSS="${HX_TRACE_RSS:-0}" \
         python3 "$repo/tests/hostile/hostile.py" "$@" || status=1
+    if [ $# -eq 0 ] || [[ " $* " == *" bounded "* ]]; then
+        BD_FRONT="http://127.0.0.1:$bd_port" BD_PID="${pids[imgfcgi-bd]}" \
+            BD_LOG="$tmp/imgfcgi-bd.log" BD_ROOT="$root" BD_TIMEOUT=10 \
+            BD_RESULT="$tmp/result-bounded" python3 "$repo/tests/hostile/bounded.py" || status=1
+    fi
 fi
 set -e
 exit "$status"

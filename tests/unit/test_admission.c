@@ -363,7 +363,10 @@ static void test_calibration(void **state)
     admission_free(adm);
 }
 
-/* With IMGFCGI_MEMORY_BUDGET off (the default) there is no budget, and a request holds nothing. */
+/*
+ * IMGFCGI_MEMORY_BUDGET: auto (the default) sizes a budget from the machine,
+ * an explicit value wins; with 0 there is no budget, and a request holds nothing.
+ */
 static void test_off_by_default(void **state)
 {
     struct admission_ticket t;
@@ -373,6 +376,13 @@ static void test_off_by_default(void **state)
     static const unsigned char junk[] = "not an image";
 
     (void)state;
+    assert_true(cfg.memory_budget < 0);
+    sched_config_from(&sc, &cfg);
+    assert_true(sc.memory_budget > 0);
+    cfg.memory_budget = 1000;
+    sched_config_from(&sc, &cfg);
+    assert_int_equal(sc.memory_budget, 1000);
+    cfg.memory_budget = 0;
     sched_config_from(&sc, &cfg);
     assert_int_equal(sc.memory_budget, 0);
     options_init(&po);

@@ -214,13 +214,14 @@ static void test_bad_workers(void **state)
     expect_bad("IMGPROXY_WORKERS", "many");
 }
 
-/* IMGFCGI_MEMORY_BUDGET: bytes with k/M/G suffixes, 1024-based; off by default. */
+/* IMGFCGI_MEMORY_BUDGET: bytes with k/M/G suffixes, 1024-based; "auto" (-1) by default. */
 static void test_memory_budget(void **state)
 {
     static const struct {
         const char *v;
         long long want;
     } ok[] = {{"0", 0},
+              {"auto", -1},
               {"1000", 1000},
               {"512k", 512LL * 1024},
               {"256M", 256LL * 1024 * 1024},
@@ -233,7 +234,7 @@ static void test_memory_budget(void **state)
     (void)state;
     tu_clear_env();
     assert_int_equal(load(&c, err, sizeof err), 0);
-    assert_int_equal(c.memory_budget, 0);
+    assert_int_equal(c.memory_budget, -1);
     config_release(&c);
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         setenv("IMGFCGI_MEMORY_BUDGET", ok[i].v, 1);
@@ -243,6 +244,7 @@ static void test_memory_budget(void **state)
     }
     unsetenv("IMGFCGI_MEMORY_BUDGET");
     expect_bad("IMGFCGI_MEMORY_BUDGET", "-1");
+    expect_bad("IMGFCGI_MEMORY_BUDGET", "AUTO ");
     expect_bad("IMGFCGI_MEMORY_BUDGET", "256T");
     expect_bad("IMGFCGI_MEMORY_BUDGET", "M");
     expect_bad("IMGFCGI_MEMORY_BUDGET", "1.5G");

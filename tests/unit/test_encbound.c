@@ -1,0 +1,186 @@
+/* test_encbound: the encode-time bound for the encoders the deadline cannot stop. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <limits.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <vips/vips.h>
+
+#include "config.h"
+#include "deadline.h"
+#include "encbound.h"
+#include "errors.h"
+#include "options.h"
+#include "process.h"
+#include "testutil.h"
+
+#define MP 1000000LL
+
+/* Streaming savers are stopped by the deadline: no bound, whatever the size. */
+static void test_stoppable_formats(void **state)
+{
+    static const enum imgtype t[] = {IMGTYPE_JPEG, IMGTYPE_PNG, IMGTYPE_TIFF};
+
+    (void)state;
+    for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        assert_true(encbound_seconds_per_mp(t[i]) == 0);
+        assert_int_equal(encbound_estimate_ms(t[i], 4000 * MP), 0);
+        assert_true(encbound_fits(t[i], 4000 * MP, 1));
+        assert_true(encbound_fits(t[i], 4000 * MP, 0));
+    }
+}
+
+/* The issue's requests: WebP at 16383 x 16383 and AVIF at 16380 x 12888 do not fit in 10 s. */
+static void test_issue_requests_refused(void **state)
+{
+    (void)state;
+    assert_false(encbound_fits(IMGTYPE_WEBP, 16383LL * 16383, 10000));
+    assert_false(encbound_fits(IMGTYPE_AVIF, 16380LL * 12888, 10000));
+    assert_false(encbound_fits(IMGTYPE_GIF, 16000LL * 10000, 10000));
+    assert_true(encbound_estimate_ms(IMGTYPE_AVIF, 16380LL * 12888) > 10000);
+}
+
+/* Ordinary results fit easily; the share of the time left is the limit. */
+static void test_ordinary_results_fit(void **state)
+{
+    static const enum imgtype t[] = {IMGTYPE_WEBP, IMGTYPE_AVIF, IMGTYPE_GIF, IMGTYPE_HEIC};
+
+    (void)state;
+    for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        long long need = encbound_estimate_ms(t[i], 2 * MP);
+
+        assert_true(need > 0);
+        assert_true(encbound_fits(t[i], 2 * MP, 10000) || t[i] == IMGTYPE_HEIC);
+        assert_true(encbound_fits(t[i], 2 * MP, (long long)(need / ENCBOUND_SHARE) + 2));
+        assert_false(encbound_fits(t[i], 2 * MP, (long long)(need / ENCBOUND_SHARE) - 2));
+    }
+    assert_true(encbound_fits(IMGTYPE_WEBP, 1920LL * 1080, 10000));
+    assert_true(encbound_fits(IMGTYPE_AVIF, 1920LL * 1080, 10000));
+}
+
+/* No deadline: everything fits; a passed one: nothing unstoppable. */
+static void test_deadline_edges(void **state)
+{
+    (void)state;
+    assert_true(encbound_fits(IMGTYPE_AVIF, 1000 * MP, LLONG_MAX));
+    assert_false(encbound_fits(IMGTYPE_WEBP, 1, 0));
+    assert_false(encbound_fits(IMGTYPE_WEBP, 1000, -5));
+    assert_true(encbound_fits(IMGTYPE_WEBP, 1, 2));
+    assert_true(encbound_estimate_ms(IMGTYPE_WEBP, LLONG_MAX) > 0);
+}
+
+/* A 40 x 30 grey JPEG source; caller frees with g_free(). */
+static void *small_jpeg(size_t *len)
+{
+    VipsImage *grey = NULL;
+    void *jpeg = NULL;
+    int r = vips_grey(&grey, 40, 30, NULL);
+
+    if (r == 0)
+        r = vips_jpegsave_buffer(grey, &jpeg, len, "Q", 90, NULL);
+    VIPS_UNREF(grey);
+    assert_int_equal(r, 0);
+    return jpeg;
+}
+
+/*
+ * process_prepare() for the source enlarged to w x h as `format` (UNKNOWN:
+ * chosen from accept) with left_ms of the deadline; returns its code and
+ * the chosen format in *out.
+ */
+static int prepare(int w, int h, enum imgtype format, const char *accept, long long left_ms,
+                   struct errinfo *e, enum imgtype *out)
+{
+    struct procopts po;
+    struct process_info info;
+    struct process_job *job = NULL;
+    struct deadline dl;
+    size_t len = 0;
+    void *src = small_jpeg(&len);
+    int ret;
+
+    options_init(&po);
+    po.width = w;
+    po.height = h;
+    po.enlarge = true;
+    po.format = format;
+    deadline_start(&dl, deadline_now_ms(), left_ms);
+    err_clear(e);
+    ret = process_prepare(&job, src, len, IMGTYPE_JPEG, &po, accept, &dl, &info, e);
+    *out = info.out_type;
+    process_job_free(job);
+    process_thread_cleanup();
+    g_free(src);
+    return ret;
+}
+
+/* A WebP in the URL too big to encode in time: 422 before any pixel, with the figures logged. */
+static void test_url_format_refused(void **state)
+{
+    struct errinfo e;
+    enum imgtype out;
+
+    (void)state;
+    assert_int_equal(prepare(8000, 6000, IMGTYPE_WEBP, NULL, 10000, &e, &out), ERR_SOURCE_TYPE);
+    assert_non_null(strstr(e.msg, "to encode as webp"));
+    /* a small one goes through */
+    assert_int_equal(prepare(800, 600, IMGTYPE_WEBP, NULL, 10000, &e, &out), 0);
+    assert_int_equal(out, IMGTYPE_WEBP);
+}
+
+/* It would fit in the whole IMGPROXY_TIMEOUT but not in what is left: 503. */
+static void test_time_spent_is_503(void **state)
+{
+    struct errinfo e;
+    enum imgtype out;
+
+    (void)state;
+    assert_int_equal(cfg.timeout, 10);
+    assert_int_equal(prepare(4000, 2500, IMGTYPE_WEBP, NULL, 10000, &e, &out), 0);
+    assert_int_equal(prepare(4000, 2500, IMGTYPE_WEBP, NULL, 2000, &e, &out), ERR_TIMEOUT);
+}
+
+/* Chosen by Accept: the format chosen without it (the source's JPEG) instead of a refusal. */
+static void test_accept_falls_back(void **state)
+{
+    struct errinfo e;
+    enum imgtype out;
+
+    (void)state;
+    cfg.auto_webp = true;
+    cfg.auto_avif = true;
+    assert_int_equal(
+        prepare(8000, 6000, IMGTYPE_UNKNOWN, "image/avif,image/webp,*/*", 10000, &e, &out), 0);
+    assert_int_equal(out, IMGTYPE_JPEG);
+    assert_int_equal(
+        prepare(300, 200, IMGTYPE_UNKNOWN, "image/avif,image/webp,*/*", 10000, &e, &out), 0);
+    assert_int_equal(out, IMGTYPE_AVIF);
+    cfg.auto_webp = cfg.auto_avif = false;
+}
+
+/* libvips as imgfcgi runs it, and the default settings (IMGPROXY_TIMEOUT 10 s). */
+static int setup(void **state)
+{
+    return tu_vips_setup(state) == 0 && tu_load_default_cfg() == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    config_release(&cfg);
+    return tu_vips_teardown(state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stoppable_formats),    cmocka_unit_test(test_issue_requests_refused),
+        cmocka_unit_test(test_ordinary_results_fit), cmocka_unit_test(test_deadline_edges),
+        cmocka_unit_test(test_url_format_refused),   cmocka_unit_test(test_time_spent_is_503),
+        cmocka_unit_test(test_accept_falls_back),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
