@@ -549,9 +549,9 @@ if [ "$host" = nginx ]; then
         IMGPROXY_KEY=736563726574 IMGPROXY_SALT=68656C6C6F IMGFCGI_PLAYGROUND_ORIGIN="http://127.0.0.1:$origin_port/"
     nginx_front front-pg imgfcgi-pg
     pg_port=$front_port
-    # tests/hostile/bounded.py: the default settings but for the deadline (the default memory budget).
+    # tests/hostile/bounded.py: the default settings but for the deadline and IMGFCGI_MEMORY_BUDGET=auto.
     spawn_unix imgfcgi-bd IMGPROXY_LOCAL_FILESYSTEM_ROOT="$root" IMGFCGI_LOG_LEVEL=info \
-        IMGPROXY_TIMEOUT=10
+        IMGPROXY_TIMEOUT=10 IMGFCGI_MEMORY_BUDGET=auto
     nginx_front front-bd imgfcgi-bd
     bd_port=$front_port
 fi

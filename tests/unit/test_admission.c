@@ -364,7 +364,7 @@ static void test_calibration(void **state)
 }
 
 /*
- * IMGFCGI_MEMORY_BUDGET: auto (the default) sizes a budget from the machine,
+ * IMGFCGI_MEMORY_BUDGET: off (0) by default; auto sizes a budget from the machine,
  * an explicit value wins; with 0 there is no budget, and a request holds nothing.
  */
 static void test_off_by_default(void **state)
@@ -376,7 +376,10 @@ static void test_off_by_default(void **state)
     static const unsigned char junk[] = "not an image";
 
     (void)state;
-    assert_true(cfg.memory_budget < 0);
+    assert_int_equal(cfg.memory_budget, 0);
+    sched_config_from(&sc, &cfg);
+    assert_int_equal(sc.memory_budget, 0);
+    cfg.memory_budget = -1;
     sched_config_from(&sc, &cfg);
     assert_true(sc.memory_budget > 0);
     cfg.memory_budget = 1000;
