@@ -20,21 +20,6 @@
 /* A deadline ms milliseconds from now, for one call. */
 #define IN_MS(ms) (&(struct deadline){deadline_now_ms() + (ms)})
 
-static int group_setup(void **state)
-{
-    (void)state;
-    if (tu_load_default_cfg() < 0)
-        return -1;
-    return process_global_init("test_admission");
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    config_release(&cfg);
-    return 0;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -413,5 +398,5 @@ int main(void)
         cmocka_unit_test(test_off_by_default),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_process_setup, tu_process_teardown);
 }

@@ -19,21 +19,6 @@
 
 #define MB (1024.0 * 1024.0)
 
-static int group_setup(void **state)
-{
-    (void)state;
-    if (tu_load_default_cfg() < 0)
-        return -1;
-    return process_global_init("test_estimate");
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    config_release(&cfg);
-    return 0;
-}
-
 static unsigned char *fixture(const char *name, size_t *len)
 {
     const char *dir = getenv("IMGFCGI_TEST_FIXTURES");
@@ -398,5 +383,5 @@ int main(void)
         cmocka_unit_test(test_monotonic),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_process_setup, tu_process_teardown);
 }

@@ -23,21 +23,6 @@
 
 #define ROUNDS 200
 
-static int group_setup(void **state)
-{
-    (void)state;
-    if (tu_load_default_cfg() < 0)
-        return -1;
-    return process_global_init("test_vipsop");
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    config_release(&cfg);
-    return 0;
-}
-
 /* Whether e is code with its table status, public message, and a detail starting with what. */
 static bool error_is(const struct errinfo *e, int code, const char *what)
 {
@@ -323,5 +308,5 @@ int main(void)
         cmocka_unit_test(test_concurrent_failures_stay_apart),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_process_setup, tu_process_teardown);
 }

@@ -8,6 +8,7 @@
 #include <vips/vips.h>
 
 #include "config.h"
+#include "process.h"
 #include "testutil.h"
 
 void tu_clear_env(void)
@@ -102,5 +103,20 @@ int tu_vips_teardown(void **state)
 {
     (void)state;
     vips_shutdown();
+    return 0;
+}
+
+int tu_process_setup(void **state)
+{
+    (void)state;
+    if (tu_load_default_cfg() < 0)
+        return -1;
+    return process_global_init("imgfcgi-unit-test");
+}
+
+int tu_process_teardown(void **state)
+{
+    (void)state;
+    config_release(&cfg);
     return 0;
 }

@@ -43,4 +43,12 @@ int tu_near(double a, double b, double eps);
 int tu_vips_setup(void **state);
 int tu_vips_teardown(void **state);
 
+/*
+ * cmocka group setup/teardown for tests of imgfcgi's own pipeline: the
+ * default cfg (tu_load_default_cfg()) and libvips started as imgfcgi starts
+ * it (process_global_init()); the teardown releases cfg.
+ */
+int tu_process_setup(void **state);
+int tu_process_teardown(void **state);
+
 #endif
