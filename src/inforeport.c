@@ -212,7 +212,11 @@ static JsonObject *xmp_object(VipsImage *img)
     if (!vips_image_get_typeof(img, VIPS_META_XMP_NAME) ||
         vips_image_get_blob(img, VIPS_META_XMP_NAME, &blob, &len) != 0 || len == 0)
         return o;
-    if (!metadata_xmp_ready())
+    /* libvips' blob may end in NULs and padding, which the XML parser refuses. */
+    while (len > 0 && (((const char *)blob)[len - 1] == '\0' ||
+                       g_ascii_isspace(((const char *)blob)[len - 1])))
+        len--;
+    if (len == 0 || memchr(blob, '\0', len) != NULL || !metadata_xmp_ready())
         return o;
     x = xmp_new(blob, len);
     if (x == NULL)

@@ -444,8 +444,10 @@ def add_info_cases():
         cut = len(data) // 2
         name = "hx-trunc-%s-%d.%s" % (fmt, cut, ext)
         status, body, _ = truncation_expect(fmt, data, cut)
-        if fmt in FULL_STATUS:
-            status, body = FULL_STATUS[fmt], BROKEN
+        # BMP, ICO and JXL need untrusted loaders; a cut SVG does not parse for librsvg
+        # (processing passes SVG through, /info opens it).
+        if fmt in FULL_STATUS or fmt == "svg":
+            status, body = 422, BROKEN
         case("info/truncated/%s/%d-of-%d" % (fmt, cut, len(data)), info(stats, static(name)), status,
              body=body, check_fn=info_json(["blurhash", "average", "palette"]) if status == 200 else None)
     case("info/empty", info("", static("hx-empty.jpg")), 422, body=INVALID_SOURCE)
