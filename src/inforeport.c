@@ -67,7 +67,21 @@ static JsonObject *exif_object(VipsImage *img, bool canonical)
     if (!vips_image_get_typeof(img, VIPS_META_EXIF_NAME) ||
         vips_image_get_blob(img, VIPS_META_EXIF_NAME, &blob, &len) != 0 || len > UINT_MAX)
         return o;
-    ed = exif_data_new_from_data(blob, (unsigned int)len);
+    /* PNG and WebP keep the bare TIFF structure: libexif wants the APP1 "Exif" name first. */
+    if (len < 6 || memcmp(blob, "Exif\0\0", 6) != 0) {
+        unsigned char *named = g_try_malloc(len + 6);
+
+        if (named == NULL || len > UINT_MAX - 6) {
+            g_free(named);
+            return o;
+        }
+        memcpy(named, "Exif\0\0", 6);
+        memcpy(named + 6, blob, len);
+        ed = exif_data_new_from_data(named, (unsigned int)(len + 6));
+        g_free(named);
+    } else {
+        ed = exif_data_new_from_data(blob, (unsigned int)len);
+    }
     if (ed == NULL)
         return o;
     for (int ifd = 0; ifd < EXIF_IFD_COUNT; ifd++) {

@@ -67,7 +67,8 @@ SALT = bytes.fromhex(os.environ.get("IT_SALT", "68656C6C6F"))
 ASAN = os.environ.get("IT_ASAN") == "1"
 TIMEOUT = 120 if ASAN else 60
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-CORPUS = os.path.join(REPO, "..", "shared", "corpus")
+# The shared corpus next to the repository, when there is one (IT_INFO_CORPUS names another).
+CORPUS = os.environ.get("IT_INFO_CORPUS") or os.path.join(REPO, "..", "shared", "corpus")
 BLURHASH_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
 # Sources the info instance must refuse from their header (over IMGPROXY_MAX_SRC_RESOLUTION).
 REFUSED = {"huge-dimensions.png", "big.png"}
@@ -133,7 +134,7 @@ def header(path):
     return body, fields, pages
 
 
-@test("every fixture and corpus image: the documented fields match vipsheader")
+@test("info/every fixture and corpus image: the documented fields match vipsheader")
 def _():
     checked = []
     for name in sources():
@@ -176,14 +177,14 @@ def _():
     print("  /info checked on %d images: %s" % (len(checked), ", ".join(checked)))
 
 
-@test("defaults: size, format, dimensions and the metadata blocks only")
+@test("info/defaults: size, format, dimensions and the metadata blocks only")
 def _():
     got = info_json("", "local:///photo.jpg")
     check(set(got) == {"size", "format", "mime_type", "width", "height", "orientation", "exif", "iptc", "xmp"},
           "default fields: %r" % sorted(got))
 
 
-@test("EXIF (titles and canonical names), IPTC and XMP of the metadata fixture")
+@test("info/EXIF (titles and canonical names), IPTC and XMP of the metadata fixture")
 def _():
     got = info_json("", "local:///orientation-6.jpg")
     check(got["exif"].get("Model", "").strip() == "E-M1", "exif: %r" % got["exif"])
@@ -199,7 +200,7 @@ def _():
     check(not ({"exif", "iptc", "xmp"} & set(got)), "blocks turned off: %r" % sorted(got))
 
 
-@test("hashsums, alpha, crop, palette, dominant colours, info presets")
+@test("info/hashsums, alpha, crop, palette, dominant colours, info presets")
 def _():
     with open(os.path.join(ROOT, "alpha.png"), "rb") as f:
         body = f.read()
@@ -216,7 +217,7 @@ def _():
     check(blurhash_components(got["blurhash"]) == (4, 3) and "average" in got, "preset stats: %r" % sorted(got))
 
 
-@test("signature, bad options and limits get imgproxy's statuses")
+@test("info/signature, bad options and limits get imgproxy's statuses")
 def _():
     r = info_get("", "local:///photo.jpg", sig="not-the-signature")
     check(r.status == 403, "bad signature: want 403, got %r" % r)
@@ -235,7 +236,7 @@ def _():
         check(r.status == status, "%s: want %d, got %r" % (src, status, r))
 
 
-@test("size and format only: a 12 MP JPEG from a slow origin is read no further than 64 KB")
+@test("info/size and format only: a 12 MP JPEG from a slow origin is read no further than 64 KB")
 def _():
     path = os.path.join(ROOT, "photo12mp.jpg")
     size = os.path.getsize(path)
