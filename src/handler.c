@@ -876,7 +876,7 @@ static int info_answer(struct image_req *ir, const struct infoopts *io)
     is.len = src->body.len;
     is.complete = !src->partial;
     /* A body cut after its header is as long as the origin said (0 when it did not). */
-    is.size = !src->partial              ? (long long)src->body.len
+    is.size = !src->partial             ? (long long)src->body.len
               : src->content_length > 0 ? src->content_length
                                         : 0;
     is.type = imagetype_sniff(is.data, is.len, (size_t)cfg.max_svg_check_bytes);

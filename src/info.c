@@ -1,4 +1,4 @@
-/* info.c: the /info options (their own namespace, table and presets), parsed like processing options. */
+/* info.c: the /info options (own namespace, table and presets), parsed like processing ones. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -219,8 +219,8 @@ static int set_video_bool(const struct info_call *c)
 
 static int set_objects_position(const struct info_call *c)
 {
-    static const char *const types[] = {"ce", "no", "so", "ea", "we", "noea", "nowe",
-                                        "soea", "sowe", "fp", "prop"};
+    static const char *const types[] = {"ce",   "no",   "so",   "ea", "we",  "noea",
+                                        "nowe", "soea", "sowe", "fp", "prop"};
 
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(c->a->v[0], types[i]) == 0)

@@ -1,4 +1,4 @@
-/* inforeport.c: the /info JSON: header fields from a header-only open, metadata through its libraries, pixel statistics on a small copy. */
+/* inforeport.c: the /info JSON: header fields, metadata, pixel statistics on a small copy. */
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -94,8 +94,7 @@ static JsonObject *exif_object(VipsImage *img, bool canonical)
             char value[1024];
 
             /* The maker note is a vendor's binary block, not a value. */
-            if (name == NULL || en->tag == EXIF_TAG_MAKER_NOTE ||
-                json_object_has_member(o, name))
+            if (name == NULL || en->tag == EXIF_TAG_MAKER_NOTE || json_object_has_member(o, name))
                 continue;
             value[0] = '\0';
             exif_entry_get_value(en, value, sizeof(value));
@@ -106,7 +105,8 @@ static JsonObject *exif_object(VipsImage *img, bool canonical)
     return o;
 }
 
-/* The "iptc" object from libvips' iptc-data blob (a Photoshop resource block), through libiptcdata. */
+/* The "iptc" object from libvips' iptc-data blob (a Photoshop resource block), through libiptcdata.
+ */
 static JsonObject *iptc_object(VipsImage *img)
 {
     static const unsigned char ps3_id[14] = "Photoshop 3.0";
@@ -839,8 +839,8 @@ static void add_crop(JsonObject *root, const struct infoopts *io, int w, int h)
 }
 
 /* The fields a header-only open answers. */
-static void add_header_fields(JsonObject *root, const struct infoopts *io, VipsImage *img,
-                              int *ow, int *oh)
+static void add_header_fields(JsonObject *root, const struct infoopts *io, VipsImage *img, int *ow,
+                              int *oh)
 {
     int orientation = vips_image_get_orientation(img);
     int w = vips_image_get_width(img), h = vips_image_get_page_height(img);
@@ -921,8 +921,8 @@ int inforeport_build(const struct infoopts *io, const struct info_source *src,
         opt[0] = '\0';
         if (has_pages(src->type) && page > 0)
             snprintf(opt, sizeof(opt), "page=%d", page);
-        img = vips_image_new_from_buffer(src->data, src->len, opt, "access",
-                                         VIPS_ACCESS_SEQUENTIAL, NULL);
+        img = vips_image_new_from_buffer(src->data, src->len, opt, "access", VIPS_ACCESS_SEQUENTIAL,
+                                         NULL);
         if (img == NULL) {
             ret = vipsop_fail(e, VIPSOP_LOAD, "Can't read the image header");
             goto out;
@@ -949,15 +949,15 @@ int inforeport_build(const struct infoopts *io, const struct info_source *src,
         if (io->blurhash_x > 0 && io->blurhash_y > 0) {
             char bh[INFOREPORT_BLURHASH_MAX];
 
-            if (inforeport_blurhash(st.px, st.w, st.h, st.bands, io->blurhash_x,
-                                    io->blurhash_y, bh, sizeof(bh)) == 0)
+            if (inforeport_blurhash(st.px, st.w, st.h, st.bands, io->blurhash_x, io->blurhash_y, bh,
+                                    sizeof(bh)) == 0)
                 json_object_set_string_member(root, "blurhash", bh);
         }
     }
     if (io->alpha)
-        json_object_set_boolean_member(root, "alpha", io->alpha_check_transparency
-                                                          ? has_alpha && any_transparent(&st)
-                                                          : has_alpha);
+        json_object_set_boolean_member(
+            root, "alpha",
+            io->alpha_check_transparency ? has_alpha && any_transparent(&st) : has_alpha);
     if (io->hashsums != 0 && src->complete)
         add_hashsums(root, src, io->hashsums);
     node = json_node_init_object(json_node_alloc(), root);

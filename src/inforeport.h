@@ -1,4 +1,4 @@
-/* inforeport.h: the /info answer: what the source holds, read with libvips, libexif, libiptcdata and exempi, as JSON. */
+/* inforeport.h: the /info answer as JSON (libvips, libexif, libiptcdata, exempi). */
 #ifndef IMGFCGI_INFOREPORT_H
 #define IMGFCGI_INFOREPORT_H
 

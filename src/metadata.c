@@ -1,4 +1,4 @@
-/* metadata.c: strip_metadata with keep_copyright: which EXIF, IPTC (libiptcdata) and XMP (exempi) survive. */
+/* metadata.c: strip_metadata with keep_copyright: which EXIF, IPTC and XMP survive. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <limits.h>

@@ -25,7 +25,7 @@ struct urlparts {
     char *source; /* source URL, percent- or base64-decoded */
     size_t source_len;
     char *ext; /* requested extension, or NULL */
-    /* Set between url_split() and url_parse_path(): only_presets instead of IMGPROXY_ONLY_PRESETS. */
+    /* Set between url_split() and url_parse_path(): only_presets, not IMGPROXY_ONLY_PRESETS. */
     bool presets_override;
     bool only_presets;
 

@@ -1,4 +1,4 @@
-/* test_info.c: the /info options parser, its presets, the /info signature vector, BlurHash and the JSON answer. */
+/* test_info.c: /info options, presets, the signature vector, BlurHash and the JSON. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -384,8 +384,7 @@ static void test_report_jpeg(void **state)
     assert_int_equal(json_object_get_int_member(o, "orientation"), 6);
     /* libexif's value keeps the field's padding: "E-M1" and spaces. */
     assert_true(g_str_has_prefix(
-        json_object_get_string_member(json_object_get_object_member(o, "exif"), "Model"),
-        "E-M1"));
+        json_object_get_string_member(json_object_get_object_member(o, "exif"), "Model"), "E-M1"));
     assert_true(json_object_has_member(o, "iptc"));
     assert_true(json_object_has_member(o, "xmp"));
     assert_string_equal(json_object_get_string_member(o, "colorspace"), "srgb");
