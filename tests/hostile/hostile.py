@@ -11,7 +11,9 @@ every format at several cut points, empty and random bodies, wrong magic,
 headers claiming 65535x65535, a GIF of 3000 frames, hostile SVGs, bogus EXIF
 orientations. The scriptable origin (origin.py /hostile/...) adds wrong
 Content-Lengths, redirect loops and redirects anywhere, bodies that never end,
-a 10 GiB Content-Length and a canary URL that counts fetches.
+a 10 GiB Content-Length and a canary URL that counts fetches. The /info cases
+ask the same sources (and EXIF, IPTC and XMP blocks built to be hostile) for
+their header fields and pixel statistics.
 
 Each case asserts its status (imgproxy v3's behaviour), its public
 error message or decoded image, that the answer is a complete HTTP response
