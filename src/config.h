@@ -127,6 +127,10 @@ struct config {
     char *presets_separator;                   /* IMGPROXY_PRESETS_SEPARATOR */
     char *presets_path;                        /* IMGPROXY_PRESETS_PATH */
     bool only_presets;                         /* IMGPROXY_ONLY_PRESETS */
+    char *info_presets;                        /* IMGPROXY_INFO_PRESETS */
+    char *info_presets_path;                   /* IMGPROXY_INFO_PRESETS_PATH */
+    char *info_only_presets;                   /* IMGPROXY_INFO_ONLY_PRESETS; "" = only_presets */
+    struct strlist allowed_info_options;       /* IMGPROXY_ALLOWED_INFO_OPTIONS */
     char *base_url;                            /* IMGPROXY_BASE_URL */
     char *url_replacements;                    /* IMGPROXY_URL_REPLACEMENTS */
     bool base64_url_includes_filename;         /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME */

@@ -26,7 +26,7 @@
 #                   max-procs 2); a graceful restart (SIGUSR1) under load.
 #       apache      conf/apache-fcgid.conf: Apache mod_fcgid spawns imgfcgi, mounted
 #                   under /img; apache2 -k graceful under load.
-#   - with HOST nginx: imgfcgi #7 (test_conformance.py), #8/#9/#10 (test_ssrf.py:
+#   - with HOST nginx: imgfcgi-info (test_info.py), imgfcgi #7 (test_conformance.py), #8/#9/#10 (test_ssrf.py:
 #     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work) and
 #     imgfcgi-hx/-hxn (tests/hostile/hostile.py, each behind its own conf/nginx.conf);
 # then runs test_http.py against them and stops everything (trap EXIT).
@@ -236,6 +236,8 @@ vips black "$root/big.png" 8000 8000
 gzip -9 -k "$root/photo.jpg"
 # Generated sources of the conformance suite (halves, checker, boxed, transparent, blue, wm).
 python3 "$here/test_conformance.py" --make-fixtures "$root"
+# The /info fixtures (test_info.py): IPTC and XMP in a JPEG, a 12 MP JPEG.
+python3 "$here/test_info.py" --make-fixtures "$root"
 chmod -R a+rX "$root" "$tmp/outside"
 
 # --- origin ------------------------------------------------------------
@@ -549,6 +551,12 @@ if [ "$host" = nginx ]; then
         IMGPROXY_KEY=736563726574 IMGPROXY_SALT=68656C6C6F IMGFCGI_PLAYGROUND_ORIGIN="http://127.0.0.1:$origin_port/"
     nginx_front front-pg imgfcgi-pg
     pg_port=$front_port
+    # The /info endpoint (test_info.py): signed as #2, an info preset, a 20 MB source limit.
+    spawn_unix imgfcgi-info "${common_env[@]}" "${threaded_env[@]}" IMGPROXY_KEY=736563726574 \
+        IMGPROXY_SALT=68656C6C6F IMGPROXY_INFO_PRESETS="stats=bh:4:3/avg:1" \
+        IMGPROXY_MAX_SRC_FILE_SIZE=20000000
+    nginx_front front-info imgfcgi-info
+    info_port=$front_port
     # tests/hostile/bounded.py: the default settings but for the deadline and IMGFCGI_MEMORY_BUDGET=auto.
     spawn_unix imgfcgi-bd IMGPROXY_LOCAL_FILESYSTEM_ROOT="$root" IMGFCGI_LOG_LEVEL=info \
         IMGPROXY_TIMEOUT=10 IMGFCGI_MEMORY_BUDGET=auto
@@ -657,6 +665,9 @@ if [ "$host" = nginx ]; then
             OVERLOAD_RESULT="$tmp/result-overload" \
             python3 "$repo/tests/hostile/overload.py" || status=1
     fi
+    # The /info endpoint against vipsheader, and its early stop on a slow origin.
+    env "${it_env[@]}" IT_INFO_FRONT="http://127.0.0.1:$info_port" \
+        IT_INFO_RESULT="$tmp/result-info" python3 "$here/test_info.py" "$@" || status=1
     # The playground in headless Chromium; Debian's python3 has python3-selenium.
     env "${it_env[@]}" IT_PG_FRONT="http://127.0.0.1:$pg_port" IT_PG_PID="${pids[imgfcgi-pg]}" \
         IT_PG_RESULT="$tmp/result-playground" IT_PG_SCREENSHOT="$tmp/playground.png" \
