@@ -18,6 +18,7 @@
 
 #include "adjust.h"
 #include "config.h"
+#include "estimate.h"
 #include "geometry.h"
 #include "options.h"
 #include "process.h"
@@ -545,6 +546,67 @@ static void test_style(void **state)
     expect_invalid("st:***");
 }
 
+/* The memory estimate of a 2000x1500 JPEG scaled to 500 wide, with options opts. */
+static void estimate_with(const char *opts, enum imgtype out, struct estimate *est)
+{
+    struct estimate_header h = {.type = IMGTYPE_JPEG,
+                                .width = 2000,
+                                .height = 1500,
+                                .bands = 3,
+                                .sample_bytes = 1,
+                                .pages = 1,
+                                .orientation = 1,
+                                .alpha = false};
+    struct procopts po;
+    char seg[256];
+
+    options_init(&po);
+    APPLY_OK(&po, "w:500");
+    for (const char *p = opts; *p != '\0';) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+
+        assert_true(n < sizeof(seg));
+        memcpy(seg, p, n);
+        seg[n] = '\0';
+        APPLY_OK(&po, seg);
+        p += n + (slash ? 1 : 0);
+    }
+    estimate_compute(&h, 100000, &po, out, est);
+}
+
+/* Every new option that costs memory shows in the estimate (ESTIMATE_FILTER, more bytes). */
+static void test_estimate(void **state)
+{
+    static const char *const costly[] = {
+        "br:10", "sa:0",       "mc:1",           "dt:1",    "col:0.5",
+        "gr:1",  "ush:always", "bg:fff/bga:0.5", "cp:srgb", "ba:5:0:0:0.5:0.5",
+    };
+    struct estimate base, e;
+
+    (void)state;
+    estimate_with("", IMGTYPE_JPEG, &base);
+    assert_false(base.reasons & ESTIMATE_FILTER);
+    for (size_t i = 0; i < sizeof(costly) / sizeof(costly[0]); i++) {
+        estimate_with(costly[i], IMGTYPE_JPEG, &e);
+        if (!(e.reasons & ESTIMATE_FILTER) || e.total <= base.total)
+            fail_msg("%s: reasons %#x, total %zu vs %zu", costly[i], e.reasons, e.total,
+                     base.total);
+    }
+    /* blur_areas holds the decoded image: much more than a colour step. */
+    estimate_with("ba:5:0:0:0.5:0.5", IMGTYPE_JPEG, &e);
+    assert_true(e.in_memory >= (size_t)(500 * 375 * 3));
+    /* pngo quantize: the palette encoder's whole-image cost, as IMGPROXY_PNG_QUANTIZE. */
+    estimate_with("", IMGTYPE_PNG, &base);
+    estimate_with("pngo::1", IMGTYPE_PNG, &e);
+    assert_true(e.encoder > base.encoder);
+    assert_true(e.reasons & ESTIMATE_WHOLE_ENC);
+    /* car makes the crop (and the result) square. */
+    estimate_with("car:1", IMGTYPE_JPEG, &e);
+    assert_int_equal(e.out_w, 500);
+    assert_int_equal(e.out_h, 500);
+}
+
 /* ---------------------------------------------------------------- pixels */
 
 /* A w x h 3-band sRGB image of the constant (r, g, b). */
@@ -779,6 +841,7 @@ int main(void)
         T(test_allowed_names),
         T(test_settings),
         T(test_style),
+        T(test_estimate),
         T(test_pixels_brightness_saturation),
         T(test_pixels_layers),
         T(test_pixels_alpha),
