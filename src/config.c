@@ -295,6 +295,9 @@ static const struct conf_var vars[] = {
     {"IMGFCGI_ADMISSION_WAIT_MS", T_INT, OFF(admission_wait_ms), 0, "0", 0, 3600000,
      "with a memory budget: the longest a request waits for memory before a 503 with "
      "Retry-After, so a front can try another host; 0 = until the request's deadline"},
+    {"IMGFCGI_BUFFER_RESULT", T_BOOL, OFF(buffer_result), 0, "false", 0, 0,
+     "encode the whole result before its headers leave, so a front can retry a host that "
+     "dies or stalls mid-answer; false = stream PNG and large JPEG results as rows are done"},
     {"IMGFCGI_MALLOC_TRIM_THRESHOLD", T_BYTES, OFF(malloc_trim_threshold), 0, "64M", 0, 4LL << 30,
      "glibc malloc with MALLOC_ARENA_MAX set: free memory an arena keeps for the next "
      "request (M_TRIM_THRESHOLD; M_MMAP_THRESHOLD the same, at most 32M); 0 = glibc's "

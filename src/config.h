@@ -163,6 +163,7 @@ struct config {
     long long memory_budget;         /* IMGFCGI_MEMORY_BUDGET, bytes; 0 = no admission by memory;
                                         -1 = auto (memlimit_budget()) */
     int admission_wait_ms;           /* IMGFCGI_ADMISSION_WAIT_MS; 0 = until the deadline */
+    bool buffer_result;              /* IMGFCGI_BUFFER_RESULT: encode whole, then send */
     long long malloc_trim_threshold; /* IMGFCGI_MALLOC_TRIM_THRESHOLD, bytes; 0 = glibc's own */
     char *metrics_path;              /* IMGFCGI_METRICS_PATH; "" = no metrics endpoint */
     bool playground;                 /* IMGFCGI_PLAYGROUND */

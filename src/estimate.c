@@ -343,6 +343,13 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
         out_type == IMGTYPE_JXL || out_type == IMGTYPE_GIF || out_type == IMGTYPE_TIFF ||
         (out_type == IMGTYPE_PNG && po->enc.png_quantize))
         est->reasons |= ESTIMATE_WHOLE_ENC;
+    if (cfg.buffer_result && !(est->reasons & ESTIMATE_WHOLE_ENC))
+        /*
+         * IMGFCGI_BUFFER_RESULT keeps the encoded result of a streaming saver
+         * (JPEG, PNG, BMP) whole: at most about the raw pixels. The savers that
+         * encode whole already hold their (compressed) bytes in the encoder term.
+         */
+        enc += in.out_px * in.out_bands * in.frames;
     if (po->max_bytes > 0 && imagetype_supports_quality(out_type)) {
         /* save_to_fit: the result in memory, and one encoded attempt beside it. */
         in_mem += in.out_px * in.out_bands * in.frames;

@@ -10,6 +10,7 @@
 
 #include <glib.h>
 
+#include "buf.h"
 #include "config.h"
 #include "deadline.h"
 #include "fallback.h"
@@ -715,6 +716,30 @@ static void set_image_headers(struct image_req *ir)
     add_header(r, "X-Request-ID", r->request_id);
 }
 
+/* process_write_fn into a struct buf: IMGFCGI_BUFFER_RESULT's whole-result copy. */
+static int append_result(void *ctx, const void *data, size_t len)
+{
+    return buf_append(ctx, data, len);
+}
+
+/*
+ * The saver writes into memory and the response leaves only once the result
+ * is whole: a host that dies or stalls while encoding has sent nothing, so
+ * the front may still try another host, and a failure is a clean status.
+ */
+static int save_buffered(struct image_req *ir)
+{
+    struct buf out;
+    int ret;
+
+    buf_init(&out);
+    ret = process_save(ir->job, append_result, &out, ir->e);
+    if (ret == 0 && send_body(ir->r, out.data, out.len) < 0)
+        ret = err_set(ir->e, ERR_CANCELLED, "The client went away during the response");
+    buf_release(&out);
+    return ret;
+}
+
 /* Phase: the libvips pipeline, its headers, and the encoded bytes streamed out. */
 static int process_and_stream(struct image_req *ir)
 {
@@ -727,7 +752,10 @@ static int process_and_stream(struct image_req *ir)
         return ret;
     }
     set_image_headers(ir);
-    ret = process_save(ir->job, send_body, ir->r, ir->e);
+    if (cfg.buffer_result)
+        ret = save_buffered(ir);
+    else
+        ret = process_save(ir->job, send_body, ir->r, ir->e);
     ir->tm->process_us = deadline_now_us() - ir->process_start_us;
     if (ret < 0)
         return ret;
