@@ -160,6 +160,33 @@ static const struct conf_var vars[] = {
     {"IMGPROXY_AVIF_SPEED", T_INT, OFF(avif_speed), 0, "8", 0, 9,
      "AVIF encoder speed; libvips effort = 9 - speed"},
     {"IMGPROXY_JXL_EFFORT", T_INT, OFF(jxl_effort), 0, "4", 1, 9, "JPEG XL encoder effort"},
+    {"IMGPROXY_JPEG_NO_SUBSAMPLE", T_BOOL, OFF(jpeg_no_subsample), 0, "false", 0, 0,
+     "JPEG without chroma subsampling (4:4:4)"},
+    {"IMGPROXY_JPEG_TRELLIS_QUANT", T_BOOL, OFF(jpeg_trellis_quant), 0, "false", 0, 0,
+     "JPEG trellis quantisation (needs libvips built with mozjpeg)"},
+    {"IMGPROXY_JPEG_OVERSHOOT_DERINGING", T_BOOL, OFF(jpeg_overshoot_deringing), 0, "false", 0, 0,
+     "JPEG overshoot deringing (needs libvips built with mozjpeg)"},
+    {"IMGPROXY_JPEG_OPTIMIZE_SCANS", T_BOOL, OFF(jpeg_optimize_scans), 0, "false", 0, 0,
+     "optimise progressive JPEG scans (progressive only; needs mozjpeg)"},
+    {"IMGPROXY_JPEG_QUANT_TABLE", T_INT, OFF(jpeg_quant_table), 0, "0", 0, 8,
+     "JPEG quantisation table 0..8 (needs mozjpeg)"},
+    {"IMGPROXY_WEBP_COMPRESSION", T_STR, OFF(webp_compression_name), 0, "lossy", 0, 0,
+     "WebP compression: lossy, near_lossless or lossless"},
+    {"IMGPROXY_WEBP_SMART_SUBSAMPLE", T_BOOL, OFF(webp_smart_subsample), 0, "false", 0, 0,
+     "WebP sharper chroma subsampling (slower)"},
+    {"IMGPROXY_WEBP_PRESET", T_STR, OFF(webp_preset_name), 0, "default", 0, 0,
+     "libwebp preset: default, picture, photo, drawing, icon, text"},
+    {"IMGPROXY_AVIF_SUBSAMPLE", T_STR, OFF(avif_subsample_name), 0, "auto", 0, 0,
+     "AVIF chroma subsampling: auto (below quality 90), on, off"},
+    {"IMGPROXY_UNSHARP_MASKING_MODE", T_STR, OFF(unsharp_masking_mode_name), 0, "none", 0, 0,
+     "unsharp masking: none, auto (downscaled results without sharpen) or always; none keeps "
+     "open-source imgproxy's results"},
+    {"IMGPROXY_UNSHARP_MASKING_WEIGHT", T_DOUBLE, OFF(unsharp_masking_weight), 0, "1", 0, 100000,
+     "unsharp masking weight (> 0, larger is sharper)"},
+    {"IMGPROXY_UNSHARP_MASKING_DIVIDER", T_DOUBLE, OFF(unsharp_masking_divider), 0, "24", 0, 100000,
+     "unsharp masking divider (> 0, smaller is sharper)"},
+    {"IMGPROXY_COLOR_PROFILES_DIR", T_STR, OFF(color_profiles_dir), 0, "/usr/share/color/icc", 0, 0,
+     "directory of the ICC files color_profile may name"},
     {"IMGPROXY_STRIP_METADATA", T_BOOL, OFF(strip_metadata), 0, "true", 0, 0,
      "drop EXIF, XMP and IPTC from results"},
     {"IMGPROXY_STRIP_COLOR_PROFILE", T_BOOL, OFF(strip_color_profile), 0, "true", 0, 0,
@@ -905,6 +932,49 @@ static int expand_user_agent(struct config *c, char *err, size_t errlen)
     return 0;
 }
 
+const char *const config_ush_modes[] = {"none", "auto", "always", NULL};
+const char *const config_webp_compressions[] = {"lossy", "near_lossless", "lossless", NULL};
+const char *const config_webp_presets[] = {"default", "picture", "photo", "drawing",
+                                           "icon",    "text",    NULL};
+const char *const config_avif_subsamples[] = {"auto", "on", "off", NULL};
+
+int config_choice(const char *const *names, const char *s)
+{
+    for (int i = 0; names[i] != NULL; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+/* The enumerated settings: each name must be one of its choices. */
+static int load_choices(struct config *c, char *err, size_t errlen)
+{
+    const struct {
+        const char *var;
+        const char *value;
+        const char *const *names;
+        int *out;
+    } ch[] = {
+        {"IMGPROXY_WEBP_COMPRESSION", c->webp_compression_name, config_webp_compressions,
+         &c->webp_compression},
+        {"IMGPROXY_WEBP_PRESET", c->webp_preset_name, config_webp_presets, &c->webp_preset},
+        {"IMGPROXY_AVIF_SUBSAMPLE", c->avif_subsample_name, config_avif_subsamples,
+         &c->avif_subsample},
+        {"IMGPROXY_UNSHARP_MASKING_MODE", c->unsharp_masking_mode_name, config_ush_modes,
+         &c->unsharp_masking_mode},
+    };
+
+    for (size_t i = 0; i < sizeof(ch) / sizeof(ch[0]); i++) {
+        *ch[i].out = config_choice(ch[i].names, ch[i].value ? ch[i].value : "");
+        if (*ch[i].out < 0) {
+            snprintf(err, errlen, "%s: invalid value \"%s\"", ch[i].var,
+                     ch[i].value ? ch[i].value : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int config_load(struct config *c, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
@@ -916,6 +986,8 @@ int config_load(struct config *c, char *err, size_t errlen)
         return -1;
     }
     if (derive_threads(c, err, errlen) < 0)
+        return -1;
+    if (load_choices(c, err, errlen) < 0)
         return -1;
     read_allocator_env(c);
     if (c->graceful_stop_timeout == 0)

@@ -96,6 +96,25 @@ struct config {
     bool return_attachment;       /* IMGPROXY_RETURN_ATTACHMENT */
     int ttl;                      /* IMGPROXY_TTL, seconds */
 
+    /* The encoder settings jpeg_options, png_options, webp_options and avif_options override. */
+    bool jpeg_no_subsample;        /* IMGPROXY_JPEG_NO_SUBSAMPLE */
+    bool jpeg_trellis_quant;       /* IMGPROXY_JPEG_TRELLIS_QUANT */
+    bool jpeg_overshoot_deringing; /* IMGPROXY_JPEG_OVERSHOOT_DERINGING */
+    bool jpeg_optimize_scans;      /* IMGPROXY_JPEG_OPTIMIZE_SCANS */
+    int jpeg_quant_table;          /* IMGPROXY_JPEG_QUANT_TABLE, 0..8 */
+    char *webp_compression_name;   /* IMGPROXY_WEBP_COMPRESSION */
+    int webp_compression;          /* its index in config_webp_compressions */
+    bool webp_smart_subsample;     /* IMGPROXY_WEBP_SMART_SUBSAMPLE */
+    char *webp_preset_name;        /* IMGPROXY_WEBP_PRESET */
+    int webp_preset;               /* its index in config_webp_presets (a VipsForeignWebpPreset) */
+    char *avif_subsample_name;     /* IMGPROXY_AVIF_SUBSAMPLE */
+    int avif_subsample;            /* its index in config_avif_subsamples */
+    char *unsharp_masking_mode_name; /* IMGPROXY_UNSHARP_MASKING_MODE */
+    int unsharp_masking_mode;        /* its index in config_ush_modes (enum ush_mode) */
+    double unsharp_masking_weight;   /* IMGPROXY_UNSHARP_MASKING_WEIGHT */
+    double unsharp_masking_divider;  /* IMGPROXY_UNSHARP_MASKING_DIVIDER */
+    char *color_profiles_dir;        /* IMGPROXY_COLOR_PROFILES_DIR */
+
     /* HTTP semantics: caching, validators, CORS, cookies, fallback image */
     bool cache_control_passthrough;      /* IMGPROXY_CACHE_CONTROL_PASSTHROUGH */
     bool use_etag;                       /* IMGPROXY_USE_ETAG */
@@ -161,6 +180,19 @@ struct config {
 
 /* The process-wide configuration. */
 extern struct config cfg;
+
+/*
+ * The names of the enumerated settings above, NULL-terminated, in the order
+ * of their values (enum ush_mode, enum webp_compression, VipsForeignWebpPreset,
+ * enum avif_subsample); the URL options use the same names.
+ */
+extern const char *const config_ush_modes[];
+extern const char *const config_webp_compressions[];
+extern const char *const config_webp_presets[];
+extern const char *const config_avif_subsamples[];
+
+/* The index of s in the NULL-terminated names, or -1. */
+int config_choice(const char *const *names, const char *s);
 
 /*
  * Fills c from the environment: defaults first, then every variable that is

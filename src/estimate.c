@@ -61,6 +61,7 @@
 
 #include <vips/vips.h>
 
+#include "adjust.h"
 #include "config.h"
 #include "estimate.h"
 #include "geometry.h"
@@ -108,6 +109,8 @@
  * run to run, so every part gets this margin on top.
  */
 #define EST_MARGIN 1.15
+/* Float images a colour adjustment chain holds a window of (adjust.c). */
+#define EST_ADJUST_STAGES 8.0
 #define JPEG_OPTIMIZE_MAX_PIXELS (1024.0 * 1024.0) /* process.c keeps the same bound */
 
 int estimate_read_header(const unsigned char *data, size_t len, enum imgtype type,
@@ -154,15 +157,16 @@ enum imgtype estimate_out_type(const struct estimate_header *h, const struct pro
                        plan_frames(h->type, h->pages, po) > 1, accept);
 }
 
-static double encoder_bytes(enum imgtype t, double px, int bands, int quality, int frames)
+static double encoder_bytes(enum imgtype t, double px, int bands, int quality, int frames,
+                            const struct save_opts *so)
 {
     switch (t) {
     case IMGTYPE_JPEG:
-        if (px <= JPEG_OPTIMIZE_MAX_PIXELS || cfg.jpeg_progressive)
+        if (px <= JPEG_OPTIMIZE_MAX_PIXELS || so->jpeg_progressive)
             return EST_JPEG_STREAM + px * (quality >= 90 ? 6.0 : 3.0);
         return EST_JPEG_STREAM;
     case IMGTYPE_PNG:
-        if (cfg.png_quantize)
+        if (so->png_quantize)
             return px * EST_PNG_PALETTE_BPP;
         return EST_JPEG_STREAM;
     case IMGTYPE_WEBP:
@@ -256,6 +260,22 @@ static double in_memory_bytes(const struct est_in *in, struct estimate *est)
         mem += (double)in->plan->scaled_w * (6.0 * sigma + 1.0) * in->out_bands * 4.0;
         est->reasons |= ESTIMATE_FILTER;
     }
+    if (po->ba_sigma > 0 && po->ba_n > 0) {
+        /* blur_areas: the decoded image in memory, and the copy after each rectangle. */
+        mem += dpx * in->dec_bpp * in->frames * 2.0;
+        est->reasons |= ESTIMATE_FILTER;
+    }
+    if (adjust_colour_active(po) || adjust_unsharp_runs(po, true) || po->color_profile[0] != '\0' ||
+        po->background_alpha < 1) {
+        /*
+         * Colour steps, unsharp masking, the translucent background and the
+         * output profile stream, but through float intermediates (up to
+         * EST_ADJUST_STAGES of them, 3 bands of 4 bytes) that libvips keeps a
+         * strip of each.
+         */
+        mem += (double)in->plan->out_w * EST_LINES_MIN * EST_ADJUST_STAGES * 3.0 * 4.0;
+        est->reasons |= ESTIMATE_FILTER;
+    }
     if (in->frames > 1) {
         /* Every transformed frame exists before arrayjoin hands them to the saver. */
         mem += in->out_px * in->out_bands * in->frames;
@@ -317,11 +337,11 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
     work_bpp = h->alpha ? (double)bands * 4.0 : in.dec_bpp;
     stream = stream_bytes(h, &plan, est, work_bpp);
     in_mem = in_memory_bytes(&in, est);
-    enc =
-        encoder_bytes(out_type, in.out_px, in.out_bands, options_quality(po, out_type), in.frames);
+    enc = encoder_bytes(out_type, in.out_px, in.out_bands, options_quality(po, out_type), in.frames,
+                        &po->enc);
     if (out_type == IMGTYPE_WEBP || out_type == IMGTYPE_AVIF || out_type == IMGTYPE_HEIC ||
         out_type == IMGTYPE_JXL || out_type == IMGTYPE_GIF || out_type == IMGTYPE_TIFF ||
-        (out_type == IMGTYPE_PNG && cfg.png_quantize))
+        (out_type == IMGTYPE_PNG && po->enc.png_quantize))
         est->reasons |= ESTIMATE_WHOLE_ENC;
     if (cfg.buffer_result && !(est->reasons & ESTIMATE_WHOLE_ENC))
         /*

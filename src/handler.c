@@ -379,6 +379,7 @@ struct image_req {
     enum imgtype src_type;
     long long process_start_us;
     struct buf svg;
+    struct buf styled; /* an SVG with the `style` option's CSS injected */
     struct process_job *job;
     struct process_info info;
 };
@@ -398,6 +399,7 @@ static void image_req_init(struct image_req *ir, struct sched *s, const struct r
     ir->src = &ir->fr;
     ir->status = 200;
     buf_init(&ir->svg);
+    buf_init(&ir->styled);
 }
 
 static void image_req_release(struct image_req *ir)
@@ -411,6 +413,7 @@ static void image_req_release(struct image_req *ir)
     sched_admit_end(&ir->sched);
     g_free(ir->source);
     buf_release(&ir->svg);
+    buf_release(&ir->styled);
     fetch_result_release(&ir->fr);
     url_release(&ir->u);
     sched_slot_put(&ir->sched);
@@ -620,6 +623,14 @@ static int pass_through(struct image_req *ir)
     /* SVG stays SVG unless another format is asked for: sanitised, not rasterised. */
     if (type == IMGTYPE_SVG && !cfg.always_rasterize_svg &&
         (po->format == IMGTYPE_UNKNOWN || po->format == IMGTYPE_SVG)) {
+        /* style: its CSS goes in first, so the sanitiser sees the document as served. */
+        if (po->style[0] != '\0') {
+            if (svg_inject_style((const char *)data, len, po->style, strlen(po->style),
+                                 &ir->styled) < 0)
+                return err_set(ir->e, ERR_INTERNAL, "out of memory");
+            data = ir->styled.data;
+            len = ir->styled.len;
+        }
         if (!cfg.sanitize_svg)
             return pass_bytes(ir, imagetype_mime(IMGTYPE_SVG), data, len);
         if (svg_sanitize((const char *)data, len, &ir->svg) < 0)

@@ -646,6 +646,9 @@ if [ "$host" = nginx ]; then
     # Colour management against LittleCMS, on the conformance instance (maf allowed).
     env "${it_env[@]}" IT_COLOUR_FRONT="http://127.0.0.1:$front7_port" \
         IT_COLOUR_RESULT="$tmp/result-colour" python3 "$here/test_colour.py" "$@" || status=1
+    # Colour adjustments, filters, geometry and encoder options, measured (maf allowed).
+    env "${it_env[@]}" IT_FILTERS_FRONT="http://127.0.0.1:$front7_port" \
+        IT_FILTERS_RESULT="$tmp/result-filters" python3 "$here/test_filters.py" "$@" || status=1
     env "${it_env[@]}" IT_SSRF_RESULT="$tmp/result-ssrf" \
         IT_SSRF_DEFAULT_FRONT="http://127.0.0.1:${fports[8]}" \
         IT_SSRF_STRICT_FRONT="http://127.0.0.1:${fports[9]}" \
