@@ -69,7 +69,7 @@ static void webp_drop_chunk(unsigned char *d, size_t *len, const char *fourcc, u
  * the file is made in memory (libwebp hands it over whole anyway) and that
  * chunk removed unless the image carries EXIF of its own.
  */
-static int save_webp(VipsImage *img, int q, bool strip, VipsTarget *target)
+static int save_webp(VipsImage *img, int q, bool strip, bool lossless, VipsTarget *target)
 {
     VipsTarget *m = vips_target_new_to_memory();
     VipsBlob *blob = NULL;
@@ -80,7 +80,8 @@ static int save_webp(VipsImage *img, int q, bool strip, VipsTarget *target)
 
     if (m == NULL)
         return -1;
-    if (vips_webpsave_target(img, m, "Q", q, "effort", cfg.webp_effort, "strip", strip, NULL) ||
+    if (vips_webpsave_target(img, m, "Q", q, "effort", cfg.webp_effort, "lossless", lossless,
+                             "strip", strip, NULL) ||
         vips_target_end(m))
         goto out;
     g_object_get(m, "blob", &blob, NULL);
@@ -131,6 +132,12 @@ out:
 
 int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *target)
 {
+    return save_image_as(img, t, q, strip, SAVE_PLAIN, target);
+}
+
+int save_image_as(VipsImage *img, enum imgtype t, int q, bool strip, enum save_variant v,
+                  VipsTarget *target)
+{
     int r;
 
     switch (t) {
@@ -139,11 +146,12 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
                                  "interlace", cfg.jpeg_progressive, "strip", strip, NULL);
         break;
     case IMGTYPE_PNG:
-        if (cfg.png_quantize) {
+        if (cfg.png_quantize || v == SAVE_PALETTE) {
             /* libvips 8.14 takes a bit depth, not a colour count: the smallest that holds them. */
+            int colours = v == SAVE_PALETTE ? 256 : cfg.png_quantization_colors;
             int bitdepth = 1;
 
-            while (bitdepth < 8 && (1 << bitdepth) < cfg.png_quantization_colors)
+            while (bitdepth < 8 && (1 << bitdepth) < colours)
                 bitdepth *= 2;
             r = vips_pngsave_target(img, target, "palette", TRUE, "bitdepth", bitdepth, "interlace",
                                     cfg.png_interlaced, "compression", cfg.png_compression, "strip",
@@ -155,7 +163,7 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
         }
         break;
     case IMGTYPE_WEBP:
-        r = save_webp(img, q, strip, target);
+        r = save_webp(img, q, strip, v == SAVE_LOSSLESS, target);
         break;
     case IMGTYPE_AVIF:
         r = vips_heifsave_target(img, target, "Q", q, "compression",
@@ -197,6 +205,35 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
         vips_error("imgfcgi", "no saver for %s", imagetype_name(t));
         break;
     }
+    return r;
+}
+
+int save_to_memory(VipsImage *img, enum imgtype t, int q, bool strip, enum save_variant v,
+                   void **data, size_t *len)
+{
+    VipsTarget *m = vips_target_new_to_memory();
+    VipsBlob *blob = NULL;
+    const void *d;
+    int r = -1;
+
+    *data = NULL;
+    *len = 0;
+    if (m == NULL)
+        return -1;
+    if (save_image_as(img, t, q, strip, v, m) != 0 || vips_target_end(m) != 0)
+        goto out;
+    g_object_get(m, "blob", &blob, NULL);
+    d = blob != NULL ? vips_blob_get(blob, len) : NULL;
+    if (d == NULL) {
+        vips_error("imgfcgi", "the %s saver wrote nothing", imagetype_name(t));
+        goto out;
+    }
+    *data = g_memdup2(d, *len);
+    r = 0;
+out:
+    if (blob != NULL)
+        vips_area_unref(VIPS_AREA(blob));
+    g_object_unref(m);
     return r;
 }
 

@@ -49,6 +49,7 @@ opts=(
     "msr:2.5/msfs:1000/maf:3/mafr:1/mb:1000/skp:jpg:png/raw:1"
     "s:100:200:1:1/rt:fill-down/z:1.5:2/mw:10/mh:20/ar:1"
     "pr:small/pr:loop/preset:nope"
+    "aq:dssim:0.02:10:95:0.001/f:best/autoquality:size::70:.best"
 )
 i=0
 for o in "${opts[@]}"; do
@@ -61,7 +62,7 @@ printf '\001w,10/g,fp,0.5,0.5/fq,avif,40' | seed options comma
 
 # Option names for both option-parsing targets.
 {
-    for n in ar att auto_rotate background bg bl blur c cachebuster cb crop dpr el \
+    for n in aq ar att auto_rotate autoquality background bg bl blur c cachebuster cb crop dpr el \
         enforce_thumbnail enlarge eth ex exar exp expires ext extend extend_ar \
         extend_aspect_ratio f filename fl flip fn format format_quality fq g gravity h \
         height kcr keep_copyright maf mafr max_animation_frame_resolution \
@@ -73,7 +74,7 @@ printf '\001w,10/g,fp,0.5,0.5/fq,avif,40' | seed options comma
         printf '"%s:"\n' "$n"
     done
     for v in fit fill fill-down force auto ce no so ea we noea nowe soea sowe sm fp re \
-        jpg jpeg png webp avif gif heic tiff bmp ico svg plain insecure; do
+        jpg jpeg png webp avif gif heic tiff bmp ico svg plain insecure best none dssim ml; do
         printf '"%s"\n' "$v"
     done
 } >"$here/options.dict"

@@ -549,6 +549,10 @@ if [ "$host" = nginx ]; then
         IMGPROXY_KEY=736563726574 IMGPROXY_SALT=68656C6C6F IMGFCGI_PLAYGROUND_ORIGIN="http://127.0.0.1:$origin_port/"
     nginx_front front-pg imgfcgi-pg
     pg_port=$front_port
+    # format:best and autoquality (test_bestfmt.py): debug logging shows every encode; WebP by Accept.
+    spawn_unix imgfcgi-bf "${common_env[@]}" IMGFCGI_LOG_LEVEL=debug IMGPROXY_AUTO_WEBP=true
+    nginx_front front-bf imgfcgi-bf
+    bf_port=$front_port
     # tests/hostile/bounded.py: the default settings but for the deadline and IMGFCGI_MEMORY_BUDGET=auto.
     spawn_unix imgfcgi-bd IMGPROXY_LOCAL_FILESYSTEM_ROOT="$root" IMGFCGI_LOG_LEVEL=info \
         IMGPROXY_TIMEOUT=10 IMGFCGI_MEMORY_BUDGET=auto
@@ -635,6 +639,8 @@ if [ "$host" = nginx ]; then
     env "${it_env[@]}" IT_CONF_FRONT="http://127.0.0.1:$front7_port" \
         IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
         python3 "$here/test_conformance.py" "$@" || status=1
+    env "${it_env[@]}" IT_BF_FRONT="http://127.0.0.1:$bf_port" IT_BF_LOG="$tmp/imgfcgi-bf.log" \
+        IT_BF_RESULT="$tmp/result-bestfmt" python3 "$here/test_bestfmt.py" "$@" || status=1
     # Colour management against LittleCMS, on the conformance instance (maf allowed).
     env "${it_env[@]}" IT_COLOUR_FRONT="http://127.0.0.1:$front7_port" \
         IT_COLOUR_RESULT="$tmp/result-colour" python3 "$here/test_colour.py" "$@" || status=1
