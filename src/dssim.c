@@ -10,10 +10,20 @@
 
 #define HALF (DSSIM_WINDOW / 2)
 #define SIGMA 1.5
-#define C1 ((0.01 * 100.0) * (0.01 * 100.0))
-#define C2 ((0.03 * 100.0) * (0.03 * 100.0))
+/* The channels are scaled to 0..1 (below), so SSIM's constants are those of a range of 1. */
+#define C1 (0.01 * 0.01)
+#define C2 (0.03 * 0.03)
 /* The five windowed sums of a pixel: x, y, x^2, y^2, xy. */
 #define NSUMS 5
+/*
+ * Each channel scaled to 0..1 by the extent of the sRGB gamut in it: L* 0..100,
+ * a* -86.185..98.254, b* -107.863..94.482. a* and b* are signed and sit near
+ * 0 in grey areas, where SSIM's luminance term would turn a difference of a
+ * fraction of a unit into a large dissimilarity.
+ */
+static const double chan_offset[3] = {0.0, 86.185, 107.863};
+static const double chan_scale[3] = {1.0 / 100.0, 1.0 / 184.439, 1.0 / 202.345};
+
 /* Rows between two looks at the deadline. */
 #define DEADLINE_ROWS 32
 
@@ -57,7 +67,8 @@ static double channel_ssim(const float *a, const float *b, int w, int h, int c, 
             const float *pb = b + ((size_t)y * (size_t)w + (size_t)x) * 3 + c;
 
             for (int k = 0; k < DSSIM_WINDOW; k++) {
-                double va = pa[(size_t)k * 3], vb = pb[(size_t)k * 3];
+                double va = (pa[(size_t)k * 3] + chan_offset[c]) * chan_scale[c];
+                double vb = (pb[(size_t)k * 3] + chan_offset[c]) * chan_scale[c];
 
                 s[0] += wt[k] * va;
                 s[1] += wt[k] * vb;

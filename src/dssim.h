@@ -5,8 +5,10 @@
  * The definition (docs/best-format.md has it with the reasons):
  *
  *   Both images are converted to CIE L*a*b* (D65 white) by libvips; alpha
- *   is ignored. For each channel c of L*, a*, b* and each pixel whose 11x11
- *   window lies wholly inside the image (no edge padding), with Gaussian
+ *   is ignored. Each channel is scaled to 0..1 by the sRGB gamut's extent in
+ *   it: L* / 100, (a* + 86.185) / 184.439, (b* + 107.863) / 202.345. For each
+ *   channel and each pixel whose 11x11 window lies wholly inside the image
+ *   (no edge padding), with Gaussian
  *   weights w (sigma 1.5, the 11 weights of one axis normalised to sum 1,
  *   the window their outer product):
  *
@@ -14,7 +16,7 @@
  *     vx = sum w x^2 - mx^2 vy = sum w y^2 - my^2   cxy = sum w x y - mx my
  *     ssim = (2 mx my + C1) (2 cxy + C2) / ((mx^2 + my^2 + C1) (vx + vy + C2))
  *
- *   with C1 = (0.01 * 100)^2 and C2 = (0.03 * 100)^2 (100: the range of L*).
+ *   with C1 = 0.01^2 and C2 = 0.03^2 (the scaled channels' range is 1).
  *   SSIM is the mean of ssim over those pixels, averaged over the three
  *   channels with equal weights, and DSSIM = 1 / SSIM - 1: 0 for identical
  *   images, growing as they differ.

@@ -50,12 +50,13 @@ static void test_dssim_identical_and_small(void **state)
 
 /*
  * Flat images: every window's variances are 0, so ssim is the luminance term
- * (2 m1 m2 + C1) / (m1^2 + m2^2 + C1) with C1 = 1; a* and b* equal give 1.
+ * (2 m1 m2 + C1) / (m1^2 + m2^2 + C1) with C1 = 0.0001 on L* / 100; a* and b*
+ * equal give 1.
  */
 static void test_dssim_flat_exact(void **state)
 {
     float *a = flat_lab(16, 16, 50, 0, 0), *b = flat_lab(16, 16, 60, 0, 0);
-    double l = (2.0 * 50 * 60 + 1) / (50.0 * 50 + 60.0 * 60 + 1);
+    double l = (2.0 * 0.5 * 0.6 + 1e-4) / (0.5 * 0.5 + 0.6 * 0.6 + 1e-4);
     double ssim = (l + 1 + 1) / 3;
 
     (void)state;
