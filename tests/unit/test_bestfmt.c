@@ -15,6 +15,7 @@
 #include "bestfmt.h"
 #include "config.h"
 #include "dssim.h"
+#include "estimate.h"
 #include "options.h"
 #include "process.h"
 #include "save.h"
@@ -345,6 +346,36 @@ static void test_options(void **state)
     }
 }
 
+/* The memory estimate counts the copy, the kept encodings and, for dssim, the L*a*b* images. */
+static void test_estimate(void **state)
+{
+    struct estimate_header h = {.type = IMGTYPE_JPEG,
+                                .width = 4000,
+                                .height = 3000,
+                                .bands = 3,
+                                .sample_bytes = 1,
+                                .pages = 1,
+                                .orientation = 1};
+    struct procopts po;
+    struct estimate plain_est, best_est, dssim_est;
+
+    (void)state;
+    options_init(&po);
+    po.width = 1000;
+    estimate_compute(&h, 1000000, &po, IMGTYPE_JPEG, &plain_est);
+    assert_false(plain_est.reasons & ESTIMATE_MULTI_ENC);
+    po.best_format = true;
+    estimate_compute(&h, 1000000, &po, IMGTYPE_JPEG, &best_est);
+    assert_true(best_est.reasons & ESTIMATE_MULTI_ENC);
+    /* The 1000x750 result in memory and two encodings of at most its raw size. */
+    assert_true(best_est.in_memory >= plain_est.in_memory + 3 * 1000 * 750 * 3);
+    po.best_format = false;
+    po.aq_method = AQ_DSSIM;
+    estimate_compute(&h, 1000000, &po, IMGTYPE_JPEG, &dssim_est);
+    assert_true(dssim_est.reasons & ESTIMATE_MULTI_ENC);
+    assert_true(dssim_est.in_memory >= best_est.in_memory + 28 * 1000 * 750);
+}
+
 /* ----------------------------------------------------------- candidates */
 
 static bool has(const struct bestfmt_candidate *c, size_t n, enum imgtype t, enum save_variant v)
@@ -639,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_better),
         cmocka_unit_test_setup(test_range_and_applies, tu_cfg_reset),
         cmocka_unit_test_setup(test_options, tu_cfg_reset),
+        cmocka_unit_test_setup(test_estimate, tu_cfg_reset),
         cmocka_unit_test_setup(test_candidates, tu_cfg_reset),
         cmocka_unit_test_setup(test_formats, tu_cfg_reset),
         cmocka_unit_test_setup(test_complexity, tu_cfg_reset),
