@@ -118,6 +118,8 @@ request raw "/insecure/raw:1/plain/http://o/a.jpg" "Cookie: a=b\n" a.jpg
 request bmp "/insecure/ex:1/w:14/h:14/plain/http://o/a.bmp@png" "" a.bmp
 request etag "/insecure/fn:x/att:1/cb:1/exp:99/plain/http://o/a.png" "If-Modified-Since: Mon, 01 Jan 2024 00:00:00 GMT\n" a.png
 request meta "/insecure/pr:small/plain/http://o/a.jpg" "X-Forwarded-Host: h\nX-Forwarded-Proto: https\n" a.jpg
+request best "/insecure/w:30/f:best/plain/http://o/a.jpg" "Accept: image/webp\n" a.jpg
+request aq "/insecure/el:1/w:24/aq:dssim:0.02:10:95/plain/http://o/a.png@webp" "" a.png
 printf '/metrics\n\n' | seed request metrics
 # loaders: byte 0 even for jxlload, odd for heifload; JPEG XL lossy, lossless
 # and with alpha, HEIC (HEVC) with and without alpha, AVIF.
