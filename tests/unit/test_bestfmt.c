@@ -657,6 +657,35 @@ static int setup(void **state)
     return process_global_init("test_bestfmt");
 }
 
+/* A passed deadline allows no encode: nothing is encoded and the budget is untouched. */
+static void test_deadline_stops_encodes(void **state)
+{
+    VipsImage *img = test_image(64, 48, TEXTURED);
+    struct deadline dl;
+    struct encode_budget b = {.left = 8, .dl = &dl, .pixels = 64 * 48};
+    struct encoded out = {0};
+    struct procopts po;
+
+    (void)state;
+    deadline_start(&dl, deadline_now_ms() - 2000, 1000); /* ended a second ago */
+    assert_int_equal(autoq_encode_once(img, IMGTYPE_JPEG, SAVE_PLAIN, 80, true, &b, &out),
+                     AUTOQ_NO_BUDGET);
+    assert_null(out.data);
+    assert_int_equal(b.used, 0);
+    options_init(&po);
+    po.best_format = true;
+    assert_int_equal(bestfmt_encode(img, &po, NULL, false, true, IMGTYPE_JPEG, &b, &out),
+                     AUTOQ_NO_BUDGET);
+    assert_int_equal(b.used, 0);
+    /* With time left, the same budget encodes. */
+    deadline_start(&dl, deadline_now_ms(), 60000);
+    assert_int_equal(autoq_encode_once(img, IMGTYPE_JPEG, SAVE_PLAIN, 80, true, &b, &out), 0);
+    assert_int_equal(b.used, 1);
+    assert_int_equal(b.left, 7);
+    encoded_release(&out);
+    g_object_unref(img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -677,6 +706,7 @@ int main(void)
         cmocka_unit_test_setup(test_best_encode, tu_cfg_reset),
         cmocka_unit_test_setup(test_autoq_size_run, tu_cfg_reset),
         cmocka_unit_test_setup(test_autoq_dssim_run, tu_cfg_reset),
+        cmocka_unit_test_setup(test_deadline_stops_encodes, tu_cfg_reset),
     };
 
     return cmocka_run_group_tests(tests, setup, tu_cfg_teardown);
