@@ -568,6 +568,32 @@ static void test_best_encode(void **state)
     g_object_unref(noisy);
 }
 
+/* Over IMGPROXY_BEST_FORMAT_MAX_RESOLUTION: one encode, the first candidate the complexity leaves.
+ */
+static void test_best_max_resolution(void **state)
+{
+    VipsImage *flat = test_image(200, 150, FLAT), *noisy = test_image(200, 150, NOISY);
+    struct encode_budget b = {.left = 8, .pixels = 200 * 150};
+    struct encoded out = {0};
+    struct procopts po;
+
+    (void)state;
+    options_init(&po);
+    po.best_format = true;
+    cfg.best_format_max_resolution = 20000; /* 0.02 MP */
+    assert_int_equal(bestfmt_encode(noisy, &po, NULL, false, true, IMGTYPE_PNG, &b, &out), 0);
+    assert_int_equal(b.used, 1);
+    assert_int_equal(out.type, IMGTYPE_JPEG);
+    encoded_release(&out);
+    b = (struct encode_budget){.left = 8, .pixels = 200 * 150};
+    assert_int_equal(bestfmt_encode(flat, &po, NULL, false, true, IMGTYPE_JPEG, &b, &out), 0);
+    assert_int_equal(b.used, 1);
+    assert_int_equal(out.type, IMGTYPE_PNG);
+    encoded_release(&out);
+    g_object_unref(flat);
+    g_object_unref(noisy);
+}
+
 /* aq:size: the result fits the target, or it is at the minimum quality. */
 static void test_autoq_size_run(void **state)
 {
@@ -704,6 +730,7 @@ int main(void)
         cmocka_unit_test_setup(test_formats, tu_cfg_reset),
         cmocka_unit_test_setup(test_complexity, tu_cfg_reset),
         cmocka_unit_test_setup(test_best_encode, tu_cfg_reset),
+        cmocka_unit_test_setup(test_best_max_resolution, tu_cfg_reset),
         cmocka_unit_test_setup(test_autoq_size_run, tu_cfg_reset),
         cmocka_unit_test_setup(test_autoq_dssim_run, tu_cfg_reset),
         cmocka_unit_test_setup(test_deadline_stops_encodes, tu_cfg_reset),
