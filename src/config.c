@@ -202,6 +202,34 @@ static const struct conf_var vars[] = {
      "Content-Disposition: attachment instead of inline by default"},
     {"IMGPROXY_TTL", T_INT, OFF(ttl), 0, "31536000", 0, INT_MAX,
      "Cache-Control max-age of results, seconds"},
+    /* Best format and autoquality (docs/best-format.md) */
+    {"IMGPROXY_BEST_FORMAT_COMPLEXITY_THRESHOLD", T_DOUBLE, OFF(best_format_complexity_threshold),
+     0, "5.5", -1, 255000,
+     "format:best: below this complexity lossless formats are tried, above it lossy; 0 = try all"},
+    {"IMGPROXY_BEST_FORMAT_MAX_RESOLUTION", T_MEGAPIXELS, OFF(best_format_max_resolution), 0, "0",
+     -1, 0, "format:best: larger results get one format chosen by complexity, megapixels; 0 = off"},
+    {"IMGPROXY_BEST_FORMAT_BY_DEFAULT", T_BOOL, OFF(best_format_by_default), 0, "false", 0, 0,
+     "format:best whenever the URL names no format"},
+    {"IMGPROXY_BEST_FORMAT_ALLOW_SKIPS", T_BOOL, OFF(best_format_allow_skips), 0, "false", 0, 0,
+     "format:best still passes SVG and skip_processing sources through unprocessed"},
+    {"IMGPROXY_AUTOQUALITY_METHOD", T_STR, OFF(autoquality_method_name), 0, "none", 0, 0,
+     "autoquality method: none, size, dssim or ml (ml runs as dssim: no model is loaded)"},
+    {"IMGPROXY_AUTOQUALITY_TARGET", T_DOUBLE, OFF(autoquality_target), 0, "0.02", 0,
+     1000000000000000LL, "autoquality target: bytes for size, DSSIM for dssim and ml"},
+    {"IMGPROXY_AUTOQUALITY_MIN", T_INT, OFF(autoquality_min), 0, "70", 1, 100,
+     "lowest quality autoquality may choose"},
+    {"IMGPROXY_AUTOQUALITY_FORMAT_MIN", T_FORMATQ, OFF(autoquality_format_min), 0, "avif=60", 1,
+     100, "per-format lowest autoquality, format=q comma list"},
+    {"IMGPROXY_AUTOQUALITY_MAX", T_INT, OFF(autoquality_max), 0, "80", 1, 100,
+     "highest quality autoquality may choose"},
+    {"IMGPROXY_AUTOQUALITY_FORMAT_MAX", T_FORMATQ, OFF(autoquality_format_max), 0, "avif=65", 1,
+     100, "per-format highest autoquality, format=q comma list"},
+    {"IMGPROXY_AUTOQUALITY_ALLOWED_ERROR", T_DOUBLE, OFF(autoquality_allowed_error), 0, "0.001", -1,
+     1000, "dssim/ml: accepted distance of the result's DSSIM from the target"},
+    {"IMGPROXY_AUTOQUALITY_MAX_RESOLUTION", T_MEGAPIXELS, OFF(autoquality_max_resolution), 0, "0",
+     -1, 0, "results larger than this many megapixels skip autoquality; 0 = no limit"},
+    {"IMGFCGI_MAX_ENCODES", T_INT, OFF(max_encodes), 0, "8", 1, 64,
+     "encodes of one result that format:best and autoquality may make per request"},
 
     /* HTTP semantics */
     {"IMGPROXY_CACHE_CONTROL_PASSTHROUGH", T_BOOL, OFF(cache_control_passthrough), 0, "false", 0, 0,
@@ -975,6 +1003,37 @@ static int load_choices(struct config *c, char *err, size_t errlen)
     return 0;
 }
 
+int config_aq_method(const char *s, size_t len)
+{
+    static const char *const names[] = {
+        [AQ_NONE] = "none", [AQ_SIZE] = "size", [AQ_DSSIM] = "dssim", [AQ_ML] = "ml"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The autoquality method by name, and quality bounds that leave a range. */
+static int check_autoquality(struct config *c, char *err, size_t errlen)
+{
+    int m = config_aq_method(c->autoquality_method_name, strlen(c->autoquality_method_name));
+
+    if (m < 0) {
+        snprintf(err, errlen, "IMGPROXY_AUTOQUALITY_METHOD=\"%s\": must be none, size, dssim or ml",
+                 c->autoquality_method_name);
+        return -1;
+    }
+    c->autoquality_method = (enum aq_method)m;
+    if (c->autoquality_min > c->autoquality_max) {
+        snprintf(err, errlen,
+                 "IMGPROXY_AUTOQUALITY_MIN (%d) is above IMGPROXY_AUTOQUALITY_MAX (%d)",
+                 c->autoquality_min, c->autoquality_max);
+        return -1;
+    }
+    return 0;
+}
+
 int config_load(struct config *c, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
@@ -988,6 +1047,8 @@ int config_load(struct config *c, char *err, size_t errlen)
     if (derive_threads(c, err, errlen) < 0)
         return -1;
     if (load_choices(c, err, errlen) < 0)
+        return -1;
+    if (check_autoquality(c, err, errlen) < 0)
         return -1;
     read_allocator_env(c);
     if (c->graceful_stop_timeout == 0)

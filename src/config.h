@@ -15,6 +15,9 @@ struct bytes {
     size_t len;
 };
 
+/* Autoquality methods (IMGPROXY_AUTOQUALITY_METHOD, the `aq` option's first argument). */
+enum aq_method { AQ_NONE = 0, AQ_SIZE, AQ_DSSIM, AQ_ML };
+
 /* A list of strings from a comma-separated variable. */
 struct strlist {
     char **items;
@@ -95,6 +98,20 @@ struct config {
     bool disable_shrink_on_load;  /* IMGPROXY_DISABLE_SHRINK_ON_LOAD */
     bool return_attachment;       /* IMGPROXY_RETURN_ATTACHMENT */
     int ttl;                      /* IMGPROXY_TTL, seconds */
+    /* Best format and autoquality (docs/best-format.md) */
+    double best_format_complexity_threshold; /* IMGPROXY_BEST_FORMAT_COMPLEXITY_THRESHOLD */
+    long long best_format_max_resolution;    /* IMGPROXY_BEST_FORMAT_MAX_RESOLUTION, px; 0 = off */
+    bool best_format_by_default;             /* IMGPROXY_BEST_FORMAT_BY_DEFAULT */
+    bool best_format_allow_skips;            /* IMGPROXY_BEST_FORMAT_ALLOW_SKIPS */
+    char *autoquality_method_name;           /* IMGPROXY_AUTOQUALITY_METHOD, as written */
+    enum aq_method autoquality_method;       /* ... and parsed by config_load() */
+    double autoquality_target;               /* IMGPROXY_AUTOQUALITY_TARGET */
+    int autoquality_min, autoquality_max;    /* IMGPROXY_AUTOQUALITY_MIN / _MAX */
+    int autoquality_format_min[IMGTYPE_COUNT]; /* IMGPROXY_AUTOQUALITY_FORMAT_MIN; 0 = _MIN */
+    int autoquality_format_max[IMGTYPE_COUNT]; /* IMGPROXY_AUTOQUALITY_FORMAT_MAX; 0 = _MAX */
+    double autoquality_allowed_error;          /* IMGPROXY_AUTOQUALITY_ALLOWED_ERROR */
+    long long autoquality_max_resolution; /* IMGPROXY_AUTOQUALITY_MAX_RESOLUTION, px; 0 = off */
+    int max_encodes;                      /* IMGFCGI_MAX_ENCODES: encodes of one result */
 
     /* The encoder settings jpeg_options, png_options, webp_options and avif_options override. */
     bool jpeg_no_subsample;        /* IMGPROXY_JPEG_NO_SUBSAMPLE */
@@ -200,6 +217,12 @@ int config_choice(const char *const *names, const char *s);
  * bytes). On failure c holds partial values; call config_release() anyway.
  */
 int config_load(struct config *c, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * The autoquality method called s (len bytes: "none", "size", "dssim",
+ * "ml"); -1 when there is none of that name.
+ */
+int config_aq_method(const char *s, size_t len);
 
 /* Frees everything config_load() allocated in c; c may be partially loaded. */
 void config_release(struct config *c);

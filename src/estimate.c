@@ -30,7 +30,11 @@
  *                  output copies, float when premultiplied) plus the blur
  *                  window;
  *                animation: n frames, each through the pipeline, joined;
- *                max_bytes: the result, plus each encoded attempt.
+ *                max_bytes: the result, plus each encoded attempt;
+ *                format:best and autoquality: the result, the encoding
+ *                  kept and the one being made (each at most the raw
+ *                  result), and for autoquality's dssim two L*a*b* float
+ *                  copies of the result and the decoded attempt.
  *              They add up: each copy is made while the previous is alive.
  *   encoder    the saver: JPEG streams (4 KB chunks) but keeps every DCT
  *              coefficient (3 B/px at 4:2:0, 6 at 4:4:4 for Q >= 90) when
@@ -62,6 +66,8 @@
 #include <vips/vips.h>
 
 #include "adjust.h"
+#include "autoq.h"
+#include "bestfmt.h"
 #include "config.h"
 #include "estimate.h"
 #include "geometry.h"
@@ -103,6 +109,8 @@
 #define EST_HEIC_BPP 26.0
 #define EST_GIF_BPP 8.0
 #define EST_PNG_PALETTE_BPP 10.0
+/* autoquality dssim: two images of 3 floats a pixel, and the decoded attempt. */
+#define EST_DSSIM_BPP 28.0
 #define EST_JPEG_STREAM (0.1 * MB)
 /*
  * The sum above is fitted to the measured peak; the peak itself varies from
@@ -357,6 +365,26 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
         est->reasons |= ESTIMATE_FIT_BYTES;
     }
 
+    if (bestfmt_wanted(po) || autoq_applies(po, out_type, (long long)(in.out_px * in.frames))) {
+        /*
+         * Encodes run one after the other, so the costliest encoder counts,
+         * not their sum; the result sits in memory for all of them.
+         */
+        double px = in.out_px * in.frames, raw = px * in.out_bands;
+
+        if (bestfmt_wanted(po)) {
+            enum imgtype f[IMGTYPE_COUNT + 3];
+            size_t nf = bestfmt_formats(NULL, f, sizeof(f) / sizeof(f[0]));
+
+            for (size_t i = 0; i < nf; i++)
+                enc = fmax(enc, encoder_bytes(f[i], in.out_px, in.out_bands,
+                                              options_quality(po, f[i]), in.frames, &po->enc));
+        }
+        in_mem += raw + 2.0 * raw;
+        if (po->aq_method == AQ_DSSIM || po->aq_method == AQ_ML)
+            in_mem += px * EST_DSSIM_BPP;
+        est->reasons |= ESTIMATE_MULTI_ENC;
+    }
     est->fixed = clamp_size(EST_FIXED * EST_MARGIN);
     est->stream = clamp_size(stream * EST_MARGIN);
     est->in_memory = clamp_size(in_mem * EST_MARGIN);

@@ -60,6 +60,7 @@ struct estimate {
 #define ESTIMATE_WHOLE_ENC                                                                         \
     0x20u /* encoder holds the whole frame (WebP, AVIF, HEIC, JPEG XL, GIF, TIFF, PNG palette) */
 #define ESTIMATE_FIT_BYTES 0x40u /* max_bytes: result in memory, encoded several times */
+#define ESTIMATE_MULTI_ENC 0x80u /* format:best, autoquality: result in memory, several encodes */
 
 /*
  * Reads the header of the source (data/len, borrowed, type already sniffed)

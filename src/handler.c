@@ -601,6 +601,8 @@ static int pass_through(struct image_req *ir)
     const unsigned char *data = src->body.data;
     size_t len = src->body.len;
     enum imgtype type;
+    /* format:best processes every source unless IMGPROXY_BEST_FORMAT_ALLOW_SKIPS. */
+    bool may_skip = !po->best_format || cfg.best_format_allow_skips;
 
     ir->process_start_us = deadline_now_us();
     type = imagetype_sniff(data, len, (size_t)cfg.max_svg_check_bytes);
@@ -618,10 +620,11 @@ static int pass_through(struct image_req *ir)
     if (po->max_src_file_size > 0 && len > (size_t)po->max_src_file_size)
         return err_set(ir->e, ERR_SOURCE_TYPE, "Source image file is too big");
     /* skip_processing for this source type: the source bytes as they are. */
-    if (po->skip_processing[type] && (po->format == IMGTYPE_UNKNOWN || po->format == type))
+    if (po->skip_processing[type] && (po->format == IMGTYPE_UNKNOWN || po->format == type) &&
+        may_skip)
         return pass_bytes(ir, imagetype_mime(type), data, len);
     /* SVG stays SVG unless another format is asked for: sanitised, not rasterised. */
-    if (type == IMGTYPE_SVG && !cfg.always_rasterize_svg &&
+    if (type == IMGTYPE_SVG && !cfg.always_rasterize_svg && may_skip &&
         (po->format == IMGTYPE_UNKNOWN || po->format == IMGTYPE_SVG)) {
         /* style: its CSS goes in first, so the sanitiser sees the document as served. */
         if (po->style[0] != '\0') {

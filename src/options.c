@@ -51,6 +51,10 @@ void options_init(struct procopts *po)
     po->enforce_thumbnail = cfg.enforce_thumbnail;
     memcpy(po->skip_processing, cfg.skip_processing, sizeof(po->skip_processing));
     po->wm_gravity.type = GRAV_CENTER;
+    po->best_format = cfg.best_format_by_default;
+    po->aq_method = (int)cfg.autoquality_method;
+    po->aq_target = cfg.autoquality_target;
+    po->aq_allowed_error = cfg.autoquality_allowed_error;
     po->max_src_resolution = cfg.max_src_resolution;
     po->max_src_file_size = cfg.max_src_file_size;
     po->max_animation_frames = cfg.max_animation_frames;
@@ -266,9 +270,15 @@ int options_apply_format(struct procopts *po, const char *ext, size_t len, struc
 {
     enum imgtype t = imagetype_from_name(ext, len);
 
+    if (len == 4 && memcmp(ext, "best", 4) == 0) {
+        po->best_format = true;
+        po->format = IMGTYPE_UNKNOWN;
+        return 0;
+    }
     if (t == IMGTYPE_UNKNOWN)
         return err_set(e, ERR_INVALID_URL, "Invalid image format: %.*s", (int)len, ext);
     po->format = t;
+    po->best_format = false;
     return 0;
 }
 
@@ -698,6 +708,45 @@ static int opt_watermark(const struct option_call *c)
     if (r == 0)
         r = wm_float(c, 4, "scale", 0, &po->wm_scale);
     return r;
+}
+
+/*
+ * autoquality:method:target:min_quality:max_quality:allowed_error; an empty
+ * or missing part keeps what the settings (or an earlier option) gave.
+ */
+static int opt_autoquality(const struct option_call *c)
+{
+    const struct args *a = c->a;
+    struct procopts *po = c->po;
+    double v;
+    int q;
+
+    if (a->v[0][0] != '\0') {
+        int m = config_aq_method(a->v[0], strlen(a->v[0]));
+
+        if (m < 0)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid autoquality method: %s", a->v[0]);
+        po->aq_method = m;
+    }
+    if (a->n > 1 && a->v[1][0] != '\0') {
+        if (parse_float(a->v[1], &v) < 0 || v < 0)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid autoquality target: %s", a->v[1]);
+        po->aq_target = v;
+    }
+    for (size_t i = 2; i < 4 && i < a->n; i++) {
+        if (a->v[i][0] == '\0')
+            continue;
+        if (parse_int(a->v[i], &q) < 0 || q < 1 || q > 100)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid autoquality %s quality: %s",
+                           i == 2 ? "min" : "max", a->v[i]);
+        *(i == 2 ? &po->aq_min : &po->aq_max) = q;
+    }
+    if (a->n > 4 && a->v[4][0] != '\0') {
+        if (parse_float(a->v[4], &v) < 0 || v < 0)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid autoquality allowed error: %s", a->v[4]);
+        po->aq_allowed_error = v;
+    }
+    return 0;
 }
 
 static int opt_preset(const struct option_call *c)
@@ -1146,6 +1195,7 @@ static const struct option_def option_defs[] = {
     {"avif_options", {"avifo", NULL}, 1, 1, "avif options", 0, 0, opt_avif_options},
     {"color_profile", {"cp", "icc"}, 1, 1, NULL, 0, 0, opt_color_profile},
     {"style", {"st", "stl"}, 1, 1, NULL, 0, 0, opt_style},
+    {"autoquality", {"aq", NULL}, 1, 5, "autoquality", 0, 0, opt_autoquality},
     /* The security options. */
     {"max_src_resolution", {"msr", NULL}, 1, 1, NULL, SEC, PO(max_src_resolution), set_megapixels},
     {"max_src_file_size", {"msfs", NULL}, 1, 1, NULL, SEC | OPT_LLONG,
@@ -1408,6 +1458,12 @@ static const struct canon_field canon_fields[] = {
     CF(wm_opacity, CK_DOUBLE),
     CF(wm_gravity, CK_GRAVITY),
     CF(wm_scale, CK_DOUBLE),
+    CF(best_format, CK_BOOL),
+    CF(aq_method, CK_INT),
+    CF(aq_target, CK_DOUBLE),
+    CF(aq_min, CK_INT),
+    CF(aq_max, CK_INT),
+    CF(aq_allowed_error, CK_DOUBLE),
     CF(max_src_resolution, CK_LLONG),
     CF(max_src_file_size, CK_LLONG),
     CF(max_animation_frames, CK_INT),

@@ -86,6 +86,12 @@ struct procopts {
     double wm_opacity;         /* 0 = no watermark */
     struct gravity wm_gravity; /* compass types or GRAV_REPLICATE */
     double wm_scale;
+    /* format:best, autoquality (docs/best-format.md) */
+    bool best_format;        /* f:best, @best; default IMGPROXY_BEST_FORMAT_BY_DEFAULT */
+    int aq_method;           /* enum aq_method (config.h); default IMGPROXY_AUTOQUALITY_METHOD */
+    double aq_target;        /* bytes (size) or DSSIM (dssim, ml) */
+    int aq_min, aq_max;      /* 1..100; 0 = the IMGPROXY_AUTOQUALITY_(FORMAT_)MIN/MAX settings */
+    double aq_allowed_error; /* dssim, ml */
     /* security options: start from config, only changed when allowed */
     long long max_src_resolution;
     long long max_src_file_size;
@@ -151,7 +157,10 @@ int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep
 int options_apply_preset(struct procopts *po, const char *name, size_t len, char sep,
                          struct errinfo *e) __attribute__((warn_unused_result));
 
-/* Applies a URL extension or `format` argument ("webp"); 0 or ERR_INVALID_URL. */
+/*
+ * Applies a URL extension or `format` argument ("webp"); "best" asks for
+ * format:best (po->format stays IMGTYPE_UNKNOWN). 0 or ERR_INVALID_URL.
+ */
 int options_apply_format(struct procopts *po, const char *ext, size_t len, struct errinfo *e)
     __attribute__((warn_unused_result));
 

@@ -8,6 +8,8 @@
 
 #include "adjust.h"
 #include "animation.h"
+#include "autoq.h"
+#include "bestfmt.h"
 #include "colour.h"
 #include "config.h"
 #include "encbound.h"
@@ -42,6 +44,8 @@ struct process_job {
     struct watch watch;
     /* Set when a loader of the job fails to decode pixels: a broken source. */
     struct vipsop_decode decode;
+    /* format:best or autoquality: the result, encoded before the headers (else empty). */
+    struct encoded ahead;
 };
 
 /* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
@@ -835,6 +839,48 @@ static int strip(struct build *b)
     return ret;
 }
 
+/*
+ * format:best and autoquality (bestfmt.h, autoq.h): the result is encoded
+ * here, before any header is sent, because the encodes decide the format
+ * (Content-Type) and the bytes; the pipeline is computed once into memory
+ * and every encode reads that copy. The bytes wait in the job for
+ * process_save(). At most IMGFCGI_MAX_ENCODES encodes, each checked
+ * against the deadline first.
+ */
+static int encode_ahead(struct build *b)
+{
+    const struct procopts *po = b->po;
+    struct process_job *job = b->job;
+    long long px = (long long)vips_image_get_width(b->img) * vips_image_get_height(b->img);
+    struct encode_budget budget = {
+        .left = cfg.max_encodes, .dl = &job->watch.dl, .pixels = px, .so = &po->enc};
+    bool best = bestfmt_wanted(po), strip_saver;
+    int r, ret;
+
+    if (!best && !autoq_applies(po, b->out_type, px))
+        return 0;
+    ret = apply(b, &b->img, watch_copy_memory(b->img), "Can't process the image");
+    if (ret < 0)
+        return ret;
+    strip_saver = po->strip_metadata && !metadata_any(b->img);
+    if (best)
+        r = bestfmt_encode(b->img, po, b->accept, b->animated, strip_saver, b->out_type, &budget,
+                           &job->ahead);
+    else
+        r = autoq_run(b->img, b->out_type, SAVE_PLAIN, po, AQ_NONE, -1, 0, 0, strip_saver, &budget,
+                      &job->ahead);
+    if (r != 0 && (r == AUTOQ_NO_BUDGET || watch_reason(&job->watch) == WATCH_DEADLINE)) {
+        vipsop_discard();
+        return err_set(b->e, ERR_TIMEOUT,
+                       "Timeout: IMGPROXY_TIMEOUT (%d s) left no time to encode the result",
+                       cfg.timeout);
+    }
+    if (r != 0)
+        return vipsop_fail(b->e, vipsop_stage_after_load(&job->decode), "Can't save the result");
+    b->out_type = job->ahead.type;
+    return 0;
+}
+
 /* Hands the finished pipeline to the job and reports its result. */
 static void fill_job(struct build *b)
 {
@@ -859,7 +905,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                     const struct deadline *dl, struct process_info *info, struct errinfo *e)
 {
     static int (*const phases[])(struct build *) = {
-        load_source, load_animation, trim, choose_output, shrink_on_load, run_transform, strip,
+        load_source,    load_animation, trim,  choose_output,
+        shrink_on_load, run_transform,  strip, encode_ahead,
     };
     struct build b = {.data = data,
                       .len = len,
@@ -909,6 +956,7 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     if (b.img != NULL)
         g_object_unref(b.img);
     buf_release(&b.job->styled);
+    encoded_release(&b.job->ahead);
     free(b.job);
     return ret;
 }
@@ -967,7 +1015,9 @@ int process_save(struct process_job *job, process_write_fn write, void *ctx, str
     t = VIPS_TARGET(target);
     g_signal_connect(target, "write", G_CALLBACK(on_target_write), &s);
     tsan_release(&s);
-    if (job->max_bytes > 0)
+    if (job->ahead.data != NULL)
+        r = vips_target_write(t, job->ahead.data, job->ahead.len) == 0 ? 0 : -1;
+    else if (job->max_bytes > 0)
         r = save_image_fit_opts(job->img, job->out_type, job->quality, job->strip, job->max_bytes,
                                 &job->enc, t);
     else
@@ -1003,6 +1053,7 @@ void process_job_free(struct process_job *job)
         return;
     if (job->img != NULL)
         g_object_unref(job->img);
+    encoded_release(&job->ahead);
     tsan_acquire(&job->watch); /* the last eval report on a libvips thread */
     buf_release(&job->styled);
     free(job);

@@ -263,6 +263,53 @@ int save_image_opts(VipsImage *img, enum imgtype t, int q, bool strip, const str
     return r;
 }
 
+int save_image_as(VipsImage *img, enum imgtype t, int q, bool strip, enum save_variant v,
+                  const struct save_opts *so, VipsTarget *target)
+{
+    struct save_opts o;
+
+    if (so != NULL)
+        o = *so;
+    else
+        save_opts_init(&o);
+    if (v == SAVE_LOSSLESS)
+        o.webp_compression = WEBP_LOSSLESS;
+    if (v == SAVE_PALETTE) {
+        o.png_quantize = true;
+        o.png_quantization_colors = 256;
+    }
+    return save_image_opts(img, t, q, strip, &o, target);
+}
+
+int save_to_memory(VipsImage *img, enum imgtype t, int q, bool strip, enum save_variant v,
+                   const struct save_opts *so, void **data, size_t *len)
+{
+    VipsTarget *m = vips_target_new_to_memory();
+    VipsBlob *blob = NULL;
+    const void *d;
+    int r = -1;
+
+    *data = NULL;
+    *len = 0;
+    if (m == NULL)
+        return -1;
+    if (save_image_as(img, t, q, strip, v, so, m) != 0 || vips_target_end(m) != 0)
+        goto out;
+    g_object_get(m, "blob", &blob, NULL);
+    d = blob != NULL ? vips_blob_get(blob, len) : NULL;
+    if (d == NULL) {
+        vips_error("imgfcgi", "the %s saver wrote nothing", imagetype_name(t));
+        goto out;
+    }
+    *data = g_memdup2(d, *len);
+    r = 0;
+out:
+    if (blob != NULL)
+        vips_area_unref(VIPS_AREA(blob));
+    g_object_unref(m);
+    return r;
+}
+
 /*
  * max_bytes (imgproxy saveImageToFitBytes): encode to memory, lower the
  * quality by how far off the size is, stop at the limit or at quality 10.

@@ -53,6 +53,26 @@ int save_image_fit_opts(VipsImage *img, enum imgtype t, int quality, bool strip,
 int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *target)
     __attribute__((warn_unused_result));
 
+/* How save_image_as() encodes: as save_image() does, or one of format:best's variants. */
+enum save_variant {
+    SAVE_PLAIN = 0, /* save_image(): the settings' encoding */
+    SAVE_LOSSLESS,  /* WebP: lossless (other formats: plain) */
+    SAVE_PALETTE,   /* PNG: quantised to a palette of up to 256 colours (others: plain) */
+};
+
+/* save_image_opts() with so (NULL: the settings' encoding) changed by the variant v. */
+int save_image_as(VipsImage *img, enum imgtype t, int q, bool strip, enum save_variant v,
+                  const struct save_opts *so, VipsTarget *target)
+    __attribute__((warn_unused_result));
+
+/*
+ * save_image_as() into memory: on success *data (caller frees with g_free())
+ * and *len hold the encoded file. Returns 0 or -1 (libvips error buffer set).
+ */
+int save_to_memory(VipsImage *img, enum imgtype t, int q, bool strip, enum save_variant v,
+                   const struct save_opts *so, void **data, size_t *len)
+    __attribute__((warn_unused_result));
+
 /*
  * max_bytes (imgproxy saveImageToFitBytes): encodes to memory, lowering the
  * quality from `quality` until the result is at most max_bytes or the quality

@@ -557,6 +557,10 @@ if [ "$host" = nginx ]; then
         IMGPROXY_MAX_SRC_FILE_SIZE=20000000
     nginx_front front-info imgfcgi-info
     info_port=$front_port
+    # format:best and autoquality (test_bestfmt.py): debug logging shows every encode; WebP by Accept.
+    spawn_unix imgfcgi-bf "${common_env[@]}" IMGFCGI_LOG_LEVEL=debug IMGPROXY_AUTO_WEBP=true
+    nginx_front front-bf imgfcgi-bf
+    bf_port=$front_port
     # tests/hostile/bounded.py: the default settings but for the deadline and IMGFCGI_MEMORY_BUDGET=auto.
     spawn_unix imgfcgi-bd IMGPROXY_LOCAL_FILESYSTEM_ROOT="$root" IMGFCGI_LOG_LEVEL=info \
         IMGPROXY_TIMEOUT=10 IMGFCGI_MEMORY_BUDGET=auto
@@ -643,6 +647,8 @@ if [ "$host" = nginx ]; then
     env "${it_env[@]}" IT_CONF_FRONT="http://127.0.0.1:$front7_port" \
         IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
         python3 "$here/test_conformance.py" "$@" || status=1
+    env "${it_env[@]}" IT_BF_FRONT="http://127.0.0.1:$bf_port" IT_BF_LOG="$tmp/imgfcgi-bf.log" \
+        IT_BF_RESULT="$tmp/result-bestfmt" python3 "$here/test_bestfmt.py" "$@" || status=1
     # Colour management against LittleCMS, on the conformance instance (maf allowed).
     env "${it_env[@]}" IT_COLOUR_FRONT="http://127.0.0.1:$front7_port" \
         IT_COLOUR_RESULT="$tmp/result-colour" python3 "$here/test_colour.py" "$@" || status=1
