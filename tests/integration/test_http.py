@@ -394,7 +394,7 @@ error_case("local/symlink-dir-outside", plain("", "local:///outside-dir/secret.j
 # ---------------------------------------------------------------- invalid URLs -> 404
 
 error_case("invalid/unknown-option", plain("foo:1", L), 404, body="Invalid URL")
-for _name, _opts in (("pro-option", "brightness:10"), ("bad-int", "rs:fit:abc:300"),
+for _name, _opts in (("ml-option", "bd:10"), ("bad-int", "rs:fit:abc:300"),
                      ("negative-width", "w:-1"), ("quality-101", "q:101"), ("resizing-type", "rt:stretch"),
                      ("gravity", "g:xx"), ("gravity-sm-args", "g:sm:1:1"), ("gravity-fp-args", "g:fp:0.5"),
                      ("extend-gravity-sm", "ex:1:sm"), ("dpr-zero", "dpr:0"), ("zoom-zero", "z:0"),
