@@ -162,6 +162,7 @@ struct build {
     bool animated, alpha;
     struct geom_plan plan;
     enum imgtype out_type;
+    bool chained; /* a pipeline after the first of a chain: the input is the previous result */
 };
 
 /*
@@ -562,7 +563,8 @@ static int finish(struct build *b, VipsImage **img)
                  imagetype_name(b->out_type), iw, ih, fw, fh);
         ret = apply(b, img, resize_to(*img, fw, fh), "Can't fit the result size");
     }
-    if (ret == 0 && (po->flatten || !imagetype_supports_alpha(b->out_type)))
+    /* In a chain, the format's flatten waits for the last pipeline. */
+    if (ret == 0 && (po->flatten || (po->next == NULL && !imagetype_supports_alpha(b->out_type))))
         ret = apply(b, img, filters_flatten(*img, po->background), "Can't flatten");
     if (ret == 0 && po->wm_opacity > 0 && watermark_available())
         ret = apply(b, img, watermark_apply(*img, po, b->plan.dpr_scale),
@@ -741,7 +743,7 @@ static int choose_output(struct build *b)
     const struct procopts *po = b->po;
     int ret;
 
-    geom_plan(&b->plan, b->w, b->h, b->orientation, b->src_type == IMGTYPE_SVG, po);
+    geom_plan(&b->plan, b->w, b->h, b->orientation, b->src_type == IMGTYPE_SVG && !b->chained, po);
     b->alpha = plan_alpha(vips_image_hasalpha(b->img), po, &b->plan);
     b->out_type = plan_format(po, b->src_type, b->alpha, b->animated, b->accept);
     if (b->animated && !plan_can_animate(b->out_type)) {
@@ -756,7 +758,8 @@ static int choose_output(struct build *b)
     /* AVIF can't be smaller than 16 px on a side: PNG or JPEG instead, as imgproxy. */
     if (b->out_type == IMGTYPE_AVIF && (b->plan.out_w < 16 || b->plan.out_h < 16))
         b->out_type = b->alpha ? IMGTYPE_PNG : IMGTYPE_JPEG;
-    return bound_encode(b);
+    /* Only the last pipeline of a chain is encoded. */
+    return po->next != NULL ? 0 : bound_encode(b);
 }
 
 /* Shrink-on-load: the source loaded again, smaller, when the codec can decode it so. */
@@ -788,6 +791,35 @@ static int run_transform(struct build *b)
                        "Can't process the animation");
 }
 
+/*
+ * Chained pipelines (chain.h): each pipeline after the first runs trim,
+ * the plan and transform() again, on the previous pipeline's result as it
+ * stands in the same libvips graph: nothing is encoded or decoded between
+ * pipelines, and the source is not read again. The previous result is
+ * oriented and in sRGB already; an animation stays one strip of frames.
+ */
+static int run_chain(struct build *b)
+{
+    for (const struct procopts *p = b->po->next; p != NULL; p = p->next) {
+        int ret;
+
+        b->po = p;
+        b->chained = true;
+        b->orientation = 1;
+        b->vector_scale = 1.0;
+        b->w = vips_image_get_width(b->img);
+        b->h = b->animated ? vips_image_get_page_height(b->img) : vips_image_get_height(b->img);
+        ret = trim(b);
+        if (ret == 0)
+            ret = choose_output(b);
+        if (ret == 0)
+            ret = run_transform(b);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
 static int strip(struct build *b)
 {
     return apply(b, &b->img, strip_meta(b->img, b->po), "Can't strip metadata");
@@ -816,7 +848,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                     const struct deadline *dl, struct process_info *info, struct errinfo *e)
 {
     static int (*const phases[])(struct build *) = {
-        load_source, load_animation, trim, choose_output, shrink_on_load, run_transform, strip,
+        load_source,    load_animation, trim,      choose_output,
+        shrink_on_load, run_transform,  run_chain, strip,
     };
     struct build b = {.data = data,
                       .len = len,

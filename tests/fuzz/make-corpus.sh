@@ -38,6 +38,10 @@ printf '\012http://fuzz/*=http://x/${1}/a;local://*/*=http://${2}\n/img/insecure
     seed url replacements
 printf '\024/insecure/small:big/plain/http://x/a.jpg' | seed url only-presets
 printf '\037/img/insecure/rs,fit,1,1/plain/http://a/b.jpg@avif' | seed url comma-base
+# /enc/ (the documented AES-256 vector, split as imgproxy.rb splits it) and a chain.
+printf '\000/insecure/rs:fit:300:300/enc/p5VjorNdhs7mRRw8/gA9TWoRlGci3l1ku/zqN43UQlRaRIQ0qt/BKW3qFABIsx-ZRz_/cVc8iVTYbhsNsxNB/L1BHaQ.webp' |
+    seed url enc
+printf '\000/insecure/rs:fit:500:500/-/trim:10/-/plain/http://x/a.jpg' | seed url chain
 
 # Option segments from tests/unit/test_options.c, a few per seed.
 opts=(
@@ -58,6 +62,10 @@ done
 printf '\003small=rs:fit:1:1/q:2;loop=pr:loop/pr:small;x=fq:webp:1\npr:loop/pr:x/msr:2' |
     seed options presets
 printf '\001w,10/g,fp,0.5,0.5/fq,avif,40' | seed options comma
+printf '\003test=width:300/height:300/-/width:200/height:200/-/width:100/height:200\nwidth:400/-/preset:test/width:500/-/width:600/f:png' |
+    seed options chain
+printf '\002hs:sha256:0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef/fiu:aHR0cDovL3gvZi5wbmc/hs:none' |
+    seed options sources
 
 # Option names for both option-parsing targets.
 {
@@ -69,11 +77,12 @@ printf '\001w,10/g,fp,0.5,0.5/fq,avif,40' | seed options comma
         min-height min-width msfs msr mw padding pd pix pixelate pr preset q quality raw \
         resize resizing_type return_attachment rot rotate rs rt s scp sh sharpen size \
         skip_processing skp sm strip_color_profile strip_metadata t trim w watermark \
-        width wm z zoom; do
+        width wm z zoom hashsum hs fallback_image_url fiu; do
         printf '"%s:"\n' "$n"
     done
     for v in fit fill fill-down force auto ce no so ea we noea nowe soea sowe sm fp re \
-        jpg jpeg png webp avif gif heic tiff bmp ico svg plain insecure; do
+        jpg jpeg png webp avif gif heic tiff bmp ico svg plain insecure enc - none md5 sha1 \
+        sha256 sha512; do
         printf '"%s"\n' "$v"
     done
 } >"$here/options.dict"
