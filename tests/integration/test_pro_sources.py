@@ -13,6 +13,7 @@ the client side is an implementation independent of imgfcgi's.
 Prints one line per failure and "N passed, N failed"; with IT_VERBOSE, the
 chain's timings too.
 """
+import base64
 import hashlib
 import os
 import statistics
@@ -77,6 +78,15 @@ def encrypt(url, key=KEY, iv=IV):
                        capture_output=True, timeout=30)
     check(p.returncode == 0, "openssl enc: %s" % p.stderr.decode(errors="replace"))
     return imgtest.b64(bytes.fromhex(iv) + p.stdout)
+
+
+def openssl_decrypts(payload, key=KEY):
+    """Whether openssl itself finds valid PKCS#7 padding in payload under key: a wrong
+    key or a changed block still gives valid padding about once in 256 tries."""
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    p = subprocess.run(["openssl", "enc", "-d", "-aes-256-cbc", "-K", key, "-iv", raw[:16].hex()],
+                       input=raw[16:], capture_output=True, timeout=30)
+    return p.returncode == 0
 
 
 def enc_path(opts, payload, ext=None, split=16):
@@ -213,12 +223,17 @@ def _():
 def _():
     src = ORIGIN + "/photo.jpg"
     good = encrypt(src)
+    # A wrong key and a changed last block whose padding openssl also refuses.
+    wrong = next(p for p in (encrypt(src, key="%02x" % i * 32) for i in range(1, 64))
+                 if not openssl_decrypts(p))
+    flipped = next(p for p in (good[:-3] + c + good[-2:] for c in "ABCDEFGHIJ" if c != good[-3])
+                   if not openssl_decrypts(p))
     cases = {
-        "wrong key": encrypt(src, key="00" * 32),
+        "wrong key": wrong,
         "short (IV only)": good[:22],
         "misaligned": good[:-5],
         "bad base64": good[:10] + "*" + good[11:],
-        "bad padding": good[:-3] + ("A" if good[-3] != "A" else "B") + good[-2:],
+        "bad padding": flipped,
     }
     for what, payload in cases.items():
         r, rid = get(enc_path("rs:fit:100:100", payload))
