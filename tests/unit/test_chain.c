@@ -369,6 +369,42 @@ static void test_chain_pixels(void **state)
     g_free(src);
 }
 
+/* An animation stays one strip of frames through every pipeline of a chain. */
+static void test_chain_animation(void **state)
+{
+    struct procopts chain;
+    struct errinfo e;
+    struct process_info info;
+    struct process_job *job = NULL;
+    struct buf out;
+    gsize len;
+    guchar *src = fixture("animated.gif", &len);
+    VipsImage *img;
+
+    (void)state;
+    if (src == NULL)
+        skip();
+    cfg.max_animation_frames = 4;
+    assert_int_equal(parse(&chain, "rs:fit:60:60/-/rs:fit:30:30/f:gif", &e), 0);
+    buf_init(&out);
+    err_clear(&e);
+    if (process_prepare(&job, src, len, IMGTYPE_GIF, &chain, NULL, NULL, &info, &e) != 0)
+        fail_msg("process_prepare: %s", e.msg);
+    if (process_save(job, collect, &out, &e) != 0)
+        fail_msg("process_save: %s", e.msg);
+    process_job_free(job);
+    img = vips_image_new_from_buffer(out.data, out.len, "n=-1", NULL);
+    assert_non_null(img);
+    /* 120x80 frames: 60x40, then 30x20; the first 4 of 10 frames. */
+    assert_int_equal(vips_image_get_width(img), 30);
+    assert_int_equal(vips_image_get_page_height(img), 20);
+    assert_int_equal(vips_image_get_n_pages(img), 4);
+    g_object_unref(img);
+    buf_release(&out);
+    chain_free(&chain);
+    g_free(src);
+}
+
 /* The estimate of a chain covers its later pipelines' whole-image steps. */
 static void test_chain_estimate(void **state)
 {
@@ -407,7 +443,7 @@ int main(void)
         T(test_chain_url_segments),  T(test_chain_split),     T(test_chain_presets),
         T(test_chain_request_level), T(test_chain_canonical), T(test_hashsum),
         T(test_fallback_url_option), T(test_fallback_cache),  T(test_chain_pixels),
-        T(test_chain_estimate),
+        T(test_chain_animation),     T(test_chain_estimate),
     };
 
     if (getenv("IMGFCGI_TEST_FIXTURES") != NULL)
