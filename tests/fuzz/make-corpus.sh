@@ -126,6 +126,9 @@ request raw "/insecure/raw:1/plain/http://o/a.jpg" "Cookie: a=b\n" a.jpg
 request bmp "/insecure/ex:1/w:14/h:14/plain/http://o/a.bmp@png" "" a.bmp
 request etag "/insecure/fn:x/att:1/cb:1/exp:99/plain/http://o/a.png" "If-Modified-Since: Mon, 01 Jan 2024 00:00:00 GMT\n" a.png
 request meta "/insecure/pr:small/plain/http://o/a.jpg" "X-Forwarded-Host: h\nX-Forwarded-Proto: https\n" a.jpg
+request chain "/insecure/rs:fit:8:8/-/c:4:4/-/rot:90/plain/http://o/a.jpg" "" a.jpg
+request hashsum-fiu "/insecure/hs:md5:00000000000000000000000000000000/fiu:aHR0cDovL28vYS5wbmc/w:4/plain/http://o/a.png@webp" \
+    "Accept: image/webp\n" a.png
 printf '/metrics\n\n' | seed request metrics
 # loaders: byte 0 even for jxlload, odd for heifload; JPEG XL lossy, lossless
 # and with alpha, HEIC (HEVC) with and without alpha, AVIF.
