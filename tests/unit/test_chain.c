@@ -22,6 +22,7 @@
 #include "options.h"
 #include "presets.h"
 #include "process.h"
+#include "signature.h"
 #include "testutil.h"
 #include "url.h"
 
@@ -138,6 +139,30 @@ static void test_chain_url_segments(void **state)
     assert_string_equal(u.segments[1], "-");
     assert_string_equal(u.segments[2], "w:2");
     assert_string_equal(u.source, "http://x/a-/-/b.jpg");
+    url_release(&u);
+}
+
+/* The documented signature of a chained URL (key "secret", salt "hello"), through url_split. */
+static void test_chain_signature_vector(void **state)
+{
+    static const char uri[] = "/yXqhFgF3G53GU7BcujfNg5yi_hGaGpYQokDkF_xasP8/rs:fit:500:500/-/"
+                              "trim:10/plain/http://example.com/images/curiosity.jpg";
+    static struct bytes key = {(unsigned char *)"secret", 6}, salt = {(unsigned char *)"hello", 5};
+    struct urlparts u;
+    struct errinfo e;
+    char sig[64];
+    size_t n;
+
+    (void)state;
+    err_clear(&e);
+    assert_int_equal(url_split(&u, uri, strlen(uri), "", &e), 0);
+    n = signature_compute(key.data, key.len, salt.data, salt.len, u.path, u.path_len, 32, sig);
+    sig[n] = '\0';
+    assert_string_equal(sig, "yXqhFgF3G53GU7BcujfNg5yi_hGaGpYQokDkF_xasP8");
+    cfg.keys = &key;
+    cfg.salts = &salt;
+    cfg.nkeys = cfg.nsalts = 1;
+    assert_int_equal(signature_verify(u.signature, strlen(u.signature), u.path, u.path_len, &e), 0);
     url_release(&u);
 }
 
@@ -440,10 +465,18 @@ static int group_setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_chain_url_segments),  T(test_chain_split),     T(test_chain_presets),
-        T(test_chain_request_level), T(test_chain_canonical), T(test_hashsum),
-        T(test_fallback_url_option), T(test_fallback_cache),  T(test_chain_pixels),
-        T(test_chain_animation),     T(test_chain_estimate),
+        T(test_chain_url_segments),
+        T(test_chain_signature_vector),
+        T(test_chain_split),
+        T(test_chain_presets),
+        T(test_chain_request_level),
+        T(test_chain_canonical),
+        T(test_hashsum),
+        T(test_fallback_url_option),
+        T(test_fallback_cache),
+        T(test_chain_pixels),
+        T(test_chain_animation),
+        T(test_chain_estimate),
     };
 
     if (getenv("IMGFCGI_TEST_FIXTURES") != NULL)
