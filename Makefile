@@ -23,7 +23,7 @@ PKG_CONFIG ?= pkg-config
 
 # Library headers are included as system headers so our warnings stay ours.
 sysinc = $(patsubst -I%,-isystem %,$(1))
-PKGS := vips glib-2.0 libcurl json-glib-1.0 libexif libiptcdata exempi-2.0
+PKGS := vips glib-2.0 libcurl json-glib-1.0 libexif libiptcdata exempi-2.0 libcrypto
 PKG_CFLAGS := $(call sysinc,$(shell $(PKG_CONFIG) --cflags $(PKGS) fcgi))
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 FCGI_LIBS := $(shell $(PKG_CONFIG) --libs fcgi 2>/dev/null || echo -lfcgi)

@@ -6,6 +6,8 @@
 # libc6-dev is listed because --no-install-recommends does not pull it in with gcc.
 IMGFCGI_BUILD_DEPS=(gcc libc6-dev make pkg-config libvips-dev libglib2.0-dev libfcgi-dev
     libcurl4-openssl-dev libcmocka-dev libjson-glib-dev)
+# OpenSSL's libcrypto (AES-CBC) decrypts /enc/ source URLs (src/encsrc.c).
+IMGFCGI_BUILD_DEPS+=(libssl-dev)
 # Sanitizers and fuzzing: gcc's ASan/UBSan/TSan runtimes come with gcc; the
 # libFuzzer targets (make fuzz) need clang and its runtime library package,
 # which --no-install-recommends does not pull in.
@@ -27,6 +29,8 @@ IMGFCGI_RUNTIME_DEPS+=(lighttpd apache2 libapache2-mod-fcgid)
 IMGFCGI_RUNTIME_DEPS+=(icc-profiles-free colord-data liblcms2-utils)
 # The fleet drills (make fleet): runit's runsv supervises each host's imgfcgi.
 IMGFCGI_RUNTIME_DEPS+=(runit)
+# The /enc/ tests (tests/integration/test_pro_sources.py): openssl enc makes the payloads.
+IMGFCGI_RUNTIME_DEPS+=(openssl)
 # Benchmarks (tests/bench/throughput): the load generator and nginx's image_filter
 # to compare against. The module package may enable itself in /etc/nginx/modules-enabled;
 # the project's nginx configurations never include that directory.

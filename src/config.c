@@ -304,6 +304,18 @@ static const struct conf_var vars[] = {
      "pattern=replacement pairs split by ';' applied to source URL prefixes; * and ${N}"},
     {"IMGPROXY_BASE64_URL_INCLUDES_FILENAME", T_BOOL, OFF(base64_url_includes_filename), 0, "false",
      0, 0, "the last segment of a base64 source URL is a file name, ignored"},
+    /* Pro sources and chains (docs/pro-sources.md) */
+    {"IMGPROXY_SOURCE_URL_ENCRYPTION_KEY", T_HEXLIST, OFF(source_url_encryption_key),
+     OFF(nsource_url_encryption_key), "", 0, 0,
+     "hex AES key (16, 24 or 32 bytes) of /enc/ source URLs; empty = /enc/ refused"},
+    {"IMGPROXY_MAX_CHAINED_PIPELINES", T_INT, OFF(max_chained_pipelines), 0, "0", 0, 32,
+     "pipelines a URL may chain with - (the first counted, presets' not); 0 = up to 32"},
+    {"IMGPROXY_FALLBACK_IMAGES_CACHE_SIZE", T_INT, OFF(fallback_images_cache_size), 0, "256", 0,
+     100000, "fallback_image_url images kept in memory; 0 = fetched every time"},
+    {"IMGFCGI_FALLBACK_IMAGES_CACHE_BYTES", T_BYTES, OFF(fallback_images_cache_bytes), 0, "64M", 0,
+     1LL << 40, "bytes the fallback_image_url cache may hold"},
+    {"IMGPROXY_FALLBACK_IMAGE_PREPROCESS_URL", T_BOOL, OFF(fallback_image_preprocess_url), 0,
+     "false", 0, 0, "apply IMGPROXY_URL_REPLACEMENTS and IMGPROXY_BASE_URL to fallback_image_url"},
     {"IMGPROXY_WATERMARK_DATA", T_STR, OFF(watermark_data), 0, "", 0, 0,
      "watermark image, base64-encoded"},
     {"IMGPROXY_WATERMARK_PATH", T_STR, OFF(watermark_path), 0, "", 0, 0,
@@ -1044,6 +1056,14 @@ int config_load(struct config *c, char *err, size_t errlen)
                  c->nsalts);
         return -1;
     }
+    if (c->nsource_url_encryption_key > 1 ||
+        (c->nsource_url_encryption_key == 1 && c->source_url_encryption_key[0].len != 16 &&
+         c->source_url_encryption_key[0].len != 24 && c->source_url_encryption_key[0].len != 32)) {
+        snprintf(
+            err, errlen,
+            "IMGPROXY_SOURCE_URL_ENCRYPTION_KEY: one key of 16, 24 or 32 bytes (hex) expected");
+        return -1;
+    }
     if (derive_threads(c, err, errlen) < 0)
         return -1;
     if (load_choices(c, err, errlen) < 0)
@@ -1071,7 +1091,8 @@ static bool is_secret(const char *name)
     return strcmp(name, "IMGPROXY_KEY") == 0 || strcmp(name, "IMGPROXY_SALT") == 0 ||
            strcmp(name, "IMGPROXY_TRUSTED_SIGNATURES") == 0 ||
            strcmp(name, "IMGPROXY_SECRET") == 0 ||
-           strcmp(name, "IMGPROXY_FALLBACK_IMAGE_DATA") == 0;
+           strcmp(name, "IMGPROXY_FALLBACK_IMAGE_DATA") == 0 ||
+           strcmp(name, "IMGPROXY_SOURCE_URL_ENCRYPTION_KEY") == 0;
 }
 
 /* Formats the effective value of v in c into out. */

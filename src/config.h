@@ -175,6 +175,13 @@ struct config {
     char *watermark_path;                      /* IMGPROXY_WATERMARK_PATH */
     char *watermark_url;                       /* IMGPROXY_WATERMARK_URL */
     double watermark_opacity;                  /* IMGPROXY_WATERMARK_OPACITY */
+    /* Pro sources and chains (docs/pro-sources.md) */
+    struct bytes *source_url_encryption_key; /* IMGPROXY_SOURCE_URL_ENCRYPTION_KEY: 16/24/32 B */
+    size_t nsource_url_encryption_key;       /* 0 = /enc/ URLs refused, else 1 */
+    int max_chained_pipelines;               /* IMGPROXY_MAX_CHAINED_PIPELINES; 0 = no limit */
+    int fallback_images_cache_size;          /* IMGPROXY_FALLBACK_IMAGES_CACHE_SIZE; 0 = off */
+    long long fallback_images_cache_bytes;   /* IMGFCGI_FALLBACK_IMAGES_CACHE_BYTES */
+    bool fallback_image_preprocess_url;      /* IMGPROXY_FALLBACK_IMAGE_PREPROCESS_URL */
     /* Memory and telemetry */
     long long download_buffer_size; /* IMGPROXY_DOWNLOAD_BUFFER_SIZE, bytes; 0 = calibrated */
     int buffer_pool_calibration_threshold; /* IMGPROXY_BUFFER_POOL_CALIBRATION_THRESHOLD */

@@ -312,6 +312,50 @@ static double stream_bytes(const struct estimate_header *h, const struct geom_pl
     return stream;
 }
 
+/*
+ * The pipelines chained after the first (chain.h): each works on the
+ * previous result as it streams out (8-bit, oriented, no shrink-on-load)
+ * and adds its own line window and its own whole-image copies. in's result
+ * size becomes the last pipeline's.
+ */
+static void chain_bytes(struct est_in *in, struct estimate *est, double *stream, double *in_mem)
+{
+    int w = in->plan->out_w, h = in->plan->out_h;
+
+    for (const struct procopts *p = in->po->next; p != NULL; p = p->next) {
+        struct estimate_header ch = {.type = IMGTYPE_PNG,
+                                     .width = w > 0 ? w : 1,
+                                     .height = h > 0 ? h : 1,
+                                     .bands = in->out_bands,
+                                     .sample_bytes = 1,
+                                     .pages = in->frames,
+                                     .orientation = 1,
+                                     .alpha = in->alpha};
+        struct geom_plan plan;
+        struct estimate sub;
+        struct est_in pin = *in;
+
+        memset(&sub, 0, sizeof(sub));
+        geom_plan(&plan, ch.width, ch.height, 1, false, p);
+        sub.decode_w = ch.width;
+        sub.decode_h = ch.height;
+        pin.h = &ch;
+        pin.po = p;
+        pin.plan = &plan;
+        pin.dec_bpp = in->out_bands;
+        pin.scaled_px = (double)plan.scaled_w * plan.scaled_h;
+        pin.out_px = (double)plan.out_w * plan.out_h;
+        *stream += stream_bytes(&ch, &plan, &sub, in->alpha ? in->out_bands * 4.0 : in->out_bands);
+        *in_mem += in_memory_bytes(&pin, &sub);
+        est->reasons |= sub.reasons;
+        in->out_px = pin.out_px;
+        w = plan.out_w;
+        h = plan.out_h;
+    }
+    est->out_w = w;
+    est->out_h = h;
+}
+
 void estimate_compute(const struct estimate_header *h, size_t src_len, const struct procopts *po,
                       enum imgtype out_type, struct estimate *est)
 {
@@ -345,6 +389,7 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
     work_bpp = h->alpha ? (double)bands * 4.0 : in.dec_bpp;
     stream = stream_bytes(h, &plan, est, work_bpp);
     in_mem = in_memory_bytes(&in, est);
+    chain_bytes(&in, est, &stream, &in_mem);
     enc = encoder_bytes(out_type, in.out_px, in.out_bands, options_quality(po, out_type), in.frames,
                         &po->enc);
     if (out_type == IMGTYPE_WEBP || out_type == IMGTYPE_AVIF || out_type == IMGTYPE_HEIC ||

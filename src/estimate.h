@@ -79,7 +79,10 @@ int estimate_read_header(const unsigned char *data, size_t len, enum imgtype typ
 enum imgtype estimate_out_type(const struct estimate_header *h, const struct procopts *po,
                                const char *accept);
 
-/* Fills est for header h, source size src_len, options po and result format out_type. */
+/*
+ * Fills est for header h, source size src_len, options po (with the
+ * pipelines chained after it, po->next) and result format out_type.
+ */
 void estimate_compute(const struct estimate_header *h, size_t src_len, const struct procopts *po,
                       enum imgtype out_type, struct estimate *est);
 

@@ -23,9 +23,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "netguard.h"
+#include "chain.h"
 #include "options.h"
 #include "playground.h"
-#include "presets.h"
 #include "process.h"
 #include "scheduler.h"
 #include "signature.h"
@@ -220,23 +220,6 @@ static void apply_client_hints(struct procopts *po, const struct request *rq)
     }
 }
 
-/* IMGPROXY_ONLY_PRESETS: a segment is preset names split by the separator. */
-static int apply_preset_list(struct procopts *po, const char *seg, char sep, struct errinfo *e)
-{
-    while (*seg != '\0') {
-        const char *next = strchr(seg, sep);
-        size_t n = next ? (size_t)(next - seg) : strlen(seg);
-        int ret = options_apply_preset(po, seg, n, sep, e);
-
-        if (ret < 0)
-            return ret;
-        if (next == NULL)
-            break;
-        seg = next + 1;
-    }
-    return 0;
-}
-
 /* Where a request's time went, CLOCK_MONOTONIC microseconds; 0 = that phase did not run. */
 struct timings {
     long long download_us, process_us;
@@ -374,6 +357,7 @@ struct image_req {
     bool po_match; /* the client's ETag is for these options */
     struct fetch_result fr;
     const struct fetch_result *src; /* &fr, or the fallback image */
+    struct fallback_ref *fiu;       /* the fallback_image_url image in use, or NULL */
     bool fallback;
     int status; /* of the image response: 200, or IMGPROXY_FALLBACK_IMAGE_HTTP_CODE */
     enum imgtype src_type;
@@ -414,7 +398,9 @@ static void image_req_release(struct image_req *ir)
     g_free(ir->source);
     buf_release(&ir->svg);
     buf_release(&ir->styled);
+    fallback_url_put(ir->fiu);
     fetch_result_release(&ir->fr);
+    chain_free(&ir->po);
     url_release(&ir->u);
     sched_slot_put(&ir->sched);
 }
@@ -422,26 +408,12 @@ static void image_req_release(struct image_req *ir)
 /* The processing options: client hints, the default preset, the URL's segments. */
 static int apply_options(struct image_req *ir)
 {
-    char sep = cfg.arguments_separator[0];
-    int ret;
-
     options_init(&ir->po);
     if (cfg.enable_client_hints)
         apply_client_hints(&ir->po, ir->rq);
-    if (presets_find("default", 7) != NULL) {
-        ret = options_apply_preset(&ir->po, "default", 7, sep, ir->e);
-        if (ret < 0)
-            return ret;
-    }
-    for (size_t i = 0; i < ir->u.nsegments; i++) {
-        const char *seg = ir->u.segments[i];
-
-        ret = cfg.only_presets ? apply_preset_list(&ir->po, seg, sep, ir->e)
-                               : options_apply_url(&ir->po, seg, strlen(seg), sep, ir->e);
-        if (ret < 0)
-            return ret;
-    }
-    return 0;
+    /* The default preset, the URL's segments, the pipelines of a chain (chain.h). */
+    return chain_parse_url(&ir->po, ir->u.segments, ir->u.nsegments, cfg.arguments_separator[0],
+                           ir->e);
 }
 
 /* Phase: the secret, the URL, its signature, the options, the source URL and the format. */
@@ -477,9 +449,9 @@ static int parse_and_authorise(struct image_req *ir)
     ret = netguard_source_allowed(ir->source, strlen(ir->source), cfg.allowed_sources.items,
                                   cfg.allowed_sources.len);
     if (ret <= 0)
-        return ret < 0
-                   ? err_set(e, ERR_INTERNAL, "out of memory")
-                   : err_set(e, ERR_INVALID_SOURCE, "Source URL is not allowed: %s", ir->source);
+        return ret < 0 ? err_set(e, ERR_INTERNAL, "out of memory")
+                       : err_set(e, ERR_INVALID_SOURCE, "Source URL is not allowed: %s",
+                                 ir->u.encrypted ? "(encrypted)" : ir->source);
     if (ir->po.format != IMGTYPE_UNKNOWN && !ir->po.raw && !imagetype_saveable(ir->po.format))
         return err_set(e, ERR_UNSAVEABLE, "Resulting image format is not supported: %s",
                        imagetype_name(ir->po.format));
@@ -509,6 +481,70 @@ static void conditional_request(struct image_req *ir)
 }
 
 /*
+ * A failed download of an /enc/ source: its message may name the decrypted
+ * URL (a host, a path), so only the status and a generic text are kept.
+ */
+static void hide_source(struct errinfo *e)
+{
+    int status = e->status;
+
+    err_set(e, e->code, "Can't fetch the encrypted source (status %d)", status);
+    e->status = status;
+}
+
+/*
+ * fallback_image_url in place of a source that failed to download: fetched
+ * (or taken from the cache) within the request's limits and deadline, sent
+ * with IMGPROXY_FALLBACK_IMAGE_HTTP_CODE. When it fails too, the source's
+ * error stands (e). Returns 0 or that error code.
+ */
+static int fallback_from_url(struct image_req *ir)
+{
+    struct errinfo *e = ir->e, fe;
+    struct fetch_opts fo = ir->fo;
+    const struct fetch_result *img = NULL;
+    char *url = cfg.fallback_image_preprocess_url ? url_preprocess(ir->po.fallback_url)
+                                                  : g_strdup(ir->po.fallback_url);
+    long long t = deadline_now_us();
+    int ret;
+
+    err_clear(&fe);
+    if (url == NULL)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    /* No condition of the client's and no cookie go with it: it is not the source. */
+    fo.if_none_match = NULL;
+    fo.if_modified_since = NULL;
+    fo.cookie = NULL;
+    fo.check_type = true;
+    fo.max_resolution = ir->po.max_src_resolution;
+    fo.timeout_ms =
+        deadline_cap_ms(ir->dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
+    ret = netguard_source_allowed(url, strlen(url), cfg.allowed_sources.items,
+                                  cfg.allowed_sources.len);
+    if (ret <= 0)
+        ret = ret < 0 ? err_set(&fe, ERR_INTERNAL, "out of memory")
+                      : err_set(&fe, ERR_INVALID_SOURCE, "Fallback image URL is not allowed");
+    else if (fo.timeout_ms == 0)
+        ret = err_set(&fe, ERR_TIMEOUT, "no time left");
+    else
+        ret = fallback_url_get(sched_fetcher(&ir->sched), url, &fo, &ir->fiu, &img, &fe);
+    ir->tm->download_us += deadline_now_us() - t;
+    if (ret < 0) {
+        log_warn("Could not load the fallback image %s either: %s", url, fe.msg);
+        g_free(url);
+        return deadline_passed(ir->dl) ? timed_out(e, "during the download") : e->code;
+    }
+    log_warn("Could not load image %s. Using fallback image %s. %s",
+             ir->u.encrypted ? "(encrypted)" : ir->source, url, e->msg);
+    g_free(url);
+    ir->status = cfg.fallback_image_http_code > 0 ? cfg.fallback_image_http_code : e->status;
+    err_clear(e);
+    ir->src = img;
+    ir->fallback = true;
+    return 0;
+}
+
+/*
  * Phase: a processing slot (the queue: 429 when full; the deadline: 503),
  * then the download within what is left of the request's time, or the
  * fallback image in its place. PHASE_DONE after a 304 the origin gave.
@@ -531,11 +567,22 @@ static int fetch_or_fallback(struct image_req *ir)
     ir->tm->download_us = deadline_now_us() - t;
     if (ret < 0 && deadline_passed(ir->dl))
         return timed_out(e, "during the download");
+    if (ret < 0 && ir->u.encrypted)
+        hide_source(e);
+    if (ret < 0 && ir->po.fallback_url[0] != '\0')
+        return fallback_from_url(ir);
+    /* hashsum: the downloaded bytes as they are; a mismatch is a 422, never a fallback. */
+    if (ret == 0 && ir->fr.origin_status != 304) {
+        ret = options_hashsum_verify(&ir->po, ir->fr.body.data, ir->fr.body.len, e);
+        if (ret < 0)
+            return ret;
+    }
     if (ret < 0) {
         if (fallback_image() == NULL)
             return ret;
         /* Download errors only: the fallback image takes the source's place. */
-        log_warn("Could not load image %s. Using fallback image. %s", ir->source, e->msg);
+        log_warn("Could not load image %s. Using fallback image. %s",
+                 ir->u.encrypted ? "(encrypted)" : ir->source, e->msg);
         ir->status = cfg.fallback_image_http_code > 0 ? cfg.fallback_image_http_code : e->status;
         err_clear(e);
         ir->src = fallback_image();
@@ -702,8 +749,8 @@ static void set_image_headers(struct image_req *ir)
     r->nheaders = 0;
     add_header(r, "Content-Type", imagetype_mime(ir->info.out_type));
     headers_content_disposition(r->content_disposition, sizeof(r->content_disposition),
-                                ir->po.filename, ir->source, ir->info.out_type,
-                                ir->po.return_attachment);
+                                ir->po.filename, ir->u.encrypted ? "" : ir->source,
+                                ir->info.out_type, ir->po.return_attachment);
     add_header(r, "Content-Disposition", r->content_disposition);
     set_cache_control(r, &ir->po, src, ir->fallback);
     if (cfg.use_last_modified && headers_value_safe(src->last_modified) &&
@@ -711,7 +758,9 @@ static void set_image_headers(struct image_req *ir)
         add_header(r, "Last-Modified", src->last_modified);
     if (vary != NULL)
         add_header(r, "Vary", vary);
-    add_canonical_link(r, ir->source);
+    /* An /enc/ source stays hidden: no Link to it, no file name taken from it. */
+    if (!ir->u.encrypted)
+        add_canonical_link(r, ir->source);
     if (cfg.use_etag && ir->status == 200)
         add_header(r, "ETag", r->etag);
     if (cfg.enable_debug_headers)

@@ -11,6 +11,8 @@
 
 #include <vips/vips.h>
 
+#include <glib.h>
+
 #include "config.h"
 #include "log.h"
 #include "options.h"
@@ -1128,6 +1130,85 @@ static int opt_style(const struct option_call *c)
     return 0;
 }
 
+/* The digests of hashsum, with the hex length each has. */
+static const struct {
+    const char *name;
+    enum options_hashsum type;
+    size_t hexlen;
+    GChecksumType checksum;
+} hashsum_types[] = {
+    {"none", HASHSUM_NONE, 0, G_CHECKSUM_MD5},
+    {"md5", HASHSUM_MD5, 32, G_CHECKSUM_MD5},
+    {"sha1", HASHSUM_SHA1, 40, G_CHECKSUM_SHA1},
+    {"sha256", HASHSUM_SHA256, 64, G_CHECKSUM_SHA256},
+    {"sha512", HASHSUM_SHA512, 128, G_CHECKSUM_SHA512},
+};
+
+/* hashsum:type[:hex]: none (hex may be left out), md5, sha1, sha256, sha512; hex in any case. */
+static int opt_hashsum(const struct option_call *c)
+{
+    const struct args *a = c->a;
+
+    for (size_t i = 0; i < sizeof(hashsum_types) / sizeof(hashsum_types[0]); i++) {
+        size_t hl = hashsum_types[i].hexlen;
+
+        if (strcmp(a->v[0], hashsum_types[i].name) != 0)
+            continue;
+        if (hl == 0) {
+            c->po->hashsum_type = HASHSUM_NONE;
+            c->po->hashsum_hex[0] = '\0';
+            return 0;
+        }
+        if (a->n < 2 || strlen(a->v[1]) != hl)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid hashsum: %s needs %zu hex digits",
+                           a->v[0], hl);
+        for (size_t j = 0; j < hl; j++) {
+            if (parse_hex_digit(a->v[1][j]) < 0)
+                return err_set(c->e, ERR_INVALID_URL, "Invalid hashsum: %s", a->v[1]);
+            c->po->hashsum_hex[j] = g_ascii_tolower(a->v[1][j]);
+        }
+        c->po->hashsum_hex[hl] = '\0';
+        c->po->hashsum_type = (int)hashsum_types[i].type;
+        return 0;
+    }
+    return err_set(c->e, ERR_INVALID_URL, "Invalid hashsum type: %s", a->v[0]);
+}
+
+int options_hashsum_verify(const struct procopts *po, const void *data, size_t len,
+                           struct errinfo *e)
+{
+    GChecksum *ck;
+    bool ok;
+
+    if (po->hashsum_type == HASHSUM_NONE)
+        return 0;
+    ck = g_checksum_new(hashsum_types[po->hashsum_type].checksum);
+    if (ck == NULL)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    g_checksum_update(ck, data, (gssize)len);
+    ok = strcmp(g_checksum_get_string(ck), po->hashsum_hex) == 0;
+    g_checksum_free(ck);
+    if (!ok)
+        return err_set(e, ERR_SOURCE_TYPE, "Source image hashsum mismatch (%s)",
+                       hashsum_types[po->hashsum_type].name);
+    return 0;
+}
+
+/* fallback_image_url:<base64url URL>; an empty argument clears it. */
+static int opt_fallback_url(const struct option_call *c)
+{
+    const char *s = c->a->v[0];
+    char *out = c->po->fallback_url;
+    long n = url_base64_decode(s, strlen(s), (unsigned char *)out);
+
+    if (n < 0 || memchr(out, '\0', (size_t)n) != NULL) {
+        out[0] = '\0';
+        return err_set(c->e, ERR_INVALID_URL, "Invalid fallback image URL: %s", s);
+    }
+    out[n] = '\0';
+    return 0;
+}
+
 #define PO(f) offsetof(struct procopts, f)
 #define NA MAX_ARGS /* no upper bound of its own */
 #define SEC OPT_SECURITY
@@ -1196,6 +1277,8 @@ static const struct option_def option_defs[] = {
     {"color_profile", {"cp", "icc"}, 1, 1, NULL, 0, 0, opt_color_profile},
     {"style", {"st", "stl"}, 1, 1, NULL, 0, 0, opt_style},
     {"autoquality", {"aq", NULL}, 1, 5, "autoquality", 0, 0, opt_autoquality},
+    {"hashsum", {"hs", NULL}, 1, 2, "hashsum", 0, 0, opt_hashsum},
+    {"fallback_image_url", {"fiu", NULL}, 1, 1, NULL, 0, 0, opt_fallback_url},
     /* The security options. */
     {"max_src_resolution", {"msr", NULL}, 1, 1, NULL, SEC, PO(max_src_resolution), set_megapixels},
     {"max_src_file_size", {"msfs", NULL}, 1, 1, NULL, SEC | OPT_LLONG,
@@ -1285,7 +1368,7 @@ int options_apply(struct procopts *po, const char *seg, size_t len, char sep, st
     return d->apply(&c);
 }
 
-int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep, struct errinfo *e)
+int options__allowed(const char *seg, size_t len, char sep, struct errinfo *e)
 {
     if (cfg.allowed_processing_options.len > 0) {
         const char *s = memchr(seg, sep, len);
@@ -1301,7 +1384,14 @@ int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep
         if (!ok)
             return err_set(e, ERR_INVALID_URL, "Forbidden processing option %.*s", (int)nlen, seg);
     }
-    return options_apply(po, seg, len, sep, e);
+    return 0;
+}
+
+int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep, struct errinfo *e)
+{
+    int r = options__allowed(seg, len, sep, e);
+
+    return r < 0 ? r : options_apply(po, seg, len, sep, e);
 }
 
 int options_apply_preset(struct procopts *po, const char *name, size_t len, char sep,
@@ -1321,12 +1411,73 @@ int options_apply_preset(struct procopts *po, const char *name, size_t len, char
         po->preset_used[idx / 8] |= (unsigned char)(1u << (idx % 8));
     }
     for (size_t i = 0; i < p->nsegments; i++) {
-        int r = options_apply(po, p->segments[i], strlen(p->segments[i]), sep, e);
+        int r;
 
+        if (strcmp(p->segments[i], "-") == 0)
+            continue;
+        r = options_apply(po, p->segments[i], strlen(p->segments[i]), sep, e);
         if (r < 0)
             return r;
     }
     return 0;
+}
+
+/*
+ * The options that act once per request, whichever pipeline of a chain
+ * names them: the result's format, quality and size cap, metadata, the
+ * response headers, the source and its limits. Every other option belongs
+ * to the pipeline that names it.
+ */
+static const char *const request_level[] = {
+    "quality",
+    "format",
+    "format_quality",
+    "strip_metadata",
+    "strip_color_profile",
+    "auto_rotate",
+    "expires",
+    "filename",
+    "return_attachment",
+    "cachebuster",
+    "max_bytes",
+    "keep_copyright",
+    "enforce_thumbnail",
+    "raw",
+    "skip_processing",
+    "max_src_resolution",
+    "max_src_file_size",
+    "max_animation_frames",
+    "max_animation_frame_resolution",
+    "max_result_dimension",
+    "hashsum",
+    "fallback_image_url",
+    "autoquality",
+    "jpeg_options",
+    "png_options",
+    "webp_options",
+    "avif_options",
+    "color_profile",
+    "style",
+};
+
+bool options__request_level(const char *seg, size_t len, char sep)
+{
+    const char *s = memchr(seg, sep, len);
+    size_t nlen = s ? (size_t)(s - seg) : len;
+    char name[64];
+    const struct option_def *d;
+
+    if (nlen >= sizeof(name))
+        return false;
+    memcpy(name, seg, nlen);
+    name[nlen] = '\0';
+    d = option_find(name);
+    if (d == NULL)
+        return false;
+    for (size_t i = 0; i < sizeof(request_level) / sizeof(request_level[0]); i++)
+        if (strcmp(d->name, request_level[i]) == 0)
+            return true;
+    return false;
 }
 
 int options_quality(const struct procopts *po, enum imgtype t)
@@ -1521,6 +1672,9 @@ static const struct canon_field canon_fields[] = {
     CF(enc.avif_subsample, CK_INT),
     CF(color_profile, CK_STRING),
     CF(style, CK_STRING),
+    CF(hashsum_type, CK_INT),
+    CF(hashsum_hex, CK_STRING),
+    CF(fallback_url, CK_STRING),
 };
 
 #undef CF
@@ -1616,6 +1770,15 @@ static void put_field(struct canon_out *o, const struct canon_field *f, const st
     }
 }
 
+/* One pipeline's canonical form, without the chain behind it. */
+static size_t options_canonical_one(const struct procopts *po, char *out, size_t outlen)
+{
+    struct procopts one = *po;
+
+    one.next = NULL;
+    return options_canonical(&one, out, outlen);
+}
+
 size_t options_canonical(const struct procopts *po, char *out, size_t outlen)
 {
     struct procopts d;
@@ -1627,5 +1790,22 @@ size_t options_canonical(const struct procopts *po, char *out, size_t outlen)
     options_init(&d);
     for (size_t i = 0; i < sizeof(canon_fields) / sizeof(canon_fields[0]); i++)
         put_field(&o, &canon_fields[i], po, &d);
+    /*
+     * Each pipeline of a chain as the SHA-256 of its own canonical form: a
+     * fixed-size line each, so a long chain never runs past outlen.
+     */
+    if (po->next != NULL) {
+        char *sub = malloc(OPTIONS_CANONICAL_MAX);
+        size_t k = 1;
+
+        for (const struct procopts *p = po->next; p != NULL; p = p->next, k++) {
+            size_t n = sub != NULL ? options_canonical_one(p, sub, OPTIONS_CANONICAL_MAX) : 0;
+            gchar *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)sub, n);
+
+            put(out, outlen, &o.used, "pipeline.%zu=%s\n", k, hex != NULL ? hex : "");
+            g_free(hex);
+        }
+        free(sub);
+    }
     return o.used;
 }

@@ -130,6 +130,25 @@ struct procopts {
     char style[OPTIONS_STR_MAX];         /* CSS for SVG sources (decoded `style`); "" = none */
     /* presets already applied in this request (recursion guard) */
     unsigned char preset_used[64];
+    /* Sources (docs/pro-sources.md). */
+    int hashsum_type;                   /* hashsum/hs: enum options_hashsum */
+    char hashsum_hex[OPTIONS_STR_MAX];  /* its expected digest, lower-case hex */
+    char fallback_url[OPTIONS_STR_MAX]; /* fallback_image_url/fiu, decoded; "" = none */
+    /*
+     * Chained pipelines (docs/pro-sources.md): the options of the pipeline
+     * that runs on this one's result, or NULL. Set by chain_parse_url(),
+     * freed with chain_free() (chain.h).
+     */
+    struct procopts *next;
+};
+
+/* The digests hashsum (hs) checks the source against. */
+enum options_hashsum {
+    HASHSUM_NONE = 0,
+    HASHSUM_MD5,
+    HASHSUM_SHA1,
+    HASHSUM_SHA256,
+    HASHSUM_SHA512,
 };
 
 /* Fills po with the defaults, taking config-driven ones from cfg. */
@@ -152,10 +171,34 @@ int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep
 
 /*
  * Applies the named preset (name/len) to po; ERR_INVALID_URL when unknown.
- * A preset already applied in this request is skipped with a warning.
+ * A preset already applied in this request is skipped with a warning. A "-"
+ * in the preset is skipped here: all its parts apply to po (chain_parse_url()
+ * is what spreads them over a chain's pipelines).
  */
 int options_apply_preset(struct procopts *po, const char *name, size_t len, char sep,
                          struct errinfo *e) __attribute__((warn_unused_result));
+
+/*
+ * For src/chain.c: IMGPROXY_ALLOWED_PROCESSING_OPTIONS for the option named
+ * by seg (up to sep): 0 or ERR_INVALID_URL recorded in e.
+ */
+int options__allowed(const char *seg, size_t len, char sep, struct errinfo *e)
+    __attribute__((warn_unused_result));
+
+/*
+ * For src/chain.c: true when seg (up to sep) names an option that acts once
+ * per request, whichever pipeline of a chain names it (the result format and
+ * quality, metadata, response headers, the source and its limits).
+ */
+bool options__request_level(const char *seg, size_t len, char sep);
+
+/*
+ * hashsum (hs): checks data/len (the downloaded source) against po's
+ * expected digest. Returns 0 (a match, or no check asked for), or
+ * ERR_SOURCE_TYPE (422) on a mismatch, recorded in e.
+ */
+int options_hashsum_verify(const struct procopts *po, const void *data, size_t len,
+                           struct errinfo *e) __attribute__((warn_unused_result));
 
 /*
  * Applies a URL extension or `format` argument ("webp"); "best" asks for

@@ -170,6 +170,7 @@ struct build {
     bool animated, alpha;
     struct geom_plan plan;
     enum imgtype out_type;
+    bool chained; /* a pipeline after the first of a chain: the input is the previous result */
 };
 
 /*
@@ -602,7 +603,9 @@ static int finish(struct build *b, VipsImage **img)
         imagetype_supports_alpha(b->out_type))
         ret = apply(b, img, adjust_flatten(*img, po->background, po->background_alpha),
                     "Can't flatten");
-    else if (ret == 0 && (po->flatten || !imagetype_supports_alpha(b->out_type)))
+    /* In a chain, the format's flatten waits for the last pipeline. */
+    else if (ret == 0 &&
+             (po->flatten || (po->next == NULL && !imagetype_supports_alpha(b->out_type))))
         ret = apply(b, img, filters_flatten(*img, po->background), "Can't flatten");
     if (ret == 0 && po->wm_opacity > 0 && watermark_available())
         ret = apply(b, img, watermark_apply(*img, po, b->plan.dpr_scale),
@@ -781,7 +784,7 @@ static int choose_output(struct build *b)
     const struct procopts *po = b->po;
     int ret;
 
-    geom_plan(&b->plan, b->w, b->h, b->orientation, b->src_type == IMGTYPE_SVG, po);
+    geom_plan(&b->plan, b->w, b->h, b->orientation, b->src_type == IMGTYPE_SVG && !b->chained, po);
     b->alpha = plan_alpha(vips_image_hasalpha(b->img), po, &b->plan);
     b->out_type = plan_format(po, b->src_type, b->alpha, b->animated, b->accept);
     if (b->animated && !plan_can_animate(b->out_type)) {
@@ -796,7 +799,8 @@ static int choose_output(struct build *b)
     /* AVIF can't be smaller than 16 px on a side: PNG or JPEG instead, as imgproxy. */
     if (b->out_type == IMGTYPE_AVIF && (b->plan.out_w < 16 || b->plan.out_h < 16))
         b->out_type = b->alpha ? IMGTYPE_PNG : IMGTYPE_JPEG;
-    return bound_encode(b);
+    /* Only the last pipeline of a chain is encoded. */
+    return po->next != NULL ? 0 : bound_encode(b);
 }
 
 /* Shrink-on-load: the source loaded again, smaller, when the codec can decode it so. */
@@ -826,6 +830,35 @@ static int run_transform(struct build *b)
         return b->e->code;
     return vipsop_fail(b->e, vipsop_stage_after_load(&b->job->decode),
                        "Can't process the animation");
+}
+
+/*
+ * Chained pipelines (chain.h): each pipeline after the first runs trim,
+ * the plan and transform() again, on the previous pipeline's result as it
+ * stands in the same libvips graph: nothing is encoded or decoded between
+ * pipelines, and the source is not read again. The previous result is
+ * oriented and in sRGB already; an animation stays one strip of frames.
+ */
+static int run_chain(struct build *b)
+{
+    for (const struct procopts *p = b->po->next; p != NULL; p = p->next) {
+        int ret;
+
+        b->po = p;
+        b->chained = true;
+        b->orientation = 1;
+        b->vector_scale = 1.0;
+        b->w = vips_image_get_width(b->img);
+        b->h = b->animated ? vips_image_get_page_height(b->img) : vips_image_get_height(b->img);
+        ret = trim(b);
+        if (ret == 0)
+            ret = choose_output(b);
+        if (ret == 0)
+            ret = run_transform(b);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
 }
 
 /* Metadata, then color_profile: its profile is embedded after stripping, so it always stays. */
@@ -905,8 +938,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                     const struct deadline *dl, struct process_info *info, struct errinfo *e)
 {
     static int (*const phases[])(struct build *) = {
-        load_source,    load_animation, trim,  choose_output,
-        shrink_on_load, run_transform,  strip, encode_ahead,
+        load_source,   load_animation, trim,  choose_output, shrink_on_load,
+        run_transform, run_chain,      strip, encode_ahead,
     };
     struct build b = {.data = data,
                       .len = len,

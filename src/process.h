@@ -31,13 +31,13 @@ void process_global_shutdown(void);
 /*
  * Builds the pipeline for the source (data/len, borrowed: it must stay alive
  * and unchanged until process_job_free()) of type src_type, options po and
- * the client's Accept header (may be NULL). Reads only the header: no pixel is
- * decoded yet, except where a step needs the whole image (rotation, trim,
- * smart crop, filters). Fills info (out_type, out sizes). dl (copied; NULL =
- * none) is the request's deadline: pixel work here and in process_save()
- * stops once it has passed (see watch.h). On success *job is set and the
- * caller frees it with process_job_free(). Returns 0 or ERR_SOURCE_TYPE,
- * ERR_BROKEN_IMAGE, ERR_UNSAVEABLE, ERR_TIMEOUT, ERR_INTERNAL recorded in e.
+ * the client's Accept header (may be NULL). The pipelines chained after po
+ * (po->next, options.h) run in turn on its result, in the same libvips graph. Reads only the
+ * header: no pixel is decoded yet, except where a step needs the whole image (rotation, trim, smart
+ * crop, filters). Fills info (out_type, out sizes). dl (copied; NULL = none) is the request's
+ * deadline: pixel work here and in process_save() stops once it has passed (see watch.h). On
+ * success *job is set and the caller frees it with process_job_free(). Returns 0 or
+ * ERR_SOURCE_TYPE, ERR_BROKEN_IMAGE, ERR_UNSAVEABLE, ERR_TIMEOUT, ERR_INTERNAL recorded in e.
  */
 int process_prepare(struct process_job **job, const unsigned char *data, size_t len,
                     enum imgtype src_type, const struct procopts *po, const char *accept,

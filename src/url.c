@@ -8,6 +8,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "encsrc.h"
 #include "parse.h"
 #include "url.h"
 #include "banned.h"
@@ -180,6 +181,44 @@ static bool is_resizing_type(const char *s)
            strcmp(s, "force") == 0 || strcmp(s, "auto") == 0;
 }
 
+/*
+ * The /enc/ source: the n parts joined without their '/', an extension after
+ * the last '.', the rest decrypted (encsrc.h) into joined, which has room for
+ * the payload text and its NUL; the plaintext is always shorter.
+ */
+static int parse_enc(struct urlparts *u, char **parts, size_t n, char *joined, struct errinfo *e)
+{
+    size_t jl = 0, plen;
+    char *mark, *url = NULL;
+    int ret;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(parts[i]);
+
+        memcpy(joined + jl, parts[i], l);
+        jl += l;
+    }
+    joined[jl] = '\0';
+    mark = strrchr(joined, '.');
+    if (mark != NULL) {
+        *mark = '\0';
+        jl = (size_t)(mark - joined);
+        if (mark[1] != '\0')
+            u->ext = mark + 1;
+    }
+    if (jl == 0)
+        return err_set(e, ERR_INVALID_URL, "Invalid path: Image URL is empty");
+    ret = encsrc_decrypt(joined, jl, &url, &plen, e);
+    if (ret < 0)
+        return ret;
+    memcpy(joined, url, plen + 1);
+    g_free(url);
+    u->source = joined;
+    u->source_len = plen;
+    u->encrypted = 1;
+    return 0;
+}
+
 int url_parse_path(struct urlparts *u, char sep, struct errinfo *e)
 {
     char *s, *parts[URL_MAX_SEGMENTS + 1];
@@ -213,7 +252,8 @@ int url_parse_path(struct urlparts *u, char sep, struct errinfo *e)
         first_url = 1;
     } else {
         for (size_t i = 0; i < nparts; i++) {
-            if (strchr(parts[i], sep) == NULL) {
+            /* "-" closes one pipeline of a chain: only here, among the options. */
+            if (strchr(parts[i], sep) == NULL && strcmp(parts[i], "-") != 0) {
                 first_url = i;
                 break;
             }
@@ -225,12 +265,15 @@ int url_parse_path(struct urlparts *u, char sep, struct errinfo *e)
         char *joined = u->storage2_ + u->path_len + 1;
         size_t jl = 0;
         bool plain = first_url < nparts && strcmp(parts[first_url], "plain") == 0;
-        size_t from = plain ? first_url + 1 : first_url;
+        bool enc = first_url < nparts && strcmp(parts[first_url], "enc") == 0;
+        size_t from = plain || enc ? first_url + 1 : first_url;
         char *mark;
 
         /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME: the last segment is a name for humans. */
         if (!plain && cfg.base64_url_includes_filename && nparts - from > 1)
             nparts--;
+        if (enc)
+            return parse_enc(u, parts + from, nparts - from, joined, e);
         for (size_t i = from; i < nparts; i++) {
             size_t l = strlen(parts[i]);
 

@@ -24,7 +24,8 @@ struct urlparts {
     size_t nsegments;
     char *source; /* source URL, percent- or base64-decoded */
     size_t source_len;
-    char *ext; /* requested extension, or NULL */
+    char *ext;     /* requested extension, or NULL */
+    int encrypted; /* 1: the source came from an /enc/ payload (keep it out of messages) */
     /* Set between url_split() and url_parse_path(): only_presets, not IMGPROXY_ONLY_PRESETS. */
     bool presets_override;
     bool only_presets;
@@ -44,8 +45,11 @@ int url_split(struct urlparts *u, const char *uri, size_t len, const char *prefi
 
 /*
  * Step 2 (after the signature is verified): splits u->path into option
- * segments (those that contain sep) and the source URL in its plain or base64
- * form. Returns 0 or ERR_INVALID_URL.
+ * segments (those that contain sep, and "-", the separator of chained
+ * pipelines, kept as a segment of its own) and the source URL in its plain,
+ * base64 or /enc/ form (encsrc.h: decrypted with
+ * IMGPROXY_SOURCE_URL_ENCRYPTION_KEY; u->encrypted set). Returns 0 or
+ * ERR_INVALID_URL.
  */
 int url_parse_path(struct urlparts *u, char sep, struct errinfo *e)
     __attribute__((warn_unused_result));

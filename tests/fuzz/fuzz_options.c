@@ -2,7 +2,9 @@
  * fuzz_options.c: libFuzzer target for src/options.c and src/presets.c:
  * presets_add() on fuzzed definitions, then options_apply_url() on fuzzed
  * segments (presets, their recursion guard, security options), then
- * options_apply_format(), options_quality() and options_canonical().
+ * options_apply_format(), options_quality() and options_canonical(); and
+ * chain_parse_url() on the same segments ("-" chains pipelines, presets
+ * spread their parts), its canonical form and chain_free().
  *
  * Input: byte 0 holds flags (bit 0 ',' as the arguments separator, bit 1
  * IMGPROXY_ALLOW_SECURITY_OPTIONS); then, up to the first '\n', preset
@@ -16,6 +18,7 @@
 #include "config.h"
 #include "errors.h"
 #include "fuzzutil.h"
+#include "chain.h"
 #include "options.h"
 #include "presets.h"
 
@@ -45,8 +48,9 @@ static void add_presets(const char *s, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct procopts po;
+    struct procopts po, chain;
     struct errinfo e;
+    char *segs[SEGMENTS_MAX];
     const uint8_t *nl, *p, *end;
     char *defs = NULL, *canon;
     char sep;
@@ -90,10 +94,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
         ret = options_apply_url(&po, seg, n, sep, &e);
+        segs[nseg++] = fuzz_strdup((const uint8_t *)seg, n);
         free(seg);
-        if (ret < 0)
+        /* "-" is no option of its own: the chain parser below takes it. */
+        if (ret < 0 && !(n == 1 && segs[nseg - 1][0] == '-'))
             break;
-        nseg++;
         if (slash == NULL)
             break;
         p = slash + 1;
@@ -107,6 +112,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (options_canonical(&po, canon, OPTIONS_CANONICAL_MAX) >= OPTIONS_CANONICAL_MAX ||
         strlen(canon) >= OPTIONS_CANONICAL_MAX)
         abort();
+    /* The same segments as a URL's: a chain of at most CHAIN_MAX_PIPELINES pipelines. */
+    options_init(&chain);
+    err_clear(&e);
+    if (chain_parse_url(&chain, segs, (size_t)nseg, sep, &e) == 0 &&
+        chain_length(&chain) > CHAIN_MAX_PIPELINES)
+        abort();
+    if (options_canonical(&chain, canon, OPTIONS_CANONICAL_MAX) >= OPTIONS_CANONICAL_MAX)
+        abort();
+    chain_free(&chain);
+    for (int i = 0; i < nseg; i++)
+        free(segs[i]);
     free(canon);
 
     presets_release();

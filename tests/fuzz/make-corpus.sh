@@ -38,6 +38,10 @@ printf '\012http://fuzz/*=http://x/${1}/a;local://*/*=http://${2}\n/img/insecure
     seed url replacements
 printf '\024/insecure/small:big/plain/http://x/a.jpg' | seed url only-presets
 printf '\037/img/insecure/rs,fit,1,1/plain/http://a/b.jpg@avif' | seed url comma-base
+# /enc/ (the documented AES-256 vector, split as imgproxy.rb splits it) and a chain.
+printf '\000/insecure/rs:fit:300:300/enc/p5VjorNdhs7mRRw8/gA9TWoRlGci3l1ku/zqN43UQlRaRIQ0qt/BKW3qFABIsx-ZRz_/cVc8iVTYbhsNsxNB/L1BHaQ.webp' |
+    seed url enc
+printf '\000/insecure/rs:fit:500:500/-/trim:10/-/plain/http://x/a.jpg' | seed url chain
 
 # Option segments from tests/unit/test_options.c, a few per seed.
 opts=(
@@ -59,6 +63,10 @@ done
 printf '\003small=rs:fit:1:1/q:2;loop=pr:loop/pr:small;x=fq:webp:1\npr:loop/pr:x/msr:2' |
     seed options presets
 printf '\001w,10/g,fp,0.5,0.5/fq,avif,40' | seed options comma
+printf '\003test=width:300/height:300/-/width:200/height:200/-/width:100/height:200\nwidth:400/-/preset:test/width:500/-/width:600/f:png' |
+    seed options chain
+printf '\002hs:sha256:0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef/fiu:aHR0cDovL3gvZi5wbmc/hs:none' |
+    seed options sources
 
 # Option names for both option-parsing targets.
 {
@@ -70,11 +78,12 @@ printf '\001w,10/g,fp,0.5,0.5/fq,avif,40' | seed options comma
         min-height min-width msfs msr mw padding pd pix pixelate pr preset q quality raw \
         resize resizing_type return_attachment rot rotate rs rt s scp sh sharpen size \
         skip_processing skp sm strip_color_profile strip_metadata t trim w watermark \
-        width wm z zoom; do
+        width wm z zoom hashsum hs fallback_image_url fiu; do
         printf '"%s:"\n' "$n"
     done
     for v in fit fill fill-down force auto ce no so ea we noea nowe soea sowe sm fp re \
-        jpg jpeg png webp avif gif heic tiff bmp ico svg plain insecure best none dssim ml; do
+        jpg jpeg png webp avif gif heic tiff bmp ico svg plain insecure best none dssim ml enc - md5 sha1 \
+        sha256 sha512; do
         printf '"%s"\n' "$v"
     done
 } >"$here/options.dict"
@@ -120,6 +129,9 @@ request etag "/insecure/fn:x/att:1/cb:1/exp:99/plain/http://o/a.png" "If-Modifie
 request meta "/insecure/pr:small/plain/http://o/a.jpg" "X-Forwarded-Host: h\nX-Forwarded-Proto: https\n" a.jpg
 request best "/insecure/w:30/f:best/plain/http://o/a.jpg" "Accept: image/webp\n" a.jpg
 request aq "/insecure/el:1/w:24/aq:dssim:0.02:10:95/plain/http://o/a.png@webp" "" a.png
+request chain "/insecure/rs:fit:8:8/-/c:4:4/-/rot:90/plain/http://o/a.jpg" "" a.jpg
+request hashsum-fiu "/insecure/hs:md5:00000000000000000000000000000000/fiu:aHR0cDovL28vYS5wbmc/w:4/plain/http://o/a.png@webp" \
+    "Accept: image/webp\n" a.png
 printf '/metrics\n\n' | seed request metrics
 # loaders: byte 0 even for jxlload, odd for heifload; JPEG XL lossy, lossless
 # and with alpha, HEIC (HEVC) with and without alpha, AVIF.

@@ -27,7 +27,8 @@
 #       apache      conf/apache-fcgid.conf: Apache mod_fcgid spawns imgfcgi, mounted
 #                   under /img; apache2 -k graceful under load.
 #   - with HOST nginx: imgfcgi-info (test_info.py), imgfcgi #7 (test_conformance.py), #8/#9/#10 (test_ssrf.py:
-#     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work) and
+#     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work),
+#     imgfcgi-ps (test_pro_sources.py: chains, /enc/, fallback_image_url, hashsum) and
 #     imgfcgi-hx/-hxn (tests/hostile/hostile.py, each behind its own conf/nginx.conf);
 # then runs test_http.py against them and stops everything (trap EXIT).
 #
@@ -587,6 +588,17 @@ if [ "$host" = nginx ]; then
     done
 fi
 
+# Pro sources and chains (test_pro_sources.py), nginx only: the documented /enc/ key,
+# at most 3 chained pipelines, private addresses refused (for fallback_image_url).
+if [ "$host" = nginx ]; then
+    spawn_unix imgfcgi-ps "${common_env[@]}" "${threaded_env[@]}" \
+        IMGPROXY_SOURCE_URL_ENCRYPTION_KEY=1eb5b0e971ad7f45324c1bb15c947cb207c43152fa5c6c7f35c4f36e0c18e0f1 \
+        IMGPROXY_MAX_CHAINED_PIPELINES=3 IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES=false \
+        IMGPROXY_FALLBACK_IMAGES_CACHE_SIZE=8
+    nginx_front front-ps imgfcgi-ps
+    ps_port=$front_port
+fi
+
 # Deadlines and backpressure (test_deadline.py, tests/hostile/overload.py), nginx only:
 # imgfcgi-dl: one worker, a 1 s deadline, a queue of one; imgfcgi-q: two workers, a queue of two.
 if [ "$host" = nginx ]; then
@@ -662,6 +674,9 @@ if [ "$host" = nginx ]; then
         IT_SSRF_DEFAULT_LOG="$tmp/imgfcgi8.log" IT_SSRF_STRICT_LOG="$tmp/imgfcgi9.log" \
         IT_SSRF_NOPRIV_LOG="$tmp/imgfcgi10.log" \
         IT_SSRF_DEFAULT_PID="${pids[imgfcgi8]}" python3 "$here/test_ssrf.py" "$@" || status=1
+    env "${it_env[@]}" IT_PS_FRONT="http://127.0.0.1:$ps_port" IT_PS_LOG="$tmp/imgfcgi-ps.log" \
+        IT_PS_PID="${pids[imgfcgi-ps]}" IT_PS_RESULT="$tmp/result-pro-sources" \
+        python3 "$here/test_pro_sources.py" "$@" || status=1
     # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload
     # (ASan's quarantine alone keeps up to 256 MB of freed memory: a wider RSS bound there).
     env "${it_env[@]}" IT_DL_FRONT="http://127.0.0.1:$dl_port" IT_DL_LOG="$tmp/imgfcgi-dl.log" \
