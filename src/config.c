@@ -128,6 +128,23 @@ static const struct conf_var vars[] = {
     {"IMGFCGI_MAX_SVG_FILE_SIZE", T_LLONG, OFF(max_svg_file_size), 0, "10485760", 0, LLONG_MAX,
      "largest SVG source, bytes, refused while it downloads; 0 = only MAX_SRC_FILE_SIZE"},
 
+    /* Object stores: abs:// (src/store_abs.c) and gs:// (src/store_gcs.c) */
+    {"IMGPROXY_USE_ABS", T_BOOL, OFF(use_abs), 0, "false", 0, 0,
+     "serve abs://container/blob sources from Azure Blob Storage"},
+    {"IMGPROXY_ABS_NAME", T_STR, OFF(abs_name), 0, "", 0, 0,
+     "Azure storage account name; required with IMGPROXY_USE_ABS"},
+    {"IMGPROXY_ABS_KEY", T_STR, OFF(abs_key), 0, "", 0, 0,
+     "Azure account key (base64) for Shared Key signing; required with IMGPROXY_USE_ABS"},
+    {"IMGPROXY_ABS_ENDPOINT", T_STR, OFF(abs_endpoint), 0, "", 0, 0,
+     "Blob service URL; empty = https://NAME.blob.core.windows.net"},
+    {"IMGPROXY_USE_GCS", T_BOOL, OFF(use_gcs), 0, "false", 0, 0,
+     "serve gs://bucket/object sources from Google Cloud Storage (unset with a key: on)"},
+    {"IMGPROXY_GCS_KEY", T_STR, OFF(gcs_key), 0, "", 0, 0,
+     "JSON text of a service-account key; required with IMGPROXY_USE_GCS"},
+    {"IMGPROXY_GCS_ENDPOINT", T_STR, OFF(gcs_endpoint), 0,
+     "https://storage.googleapis.com/storage/v1/", 0, 0,
+     "GCS JSON API base URL; media reads use its scheme and host"},
+
     /* Output */
     {"IMGPROXY_QUALITY", T_INT, OFF(quality), 0, "80", 1, 100, "default output quality"},
     {"IMGPROXY_FORMAT_QUALITY", T_FORMATQ, OFF(format_quality), 0, "webp=79,avif=63,jxl=77", 1, 100,
@@ -871,6 +888,21 @@ static void read_allocator_env(struct config *c)
                                                 strstr(tun, "malloc.mmap_threshold") != NULL));
 }
 
+/*
+ * As imgproxy: IMGPROXY_USE_GCS left unset (or empty) with a key set turns
+ * gs:// on; store_gcs.c logs that this is deprecated.
+ */
+static void gcs_enabled_by_key(struct config *c)
+{
+    const char *use = getenv("IMGPROXY_USE_GCS");
+
+    if (!c->use_gcs && (use == NULL || *use == '\0') && c->gcs_key != NULL &&
+        c->gcs_key[0] != '\0') {
+        c->use_gcs = true;
+        c->use_gcs_implied = true;
+    }
+}
+
 /* %current_version in the user agent becomes the version, as imgproxy does. */
 static int expand_user_agent(struct config *c, char *err, size_t errlen)
 {
@@ -907,6 +939,7 @@ int config_load(struct config *c, char *err, size_t errlen)
     if (derive_threads(c, err, errlen) < 0)
         return -1;
     read_allocator_env(c);
+    gcs_enabled_by_key(c);
     if (c->graceful_stop_timeout == 0)
         c->graceful_stop_timeout = 2 * c->timeout;
     return expand_user_agent(c, err, errlen);
@@ -927,7 +960,8 @@ static bool is_secret(const char *name)
     return strcmp(name, "IMGPROXY_KEY") == 0 || strcmp(name, "IMGPROXY_SALT") == 0 ||
            strcmp(name, "IMGPROXY_TRUSTED_SIGNATURES") == 0 ||
            strcmp(name, "IMGPROXY_SECRET") == 0 ||
-           strcmp(name, "IMGPROXY_FALLBACK_IMAGE_DATA") == 0;
+           strcmp(name, "IMGPROXY_FALLBACK_IMAGE_DATA") == 0 ||
+           strcmp(name, "IMGPROXY_ABS_KEY") == 0 || strcmp(name, "IMGPROXY_GCS_KEY") == 0;
 }
 
 /* Formats the effective value of v in c into out. */

@@ -117,6 +117,16 @@ struct config {
     bool enforce_thumbnail;              /* IMGPROXY_ENFORCE_THUMBNAIL */
     bool skip_processing[IMGTYPE_COUNT]; /* IMGPROXY_SKIP_PROCESSING_FORMATS */
 
+    /* Object stores: abs:// and gs:// */
+    bool use_abs;         /* IMGPROXY_USE_ABS */
+    char *abs_name;       /* IMGPROXY_ABS_NAME: the storage account */
+    char *abs_key;        /* IMGPROXY_ABS_KEY: base64 account key, checked by store_abs_init */
+    char *abs_endpoint;   /* IMGPROXY_ABS_ENDPOINT; "" = https://NAME.blob.core.windows.net */
+    bool use_gcs;         /* IMGPROXY_USE_GCS, or on because it is unset and a key is set */
+    bool use_gcs_implied; /* use_gcs only because of that (deprecated in imgproxy) */
+    char *gcs_key;        /* IMGPROXY_GCS_KEY: service-account key JSON, checked by store_gcs */
+    char *gcs_endpoint;   /* IMGPROXY_GCS_ENDPOINT: JSON API base */
+
     /* Processing options and presets */
     struct strlist allowed_processing_options; /* IMGPROXY_ALLOWED_PROCESSING_OPTIONS */
     bool allow_security_options;               /* IMGPROXY_ALLOW_SECURITY_OPTIONS */
