@@ -10,6 +10,8 @@ IMGFCGI_BUILD_DEPS=(gcc libc6-dev make pkg-config libvips-dev libglib2.0-dev lib
 # libFuzzer targets (make fuzz) need clang and its runtime library package,
 # which --no-install-recommends does not pull in.
 IMGFCGI_BUILD_DEPS+=(clang libclang-rt-14-dev)
+# gs:// signs its OAuth JWT with RS256 through OpenSSL's libcrypto (EVP_DigestSign).
+IMGFCGI_BUILD_DEPS+=(libssl-dev)
 # Run and test: the web servers, the spawner, vipsheader for the tests, curl for
 # health checks, python3 for the integration suite, the optional allocators,
 # iproute2 (ip) for the suite's private loopback-only network namespace.
@@ -22,6 +24,9 @@ IMGFCGI_RUNTIME_DEPS+=(lighttpd apache2 libapache2-mod-fcgid)
 # The colour suite (tests/integration/test_colour.py): ICC profiles for its
 # fixtures and LittleCMS's jpgicc/tificc for its references.
 IMGFCGI_RUNTIME_DEPS+=(icc-profiles-free colord-data liblcms2-utils)
+# The storage tests: the GCS stub (tests/storage/gcs_stub.py) verifies JWTs with the
+# openssl command; Azurite (tests/storage/azurite) is an npm package run by Node.js.
+IMGFCGI_RUNTIME_DEPS+=(openssl)
 # The fleet drills (make fleet): runit's runsv supervises each host's imgfcgi.
 IMGFCGI_RUNTIME_DEPS+=(runit)
 # Benchmarks (tests/bench/throughput): the load generator and nginx's image_filter

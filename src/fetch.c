@@ -798,7 +798,8 @@ static int storage_headers(const struct storage_get *g, const struct fetch_opts 
                 goto oom;
             l = next;
         }
-        if (ims != NULL && strpbrk(ims, "\r\n") == NULL && headers_parse_http_date(ims, &when) == 0) {
+        if (ims != NULL && strpbrk(ims, "\r\n") == NULL &&
+            headers_parse_http_date(ims, &when) == 0) {
             struct curl_slist *next;
 
             snprintf(line, sizeof(line), "If-Modified-Since: %s", ims);
@@ -873,9 +874,10 @@ static int fetch_storage(struct fetcher *f, const struct storage_url *u, const s
                          struct fetch_result *r, struct errinfo *e)
 {
     const struct storage_ops *ops = storage_ops_for(u->kind);
-    long long timeout = o != NULL && o->timeout_ms > 0 && o->timeout_ms < cfg.download_timeout * 1000LL
-                            ? o->timeout_ms
-                            : cfg.download_timeout * 1000LL;
+    long long timeout =
+        o != NULL && o->timeout_ms > 0 && o->timeout_ms < cfg.download_timeout * 1000LL
+            ? o->timeout_ms
+            : cfg.download_timeout * 1000LL;
     long long deadline_ms = deadline_now_ms() + timeout;
     struct storage_get g;
     long status = 0;
@@ -894,6 +896,17 @@ static int fetch_storage(struct fetcher *f, const struct storage_url *u, const s
         }
         if (ret == 0)
             ret = storage_transfer(f, u->kind, &g, o, r, &status, e);
+        /* Validators the transport found itself (gs: the metadata's) win over the GET's. */
+        if (ret == 0 && g.etag != NULL) {
+            free(r->etag);
+            r->etag = g.etag;
+            g.etag = NULL;
+        }
+        if (ret == 0 && g.last_modified != NULL) {
+            free(r->last_modified);
+            r->last_modified = g.last_modified;
+            g.last_modified = NULL;
+        }
         storage_get_free(&g);
         if (ret < 0)
             return ret;
@@ -928,7 +941,6 @@ static int fetch_storage(struct fetcher *f, const struct storage_url *u, const s
     release_body(r);
     return ret;
 }
-
 
 int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opts *o,
                       struct fetch_result *r, struct errinfo *e)

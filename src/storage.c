@@ -11,6 +11,8 @@
 #include "headers.h"
 #include "log.h"
 #include "storage.h"
+#include "store_abs.h"
+#include "store_gcs.h"
 #include "banned.h"
 
 /*
@@ -26,8 +28,10 @@ static const struct kind_info {
     void (*shutdown)(void);
 } kinds[STORAGE_NKINDS] = {
     [STORAGE_S3] = {"s3", "Invalid S3 URL: bucket name or object key is empty", NULL, NULL},
-    [STORAGE_GCS] = {"gs", "Invalid GCS URL: bucket name or object key is empty", NULL, NULL},
-    [STORAGE_ABS] = {"abs", "Invalid ABS URL: container name or object key is empty", NULL, NULL},
+    [STORAGE_GCS] = {"gs", "Invalid GCS URL: bucket name or object key is empty", store_gcs_init,
+                     store_gcs_shutdown},
+    [STORAGE_ABS] = {"abs", "Invalid ABS URL: container name or object key is empty",
+                     store_abs_init, store_abs_shutdown},
     [STORAGE_SWIFT] = {"swift", "Invalid Swift URL: container name or object name is empty", NULL,
                        NULL},
 };
@@ -77,8 +81,7 @@ void storage_url_free(struct storage_url *u)
     memset(u, 0, sizeof(*u));
 }
 
-int storage_split(const char *src, const char *query_sep, struct storage_url *u,
-                  struct errinfo *e)
+int storage_split(const char *src, const char *query_sep, struct storage_url *u, struct errinfo *e)
 {
     size_t slen = strcspn(src, ":/");
     const char *p, *host, *slash, *at, *key, *q;
@@ -226,8 +229,8 @@ static size_t http_body(char *data, size_t size, size_t n, void *userdata)
 }
 
 int storage_http(const char *method, const char *url, const struct curl_slist *headers,
-                 const char *body, size_t body_len, long long deadline_ms,
-                 long connect_timeout_ms, struct storage_reply *rep, struct errinfo *e)
+                 const char *body, size_t body_len, long long deadline_ms, long connect_timeout_ms,
+                 struct storage_reply *rep, struct errinfo *e)
 {
     struct http_state s = {.rep = rep};
     char errbuf[CURL_ERROR_SIZE] = "";

@@ -1,4 +1,5 @@
-/* storage.h: object-store sources (s3://, gs://, abs://, swift://): URL splitting, the transports. */
+/* storage.h: object-store sources (s3://, gs://, abs://, swift://): URL splitting, the transports.
+ */
 #ifndef IMGFCGI_STORAGE_H
 #define IMGFCGI_STORAGE_H
 
@@ -31,7 +32,9 @@
  * pair per kind, declared in store_<kind>.h); storage_http() is a small
  * blocking request for token and auth calls; storage_count_*() and
  * storage_get_stats() feed the Prometheus counters; storage_path_encode()
- * is the shared key encoder.
+ * is the shared key encoder. A transport's etag/last_modified in storage_get
+ * also replace the GET's own headers when set (gs takes them from the
+ * object's metadata, as imgproxy does).
  */
 
 struct curl_slist;
@@ -60,8 +63,8 @@ struct storage_url {
  * name or object key is empty" and each storage's own wording), or no memory.
  * query_sep may be NULL or "" (no query). On -1 u holds nothing to free.
  */
-int storage_split(const char *src, const char *query_sep, struct storage_url *u,
-                  struct errinfo *e) __attribute__((warn_unused_result));
+int storage_split(const char *src, const char *query_sep, struct storage_url *u, struct errinfo *e)
+    __attribute__((warn_unused_result));
 /* Frees u's strings and zeroes it; a zeroed u is a no-op. */
 void storage_url_free(struct storage_url *u);
 
@@ -75,7 +78,8 @@ struct storage_get {
     bool gunzip;                /* decode a Content-Encoding: gzip body (s3, swift) */
     long connect_timeout_ms;    /* 0 = libcurl's default; the download timeout still bounds it */
     bool not_modified;          /* the transport decided 304 already (e.g. gcs metadata) */
-    char *etag, *last_modified; /* with not_modified: the validators to return */
+    char *etag, *last_modified; /* the validators to return (with not_modified), or, when set,
+                                   to keep instead of the GET's (gcs: the metadata's) */
 };
 
 struct storage_ops {
@@ -149,17 +153,16 @@ struct storage_reply {
  * (network, a body over STORAGE_REPLY_MAX) / ERR_INTERNAL with e set.
  */
 int storage_http(const char *method, const char *url, const struct curl_slist *headers,
-                 const char *body, size_t body_len, long long deadline_ms,
-                 long connect_timeout_ms, struct storage_reply *rep, struct errinfo *e)
-    __attribute__((warn_unused_result));
+                 const char *body, size_t body_len, long long deadline_ms, long connect_timeout_ms,
+                 struct storage_reply *rep, struct errinfo *e) __attribute__((warn_unused_result));
 /* The value of header name (case-insensitive) in rep, without leading blanks; NULL if absent. */
 const char *storage_reply_header(const struct storage_reply *rep, const char *name);
 void storage_reply_release(struct storage_reply *rep);
 
 /* Counters for the metrics page; any thread. */
-void storage_count_auth(enum storage_kind k);                 /* a token or auth request made */
-void storage_count_request(enum storage_kind k);              /* an object GET sent */
-void storage_count_bytes(enum storage_kind k, size_t n);      /* object body bytes received */
+void storage_count_auth(enum storage_kind k);            /* a token or auth request made */
+void storage_count_request(enum storage_kind k);         /* an object GET sent */
+void storage_count_bytes(enum storage_kind k, size_t n); /* object body bytes received */
 struct storage_stats {
     unsigned long long auth, requests, bytes;
 };

@@ -55,8 +55,7 @@ static JsonObject *json_root(const char *json, size_t len, JsonParser **parser)
     JsonNode *root;
 
     *parser = json_parser_new();
-    if (len > (size_t)G_MAXSSIZE ||
-        !json_parser_load_from_data(*parser, json, (gssize)len, NULL))
+    if (json == NULL || len == 0 || len > (size_t)G_MAXSSIZE || !json_parser_load_from_data(*parser, json, (gssize)len, NULL))
         return NULL;
     root = json_parser_get_root(*parser);
     if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
@@ -321,8 +320,7 @@ static char *rs256(EVP_PKEY *pkey, const char *s)
         EVP_DigestSign(ctx, NULL, &siglen, (const unsigned char *)s, strlen(s)) != 1)
         goto out;
     sig = malloc(siglen);
-    if (sig == NULL ||
-        EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)s, strlen(s)) != 1)
+    if (sig == NULL || EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)s, strlen(s)) != 1)
         goto out;
     out = b64url(sig, siglen);
 out:
@@ -402,8 +400,9 @@ static int lock_token(long long deadline_ms, struct errinfo *e)
     ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
     rc = pthread_mutex_clocklock(&token_lock, CLOCK_MONOTONIC, &ts);
     if (rc != 0)
-        return err_set(e, ERR_SOURCE_TIMEOUT, "The image request timed out waiting for a GCS "
-                                              "access token");
+        return err_set(e, ERR_SOURCE_TIMEOUT,
+                       "The image request timed out waiting for a GCS "
+                       "access token");
     return 0;
 }
 
@@ -414,7 +413,7 @@ static int fetch_token(long long deadline_ms, struct errinfo *e)
     char *form = NULL, *fresh = NULL;
     struct storage_reply r = {0};
     long long expires_in = 0;
-    const char *why = NULL;
+    const char *why = NULL, *body;
     int ret;
 
     if (jwt == NULL) {
@@ -428,14 +427,13 @@ static int fetch_token(long long deadline_ms, struct errinfo *e)
     ret = api_call(gcs.key.token_uri, form, NULL, deadline_ms, &r, e);
     if (ret < 0)
         goto out;
+    body = r.body.len > 0 ? (const char *)r.body.data : "";
     if (r.status != 200) {
         ret = err_set(e, ERR_SOURCE_FAILED, "GCS: no access token: status %ld from %s: %.*s",
-                      r.status, gcs.key.token_uri, (int)MIN(r.body.len, LOG_BODY),
-                      (const char *)r.body.data);
+                      r.status, gcs.key.token_uri, (int)MIN(r.body.len, LOG_BODY), body);
         goto out;
     }
-    if (store_gcs_parse_token((const char *)r.body.data, r.body.len, &fresh, &expires_in, &why) <
-        0) {
+    if (store_gcs_parse_token(body, r.body.len, &fresh, &expires_in, &why) < 0) {
         ret = err_set(e, ERR_SOURCE_FAILED, "GCS: %s (%s)", why, gcs.key.token_uri);
         goto out;
     }
@@ -525,8 +523,8 @@ static int metadata(const struct storage_url *u, long long generation, char **to
         }
         body = r.body.len > 0 ? (const char *)r.body.data : "";
         if (r.status == 200 && store_gcs_parse_meta(body, r.body.len, m) < 0) {
-            ret = err_set(e, ERR_SOURCE_FAILED, "GCS: the metadata of %s/%s is not JSON",
-                          u->bucket, u->key);
+            ret = err_set(e, ERR_SOURCE_FAILED, "GCS: the metadata of %s/%s is not JSON", u->bucket,
+                          u->key);
         } else if (r.status != 200) {
             int mapped = gcs_map_status(r.status);
 
@@ -577,9 +575,8 @@ static int gcs_prepare(const struct storage_url *u, const struct fetch_opts *o,
             ret = err_set(e, ERR_INTERNAL, "out of memory");
             goto out;
         }
-        g->not_modified = storage_local_not_modified(o, cfg.use_etag ? m.etag : NULL,
-                                                     cfg.use_last_modified ? m.last_modified
-                                                                           : NULL);
+        g->not_modified = storage_local_not_modified(
+            o, cfg.use_etag ? m.etag : NULL, cfg.use_last_modified ? m.last_modified : NULL);
     }
     bucket = g_uri_escape_string(u->bucket, NULL, FALSE);
     object = g_uri_escape_string(u->key, NULL, FALSE);

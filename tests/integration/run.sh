@@ -55,6 +55,13 @@ if [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ ! -d "$repo/tests/clients/node_modules/@i
         echo "integration: npm ci in tests/clients failed; the client tests will fail" >&2
 fi
 
+# Azurite (the abs:// tests) from its lockfile, the same way.
+if [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ ! -x "$repo/tests/storage/azurite/node_modules/.bin/azurite-blob" ] &&
+    command -v npm >/dev/null; then
+    (cd "$repo/tests/storage/azurite" && timeout 300 npm ci --no-audit --no-fund --prefer-offline >&2) ||
+        echo "integration: npm ci in tests/storage/azurite failed; the abs:// tests will fail" >&2
+fi
+
 # As root, run inside a fresh network namespace that has only loopback: no
 # request of the suite (nor a DNS lookup) can leave the machine.
 if [ "$(id -u)" -eq 0 ] && [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ -z "${IMGFCGI_NO_NETNS:-}" ] &&
@@ -575,6 +582,60 @@ if [ "$host" = nginx ]; then
     done
 fi
 
+# abs:// and gs:// (test_storage_cloud.py), nginx host only: Azurite (tests/storage/azurite,
+# Shared Key checked) and the GCS stub (tests/storage/gcs_stub.py, RS256 JWTs checked against
+# a key pair made here) on loopback; imgfcgi-cloud (ETag and Last-Modified on, so gs:// reads
+# metadata first), imgfcgi-cloudplain (both off) and imgfcgi-cloudbad (a wrong account key,
+# a service-account key the stub does not know).
+if [ "$host" = nginx ]; then
+    mkdir -p "$tmp/gcs" "$tmp/azurite"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/gcs-key.pem" 2>/dev/null
+    openssl pkey -in "$tmp/gcs-key.pem" -pubout -out "$tmp/gcs-pub.pem"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/gcs-other.pem" 2>/dev/null
+    gcs_port=$(free_port)
+    python3 "$repo/tests/storage/gcs_stub.py" "$gcs_port" "$tmp/gcs" "$tmp/gcs-pub.pem" \
+        >>"$tmp/gcs-stub.log" 2>&1 &
+    pids[gcs]=$!
+    wait_http "http://127.0.0.1:$gcs_port/_stats" 20 "${pids[gcs]}"
+    # gcs_key PEM: the JSON text of a service-account key whose tokens come from the stub.
+    gcs_key() {
+        python3 -c 'import json, sys; print(json.dumps({"type": "service_account",
+            "client_email": "imgfcgi-test@example.iam.gserviceaccount.com", "private_key_id": "k1",
+            "private_key": open(sys.argv[1]).read(), "token_uri": sys.argv[2]}))' "$1" \
+            "http://127.0.0.1:$gcs_port/token"
+    }
+    az_port=$(free_port)
+    az_bin=$repo/tests/storage/azurite/node_modules/.bin/azurite-blob
+    if [ -x "$az_bin" ]; then
+        "$az_bin" --blobHost 127.0.0.1 --blobPort "$az_port" -l "$tmp/azurite" --disableTelemetry \
+            --skipApiVersionCheck >>"$tmp/azurite.log" 2>&1 &
+        pids[azurite]=$!
+        for ((i = 0; i < 150; i++)); do
+            python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
+                "$az_port" 2>/dev/null && break
+            pid_alive "${pids[azurite]}" || break
+            sleep 0.2
+        done
+    fi
+    az_key=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
+    cloud_env=(IMGPROXY_USE_ABS=true IMGPROXY_ABS_NAME=devstoreaccount1
+        IMGPROXY_ABS_ENDPOINT="http://127.0.0.1:$az_port/devstoreaccount1" IMGPROXY_USE_GCS=true
+        IMGPROXY_GCS_ENDPOINT="http://127.0.0.1:$gcs_port/storage/v1/" IMGFCGI_METRICS_PATH=/metrics
+        IMGPROXY_WORKERS=4)
+    spawn_unix imgfcgi-cloud "${common_env[@]}" "${cloud_env[@]}" IMGPROXY_ABS_KEY="$az_key" \
+        IMGPROXY_GCS_KEY="$(gcs_key "$tmp/gcs-key.pem")" IMGPROXY_USE_ETAG=true \
+        IMGPROXY_USE_LAST_MODIFIED=true
+    spawn_unix imgfcgi-cloudplain "${common_env[@]}" "${cloud_env[@]}" IMGPROXY_ABS_KEY="$az_key" \
+        IMGPROXY_GCS_KEY="$(gcs_key "$tmp/gcs-key.pem")"
+    spawn_unix imgfcgi-cloudbad "${common_env[@]}" "${cloud_env[@]}" \
+        IMGPROXY_ABS_KEY="$(head -c 64 /dev/zero | base64 -w0)" \
+        IMGPROXY_GCS_KEY="$(gcs_key "$tmp/gcs-other.pem")"
+    for n in cloud cloudplain cloudbad; do
+        nginx_front "front-$n" "imgfcgi-$n"
+        fports[$n]=$front_port
+    done
+fi
+
 # Deadlines and backpressure (test_deadline.py, tests/hostile/overload.py), nginx only:
 # imgfcgi-dl: one worker, a 1 s deadline, a queue of one; imgfcgi-q: two workers, a queue of two.
 if [ "$host" = nginx ]; then
@@ -645,6 +706,15 @@ if [ "$host" = nginx ]; then
         IT_SSRF_DEFAULT_LOG="$tmp/imgfcgi8.log" IT_SSRF_STRICT_LOG="$tmp/imgfcgi9.log" \
         IT_SSRF_NOPRIV_LOG="$tmp/imgfcgi10.log" \
         IT_SSRF_DEFAULT_PID="${pids[imgfcgi8]}" python3 "$here/test_ssrf.py" "$@" || status=1
+    env "${it_env[@]}" IT_CLOUD_RESULT="$tmp/result-cloud" IT_AZURITE="http://127.0.0.1:$az_port" \
+        IT_AZURITE_UP="$([ -n "${pids[azurite]:-}" ] && echo 1 || echo 0)" \
+        IT_GCS_STUB="http://127.0.0.1:$gcs_port" IT_GCS_DIR="$tmp/gcs" \
+        IT_CLOUD_FRONT="http://127.0.0.1:${fports[cloud]}" IT_CLOUD_LOG="$tmp/imgfcgi-cloud.log" \
+        IT_CLOUDPLAIN_FRONT="http://127.0.0.1:${fports[cloudplain]}" \
+        IT_CLOUDPLAIN_LOG="$tmp/imgfcgi-cloudplain.log" \
+        IT_CLOUDBAD_FRONT="http://127.0.0.1:${fports[cloudbad]}" \
+        IT_CLOUDBAD_LOG="$tmp/imgfcgi-cloudbad.log" python3 "$here/test_storage_cloud.py" "$@" ||
+        status=1
     # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload
     # (ASan's quarantine alone keeps up to 256 MB of freed memory: a wider RSS bound there).
     env "${it_env[@]}" IT_DL_FRONT="http://127.0.0.1:$dl_port" IT_DL_LOG="$tmp/imgfcgi-dl.log" \
