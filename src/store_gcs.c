@@ -22,6 +22,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -126,6 +127,8 @@ static EVP_PKEY *read_rsa_key(const char *pem)
         EVP_PKEY_free(pkey);
         pkey = NULL;
     }
+    /* OpenSSL's per-thread error queue must not reach this thread's next TLS transfer. */
+    ERR_clear_error();
     return pkey;
 }
 
@@ -324,6 +327,8 @@ static char *rs256(EVP_PKEY *pkey, const char *s)
         goto out;
     out = b64url(sig, siglen);
 out:
+    if (out == NULL)
+        ERR_clear_error();
     free(sig);
     EVP_MD_CTX_free(ctx);
     return out;

@@ -242,7 +242,7 @@ def _():
             r, rid = get(front, src(scheme, "nope/missing.jpg"))
             expect_error(r, 404, "Source image is unreachable")
             line = log_line(log, rid)
-            check("404" in line, "%s missing: log line %r" % (scheme, line))
+            check("Status 404 from %s" % scheme in line, "%s missing: log line %r" % (scheme, line))
 
 
 @test("cloud/abs/wrong-key")

@@ -9,9 +9,10 @@ the objects under DIR (DIR/BUCKET/OBJECT) with the three routes imgfcgi uses:
                                  `openssl dgst`), its claims checked (aud is this
                                  route, scope, iat/exp); issues a random token
                                  valid TOKEN_LIFETIME s (default 3600)
-  GET /storage/v1/b/B/o/O        the JSON API's object resource (etag, updated,
-                                 size, contentType, generation); O is one path
-                                 segment (%2F for /)
+  GET /storage/v1/b/B/o/O[?generation=N]
+                                 the JSON API's object resource (etag, updated,
+                                 size, contentType, generation = the file's
+                                 mtime in ns); O is one path segment (%2F for /)
   GET /B/O[?generation=N]        the object's bytes (XML API media route)
 
 Both object routes want "Authorization: Bearer <token>": a missing, unknown or
@@ -177,7 +178,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             bucket, name = urllib.parse.unquote(parts[0]), urllib.parse.unquote(parts[2])
             path = object_path(bucket, name)
-            if path is None or not os.path.isfile(path):
+            q = urllib.parse.parse_qs(url.query)
+            if path is None or not os.path.isfile(path) or (
+                    "generation" in q and q["generation"] != [metadata(bucket, name, path)["generation"]]):
                 return self.reply(404, {"error": {"code": 404, "message": "No such object"}})
             return self.reply(200, metadata(bucket, name, path))
         bucket, _, name = url.path.lstrip("/").partition("/")
