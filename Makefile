@@ -199,11 +199,11 @@ layer-check:
 	scripts/layers.py .
 
 # Shell scripts are found by their #! line (and scripts/*.sh, which are sourced);
-# Python files are every *.py under tests/ and scripts/.
+# Python files are every *.py under tests/ and scripts/; npm's node_modules are not ours.
 SHELL_SCRIPTS = $(sort $(wildcard scripts/*.sh) $(patsubst ./%,%,$(shell find . \
-	\( -name .git -o -name 'build*' \) -prune -o -type f -exec awk \
+	\( -name .git -o -name 'build*' -o -name node_modules \) -prune -o -type f -exec awk \
 	'FNR == 1 && /^#!.*[/ ](ba|da)?sh$$/ {print FILENAME} {nextfile}' {} +)))
-PY_FILES = $(sort $(shell find tests scripts -name '*.py'))
+PY_FILES = $(sort $(shell find tests scripts -name node_modules -prune -o -name '*.py' -print))
 lint:
 	shellcheck -x $(SHELL_SCRIPTS)
 	pyflakes3 $(PY_FILES)

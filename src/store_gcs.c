@@ -56,7 +56,8 @@ static JsonObject *json_root(const char *json, size_t len, JsonParser **parser)
     JsonNode *root;
 
     *parser = json_parser_new();
-    if (json == NULL || len == 0 || len > (size_t)G_MAXSSIZE || !json_parser_load_from_data(*parser, json, (gssize)len, NULL))
+    if (json == NULL || len == 0 || len > (size_t)G_MAXSSIZE ||
+        !json_parser_load_from_data(*parser, json, (gssize)len, NULL))
         return NULL;
     root = json_parser_get_root(*parser);
     if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))

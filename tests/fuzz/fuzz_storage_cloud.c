@@ -60,8 +60,7 @@ static void fuzz_sts(const char *text)
 
         if (strncmp(sts, lines[0], strlen(lines[0])) != 0)
             abort();
-        if (query == NULL && (slen < alen + plen + 1 ||
-                              strcmp(sts + slen - plen, lines[2]) != 0 ||
+        if (query == NULL && (slen < alen + plen + 1 || strcmp(sts + slen - plen, lines[2]) != 0 ||
                               sts[slen - plen - alen - 1] != '/'))
             abort();
         sig = store_abs_signature((const unsigned char *)"k", 1, sts);
