@@ -11,6 +11,8 @@
 #include "headers.h"
 #include "log.h"
 #include "storage.h"
+#include "store_s3.h"
+#include "store_swift.h"
 #include "banned.h"
 
 /*
@@ -25,11 +27,12 @@ static const struct kind_info {
     int (*init)(const struct config *c, const struct storage_ops **ops);
     void (*shutdown)(void);
 } kinds[STORAGE_NKINDS] = {
-    [STORAGE_S3] = {"s3", "Invalid S3 URL: bucket name or object key is empty", NULL, NULL},
+    [STORAGE_S3] = {"s3", "Invalid S3 URL: bucket name or object key is empty", store_s3_init,
+                    store_s3_shutdown},
     [STORAGE_GCS] = {"gs", "Invalid GCS URL: bucket name or object key is empty", NULL, NULL},
     [STORAGE_ABS] = {"abs", "Invalid ABS URL: container name or object key is empty", NULL, NULL},
-    [STORAGE_SWIFT] = {"swift", "Invalid Swift URL: container name or object name is empty", NULL,
-                       NULL},
+    [STORAGE_SWIFT] = {"swift", "Invalid Swift URL: container name or object name is empty",
+                       store_swift_init, store_swift_shutdown},
 };
 
 /* Written by storage_init() before threads start, read-only afterwards. */
@@ -50,6 +53,7 @@ const char *storage_scheme(enum storage_kind k)
 
 int storage_init(const struct config *c)
 {
+    storage_shutdown(); /* a second call (tests) starts from nothing */
     for (int k = 0; k < STORAGE_NKINDS; k++) {
         registered[k] = NULL;
         if (kinds[k].init != NULL && kinds[k].init(c, &registered[k]) < 0) {
