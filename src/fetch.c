@@ -815,7 +815,8 @@ static int storage_headers(const struct storage_get *g, const struct fetch_opts 
                 goto oom;
             l = next;
         }
-        if (ims != NULL && strpbrk(ims, "\r\n") == NULL && headers_parse_http_date(ims, &when) == 0) {
+        if (ims != NULL && strpbrk(ims, "\r\n") == NULL &&
+            headers_parse_http_date(ims, &when) == 0) {
             struct curl_slist *next;
 
             snprintf(line, sizeof(line), "If-Modified-Since: %s", ims);
@@ -892,9 +893,10 @@ static int fetch_storage(struct fetcher *f, const struct storage_url *u, const s
                          struct fetch_result *r, struct errinfo *e)
 {
     const struct storage_ops *ops = storage_ops_for(u->kind);
-    long long timeout = o != NULL && o->timeout_ms > 0 && o->timeout_ms < cfg.download_timeout * 1000LL
-                            ? o->timeout_ms
-                            : cfg.download_timeout * 1000LL;
+    long long timeout =
+        o != NULL && o->timeout_ms > 0 && o->timeout_ms < cfg.download_timeout * 1000LL
+            ? o->timeout_ms
+            : cfg.download_timeout * 1000LL;
     long long deadline_ms = deadline_now_ms() + timeout;
     struct storage_get g;
     long status = 0;
@@ -959,7 +961,6 @@ static int fetch_storage(struct fetcher *f, const struct storage_url *u, const s
     release_body(r);
     return ret;
 }
-
 
 int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opts *o,
                       struct fetch_result *r, struct errinfo *e)

@@ -81,8 +81,7 @@ void storage_url_free(struct storage_url *u)
     memset(u, 0, sizeof(*u));
 }
 
-int storage_split(const char *src, const char *query_sep, struct storage_url *u,
-                  struct errinfo *e)
+int storage_split(const char *src, const char *query_sep, struct storage_url *u, struct errinfo *e)
 {
     size_t slen = strcspn(src, ":/");
     const char *p, *host, *slash, *at, *key, *q;
@@ -230,8 +229,8 @@ static size_t http_body(char *data, size_t size, size_t n, void *userdata)
 }
 
 int storage_http(const char *method, const char *url, const struct curl_slist *headers,
-                 const char *body, size_t body_len, long long deadline_ms,
-                 long connect_timeout_ms, struct storage_reply *rep, struct errinfo *e)
+                 const char *body, size_t body_len, long long deadline_ms, long connect_timeout_ms,
+                 struct storage_reply *rep, struct errinfo *e)
 {
     struct http_state s = {.rep = rep};
     char errbuf[CURL_ERROR_SIZE] = "";

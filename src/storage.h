@@ -1,4 +1,5 @@
-/* storage.h: object-store sources (s3://, gs://, abs://, swift://): URL splitting, the transports. */
+/* storage.h: object-store sources (s3://, gs://, abs://, swift://): URL splitting, the transports.
+ */
 #ifndef IMGFCGI_STORAGE_H
 #define IMGFCGI_STORAGE_H
 
@@ -61,8 +62,8 @@ struct storage_url {
  * name or object key is empty" and each storage's own wording), or no memory.
  * query_sep may be NULL or "" (no query). On -1 u holds nothing to free.
  */
-int storage_split(const char *src, const char *query_sep, struct storage_url *u,
-                  struct errinfo *e) __attribute__((warn_unused_result));
+int storage_split(const char *src, const char *query_sep, struct storage_url *u, struct errinfo *e)
+    __attribute__((warn_unused_result));
 /* Frees u's strings and zeroes it; a zeroed u is a no-op. */
 void storage_url_free(struct storage_url *u);
 
@@ -157,17 +158,16 @@ struct storage_reply {
  * (network, a body over STORAGE_REPLY_MAX) / ERR_INTERNAL with e set.
  */
 int storage_http(const char *method, const char *url, const struct curl_slist *headers,
-                 const char *body, size_t body_len, long long deadline_ms,
-                 long connect_timeout_ms, struct storage_reply *rep, struct errinfo *e)
-    __attribute__((warn_unused_result));
+                 const char *body, size_t body_len, long long deadline_ms, long connect_timeout_ms,
+                 struct storage_reply *rep, struct errinfo *e) __attribute__((warn_unused_result));
 /* The value of header name (case-insensitive) in rep, without leading blanks; NULL if absent. */
 const char *storage_reply_header(const struct storage_reply *rep, const char *name);
 void storage_reply_release(struct storage_reply *rep);
 
 /* Counters for the metrics page; any thread. */
-void storage_count_auth(enum storage_kind k);                 /* a token or auth request made */
-void storage_count_request(enum storage_kind k);              /* an object GET sent */
-void storage_count_bytes(enum storage_kind k, size_t n);      /* object body bytes received */
+void storage_count_auth(enum storage_kind k);            /* a token or auth request made */
+void storage_count_request(enum storage_kind k);         /* an object GET sent */
+void storage_count_bytes(enum storage_kind k, size_t n); /* object body bytes received */
 struct storage_stats {
     unsigned long long auth, requests, bytes;
 };

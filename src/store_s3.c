@@ -229,9 +229,8 @@ static bool ip_host(const char *host, size_t n)
     return inet_pton(AF_INET, tmp, &a) == 1;
 }
 
-int store_s3__object_url(struct buf *out, const char *endpoint, bool path_style,
-                         const char *region, const char *bucket, const char *key, size_t len,
-                         const char *version)
+int store_s3__object_url(struct buf *out, const char *endpoint, bool path_style, const char *region,
+                         const char *bucket, const char *key, size_t len, const char *version)
 {
     size_t blen = strlen(bucket);
     int ret;
@@ -292,7 +291,8 @@ static void region_for(const char *bucket, char *out, size_t n)
 static bool s3_redirected(const struct storage_url *u, long status, const char *hint)
 {
     size_t n = strlen(hint);
-    bool ok = status == 301 && n > 0 && n < 64 && strspn(hint, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+    bool ok = status == 301 && n > 0 && n < 64 &&
+              strspn(hint, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
 
     if (!ok)
         return false;
@@ -316,7 +316,8 @@ static int s3_prepare(const struct storage_url *u, const struct fetch_opts *o,
     (void)o;
     (void)deadline_ms;
     if (s3.akid == NULL)
-        return err_set(e, ERR_SOURCE_FAILED, "s3: no AWS credentials (AWS_ACCESS_KEY_ID or ~/.aws)");
+        return err_set(e, ERR_SOURCE_FAILED,
+                       "s3: no AWS credentials (AWS_ACCESS_KEY_ID or ~/.aws)");
     region_for(u->bucket, region, sizeof(region));
     buf_init(&url);
     if (store_s3__object_url(&url, s3.endpoint, s3.path_style, region, u->bucket, u->key,
@@ -400,8 +401,8 @@ int store_s3_init(const struct config *c, const struct storage_ops **ops)
         log_warn("s3: no AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
                  "AWS_SHARED_CREDENTIALS_FILE, ~/.aws): every s3:// source will fail (500)");
     log_info("s3: region %s, endpoint %s%s, credentials from %s", s3.region,
-             *s3.endpoint ? s3.endpoint : "AWS", *s3.endpoint && !s3.path_style ? " (virtual host)" : "",
-             found ? from : "nowhere");
+             *s3.endpoint ? s3.endpoint : "AWS",
+             *s3.endpoint && !s3.path_style ? " (virtual host)" : "", found ? from : "nowhere");
     *ops = &s3_ops;
     return 0;
 }

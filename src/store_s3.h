@@ -32,8 +32,8 @@ void store_s3_shutdown(void);
  * encoded as S3's canonical URI (storage_path_encode). Exposed for the unit
  * tests and the fuzz target. 0 or -1 (no memory).
  */
-int store_s3__object_url(struct buf *out, const char *endpoint, bool path_style,
-                         const char *region, const char *bucket, const char *key, size_t len,
-                         const char *version) __attribute__((warn_unused_result));
+int store_s3__object_url(struct buf *out, const char *endpoint, bool path_style, const char *region,
+                         const char *bucket, const char *key, size_t len, const char *version)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -29,10 +29,10 @@
 static struct {
     pthread_mutex_t lock;
     char *token;
-    char *storage_url; /* no trailing '/' */
-    long long expires_ms;  /* CLOCK_MONOTONIC ms; 0 = no expiry known */
-    unsigned generation;   /* bumped with every new token */
-    int version;           /* 1, 2 or 3 */
+    char *storage_url;    /* no trailing '/' */
+    long long expires_ms; /* CLOCK_MONOTONIC ms; 0 = no expiry known */
+    unsigned generation;  /* bumped with every new token */
+    int version;          /* 1, 2 or 3 */
     long connect_ms;
     const struct config *c;
 } sw = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -77,7 +77,8 @@ static JsonObject *element_object(JsonArray *a, guint i)
     return n != NULL && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
 }
 
-/* ISO 8601 (Keystone's "2024-10-01T12:00:00Z" or with fractions) -> unix seconds; 0 if absent or bad. */
+/* ISO 8601 (Keystone's "2024-10-01T12:00:00Z" or with fractions) -> unix seconds; 0 if absent or
+ * bad. */
 static long long iso_time(const char *s)
 {
     GTimeZone *utc;
@@ -290,9 +291,8 @@ static void set_token(char *token, char *url, long long expires_unix)
     free(sw.storage_url);
     sw.token = token;
     sw.storage_url = url;
-    sw.expires_ms = expires_unix > 0
-                        ? deadline_now_ms() + (expires_unix - (long long)time(NULL)) * 1000LL
-                        : 0;
+    sw.expires_ms =
+        expires_unix > 0 ? deadline_now_ms() + (expires_unix - (long long)time(NULL)) * 1000LL : 0;
     sw.generation++;
 }
 
@@ -362,9 +362,9 @@ static int authenticate(long long deadline_ms, struct errinfo *e)
             token = strdup(t);
     }
     if (ret == 0 && (token == NULL || surl == NULL))
-        ret = err_set(e, ERR_SOURCE_FAILED,
-                      "swift: the auth answer from %s has no token or storage URL: %s", url,
-                      excerpt);
+        ret =
+            err_set(e, ERR_SOURCE_FAILED,
+                    "swift: the auth answer from %s has no token or storage URL: %s", url, excerpt);
     if (ret == 0) {
         set_token(token, surl, expires);
         token = surl = NULL;
@@ -394,7 +394,8 @@ static int swift_prepare(const struct storage_url *u, const struct fetch_opts *o
     (void)o;
     buf_init(&url);
     pthread_mutex_lock(&sw.lock);
-    if (sw.token == NULL || (sw.expires_ms > 0 && deadline_now_ms() > sw.expires_ms - RENEW_BEFORE_MS))
+    if (sw.token == NULL ||
+        (sw.expires_ms > 0 && deadline_now_ms() > sw.expires_ms - RENEW_BEFORE_MS))
         ret = authenticate(deadline_ms, e);
     if (ret == 0) {
         used_generation = sw.generation;
@@ -460,10 +461,10 @@ int store_swift_init(const struct config *c, const struct storage_ops **ops)
     }
     /* imgproxy takes the version from the auth URL: the first of v3, v2, v1 found in it. */
     sw.version = c->swift_auth_version > 0 ? c->swift_auth_version
-                 : strstr(a, "v3") != NULL  ? 3
-                 : strstr(a, "v2") != NULL  ? 2
-                 : strstr(a, "v1") != NULL  ? 1
-                                            : 0;
+                 : strstr(a, "v3") != NULL ? 3
+                 : strstr(a, "v2") != NULL ? 2
+                 : strstr(a, "v1") != NULL ? 1
+                                           : 0;
     if (sw.version == 0) {
         log_error("IMGPROXY_SWIFT_AUTH_URL=%s: can't find the auth version (v1, v2 or v3) in it; "
                   "set IMGPROXY_SWIFT_AUTH_VERSION",

@@ -1,4 +1,5 @@
-/* test_storage.c: storage URL splitting, key encoding, S3 URLs and SigV4, Keystone answers, 304s. */
+/* test_storage.c: storage URL splitting, key encoding, S3 URLs and SigV4, Keystone answers, 304s.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -153,10 +154,9 @@ static void test_s3_urls(void **state)
                "https://media.s3.eu-west-2.amazonaws.com/a%20b/c.jpg");
     expect_url("", true, "my.bucket", "k", NULL, "https://s3.eu-west-2.amazonaws.com/my.bucket/k");
     expect_url("", true, "Upper", "k", NULL, "https://s3.eu-west-2.amazonaws.com/Upper/k");
-    expect_url("", true, "media", "k", "3HL4kq+/=", 
-               "https://media.s3.eu-west-2.amazonaws.com/k?versionId=3HL4kq%2B%2F%3D");
-    expect_url("http://minio:9000", true, "b", "x/./y.jpg", NULL,
-               "http://minio:9000/b/x/./y.jpg");
+    expect_url("", true, "media", "k",
+               "3HL4kq+/=", "https://media.s3.eu-west-2.amazonaws.com/k?versionId=3HL4kq%2B%2F%3D");
+    expect_url("http://minio:9000", true, "b", "x/./y.jpg", NULL, "http://minio:9000/b/x/./y.jpg");
     expect_url("https://s3.example", false, "media", "k", NULL, "https://media.s3.example/k");
     expect_url("https://s3.example", false, "b_x", "k", NULL, "https://s3.example/b_x/k");
     expect_url("http://127.0.0.1:9000", false, "b", "k", NULL, "http://127.0.0.1:9000/b/k");
@@ -360,8 +360,8 @@ static void test_s3_request_signed(void **state)
 
     /* The canonical request from what was sent. */
     q = memchr(sp1, '?', (size_t)(sp2 - sp1));
-    used = (size_t)snprintf(canonical, sizeof(canonical), "GET\n%.*s\n%.*s\n",
-                            (int)(q - sp1 - 1), sp1 + 1, (int)(sp2 - q - 1), q + 1);
+    used = (size_t)snprintf(canonical, sizeof(canonical), "GET\n%.*s\n%.*s\n", (int)(q - sp1 - 1),
+                            sp1 + 1, (int)(sp2 - q - 1), q + 1);
     names = g_strsplit(signed_hdrs, ";", -1);
     for (gchar **n = names; *n != NULL; n++) {
         char v[512];
@@ -430,7 +430,7 @@ static void test_s3_credentials_file(void **state)
                        "aws_session_token = sess\n";
     int fd = mkstemp(path);
     const struct storage_ops *ops;
-    struct storage_url u = {.kind = STORAGE_S3, .bucket = "b", .key = "k"};
+    struct storage_url u = {.kind = STORAGE_S3, .bucket = (char *)"bkt", .key = (char *)"k"};
     struct storage_get g = {0};
     struct errinfo e;
     bool token = false;
@@ -454,7 +454,7 @@ static void test_s3_credentials_file(void **state)
     assert_string_equal(g.username, "MEDIA");
     assert_string_equal(g.password, "m/secret+1");
     assert_string_equal(g.aws_sigv4, "aws:amz:ap-south-1:s3");
-    assert_string_equal(g.url, "https://b.s3.ap-south-1.amazonaws.com/k");
+    assert_string_equal(g.url, "https://bkt.s3.ap-south-1.amazonaws.com/k");
     for (struct curl_slist *h = g.headers; h != NULL; h = h->next)
         token = token || strcmp(h->data, "x-amz-security-token: sess") == 0;
     assert_true(token);
@@ -506,7 +506,8 @@ static void test_keystone_answers(void **state)
         "{\"type\":\"object-store\",\"endpoints\":[{\"publicURL\":\"http://s/v1/AUTH_a\"}]}]}}";
     static const char v3[] =
         "{\"token\":{\"expires_at\":\"2030-01-01T00:00:00.000000Z\",\"catalog\":["
-        "{\"type\":\"object-store\",\"endpoints\":[{\"interface\":\"internal\",\"url\":\"http://i\"},"
+        "{\"type\":\"object-store\",\"endpoints\":[{\"interface\":\"internal\",\"url\":\"http://"
+        "i\"},"
         "{\"interface\":\"public\",\"url\":\"http://p/v1/AUTH_b\"}]}]}}";
     char *token = NULL, *url = NULL;
     long long expires = 0;
@@ -524,9 +525,9 @@ static void test_keystone_answers(void **state)
     free(url);
     assert_int_equal(store_swift__parse_v3("{\"token\":{}}", 12, &url, &expires), -1);
     assert_int_equal(store_swift__parse_v2("[1,2", 4, &token, &url, &expires), -1);
-    assert_int_equal(store_swift__parse_v2("{\"access\":{\"token\":{\"id\":1}}}", 29, &token, &url,
-                                           &expires),
-                     -1);
+    assert_int_equal(
+        store_swift__parse_v2("{\"access\":{\"token\":{\"id\":1}}}", 29, &token, &url, &expires),
+        -1);
 }
 
 static void test_local_not_modified(void **state)
