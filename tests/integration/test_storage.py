@@ -119,6 +119,8 @@ def register(s):
         want = 0 if s.name == "s3" else 1
         check(auth == want, "%s: %d token/auth requests for 20 objects, want %d"
               % (s.name, auth, want))
+        print("storage: %s: 20 concurrent objects, all 200, %d token/auth requests"
+              % (s.name, auth), flush=True)
 
     @test("%s/photo" % s.name)
     def _():
@@ -177,6 +179,8 @@ def register(s):
         got = counter("bytes", s.name) - before
         check(r.status == 422, "6 MB object over a 5 MB limit: %r" % r)
         check(got < REFUSED_BYTES_MAX, "read %d bytes of a 6 MB object before refusing" % got)
+        print("storage: %s: 6 MB object over the 5 MB limit refused after %d body bytes"
+              % (s.name, got), flush=True)
         line = log_line(GOOD_LOG, rid)
         check("too big" in line, "too big: log line %r" % line)
 
@@ -187,6 +191,8 @@ def register(s):
         got = counter("bytes", s.name) - before
         check(r.status == 422, "8000x8000 header (64 MP): %r" % r)
         check(got < REFUSED_BYTES_MAX, "read %d bytes of a 4 MB object before refusing" % got)
+        print("storage: %s: 64 MP PNG (4 MB object) refused after %d body bytes"
+              % (s.name, got), flush=True)
         line = log_line(GOOD_LOG, rid)
         check("resolution is too big" in line, "too many pixels: log line %r" % line)
 
