@@ -152,7 +152,7 @@ tsan:
 
 # libFuzzer targets (tests/fuzz/README.md): Debian's clang, ASan + UBSan, and
 # -DIMGFCGI_FUZZ for the one test seam (fetch_hook in src/fetch.h).
-FUZZ_TARGETS := url options signature request loaders storage_cloud
+FUZZ_TARGETS := url options signature request loaders storage storage_cloud
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
@@ -167,7 +167,7 @@ $(FUZZ_BIN): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
 # Prints "fuzz: N passed, M failed", one per target. CI fuzzes imgfcgi's own
 # parsers; `loaders` (libjxl and libheif, not built for coverage) once showed
 # a leak that did not replay, so it runs by hand: make fuzz-run FUZZ_RUN=loaders.
-FUZZ_RUN ?= url options signature request storage_cloud
+FUZZ_RUN ?= url options signature request storage storage_cloud
 fuzz-run: fuzz
 	tests/fuzz/run.sh build-fuzz/tests/fuzz $(FUZZ_SECONDS) $(FUZZ_RUN)
 

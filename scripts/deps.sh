@@ -29,6 +29,10 @@ IMGFCGI_RUNTIME_DEPS+=(icc-profiles-free colord-data liblcms2-utils)
 IMGFCGI_RUNTIME_DEPS+=(openssl)
 # The fleet drills (make fleet): runit's runsv supervises each host's imgfcgi.
 IMGFCGI_RUNTIME_DEPS+=(runit)
+# The storage tests (tests/integration/test_storage.py): OpenStack Swift with its s3api
+# and tempauth middlewares is the S3 server (real SigV4 checks) and the Swift v1 server,
+# memcached keeps tempauth's tokens (tests/storage/swift.sh).
+IMGFCGI_RUNTIME_DEPS+=(swift swift-proxy swift-account swift-container swift-object memcached)
 # Benchmarks (tests/bench/throughput): the load generator and nginx's image_filter
 # to compare against. The module package may enable itself in /etc/nginx/modules-enabled;
 # the project's nginx configurations never include that directory.

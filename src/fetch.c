@@ -72,6 +72,8 @@ struct transfer {
     int status; /* status of the response being received (redirects reset it) */
     long long content_length;
     int storage; /* enum storage_kind of a storage transfer (counted for metrics), else -1 */
+    const char *hint_header; /* storage: a header to keep in hint (storage_get.hint_header) */
+    char hint[128];
 };
 
 struct fetcher *fetcher_new(void)
@@ -197,6 +199,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
         t->probing = t->max_resolution > 0;
         t->typing = t->check_type;
         t->svg = false;
+        t->hint[0] = '\0';
         if (sp != NULL && (size_t)(sp - line) + 4 <= len)
             t->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
         return len;
@@ -215,6 +218,20 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
                 end--;
             free(*dst);
             *dst = strndup(v, (size_t)(end - v));
+        }
+    }
+    if (t->hint_header != NULL) {
+        size_t hl = strlen(t->hint_header);
+
+        if (len > hl + 1 && strncasecmp(line, t->hint_header, hl) == 0 && line[hl] == ':') {
+            const char *v = line + hl + 1;
+            size_t vl = len - hl - 1;
+
+            while (vl > 0 && (*v == ' ' || *v == '\t'))
+                v++, vl--;
+            while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+                vl--;
+            snprintf(t->hint, sizeof(t->hint), "%.*s", (int)vl, v);
         }
     }
     if (len > 15 && strncasecmp(line, "content-length:", 15) == 0) {
@@ -823,7 +840,7 @@ oom:
  */
 static int storage_transfer(struct fetcher *f, enum storage_kind kind, const struct storage_get *g,
                             const struct fetch_opts *o, struct fetch_result *r, long *status,
-                            struct errinfo *e)
+                            char hint[128], struct errinfo *e)
 {
     struct curl_slist *hdrs = NULL;
     struct transfer t;
@@ -835,6 +852,7 @@ static int storage_transfer(struct fetcher *f, enum storage_kind kind, const str
         return ret;
     transfer_init(&t, o, r);
     t.storage = (int)kind;
+    t.hint_header = g->hint_header;
     curl_prepare(f, g->url, o, &t);
     curl_easy_setopt(f->curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(f->curl, CURLOPT_OPENSOCKETFUNCTION, NULL);
@@ -862,6 +880,7 @@ static int storage_transfer(struct fetcher *f, enum storage_kind kind, const str
     *status = 0;
     curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, status);
     r->origin_status = (int)*status;
+    memcpy(hint, t.hint, sizeof(t.hint));
     return transfer_error(f, &t, rc, e);
 }
 
@@ -881,6 +900,8 @@ static int fetch_storage(struct fetcher *f, const struct storage_url *u, const s
     long long deadline_ms = deadline_now_ms() + timeout;
     struct storage_get g;
     long status = 0;
+    bool forwarded = false;
+    char hint[128] = "";
     int ret, mapped;
 
     for (int attempt = 0;; attempt++) {
@@ -895,7 +916,8 @@ static int fetch_storage(struct fetcher *f, const struct storage_url *u, const s
             return 0;
         }
         if (ret == 0)
-            ret = storage_transfer(f, u->kind, &g, o, r, &status, e);
+            ret = storage_transfer(f, u->kind, &g, o, r, &status, hint, e);
+        forwarded = g.forward_conditionals;
         /* Validators the transport found itself (gs: the metadata's) win over the GET's. */
         if (ret == 0 && g.etag != NULL) {
             free(r->etag);
@@ -910,14 +932,23 @@ static int fetch_storage(struct fetcher *f, const struct storage_url *u, const s
         storage_get_free(&g);
         if (ret < 0)
             return ret;
-        if (status != 401 || attempt > 0 || ops->unauthorized == NULL || !ops->unauthorized())
+        if (attempt > 0)
             break;
-        log_info("%s: 401 from the storage, authenticating again", storage_scheme(u->kind));
+        if (status == 401 && ops->unauthorized != NULL && ops->unauthorized()) {
+            log_info("%s: 401 from the storage, authenticating again", storage_scheme(u->kind));
+        } else if (status >= 300 && status < 400 && hint[0] != '\0' && ops->redirected != NULL &&
+                   ops->redirected(u, status, hint)) {
+            log_info("%s: %ld for %s, trying again (%s)", storage_scheme(u->kind), status,
+                     u->bucket, hint);
+        } else {
+            break;
+        }
         release_body(r);
         clear_headers(r);
     }
     if (status == 200) {
-        if (storage_local_not_modified(o, r->etag, r->last_modified)) {
+        /* A storage that got the conditions has decided; the others are decided here. */
+        if (!forwarded && storage_local_not_modified(o, r->etag, r->last_modified)) {
             release_body(r);
             r->origin_status = 304;
         }

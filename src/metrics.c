@@ -223,8 +223,7 @@ static void render_storage(struct buf *out, int *rc)
     };
 
     for (size_t d = 0; d < sizeof(defs) / sizeof(defs[0]); d++) {
-        put(out, rc, "# HELP %s %s\n# TYPE %s counter\n", defs[d].name, defs[d].help,
-            defs[d].name);
+        put(out, rc, "# HELP %s %s\n# TYPE %s counter\n", defs[d].name, defs[d].help, defs[d].name);
         for (int k = 0; k < STORAGE_NKINDS; k++) {
             struct storage_stats st;
 
@@ -233,7 +232,9 @@ static void render_storage(struct buf *out, int *rc)
             storage_get_stats((enum storage_kind)k, &st);
             put(out, rc, "%s{storage=\"%s\"} %llu\n", defs[d].name,
                 storage_scheme((enum storage_kind)k),
-                d == 0 ? st.auth : d == 1 ? st.requests : st.bytes);
+                d == 0   ? st.auth
+                : d == 1 ? st.requests
+                         : st.bytes);
         }
     }
 }

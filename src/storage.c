@@ -13,6 +13,8 @@
 #include "storage.h"
 #include "store_abs.h"
 #include "store_gcs.h"
+#include "store_s3.h"
+#include "store_swift.h"
 #include "banned.h"
 
 /*
@@ -27,13 +29,14 @@ static const struct kind_info {
     int (*init)(const struct config *c, const struct storage_ops **ops);
     void (*shutdown)(void);
 } kinds[STORAGE_NKINDS] = {
-    [STORAGE_S3] = {"s3", "Invalid S3 URL: bucket name or object key is empty", NULL, NULL},
+    [STORAGE_S3] = {"s3", "Invalid S3 URL: bucket name or object key is empty", store_s3_init,
+                    store_s3_shutdown},
     [STORAGE_GCS] = {"gs", "Invalid GCS URL: bucket name or object key is empty", store_gcs_init,
                      store_gcs_shutdown},
     [STORAGE_ABS] = {"abs", "Invalid ABS URL: container name or object key is empty",
                      store_abs_init, store_abs_shutdown},
-    [STORAGE_SWIFT] = {"swift", "Invalid Swift URL: container name or object name is empty", NULL,
-                       NULL},
+    [STORAGE_SWIFT] = {"swift", "Invalid Swift URL: container name or object name is empty",
+                       store_swift_init, store_swift_shutdown},
 };
 
 /* Written by storage_init() before threads start, read-only afterwards. */
@@ -54,6 +57,7 @@ const char *storage_scheme(enum storage_kind k)
 
 int storage_init(const struct config *c)
 {
+    storage_shutdown(); /* a second call (tests) starts from nothing */
     for (int k = 0; k < STORAGE_NKINDS; k++) {
         registered[k] = NULL;
         if (kinds[k].init != NULL && kinds[k].init(c, &registered[k]) < 0) {

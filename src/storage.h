@@ -27,7 +27,8 @@
  * then the bucket/key split (empty: 404 "Invalid S3 URL: ...").
  *
  * Additions to the interface first planned, kept small: storage_get gains
- * gunzip (libcurl decodes a stored Content-Encoding: gzip) and connect_timeout_ms;
+ * gunzip (libcurl decodes a stored Content-Encoding: gzip), connect_timeout_ms
+ * and hint_header, storage_ops the optional redirected() (S3's wrong region);
  * the transports register through the table in storage.c (one init/shutdown
  * pair per kind, declared in store_<kind>.h); storage_http() is a small
  * blocking request for token and auth calls; storage_count_*() and
@@ -80,6 +81,7 @@ struct storage_get {
     bool not_modified;          /* the transport decided 304 already (e.g. gcs metadata) */
     char *etag, *last_modified; /* the validators to return (with not_modified), or, when set,
                                    to keep instead of the GET's (gcs: the metadata's) */
+    const char *hint_header;    /* a response header redirected() gets (static), or NULL */
 };
 
 struct storage_ops {
@@ -101,6 +103,12 @@ struct storage_ops {
      * means "Internal error" (ERR_SOURCE_FAILED).
      */
     int (*map_status)(long status);
+    /*
+     * A 3xx answer carried g->hint_header with value hint: return true to
+     * prepare() and send once more (s3: the bucket's region learnt from a
+     * 301). NULL = no.
+     */
+    bool (*redirected)(const struct storage_url *u, long status, const char *hint);
 };
 
 /* The transport of k once storage_init() ran; NULL when the scheme is disabled. */

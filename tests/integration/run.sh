@@ -26,6 +26,8 @@
 #                   max-procs 2); a graceful restart (SIGUSR1) under load.
 #       apache      conf/apache-fcgid.conf: Apache mod_fcgid spawns imgfcgi, mounted
 #                   under /img; apache2 -k graceful under load.
+#   - with HOST nginx: OpenStack Swift (tests/storage/swift.sh) and imgfcgi-st/-stbad
+#     reading s3:// and swift:// from it (test_storage.py);
 #   - with HOST nginx: imgfcgi #7 (test_conformance.py), #8/#9/#10 (test_ssrf.py:
 #     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work) and
 #     imgfcgi-hx/-hxn (tests/hostile/hostile.py, each behind its own conf/nginx.conf);
@@ -89,6 +91,7 @@ tsan=${IMGFCGI_TSAN:-0}
 [ "$tsan" = 1 ] && asan=1
 tools=(nginx spawn-fcgi vipsheader vips curl python3 gzip)
 case $host in
+nginx) tools+=(swift-proxy-server swift-ring-builder memcached) ;;
 lighttpd) tools+=(lighttpd) ;;
 apache) tools+=(apache2) ;;
 esac
@@ -153,6 +156,7 @@ cleanup() {
             ;;
         esac
     done
+    [ -z "${swift_dir:-}" ] || "$repo/tests/storage/swift.sh" stop "$swift_dir"
     for i in "${!pids[@]}"; do
         case $i in
         imgfcgi*) ;;
@@ -636,6 +640,57 @@ if [ "$host" = nginx ]; then
     done
 fi
 
+# Object stores (test_storage.py), nginx host only: a one-replica OpenStack Swift on
+# loopback (tests/storage/swift.sh; s3api checks SigV4, tempauth serves v1 tokens) seeded
+# with fixtures; imgfcgi-st reads s3:// and swift:// from it, imgfcgi-stbad the same with a
+# wrong S3 secret and Swift key.
+if [ "$host" = nginx ]; then
+    seed=$tmp/storage-seed
+    mkdir -p "$seed"
+    cp -p "$root/photo.jpg" "$root/my photo@2x.jpg" "$seed/"
+    for i in $(seq -w 0 19); do cp -p "$root/photo.jpg" "$seed/obj$i.jpg"; done
+    # 6 MB (over the instance's 5 MB limit) and a 64 MP PNG header followed by 4 MB.
+    { cat "$root/photo.jpg"; head -c 6000000 /dev/zero; } >"$seed/padded.jpg"
+    { cat "$root/big.png"; head -c 4000000 /dev/zero; } >"$seed/bigpad.png"
+    swift_dir=$tmp/swift
+    swift_port=$(free_port)
+    "$repo/tests/storage/swift.sh" start "$swift_dir" "$swift_port" "$seed"/*
+    # A key with slashes.
+    mkdir -p "$seed/sub/dir"
+    cp -p "$root/photo.jpg" "$seed/sub/dir/photo.jpg"
+    "$repo/tests/storage/swift.sh" put "$swift_dir" "$swift_port" "$seed/sub/dir/photo.jpg" \
+        sub/dir/photo.jpg
+    storage_env=(IMGPROXY_USE_S3=true IMGPROXY_S3_ENDPOINT="http://127.0.0.1:$swift_port"
+        IMGPROXY_S3_REGION=us-east-1 AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing
+        IMGPROXY_USE_SWIFT=true IMGPROXY_SWIFT_AUTH_URL="http://127.0.0.1:$swift_port/auth/v1.0"
+        IMGPROXY_SWIFT_USERNAME=test:tester IMGPROXY_SWIFT_API_KEY=testing
+        IMGPROXY_USE_ETAG=true IMGPROXY_USE_LAST_MODIFIED=true IMGFCGI_METRICS_PATH=/metrics
+        IMGPROXY_MAX_SRC_FILE_SIZE=5000000 IMGPROXY_WORKERS=8)
+    spawn_unix imgfcgi-st "${common_env[@]}" "${storage_env[@]}"
+    spawn_unix imgfcgi-stbad "${common_env[@]}" "${storage_env[@]}" AWS_SECRET_ACCESS_KEY=wrong \
+        IMGPROXY_SWIFT_API_KEY=wrong
+    nginx_front front-st imgfcgi-st
+    st_port=$front_port
+    nginx_front front-stbad imgfcgi-stbad
+    stbad_port=$front_port
+    # Keystone v3 and v2.0 (tests/storage/keystone_stub.py) handing out the Swift's own
+    # tokens: imgfcgi-stv3 and imgfcgi-stv2 authenticate there.
+    ks_port=$(free_port)
+    python3 "$repo/tests/storage/keystone_stub.py" "$ks_port" "$swift_port" \
+        "$tmp/keystone-requests.log" >>"$tmp/keystone.log" 2>&1 &
+    pids[keystone]=$!
+    wait_http "http://127.0.0.1:$ks_port/" 20 "${pids[keystone]}"
+    spawn_unix imgfcgi-stv3 "${common_env[@]}" "${storage_env[@]}" \
+        IMGPROXY_SWIFT_AUTH_URL="http://127.0.0.1:$ks_port/v3" IMGPROXY_SWIFT_DOMAIN=Default \
+        IMGPROXY_SWIFT_TENANT=test
+    spawn_unix imgfcgi-stv2 "${common_env[@]}" "${storage_env[@]}" \
+        IMGPROXY_SWIFT_AUTH_URL="http://127.0.0.1:$ks_port/v2.0" IMGPROXY_SWIFT_TENANT=test
+    nginx_front front-stv3 imgfcgi-stv3
+    stv3_port=$front_port
+    nginx_front front-stv2 imgfcgi-stv2
+    stv2_port=$front_port
+fi
+
 # Deadlines and backpressure (test_deadline.py, tests/hostile/overload.py), nginx only:
 # imgfcgi-dl: one worker, a 1 s deadline, a queue of one; imgfcgi-q: two workers, a queue of two.
 if [ "$host" = nginx ]; then
@@ -706,6 +761,12 @@ if [ "$host" = nginx ]; then
         IT_SSRF_DEFAULT_LOG="$tmp/imgfcgi8.log" IT_SSRF_STRICT_LOG="$tmp/imgfcgi9.log" \
         IT_SSRF_NOPRIV_LOG="$tmp/imgfcgi10.log" \
         IT_SSRF_DEFAULT_PID="${pids[imgfcgi8]}" python3 "$here/test_ssrf.py" "$@" || status=1
+    env "${it_env[@]}" IT_STORAGE_RESULT="$tmp/result-storage" \
+        IT_STORAGE_FRONT="http://127.0.0.1:$st_port" IT_STORAGE_LOG="$tmp/imgfcgi-st.log" \
+        IT_STORAGE_PID="${pids[imgfcgi-st]}" IT_STORAGE_BAD_FRONT="http://127.0.0.1:$stbad_port" \
+        IT_STORAGE_BAD_LOG="$tmp/imgfcgi-stbad.log" IT_STORAGE_V3_FRONT="http://127.0.0.1:$stv3_port" \
+        IT_STORAGE_V2_FRONT="http://127.0.0.1:$stv2_port" \
+        IT_KEYSTONE_LOG="$tmp/keystone-requests.log" python3 "$here/test_storage.py" "$@" || status=1
     env "${it_env[@]}" IT_CLOUD_RESULT="$tmp/result-cloud" IT_AZURITE="http://127.0.0.1:$az_port" \
         IT_AZURITE_UP="$([ -n "${pids[azurite]:-}" ] && echo 1 || echo 0)" \
         IT_GCS_STUB="http://127.0.0.1:$gcs_port" IT_GCS_DIR="$tmp/gcs" \
