@@ -6,7 +6,7 @@
  * after. The access token is process-wide under token_lock: a request that
  * finds none (or one about to expire) fetches it while holding the lock, so
  * concurrent requests wait for that one exchange instead of making their own;
- * the wait is bounded by each request's deadline (pthread_mutex_clocklock).
+ * the wait is bounded by each request's deadline (pthread_mutex_timedlock).
  */
 #include <errno.h>
 #include <limits.h>
@@ -394,21 +394,32 @@ static int api_call(const char *url, const char *body, const char *bearer, long 
     return ret;
 }
 
-/* Locks token_lock, waiting at most until deadline_ms. 0 or ERR_SOURCE_TIMEOUT. */
+/*
+ * Locks token_lock, waiting at most until deadline_ms. pthread_mutex_timedlock
+ * takes a CLOCK_REALTIME time, so the monotonic deadline is turned into one
+ * (pthread_mutex_clocklock would take it as it is, but ThreadSanitizer does not
+ * know that function and would miss the lock). 0 or ERR_SOURCE_TIMEOUT.
+ */
 static int lock_token(long long deadline_ms, struct errinfo *e)
 {
     struct timespec ts;
+    long long left =
+        deadline_ms > 0 ? deadline_ms - deadline_now_ms() : (long long)cfg.download_timeout * 1000;
     int rc;
 
-    if (deadline_ms <= 0)
-        deadline_ms = deadline_now_ms() + (long long)cfg.download_timeout * 1000;
-    ts.tv_sec = (time_t)(deadline_ms / 1000);
-    ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
-    rc = pthread_mutex_clocklock(&token_lock, CLOCK_MONOTONIC, &ts);
+    if (left < 0)
+        left = 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(left / 1000);
+    ts.tv_nsec += (long)(left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    rc = pthread_mutex_timedlock(&token_lock, &ts);
     if (rc != 0)
         return err_set(e, ERR_SOURCE_TIMEOUT,
-                       "The image request timed out waiting for a GCS "
-                       "access token");
+                       "The image request timed out waiting for a GCS access token");
     return 0;
 }
 
