@@ -91,7 +91,7 @@ CONF
 start() {
     local port=$1
     shift
-    local acct_port cont_port obj_port mc_port kind p token f i
+    local acct_port cont_port obj_port mc_port kind p token f
     user=$(id -un)
     mkdir -p "$dir/srv/d1"
     : >"$dir/pids"
@@ -153,8 +153,10 @@ CONF
     swift-proxy-server "$dir/proxy-server.conf" -v >>"$dir/proxy.log" 2>&1 &
     echo $! >>"$dir/pids"
     # The proxy answers auth once it listens; the container PUT once the
-    # account and container servers do.
-    for ((i = 0; i < 300; i++)); do
+    # account and container servers do. Python's imports take a while on a
+    # busy machine: up to 120 s.
+    local until=$((SECONDS + 120))
+    while [ "$SECONDS" -lt "$until" ]; do
         token=$(token "$port")
         if [ -n "$token" ] &&
             curl -sf -o /dev/null -X PUT -H "X-Auth-Token: $token" \
