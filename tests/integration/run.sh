@@ -660,6 +660,10 @@ if [ "$host" = nginx ]; then
     cp -p "$root/photo.jpg" "$seed/sub/dir/photo.jpg"
     "$repo/tests/storage/swift.sh" put "$swift_dir" "$swift_port" "$seed/sub/dir/photo.jpg" \
         sub/dir/photo.jpg
+    # An object stored gzipped, with Content-Encoding: gzip kept as its metadata.
+    gzip -9 -c "$root/photo.jpg" >"$seed/gz.jpg"
+    "$repo/tests/storage/swift.sh" put "$swift_dir" "$swift_port" "$seed/gz.jpg" gz.jpg \
+        "Content-Encoding: gzip"
     storage_env=(IMGPROXY_USE_S3=true IMGPROXY_S3_ENDPOINT="http://127.0.0.1:$swift_port"
         IMGPROXY_S3_REGION=us-east-1 AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing
         IMGPROXY_USE_SWIFT=true IMGPROXY_SWIFT_AUTH_URL="http://127.0.0.1:$swift_port/auth/v1.0"
@@ -766,7 +770,8 @@ if [ "$host" = nginx ]; then
         IT_STORAGE_PID="${pids[imgfcgi-st]}" IT_STORAGE_BAD_FRONT="http://127.0.0.1:$stbad_port" \
         IT_STORAGE_BAD_LOG="$tmp/imgfcgi-stbad.log" IT_STORAGE_V3_FRONT="http://127.0.0.1:$stv3_port" \
         IT_STORAGE_V2_FRONT="http://127.0.0.1:$stv2_port" \
-        IT_KEYSTONE_LOG="$tmp/keystone-requests.log" python3 "$here/test_storage.py" "$@" || status=1
+        IT_KEYSTONE_LOG="$tmp/keystone-requests.log" IT_SWIFT_DIR="$swift_dir" \
+        python3 "$here/test_storage.py" "$@" || status=1
     env "${it_env[@]}" IT_CLOUD_RESULT="$tmp/result-cloud" IT_AZURITE="http://127.0.0.1:$az_port" \
         IT_AZURITE_UP="$([ -n "${pids[azurite]:-}" ] && echo 1 || echo 0)" \
         IT_GCS_STUB="http://127.0.0.1:$gcs_port" IT_GCS_DIR="$tmp/gcs" \

@@ -21,6 +21,7 @@ Prints one line per failure and "N passed, N failed".
 import concurrent.futures
 import os
 import re
+import socket
 import sys
 import time
 
@@ -34,6 +35,8 @@ PLAIN_FRONT = os.environ["IT_FRONT"]  # instance 1: no storage enabled
 # Swift through Keystone v3 / v2.0 (tests/storage/keystone_stub.py) and the stub's request log.
 KEYSTONE = {"v3": os.environ["IT_STORAGE_V3_FRONT"], "v2": os.environ["IT_STORAGE_V2_FRONT"]}
 KEYSTONE_LOG = os.environ["IT_KEYSTONE_LOG"]
+# The test Swift's directory (tests/storage/swift.sh): its memcached holds tempauth's tokens.
+SWIFT_DIR = os.environ["IT_SWIFT_DIR"]
 RESULT = os.environ.get("IT_STORAGE_RESULT")
 ASAN = os.environ.get("IT_ASAN") == "1"
 TIMEOUT = 120 if ASAN else 60
@@ -172,6 +175,25 @@ def register(s):
         r3, _ = get(GOOD, s.src("photo.jpg"), headers={"If-None-Match": '"not-this-one"'})
         check(r3.status == 200, "a foreign ETag: %r" % r3)
 
+    @test("%s/if-modified-since-304" % s.name)
+    def _():
+        # s3 forwards it (S3 answers 304), swift decides locally from the object's Last-Modified.
+        r, _ = get(GOOD, s.src("photo.jpg"))
+        check(r.status == 200 and r.headers.get("last-modified"), "first: %r %r" % (r, r.headers))
+        r2, _ = get(GOOD, s.src("photo.jpg"),
+                    headers={"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"})
+        check(r2.status == 304, "If-Modified-Since in 2100: %r" % r2)
+        r3, _ = get(GOOD, s.src("photo.jpg"),
+                    headers={"If-Modified-Since": "Thu, 01 Jan 1998 00:00:00 GMT"})
+        check(r3.status == 200, "If-Modified-Since in 1998: %r" % r3)
+
+    @test("%s/gzip-stored" % s.name)
+    def _():
+        # Stored gzipped with Content-Encoding: gzip: decoded as imgproxy does for s3 and swift.
+        r, _ = get(GOOD, s.src("gz.jpg"))
+        check(r.status == 200, "gzipped object: %r" % r)
+        expect_image(r, "jpeg", 400, 250)
+
     @test("%s/too-big-file" % s.name)
     def _():
         before = counter("bytes", s.name)
@@ -215,6 +237,31 @@ def register_keystone(version, path):
         with open(KEYSTONE_LOG) as f:
             posts = [line for line in f if '"path": "%s"' % path in line]
         check(len(posts) == 1, "the Keystone stub saw %d POST %s" % (len(posts), path))
+
+
+def memcached_flush():
+    """Empties the test Swift's memcached: every tempauth token it issued is gone."""
+    with open(os.path.join(SWIFT_DIR, "proxy-server.conf")) as f:
+        port = int(re.search(r"memcache_servers = 127\.0\.0\.1:(\d+)", f.read()).group(1))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(b"flush_all\r\n")
+        check(c.recv(64).startswith(b"OK"), "memcached did not flush")
+
+
+@test("swift/token-revoked-401-reauth")
+def _():
+    # The cached token stops working (Swift answers 401): one new authentication, then 200.
+    r, _ = get(GOOD, "swift://imgs/photo.jpg")
+    check(r.status == 200, "before: %r" % r)
+    before = counter("auth", "swift")
+    memcached_flush()
+    r, rid = get(GOOD, "swift://imgs/photo.jpg")
+    check(r.status == 200, "after the tokens were revoked: %r" % r)
+    expect_image(r, "jpeg", 400, 250)
+    after = counter("auth", "swift")
+    check(after == before + 1, "auth requests %d -> %d, want one more" % (before, after))
+    r, _ = get(GOOD, "swift://imgs/obj01.jpg")
+    check(r.status == 200 and counter("auth", "swift") == after, "the new token is not reused")
 
 
 register_keystone("v3", "/v3/auth/tokens")

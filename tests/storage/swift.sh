@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/storage/swift.sh start DIR PORT [FILE...] | put DIR PORT FILE NAME | stop DIR
+# tests/storage/swift.sh start DIR PORT [FILE...] | put DIR PORT FILE NAME [HEADER] | stop DIR
 #
 # A one-replica OpenStack Swift (Debian's swift-proxy, -account, -container,
 # -object and memcached) on 127.0.0.1 only, for the storage tests: the proxy on
@@ -10,11 +10,11 @@
 # the store, logs: DIR/proxy.log has one line per request); the processes'
 # ids go to DIR/pids. start uploads each FILE into the container "imgs"
 # under its base name, and exits once the proxy answers; put uploads FILE
-# as imgs/NAME (NAME may hold '/').
+# as imgs/NAME (NAME may hold '/'), with HEADER ("Name: value") stored on it.
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 start DIR PORT [FILE...] | put DIR PORT FILE NAME | stop DIR" >&2
+    echo "usage: $0 start DIR PORT [FILE...] | put DIR PORT FILE NAME [HEADER] | stop DIR" >&2
     exit 2
 }
 
@@ -29,11 +29,12 @@ token() {
         "http://127.0.0.1:$1/auth/v1.0" | tr -d '\r' | sed -n 's/^[Xx]-[Aa]uth-[Tt]oken: //p' || true
 }
 
-# upload PORT TOKEN FILE NAME: FILE as imgs/NAME.
+# upload PORT TOKEN FILE NAME [HEADER]: FILE as imgs/NAME.
 upload() {
-    local name
+    local name extra=()
     name=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$4")
-    curl -sf -o /dev/null -X PUT -H "X-Auth-Token: $2" -T "$3" \
+    [ -z "${5:-}" ] || extra=(-H "$5")
+    curl -sf -o /dev/null -X PUT -H "X-Auth-Token: $2" "${extra[@]}" -T "$3" \
         "http://127.0.0.1:$1/v1/AUTH_test/imgs/$name" || {
         echo "swift.sh: uploading $3 as $4 failed" >&2
         return 1
@@ -91,7 +92,7 @@ CONF
 start() {
     local port=$1
     shift
-    local acct_port cont_port obj_port mc_port kind p token f i
+    local acct_port cont_port obj_port mc_port kind p token f
     user=$(id -un)
     mkdir -p "$dir/srv/d1"
     : >"$dir/pids"
@@ -153,8 +154,10 @@ CONF
     swift-proxy-server "$dir/proxy-server.conf" -v >>"$dir/proxy.log" 2>&1 &
     echo $! >>"$dir/pids"
     # The proxy answers auth once it listens; the container PUT once the
-    # account and container servers do.
-    for ((i = 0; i < 300; i++)); do
+    # account and container servers do. Python's imports take a while on a
+    # busy machine: up to 120 s.
+    local until=$((SECONDS + 120))
+    while [ "$SECONDS" -lt "$until" ]; do
         token=$(token "$port")
         if [ -n "$token" ] &&
             curl -sf -o /dev/null -X PUT -H "X-Auth-Token: $token" \
@@ -189,13 +192,13 @@ start)
     fi
     ;;
 put)
-    [ $# -eq 5 ] || usage
+    [ $# -eq 5 ] || [ $# -eq 6 ] || usage
     t=$(token "$3")
     [ -n "$t" ] || {
         echo "swift.sh: no token from the proxy on port $3" >&2
         exit 1
     }
-    upload "$3" "$t" "$4" "$5"
+    upload "$3" "$t" "$4" "$5" "${6:-}"
     ;;
 stop) stop "$dir" ;;
 *) usage ;;
