@@ -152,7 +152,7 @@ tsan:
 
 # libFuzzer targets (tests/fuzz/README.md): Debian's clang, ASan + UBSan, and
 # -DIMGFCGI_FUZZ for the one test seam (fetch_hook in src/fetch.h).
-FUZZ_TARGETS := url options signature request loaders info
+FUZZ_TARGETS := url options signature request loaders info storage storage_cloud
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
@@ -167,7 +167,7 @@ $(FUZZ_BIN): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
 # Prints "fuzz: N passed, M failed", one per target. CI fuzzes imgfcgi's own
 # parsers; `loaders` (libjxl and libheif, not built for coverage) once showed
 # a leak that did not replay, so it runs by hand: make fuzz-run FUZZ_RUN=loaders.
-FUZZ_RUN ?= url options signature request info
+FUZZ_RUN ?= url options signature request info storage storage_cloud
 fuzz-run: fuzz
 	tests/fuzz/run.sh build-fuzz/tests/fuzz $(FUZZ_SECONDS) $(FUZZ_RUN)
 
@@ -199,11 +199,11 @@ layer-check:
 	scripts/layers.py .
 
 # Shell scripts are found by their #! line (and scripts/*.sh, which are sourced);
-# Python files are every *.py under tests/ and scripts/.
+# Python files are every *.py under tests/ and scripts/; npm's node_modules are not ours.
 SHELL_SCRIPTS = $(sort $(wildcard scripts/*.sh) $(patsubst ./%,%,$(shell find . \
-	\( -name .git -o -name 'build*' \) -prune -o -type f -exec awk \
+	\( -name .git -o -name 'build*' -o -name node_modules \) -prune -o -type f -exec awk \
 	'FNR == 1 && /^#!.*[/ ](ba|da)?sh$$/ {print FILENAME} {nextfile}' {} +)))
-PY_FILES = $(sort $(shell find tests scripts -name '*.py'))
+PY_FILES = $(sort $(shell find tests scripts -name node_modules -prune -o -name '*.py' -print))
 lint:
 	shellcheck -x $(SHELL_SCRIPTS)
 	pyflakes3 $(PY_FILES)

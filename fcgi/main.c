@@ -31,6 +31,7 @@
 #include "memory.h"
 #include "process.h"
 #include "scheduler.h"
+#include "storage.h"
 #include "watermark.h"
 #include "worker.h"
 #include "banned.h"
@@ -269,6 +270,7 @@ static void stop(struct app *a)
     listen_close(&a->l);
     fallback_global_shutdown();
     watermark_release();
+    storage_shutdown();
     process_global_shutdown();
     curl_global_cleanup();
 }
@@ -291,6 +293,9 @@ static int start(struct app *a, const char *argv0)
         process_global_shutdown();
         return 1;
     }
+    /* Before the fallback image and the watermark, which may be storage URLs. */
+    if (storage_init(&cfg) != 0)
+        goto failed;
     if (fallback_global_init(err, sizeof(err)) != 0 || watermark_init(err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto failed;

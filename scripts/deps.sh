@@ -15,6 +15,8 @@ IMGFCGI_BUILD_DEPS+=(clang libclang-rt-14-dev)
 # /info (src/inforeport.c) and keep_copyright (src/metadata.c): EXIF through
 # libexif, IPTC through libiptcdata, XMP through exempi, not parsers of our own.
 IMGFCGI_BUILD_DEPS+=(libexif-dev libiptcdata0-dev libexempi-dev)
+# gs:// signs its OAuth JWT with RS256 through OpenSSL's libcrypto (EVP_DigestSign).
+IMGFCGI_BUILD_DEPS+=(libssl-dev)
 # Run and test: the web servers, the spawner, vipsheader for the tests, curl for
 # health checks, python3 for the integration suite, the optional allocators,
 # iproute2 (ip) for the suite's private loopback-only network namespace.
@@ -27,10 +29,17 @@ IMGFCGI_RUNTIME_DEPS+=(lighttpd apache2 libapache2-mod-fcgid)
 # The colour suite (tests/integration/test_colour.py): ICC profiles for its
 # fixtures and LittleCMS's jpgicc/tificc for its references.
 IMGFCGI_RUNTIME_DEPS+=(icc-profiles-free colord-data liblcms2-utils)
+# The storage tests: the GCS stub (tests/storage/gcs_stub.py) verifies JWTs with the
+# openssl command; Azurite (tests/storage/azurite) is an npm package run by Node.js.
+IMGFCGI_RUNTIME_DEPS+=(openssl)
 # The fleet drills (make fleet): runit's runsv supervises each host's imgfcgi.
 IMGFCGI_RUNTIME_DEPS+=(runit)
 # The /enc/ tests (tests/integration/test_pro_sources.py): openssl enc makes the payloads.
 IMGFCGI_RUNTIME_DEPS+=(openssl)
+# The storage tests (tests/integration/test_storage.py): OpenStack Swift with its s3api
+# and tempauth middlewares is the S3 server (real SigV4 checks) and the Swift v1 server,
+# memcached keeps tempauth's tokens (tests/storage/swift.sh).
+IMGFCGI_RUNTIME_DEPS+=(swift swift-proxy swift-account swift-container swift-object memcached)
 # Benchmarks (tests/bench/throughput): the load generator and nginx's image_filter
 # to compare against. The module package may enable itself in /etc/nginx/modules-enabled;
 # the project's nginx configurations never include that directory.

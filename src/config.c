@@ -101,7 +101,7 @@ static const struct conf_var vars[] = {
     {"IMGPROXY_LOCAL_FILESYSTEM_ROOT", T_DIR, OFF(local_root), 0, "", 0, 0,
      "directory served as local:///; empty = local:// disabled"},
     {"IMGPROXY_SOURCE_URL_QUERY_SEPARATOR", T_STR, OFF(source_url_query_separator), 0, "?", 0, 0,
-     "separator of a query in local:// URLs; set but empty = none"},
+     "separator of a query in local:// and storage URLs (s3 version id); set but empty = none"},
     {"IMGPROXY_IGNORE_SSL_VERIFICATION", T_BOOL, OFF(ignore_ssl_verification), 0, "false", 0, 0,
      "do not verify origins' TLS certificates"},
     {"IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", T_BOOL, OFF(allow_loopback_source_addresses), 0,
@@ -127,6 +127,23 @@ static const struct conf_var vars[] = {
      "bytes scanned to recognise an SVG"},
     {"IMGFCGI_MAX_SVG_FILE_SIZE", T_LLONG, OFF(max_svg_file_size), 0, "10485760", 0, LLONG_MAX,
      "largest SVG source, bytes, refused while it downloads; 0 = only MAX_SRC_FILE_SIZE"},
+
+    /* Object stores: abs:// (src/store_abs.c) and gs:// (src/store_gcs.c) */
+    {"IMGPROXY_USE_ABS", T_BOOL, OFF(use_abs), 0, "false", 0, 0,
+     "serve abs://container/blob sources from Azure Blob Storage"},
+    {"IMGPROXY_ABS_NAME", T_STR, OFF(abs_name), 0, "", 0, 0,
+     "Azure storage account name; required with IMGPROXY_USE_ABS"},
+    {"IMGPROXY_ABS_KEY", T_STR, OFF(abs_key), 0, "", 0, 0,
+     "Azure account key (base64) for Shared Key signing; required with IMGPROXY_USE_ABS"},
+    {"IMGPROXY_ABS_ENDPOINT", T_STR, OFF(abs_endpoint), 0, "", 0, 0,
+     "Blob service URL; empty = https://NAME.blob.core.windows.net"},
+    {"IMGPROXY_USE_GCS", T_BOOL, OFF(use_gcs), 0, "false", 0, 0,
+     "serve gs://bucket/object sources from Google Cloud Storage (unset with a key: on)"},
+    {"IMGPROXY_GCS_KEY", T_STR, OFF(gcs_key), 0, "", 0, 0,
+     "JSON text of a service-account key; required with IMGPROXY_USE_GCS"},
+    {"IMGPROXY_GCS_ENDPOINT", T_STR, OFF(gcs_endpoint), 0,
+     "https://storage.googleapis.com/storage/v1/", 0, 0,
+     "GCS JSON API base URL; media reads use its scheme and host"},
 
     /* Output */
     {"IMGPROXY_QUALITY", T_INT, OFF(quality), 0, "80", 1, 100, "default output quality"},
@@ -356,6 +373,39 @@ static const struct conf_var vars[] = {
      "serve the playground and the live memory view at / and its signing endpoint"},
     {"IMGFCGI_PLAYGROUND_ORIGIN", T_STR, OFF(playground_origin), 0, "", 0, 0,
      "source URL prefix the playground may sign besides local://, e.g. https://img.example.com/"},
+    /* Object-store sources (docs/storage.md) */
+    {"IMGPROXY_USE_S3", T_BOOL, OFF(use_s3), 0, "false", 0, 0,
+     "enable s3:// sources (credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws)"},
+    {"IMGPROXY_S3_REGION", T_STR, OFF(s3_region), 0, "", 0, 0,
+     "S3 region; empty = AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config, then us-west-1"},
+    {"IMGPROXY_S3_ENDPOINT", T_STR, OFF(s3_endpoint), 0, "", 0, 0,
+     "S3-compatible endpoint, e.g. http://127.0.0.1:9000 (http:// added when no scheme); "
+     "empty = AWS"},
+    {"IMGPROXY_S3_ENDPOINT_USE_PATH_STYLE", T_BOOL, OFF(s3_endpoint_use_path_style), 0, "true", 0,
+     0, "with IMGPROXY_S3_ENDPOINT: ENDPOINT/bucket/key; false = bucket.HOST/key"},
+    {"IMGPROXY_S3_ASSUME_ROLE_ARN", T_STR, OFF(s3_assume_role_arn), 0, "", 0, 0,
+     "not supported: logged at start, the base credentials are used"},
+    {"IMGPROXY_S3_ASSUME_ROLE_EXTERNAL_ID", T_STR, OFF(s3_assume_role_external_id), 0, "", 0, 0,
+     "not supported (goes with IMGPROXY_S3_ASSUME_ROLE_ARN)"},
+    {"IMGPROXY_S3_USE_DECRYPTION_CLIENT", T_BOOL, OFF(s3_use_decryption_client), 0, "false", 0, 0,
+     "S3 client-side decryption: not supported, true stops start-up"},
+    {"IMGPROXY_USE_SWIFT", T_BOOL, OFF(use_swift), 0, "false", 0, 0,
+     "enable swift:// sources (OpenStack Swift)"},
+    {"IMGPROXY_SWIFT_USERNAME", T_STR, OFF(swift_username), 0, "", 0, 0,
+     "Swift user (v1 X-Auth-User, v2/v3 user name)"},
+    {"IMGPROXY_SWIFT_API_KEY", T_STR, OFF(swift_api_key), 0, "", 0, 0, "Swift key or password"},
+    {"IMGPROXY_SWIFT_AUTH_URL", T_STR, OFF(swift_auth_url), 0, "", 0, 0,
+     "Swift auth URL, e.g. http://127.0.0.1:8080/auth/v1.0"},
+    {"IMGPROXY_SWIFT_DOMAIN", T_STR, OFF(swift_domain), 0, "", 0, 0,
+     "Keystone v3 user domain (and project domain with a tenant)"},
+    {"IMGPROXY_SWIFT_TENANT", T_STR, OFF(swift_tenant), 0, "", 0, 0,
+     "Keystone v2 tenant name / v3 project name"},
+    {"IMGPROXY_SWIFT_CONNECT_TIMEOUT_SECONDS", T_INT, OFF(swift_connect_timeout), 0, "10", 0, 3600,
+     "seconds to connect to Swift (auth and GET), within IMGPROXY_DOWNLOAD_TIMEOUT; 0 = 10"},
+    {"IMGPROXY_SWIFT_TIMEOUT_SECONDS", T_INT, OFF(swift_timeout), 0, "60", 0, 3600,
+     "accepted for imgproxy compatibility: IMGPROXY_DOWNLOAD_TIMEOUT bounds each Swift transfer"},
+    {"IMGPROXY_SWIFT_AUTH_VERSION", T_INT, OFF(swift_auth_version), 0, "0", 0, 3,
+     "Swift auth version 1, 2 or 3; 0 = from the auth URL (v3, v2, v1 in it)"},
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
@@ -949,6 +999,35 @@ static void read_allocator_env(struct config *c)
                                                 strstr(tun, "malloc.mmap_threshold") != NULL));
 }
 
+/*
+ * As imgproxy: IMGPROXY_USE_GCS left unset (or empty) with a key set turns
+ * gs:// on; store_gcs.c logs that this is deprecated.
+ */
+static void gcs_enabled_by_key(struct config *c)
+{
+    const char *use = getenv("IMGPROXY_USE_GCS");
+
+    if (!c->use_gcs && (use == NULL || *use == '\0') && c->gcs_key != NULL &&
+        c->gcs_key[0] != '\0') {
+        c->use_gcs = true;
+        c->use_gcs_implied = true;
+    }
+}
+
+/* The AWS SDK's variables, not settings of ours: read here, used by store_s3.c. */
+static void read_aws_env(struct config *c)
+{
+    c->aws_access_key_id = getenv("AWS_ACCESS_KEY_ID");
+    c->aws_secret_access_key = getenv("AWS_SECRET_ACCESS_KEY");
+    c->aws_session_token = getenv("AWS_SESSION_TOKEN");
+    c->aws_region = getenv("AWS_REGION");
+    c->aws_default_region = getenv("AWS_DEFAULT_REGION");
+    c->aws_profile = getenv("AWS_PROFILE");
+    c->aws_shared_credentials_file = getenv("AWS_SHARED_CREDENTIALS_FILE");
+    c->aws_config_file = getenv("AWS_CONFIG_FILE");
+    c->home = getenv("HOME");
+}
+
 /* %current_version in the user agent becomes the version, as imgproxy does. */
 static int expand_user_agent(struct config *c, char *err, size_t errlen)
 {
@@ -1071,6 +1150,8 @@ int config_load(struct config *c, char *err, size_t errlen)
     if (check_autoquality(c, err, errlen) < 0)
         return -1;
     read_allocator_env(c);
+    gcs_enabled_by_key(c);
+    read_aws_env(c);
     if (c->graceful_stop_timeout == 0)
         c->graceful_stop_timeout = 2 * c->timeout;
     return expand_user_agent(c, err, errlen);
@@ -1092,7 +1173,9 @@ static bool is_secret(const char *name)
            strcmp(name, "IMGPROXY_TRUSTED_SIGNATURES") == 0 ||
            strcmp(name, "IMGPROXY_SECRET") == 0 ||
            strcmp(name, "IMGPROXY_FALLBACK_IMAGE_DATA") == 0 ||
-           strcmp(name, "IMGPROXY_SOURCE_URL_ENCRYPTION_KEY") == 0;
+           strcmp(name, "IMGPROXY_SOURCE_URL_ENCRYPTION_KEY") == 0 ||
+           strcmp(name, "IMGPROXY_SWIFT_API_KEY") == 0 || strcmp(name, "IMGPROXY_ABS_KEY") == 0 ||
+           strcmp(name, "IMGPROXY_GCS_KEY") == 0;
 }
 
 /* Formats the effective value of v in c into out. */

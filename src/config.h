@@ -153,6 +153,16 @@ struct config {
     bool enforce_thumbnail;              /* IMGPROXY_ENFORCE_THUMBNAIL */
     bool skip_processing[IMGTYPE_COUNT]; /* IMGPROXY_SKIP_PROCESSING_FORMATS */
 
+    /* Object stores: abs:// and gs:// */
+    bool use_abs;         /* IMGPROXY_USE_ABS */
+    char *abs_name;       /* IMGPROXY_ABS_NAME: the storage account */
+    char *abs_key;        /* IMGPROXY_ABS_KEY: base64 account key, checked by store_abs_init */
+    char *abs_endpoint;   /* IMGPROXY_ABS_ENDPOINT; "" = https://NAME.blob.core.windows.net */
+    bool use_gcs;         /* IMGPROXY_USE_GCS, or on because it is unset and a key is set */
+    bool use_gcs_implied; /* use_gcs only because of that (deprecated in imgproxy) */
+    char *gcs_key;        /* IMGPROXY_GCS_KEY: service-account key JSON, checked by store_gcs */
+    char *gcs_endpoint;   /* IMGPROXY_GCS_ENDPOINT: JSON API base */
+
     /* Processing options and presets */
     struct strlist allowed_processing_options; /* IMGPROXY_ALLOWED_PROCESSING_OPTIONS */
     bool allow_security_options;               /* IMGPROXY_ALLOW_SECURITY_OPTIONS */
@@ -196,6 +206,32 @@ struct config {
     char *metrics_path;              /* IMGFCGI_METRICS_PATH; "" = no metrics endpoint */
     bool playground;                 /* IMGFCGI_PLAYGROUND */
     char *playground_origin;         /* IMGFCGI_PLAYGROUND_ORIGIN; "" = local:// only */
+    /* Object-store sources (docs/storage.md) */
+    bool use_s3;                      /* IMGPROXY_USE_S3 */
+    char *s3_region;                  /* IMGPROXY_S3_REGION; "" = AWS_REGION and the chain */
+    char *s3_endpoint;                /* IMGPROXY_S3_ENDPOINT; "" = AWS */
+    bool s3_endpoint_use_path_style;  /* IMGPROXY_S3_ENDPOINT_USE_PATH_STYLE */
+    char *s3_assume_role_arn;         /* IMGPROXY_S3_ASSUME_ROLE_ARN (not supported: logged) */
+    char *s3_assume_role_external_id; /* IMGPROXY_S3_ASSUME_ROLE_EXTERNAL_ID */
+    bool s3_use_decryption_client;    /* IMGPROXY_S3_USE_DECRYPTION_CLIENT (true: start-up fails) */
+    bool use_swift;                   /* IMGPROXY_USE_SWIFT */
+    char *swift_username;             /* IMGPROXY_SWIFT_USERNAME */
+    char *swift_api_key;              /* IMGPROXY_SWIFT_API_KEY */
+    char *swift_auth_url;             /* IMGPROXY_SWIFT_AUTH_URL */
+    char *swift_domain;               /* IMGPROXY_SWIFT_DOMAIN */
+    char *swift_tenant;               /* IMGPROXY_SWIFT_TENANT */
+    int swift_connect_timeout;        /* IMGPROXY_SWIFT_CONNECT_TIMEOUT_SECONDS; 0 = 10 */
+    int swift_timeout;                /* IMGPROXY_SWIFT_TIMEOUT_SECONDS; 0 = 60 */
+    int swift_auth_version;           /* IMGPROXY_SWIFT_AUTH_VERSION; 0 = from the auth URL */
+    /*
+     * Not ours: the AWS SDK's variables as found at start (NULL when unset),
+     * read by store_s3.c: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+     * AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE,
+     * AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE, and HOME for ~/.aws.
+     */
+    const char *aws_access_key_id, *aws_secret_access_key, *aws_session_token;
+    const char *aws_region, *aws_default_region, *aws_profile;
+    const char *aws_shared_credentials_file, *aws_config_file, *home;
     /* Not ours, only logged: the allocator's own variables as found at start (or NULL). */
     char *malloc_arena_max;     /* MALLOC_ARENA_MAX */
     char *malloc_conf;          /* MALLOC_CONF */

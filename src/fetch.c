@@ -16,11 +16,13 @@
 
 #include "bufpool.h"
 #include "config.h"
+#include "deadline.h"
 #include "fetch.h"
 #include "headers.h"
 #include "log.h"
 #include "netguard.h"
 #include "probe.h"
+#include "storage.h"
 #include "url.h"
 #include "banned.h"
 
@@ -72,6 +74,9 @@ struct transfer {
     long long content_length;
     bool header_only; /* stop once checking() is over (fetch_opts.header_only) */
     bool stopped;     /* ... and it did */
+    int storage;      /* enum storage_kind of a storage transfer (counted for metrics), else -1 */
+    const char *hint_header; /* storage: a header to keep in hint (storage_get.hint_header) */
+    char hint[128];
 };
 
 struct fetcher *fetcher_new(void)
@@ -197,6 +202,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
         t->probing = t->max_resolution > 0;
         t->typing = t->check_type;
         t->svg = false;
+        t->hint[0] = '\0';
         if (sp != NULL && (size_t)(sp - line) + 4 <= len)
             t->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
         return len;
@@ -215,6 +221,20 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
                 end--;
             free(*dst);
             *dst = strndup(v, (size_t)(end - v));
+        }
+    }
+    if (t->hint_header != NULL) {
+        size_t hl = strlen(t->hint_header);
+
+        if (len > hl + 1 && strncasecmp(line, t->hint_header, hl) == 0 && line[hl] == ':') {
+            const char *v = line + hl + 1;
+            size_t vl = len - hl - 1;
+
+            while (vl > 0 && (*v == ' ' || *v == '\t'))
+                v++, vl--;
+            while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+                vl--;
+            snprintf(t->hint, sizeof(t->hint), "%.*s", (int)vl, v);
         }
     }
     if (len > 15 && strncasecmp(line, "content-length:", 15) == 0) {
@@ -334,6 +354,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
     struct transfer *t = userdata;
     size_t len = size * n;
 
+    if (t->storage >= 0)
+        storage_count_bytes((enum storage_kind)t->storage, len);
     if (t->status != 200 && t->status != 206) {
         /* An error body: keep a little of it for the log. */
         size_t room = t->r->body.len < ERROR_BODY_KEEP ? ERROR_BODY_KEEP - t->r->body.len : 0;
@@ -596,6 +618,7 @@ static void transfer_init(struct transfer *t, const struct fetch_opts *o, struct
     memset(t, 0, sizeof(*t));
     t->r = r;
     t->content_length = -1;
+    t->storage = -1;
     t->max_size = own ? o->max_file_size : cfg.max_src_file_size;
     t->max_resolution = own ? o->max_resolution : cfg.max_src_resolution;
     t->probing = t->max_resolution > 0;
@@ -774,18 +797,194 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
     return response_status(status, &t, r, e);
 }
 
-/* http.ServeContent's conditions for a local file: If-None-Match first, then If-Modified-Since. */
-static bool local_not_modified(const struct fetch_opts *o, const struct fetch_result *r)
+/*
+ * The storage's request headers: the transport's own, then (s3) the client's
+ * conditions, If-Modified-Since only as an HTTP date. *out is a new list the
+ * caller frees; the transport's list stays in g.
+ */
+static int storage_headers(const struct storage_get *g, const struct fetch_opts *o,
+                           struct curl_slist **out, struct errinfo *e)
 {
-    time_t ims, lm;
+    struct curl_slist *l = NULL;
+    time_t when;
 
-    if (o == NULL)
-        return false;
-    if (o->if_none_match != NULL && o->if_none_match[0] != '\0')
-        return r->etag != NULL && strcmp(o->if_none_match, r->etag) == 0;
-    return o->if_modified_since != NULL && r->last_modified != NULL &&
-           headers_parse_http_date(o->if_modified_since, &ims) == 0 &&
-           headers_parse_http_date(r->last_modified, &lm) == 0 && lm <= ims;
+    *out = NULL;
+    for (const struct curl_slist *h = g->headers; h != NULL; h = h->next) {
+        struct curl_slist *next = curl_slist_append(l, h->data);
+
+        if (next == NULL)
+            goto oom;
+        l = next;
+    }
+    if (g->forward_conditionals && o != NULL) {
+        char line[8192];
+        const char *inm = o->if_none_match, *ims = o->if_modified_since;
+
+        if (inm != NULL && inm[0] != '\0' && strpbrk(inm, "\r\n") == NULL) {
+            struct curl_slist *next;
+
+            snprintf(line, sizeof(line), "If-None-Match: %s", inm);
+            next = curl_slist_append(l, line);
+            if (next == NULL)
+                goto oom;
+            l = next;
+        }
+        if (ims != NULL && strpbrk(ims, "\r\n") == NULL &&
+            headers_parse_http_date(ims, &when) == 0) {
+            struct curl_slist *next;
+
+            snprintf(line, sizeof(line), "If-Modified-Since: %s", ims);
+            next = curl_slist_append(l, line);
+            if (next == NULL)
+                goto oom;
+            l = next;
+        }
+    }
+    *out = l;
+    return 0;
+oom:
+    curl_slist_free_all(l);
+    return err_set(e, ERR_INTERNAL, "out of memory");
+}
+
+/*
+ * One GET the transport prepared, through the same transfer as http(s) but
+ * with no address guard (the endpoints are the operator's), no redirects and
+ * no Accept-Encoding unless the transport wants gzip decoded.
+ */
+static int storage_transfer(struct fetcher *f, enum storage_kind kind, const struct storage_get *g,
+                            const struct fetch_opts *o, struct fetch_result *r, long *status,
+                            char hint[128], struct errinfo *e)
+{
+    struct curl_slist *hdrs = NULL;
+    struct transfer t;
+    CURLcode rc;
+    int ret;
+
+    ret = storage_headers(g, o, &hdrs, e);
+    if (ret < 0)
+        return ret;
+    transfer_init(&t, o, r);
+    t.storage = (int)kind;
+    t.hint_header = g->hint_header;
+    curl_prepare(f, g->url, o, &t);
+    curl_easy_setopt(f->curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(f->curl, CURLOPT_OPENSOCKETFUNCTION, NULL);
+    curl_easy_setopt(f->curl, CURLOPT_OPENSOCKETDATA, NULL);
+    curl_easy_setopt(f->curl, CURLOPT_ACCEPT_ENCODING, g->gunzip ? "gzip" : NULL);
+    /* Keys may hold "/./" and "/../": sent (and signed) as they are. */
+    curl_easy_setopt(f->curl, CURLOPT_PATH_AS_IS, 1L);
+    if (g->connect_timeout_ms > 0)
+        curl_easy_setopt(f->curl, CURLOPT_CONNECTTIMEOUT_MS, g->connect_timeout_ms);
+    if (hdrs != NULL)
+        curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, hdrs);
+    if (g->aws_sigv4 != NULL) {
+        curl_easy_setopt(f->curl, CURLOPT_AWS_SIGV4, g->aws_sigv4);
+        /* Separately: an access key may hold a ':' (Swift's s3api: "test:tester"). */
+        curl_easy_setopt(f->curl, CURLOPT_USERNAME, g->username);
+        curl_easy_setopt(f->curl, CURLOPT_PASSWORD, g->password);
+    }
+    storage_count_request(kind);
+    rc = curl_easy_perform(f->curl);
+    /* The handle keeps pointers to the list and the credentials: drop them now. */
+    curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(f->curl, CURLOPT_USERNAME, NULL);
+    curl_easy_setopt(f->curl, CURLOPT_PASSWORD, NULL);
+    curl_slist_free_all(hdrs);
+    *status = 0;
+    curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, status);
+    r->origin_status = (int)*status;
+    memcpy(hint, t.hint, sizeof(t.hint));
+    return transfer_error(f, &t, rc, e);
+}
+
+/*
+ * A storage source (storage.h): the transport prepares the GET, fetch makes
+ * it, a 401 makes the transport drop its token and try once more; the
+ * storage's status goes through the transport's mapping.
+ */
+static int fetch_storage(struct fetcher *f, const struct storage_url *u, const struct fetch_opts *o,
+                         struct fetch_result *r, struct errinfo *e)
+{
+    const struct storage_ops *ops = storage_ops_for(u->kind);
+    long long timeout =
+        o != NULL && o->timeout_ms > 0 && o->timeout_ms < cfg.download_timeout * 1000LL
+            ? o->timeout_ms
+            : cfg.download_timeout * 1000LL;
+    long long deadline_ms = deadline_now_ms() + timeout;
+    struct storage_get g;
+    long status = 0;
+    bool forwarded = false;
+    char hint[128] = "";
+    int ret, mapped;
+
+    for (int attempt = 0;; attempt++) {
+        memset(&g, 0, sizeof(g));
+        ret = ops->prepare(u, o, deadline_ms, &g, e);
+        if (ret == 0 && g.not_modified) {
+            r->origin_status = 304;
+            r->etag = g.etag;
+            r->last_modified = g.last_modified;
+            g.etag = g.last_modified = NULL;
+            storage_get_free(&g);
+            return 0;
+        }
+        if (ret == 0)
+            ret = storage_transfer(f, u->kind, &g, o, r, &status, hint, e);
+        forwarded = g.forward_conditionals;
+        /* Validators the transport found itself (gs: the metadata's) win over the GET's. */
+        if (ret == 0 && g.etag != NULL) {
+            free(r->etag);
+            r->etag = g.etag;
+            g.etag = NULL;
+        }
+        if (ret == 0 && g.last_modified != NULL) {
+            free(r->last_modified);
+            r->last_modified = g.last_modified;
+            g.last_modified = NULL;
+        }
+        storage_get_free(&g);
+        if (ret < 0)
+            return ret;
+        if (attempt > 0)
+            break;
+        if (status == 401 && ops->unauthorized != NULL && ops->unauthorized()) {
+            log_info("%s: 401 from the storage, authenticating again", storage_scheme(u->kind));
+        } else if (status >= 300 && status < 400 && hint[0] != '\0' && ops->redirected != NULL &&
+                   ops->redirected(u, status, hint)) {
+            log_info("%s: %ld for %s, trying again (%s)", storage_scheme(u->kind), status,
+                     u->bucket, hint);
+        } else {
+            break;
+        }
+        release_body(r);
+        clear_headers(r);
+    }
+    if (status == 200) {
+        /* A storage that got the conditions has decided; the others are decided here. */
+        if (!forwarded && storage_local_not_modified(o, r->etag, r->last_modified)) {
+            release_body(r);
+            r->origin_status = 304;
+        }
+        return 0;
+    }
+    if (status == 304) {
+        buf_release(&r->body);
+        return 0;
+    }
+    mapped = ops->map_status(status);
+    if (mapped == 500)
+        ret = err_set(e, ERR_SOURCE_FAILED, "Status %ld from %s", status, storage_scheme(u->kind));
+    else
+        ret = err_set(e, ERR_SOURCE_STATUS, "Status %ld from %s", status, storage_scheme(u->kind));
+    /* The storage's own words (an S3 <Code>, a Swift text) for the log. */
+    if (r->body.len > 0)
+        err_set(e, ret, "Status %ld from %s: %.*s", status, storage_scheme(u->kind),
+                (int)(r->body.len > 200 ? 200 : r->body.len), (const char *)r->body.data);
+    if (ret == ERR_SOURCE_STATUS)
+        e->status = err_source_status(mapped);
+    release_body(r);
+    return ret;
 }
 
 int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opts *o,
@@ -797,12 +996,24 @@ int fetch_source_with(struct fetcher *f, const char *url, const struct fetch_opt
 #endif
     if (has_prefix(url, "http://") || has_prefix(url, "https://"))
         return fetch_http(f, url, o, r, e);
+    {
+        struct storage_url su;
+        int ret = storage_split(url, cfg.source_url_query_separator, &su, e);
+
+        if (ret != 0) {
+            if (ret > 0) {
+                ret = fetch_storage(f, &su, o, r, e);
+                storage_url_free(&su);
+            }
+            return ret;
+        }
+    }
     if (has_prefix(url, "local://")) {
         int ret = o != NULL && o->has_limits ? read_local(cfg.local_root, url, o->max_file_size,
                                                           o->max_resolution, o->check_type, r, e)
                                              : fetch_local(cfg.local_root, url, r, e);
 
-        if (ret == 0 && local_not_modified(o, r)) {
+        if (ret == 0 && storage_local_not_modified(o, r->etag, r->last_modified)) {
             buf_release(&r->body);
             r->origin_status = 304;
         }

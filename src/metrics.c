@@ -11,6 +11,7 @@
 #include "memory.h"
 #include "metrics.h"
 #include "scheduler.h"
+#include "storage.h"
 #include "banned.h"
 
 #define NBOUNDS 12
@@ -210,6 +211,34 @@ static void pool_values(const struct bufpool_stats *st, unsigned long long v[NPO
 }
 
 /* IMGFCGI_MEMORY_BUDGET: use, decisions, and the estimate against what was measured. */
+/* The object stores' counters, one labelled line per enabled scheme. */
+static void render_storage(struct buf *out, int *rc)
+{
+    static const struct {
+        const char *name, *help;
+    } defs[] = {
+        {"imgfcgi_storage_auth_total", "Token and authentication requests made to a storage."},
+        {"imgfcgi_storage_requests_total", "Object GETs sent to a storage."},
+        {"imgfcgi_storage_bytes_total", "Object body bytes received from a storage."},
+    };
+
+    for (size_t d = 0; d < sizeof(defs) / sizeof(defs[0]); d++) {
+        put(out, rc, "# HELP %s %s\n# TYPE %s counter\n", defs[d].name, defs[d].help, defs[d].name);
+        for (int k = 0; k < STORAGE_NKINDS; k++) {
+            struct storage_stats st;
+
+            if (storage_ops_for((enum storage_kind)k) == NULL)
+                continue;
+            storage_get_stats((enum storage_kind)k, &st);
+            put(out, rc, "%s{storage=\"%s\"} %llu\n", defs[d].name,
+                storage_scheme((enum storage_kind)k),
+                d == 0   ? st.auth
+                : d == 1 ? st.requests
+                         : st.bytes);
+        }
+    }
+}
+
 static void render_budget(struct buf *out, int *rc, struct sched *s)
 {
     struct sched_stats ss;
@@ -280,6 +309,7 @@ int metrics_render(struct buf *out, struct sched *sched)
                   (double)atomic_load(&hists[h].sum_us) / 1e6);
     }
 
+    render_storage(out, &rc);
     put(out, &rc,
         "# HELP imgfcgi_responses_total Responses by HTTP status.\n"
         "# TYPE imgfcgi_responses_total counter\n");

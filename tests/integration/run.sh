@@ -26,6 +26,8 @@
 #                   max-procs 2); a graceful restart (SIGUSR1) under load.
 #       apache      conf/apache-fcgid.conf: Apache mod_fcgid spawns imgfcgi, mounted
 #                   under /img; apache2 -k graceful under load.
+#   - with HOST nginx: OpenStack Swift (tests/storage/swift.sh) and imgfcgi-st/-stbad
+#     reading s3:// and swift:// from it (test_storage.py);
 #   - with HOST nginx: imgfcgi-info (test_info.py), imgfcgi #7 (test_conformance.py), #8/#9/#10 (test_ssrf.py:
 #     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work),
 #     imgfcgi-ps (test_pro_sources.py: chains, /enc/, fallback_image_url, hashsum) and
@@ -56,6 +58,13 @@ if [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ ! -d "$repo/tests/clients/node_modules/@i
         echo "integration: npm ci in tests/clients failed; the client tests will fail" >&2
 fi
 
+# Azurite (the abs:// tests) from its lockfile, the same way.
+if [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ ! -x "$repo/tests/storage/azurite/node_modules/.bin/azurite-blob" ] &&
+    command -v npm >/dev/null; then
+    (cd "$repo/tests/storage/azurite" && timeout 300 npm ci --no-audit --no-fund --prefer-offline >&2) ||
+        echo "integration: npm ci in tests/storage/azurite failed; the abs:// tests will fail" >&2
+fi
+
 # As root, run inside a fresh network namespace that has only loopback: no
 # request of the suite (nor a DNS lookup) can leave the machine.
 if [ "$(id -u)" -eq 0 ] && [ -z "${IMGFCGI_IN_NETNS:-}" ] && [ -z "${IMGFCGI_NO_NETNS:-}" ] &&
@@ -83,6 +92,7 @@ tsan=${IMGFCGI_TSAN:-0}
 [ "$tsan" = 1 ] && asan=1
 tools=(nginx spawn-fcgi vipsheader vips curl python3 gzip)
 case $host in
+nginx) tools+=(swift-proxy-server swift-ring-builder memcached) ;;
 lighttpd) tools+=(lighttpd) ;;
 apache) tools+=(apache2) ;;
 esac
@@ -147,6 +157,7 @@ cleanup() {
             ;;
         esac
     done
+    [ -z "${swift_dir:-}" ] || "$repo/tests/storage/swift.sh" stop "$swift_dir"
     for i in "${!pids[@]}"; do
         case $i in
         imgfcgi*) ;;
@@ -599,6 +610,115 @@ if [ "$host" = nginx ]; then
     ps_port=$front_port
 fi
 
+# abs:// and gs:// (test_storage_cloud.py), nginx host only: Azurite (tests/storage/azurite,
+# Shared Key checked) and the GCS stub (tests/storage/gcs_stub.py, RS256 JWTs checked against
+# a key pair made here) on loopback; imgfcgi-cloud (ETag and Last-Modified on, so gs:// reads
+# metadata first), imgfcgi-cloudplain (both off) and imgfcgi-cloudbad (a wrong account key,
+# a service-account key the stub does not know).
+if [ "$host" = nginx ]; then
+    mkdir -p "$tmp/gcs" "$tmp/azurite"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/gcs-key.pem" 2>/dev/null
+    openssl pkey -in "$tmp/gcs-key.pem" -pubout -out "$tmp/gcs-pub.pem"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/gcs-other.pem" 2>/dev/null
+    gcs_port=$(free_port)
+    python3 "$repo/tests/storage/gcs_stub.py" "$gcs_port" "$tmp/gcs" "$tmp/gcs-pub.pem" \
+        >>"$tmp/gcs-stub.log" 2>&1 &
+    pids[gcs]=$!
+    wait_http "http://127.0.0.1:$gcs_port/_stats" 20 "${pids[gcs]}"
+    # gcs_key PEM: the JSON text of a service-account key whose tokens come from the stub.
+    gcs_key() {
+        python3 -c 'import json, sys; print(json.dumps({"type": "service_account",
+            "client_email": "imgfcgi-test@example.iam.gserviceaccount.com", "private_key_id": "k1",
+            "private_key": open(sys.argv[1]).read(), "token_uri": sys.argv[2]}))' "$1" \
+            "http://127.0.0.1:$gcs_port/token"
+    }
+    az_port=$(free_port)
+    az_bin=$repo/tests/storage/azurite/node_modules/.bin/azurite-blob
+    if [ -x "$az_bin" ]; then
+        "$az_bin" --blobHost 127.0.0.1 --blobPort "$az_port" -l "$tmp/azurite" --disableTelemetry \
+            --skipApiVersionCheck >>"$tmp/azurite.log" 2>&1 &
+        pids[azurite]=$!
+        for ((i = 0; i < 150; i++)); do
+            python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
+                "$az_port" 2>/dev/null && break
+            pid_alive "${pids[azurite]}" || break
+            sleep 0.2
+        done
+    fi
+    az_key=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
+    cloud_env=(IMGPROXY_USE_ABS=true IMGPROXY_ABS_NAME=devstoreaccount1
+        IMGPROXY_ABS_ENDPOINT="http://127.0.0.1:$az_port/devstoreaccount1" IMGPROXY_USE_GCS=true
+        IMGPROXY_GCS_ENDPOINT="http://127.0.0.1:$gcs_port/storage/v1/" IMGFCGI_METRICS_PATH=/metrics
+        IMGPROXY_WORKERS=4)
+    spawn_unix imgfcgi-cloud "${common_env[@]}" "${cloud_env[@]}" IMGPROXY_ABS_KEY="$az_key" \
+        IMGPROXY_GCS_KEY="$(gcs_key "$tmp/gcs-key.pem")" IMGPROXY_USE_ETAG=true \
+        IMGPROXY_USE_LAST_MODIFIED=true
+    spawn_unix imgfcgi-cloudplain "${common_env[@]}" "${cloud_env[@]}" IMGPROXY_ABS_KEY="$az_key" \
+        IMGPROXY_GCS_KEY="$(gcs_key "$tmp/gcs-key.pem")"
+    spawn_unix imgfcgi-cloudbad "${common_env[@]}" "${cloud_env[@]}" \
+        IMGPROXY_ABS_KEY="$(head -c 64 /dev/zero | base64 -w0)" \
+        IMGPROXY_GCS_KEY="$(gcs_key "$tmp/gcs-other.pem")"
+    for n in cloud cloudplain cloudbad; do
+        nginx_front "front-$n" "imgfcgi-$n"
+        fports[$n]=$front_port
+    done
+fi
+
+# Object stores (test_storage.py), nginx host only: a one-replica OpenStack Swift on
+# loopback (tests/storage/swift.sh; s3api checks SigV4, tempauth serves v1 tokens) seeded
+# with fixtures; imgfcgi-st reads s3:// and swift:// from it, imgfcgi-stbad the same with a
+# wrong S3 secret and Swift key.
+if [ "$host" = nginx ]; then
+    seed=$tmp/storage-seed
+    mkdir -p "$seed"
+    cp -p "$root/photo.jpg" "$root/my photo@2x.jpg" "$seed/"
+    for i in $(seq -w 0 19); do cp -p "$root/photo.jpg" "$seed/obj$i.jpg"; done
+    # 6 MB (over the instance's 5 MB limit) and a 64 MP PNG header followed by 4 MB.
+    { cat "$root/photo.jpg"; head -c 6000000 /dev/zero; } >"$seed/padded.jpg"
+    { cat "$root/big.png"; head -c 4000000 /dev/zero; } >"$seed/bigpad.png"
+    swift_dir=$tmp/swift
+    swift_port=$(free_port)
+    "$repo/tests/storage/swift.sh" start "$swift_dir" "$swift_port" "$seed"/*
+    # A key with slashes.
+    mkdir -p "$seed/sub/dir"
+    cp -p "$root/photo.jpg" "$seed/sub/dir/photo.jpg"
+    "$repo/tests/storage/swift.sh" put "$swift_dir" "$swift_port" "$seed/sub/dir/photo.jpg" \
+        sub/dir/photo.jpg
+    # An object stored gzipped, with Content-Encoding: gzip kept as its metadata.
+    gzip -9 -c "$root/photo.jpg" >"$seed/gz.jpg"
+    "$repo/tests/storage/swift.sh" put "$swift_dir" "$swift_port" "$seed/gz.jpg" gz.jpg \
+        "Content-Encoding: gzip"
+    storage_env=(IMGPROXY_USE_S3=true IMGPROXY_S3_ENDPOINT="http://127.0.0.1:$swift_port"
+        IMGPROXY_S3_REGION=us-east-1 AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing
+        IMGPROXY_USE_SWIFT=true IMGPROXY_SWIFT_AUTH_URL="http://127.0.0.1:$swift_port/auth/v1.0"
+        IMGPROXY_SWIFT_USERNAME=test:tester IMGPROXY_SWIFT_API_KEY=testing
+        IMGPROXY_USE_ETAG=true IMGPROXY_USE_LAST_MODIFIED=true IMGFCGI_METRICS_PATH=/metrics
+        IMGPROXY_MAX_SRC_FILE_SIZE=5000000 IMGPROXY_WORKERS=8)
+    spawn_unix imgfcgi-st "${common_env[@]}" "${storage_env[@]}"
+    spawn_unix imgfcgi-stbad "${common_env[@]}" "${storage_env[@]}" AWS_SECRET_ACCESS_KEY=wrong \
+        IMGPROXY_SWIFT_API_KEY=wrong
+    nginx_front front-st imgfcgi-st
+    st_port=$front_port
+    nginx_front front-stbad imgfcgi-stbad
+    stbad_port=$front_port
+    # Keystone v3 and v2.0 (tests/storage/keystone_stub.py) handing out the Swift's own
+    # tokens: imgfcgi-stv3 and imgfcgi-stv2 authenticate there.
+    ks_port=$(free_port)
+    python3 "$repo/tests/storage/keystone_stub.py" "$ks_port" "$swift_port" \
+        "$tmp/keystone-requests.log" >>"$tmp/keystone.log" 2>&1 &
+    pids[keystone]=$!
+    wait_http "http://127.0.0.1:$ks_port/" 20 "${pids[keystone]}"
+    spawn_unix imgfcgi-stv3 "${common_env[@]}" "${storage_env[@]}" \
+        IMGPROXY_SWIFT_AUTH_URL="http://127.0.0.1:$ks_port/v3" IMGPROXY_SWIFT_DOMAIN=Default \
+        IMGPROXY_SWIFT_TENANT=test
+    spawn_unix imgfcgi-stv2 "${common_env[@]}" "${storage_env[@]}" \
+        IMGPROXY_SWIFT_AUTH_URL="http://127.0.0.1:$ks_port/v2.0" IMGPROXY_SWIFT_TENANT=test
+    nginx_front front-stv3 imgfcgi-stv3
+    stv3_port=$front_port
+    nginx_front front-stv2 imgfcgi-stv2
+    stv2_port=$front_port
+fi
+
 # Deadlines and backpressure (test_deadline.py, tests/hostile/overload.py), nginx only:
 # imgfcgi-dl: one worker, a 1 s deadline, a queue of one; imgfcgi-q: two workers, a queue of two.
 if [ "$host" = nginx ]; then
@@ -677,6 +797,22 @@ if [ "$host" = nginx ]; then
     env "${it_env[@]}" IT_PS_FRONT="http://127.0.0.1:$ps_port" IT_PS_LOG="$tmp/imgfcgi-ps.log" \
         IT_PS_PID="${pids[imgfcgi-ps]}" IT_PS_RESULT="$tmp/result-pro-sources" \
         python3 "$here/test_pro_sources.py" "$@" || status=1
+    env "${it_env[@]}" IT_STORAGE_RESULT="$tmp/result-storage" \
+        IT_STORAGE_FRONT="http://127.0.0.1:$st_port" IT_STORAGE_LOG="$tmp/imgfcgi-st.log" \
+        IT_STORAGE_PID="${pids[imgfcgi-st]}" IT_STORAGE_BAD_FRONT="http://127.0.0.1:$stbad_port" \
+        IT_STORAGE_BAD_LOG="$tmp/imgfcgi-stbad.log" IT_STORAGE_V3_FRONT="http://127.0.0.1:$stv3_port" \
+        IT_STORAGE_V2_FRONT="http://127.0.0.1:$stv2_port" \
+        IT_KEYSTONE_LOG="$tmp/keystone-requests.log" IT_SWIFT_DIR="$swift_dir" \
+        python3 "$here/test_storage.py" "$@" || status=1
+    env "${it_env[@]}" IT_CLOUD_RESULT="$tmp/result-cloud" IT_AZURITE="http://127.0.0.1:$az_port" \
+        IT_AZURITE_UP="$([ -n "${pids[azurite]:-}" ] && echo 1 || echo 0)" \
+        IT_GCS_STUB="http://127.0.0.1:$gcs_port" IT_GCS_DIR="$tmp/gcs" \
+        IT_CLOUD_FRONT="http://127.0.0.1:${fports[cloud]}" IT_CLOUD_LOG="$tmp/imgfcgi-cloud.log" \
+        IT_CLOUDPLAIN_FRONT="http://127.0.0.1:${fports[cloudplain]}" \
+        IT_CLOUDPLAIN_LOG="$tmp/imgfcgi-cloudplain.log" \
+        IT_CLOUDBAD_FRONT="http://127.0.0.1:${fports[cloudbad]}" \
+        IT_CLOUDBAD_LOG="$tmp/imgfcgi-cloudbad.log" python3 "$here/test_storage_cloud.py" "$@" ||
+        status=1
     # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload
     # (ASan's quarantine alone keeps up to 256 MB of freed memory: a wider RSS bound there).
     env "${it_env[@]}" IT_DL_FRONT="http://127.0.0.1:$dl_port" IT_DL_LOG="$tmp/imgfcgi-dl.log" \
