@@ -22,8 +22,8 @@
  * The token and the storage URL it goes with, shared by every thread.
  * lock guards token, storage_url, expires_ms and generation; it is held
  * while authenticating, so requests that find no token wait for the one
- * authentication in progress instead of each making their own (bounded by
- * that request's download deadline). The settings are read-only after
+ * authentication in progress instead of each making their own; each waits
+ * at most until its own download deadline (lock_until()). The settings are read-only after
  * store_swift_init().
  */
 static struct {
@@ -384,6 +384,28 @@ out:
 
 /* ---- the transport ---- */
 
+/*
+ * Takes sw.lock, waiting at most until deadline_ms (CLOCK_MONOTONIC; 0 = a
+ * minute): another request may be authenticating. 0, or -1 at the deadline.
+ */
+static int lock_until(long long deadline_ms)
+{
+    long long left = deadline_ms > 0 ? deadline_ms - deadline_now_ms() : 60000;
+    struct timespec ts;
+
+    if (left < 0)
+        left = 0;
+    /* pthread_mutex_timedlock takes a CLOCK_REALTIME time. */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(left / 1000);
+    ts.tv_nsec += (long)(left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return pthread_mutex_timedlock(&sw.lock, &ts) == 0 ? 0 : -1;
+}
+
 static int swift_prepare(const struct storage_url *u, const struct fetch_opts *o,
                          long long deadline_ms, struct storage_get *g, struct errinfo *e)
 {
@@ -393,7 +415,10 @@ static int swift_prepare(const struct storage_url *u, const struct fetch_opts *o
 
     (void)o;
     buf_init(&url);
-    pthread_mutex_lock(&sw.lock);
+    if (lock_until(deadline_ms) < 0)
+        return err_set(e, ERR_SOURCE_TIMEOUT,
+                       "swift: timed out waiting for the authentication "
+                       "in progress");
     if (sw.token == NULL ||
         (sw.expires_ms > 0 && deadline_now_ms() > sw.expires_ms - RENEW_BEFORE_MS))
         ret = authenticate(deadline_ms, e);
