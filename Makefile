@@ -118,8 +118,11 @@ integration: $(BUILD)/imgfcgi
 	test $$fail -eq 0
 
 # conf/env.example must list exactly what the config table has.
+# conf/env.example and docs/settings.md are both made from --print-env.
 env-check: $(BUILD)/imgfcgi
-	$(BUILD)/imgfcgi --print-env | diff -u conf/env.example - && echo "env-check: 1 passed, 0 failed"
+	$(BUILD)/imgfcgi --print-env | diff -u conf/env.example - && \
+	python3 scripts/settings-doc.py conf/env.example | diff -u docs/settings.md - && \
+	echo "env-check: 1 passed, 0 failed"
 
 check: unit env-check integration
 
