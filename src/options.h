@@ -23,6 +23,7 @@ enum gravity_type {
     GRAV_SMART,
     GRAV_FOCUS_POINT,
     GRAV_REPLICATE, /* watermark only: tile */
+    GRAV_CHESSBOARD, /* watermark only: tile, every other cell empty */
 };
 
 struct gravity {
@@ -79,6 +80,15 @@ struct procopts {
     double wm_opacity;         /* 0 = no watermark */
     struct gravity wm_gravity; /* compass types or GRAV_REPLICATE */
     double wm_scale;
+    char wm_url[OPTIONS_STR_MAX];  /* watermark_url/wmu, decoded; "" = the configured image */
+    char wm_text[OPTIONS_STR_MAX]; /* watermark_text/wmt, decoded Pango markup; "" = none */
+    int wm_size_w, wm_size_h;      /* watermark_size/wms: fit box; 0:0 = off */
+    double wm_rotate;              /* watermark_rotate/wmr: degrees clockwise */
+    double wm_shadow;              /* watermark_shadow/wmsh: blur sigma; 0 = no shadow */
+    int page;                      /* page/pg: zero-based; past the last = the last */
+    int pages;                     /* pages/pgs: how many from page on, stacked; >= 1 */
+    bool disable_animation;        /* disable_animation/da */
+    double dpi;                    /* dpi: written into the result; 0 = keep / reset */
     /* security options: start from config, only changed when allowed */
     long long max_src_resolution;
     long long max_src_file_size;
@@ -87,6 +97,12 @@ struct procopts {
     int max_result_dimension;
     /* presets already applied in this request (recursion guard) */
     unsigned char preset_used[64];
+    /*
+     * Not an option: the watermark_url image the handler fetched (or took
+     * from the cache) for this request, borrowed; NULL = none.
+     */
+    const unsigned char *wm_image;
+    size_t wm_image_len;
 };
 
 /* Fills po with the defaults, taking config-driven ones from cfg. */
