@@ -154,15 +154,17 @@ out:
 /*
  * The watermark text rendered at IMGFCGI_WATERMARK_TEXT_DPI x dpr. Markup
  * was checked when the option was parsed (markup.h); the rendered size is
- * bounded here as well: a draft at an eighth of the resolution (small
- * whatever the text) predicts it, and a text that would pass
- * IMGFCGI_WATERMARK_TEXT_MAX_PIXELS is refused before it is drawn in full.
+ * bounded here as well: a draft at DRAFT_DPI (a few pixels a glyph, small
+ * whatever the markup within its bounds) predicts it, and a text that would
+ * pass IMGFCGI_WATERMARK_TEXT_MAX_PIXELS is refused before it is drawn in
+ * full. The full rendering is checked again.
  */
+#define DRAFT_DPI 9
 static VipsImage *render_text(const char *markup, double dpr, struct errinfo *e)
 {
     double want = cfg.watermark_text_dpi * dpr;
     int dpi = want > 100000 ? 100000 : want < 1 ? 1 : (int)lround(want);
-    int draft_dpi = dpi / 8 > 0 ? dpi / 8 : 1;
+    int draft_dpi = dpi < DRAFT_DPI ? dpi : DRAFT_DPI;
     double f = (double)dpi / draft_dpi, px;
     VipsImage *t = NULL;
 
@@ -194,8 +196,11 @@ static VipsImage *render_text(const char *markup, double dpr, struct errinfo *e)
     return t;
 }
 
-/* Encoded watermark bytes (borrowed: they must outlive the image), header checked. */
-static VipsImage *load_bytes(const unsigned char *data, size_t len, const struct procopts *po,
+/*
+ * Encoded watermark bytes (borrowed: they must outlive the image); with
+ * max_px > 0 a header over that many pixels is refused.
+ */
+static VipsImage *load_bytes(const unsigned char *data, size_t len, long long max_px,
                              struct errinfo *e)
 {
     VipsImage *wm = NULL;
@@ -210,7 +215,7 @@ static VipsImage *load_bytes(const unsigned char *data, size_t len, const struct
         vipsop_fail(e, VIPSOP_LOAD, "Can't load the watermark");
         return NULL;
     }
-    if ((long long)vips_image_get_width(wm) * vips_image_get_height(wm) > po->max_src_resolution) {
+    if (max_px > 0 && (long long)vips_image_get_width(wm) * vips_image_get_height(wm) > max_px) {
         err_set(e, ERR_SOURCE_TYPE, "Watermark image resolution is too big (%dx%d)",
                 vips_image_get_width(wm), vips_image_get_height(wm));
         g_object_unref(wm);
@@ -230,9 +235,9 @@ static VipsImage *load_watermark(const struct procopts *po, double dpr, struct e
     if (po->wm_text[0] != '\0')
         wm = render_text(po->wm_text, dpr, e);
     else if (po->wm_image != NULL)
-        wm = load_bytes(po->wm_image, po->wm_image_len, po, e);
+        wm = load_bytes(po->wm_image, po->wm_image_len, po->max_src_resolution, e);
     else
-        wm = load_bytes(wm_data, wm_len, po, e);
+        wm = load_bytes(wm_data, wm_len, 0, e);
     if (wm == NULL)
         return NULL;
     if (swap(&wm, vips_image_copy_memory(wm)) < 0)

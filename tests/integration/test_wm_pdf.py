@@ -492,8 +492,8 @@ def _():
     # 8000x8000 (64 MP) and a 4 MB file: over IMGPROXY_MAX_SRC_RESOLUTION / _FILE_SIZE.
     expect_error(get("wm:1/wmu:%s" % wmu("big.png"), L("grey.png")), 422, "Invalid source image")
     expect_error(get("wm:1/wmu:%s" % wmu("padded.jpg"), L("grey.png")), 422, "Invalid source image")
-    # msr:1 on the request: a 300x200 watermark is fine, a 2240x1400 one is not.
-    expect_error(get("msr:1/wm:1/wmu:%s" % wmu("photo.jpg"), L("grey.png")), 422,
+    # msr:0.1 on the request: the 300x200 source fits, the 800x500 watermark does not.
+    expect_error(get("msr:0.1/wm:1/wmu:%s" % wmu("photo.jpg"), L("grey.png")), 422,
                  "Invalid source image")
     expect_error(get("wm:1/wmu:%s" % wmu("text.txt"), L("grey.png")), 422)
     expect_error(get("wm:1/wmu:%s" % b64("%s/404" % ORIGIN), L("grey.png")), 404)
