@@ -834,7 +834,6 @@ static void test_unknown_options(void **state)
     /* imgproxy Pro-only options are unknown here, as in imgproxy OSS. */
     expect_invalid("adjust:1:2:3");
     expect_invalid("ra:lanczos3");
-    expect_invalid("pg:1");
 }
 
 static void test_padding(void **state)
