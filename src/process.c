@@ -880,8 +880,11 @@ static void fill_job(struct build *b)
     b->img = NULL;
     job->out_type = b->out_type;
     job->quality = options_quality(b->po, b->out_type);
-    /* Savers strip only when nothing is kept: else they would drop a kept copyright or ICC. */
-    job->strip = b->po->strip_metadata && !metadata_any(job->img);
+    /*
+     * Savers strip only when nothing is kept: else they would drop a kept
+     * copyright or ICC, or (jpegsave) the resolution the dpi option set.
+     */
+    job->strip = b->po->strip_metadata && !metadata_any(job->img) && !(b->po->dpi > 0);
     job->max_bytes = imagetype_supports_quality(b->out_type) ? b->po->max_bytes : 0;
     b->info->out_type = b->out_type;
     b->info->out_w = vips_image_get_width(job->img);
