@@ -22,7 +22,7 @@ enum gravity_type {
     GRAV_SOUTH_WEST,
     GRAV_SMART,
     GRAV_FOCUS_POINT,
-    GRAV_REPLICATE, /* watermark only: tile */
+    GRAV_REPLICATE,  /* watermark only: tile */
     GRAV_CHESSBOARD, /* watermark only: tile, every other cell empty */
 };
 

@@ -25,8 +25,7 @@ int plan_stacked_pages(enum imgtype src, int pages, const struct procopts *po, i
     int f, n;
 
     *first = 0;
-    if (!(src == IMGTYPE_PDF || src == IMGTYPE_TIFF || src == IMGTYPE_GIF ||
-          src == IMGTYPE_WEBP) ||
+    if (!(src == IMGTYPE_PDF || src == IMGTYPE_TIFF || src == IMGTYPE_GIF || src == IMGTYPE_WEBP) ||
         (po->page == 0 && po->pages <= 1) || plan_frames(src, pages, po) > 1)
         return 1;
     pages = pages < 1 ? 1 : pages;

@@ -669,8 +669,8 @@ static VipsImage *load_still(struct build *b, int jpeg_shrink, double scale, boo
  */
 static int select_pages(struct build *b)
 {
-    b->pages.n = plan_stacked_pages(b->src_type, vips_image_get_n_pages(b->img), b->po,
-                                    &b->pages.first);
+    b->pages.n =
+        plan_stacked_pages(b->src_type, vips_image_get_n_pages(b->img), b->po, &b->pages.first);
     if (b->pages.n > cfg.max_pages)
         return err_set(b->e, ERR_SOURCE_TYPE, "Too many pages: %d (IMGFCGI_MAX_PAGES is %d)",
                        b->pages.n, cfg.max_pages);
@@ -692,8 +692,8 @@ static int load_source(struct build *b)
     long long px;
     int ret;
 
-    b->img = loaded(b->job, load_image(b->data, b->len, b->src_type, 1, 1.0,
-                                       po->enforce_thumbnail, NULL));
+    b->img = loaded(b->job,
+                    load_image(b->data, b->len, b->src_type, 1, 1.0, po->enforce_thumbnail, NULL));
     if (b->img == NULL)
         return vipsop_fail(b->e, VIPSOP_LOAD, "Can't load the source image");
     ret = select_pages(b);
@@ -844,8 +844,8 @@ static int shrink_on_load(struct build *b)
     if (b->src_type == IMGTYPE_PDF && l.scale > 1.0 &&
         (double)b->w * b->h * l.scale * l.scale > (double)b->po->max_src_resolution)
         l.scale = sqrt((double)b->po->max_src_resolution / ((double)b->w * b->h));
-    return reload(b, load_still(b, l.jpeg_shrink, l.scale * b->vector_scale,
-                                b->po->enforce_thumbnail));
+    return reload(
+        b, load_still(b, l.jpeg_shrink, l.scale * b->vector_scale, b->po->enforce_thumbnail));
 }
 
 /* transform(), on the image or on each frame of the animation. */

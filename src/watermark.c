@@ -48,8 +48,8 @@ int watermark_init(char *err, size_t errlen)
     VipsImage *probe;
 
     if (cfg.watermarks_cache_size > 0) {
-        wm_cache = imgcache_new((size_t)cfg.watermarks_cache_size,
-                                (size_t)cfg.watermarks_cache_bytes);
+        wm_cache =
+            imgcache_new((size_t)cfg.watermarks_cache_size, (size_t)cfg.watermarks_cache_bytes);
         if (wm_cache == NULL) {
             snprintf(err, errlen, "watermark cache: out of memory");
             return -1;
@@ -189,8 +189,10 @@ static VipsImage *render_text(const char *markup, double dpr, struct errinfo *e)
     px = (double)vips_image_get_width(t) * vips_image_get_height(t);
     if (px > (double)cfg.watermark_text_max_pixels) {
         g_object_unref(t);
-        err_set(e, ERR_SOURCE_TYPE, "Watermark text is %.0f pixels, over "
-                "IMGFCGI_WATERMARK_TEXT_MAX_PIXELS (%lld)", px, cfg.watermark_text_max_pixels);
+        err_set(e, ERR_SOURCE_TYPE,
+                "Watermark text is %.0f pixels, over "
+                "IMGFCGI_WATERMARK_TEXT_MAX_PIXELS (%lld)",
+                px, cfg.watermark_text_max_pixels);
         return NULL;
     }
     return t;
@@ -345,8 +347,7 @@ static VipsImage *shadowed(VipsImage *wm, double sigma)
         vips_extract_band(t[0], &t[1], 3, NULL) || vips_gaussblur(t[1], &t[2], sigma, NULL) ||
         vips_linear1(t[2], &t[3], 0.6, 0, "uchar", TRUE, NULL) ||
         vips_black(&t[4], w, h, "bands", 3, NULL) ||
-        vips_cast(t[4], &t[5], VIPS_FORMAT_UCHAR, NULL) ||
-        vips_bandjoin2(t[5], t[3], &t[6], NULL))
+        vips_cast(t[4], &t[5], VIPS_FORMAT_UCHAR, NULL) || vips_bandjoin2(t[5], t[3], &t[6], NULL))
         goto out;
     {
         VipsImage *c = NULL, *s = NULL;
@@ -484,8 +485,7 @@ fail:
     return NULL;
 }
 
-VipsImage *watermark_apply(VipsImage *img, const struct procopts *po, double dpr,
-                           struct errinfo *e)
+VipsImage *watermark_apply(VipsImage *img, const struct procopts *po, double dpr, struct errinfo *e)
 {
     VipsImage *base = NULL, *wm = NULL, *o = NULL, *out = NULL;
     double opacity = po->wm_opacity * cfg.watermark_opacity;

@@ -368,20 +368,13 @@ static void test_supports_animation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sniff_magic),
-        cmocka_unit_test(test_sniff_pdf),
-        cmocka_unit_test(test_sniff_heif_brands),
-        cmocka_unit_test(test_sniff_too_short),
-        cmocka_unit_test(test_sniff_garbage),
-        cmocka_unit_test(test_sniff_svg),
-        cmocka_unit_test(test_sniff_not_svg),
-        cmocka_unit_test(test_sniff_svg_check_limit),
-        cmocka_unit_test(test_from_name),
-        cmocka_unit_test(test_mime_ext),
-        cmocka_unit_test(test_names_round_trip),
-        cmocka_unit_test(test_saveable),
-        cmocka_unit_test(test_supports_quality),
-        cmocka_unit_test(test_supports_alpha),
+        cmocka_unit_test(test_sniff_magic),        cmocka_unit_test(test_sniff_pdf),
+        cmocka_unit_test(test_sniff_heif_brands),  cmocka_unit_test(test_sniff_too_short),
+        cmocka_unit_test(test_sniff_garbage),      cmocka_unit_test(test_sniff_svg),
+        cmocka_unit_test(test_sniff_not_svg),      cmocka_unit_test(test_sniff_svg_check_limit),
+        cmocka_unit_test(test_from_name),          cmocka_unit_test(test_mime_ext),
+        cmocka_unit_test(test_names_round_trip),   cmocka_unit_test(test_saveable),
+        cmocka_unit_test(test_supports_quality),   cmocka_unit_test(test_supports_alpha),
         cmocka_unit_test(test_supports_animation),
     };
     return cmocka_run_group_tests_name("imagetype", tests, NULL, NULL);

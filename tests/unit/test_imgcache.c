@@ -177,9 +177,12 @@ static void test_markup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_entries_bound_lru),   cmocka_unit_test(test_bytes_bound),
-        cmocka_unit_test(test_replace_and_outlive), cmocka_unit_test(test_zero_entries_keeps_nothing),
-        cmocka_unit_test(test_threads),             cmocka_unit_test(test_markup),
+        cmocka_unit_test(test_entries_bound_lru),
+        cmocka_unit_test(test_bytes_bound),
+        cmocka_unit_test(test_replace_and_outlive),
+        cmocka_unit_test(test_zero_entries_keeps_nothing),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_markup),
     };
     return cmocka_run_group_tests_name("imgcache", tests, NULL, NULL);
 }

@@ -992,7 +992,7 @@ static void test_watermark_pro(void **state)
     expect_invalid("wmr:x");
     expect_invalid("wmu:!!!");
     /* Markup that does not parse, or asks for a huge size, is a bad argument. */
-    expect_invalid("wmt:PGI-eA");                                 /* "<b>x" */
+    expect_invalid("wmt:PGI-eA");                                   /* "<b>x" */
     expect_invalid("wmt:PHNwYW4gc2l6ZT0nOTk5OTk5OTknPng8L3NwYW4-"); /* size='99999999' */
     /* Every field is in the ETag's options hash. */
     options_canonical(&po, canon, sizeof(canon));
