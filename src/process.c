@@ -844,6 +844,8 @@ static int shrink_on_load(struct build *b)
     if (b->src_type == IMGTYPE_PDF && l.scale > 1.0 &&
         (double)b->w * b->h * l.scale * l.scale > (double)b->po->max_src_resolution)
         l.scale = sqrt((double)b->po->max_src_resolution / ((double)b->w * b->h));
+    if (b->src_type == IMGTYPE_PDF)
+        log_debug("PDF: %d page(s) of %dx%d drawn at scale %.4f", b->pages.n, b->w, b->h, l.scale);
     return reload(
         b, load_still(b, l.jpeg_shrink, l.scale * b->vector_scale, b->po->enforce_thumbnail));
 }

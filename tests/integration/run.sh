@@ -559,10 +559,11 @@ if [ "$host" = nginx ]; then
     bd_port=$front_port
 fi
 
-# Watermarks and pages (test_wm_pdf.py), nginx only: PDF sources enabled, security options on.
+# Watermarks and pages (test_wm_pdf.py), nginx only: PDF sources enabled, security options on,
+# debug log lines (the scale PDF pages are drawn at).
 if [ "$host" = nginx ]; then
     spawn_unix imgfcgi-wp "${common_env[@]}" "${threaded_env[@]}" IMGFCGI_ENABLE_PDF=true \
-        IMGPROXY_ALLOW_SECURITY_OPTIONS=true
+        IMGPROXY_ALLOW_SECURITY_OPTIONS=true IMGFCGI_LOG_LEVEL=debug
     nginx_front front-wp imgfcgi-wp
     wp_port=$front_port
 fi

@@ -105,6 +105,8 @@ def make_fixtures(d):
     put("pdfmix.pdf", make_pdf([(100 - 20 * i, 40, page_colour(i)) for i in range(3)]))
     # One 3000 x 3000 pt page: 9 MP at 72 dpi.
     put("pdfbig.pdf", make_pdf([(3000, 3000, (10, 20, 30))]))
+    # One 7000 x 7000 pt page: 49 MP at 72 dpi, just under the default limit.
+    put("pdf7000.pdf", make_pdf([(7000, 7000, (40, 160, 80))]))
     put("pages3.tiff", make_tiff([(40, 30, page_colour(i)) for i in range(3)]))
     # The conformance suite's 40x20 GIF (red, green, blue, white) as an animated WebP.
     subprocess.run(["vips", "copy", os.path.join(d, "anim4.gif") + "[n=-1]",
@@ -276,6 +278,19 @@ def _():
     r = get("msr:10/rs:fit:100:100", L("pdfbig.pdf"))
     expect_image(r, "png", 100, 100)
     expect_colour(pixels(r.body), 50, 50, (10, 20, 30), "big page")
+
+
+@test("pdf/drawn-at-the-scale-the-result-needs")
+def _():
+    # 7000 pt to 100 px: poppler draws 100x100 (scale 1/70), not 49 MP then shrunk.
+    t0 = time.monotonic()
+    r = get("rs:fit:100:100", L("pdf7000.pdf"))
+    took = time.monotonic() - t0
+    expect_image(r, "png", 100, 100)
+    expect_colour(pixels(r.body), 50, 50, (40, 160, 80), "7000 pt page")
+    check(log_has("PDF: 1 page(s) of 7000x7000 drawn at scale 0.0143"),
+          "no line in the log saying the page was drawn at scale 1/70")
+    check(took < (8.0 if ASAN else 2.0), "took %.2f s" % took)
 
 
 @test("pdf/too-many-pages-refused")
