@@ -24,7 +24,7 @@ PKG_CONFIG ?= pkg-config
 # Library headers are included as system headers so our warnings stay ours.
 sysinc = $(patsubst -I%,-isystem %,$(1))
 # pango: watermark_text markup is checked by Pango's own parser (src/markup.c).
-PKGS := vips glib-2.0 libcurl json-glib-1.0 pango
+PKGS := vips glib-2.0 libcurl json-glib-1.0 libexif libiptcdata exempi-2.0 pango
 PKG_CFLAGS := $(call sysinc,$(shell $(PKG_CONFIG) --cflags $(PKGS) fcgi))
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 FCGI_LIBS := $(shell $(PKG_CONFIG) --libs fcgi 2>/dev/null || echo -lfcgi)
@@ -153,7 +153,7 @@ tsan:
 
 # libFuzzer targets (tests/fuzz/README.md): Debian's clang, ASan + UBSan, and
 # -DIMGFCGI_FUZZ for the one test seam (fetch_hook in src/fetch.h).
-FUZZ_TARGETS := url options signature request loaders
+FUZZ_TARGETS := url options signature request loaders info
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
@@ -168,7 +168,7 @@ $(FUZZ_BIN): $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
 # Prints "fuzz: N passed, M failed", one per target. CI fuzzes imgfcgi's own
 # parsers; `loaders` (libjxl and libheif, not built for coverage) once showed
 # a leak that did not replay, so it runs by hand: make fuzz-run FUZZ_RUN=loaders.
-FUZZ_RUN ?= url options signature request
+FUZZ_RUN ?= url options signature request info
 fuzz-run: fuzz
 	tests/fuzz/run.sh build-fuzz/tests/fuzz $(FUZZ_SECONDS) $(FUZZ_RUN)
 

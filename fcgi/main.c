@@ -23,6 +23,7 @@
 #include "config.h"
 #include "deadline.h"
 #include "fallback.h"
+#include "info.h"
 #include "listen.h"
 #include "log.h"
 #include "presets.h"
@@ -167,8 +168,9 @@ static int load_settings(void)
     }
     log_set_level(parse_log_level(cfg.log_level));
     config_log(&cfg);
-    if (presets_init(err, sizeof(err)) != 0) {
+    if (presets_init(err, sizeof(err)) != 0 || info_presets_init(err, sizeof(err)) != 0) {
         fprintf(stderr, "imgfcgi: %s\n", err);
+        info_presets_release();
         presets_release();
         config_release(&cfg);
         return 1;
@@ -180,6 +182,7 @@ static int load_settings(void)
 
 static void release_settings(void)
 {
+    info_presets_release();
     presets_release();
     config_release(&cfg);
 }

@@ -10,6 +10,9 @@ IMGFCGI_BUILD_DEPS=(gcc libc6-dev make pkg-config libvips-dev libglib2.0-dev lib
 # libFuzzer targets (make fuzz) need clang and its runtime library package,
 # which --no-install-recommends does not pull in.
 IMGFCGI_BUILD_DEPS+=(clang libclang-rt-14-dev)
+# /info (src/inforeport.c) and keep_copyright (src/metadata.c): EXIF through
+# libexif, IPTC through libiptcdata, XMP through exempi, not parsers of our own.
+IMGFCGI_BUILD_DEPS+=(libexif-dev libiptcdata0-dev libexempi-dev)
 # Run and test: the web servers, the spawner, vipsheader for the tests, curl for
 # health checks, python3 for the integration suite, the optional allocators,
 # iproute2 (ip) for the suite's private loopback-only network namespace.

@@ -160,6 +160,33 @@ static const struct conf_var vars[] = {
     {"IMGPROXY_AVIF_SPEED", T_INT, OFF(avif_speed), 0, "8", 0, 9,
      "AVIF encoder speed; libvips effort = 9 - speed"},
     {"IMGPROXY_JXL_EFFORT", T_INT, OFF(jxl_effort), 0, "4", 1, 9, "JPEG XL encoder effort"},
+    {"IMGPROXY_JPEG_NO_SUBSAMPLE", T_BOOL, OFF(jpeg_no_subsample), 0, "false", 0, 0,
+     "JPEG without chroma subsampling (4:4:4)"},
+    {"IMGPROXY_JPEG_TRELLIS_QUANT", T_BOOL, OFF(jpeg_trellis_quant), 0, "false", 0, 0,
+     "JPEG trellis quantisation (needs libvips built with mozjpeg)"},
+    {"IMGPROXY_JPEG_OVERSHOOT_DERINGING", T_BOOL, OFF(jpeg_overshoot_deringing), 0, "false", 0, 0,
+     "JPEG overshoot deringing (needs libvips built with mozjpeg)"},
+    {"IMGPROXY_JPEG_OPTIMIZE_SCANS", T_BOOL, OFF(jpeg_optimize_scans), 0, "false", 0, 0,
+     "optimise progressive JPEG scans (progressive only; needs mozjpeg)"},
+    {"IMGPROXY_JPEG_QUANT_TABLE", T_INT, OFF(jpeg_quant_table), 0, "0", 0, 8,
+     "JPEG quantisation table 0..8 (needs mozjpeg)"},
+    {"IMGPROXY_WEBP_COMPRESSION", T_STR, OFF(webp_compression_name), 0, "lossy", 0, 0,
+     "WebP compression: lossy, near_lossless or lossless"},
+    {"IMGPROXY_WEBP_SMART_SUBSAMPLE", T_BOOL, OFF(webp_smart_subsample), 0, "false", 0, 0,
+     "WebP sharper chroma subsampling (slower)"},
+    {"IMGPROXY_WEBP_PRESET", T_STR, OFF(webp_preset_name), 0, "default", 0, 0,
+     "libwebp preset: default, picture, photo, drawing, icon, text"},
+    {"IMGPROXY_AVIF_SUBSAMPLE", T_STR, OFF(avif_subsample_name), 0, "auto", 0, 0,
+     "AVIF chroma subsampling: auto (below quality 90), on, off"},
+    {"IMGPROXY_UNSHARP_MASKING_MODE", T_STR, OFF(unsharp_masking_mode_name), 0, "none", 0, 0,
+     "unsharp masking: none, auto (downscaled results without sharpen) or always; none keeps "
+     "open-source imgproxy's results"},
+    {"IMGPROXY_UNSHARP_MASKING_WEIGHT", T_DOUBLE, OFF(unsharp_masking_weight), 0, "1", 0, 100000,
+     "unsharp masking weight (> 0, larger is sharper)"},
+    {"IMGPROXY_UNSHARP_MASKING_DIVIDER", T_DOUBLE, OFF(unsharp_masking_divider), 0, "24", 0, 100000,
+     "unsharp masking divider (> 0, smaller is sharper)"},
+    {"IMGPROXY_COLOR_PROFILES_DIR", T_STR, OFF(color_profiles_dir), 0, "/usr/share/color/icc", 0, 0,
+     "directory of the ICC files color_profile may name"},
     {"IMGPROXY_STRIP_METADATA", T_BOOL, OFF(strip_metadata), 0, "true", 0, 0,
      "drop EXIF, XMP and IPTC from results"},
     {"IMGPROXY_STRIP_COLOR_PROFILE", T_BOOL, OFF(strip_color_profile), 0, "true", 0, 0,
@@ -175,6 +202,34 @@ static const struct conf_var vars[] = {
      "Content-Disposition: attachment instead of inline by default"},
     {"IMGPROXY_TTL", T_INT, OFF(ttl), 0, "31536000", 0, INT_MAX,
      "Cache-Control max-age of results, seconds"},
+    /* Best format and autoquality (docs/best-format.md) */
+    {"IMGPROXY_BEST_FORMAT_COMPLEXITY_THRESHOLD", T_DOUBLE, OFF(best_format_complexity_threshold),
+     0, "5.5", -1, 255000,
+     "format:best: below this complexity lossless formats are tried, above it lossy; 0 = try all"},
+    {"IMGPROXY_BEST_FORMAT_MAX_RESOLUTION", T_MEGAPIXELS, OFF(best_format_max_resolution), 0, "0",
+     -1, 0, "format:best: larger results get one format chosen by complexity, megapixels; 0 = off"},
+    {"IMGPROXY_BEST_FORMAT_BY_DEFAULT", T_BOOL, OFF(best_format_by_default), 0, "false", 0, 0,
+     "format:best whenever the URL names no format"},
+    {"IMGPROXY_BEST_FORMAT_ALLOW_SKIPS", T_BOOL, OFF(best_format_allow_skips), 0, "false", 0, 0,
+     "format:best still passes SVG and skip_processing sources through unprocessed"},
+    {"IMGPROXY_AUTOQUALITY_METHOD", T_STR, OFF(autoquality_method_name), 0, "none", 0, 0,
+     "autoquality method: none, size, dssim or ml (ml runs as dssim: no model is loaded)"},
+    {"IMGPROXY_AUTOQUALITY_TARGET", T_DOUBLE, OFF(autoquality_target), 0, "0.02", 0,
+     1000000000000000LL, "autoquality target: bytes for size, DSSIM for dssim and ml"},
+    {"IMGPROXY_AUTOQUALITY_MIN", T_INT, OFF(autoquality_min), 0, "70", 1, 100,
+     "lowest quality autoquality may choose"},
+    {"IMGPROXY_AUTOQUALITY_FORMAT_MIN", T_FORMATQ, OFF(autoquality_format_min), 0, "avif=60", 1,
+     100, "per-format lowest autoquality, format=q comma list"},
+    {"IMGPROXY_AUTOQUALITY_MAX", T_INT, OFF(autoquality_max), 0, "80", 1, 100,
+     "highest quality autoquality may choose"},
+    {"IMGPROXY_AUTOQUALITY_FORMAT_MAX", T_FORMATQ, OFF(autoquality_format_max), 0, "avif=65", 1,
+     100, "per-format highest autoquality, format=q comma list"},
+    {"IMGPROXY_AUTOQUALITY_ALLOWED_ERROR", T_DOUBLE, OFF(autoquality_allowed_error), 0, "0.001", -1,
+     1000, "dssim/ml: accepted distance of the result's DSSIM from the target"},
+    {"IMGPROXY_AUTOQUALITY_MAX_RESOLUTION", T_MEGAPIXELS, OFF(autoquality_max_resolution), 0, "0",
+     -1, 0, "results larger than this many megapixels skip autoquality; 0 = no limit"},
+    {"IMGFCGI_MAX_ENCODES", T_INT, OFF(max_encodes), 0, "8", 1, 64,
+     "encodes of one result that format:best and autoquality may make per request"},
 
     /* HTTP semantics */
     {"IMGPROXY_CACHE_CONTROL_PASSTHROUGH", T_BOOL, OFF(cache_control_passthrough), 0, "false", 0, 0,
@@ -235,6 +290,14 @@ static const struct conf_var vars[] = {
      "file with one preset per line; # starts a comment"},
     {"IMGPROXY_ONLY_PRESETS", T_BOOL, OFF(only_presets), 0, "false", 0, 0,
      "URLs carry preset names (p1:p2) in place of options"},
+    {"IMGPROXY_INFO_PRESETS", T_STR, OFF(info_presets), 0, "", 0, 0,
+     "/info presets: name=opt/opt entries split by IMGPROXY_PRESETS_SEPARATOR"},
+    {"IMGPROXY_INFO_PRESETS_PATH", T_STR, OFF(info_presets_path), 0, "", 0, 0,
+     "file with one /info preset per line; # starts a comment"},
+    {"IMGPROXY_INFO_ONLY_PRESETS", T_STR, OFF(info_only_presets), 0, "", 0, 0,
+     "/info URLs carry info preset names in place of options; empty = IMGPROXY_ONLY_PRESETS"},
+    {"IMGPROXY_ALLOWED_INFO_OPTIONS", T_STRLIST, OFF(allowed_info_options), 0, "", 0, 0,
+     "info option names allowed in /info URLs, comma-separated; empty = all"},
     {"IMGPROXY_BASE_URL", T_STR, OFF(base_url), 0, "", 0, 0,
      "prefix added to source URLs that do not start with it"},
     {"IMGPROXY_URL_REPLACEMENTS", T_STR, OFF(url_replacements), 0, "", 0, 0,
@@ -282,6 +345,9 @@ static const struct conf_var vars[] = {
     {"IMGFCGI_ADMISSION_WAIT_MS", T_INT, OFF(admission_wait_ms), 0, "0", 0, 3600000,
      "with a memory budget: the longest a request waits for memory before a 503 with "
      "Retry-After, so a front can try another host; 0 = until the request's deadline"},
+    {"IMGFCGI_BUFFER_RESULT", T_BOOL, OFF(buffer_result), 0, "false", 0, 0,
+     "encode the whole result before its headers leave, so a front can retry a host that "
+     "dies or stalls mid-answer; false = stream PNG and large JPEG results as rows are done"},
     {"IMGFCGI_MALLOC_TRIM_THRESHOLD", T_BYTES, OFF(malloc_trim_threshold), 0, "64M", 0, 4LL << 30,
      "glibc malloc with MALLOC_ARENA_MAX set: free memory an arena keeps for the next "
      "request (M_TRIM_THRESHOLD; M_MMAP_THRESHOLD the same, at most 32M); 0 = glibc's "
@@ -908,6 +974,80 @@ static int expand_user_agent(struct config *c, char *err, size_t errlen)
     return 0;
 }
 
+const char *const config_ush_modes[] = {"none", "auto", "always", NULL};
+const char *const config_webp_compressions[] = {"lossy", "near_lossless", "lossless", NULL};
+const char *const config_webp_presets[] = {"default", "picture", "photo", "drawing",
+                                           "icon",    "text",    NULL};
+const char *const config_avif_subsamples[] = {"auto", "on", "off", NULL};
+
+int config_choice(const char *const *names, const char *s)
+{
+    for (int i = 0; names[i] != NULL; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+/* The enumerated settings: each name must be one of its choices. */
+static int load_choices(struct config *c, char *err, size_t errlen)
+{
+    const struct {
+        const char *var;
+        const char *value;
+        const char *const *names;
+        int *out;
+    } ch[] = {
+        {"IMGPROXY_WEBP_COMPRESSION", c->webp_compression_name, config_webp_compressions,
+         &c->webp_compression},
+        {"IMGPROXY_WEBP_PRESET", c->webp_preset_name, config_webp_presets, &c->webp_preset},
+        {"IMGPROXY_AVIF_SUBSAMPLE", c->avif_subsample_name, config_avif_subsamples,
+         &c->avif_subsample},
+        {"IMGPROXY_UNSHARP_MASKING_MODE", c->unsharp_masking_mode_name, config_ush_modes,
+         &c->unsharp_masking_mode},
+    };
+
+    for (size_t i = 0; i < sizeof(ch) / sizeof(ch[0]); i++) {
+        *ch[i].out = config_choice(ch[i].names, ch[i].value ? ch[i].value : "");
+        if (*ch[i].out < 0) {
+            snprintf(err, errlen, "%s: invalid value \"%s\"", ch[i].var,
+                     ch[i].value ? ch[i].value : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int config_aq_method(const char *s, size_t len)
+{
+    static const char *const names[] = {
+        [AQ_NONE] = "none", [AQ_SIZE] = "size", [AQ_DSSIM] = "dssim", [AQ_ML] = "ml"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The autoquality method by name, and quality bounds that leave a range. */
+static int check_autoquality(struct config *c, char *err, size_t errlen)
+{
+    int m = config_aq_method(c->autoquality_method_name, strlen(c->autoquality_method_name));
+
+    if (m < 0) {
+        snprintf(err, errlen, "IMGPROXY_AUTOQUALITY_METHOD=\"%s\": must be none, size, dssim or ml",
+                 c->autoquality_method_name);
+        return -1;
+    }
+    c->autoquality_method = (enum aq_method)m;
+    if (c->autoquality_min > c->autoquality_max) {
+        snprintf(err, errlen,
+                 "IMGPROXY_AUTOQUALITY_MIN (%d) is above IMGPROXY_AUTOQUALITY_MAX (%d)",
+                 c->autoquality_min, c->autoquality_max);
+        return -1;
+    }
+    return 0;
+}
+
 int config_load(struct config *c, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
@@ -919,6 +1059,10 @@ int config_load(struct config *c, char *err, size_t errlen)
         return -1;
     }
     if (derive_threads(c, err, errlen) < 0)
+        return -1;
+    if (load_choices(c, err, errlen) < 0)
+        return -1;
+    if (check_autoquality(c, err, errlen) < 0)
         return -1;
     read_allocator_env(c);
     if (c->graceful_stop_timeout == 0)

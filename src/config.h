@@ -15,6 +15,9 @@ struct bytes {
     size_t len;
 };
 
+/* Autoquality methods (IMGPROXY_AUTOQUALITY_METHOD, the `aq` option's first argument). */
+enum aq_method { AQ_NONE = 0, AQ_SIZE, AQ_DSSIM, AQ_ML };
+
 /* A list of strings from a comma-separated variable. */
 struct strlist {
     char **items;
@@ -95,6 +98,39 @@ struct config {
     bool disable_shrink_on_load;  /* IMGPROXY_DISABLE_SHRINK_ON_LOAD */
     bool return_attachment;       /* IMGPROXY_RETURN_ATTACHMENT */
     int ttl;                      /* IMGPROXY_TTL, seconds */
+    /* Best format and autoquality (docs/best-format.md) */
+    double best_format_complexity_threshold; /* IMGPROXY_BEST_FORMAT_COMPLEXITY_THRESHOLD */
+    long long best_format_max_resolution;    /* IMGPROXY_BEST_FORMAT_MAX_RESOLUTION, px; 0 = off */
+    bool best_format_by_default;             /* IMGPROXY_BEST_FORMAT_BY_DEFAULT */
+    bool best_format_allow_skips;            /* IMGPROXY_BEST_FORMAT_ALLOW_SKIPS */
+    char *autoquality_method_name;           /* IMGPROXY_AUTOQUALITY_METHOD, as written */
+    enum aq_method autoquality_method;       /* ... and parsed by config_load() */
+    double autoquality_target;               /* IMGPROXY_AUTOQUALITY_TARGET */
+    int autoquality_min, autoquality_max;    /* IMGPROXY_AUTOQUALITY_MIN / _MAX */
+    int autoquality_format_min[IMGTYPE_COUNT]; /* IMGPROXY_AUTOQUALITY_FORMAT_MIN; 0 = _MIN */
+    int autoquality_format_max[IMGTYPE_COUNT]; /* IMGPROXY_AUTOQUALITY_FORMAT_MAX; 0 = _MAX */
+    double autoquality_allowed_error;          /* IMGPROXY_AUTOQUALITY_ALLOWED_ERROR */
+    long long autoquality_max_resolution; /* IMGPROXY_AUTOQUALITY_MAX_RESOLUTION, px; 0 = off */
+    int max_encodes;                      /* IMGFCGI_MAX_ENCODES: encodes of one result */
+
+    /* The encoder settings jpeg_options, png_options, webp_options and avif_options override. */
+    bool jpeg_no_subsample;        /* IMGPROXY_JPEG_NO_SUBSAMPLE */
+    bool jpeg_trellis_quant;       /* IMGPROXY_JPEG_TRELLIS_QUANT */
+    bool jpeg_overshoot_deringing; /* IMGPROXY_JPEG_OVERSHOOT_DERINGING */
+    bool jpeg_optimize_scans;      /* IMGPROXY_JPEG_OPTIMIZE_SCANS */
+    int jpeg_quant_table;          /* IMGPROXY_JPEG_QUANT_TABLE, 0..8 */
+    char *webp_compression_name;   /* IMGPROXY_WEBP_COMPRESSION */
+    int webp_compression;          /* its index in config_webp_compressions */
+    bool webp_smart_subsample;     /* IMGPROXY_WEBP_SMART_SUBSAMPLE */
+    char *webp_preset_name;        /* IMGPROXY_WEBP_PRESET */
+    int webp_preset;               /* its index in config_webp_presets (a VipsForeignWebpPreset) */
+    char *avif_subsample_name;     /* IMGPROXY_AVIF_SUBSAMPLE */
+    int avif_subsample;            /* its index in config_avif_subsamples */
+    char *unsharp_masking_mode_name; /* IMGPROXY_UNSHARP_MASKING_MODE */
+    int unsharp_masking_mode;        /* its index in config_ush_modes (enum ush_mode) */
+    double unsharp_masking_weight;   /* IMGPROXY_UNSHARP_MASKING_WEIGHT */
+    double unsharp_masking_divider;  /* IMGPROXY_UNSHARP_MASKING_DIVIDER */
+    char *color_profiles_dir;        /* IMGPROXY_COLOR_PROFILES_DIR */
 
     /* HTTP semantics: caching, validators, CORS, cookies, fallback image */
     bool cache_control_passthrough;      /* IMGPROXY_CACHE_CONTROL_PASSTHROUGH */
@@ -127,6 +163,10 @@ struct config {
     char *presets_separator;                   /* IMGPROXY_PRESETS_SEPARATOR */
     char *presets_path;                        /* IMGPROXY_PRESETS_PATH */
     bool only_presets;                         /* IMGPROXY_ONLY_PRESETS */
+    char *info_presets;                        /* IMGPROXY_INFO_PRESETS */
+    char *info_presets_path;                   /* IMGPROXY_INFO_PRESETS_PATH */
+    char *info_only_presets;                   /* IMGPROXY_INFO_ONLY_PRESETS; "" = only_presets */
+    struct strlist allowed_info_options;       /* IMGPROXY_ALLOWED_INFO_OPTIONS */
     char *base_url;                            /* IMGPROXY_BASE_URL */
     char *url_replacements;                    /* IMGPROXY_URL_REPLACEMENTS */
     bool base64_url_includes_filename;         /* IMGPROXY_BASE64_URL_INCLUDES_FILENAME */
@@ -151,6 +191,7 @@ struct config {
     long long memory_budget;         /* IMGFCGI_MEMORY_BUDGET, bytes; 0 = no admission by memory;
                                         -1 = auto (memlimit_budget()) */
     int admission_wait_ms;           /* IMGFCGI_ADMISSION_WAIT_MS; 0 = until the deadline */
+    bool buffer_result;              /* IMGFCGI_BUFFER_RESULT: encode whole, then send */
     long long malloc_trim_threshold; /* IMGFCGI_MALLOC_TRIM_THRESHOLD, bytes; 0 = glibc's own */
     char *metrics_path;              /* IMGFCGI_METRICS_PATH; "" = no metrics endpoint */
     bool playground;                 /* IMGFCGI_PLAYGROUND */
@@ -165,11 +206,30 @@ struct config {
 extern struct config cfg;
 
 /*
+ * The names of the enumerated settings above, NULL-terminated, in the order
+ * of their values (enum ush_mode, enum webp_compression, VipsForeignWebpPreset,
+ * enum avif_subsample); the URL options use the same names.
+ */
+extern const char *const config_ush_modes[];
+extern const char *const config_webp_compressions[];
+extern const char *const config_webp_presets[];
+extern const char *const config_avif_subsamples[];
+
+/* The index of s in the NULL-terminated names, or -1. */
+int config_choice(const char *const *names, const char *s);
+
+/*
  * Fills c from the environment: defaults first, then every variable that is
  * set. Returns 0, or -1 with a message naming the variable in err (errlen
  * bytes). On failure c holds partial values; call config_release() anyway.
  */
 int config_load(struct config *c, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * The autoquality method called s (len bytes: "none", "size", "dssim",
+ * "ml"); -1 when there is none of that name.
+ */
+int config_aq_method(const char *s, size_t len);
 
 /* Frees everything config_load() allocated in c; c may be partially loaded. */
 void config_release(struct config *c);

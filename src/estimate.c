@@ -30,7 +30,11 @@
  *                  output copies, float when premultiplied) plus the blur
  *                  window;
  *                animation: n frames, each through the pipeline, joined;
- *                max_bytes: the result, plus each encoded attempt.
+ *                max_bytes: the result, plus each encoded attempt;
+ *                format:best and autoquality: the result, the encoding
+ *                  kept and the one being made (each at most the raw
+ *                  result), and for autoquality's dssim two L*a*b* float
+ *                  copies of the result and the decoded attempt.
  *              They add up: each copy is made while the previous is alive.
  *   encoder    the saver: JPEG streams (4 KB chunks) but keeps every DCT
  *              coefficient (3 B/px at 4:2:0, 6 at 4:4:4 for Q >= 90) when
@@ -61,6 +65,9 @@
 
 #include <vips/vips.h>
 
+#include "adjust.h"
+#include "autoq.h"
+#include "bestfmt.h"
 #include "config.h"
 #include "estimate.h"
 #include "geometry.h"
@@ -102,12 +109,16 @@
 #define EST_HEIC_BPP 26.0
 #define EST_GIF_BPP 8.0
 #define EST_PNG_PALETTE_BPP 10.0
+/* autoquality dssim: two images of 3 floats a pixel, and the decoded attempt. */
+#define EST_DSSIM_BPP 28.0
 #define EST_JPEG_STREAM (0.1 * MB)
 /*
  * The sum above is fitted to the measured peak; the peak itself varies from
  * run to run, so every part gets this margin on top.
  */
 #define EST_MARGIN 1.15
+/* Float images a colour adjustment chain holds a window of (adjust.c). */
+#define EST_ADJUST_STAGES 8.0
 #define JPEG_OPTIMIZE_MAX_PIXELS (1024.0 * 1024.0) /* process.c keeps the same bound */
 
 int estimate_read_header(const unsigned char *data, size_t len, enum imgtype type,
@@ -154,15 +165,16 @@ enum imgtype estimate_out_type(const struct estimate_header *h, const struct pro
                        plan_frames(h->type, h->pages, po) > 1, accept);
 }
 
-static double encoder_bytes(enum imgtype t, double px, int bands, int quality, int frames)
+static double encoder_bytes(enum imgtype t, double px, int bands, int quality, int frames,
+                            const struct save_opts *so)
 {
     switch (t) {
     case IMGTYPE_JPEG:
-        if (px <= JPEG_OPTIMIZE_MAX_PIXELS || cfg.jpeg_progressive)
+        if (px <= JPEG_OPTIMIZE_MAX_PIXELS || so->jpeg_progressive)
             return EST_JPEG_STREAM + px * (quality >= 90 ? 6.0 : 3.0);
         return EST_JPEG_STREAM;
     case IMGTYPE_PNG:
-        if (cfg.png_quantize)
+        if (so->png_quantize)
             return px * EST_PNG_PALETTE_BPP;
         return EST_JPEG_STREAM;
     case IMGTYPE_WEBP:
@@ -256,6 +268,22 @@ static double in_memory_bytes(const struct est_in *in, struct estimate *est)
         mem += (double)in->plan->scaled_w * (6.0 * sigma + 1.0) * in->out_bands * 4.0;
         est->reasons |= ESTIMATE_FILTER;
     }
+    if (po->ba_sigma > 0 && po->ba_n > 0) {
+        /* blur_areas: the decoded image in memory, and the copy after each rectangle. */
+        mem += dpx * in->dec_bpp * in->frames * 2.0;
+        est->reasons |= ESTIMATE_FILTER;
+    }
+    if (adjust_colour_active(po) || adjust_unsharp_runs(po, true) || po->color_profile[0] != '\0' ||
+        po->background_alpha < 1) {
+        /*
+         * Colour steps, unsharp masking, the translucent background and the
+         * output profile stream, but through float intermediates (up to
+         * EST_ADJUST_STAGES of them, 3 bands of 4 bytes) that libvips keeps a
+         * strip of each.
+         */
+        mem += (double)in->plan->out_w * EST_LINES_MIN * EST_ADJUST_STAGES * 3.0 * 4.0;
+        est->reasons |= ESTIMATE_FILTER;
+    }
     if (in->frames > 1) {
         /* Every transformed frame exists before arrayjoin hands them to the saver. */
         mem += in->out_px * in->out_bands * in->frames;
@@ -323,15 +351,22 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
     work_bpp = h->alpha ? (double)bands * 4.0 : in.dec_bpp;
     stream = stream_bytes(h, &plan, est, work_bpp);
     in_mem = in_memory_bytes(&in, est);
-    enc =
-        encoder_bytes(out_type, in.out_px, in.out_bands, options_quality(po, out_type), in.frames);
+    enc = encoder_bytes(out_type, in.out_px, in.out_bands, options_quality(po, out_type), in.frames,
+                        &po->enc);
     if (out_type == IMGTYPE_WEBP || out_type == IMGTYPE_AVIF || out_type == IMGTYPE_HEIC ||
         out_type == IMGTYPE_JXL || out_type == IMGTYPE_GIF || out_type == IMGTYPE_TIFF ||
-        (out_type == IMGTYPE_PNG && cfg.png_quantize))
+        (out_type == IMGTYPE_PNG && po->enc.png_quantize))
         est->reasons |= ESTIMATE_WHOLE_ENC;
     /* A per-request watermark: its RGBA canvas the size of the result, and its source. */
     if (po->wm_opacity > 0 && (po->wm_text[0] != '\0' || po->wm_image != NULL))
         in_mem += in.out_px * 4.0 * 2.0 + (double)po->wm_image_len;
+    if (cfg.buffer_result && !(est->reasons & ESTIMATE_WHOLE_ENC))
+        /*
+         * IMGFCGI_BUFFER_RESULT keeps the encoded result of a streaming saver
+         * (JPEG, PNG, BMP) whole: at most about the raw pixels. The savers that
+         * encode whole already hold their (compressed) bytes in the encoder term.
+         */
+        enc += in.out_px * in.out_bands * in.frames;
     if (po->max_bytes > 0 && imagetype_supports_quality(out_type)) {
         /* save_to_fit: the result in memory, and one encoded attempt beside it. */
         in_mem += in.out_px * in.out_bands * in.frames;
@@ -339,6 +374,26 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
         est->reasons |= ESTIMATE_FIT_BYTES;
     }
 
+    if (bestfmt_wanted(po) || autoq_applies(po, out_type, (long long)(in.out_px * in.frames))) {
+        /*
+         * Encodes run one after the other, so the costliest encoder counts,
+         * not their sum; the result sits in memory for all of them.
+         */
+        double px = in.out_px * in.frames, raw = px * in.out_bands;
+
+        if (bestfmt_wanted(po)) {
+            enum imgtype f[IMGTYPE_COUNT + 3];
+            size_t nf = bestfmt_formats(NULL, f, sizeof(f) / sizeof(f[0]));
+
+            for (size_t i = 0; i < nf; i++)
+                enc = fmax(enc, encoder_bytes(f[i], in.out_px, in.out_bands,
+                                              options_quality(po, f[i]), in.frames, &po->enc));
+        }
+        in_mem += raw + 2.0 * raw;
+        if (po->aq_method == AQ_DSSIM || po->aq_method == AQ_ML)
+            in_mem += px * EST_DSSIM_BPP;
+        est->reasons |= ESTIMATE_MULTI_ENC;
+    }
     est->fixed = clamp_size(EST_FIXED * EST_MARGIN);
     est->stream = clamp_size(stream * EST_MARGIN);
     est->in_memory = clamp_size(in_mem * EST_MARGIN);

@@ -54,11 +54,13 @@ struct estimate {
 #define ESTIMATE_ROTATE 0x01u /* EXIF orientation, rotate, flip: decoded image copied to memory */
 #define ESTIMATE_TRIM 0x02u   /* trim: the full source decoded to memory */
 #define ESTIMATE_SMART 0x04u  /* smart crop: the image to crop copied to memory */
-#define ESTIMATE_FILTER 0x08u /* blur, sharpen, pixelate: scaled image in memory twice */
+#define ESTIMATE_FILTER                                                                            \
+    0x08u /* blur, sharpen, pixelate: scaled image in memory twice; colour steps */
 #define ESTIMATE_ANIMATION 0x10u /* several frames */
 #define ESTIMATE_WHOLE_ENC                                                                         \
     0x20u /* encoder holds the whole frame (WebP, AVIF, HEIC, JPEG XL, GIF, TIFF, PNG palette) */
 #define ESTIMATE_FIT_BYTES 0x40u /* max_bytes: result in memory, encoded several times */
+#define ESTIMATE_MULTI_ENC 0x80u /* format:best, autoquality: result in memory, several encodes */
 
 /*
  * Reads the header of the source (data/len, borrowed, type already sniffed)

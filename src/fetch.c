@@ -32,6 +32,7 @@
  * mmap threshold and in L2, and still takes a loopback TCP segment in one read.
  */
 #define FETCH_READ_SIZE (64L * 1024)
+#define FETCH_HEADER_READ_SIZE (16L * 1024) /* reads of a header_only transfer */
 /*
  * The most a Content-Length may reserve up front. A larger claim (a hostile
  * "10 GB" with no IMGPROXY_MAX_SRC_FILE_SIZE) gets this much and grows only
@@ -69,6 +70,8 @@ struct transfer {
     char blocked_addr[INET6_ADDRSTRLEN_MAX];
     int status; /* status of the response being received (redirects reset it) */
     long long content_length;
+    bool header_only; /* stop once checking() is over (fetch_opts.header_only) */
+    bool stopped;     /* ... and it did */
 };
 
 struct fetcher *fetcher_new(void)
@@ -363,6 +366,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
         t->probing = t->typing = t->svg = false;
     if (checking(t) && check_body(t, false) < 0)
         return 0;
+    if (t->header_only && !checking(t) &&
+        !(t->content_length >= 0 && (long long)t->r->body.len >= t->content_length)) {
+        t->stopped = true;
+        return 0; /* libcurl stops with CURLE_WRITE_ERROR: the rest is not needed */
+    }
     return len;
 }
 
@@ -592,6 +600,7 @@ static void transfer_init(struct transfer *t, const struct fetch_opts *o, struct
     t->max_resolution = own ? o->max_resolution : cfg.max_src_resolution;
     t->probing = t->max_resolution > 0;
     t->check_type = t->typing = own && o->check_type;
+    t->header_only = o != NULL && o->header_only;
     t->policy.allow_loopback = cfg.allow_loopback_source_addresses;
     t->policy.allow_link_local = cfg.allow_link_local_source_addresses;
     t->policy.allow_private = cfg.allow_private_source_addresses;
@@ -631,7 +640,8 @@ static void curl_prepare(struct fetcher *f, const char *url, const struct fetch_
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, t);
     /* 16 KB reads (the default) mean a poll and a recv per 16 KB of a multi-MB source. */
-    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, FETCH_READ_SIZE);
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE,
+                     o != NULL && o->header_only ? FETCH_HEADER_READ_SIZE : FETCH_READ_SIZE);
     if (cfg.ignore_ssl_verification) {
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -681,6 +691,8 @@ static int transfer_error(const struct fetcher *f, const struct transfer *t, CUR
                        t->blocked_addr, netguard_class_name(t->blocked_class));
     if (t->oom)
         return err_set(e, ERR_INTERNAL, "out of memory while downloading");
+    if (t->stopped && rc == CURLE_WRITE_ERROR)
+        return 0;
     switch (rc) {
     case CURLE_OK:
         return 0;
@@ -754,6 +766,8 @@ static int fetch_http(struct fetcher *f, const char *url, const struct fetch_opt
     curl_slist_free_all(hdrs);
     curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
     r->origin_status = (int)status;
+    r->content_length = t.content_length;
+    r->partial = t.stopped;
     ret = transfer_error(f, &t, rc, e);
     if (ret < 0)
         return ret;

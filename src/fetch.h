@@ -35,6 +35,8 @@ struct fetch_result {
     char *expires;
     char *content_type;
     char *content_range;
+    long long content_length; /* the origin's Content-Length; -1 when it sent none */
+    bool partial;             /* fetch_opts.header_only stopped the body early */
 };
 
 /* Request headers a fetch may carry; any field may be NULL. Borrowed. */
@@ -57,6 +59,13 @@ struct fetch_opts {
      */
     bool check_type;
     long long timeout_ms; /* sooner than IMGPROXY_DOWNLOAD_TIMEOUT, ms; 0 = none */
+    /*
+     * Over http(s): stop the body once the checks above have what they need
+     * (the type; the dimensions too when there is a resolution limit), read
+     * in 16 KB steps; r->partial then says the body is only its first bytes.
+     * For answers that need no more than the type and the size (/info).
+     */
+    bool header_only;
 };
 
 void fetch_result_init(struct fetch_result *r);

@@ -247,6 +247,31 @@ void geom_extend_size(int iw, int ih, int w, int h, int *ow, int *oh)
     *oh = h <= 0 ? ih : h;
 }
 
+void geom_crop_aspect(int src_w, int src_h, double ar, bool enlarge, int *cw, int *ch)
+{
+    double w = *cw > 0 && *cw < src_w ? *cw : src_w, h = *ch > 0 && *ch < src_h ? *ch : src_h;
+
+    if (!(ar > 0))
+        return;
+    if ((w / h > ar) != enlarge)
+        w = h * ar; /* too wide and shrinking, or too tall and growing: change the width */
+    else
+        h = w / ar;
+    /* A grown area that no longer fits shrinks, keeping the ratio, until it does. */
+    if (w > src_w || h > src_h) {
+        double k = fmin(src_w / w, src_h / h);
+
+        w *= k;
+        h *= k;
+    }
+    *cw = w < 1 ? 1 : geom_round(w);
+    *ch = h < 1 ? 1 : geom_round(h);
+    if (*cw > src_w)
+        *cw = src_w;
+    if (*ch > src_h)
+        *ch = src_h;
+}
+
 void geom_plan(struct geom_plan *p, int w, int h, int orientation, bool vector,
                const struct procopts *po)
 {
@@ -276,6 +301,9 @@ void geom_plan(struct geom_plan *p, int w, int h, int orientation, bool vector,
 
     p->crop_w = geom_crop_size(p->src_w, po->crop_w);
     p->crop_h = geom_crop_size(p->src_h, po->crop_h);
+    if (po->crop_ar > 0)
+        geom_crop_aspect(p->src_w, p->src_h, po->crop_ar, po->crop_ar_enlarge, &p->crop_w,
+                         &p->crop_h);
     wts = min_non_zero(p->crop_w, p->src_w);
     hts = min_non_zero(p->crop_h, p->src_h);
 

@@ -60,6 +60,15 @@ void geom_position(int w, int h, int iw, int ih, const struct gravity *g, double
  */
 void geom_extend_size(int iw, int ih, int w, int h, int *ow, int *oh);
 
+/*
+ * crop_aspect_ratio: the crop area *cw x *ch (0 or >= the source side = the
+ * whole side) of a src_w x src_h image changed to the ratio ar (width /
+ * height, > 0). Without enlarge one side shrinks; with enlarge one side grows,
+ * and an area that then sticks out of the image shrinks, keeping the ratio,
+ * until it fits. Sides are rounded, at least 1 and at most the source's.
+ */
+void geom_crop_aspect(int src_w, int src_h, double ar, bool enlarge, int *cw, int *ch);
+
 /* The crop size for one side: 0 -> 0, >= 1 -> (int)c, else max(1, round(orig*c)). */
 int geom_crop_size(int orig, double c);
 

@@ -10,6 +10,7 @@
 
 #include <glib.h>
 
+#include "buf.h"
 #include "config.h"
 #include "deadline.h"
 #include "fallback.h"
@@ -17,6 +18,8 @@
 #include "handler.h"
 #include "headers.h"
 #include "imagetype.h"
+#include "info.h"
+#include "inforeport.h"
 #include "log.h"
 #include "metrics.h"
 #include "netguard.h"
@@ -377,6 +380,7 @@ struct image_req {
     enum imgtype src_type;
     long long process_start_us;
     struct buf svg;
+    struct buf styled; /* an SVG with the `style` option's CSS injected */
     struct process_job *job;
     struct process_info info;
     GBytes *wm_bytes; /* the watermark_url image po.wm_image points into */
@@ -397,6 +401,7 @@ static void image_req_init(struct image_req *ir, struct sched *s, const struct r
     ir->src = &ir->fr;
     ir->status = 200;
     buf_init(&ir->svg);
+    buf_init(&ir->styled);
 }
 
 static void image_req_release(struct image_req *ir)
@@ -412,6 +417,7 @@ static void image_req_release(struct image_req *ir)
     sched_admit_end(&ir->sched);
     g_free(ir->source);
     buf_release(&ir->svg);
+    buf_release(&ir->styled);
     fetch_result_release(&ir->fr);
     url_release(&ir->u);
     sched_slot_put(&ir->sched);
@@ -599,6 +605,8 @@ static int pass_through(struct image_req *ir)
     const unsigned char *data = src->body.data;
     size_t len = src->body.len;
     enum imgtype type;
+    /* format:best processes every source unless IMGPROXY_BEST_FORMAT_ALLOW_SKIPS. */
+    bool may_skip = !po->best_format || cfg.best_format_allow_skips;
 
     ir->process_start_us = deadline_now_us();
     type = imagetype_sniff(data, len, (size_t)cfg.max_svg_check_bytes);
@@ -619,11 +627,20 @@ static int pass_through(struct image_req *ir)
     if (po->max_src_file_size > 0 && len > (size_t)po->max_src_file_size)
         return err_set(ir->e, ERR_SOURCE_TYPE, "Source image file is too big");
     /* skip_processing for this source type: the source bytes as they are. */
-    if (po->skip_processing[type] && (po->format == IMGTYPE_UNKNOWN || po->format == type))
+    if (po->skip_processing[type] && (po->format == IMGTYPE_UNKNOWN || po->format == type) &&
+        may_skip)
         return pass_bytes(ir, imagetype_mime(type), data, len);
     /* SVG stays SVG unless another format is asked for: sanitised, not rasterised. */
-    if (type == IMGTYPE_SVG && !cfg.always_rasterize_svg &&
+    if (type == IMGTYPE_SVG && !cfg.always_rasterize_svg && may_skip &&
         (po->format == IMGTYPE_UNKNOWN || po->format == IMGTYPE_SVG)) {
+        /* style: its CSS goes in first, so the sanitiser sees the document as served. */
+        if (po->style[0] != '\0') {
+            if (svg_inject_style((const char *)data, len, po->style, strlen(po->style),
+                                 &ir->styled) < 0)
+                return err_set(ir->e, ERR_INTERNAL, "out of memory");
+            data = ir->styled.data;
+            len = ir->styled.len;
+        }
         if (!cfg.sanitize_svg)
             return pass_bytes(ir, imagetype_mime(IMGTYPE_SVG), data, len);
         if (svg_sanitize((const char *)data, len, &ir->svg) < 0)
@@ -741,6 +758,30 @@ static void set_image_headers(struct image_req *ir)
     add_header(r, "X-Request-ID", r->request_id);
 }
 
+/* process_write_fn into a struct buf: IMGFCGI_BUFFER_RESULT's whole-result copy. */
+static int append_result(void *ctx, const void *data, size_t len)
+{
+    return buf_append(ctx, data, len);
+}
+
+/*
+ * The saver writes into memory and the response leaves only once the result
+ * is whole: a host that dies or stalls while encoding has sent nothing, so
+ * the front may still try another host, and a failure is a clean status.
+ */
+static int save_buffered(struct image_req *ir)
+{
+    struct buf out;
+    int ret;
+
+    buf_init(&out);
+    ret = process_save(ir->job, append_result, &out, ir->e);
+    if (ret == 0 && send_body(ir->r, out.data, out.len) < 0)
+        ret = err_set(ir->e, ERR_CANCELLED, "The client went away during the response");
+    buf_release(&out);
+    return ret;
+}
+
 /* Phase: the libvips pipeline, its headers, and the encoded bytes streamed out. */
 static int process_and_stream(struct image_req *ir)
 {
@@ -753,7 +794,10 @@ static int process_and_stream(struct image_req *ir)
         return ret;
     }
     set_image_headers(ir);
-    ret = process_save(ir->job, send_body, ir->r, ir->e);
+    if (cfg.buffer_result)
+        ret = save_buffered(ir);
+    else
+        ret = process_save(ir->job, send_body, ir->r, ir->e);
     ir->tm->process_us = deadline_now_us() - ir->process_start_us;
     if (ret < 0)
         return ret;
@@ -783,6 +827,185 @@ static int serve_image(struct sched *s, const struct request *rq, struct respons
         ret = admit(&ir);
     if (ret == 0)
         ret = process_and_stream(&ir);
+    image_req_release(&ir);
+    return ret < 0 ? ret : 0;
+}
+
+/* The info options: the `default` info preset, then the URL's segments. */
+static int apply_info_options(struct image_req *ir, struct infoopts *io)
+{
+    char sep = cfg.arguments_separator[0];
+    bool only = info_only_presets();
+    int ret;
+
+    info_options_init(io);
+    if (info_presets_has("default", 7)) {
+        ret = info_options_apply_preset(io, "default", 7, sep, ir->e);
+        if (ret < 0)
+            return ret;
+    }
+    for (size_t i = 0; i < ir->u.nsegments; i++) {
+        const char *seg = ir->u.segments[i];
+
+        while (only && *seg != '\0') {
+            const char *next = strchr(seg, sep);
+            size_t n = next ? (size_t)(next - seg) : strlen(seg);
+
+            ret = info_options_apply_preset(io, seg, n, sep, ir->e);
+            if (ret < 0)
+                return ret;
+            seg = next != NULL ? next + 1 : "";
+        }
+        if (!only) {
+            ret = info_options_apply_url(io, seg, strlen(seg), sep, ir->e);
+            if (ret < 0)
+                return ret;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Phase of /info: the secret, the URL (signed as processing URLs are, over
+ * what follows the signature), the info options, the source URL. An
+ * extension on an info URL is ignored.
+ */
+static int info_parse_and_authorise(struct image_req *ir, struct infoopts *io)
+{
+    struct errinfo *e = ir->e;
+    char *prefix;
+    int ret;
+
+    if (cfg.secret != NULL && cfg.secret[0] != '\0' &&
+        !headers_secret_ok(param(ir->rq, "HTTP_AUTHORIZATION"), cfg.secret))
+        return err_set(e, ERR_FORBIDDEN_SECRET, "Invalid secret");
+    prefix = g_strconcat(cfg.path_prefix != NULL ? cfg.path_prefix : "", "/info", NULL);
+    ret = url_split(&ir->u, ir->rq->uri, strlen(ir->rq->uri), prefix, e);
+    g_free(prefix);
+    if (ret < 0)
+        return ret;
+    ret = signature_verify(ir->u.signature, strlen(ir->u.signature), ir->u.path, ir->u.path_len, e);
+    if (ret < 0)
+        return ret;
+    ir->u.presets_override = true;
+    ir->u.only_presets = info_only_presets();
+    ret = url_parse_path(&ir->u, cfg.arguments_separator[0], e);
+    if (ret < 0)
+        return ret;
+    ret = apply_info_options(ir, io);
+    if (ret < 0)
+        return ret;
+    ir->source = url_preprocess(ir->u.source);
+    if (ir->source == NULL)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    ret = netguard_source_allowed(ir->source, strlen(ir->source), cfg.allowed_sources.items,
+                                  cfg.allowed_sources.len);
+    if (ret <= 0)
+        return ret < 0
+                   ? err_set(e, ERR_INTERNAL, "out of memory")
+                   : err_set(e, ERR_INVALID_SOURCE, "Source URL is not allowed: %s", ir->source);
+    /* The response headers' options: the expiry and the cache rules of processing answers. */
+    options_init(&ir->po);
+    ir->po.has_expires = io->has_expires;
+    ir->po.expires = io->expires;
+    return 0;
+}
+
+/*
+ * Phase of /info: a slot, then the download under the request's limits; the
+ * fallback image never stands in for an info source. The download stops at
+ * the header when io needs no more.
+ */
+static int info_fetch(struct image_req *ir, const struct infoopts *io)
+{
+    struct errinfo *e = ir->e;
+    long long t;
+    int ret;
+
+    ret = sched_slot_take(&ir->sched, ir->dl);
+    if (ret < 0)
+        return sched_error(ret, "waiting for a worker", e);
+    ir->fo.has_limits = true;
+    ir->fo.max_file_size = io->max_src_file_size;
+    ir->fo.max_resolution = io->max_src_resolution;
+    ir->fo.check_type = true;
+    ir->fo.header_only = !info_needs_body(io);
+    ir->fo.cookie = cookie_for(ir->rq, ir->source, ir->cookie_base, sizeof(ir->cookie_base));
+    ir->fo.timeout_ms =
+        deadline_cap_ms(ir->dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
+    if (ir->fo.timeout_ms == 0)
+        return timed_out(e, "before the download");
+    t = deadline_now_us();
+    ret = fetch_source_with(sched_fetcher(&ir->sched), ir->source, &ir->fo, &ir->fr, e);
+    ir->tm->download_us = deadline_now_us() - t;
+    if (ret < 0 && deadline_passed(ir->dl))
+        return timed_out(e, "during the download");
+    return ret;
+}
+
+/* Phase of /info: the answer, read from the source and sent as JSON. */
+static int info_answer(struct image_req *ir, const struct infoopts *io)
+{
+    const struct fetch_result *src = &ir->fr;
+    struct info_source is;
+    struct response *r = ir->r;
+    char *json = NULL;
+    int ret;
+
+    ir->process_start_us = deadline_now_us();
+    is.data = src->body.data;
+    is.len = src->body.len;
+    is.complete = !src->partial;
+    /* A body cut after its header is as long as the origin said (0 when it did not). */
+    is.size = !src->partial             ? (long long)src->body.len
+              : src->content_length > 0 ? src->content_length
+                                        : 0;
+    is.type = imagetype_sniff(is.data, is.len, (size_t)cfg.max_svg_check_bytes);
+    if (is.type == IMGTYPE_UNKNOWN)
+        return err_set(ir->e, ERR_SOURCE_TYPE, "Source image type not supported");
+    if (info_needs_pixels(io)) {
+        /* Pixel statistics decode a small shrink-on-load copy: admitted as such a thumbnail. */
+        ir->po.width = INFOREPORT_STATS_SIZE;
+        ir->po.height = INFOREPORT_STATS_SIZE;
+        ir->src_type = is.type;
+        ret = admit(ir);
+        if (ret < 0)
+            return ret;
+    }
+    ret = inforeport_build(io, &is, ir->dl, &json, ir->e);
+    ir->tm->process_us = deadline_now_us() - ir->process_start_us;
+    if (ret < 0)
+        return ret;
+    r->status = 200;
+    r->nheaders = 0;
+    add_header(r, "Content-Type", "application/json");
+    set_cache_control(r, &ir->po, src, false);
+    if (cfg.use_last_modified && headers_value_safe(src->last_modified) &&
+        src->last_modified != NULL && src->last_modified[0] != '\0')
+        add_header(r, "Last-Modified", src->last_modified);
+    add_cors(r);
+    add_header(r, "X-Request-ID", r->request_id);
+    ret = send_body(r, json, strlen(json));
+    g_free(json);
+    if (ret < 0)
+        return err_set(ir->e, ERR_CANCELLED, "The client went away during the response");
+    return 0;
+}
+
+/* An /info request, phase by phase; < 0 when it failed (e says why), else 0. */
+static int serve_info(struct sched *s, const struct request *rq, struct response *r,
+                      struct errinfo *e, struct timings *tm, const struct deadline *dl)
+{
+    struct image_req ir;
+    struct infoopts io;
+    int ret;
+
+    image_req_init(&ir, s, rq, r, e, tm, dl);
+    ret = info_parse_and_authorise(&ir, &io);
+    if (ret == 0)
+        ret = info_fetch(&ir, &io);
+    if (ret == 0)
+        ret = info_answer(&ir, &io);
     image_req_release(&ir);
     return ret < 0 ? ret : 0;
 }
@@ -870,6 +1093,10 @@ static void route(struct sched *s, const struct request *rq, struct response *r,
     } else if (path_is(path, len, "/favicon.ico")) {
         err_set(e, ERR_NOT_FOUND, "favicon.ico");
         respond_error(r, e, false);
+    } else if (len > 6 && memcmp(path, "/info/", 6) == 0) {
+        r->cors = true;
+        if (serve_info(s, rq, r, e, tm, dl) < 0)
+            image_failed(r, e, r->out);
     } else {
         r->cors = true;
         if (serve_image(s, rq, r, e, tm, dl) < 0)

@@ -1,8 +1,13 @@
 /* metadata.c: strip_metadata with keep_copyright: which EXIF, IPTC and XMP survive. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <limits.h>
 #include <string.h>
 
+#include <exempi/xmp.h>
+#include <glib.h>
+#include <libiptcdata/iptc-data.h>
+#include <libiptcdata/iptc-jpeg.h>
 #include <vips/vips.h>
 
 #include "metadata.h"
@@ -36,46 +41,6 @@ static bool in_list(const char *name, const char *const *list)
 /* ---------------------------------------------------------------- IPTC */
 
 #define PS3_PREFIX "Photoshop 3.0"
-#define IPTC_RESOURCE 0x0404
-
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/*
- * Finds the IPTC resource in a Photoshop image-resource block: "8BIM", id
- * (2 bytes), a Pascal name padded to even length, size (4 bytes), data
- * padded to even length. Returns 0 and the data, or -1.
- */
-static int find_iptc_resource(const unsigned char *p, size_t len, const unsigned char **data,
-                              size_t *dlen)
-{
-    size_t i = 0;
-
-    while (len - i >= 4 + 2 + 2 + 4 && memcmp(p + i, "8BIM", 4) == 0) {
-        unsigned id = (unsigned)p[i + 4] << 8 | p[i + 5];
-        size_t namelen = p[i + 6];
-        size_t off = i + 6 + ((1 + namelen + 1) & ~(size_t)1);
-        uint32_t size;
-
-        if (off > len || len - off < 4)
-            return -1;
-        size = be32(p + off);
-        off += 4;
-        if (size > len - off)
-            return -1;
-        if (id == IPTC_RESOURCE) {
-            *data = p + off;
-            *dlen = size;
-            return 0;
-        }
-        i = off + size + (size & 1);
-        if (i > len)
-            return -1;
-    }
-    return -1;
-}
 
 /* Kept: records other than 2, and 2:80 By-line, 2:110 Credit, 2:116 Copyright Notice. */
 static bool iptc_keep(unsigned record, unsigned dataset)
@@ -83,65 +48,66 @@ static bool iptc_keep(unsigned record, unsigned dataset)
     return record != 2 || dataset == 80 || dataset == 110 || dataset == 116;
 }
 
+/*
+ * libiptcdata finds the IPTC resource among the block's resources, parses its
+ * datasets, writes the kept ones back (iptc_data_save) and wraps them in a new
+ * block holding only that resource (iptc_jpeg_ps3_save_iptc without a block to
+ * start from), which always begins with the "Photoshop 3.0" name.
+ */
 unsigned char *metadata_filter_iptc(const unsigned char *data, size_t len, size_t *outlen)
 {
-    const unsigned char *iim = NULL;
-    size_t iimlen = 0, prefix = 0, i = 0;
-    GByteArray *kept = NULL, *out;
-    unsigned char hdr[12];
+    bool prefixed = len >= sizeof(PS3_PREFIX) && memcmp(data, PS3_PREFIX, sizeof(PS3_PREFIX)) == 0;
+    unsigned char *ps3 = NULL, *iim = NULL, *out = NULL;
+    unsigned int iimlen = 0, ilen = 0;
+    size_t ps3len = prefixed ? len : len + sizeof(PS3_PREFIX);
+    IptcData *d = NULL;
+    int off, n;
 
     *outlen = 0;
-    if (len >= sizeof(PS3_PREFIX) && memcmp(data, PS3_PREFIX, sizeof(PS3_PREFIX)) == 0)
-        prefix = sizeof(PS3_PREFIX); /* with its NUL */
-    if (find_iptc_resource(data + prefix, len - prefix, &iim, &iimlen) != 0)
+    if (ps3len > UINT_MAX / 2)
         return NULL;
-    kept = g_byte_array_new();
-    /* IIM datasets: 0x1C, record, dataset, 2-byte length (bit 15: extended length). */
-    while (i < iimlen) {
-        size_t dlen, head = 5;
-
-        if (iim[i] != 0x1C || iimlen - i < 5)
-            break;
-        dlen = (size_t)iim[i + 3] << 8 | iim[i + 4];
-        if (dlen & 0x8000) {
-            size_t n = dlen & 0x7FFF;
-
-            if (n == 0 || n > 4 || iimlen - i - 5 < n)
-                break;
-            dlen = 0;
-            for (size_t k = 0; k < n; k++)
-                dlen = dlen << 8 | iim[i + 5 + k];
-            head += n;
-        }
-        if (dlen > iimlen - i - head)
-            break;
-        if (iptc_keep(iim[i + 1], iim[i + 2]))
-            g_byte_array_append(kept, iim + i, (guint)(head + dlen));
-        i += head + dlen;
-    }
-    if (kept->len == 0) {
-        g_byte_array_free(kept, TRUE);
+    ps3 = g_try_malloc(ps3len > 0 ? ps3len : 1);
+    if (ps3 == NULL)
         return NULL;
+    memcpy(ps3, PS3_PREFIX, sizeof(PS3_PREFIX)); /* with its NUL */
+    memcpy(ps3 + (prefixed ? 0 : sizeof(PS3_PREFIX)), data, len);
+    off = iptc_jpeg_ps3_find_iptc(ps3, (unsigned int)ps3len, &ilen);
+    if (off <= 0 || ilen == 0)
+        goto out;
+    d = iptc_data_new_from_data(ps3 + off, ilen);
+    if (d == NULL)
+        goto out;
+    for (unsigned int i = d->count; i-- > 0;) {
+        IptcDataSet *ds = d->datasets[i];
+
+        if (!iptc_keep(ds->record, ds->tag))
+            iptc_data_remove_dataset(d, ds);
     }
-    out = g_byte_array_new();
-    if (prefix > 0)
-        g_byte_array_append(out, (const guint8 *)PS3_PREFIX, sizeof(PS3_PREFIX));
-    memcpy(hdr, "8BIM", 4);
-    hdr[4] = IPTC_RESOURCE >> 8;
-    hdr[5] = IPTC_RESOURCE & 0xFF;
-    hdr[6] = 0; /* empty Pascal name, padded to 2 bytes */
-    hdr[7] = 0;
-    hdr[8] = (unsigned char)(kept->len >> 24);
-    hdr[9] = (unsigned char)(kept->len >> 16);
-    hdr[10] = (unsigned char)(kept->len >> 8);
-    hdr[11] = (unsigned char)kept->len;
-    g_byte_array_append(out, hdr, sizeof(hdr));
-    g_byte_array_append(out, kept->data, kept->len);
-    if (kept->len & 1)
-        g_byte_array_append(out, (const guint8 *)"", 1);
-    g_byte_array_free(kept, TRUE);
-    *outlen = out->len;
-    return g_byte_array_free(out, FALSE);
+    if (d->count == 0 || iptc_data_save(d, &iim, &iimlen) < 0 || iimlen == 0)
+        goto out;
+    /* The name, one resource header (12 bytes), the data and its padding byte. */
+    out = g_try_malloc((size_t)iimlen + sizeof(PS3_PREFIX) + 12 + 2);
+    if (out == NULL)
+        goto out;
+    n = iptc_jpeg_ps3_save_iptc(NULL, 0, iim, iimlen, out,
+                                iimlen + (unsigned int)sizeof(PS3_PREFIX) + 12 + 2);
+    if (n <= (int)sizeof(PS3_PREFIX)) {
+        g_free(out);
+        out = NULL;
+        goto out;
+    }
+    *outlen = (size_t)n;
+    if (!prefixed) {
+        memmove(out, out + sizeof(PS3_PREFIX), (size_t)n - sizeof(PS3_PREFIX));
+        *outlen -= sizeof(PS3_PREFIX);
+    }
+out:
+    if (iim != NULL)
+        iptc_data_free_buf(d, iim);
+    if (d != NULL)
+        iptc_data_unref(d);
+    g_free(ps3);
+    return out;
 }
 
 /* ---------------------------------------------------------------- XMP */
@@ -151,50 +117,25 @@ unsigned char *metadata_filter_iptc(const unsigned char *data, size_t len, size_
 #define NS_XMP_RIGHTS "http://ns.adobe.com/xap/1.0/rights/"
 #define NS_CC "http://creativecommons.org/ns#"
 
-struct nsdecl {
-    char *prefix; /* "" for the default namespace */
-    char *uri;
-    int depth;
-};
-
-struct xmp_filter {
-    GArray *ns; /* struct nsdecl, innermost last */
-    int depth;
-    int desc_depth; /* depth of the rdf:Description being read, 0 = none */
-    int copy_depth; /* depth of the kept property being copied, 0 = none */
-    int skip_depth; /* depth of the dropped property being skipped, 0 = none */
-    GString *desc_attrs, *desc_body, *desc_ns;
-    GString *out; /* kept rdf:Description elements */
-};
-
-static const char *ns_lookup(const struct xmp_filter *f, const char *prefix, size_t plen)
+static gpointer xmp_start(gpointer unused)
 {
-    for (guint i = f->ns->len; i-- > 0;) {
-        const struct nsdecl *d = &g_array_index(f->ns, struct nsdecl, i);
-
-        if (strlen(d->prefix) == plen && strncmp(d->prefix, prefix, plen) == 0)
-            return d->uri;
-    }
-    return NULL;
+    (void)unused;
+    return GINT_TO_POINTER(xmp_init() ? 1 : 0);
 }
 
-/* Resolves "pfx:local" (or "local": default namespace) to its URI; *local points into name. */
-static const char *resolve(const struct xmp_filter *f, const char *name, const char **local)
+bool metadata_xmp_ready(void)
 {
-    const char *colon = strchr(name, ':');
+    static GOnce once = G_ONCE_INIT;
 
-    if (colon == NULL) {
-        *local = name;
-        return ns_lookup(f, "", 0);
-    }
-    *local = colon + 1;
-    return ns_lookup(f, name, (size_t)(colon - name));
+    return g_once(&once, xmp_start, NULL) != NULL;
 }
 
-static bool xmp_keep(const char *uri, const char *local)
+/* Whether the top-level property path ("dc:rights") of namespace uri is kept. */
+static bool xmp_keep(const char *uri, const char *path)
 {
-    if (uri == NULL)
-        return false;
+    const char *colon = strchr(path, ':');
+    const char *local = colon != NULL ? colon + 1 : path;
+
     if (strcmp(uri, NS_XMP_RIGHTS) == 0 || strcmp(uri, NS_CC) == 0)
         return true;
     return strcmp(uri, NS_DC) == 0 &&
@@ -202,182 +143,69 @@ static bool xmp_keep(const char *uri, const char *local)
             strcmp(local, "contributor") == 0 || strcmp(local, "publisher") == 0);
 }
 
-static void append_start(GString *s, const char *name, const char **an, const char **av)
-{
-    g_string_append_printf(s, "<%s", name);
-    for (size_t i = 0; an[i] != NULL; i++) {
-        char *v = g_markup_escape_text(av[i], -1);
-
-        g_string_append_printf(s, " %s=\"%s\"", an[i], v);
-        g_free(v);
-    }
-    g_string_append_c(s, '>');
-}
-
-static void on_start(GMarkupParseContext *ctx, const char *name, const char **an, const char **av,
-                     gpointer user, GError **err)
-{
-    struct xmp_filter *f = user;
-    const char *uri, *local;
-
-    (void)ctx;
-    (void)err;
-    f->depth++;
-    for (size_t i = 0; an[i] != NULL; i++) {
-        struct nsdecl d;
-
-        if (strcmp(an[i], "xmlns") == 0)
-            d.prefix = g_strdup("");
-        else if (strncmp(an[i], "xmlns:", 6) == 0)
-            d.prefix = g_strdup(an[i] + 6);
-        else
-            continue;
-        d.uri = g_strdup(av[i]);
-        d.depth = f->depth;
-        g_array_append_val(f->ns, d);
-    }
-    if (f->copy_depth > 0) {
-        append_start(f->desc_body, name, an, av);
-        return;
-    }
-    if (f->skip_depth > 0)
-        return;
-    if (f->desc_depth > 0 && f->depth == f->desc_depth + 1) {
-        uri = resolve(f, name, &local);
-        if (xmp_keep(uri, local)) {
-            f->copy_depth = f->depth;
-            append_start(f->desc_body, name, an, av);
-        } else {
-            f->skip_depth = f->depth;
-        }
-        return;
-    }
-    if (f->desc_depth > 0)
-        return;
-    uri = resolve(f, name, &local);
-    if (uri == NULL || strcmp(uri, NS_RDF) != 0 || strcmp(local, "Description") != 0)
-        return;
-    /* A top-level rdf:Description: its namespaces in scope and its kept property attributes. */
-    f->desc_depth = f->depth;
-    g_string_truncate(f->desc_attrs, 0);
-    g_string_truncate(f->desc_body, 0);
-    g_string_truncate(f->desc_ns, 0);
-    for (guint i = 0; i < f->ns->len; i++) {
-        const struct nsdecl *d = &g_array_index(f->ns, struct nsdecl, i);
-        char *v = g_markup_escape_text(d->uri, -1);
-        bool shadowed = false;
-
-        for (guint j = i + 1; j < f->ns->len; j++)
-            if (strcmp(g_array_index(f->ns, struct nsdecl, j).prefix, d->prefix) == 0)
-                shadowed = true;
-        if (!shadowed)
-            g_string_append_printf(f->desc_ns, " xmlns%s%s=\"%s\"", d->prefix[0] ? ":" : "",
-                                   d->prefix, v);
-        g_free(v);
-    }
-    for (size_t i = 0; an[i] != NULL; i++) {
-        const char *auri, *alocal;
-        char *v;
-
-        if (strchr(an[i], ':') == NULL)
-            continue; /* unqualified attributes are not properties */
-        auri = resolve(f, an[i], &alocal);
-        if (!xmp_keep(auri, alocal))
-            continue;
-        v = g_markup_escape_text(av[i], -1);
-        g_string_append_printf(f->desc_attrs, " %s=\"%s\"", an[i], v);
-        g_free(v);
-    }
-}
-
-static void on_end(GMarkupParseContext *ctx, const char *name, gpointer user, GError **err)
-{
-    struct xmp_filter *f = user;
-
-    (void)ctx;
-    (void)err;
-    if (f->copy_depth > 0)
-        g_string_append_printf(f->desc_body, "</%s>", name);
-    if (f->depth == f->copy_depth)
-        f->copy_depth = 0;
-    else if (f->depth == f->skip_depth)
-        f->skip_depth = 0;
-    else if (f->depth == f->desc_depth) {
-        if (f->desc_attrs->len > 0 || f->desc_body->len > 0)
-            g_string_append_printf(f->out,
-                                   "<rdf:Description rdf:about=\"\"%s%s>%s</rdf:Description>",
-                                   f->desc_ns->str, f->desc_attrs->str, f->desc_body->str);
-        f->desc_depth = 0;
-    }
-    while (f->ns->len > 0 &&
-           g_array_index(f->ns, struct nsdecl, f->ns->len - 1).depth == f->depth) {
-        struct nsdecl *d = &g_array_index(f->ns, struct nsdecl, f->ns->len - 1);
-
-        g_free(d->prefix);
-        g_free(d->uri);
-        g_array_set_size(f->ns, f->ns->len - 1);
-    }
-    f->depth--;
-}
-
-static void on_text(GMarkupParseContext *ctx, const char *text, gsize len, gpointer user,
-                    GError **err)
-{
-    struct xmp_filter *f = user;
-    char *v;
-
-    (void)ctx;
-    (void)err;
-    if (f->copy_depth == 0)
-        return;
-    v = g_markup_escape_text(text, (gssize)len);
-    g_string_append(f->desc_body, v);
-    g_free(v);
-}
-
+/*
+ * exempi parses the packet; every top-level property that is not kept is
+ * deleted (kept ones stay whole, with their arrays, qualifiers and
+ * structure), and the rest is serialised in exempi's compact form inside a
+ * packet wrapper of our own (exempi's adds 2 KB of padding).
+ */
 char *metadata_filter_xmp(const char *data, size_t len, size_t *outlen)
 {
-    static const GMarkupParser parser = {on_start, on_end, on_text, NULL, NULL};
-    struct xmp_filter f = {0};
-    GMarkupParseContext *ctx;
-    bool ok;
+    XmpPtr x = NULL;
+    XmpIteratorPtr it = NULL;
+    XmpStringPtr schema = NULL, path = NULL, value = NULL, buf = NULL;
+    GPtrArray *drop = NULL;
+    uint32_t opts = 0;
+    size_t kept = 0;
     char *ret = NULL;
 
     *outlen = 0;
-    /* libvips' blob may end in NULs and padding: GMarkup refuses a NUL. */
+    /* libvips' blob may end in NULs and padding. */
     while (len > 0 && (data[len - 1] == '\0' || g_ascii_isspace(data[len - 1])))
         len--;
-    if (len == 0 || len > G_MAXSSIZE || memchr(data, '\0', len) != NULL)
+    if (len == 0 || memchr(data, '\0', len) != NULL || !metadata_xmp_ready())
         return NULL;
-    f.ns = g_array_new(FALSE, FALSE, sizeof(struct nsdecl));
-    f.desc_attrs = g_string_new(NULL);
-    f.desc_body = g_string_new(NULL);
-    f.desc_ns = g_string_new(NULL);
-    f.out = g_string_new(NULL);
-    ctx = g_markup_parse_context_new(&parser, 0, &f, NULL);
-    ok = g_markup_parse_context_parse(ctx, data, (gssize)len, NULL) &&
-         g_markup_parse_context_end_parse(ctx, NULL);
-    g_markup_parse_context_free(ctx);
-    if (ok && f.out->len > 0) {
-        GString *s =
-            g_string_new("<?xpacket begin=\"\xEF\xBB\xBF\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n"
-                         "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">"
-                         "<rdf:RDF xmlns:rdf=\"" NS_RDF "\">");
+    x = xmp_new(data, len);
+    if (x == NULL)
+        return NULL;
+    it = xmp_iterator_new(x, NULL, NULL, XMP_ITER_PROPERTIES);
+    schema = xmp_string_new();
+    path = xmp_string_new();
+    value = xmp_string_new();
+    buf = xmp_string_new();
+    drop = g_ptr_array_new_with_free_func(g_free);
+    while (it != NULL && xmp_iterator_next(it, schema, path, value, &opts)) {
+        const char *p = xmp_string_cstr(path);
 
-        g_string_append(s, f.out->str);
-        g_string_append(s, "</rdf:RDF></x:xmpmeta>\n<?xpacket end=\"w\"?>");
-        *outlen = s->len;
-        ret = g_string_free(s, FALSE);
+        /* Schema nodes have no path; deeper nodes belong to their top-level property. */
+        if (p == NULL || p[0] == '\0' || strpbrk(p, "/[") != NULL)
+            continue;
+        if (xmp_keep(xmp_string_cstr(schema), p)) {
+            kept++;
+        } else {
+            g_ptr_array_add(drop, g_strdup(xmp_string_cstr(schema)));
+            g_ptr_array_add(drop, g_strdup(p));
+        }
     }
-    for (guint i = 0; i < f.ns->len; i++) {
-        g_free(g_array_index(f.ns, struct nsdecl, i).prefix);
-        g_free(g_array_index(f.ns, struct nsdecl, i).uri);
+    if (kept == 0)
+        goto out;
+    for (guint i = 0; i + 1 < drop->len; i += 2)
+        xmp_delete_property(x, g_ptr_array_index(drop, i), g_ptr_array_index(drop, i + 1));
+    if (xmp_serialize(x, buf, XMP_SERIAL_OMITPACKETWRAPPER | XMP_SERIAL_USECOMPACTFORMAT, 0)) {
+        ret = g_strconcat("<?xpacket begin=\"\xEF\xBB\xBF\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n",
+                          xmp_string_cstr(buf), "<?xpacket end=\"w\"?>", NULL);
+        *outlen = strlen(ret);
     }
-    g_array_free(f.ns, TRUE);
-    g_string_free(f.desc_attrs, TRUE);
-    g_string_free(f.desc_body, TRUE);
-    g_string_free(f.desc_ns, TRUE);
-    g_string_free(f.out, TRUE);
+out:
+    if (drop != NULL)
+        g_ptr_array_free(drop, TRUE);
+    xmp_string_free(schema);
+    xmp_string_free(path);
+    xmp_string_free(value);
+    xmp_string_free(buf);
+    if (it != NULL)
+        xmp_iterator_free(it);
+    xmp_free(x);
     return ret;
 }
 

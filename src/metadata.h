@@ -31,7 +31,7 @@ void metadata_strip(VipsImage *img, bool keep_copyright);
 bool metadata_any(VipsImage *img);
 
 /*
- * The IPTC filter on its own: from a Photoshop image-resource block (with or
+ * The IPTC filter on its own (libiptcdata): from a Photoshop image-resource block (with or
  * without the "Photoshop 3.0" prefix libvips keeps from JPEG APP13), a new
  * block holding only an IPTC resource with the kept datasets. Returns a
  * g_malloc'd buffer (caller frees with g_free) and its length in *outlen, or
@@ -40,7 +40,13 @@ bool metadata_any(VipsImage *img);
 unsigned char *metadata_filter_iptc(const unsigned char *data, size_t len, size_t *outlen);
 
 /*
- * The XMP filter on its own: a new XMP packet holding only the kept
+ * Starts exempi once for the process (thread-safe); false when it cannot
+ * start. Every user of exempi calls it first.
+ */
+bool metadata_xmp_ready(void);
+
+/*
+ * The XMP filter on its own (exempi): a new XMP packet holding only the kept
  * properties of data (len bytes, UTF-8 XML). Returns a NUL-terminated
  * g_malloc'd string (caller frees with g_free) and its length in *outlen, or
  * NULL when nothing is kept or the XML does not parse.

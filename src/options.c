@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+
+#include <vips/vips.h>
 
 #include "config.h"
 #include "log.h"
@@ -15,6 +18,7 @@
 #include "parse.h"
 #include "url.h"
 #include "presets.h"
+#include "svg.h"
 #include "banned.h"
 
 #define MAX_ARGS 16
@@ -49,11 +53,26 @@ void options_init(struct procopts *po)
     memcpy(po->skip_processing, cfg.skip_processing, sizeof(po->skip_processing));
     po->wm_gravity.type = GRAV_CENTER;
     po->pages = 1;
+    po->best_format = cfg.best_format_by_default;
+    po->aq_method = (int)cfg.autoquality_method;
+    po->aq_target = cfg.autoquality_target;
+    po->aq_allowed_error = cfg.autoquality_allowed_error;
     po->max_src_resolution = cfg.max_src_resolution;
     po->max_src_file_size = cfg.max_src_file_size;
     po->max_animation_frames = cfg.max_animation_frames;
     po->max_animation_frame_resolution = cfg.max_animation_frame_resolution;
     po->max_result_dimension = cfg.max_result_dimension;
+    po->contrast = 1;
+    po->saturation = 1;
+    po->mc_color[0] = po->mc_color[1] = po->mc_color[2] = 0xb3;
+    po->dt_color2[0] = po->dt_color2[1] = po->dt_color2[2] = 0xff;
+    po->gr_stop = 1;
+    po->ush_mode = cfg.unsharp_masking_mode;
+    po->ush_weight = cfg.unsharp_masking_weight;
+    po->ush_divider = cfg.unsharp_masking_divider;
+    po->background_alpha = 1;
+    po->resize_kernel = VIPS_KERNEL_LANCZOS3;
+    save_opts_init(&po->enc);
 }
 
 /* strconv.Atoi: an optional sign and digits, nothing else. */
@@ -254,9 +273,15 @@ int options_apply_format(struct procopts *po, const char *ext, size_t len, struc
 {
     enum imgtype t = imagetype_from_name(ext, len);
 
+    if (len == 4 && memcmp(ext, "best", 4) == 0) {
+        po->best_format = true;
+        po->format = IMGTYPE_UNKNOWN;
+        return 0;
+    }
     if (t == IMGTYPE_UNKNOWN)
         return err_set(e, ERR_INVALID_URL, "Invalid image format: %.*s", (int)len, ext);
     po->format = t;
+    po->best_format = false;
     return 0;
 }
 
@@ -785,6 +810,45 @@ static int opt_dpi(const struct option_call *c)
     return 0;
 }
 
+/*
+ * autoquality:method:target:min_quality:max_quality:allowed_error; an empty
+ * or missing part keeps what the settings (or an earlier option) gave.
+ */
+static int opt_autoquality(const struct option_call *c)
+{
+    const struct args *a = c->a;
+    struct procopts *po = c->po;
+    double v;
+    int q;
+
+    if (a->v[0][0] != '\0') {
+        int m = config_aq_method(a->v[0], strlen(a->v[0]));
+
+        if (m < 0)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid autoquality method: %s", a->v[0]);
+        po->aq_method = m;
+    }
+    if (a->n > 1 && a->v[1][0] != '\0') {
+        if (parse_float(a->v[1], &v) < 0 || v < 0)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid autoquality target: %s", a->v[1]);
+        po->aq_target = v;
+    }
+    for (size_t i = 2; i < 4 && i < a->n; i++) {
+        if (a->v[i][0] == '\0')
+            continue;
+        if (parse_int(a->v[i], &q) < 0 || q < 1 || q > 100)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid autoquality %s quality: %s",
+                           i == 2 ? "min" : "max", a->v[i]);
+        *(i == 2 ? &po->aq_min : &po->aq_max) = q;
+    }
+    if (a->n > 4 && a->v[4][0] != '\0') {
+        if (parse_float(a->v[4], &v) < 0 || v < 0)
+            return err_set(c->e, ERR_INVALID_URL, "Invalid autoquality allowed error: %s", a->v[4]);
+        po->aq_allowed_error = v;
+    }
+    return 0;
+}
+
 static int opt_preset(const struct option_call *c)
 {
     for (size_t i = 0; i < c->a->n; i++) {
@@ -794,6 +858,373 @@ static int opt_preset(const struct option_call *c)
         if (r < 0)
             return r;
     }
+    return 0;
+}
+
+/*
+ * imgproxy Pro's colour, geometry and encoder options. Every part of a
+ * multi-part argument list is optional: an empty or absent part keeps what
+ * the field holds.
+ */
+
+/* Whether argument i is given and not empty. */
+static bool has_arg(const struct option_call *c, size_t i)
+{
+    return c->a->n > i && c->a->v[i][0] != '\0';
+}
+
+/* Argument i as a float in [lo, hi] into *dst when given; "Invalid <what>: <arg>" otherwise. */
+static int float_part(const struct option_call *c, size_t i, const char *what, double lo, double hi,
+                      double *dst)
+{
+    double v;
+
+    if (!has_arg(c, i))
+        return 0;
+    if (parse_float(c->a->v[i], &v) < 0 || v < lo || v > hi)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid %s: %s", what, c->a->v[i]);
+    *dst = v;
+    return 0;
+}
+
+/* Argument i as a hex colour into rgb when given. */
+static int color_part(const struct option_call *c, size_t i, const char *what, unsigned char rgb[3])
+{
+    unsigned char v[3];
+
+    if (!has_arg(c, i))
+        return 0;
+    if (parse_hex_color(c->a->v[i], v) < 0)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid %s color: %s", what, c->a->v[i]);
+    memcpy(rgb, v, 3);
+    return 0;
+}
+
+/* Argument i as a boolean into *dst when given. */
+static void bool_part(const struct option_call *c, size_t i, bool *dst)
+{
+    if (has_arg(c, i))
+        *dst = parse_bool(c->a->v[i]);
+}
+
+/* Argument i as one of names (NULL-terminated) into *dst when given. */
+static int choice_part(const struct option_call *c, size_t i, const char *what,
+                       const char *const *names, int *dst)
+{
+    int v;
+
+    if (!has_arg(c, i))
+        return 0;
+    v = config_choice(names, c->a->v[i]);
+    if (v < 0)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid %s: %s", what, c->a->v[i]);
+    *dst = v;
+    return 0;
+}
+
+static int parse_brightness(const struct option_call *c, size_t i)
+{
+    int v;
+
+    if (!has_arg(c, i))
+        return 0;
+    if (parse_int(c->a->v[i], &v) < 0 || v < -255 || v > 255)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid brightness: %s", c->a->v[i]);
+    c->po->brightness = v;
+    return 0;
+}
+
+/* adjust:brightness:contrast:saturation */
+static int opt_adjust(const struct option_call *c)
+{
+    int r = parse_brightness(c, 0);
+
+    if (r == 0)
+        r = float_part(c, 1, "contrast", 0, INFINITY, &c->po->contrast);
+    if (r == 0)
+        r = float_part(c, 2, "saturation", 0, INFINITY, &c->po->saturation);
+    return r;
+}
+
+static int opt_brightness(const struct option_call *c)
+{
+    if (!has_arg(c, 0))
+        return invalid_value(c, c->a->v[0]);
+    return parse_brightness(c, 0);
+}
+
+/* A single non-negative float (contrast, saturation): required. */
+static int set_factor(const struct option_call *c)
+{
+    if (!has_arg(c, 0))
+        return invalid_value(c, c->a->v[0]);
+    return float_part(c, 0, c->name, 0, INFINITY, (double *)opt_field(c));
+}
+
+/* An intensity or opacity 0..1 as the first argument: required. */
+static int amount(const struct option_call *c, const char *what, double *dst)
+{
+    if (!has_arg(c, 0))
+        return err_set(c->e, ERR_INVALID_URL, "Invalid %s: %s", what, c->a->v[0]);
+    return float_part(c, 0, what, 0, 1, dst);
+}
+
+/* monochrome:intensity[:hex] */
+static int opt_monochrome(const struct option_call *c)
+{
+    int r = amount(c, "monochrome intensity", &c->po->mc_intensity);
+
+    return r < 0 ? r : color_part(c, 1, "monochrome", c->po->mc_color);
+}
+
+/* duotone:intensity[:hex1[:hex2]] */
+static int opt_duotone(const struct option_call *c)
+{
+    int r = amount(c, "duotone intensity", &c->po->dt_intensity);
+
+    if (r == 0)
+        r = color_part(c, 1, "duotone", c->po->dt_color1);
+    if (r == 0)
+        r = color_part(c, 2, "duotone", c->po->dt_color2);
+    return r;
+}
+
+/* colorize:opacity[:hex[:keep_alpha]] */
+static int opt_colorize(const struct option_call *c)
+{
+    int r = amount(c, "colorize opacity", &c->po->col_opacity);
+
+    if (r == 0)
+        r = color_part(c, 1, "colorize", c->po->col_color);
+    bool_part(c, 2, &c->po->col_keep_alpha);
+    return r;
+}
+
+/* gradient:opacity[:hex[:direction[:start[:stop]]]]; direction a name or degrees clockwise. */
+static int opt_gradient(const struct option_call *c)
+{
+    static const struct {
+        const char *name;
+        double angle;
+    } dirs[] = {{"down", 0}, {"left", 90}, {"up", 180}, {"right", 270}};
+    struct procopts *po = c->po;
+    int r = amount(c, "gradient opacity", &po->gr_opacity);
+
+    if (r == 0)
+        r = color_part(c, 1, "gradient", po->gr_color);
+    if (r == 0 && has_arg(c, 2)) {
+        size_t i;
+        double deg;
+
+        for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+            if (strcmp(c->a->v[2], dirs[i].name) == 0)
+                break;
+        if (i < sizeof(dirs) / sizeof(dirs[0]))
+            po->gr_angle = dirs[i].angle;
+        else if (parse_float(c->a->v[2], &deg) == 0 && fabs(deg) <= 1e6)
+            po->gr_angle = fmod(fmod(deg, 360) + 360, 360);
+        else
+            r = err_set(c->e, ERR_INVALID_URL, "Invalid gradient direction: %s", c->a->v[2]);
+    }
+    if (r == 0)
+        r = float_part(c, 3, "gradient start", 0, 1, &po->gr_start);
+    if (r == 0)
+        r = float_part(c, 4, "gradient stop", 0, 1, &po->gr_stop);
+    return r;
+}
+
+/* unsharp_masking:mode[:weight[:divider]] */
+static int opt_unsharp_masking(const struct option_call *c)
+{
+    struct procopts *po = c->po;
+    double v = 0;
+    int r = choice_part(c, 0, "unsharp masking mode", config_ush_modes, &po->ush_mode);
+
+    if (r == 0 && has_arg(c, 1)) {
+        r = float_part(c, 1, "unsharp masking weight", 0, 1e6, &v);
+        if (r == 0 && !(v > 0))
+            r = invalid_value(c, c->a->v[1]);
+        if (r == 0)
+            po->ush_weight = v;
+    }
+    if (r == 0 && has_arg(c, 2)) {
+        r = float_part(c, 2, "unsharp masking divider", 0, 1e6, &v);
+        if (r == 0 && !(v > 0))
+            r = invalid_value(c, c->a->v[2]);
+        if (r == 0)
+            po->ush_divider = v;
+    }
+    return r;
+}
+
+/* blur_areas:sigma{:left:top:width:height}, fractions of the source in its stored orientation. */
+static int opt_blur_areas(const struct option_call *c)
+{
+    struct procopts *po = c->po;
+    double sigma, r[OPTIONS_BLUR_AREAS][4];
+    size_t n = (c->a->n - 1) / 4;
+
+    if (parse_float(c->a->v[0], &sigma) < 0 || sigma < 0 || sigma > 1000)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid blur areas sigma: %s", c->a->v[0]);
+    if ((c->a->n - 1) % 4 != 0 || n > OPTIONS_BLUR_AREAS)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid blur areas arguments");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < 4; j++) {
+            const char *s = c->a->v[1 + 4 * i + j];
+
+            if (parse_float(s, &r[i][j]) < 0 || r[i][j] < 0 || r[i][j] > 1)
+                return err_set(c->e, ERR_INVALID_URL, "Invalid blur area: %s", s);
+        }
+    }
+    po->ba_sigma = sigma;
+    po->ba_n = (int)n;
+    memset(po->ba_rects, 0, sizeof(po->ba_rects));
+    memcpy(po->ba_rects, r, n * sizeof(r[0]));
+    return 0;
+}
+
+static int opt_background_alpha(const struct option_call *c)
+{
+    return amount(c, "background alpha", &c->po->background_alpha);
+}
+
+/* crop_aspect_ratio:ratio[:enlarge] (ratio = width / height, 0 = off) */
+static int opt_crop_ar(const struct option_call *c)
+{
+    double v;
+
+    if (parse_float(c->a->v[0], &v) < 0 || v < 0 || v > 1e6)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid crop aspect ratio: %s", c->a->v[0]);
+    c->po->crop_ar = v;
+    c->po->crop_ar_enlarge = c->a->n > 1 ? parse_bool(c->a->v[1]) : false;
+    return 0;
+}
+
+static int opt_resizing_algorithm(const struct option_call *c)
+{
+    static const struct {
+        const char *name;
+        VipsKernel k;
+    } kernels[] = {{"nearest", VIPS_KERNEL_NEAREST},
+                   {"linear", VIPS_KERNEL_LINEAR},
+                   {"cubic", VIPS_KERNEL_CUBIC},
+                   {"lanczos2", VIPS_KERNEL_LANCZOS2},
+                   {"lanczos3", VIPS_KERNEL_LANCZOS3}};
+
+    for (size_t i = 0; i < sizeof(kernels) / sizeof(kernels[0]); i++) {
+        if (strcmp(c->a->v[0], kernels[i].name) == 0) {
+            c->po->resize_kernel = kernels[i].k;
+            return 0;
+        }
+    }
+    return err_set(c->e, ERR_INVALID_URL, "Invalid resizing algorithm: %s", c->a->v[0]);
+}
+
+/* jpeg_options:progressive:no_subsample:trellis_quant:overshoot_deringing:optimize_scans:quant_table
+ */
+static int opt_jpeg_options(const struct option_call *c)
+{
+    struct save_opts *so = &c->po->enc;
+    int q;
+
+    bool_part(c, 0, &so->jpeg_progressive);
+    bool_part(c, 1, &so->jpeg_no_subsample);
+    bool_part(c, 2, &so->jpeg_trellis_quant);
+    bool_part(c, 3, &so->jpeg_overshoot_deringing);
+    bool_part(c, 4, &so->jpeg_optimize_scans);
+    if (!has_arg(c, 5))
+        return 0;
+    if (parse_int(c->a->v[5], &q) < 0 || q < 0 || q > 8)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid JPEG quant table: %s", c->a->v[5]);
+    so->jpeg_quant_table = q;
+    return 0;
+}
+
+/* png_options:interlaced:quantize:quantization_colors */
+static int opt_png_options(const struct option_call *c)
+{
+    struct save_opts *so = &c->po->enc;
+    int n;
+
+    bool_part(c, 0, &so->png_interlaced);
+    bool_part(c, 1, &so->png_quantize);
+    if (!has_arg(c, 2))
+        return 0;
+    if (parse_int(c->a->v[2], &n) < 0 || n < 2 || n > 256)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid PNG quantization colors: %s", c->a->v[2]);
+    so->png_quantization_colors = n;
+    return 0;
+}
+
+/* webp_options:compression:smart_subsample:preset */
+static int opt_webp_options(const struct option_call *c)
+{
+    struct save_opts *so = &c->po->enc;
+    int r = choice_part(c, 0, "WebP compression", config_webp_compressions, &so->webp_compression);
+
+    bool_part(c, 1, &so->webp_smart_subsample);
+    if (r == 0)
+        r = choice_part(c, 2, "WebP preset", config_webp_presets, &so->webp_preset);
+    return r;
+}
+
+/* avif_options:subsample */
+static int opt_avif_options(const struct option_call *c)
+{
+    return choice_part(c, 0, "AVIF subsample", config_avif_subsamples, &c->po->enc.avif_subsample);
+}
+
+/*
+ * color_profile:name: srgb and cmyk are libvips' built-in profiles; anything
+ * else is a percent-encoded file name in IMGPROXY_COLOR_PROFILES_DIR, tried
+ * as given, then with .icc and .icm. No path separators, no dot files.
+ */
+static int opt_color_profile(const struct option_call *c)
+{
+    static const char *const exts[] = {"", ".icc", ".icm"};
+    char name[ARG_MAX_LEN];
+    long n = url_unescape(c->a->v[0], strlen(c->a->v[0]), name);
+
+    if (n < 0 || memchr(name, '\0', (size_t)n) != NULL)
+        return invalid_value(c, c->a->v[0]);
+    name[n] = '\0';
+    if (n == 0 || strcmp(name, "srgb") == 0 || strcmp(name, "cmyk") == 0) {
+        memcpy(c->po->color_profile, name, (size_t)n + 1);
+        return 0;
+    }
+    if (name[0] == '.' || strchr(name, '/') != NULL || strchr(name, '\\') != NULL)
+        return err_set(c->e, ERR_INVALID_URL, "Invalid color profile: %s", c->a->v[0]);
+    for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+        char path[4096];
+        struct stat st;
+        int pl = snprintf(path, sizeof(path), "%s/%s%s", cfg.color_profiles_dir, name, exts[i]);
+
+        if (pl < 0 || (size_t)pl >= sizeof(path) || (size_t)n + strlen(exts[i]) >= OPTIONS_STR_MAX)
+            break;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            memcpy(c->po->color_profile, name, (size_t)n);
+            memcpy(c->po->color_profile + n, exts[i], strlen(exts[i]) + 1);
+            return 0;
+        }
+    }
+    return err_set(c->e, ERR_INVALID_URL, "Unknown color profile: %s", c->a->v[0]);
+}
+
+/* style:<base64url CSS>, padding optional; only CSS svg_style_acceptable() lets through. */
+static int opt_style(const struct option_call *c)
+{
+    char *css = c->po->style;
+    size_t l = strlen(c->a->v[0]);
+    long dl;
+
+    while (l > 0 && c->a->v[0][l - 1] == '=')
+        l--;
+    dl = url_base64_decode(c->a->v[0], l, (unsigned char *)css);
+    if (dl < 0 || memchr(css, '\0', (size_t)dl) != NULL || !svg_style_acceptable(css, (size_t)dl)) {
+        css[0] = '\0';
+        return err_set(c->e, ERR_INVALID_URL, "Invalid style: %s", c->a->v[0]);
+    }
+    css[dl] = '\0';
     return 0;
 }
 
@@ -853,6 +1284,27 @@ static const struct option_def option_defs[] = {
     {"pages", {"pgs", NULL}, 1, 1, NULL, OPT_POSITIVE, PO(pages), set_int},
     {"disable_animation", {"da", NULL}, 1, 1, NULL, 0, PO(disable_animation), set_bool},
     {"dpi", {NULL, NULL}, 1, 1, NULL, 0, 0, opt_dpi},
+    /* imgproxy Pro: colour and filters, geometry, encoder options. */
+    {"adjust", {"a", NULL}, 1, 3, "adjust", 0, 0, opt_adjust},
+    {"brightness", {"br", NULL}, 1, 1, NULL, 0, 0, opt_brightness},
+    {"contrast", {"co", NULL}, 1, 1, NULL, 0, PO(contrast), set_factor},
+    {"saturation", {"sa", NULL}, 1, 1, NULL, 0, PO(saturation), set_factor},
+    {"monochrome", {"mc", NULL}, 1, 2, "monochrome", 0, 0, opt_monochrome},
+    {"duotone", {"dt", NULL}, 1, 3, "duotone", 0, 0, opt_duotone},
+    {"colorize", {"col", NULL}, 1, 3, "colorize", 0, 0, opt_colorize},
+    {"gradient", {"gr", NULL}, 1, 5, "gradient", 0, 0, opt_gradient},
+    {"unsharp_masking", {"ush", NULL}, 1, 3, "unsharp masking", 0, 0, opt_unsharp_masking},
+    {"background_alpha", {"bga", NULL}, 1, 1, NULL, 0, 0, opt_background_alpha},
+    {"blur_areas", {"ba", NULL}, 1, NA, "blur areas", 0, 0, opt_blur_areas},
+    {"crop_aspect_ratio", {"crop_ar", "car"}, 1, 2, "crop aspect ratio", 0, 0, opt_crop_ar},
+    {"resizing_algorithm", {"ra", NULL}, 1, 1, NULL, 0, 0, opt_resizing_algorithm},
+    {"jpeg_options", {"jpgo", "jpego"}, 1, 6, "jpeg options", 0, 0, opt_jpeg_options},
+    {"png_options", {"pngo", NULL}, 1, 3, "png options", 0, 0, opt_png_options},
+    {"webp_options", {"webpo", NULL}, 1, 3, "webp options", 0, 0, opt_webp_options},
+    {"avif_options", {"avifo", NULL}, 1, 1, "avif options", 0, 0, opt_avif_options},
+    {"color_profile", {"cp", "icc"}, 1, 1, NULL, 0, 0, opt_color_profile},
+    {"style", {"st", "stl"}, 1, 1, NULL, 0, 0, opt_style},
+    {"autoquality", {"aq", NULL}, 1, 5, "autoquality", 0, 0, opt_autoquality},
     /* The security options. */
     {"max_src_resolution", {"msr", NULL}, 1, 1, NULL, SEC, PO(max_src_resolution), set_megapixels},
     {"max_src_file_size", {"msfs", NULL}, 1, 1, NULL, SEC | OPT_LLONG,
@@ -1125,11 +1577,69 @@ static const struct canon_field canon_fields[] = {
     CF(pages, CK_INT),
     CF(disable_animation, CK_BOOL),
     CF(dpi, CK_DOUBLE),
+    CF(best_format, CK_BOOL),
+    CF(aq_method, CK_INT),
+    CF(aq_target, CK_DOUBLE),
+    CF(aq_min, CK_INT),
+    CF(aq_max, CK_INT),
+    CF(aq_allowed_error, CK_DOUBLE),
     CF(max_src_resolution, CK_LLONG),
     CF(max_src_file_size, CK_LLONG),
     CF(max_animation_frames, CK_INT),
     CF(max_animation_frame_resolution, CK_LLONG),
     CF(max_result_dimension, CK_INT),
+    CF(brightness, CK_INT),
+    CF(contrast, CK_DOUBLE),
+    CF(saturation, CK_DOUBLE),
+    CF(mc_intensity, CK_DOUBLE),
+    CF(mc_color, CK_RGB),
+    CF(dt_intensity, CK_DOUBLE),
+    CF(dt_color1, CK_RGB),
+    CF(dt_color2, CK_RGB),
+    CF(col_opacity, CK_DOUBLE),
+    CF(col_color, CK_RGB),
+    CF(col_keep_alpha, CK_BOOL),
+    CF(gr_opacity, CK_DOUBLE),
+    CF(gr_color, CK_RGB),
+    CF(gr_angle, CK_DOUBLE),
+    CF(gr_start, CK_DOUBLE),
+    CF(gr_stop, CK_DOUBLE),
+    CF(ush_mode, CK_INT),
+    CF(ush_weight, CK_DOUBLE),
+    CF(ush_divider, CK_DOUBLE),
+    CF(background_alpha, CK_DOUBLE),
+    CF(ba_sigma, CK_DOUBLE),
+    CF(ba_n, CK_INT),
+    CF(ba_rects[0][0], CK_DOUBLE),
+    CF(ba_rects[0][1], CK_DOUBLE),
+    CF(ba_rects[0][2], CK_DOUBLE),
+    CF(ba_rects[0][3], CK_DOUBLE),
+    CF(ba_rects[1][0], CK_DOUBLE),
+    CF(ba_rects[1][1], CK_DOUBLE),
+    CF(ba_rects[1][2], CK_DOUBLE),
+    CF(ba_rects[1][3], CK_DOUBLE),
+    CF(ba_rects[2][0], CK_DOUBLE),
+    CF(ba_rects[2][1], CK_DOUBLE),
+    CF(ba_rects[2][2], CK_DOUBLE),
+    CF(ba_rects[2][3], CK_DOUBLE),
+    CF(crop_ar, CK_DOUBLE),
+    CF(crop_ar_enlarge, CK_BOOL),
+    CF(resize_kernel, CK_INT),
+    CF(enc.jpeg_progressive, CK_BOOL),
+    CF(enc.jpeg_no_subsample, CK_BOOL),
+    CF(enc.jpeg_trellis_quant, CK_BOOL),
+    CF(enc.jpeg_overshoot_deringing, CK_BOOL),
+    CF(enc.jpeg_optimize_scans, CK_BOOL),
+    CF(enc.jpeg_quant_table, CK_INT),
+    CF(enc.png_interlaced, CK_BOOL),
+    CF(enc.png_quantize, CK_BOOL),
+    CF(enc.png_quantization_colors, CK_INT),
+    CF(enc.webp_compression, CK_INT),
+    CF(enc.webp_smart_subsample, CK_BOOL),
+    CF(enc.webp_preset, CK_INT),
+    CF(enc.avif_subsample, CK_INT),
+    CF(color_profile, CK_STRING),
+    CF(style, CK_STRING),
 };
 
 #undef CF

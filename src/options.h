@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "imagetype.h"
+#include "save.h"
 
 enum resize_type { RT_FIT = 0, RT_FILL, RT_FILL_DOWN, RT_FORCE, RT_AUTO };
 
@@ -26,12 +27,18 @@ enum gravity_type {
     GRAV_CHESSBOARD, /* watermark only: tile, every other cell empty */
 };
 
+/* unsharp_masking modes, as IMGPROXY_UNSHARP_MASKING_MODE names them. */
+enum ush_mode { USH_NONE = 0, USH_AUTO, USH_ALWAYS };
+
 struct gravity {
     enum gravity_type type;
     double x, y; /* offsets; |v| >= 1 absolute px, else relative; fp: 0..1 */
 };
 
 #define OPTIONS_STR_MAX 256 /* longest filename or cachebuster argument, with the NUL */
+
+/* blur_areas rectangles: a sigma and 4 x 3 coordinates fill an option's 16 arguments. */
+#define OPTIONS_BLUR_AREAS 3
 
 struct procopts {
     enum resize_type resizing_type;
@@ -89,12 +96,48 @@ struct procopts {
     int pages;                     /* pages/pgs: how many from page on, stacked; >= 1 */
     bool disable_animation;        /* disable_animation/da */
     double dpi;                    /* dpi: written into the result; 0 = keep / reset */
+    /* format:best, autoquality (docs/best-format.md) */
+    bool best_format;        /* f:best, @best; default IMGPROXY_BEST_FORMAT_BY_DEFAULT */
+    int aq_method;           /* enum aq_method (config.h); default IMGPROXY_AUTOQUALITY_METHOD */
+    double aq_target;        /* bytes (size) or DSSIM (dssim, ml) */
+    int aq_min, aq_max;      /* 1..100; 0 = the IMGPROXY_AUTOQUALITY_(FORMAT_)MIN/MAX settings */
+    double aq_allowed_error; /* dssim, ml */
     /* security options: start from config, only changed when allowed */
     long long max_src_resolution;
     long long max_src_file_size;
     int max_animation_frames;
     long long max_animation_frame_resolution;
     int max_result_dimension;
+    /* Colour adjustments and filters (imgproxy Pro; applied by adjust.c). */
+    int brightness;                 /* -255..255, 0 = unchanged */
+    double contrast;                /* factor >= 0, 1 = unchanged */
+    double saturation;              /* chroma factor >= 0, 1 = unchanged */
+    double mc_intensity;            /* monochrome 0..1, 0 = off */
+    unsigned char mc_color[3];      /* default b3b3b3 */
+    double dt_intensity;            /* duotone 0..1, 0 = off */
+    unsigned char dt_color1[3];     /* shadows, default 000000 */
+    unsigned char dt_color2[3];     /* highlights, default ffffff */
+    double col_opacity;             /* colorize 0..1, 0 = off */
+    unsigned char col_color[3];     /* default 000 */
+    bool col_keep_alpha;            /* colorize leaves the alpha band as it is */
+    double gr_opacity;              /* gradient 0..1, 0 = off */
+    unsigned char gr_color[3];      /* default 000 */
+    double gr_angle;                /* degrees clockwise, 0 = down (opaque at the bottom) */
+    double gr_start, gr_stop;       /* 0..1 along the direction */
+    int ush_mode;                   /* enum ush_mode; from IMGPROXY_UNSHARP_MASKING_MODE */
+    double ush_weight, ush_divider; /* from IMGPROXY_UNSHARP_MASKING_WEIGHT / _DIVIDER */
+    double background_alpha;        /* alpha of the flatten background 0..1, 1 = opaque */
+    double ba_sigma;                /* blur_areas: Gaussian sigma in result pixels, 0 = off */
+    int ba_n;                       /* blur_areas: how many rectangles */
+    double ba_rects[OPTIONS_BLUR_AREAS][4]; /* left, top, width, height: fractions 0..1 */
+    /* Geometry (imgproxy Pro). */
+    double crop_ar;       /* crop_aspect_ratio: width / height, 0 = off */
+    bool crop_ar_enlarge; /* grow one side of the crop area instead of shrinking one */
+    int resize_kernel;    /* resizing_algorithm: a VipsKernel, default lanczos3 */
+    /* Encoder options (imgproxy Pro): start from the IMGPROXY_* saver settings. */
+    struct save_opts enc;
+    char color_profile[OPTIONS_STR_MAX]; /* "" = none; srgb, cmyk or a file name */
+    char style[OPTIONS_STR_MAX];         /* CSS for SVG sources (decoded `style`); "" = none */
     /* presets already applied in this request (recursion guard) */
     unsigned char preset_used[64];
     /*
@@ -130,7 +173,10 @@ int options_apply_url(struct procopts *po, const char *seg, size_t len, char sep
 int options_apply_preset(struct procopts *po, const char *name, size_t len, char sep,
                          struct errinfo *e) __attribute__((warn_unused_result));
 
-/* Applies a URL extension or `format` argument ("webp"); 0 or ERR_INVALID_URL. */
+/*
+ * Applies a URL extension or `format` argument ("webp"); "best" asks for
+ * format:best (po->format stays IMGTYPE_UNKNOWN). 0 or ERR_INVALID_URL.
+ */
 int options_apply_format(struct procopts *po, const char *ext, size_t len, struct errinfo *e)
     __attribute__((warn_unused_result));
 

@@ -6,7 +6,10 @@
 
 #include <vips/vips.h>
 
+#include "adjust.h"
 #include "animation.h"
+#include "autoq.h"
+#include "bestfmt.h"
 #include "colour.h"
 #include "config.h"
 #include "encbound.h"
@@ -30,7 +33,10 @@ struct process_job {
     enum imgtype out_type;
     int quality;
     bool strip;
-    int max_bytes; /* 0 = no limit */
+    int max_bytes;        /* 0 = no limit */
+    struct save_opts enc; /* the savers' settings, the request's encoder options applied */
+    /* An SVG source with the `style` option's CSS injected; the loaders read it in place. */
+    struct buf styled;
     /*
      * Stops the pipeline on the request's deadline or when the client goes
      * away; every image of the job reports to it, so the job outlives them.
@@ -38,6 +44,8 @@ struct process_job {
     struct watch watch;
     /* Set when a loader of the job fails to decode pixels: a broken source. */
     struct vipsop_decode decode;
+    /* format:best or autoquality: the result, encoded before the headers (else empty). */
+    struct encoded ahead;
 };
 
 /* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
@@ -267,8 +275,8 @@ static VipsImage *crop_to(VipsImage *img, int w, int h, const struct gravity *g,
     return out;
 }
 
-/* Resizes to exactly w x h, premultiplying alpha around the resampler. */
-static VipsImage *resize_to(VipsImage *img, int w, int h)
+/* Resizes to exactly w x h with kernel (resizing_algorithm), premultiplying alpha around it. */
+static VipsImage *resize_to(VipsImage *img, int w, int h, VipsKernel kernel)
 {
     int iw = vips_image_get_width(img), ih = vips_image_get_height(img);
     double hs = (double)w / iw, vs = (double)h / ih;
@@ -282,13 +290,13 @@ static VipsImage *resize_to(VipsImage *img, int w, int h)
     }
     if (vips_image_hasalpha(img)) {
         if (vips_premultiply(img, &t[0], NULL) ||
-            vips_resize(t[0], &t[1], hs, "vscale", vs, NULL) ||
+            vips_resize(t[0], &t[1], hs, "vscale", vs, "kernel", kernel, NULL) ||
             vips_unpremultiply(t[1], &t[2], NULL) || vips_cast(t[2], &t[3], fmt, NULL))
             goto out;
         out = t[3];
         t[3] = NULL;
     } else {
-        if (vips_resize(img, &out, hs, "vscale", vs, NULL))
+        if (vips_resize(img, &out, hs, "vscale", vs, "kernel", kernel, NULL))
             goto out;
     }
     /* libvips rounds the size itself; make sure it is the size imgproxy computes. */
@@ -469,6 +477,23 @@ static int orient(struct build *b, VipsImage **img)
  * Orientation runs first only before a smart crop; otherwise after scaling,
  * on the small image, as imgproxy does (crop, scale, rotate and flip).
  */
+/*
+ * blur_areas, first: its rectangles are fractions of the source in its
+ * stored orientation, so crop, rotation and flips then carry the blur along.
+ * Its sigma is in result pixels, converted to the pixels of this image.
+ */
+static int blur_areas(struct build *b, VipsImage **img)
+{
+    const struct geom_plan *p = &b->plan;
+    double cur = (double)vips_image_get_width(*img) * vips_image_get_height(*img);
+    double pre = sqrt((double)p->src_w * p->src_h / (cur > 0 ? cur : 1));
+
+    if (!(b->po->ba_sigma > 0) || b->po->ba_n <= 0)
+        return 0;
+    return apply(b, img, adjust_blur_areas(*img, b->po, sqrt(p->wscale * p->hscale) * pre),
+                 "Can't blur areas");
+}
+
 static int orient_first(struct build *b, VipsImage **img)
 {
     return plan_orients_first(&b->plan, b->po) ? orient(b, img) : 0;
@@ -529,7 +554,8 @@ static int scale(struct build *b, VipsImage **img)
     bool swap = pending != NULL && plan_swaps_sides(pending);
     int w = swap ? b->plan.scaled_h : b->plan.scaled_w,
         h = swap ? b->plan.scaled_w : b->plan.scaled_h;
-    int ret = apply(b, img, resize_to(*img, w, h), "Can't resize");
+    int ret =
+        apply(b, img, resize_to(*img, w, h, (VipsKernel)b->po->resize_kernel), "Can't resize");
 
     if (ret == 0)
         ret = apply(
@@ -556,12 +582,20 @@ static int crop_result(struct build *b, VipsImage **img)
     return ret;
 }
 
-/* Filters, then extend, extend_aspect_ratio and padding. */
+/*
+ * Colour adjustments, unsharp masking and the filters (adjust.c, filters.c),
+ * then extend, extend_aspect_ratio and padding.
+ */
 static int decorate(struct build *b, VipsImage **img)
 {
     const struct geom_plan *p = &b->plan;
     const struct procopts *po = b->po;
-    int ret = apply(b, img, filters_apply(*img, po), "Can't apply filters");
+    int ret = apply(b, img, adjust_colour(*img, po), "Can't adjust colours");
+
+    if (ret == 0 && adjust_unsharp_runs(po, p->wscale < 1 || p->hscale < 1))
+        ret = apply(b, img, adjust_unsharp(*img, po), "Can't apply unsharp masking");
+    if (ret == 0)
+        ret = apply(b, img, filters_apply(*img, po), "Can't apply filters");
 
     if (ret == 0 && po->extend)
         ret = apply(b, img,
@@ -587,9 +621,15 @@ static int finish(struct build *b, VipsImage **img)
     if (save_fit_limits(b->out_type, iw, ih, &fw, &fh)) {
         log_warn("%s size is limited: the %dx%d result is scaled to %dx%d",
                  imagetype_name(b->out_type), iw, ih, fw, fh);
-        ret = apply(b, img, resize_to(*img, fw, fh), "Can't fit the result size");
+        ret = apply(b, img, resize_to(*img, fw, fh, (VipsKernel)po->resize_kernel),
+                    "Can't fit the result size");
     }
-    if (ret == 0 && (po->flatten || !imagetype_supports_alpha(b->out_type)))
+    /* background_alpha: a translucent background where the result format holds alpha. */
+    if (ret == 0 && po->flatten && po->background_alpha < 1 &&
+        imagetype_supports_alpha(b->out_type))
+        ret = apply(b, img, adjust_flatten(*img, po->background, po->background_alpha),
+                    "Can't flatten");
+    else if (ret == 0 && (po->flatten || !imagetype_supports_alpha(b->out_type)))
         ret = apply(b, img, filters_flatten(*img, po->background), "Can't flatten");
     if (ret == 0 && watermark_wanted(po)) {
         VipsImage *w = watermark_apply(*img, po, b->plan.dpr_scale, b->e);
@@ -609,7 +649,7 @@ static int finish(struct build *b, VipsImage **img)
 static int transform(struct build *b, VipsImage **img)
 {
     static int (*const phases[])(struct build *, VipsImage **) = {
-        orient_first, crop_source, scale, orient_scaled, crop_result, decorate, finish,
+        blur_areas, orient_first, crop_source, scale, orient_scaled, crop_result, decorate, finish,
     };
 
     for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
@@ -867,9 +907,57 @@ static int run_transform(struct build *b)
                        "Can't process the animation");
 }
 
+/* Metadata, then color_profile: its profile is embedded after stripping, so it always stays. */
 static int strip(struct build *b)
 {
-    return apply(b, &b->img, strip_meta(b->img, b->po), "Can't strip metadata");
+    int ret = apply(b, &b->img, strip_meta(b->img, b->po), "Can't strip metadata");
+
+    if (ret == 0 && b->po->color_profile[0] != '\0')
+        ret = apply(b, &b->img, adjust_color_profile(b->img, b->po->color_profile, b->out_type),
+                    "Can't convert to the color profile");
+    return ret;
+}
+
+/*
+ * format:best and autoquality (bestfmt.h, autoq.h): the result is encoded
+ * here, before any header is sent, because the encodes decide the format
+ * (Content-Type) and the bytes; the pipeline is computed once into memory
+ * and every encode reads that copy. The bytes wait in the job for
+ * process_save(). At most IMGFCGI_MAX_ENCODES encodes, each checked
+ * against the deadline first.
+ */
+static int encode_ahead(struct build *b)
+{
+    const struct procopts *po = b->po;
+    struct process_job *job = b->job;
+    long long px = (long long)vips_image_get_width(b->img) * vips_image_get_height(b->img);
+    struct encode_budget budget = {
+        .left = cfg.max_encodes, .dl = &job->watch.dl, .pixels = px, .so = &po->enc};
+    bool best = bestfmt_wanted(po), strip_saver;
+    int r, ret;
+
+    if (!best && !autoq_applies(po, b->out_type, px))
+        return 0;
+    ret = apply(b, &b->img, watch_copy_memory(b->img), "Can't process the image");
+    if (ret < 0)
+        return ret;
+    strip_saver = po->strip_metadata && !metadata_any(b->img);
+    if (best)
+        r = bestfmt_encode(b->img, po, b->accept, b->animated, strip_saver, b->out_type, &budget,
+                           &job->ahead);
+    else
+        r = autoq_run(b->img, b->out_type, SAVE_PLAIN, po, AQ_NONE, -1, 0, 0, strip_saver, &budget,
+                      &job->ahead);
+    if (r != 0 && (r == AUTOQ_NO_BUDGET || watch_reason(&job->watch) == WATCH_DEADLINE)) {
+        vipsop_discard();
+        return err_set(b->e, ERR_TIMEOUT,
+                       "Timeout: IMGPROXY_TIMEOUT (%d s) left no time to encode the result",
+                       cfg.timeout);
+    }
+    if (r != 0)
+        return vipsop_fail(b->e, vipsop_stage_after_load(&job->decode), "Can't save the result");
+    b->out_type = job->ahead.type;
+    return 0;
 }
 
 /* Hands the finished pipeline to the job and reports its result. */
@@ -888,6 +976,7 @@ static void fill_job(struct build *b)
      */
     job->strip = b->po->strip_metadata && !metadata_any(job->img) && !(b->po->dpi > 0);
     job->max_bytes = imagetype_supports_quality(b->out_type) ? b->po->max_bytes : 0;
+    job->enc = b->po->enc;
     b->info->out_type = b->out_type;
     b->info->out_w = vips_image_get_width(job->img);
     b->info->out_h = vips_image_get_height(job->img);
@@ -898,7 +987,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
                     const struct deadline *dl, struct process_info *info, struct errinfo *e)
 {
     static int (*const phases[])(struct build *) = {
-        load_source, load_animation, trim, choose_output, shrink_on_load, run_transform, strip,
+        load_source,    load_animation, trim,  choose_output,
+        shrink_on_load, run_transform,  strip, encode_ahead,
     };
     struct build b = {.data = data,
                       .len = len,
@@ -920,6 +1010,17 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         return err_set(e, ERR_INTERNAL, "out of memory");
     watch_init(&b.job->watch, dl);
     vipsop_decode_init(&b.job->decode);
+    buf_init(&b.job->styled);
+    if (src_type == IMGTYPE_SVG && po->style[0] != '\0') {
+        if (svg_inject_style((const char *)data, len, po->style, strlen(po->style),
+                             &b.job->styled) < 0) {
+            buf_release(&b.job->styled);
+            free(b.job);
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        }
+        b.data = b.job->styled.data;
+        b.len = b.job->styled.len;
+    }
 
     for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]) && ret == 0; i++)
         ret = phases[i](&b);
@@ -936,6 +1037,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     /* The images first: they report to the job's watch until they are gone. */
     if (b.img != NULL)
         g_object_unref(b.img);
+    buf_release(&b.job->styled);
+    encoded_release(&b.job->ahead);
     free(b.job);
     return ret;
 }
@@ -994,10 +1097,13 @@ int process_save(struct process_job *job, process_write_fn write, void *ctx, str
     t = VIPS_TARGET(target);
     g_signal_connect(target, "write", G_CALLBACK(on_target_write), &s);
     tsan_release(&s);
-    if (job->max_bytes > 0)
-        r = save_image_fit(job->img, job->out_type, job->quality, job->strip, job->max_bytes, t);
+    if (job->ahead.data != NULL)
+        r = vips_target_write(t, job->ahead.data, job->ahead.len) == 0 ? 0 : -1;
+    else if (job->max_bytes > 0)
+        r = save_image_fit_opts(job->img, job->out_type, job->quality, job->strip, job->max_bytes,
+                                &job->enc, t);
     else
-        r = save_image(job->img, job->out_type, job->quality, job->strip, t);
+        r = save_image_opts(job->img, job->out_type, job->quality, job->strip, &job->enc, t);
     tsan_acquire(&s);
     if (r == 0 && !s.failed && vips_target_end(t) != 0)
         r = -1;
@@ -1029,7 +1135,9 @@ void process_job_free(struct process_job *job)
         return;
     if (job->img != NULL)
         g_object_unref(job->img);
+    encoded_release(&job->ahead);
     tsan_acquire(&job->watch); /* the last eval report on a libvips thread */
+    buf_release(&job->styled);
     free(job);
 }
 

@@ -69,7 +69,8 @@ static void webp_drop_chunk(unsigned char *d, size_t *len, const char *fourcc, u
  * the file is made in memory (libwebp hands it over whole anyway) and that
  * chunk removed unless the image carries EXIF of its own.
  */
-static int save_webp(VipsImage *img, int q, bool strip, VipsTarget *target)
+static int save_webp(VipsImage *img, int q, bool strip, const struct save_opts *so,
+                     VipsTarget *target)
 {
     VipsTarget *m = vips_target_new_to_memory();
     VipsBlob *blob = NULL;
@@ -80,7 +81,12 @@ static int save_webp(VipsImage *img, int q, bool strip, VipsTarget *target)
 
     if (m == NULL)
         return -1;
-    if (vips_webpsave_target(img, m, "Q", q, "effort", cfg.webp_effort, "strip", strip, NULL) ||
+    /* near_lossless is lossless with Q-driven preprocessing in libwebp. */
+    if (vips_webpsave_target(img, m, "Q", q, "effort", cfg.webp_effort, "strip", strip, "lossless",
+                             so->webp_compression != WEBP_LOSSY, "near_lossless",
+                             so->webp_compression == WEBP_NEAR_LOSSLESS, "smart_subsample",
+                             so->webp_smart_subsample, "preset",
+                             (VipsForeignWebpPreset)so->webp_preset, NULL) ||
         vips_target_end(m))
         goto out;
     g_object_get(m, "blob", &blob, NULL);
@@ -129,37 +135,94 @@ out:
     return r;
 }
 
+void save_opts_init(struct save_opts *so)
+{
+    so->jpeg_progressive = cfg.jpeg_progressive;
+    so->jpeg_no_subsample = cfg.jpeg_no_subsample;
+    so->jpeg_trellis_quant = cfg.jpeg_trellis_quant;
+    so->jpeg_overshoot_deringing = cfg.jpeg_overshoot_deringing;
+    so->jpeg_optimize_scans = cfg.jpeg_optimize_scans;
+    so->jpeg_quant_table = cfg.jpeg_quant_table;
+    so->png_interlaced = cfg.png_interlaced;
+    so->png_quantize = cfg.png_quantize;
+    so->png_quantization_colors = cfg.png_quantization_colors;
+    so->webp_compression = cfg.webp_compression;
+    so->webp_smart_subsample = cfg.webp_smart_subsample;
+    so->webp_preset = cfg.webp_preset;
+    so->avif_subsample = cfg.avif_subsample;
+}
+
+static const VipsForeignSubsample avif_subsample_modes[] = {
+    [AVIF_SUBSAMPLE_AUTO] = VIPS_FOREIGN_SUBSAMPLE_AUTO,
+    [AVIF_SUBSAMPLE_ON] = VIPS_FOREIGN_SUBSAMPLE_ON,
+    [AVIF_SUBSAMPLE_OFF] = VIPS_FOREIGN_SUBSAMPLE_OFF,
+};
+
+/*
+ * JPEG. trellis_quant, overshoot_deringing, optimize_scans and quant_table
+ * only do something when libvips is built with mozjpeg (Debian's is not:
+ * libvips then ignores them with a warning); they are passed only when set,
+ * so a default request sees no warning.
+ */
+static int save_jpeg(VipsImage *img, int q, bool strip, const struct save_opts *so,
+                     VipsTarget *target)
+{
+    VipsForeignSubsample sub =
+        so->jpeg_no_subsample ? VIPS_FOREIGN_SUBSAMPLE_OFF : VIPS_FOREIGN_SUBSAMPLE_AUTO;
+
+    if (!so->jpeg_trellis_quant && !so->jpeg_overshoot_deringing && !so->jpeg_optimize_scans &&
+        so->jpeg_quant_table == 0)
+        return vips_jpegsave_target(img, target, "Q", q, "optimize_coding",
+                                    jpeg_optimize_coding(img), "interlace", so->jpeg_progressive,
+                                    "subsample_mode", sub, "strip", strip, NULL);
+    return vips_jpegsave_target(img, target, "Q", q, "optimize_coding", jpeg_optimize_coding(img),
+                                "interlace", so->jpeg_progressive, "subsample_mode", sub, "strip",
+                                strip, "trellis_quant", so->jpeg_trellis_quant,
+                                "overshoot_deringing", so->jpeg_overshoot_deringing,
+                                "optimize_scans", so->jpeg_optimize_scans && so->jpeg_progressive,
+                                "quant_table", so->jpeg_quant_table, NULL);
+}
+
 int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *target)
+{
+    struct save_opts so;
+
+    save_opts_init(&so);
+    return save_image_opts(img, t, q, strip, &so, target);
+}
+
+int save_image_opts(VipsImage *img, enum imgtype t, int q, bool strip, const struct save_opts *so,
+                    VipsTarget *target)
 {
     int r;
 
     switch (t) {
     case IMGTYPE_JPEG:
-        r = vips_jpegsave_target(img, target, "Q", q, "optimize_coding", jpeg_optimize_coding(img),
-                                 "interlace", cfg.jpeg_progressive, "strip", strip, NULL);
+        r = save_jpeg(img, q, strip, so, target);
         break;
     case IMGTYPE_PNG:
-        if (cfg.png_quantize) {
+        if (so->png_quantize) {
             /* libvips 8.14 takes a bit depth, not a colour count: the smallest that holds them. */
             int bitdepth = 1;
 
-            while (bitdepth < 8 && (1 << bitdepth) < cfg.png_quantization_colors)
+            while (bitdepth < 8 && (1 << bitdepth) < so->png_quantization_colors)
                 bitdepth *= 2;
             r = vips_pngsave_target(img, target, "palette", TRUE, "bitdepth", bitdepth, "interlace",
-                                    cfg.png_interlaced, "compression", cfg.png_compression, "strip",
+                                    so->png_interlaced, "compression", cfg.png_compression, "strip",
                                     strip, NULL);
         } else {
             r = vips_pngsave_target(img, target, "filter", VIPS_FOREIGN_PNG_FILTER_ALL, "interlace",
-                                    cfg.png_interlaced, "compression", cfg.png_compression, "strip",
+                                    so->png_interlaced, "compression", cfg.png_compression, "strip",
                                     strip, NULL);
         }
         break;
     case IMGTYPE_WEBP:
-        r = save_webp(img, q, strip, target);
+        r = save_webp(img, q, strip, so, target);
         break;
     case IMGTYPE_AVIF:
         r = vips_heifsave_target(img, target, "Q", q, "compression",
                                  VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 9 - cfg.avif_speed,
+                                 "subsample_mode", avif_subsample_modes[so->avif_subsample],
                                  "strip", strip, NULL);
         break;
     case IMGTYPE_HEIC:
@@ -200,6 +263,53 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
     return r;
 }
 
+int save_image_as(VipsImage *img, enum imgtype t, int q, bool strip, enum save_variant v,
+                  const struct save_opts *so, VipsTarget *target)
+{
+    struct save_opts o;
+
+    if (so != NULL)
+        o = *so;
+    else
+        save_opts_init(&o);
+    if (v == SAVE_LOSSLESS)
+        o.webp_compression = WEBP_LOSSLESS;
+    if (v == SAVE_PALETTE) {
+        o.png_quantize = true;
+        o.png_quantization_colors = 256;
+    }
+    return save_image_opts(img, t, q, strip, &o, target);
+}
+
+int save_to_memory(VipsImage *img, enum imgtype t, int q, bool strip, enum save_variant v,
+                   const struct save_opts *so, void **data, size_t *len)
+{
+    VipsTarget *m = vips_target_new_to_memory();
+    VipsBlob *blob = NULL;
+    const void *d;
+    int r = -1;
+
+    *data = NULL;
+    *len = 0;
+    if (m == NULL)
+        return -1;
+    if (save_image_as(img, t, q, strip, v, so, m) != 0 || vips_target_end(m) != 0)
+        goto out;
+    g_object_get(m, "blob", &blob, NULL);
+    d = blob != NULL ? vips_blob_get(blob, len) : NULL;
+    if (d == NULL) {
+        vips_error("imgfcgi", "the %s saver wrote nothing", imagetype_name(t));
+        goto out;
+    }
+    *data = g_memdup2(d, *len);
+    r = 0;
+out:
+    if (blob != NULL)
+        vips_area_unref(VIPS_AREA(blob));
+    g_object_unref(m);
+    return r;
+}
+
 /*
  * max_bytes (imgproxy saveImageToFitBytes): encode to memory, lower the
  * quality by how far off the size is, stop at the limit or at quality 10.
@@ -208,9 +318,21 @@ int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *ta
 int save_image_fit(VipsImage *img, enum imgtype t, int quality, bool strip, int max_bytes,
                    VipsTarget *target)
 {
-    VipsImage *mem = watch_copy_memory(img);
+    return save_image_fit_opts(img, t, quality, strip, max_bytes, NULL, target);
+}
+
+int save_image_fit_opts(VipsImage *img, enum imgtype t, int quality, bool strip, int max_bytes,
+                        const struct save_opts *so, VipsTarget *target)
+{
+    struct save_opts def;
+    VipsImage *mem;
     int q = quality, r = -1;
 
+    if (so == NULL) {
+        save_opts_init(&def);
+        so = &def;
+    }
+    mem = watch_copy_memory(img);
     if (mem == NULL)
         return -1;
     for (int round = 0; round < 16; round++) {
@@ -221,7 +343,7 @@ int save_image_fit(VipsImage *img, enum imgtype t, int quality, bool strip, int 
 
         if (m == NULL)
             break;
-        if (save_image(mem, t, q, strip, m) != 0 || vips_target_end(m) != 0) {
+        if (save_image_opts(mem, t, q, strip, so, m) != 0 || vips_target_end(m) != 0) {
             g_object_unref(m);
             break;
         }

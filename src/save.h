@@ -8,6 +8,42 @@
 
 #include "imagetype.h"
 
+/* WebP compression and AVIF chroma subsampling (webp_options, avif_options). */
+enum webp_compression { WEBP_LOSSY = 0, WEBP_NEAR_LOSSLESS, WEBP_LOSSLESS };
+enum avif_subsample { AVIF_SUBSAMPLE_AUTO = 0, AVIF_SUBSAMPLE_ON, AVIF_SUBSAMPLE_OFF };
+
+/*
+ * The savers' settings one request may override (jpeg_options, png_options,
+ * webp_options, avif_options); save_opts_init() fills them from cfg.
+ */
+struct save_opts {
+    bool jpeg_progressive;         /* IMGPROXY_JPEG_PROGRESSIVE */
+    bool jpeg_no_subsample;        /* IMGPROXY_JPEG_NO_SUBSAMPLE */
+    bool jpeg_trellis_quant;       /* IMGPROXY_JPEG_TRELLIS_QUANT (mozjpeg only) */
+    bool jpeg_overshoot_deringing; /* IMGPROXY_JPEG_OVERSHOOT_DERINGING (mozjpeg only) */
+    bool jpeg_optimize_scans;      /* IMGPROXY_JPEG_OPTIMIZE_SCANS (mozjpeg, progressive) */
+    int jpeg_quant_table;          /* IMGPROXY_JPEG_QUANT_TABLE 0..8 (mozjpeg only) */
+    bool png_interlaced;           /* IMGPROXY_PNG_INTERLACED */
+    bool png_quantize;             /* IMGPROXY_PNG_QUANTIZE */
+    int png_quantization_colors;   /* IMGPROXY_PNG_QUANTIZATION_COLORS 2..256 */
+    int webp_compression;          /* enum webp_compression, IMGPROXY_WEBP_COMPRESSION */
+    bool webp_smart_subsample;     /* IMGPROXY_WEBP_SMART_SUBSAMPLE */
+    int webp_preset;               /* a VipsForeignWebpPreset, IMGPROXY_WEBP_PRESET */
+    int avif_subsample;            /* enum avif_subsample, IMGPROXY_AVIF_SUBSAMPLE */
+};
+
+/* The saver settings of cfg. */
+void save_opts_init(struct save_opts *so);
+
+/* Like save_image() with so's saver settings instead of cfg's (so borrowed). */
+int save_image_opts(VipsImage *img, enum imgtype t, int q, bool strip, const struct save_opts *so,
+                    VipsTarget *target) __attribute__((warn_unused_result));
+
+/* Like save_image_fit() with so's saver settings (so borrowed; NULL = cfg's). */
+int save_image_fit_opts(VipsImage *img, enum imgtype t, int quality, bool strip, int max_bytes,
+                        const struct save_opts *so, VipsTarget *target)
+    __attribute__((warn_unused_result));
+
 /*
  * Encodes img (borrowed) as type t at quality q into target (borrowed; the
  * caller ends it), with the IMGPROXY_* saver settings of cfg. strip asks
@@ -15,6 +51,26 @@
  * error buffer set (also for a type without a saver).
  */
 int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *target)
+    __attribute__((warn_unused_result));
+
+/* How save_image_as() encodes: as save_image() does, or one of format:best's variants. */
+enum save_variant {
+    SAVE_PLAIN = 0, /* save_image(): the settings' encoding */
+    SAVE_LOSSLESS,  /* WebP: lossless (other formats: plain) */
+    SAVE_PALETTE,   /* PNG: quantised to a palette of up to 256 colours (others: plain) */
+};
+
+/* save_image_opts() with so (NULL: the settings' encoding) changed by the variant v. */
+int save_image_as(VipsImage *img, enum imgtype t, int q, bool strip, enum save_variant v,
+                  const struct save_opts *so, VipsTarget *target)
+    __attribute__((warn_unused_result));
+
+/*
+ * save_image_as() into memory: on success *data (caller frees with g_free())
+ * and *len hold the encoded file. Returns 0 or -1 (libvips error buffer set).
+ */
+int save_to_memory(VipsImage *img, enum imgtype t, int q, bool strip, enum save_variant v,
+                   const struct save_opts *so, void **data, size_t *len)
     __attribute__((warn_unused_result));
 
 /*

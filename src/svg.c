@@ -248,3 +248,81 @@ bool svg_declares_entities(const char *data, size_t len)
             return true;
     return false;
 }
+
+bool svg_style_acceptable(const char *css, size_t len)
+{
+    const char *end = css + len;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)css[i];
+
+        /* Markup, entities and CSS escapes (which could spell the words below). */
+        if (c == '<' || c == '>' || c == '&' || c == '\\' || c == 0x7f ||
+            (c < 0x20 && c != '\t' && c != '\n' && c != '\r'))
+            return false;
+    }
+    /* Nothing that makes librsvg fetch or read another resource. */
+    return find(css, end, "@import") == NULL && find(css, end, "url(") == NULL &&
+           find(css, end, "image(") == NULL && find(css, end, "image-set(") == NULL;
+}
+
+/* Past the XML declaration, comments, processing instructions and DOCTYPE before the root. */
+static const char *prolog_end(const char *p, const char *end)
+{
+    for (;;) {
+        const char *lt = memchr(p, '<', (size_t)(end - p));
+        const char *stop;
+
+        if (lt == NULL || lt + 1 >= end)
+            return end;
+        if ((size_t)(end - lt) >= 4 && strncmp(lt, "<!--", 4) == 0) {
+            stop = find(lt + 4, end, "-->");
+            stop = stop ? stop + 3 : NULL;
+        } else if (lt[1] == '?') {
+            stop = find(lt + 2, end, "?>");
+            stop = stop ? stop + 2 : NULL;
+        } else if (lt[1] == '!') {
+            /* DOCTYPE, with its internal subset in [...] if any. */
+            const char *open = unquoted(lt + 2, end, '['), *close = unquoted(lt + 2, end, '>');
+
+            if (open != NULL && (close == NULL || open < close)) {
+                close = unquoted(open + 1, end, ']');
+                close = close ? unquoted(close, end, '>') : NULL;
+            }
+            stop = close ? close + 1 : NULL;
+        } else {
+            return lt;
+        }
+        if (stop == NULL)
+            return end;
+        p = stop;
+    }
+}
+
+int svg_inject_style(const char *in, size_t len, const char *css, size_t css_len, struct buf *out)
+{
+    const char *end = in + len, *lt = prolog_end(in, end), *name, *name_end, *gt;
+    bool self_closing;
+
+    if (lt >= end)
+        return put(out, in, len);
+    name = lt + 1;
+    name_end = name;
+    while (name_end < end && !is_space(*name_end) && *name_end != '>' && *name_end != '/')
+        name_end++;
+    gt = tag_end(name_end, end);
+    if (gt == NULL || !local_is(name, name_end, "svg"))
+        return put(out, in, len);
+    self_closing = gt > name_end && gt[-1] == '/';
+    /* The root's start tag, then the style element, then the rest (a self-closing root opens). */
+    if (put(out, in, (size_t)((self_closing ? gt - 1 : gt) - in)) < 0 || put(out, ">", 1) < 0 ||
+        put(out, "<style>", 7) < 0 || put(out, css, css_len) < 0 || put(out, "</style>", 8) < 0)
+        return -1;
+    if (self_closing) {
+        if (put(out, "</", 2) < 0 || put(out, name, (size_t)(name_end - name)) < 0 ||
+            put(out, ">", 1) < 0)
+            return -1;
+        return put(out, gt + 1, (size_t)(end - gt - 1));
+    }
+    return put(out, gt + 1, (size_t)(end - gt - 1));
+}

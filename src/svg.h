@@ -28,4 +28,23 @@ int svg_sanitize(const char *in, size_t len, struct buf *out) __attribute__((war
  */
 bool svg_declares_entities(const char *data, size_t len);
 
+/*
+ * Whether css (len bytes) may be injected as an SVG <style> (the `style`
+ * option): no markup characters ('<', '>', '&'), no CSS escapes ('\\'), no
+ * control characters, and none of @import, url(, image( or image-set(, so
+ * that the style cannot fetch or read another resource.
+ */
+bool svg_style_acceptable(const char *css, size_t len);
+
+/*
+ * Copies the SVG document in (len bytes, borrowed) to out with a <style>
+ * element holding css (css_len bytes, checked by svg_style_acceptable()) as
+ * the first child of the root <svg> element (any prefix), after an XML
+ * declaration, comments, processing instructions and a DOCTYPE. A document
+ * whose root is not svg is copied as it is. out must be initialised; returns 0
+ * or -1 when out cannot grow.
+ */
+int svg_inject_style(const char *in, size_t len, const char *css, size_t css_len, struct buf *out)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -208,7 +208,7 @@ int url_parse_path(struct urlparts *u, char sep, struct errinfo *e)
                        "format");
     first_url = nparts;
     /* IMGPROXY_ONLY_PRESETS: the first segment is a preset list, whatever it holds. */
-    if (cfg.only_presets && nparts > 1) {
+    if ((u->presets_override ? u->only_presets : cfg.only_presets) && nparts > 1) {
         u->segments[u->nsegments++] = parts[0];
         first_url = 1;
     } else {

@@ -2,6 +2,7 @@
 #ifndef IMGFCGI_URL_H
 #define IMGFCGI_URL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "errors.h"
@@ -24,6 +25,9 @@ struct urlparts {
     char *source; /* source URL, percent- or base64-decoded */
     size_t source_len;
     char *ext; /* requested extension, or NULL */
+    /* Set between url_split() and url_parse_path(): only_presets, not IMGPROXY_ONLY_PRESETS. */
+    bool presets_override;
+    bool only_presets;
 
     char *storage_; /* backing buffers (private) */
     char *storage2_;

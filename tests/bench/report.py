@@ -79,6 +79,22 @@ def ab_table(m, names, checks):
             if v and b:
                 checks.append((v / b >= AB_MIN, f"{n}: {c} / baseline = {v / b:.2f} (>= {AB_MIN})"))
         out.append(f"| {n} | " + " | ".join(cells) + " |")
+    out += ["", "The same points as CPU milliseconds of the server process per request "
+            "(medians; ratio = baseline / imgfcgi, so below 1 is more CPU per request). "
+            "On a busy machine other processes lower req/s far more than they raise "
+            "this figure:\n",
+            "| workload | local -c4 | baseline | ratio | http -c4 | baseline | ratio |",
+            "|---|--:|--:|--:|--:|--:|--:|"]
+    for n in names:
+        cells = []
+        for c in ("local-c4", "http-c4"):
+            v, b = m(n, c, 4), m(n, "base-" + c, 4)
+            cells += [fmt(v, 2), fmt(b, 2), fmt(b / v if v and b else None, 2)]
+            if v and b:
+                checks.append((b / v >= AB_MIN,
+                               f"{n}: {c} baseline CPU / imgfcgi CPU per request = {b / v:.2f} "
+                               f"(>= {AB_MIN})"))
+        out.append(f"| {n} | " + " | ".join(cells) + " |")
     out.append("")
     return out
 
@@ -151,16 +167,19 @@ def main(d):
     order = []
     with open(os.path.join(d, "results.tsv")) as f:
         for line in f:
-            rep, name, config, rps, p50, p99, rss = line.rstrip("\n").split("\t")
+            # The CPU ms per request column is absent from the in-process
+            # driver's rows and from older runs.
+            rep, name, config, rps, p50, p99, rss, *cpu = line.rstrip("\n").split("\t")
             if name not in order:
                 order.append(name)
-            rows[name][config].append((float(rps), float(p50), float(p99), int(rss)))
+            rows[name][config].append((float(rps), float(p50), float(p99), int(rss),
+                                       float(cpu[0]) if cpu else None))
 
     def m(name, config, i):
         # "imgfcgi" (the limit) also counts its second measurement of each repeat.
         got = rows[name].get(config, []) + (rows[name].get("limit-after", [])
                                             if config == "imgfcgi" else [])
-        return med([r[i] for r in got])
+        return med([r[i] for r in got if r[i] is not None])
 
     out = []
     with open(os.path.join(d, "machine.txt")) as f:

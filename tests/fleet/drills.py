@@ -388,14 +388,14 @@ def faults():
     check(max(waits or [0]) <= bound, "a client waited %.2fs during the SIGSTOP" % max(waits))
     fails = load.failures()
     cut = cut_by_fault(fails, (HOSTS[0], HOSTS[-1]))
-    if cut:
-        print("  faults: %d answer(s) cut short mid-body by the kill or the stop itself "
-              "(the headers had left; not retriable, never cached): %s" % (len(cut), cut),
-              flush=True)
+    print("  faults: %d answer(s) cut short mid-body by the kill or the stop" % len(cut),
+          flush=True)
     others = [f for f in fails if f not in cut]
     check(not others, "failures: %s" % others[:10])
-    check(len(cut) <= 2 * int(host_env("IMGPROXY_WORKERS")),
-          "%d answers cut mid-body: more than the faulted hosts were writing" % len(cut))
+    # The hosts run with IMGFCGI_BUFFER_RESULT=true: an answer's headers leave
+    # only with its whole body, so a host killed or stopped while encoding has
+    # sent nothing and nginx moves the request to the next host.
+    check(not cut, "%d answers cut mid-body (the headers had left): %s" % (len(cut), cut))
 
 
 def cut_by_fault(fails, hosts):

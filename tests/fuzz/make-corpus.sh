@@ -49,6 +49,7 @@ opts=(
     "msr:2.5/msfs:1000/maf:3/mafr:1/mb:1000/skp:jpg:png/raw:1"
     "s:100:200:1:1/rt:fill-down/z:1.5:2/mw:10/mh:20/ar:1"
     "pr:small/pr:loop/preset:nope"
+    "aq:dssim:0.02:10:95:0.001/f:best/autoquality:size::70:.best"
 )
 i=0
 for o in "${opts[@]}"; do
@@ -64,7 +65,7 @@ printf '\002wm:0.5:ch:5:5/wmu:aHR0cDovL2EvYi5wbmc/wms:40:0/wmr:45/wmsh:2/wmt:PGI
 
 # Option names for both option-parsing targets.
 {
-    for n in ar att auto_rotate background bg bl blur c cachebuster cb crop dpr el \
+    for n in aq ar att auto_rotate autoquality background bg bl blur c cachebuster cb crop dpr el \
         enforce_thumbnail enlarge eth ex exar exp expires ext extend extend_ar \
         extend_aspect_ratio f filename fl flip fn format format_quality fq g gravity h \
         height kcr keep_copyright maf mafr max_animation_frame_resolution \
@@ -76,7 +77,7 @@ printf '\002wm:0.5:ch:5:5/wmu:aHR0cDovL2EvYi5wbmc/wms:40:0/wmr:45/wmsh:2/wmt:PGI
         printf '"%s:"\n' "$n"
     done
     for v in fit fill fill-down force auto ce no so ea we noea nowe soea sowe sm fp re \
-        jpg jpeg png webp avif gif heic tiff bmp ico svg plain insecure; do
+        jpg jpeg png webp avif gif heic tiff bmp ico svg plain insecure best none dssim ml; do
         printf '"%s"\n' "$v"
     done
 } >"$here/options.dict"
@@ -130,6 +131,8 @@ request raw "/insecure/raw:1/plain/http://o/a.jpg" "Cookie: a=b\n" a.jpg
 request bmp "/insecure/ex:1/w:14/h:14/plain/http://o/a.bmp@png" "" a.bmp
 request etag "/insecure/fn:x/att:1/cb:1/exp:99/plain/http://o/a.png" "If-Modified-Since: Mon, 01 Jan 2024 00:00:00 GMT\n" a.png
 request meta "/insecure/pr:small/plain/http://o/a.jpg" "X-Forwarded-Host: h\nX-Forwarded-Proto: https\n" a.jpg
+request best "/insecure/w:30/f:best/plain/http://o/a.jpg" "Accept: image/webp\n" a.jpg
+request aq "/insecure/el:1/w:24/aq:dssim:0.02:10:95/plain/http://o/a.png@webp" "" a.png
 printf '/metrics\n\n' | seed request metrics
 # loaders: byte 0 even for jxlload, odd for heifload; JPEG XL lossy, lossless
 # and with alpha, HEIC (HEVC) with and without alpha, AVIF.

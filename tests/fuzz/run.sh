@@ -28,7 +28,7 @@ for t in "$@"; do
     log=$work/$t.log
     extra=()
     [ -f "$here/$t.dict" ] && extra+=(-dict="$here/$t.dict")
-    [ "$t" = options ] || [ "$t" = url ] || [ "$t" = request ] &&
+    [ "$t" = options ] || [ "$t" = url ] || [ "$t" = request ] || [ "$t" = info ] &&
         [ -f "$here/options.dict" ] && extra=(-dict="$here/options.dict")
     [ "$t" = request ] && extra+=(-max_len=16384)
     ok=1

@@ -23,6 +23,7 @@ scopes can be tested by path). Query parameters:
               most 30 s / 4 GB)
   tail=endless  the file, then zeros without a length until the client goes
               away (at most 30 s / 4 GB)
+  slow=K      the file with its Content-Length at K KiB/s, logging the bytes sent
   cl=N        claim Content-Length: N, send 1 KB of the file, then hold the
               connection for hold=S seconds (default 5) and close it
 Every request is appended to LOG as one JSON line: path, If-None-Match,
@@ -200,6 +201,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
         log_line({"path": self.path, "sent": sent, "seconds": round(time.monotonic() - t0, 3)})
 
+    def trickle(self, body, q):
+        """Writes body at ?slow KiB/s in 10 ms steps until it is out or the client goes,
+        logging the bytes written."""
+        rate = max(1, min(int(q["slow"]), 65536)) * 1024
+        step = max(1, rate // 100)
+        t0 = time.monotonic()
+        sent = 0
+        self.close_connection = True
+        try:
+            while sent < len(body) and time.monotonic() - t0 < 30:
+                n = min(step, len(body) - sent)
+                self.wfile.write(body[sent:sent + n])
+                self.wfile.flush()
+                sent += n
+                time.sleep(0.01)
+        except OSError:
+            pass
+        log_line({"path": self.path, "sent": sent, "seconds": round(time.monotonic() - t0, 3)})
+
     def do_GET(self):  # noqa: N802 - http.server's naming
         u = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(u.query))
@@ -228,6 +248,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if q.get("tail") == "endless":
             self.begin("application/octet-stream")
             self.stream(body, None, 0)
+            return
+        if "slow" in q:
+            self.begin("application/octet-stream", len(body))
+            self.trickle(body, q)
             return
         if "cl" in q:
             self.begin("application/octet-stream", q["cl"], close=False)

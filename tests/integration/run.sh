@@ -26,7 +26,7 @@
 #                   max-procs 2); a graceful restart (SIGUSR1) under load.
 #       apache      conf/apache-fcgid.conf: Apache mod_fcgid spawns imgfcgi, mounted
 #                   under /img; apache2 -k graceful under load.
-#   - with HOST nginx: imgfcgi #7 (test_conformance.py), #8/#9/#10 (test_ssrf.py:
+#   - with HOST nginx: imgfcgi-info (test_info.py), imgfcgi #7 (test_conformance.py), #8/#9/#10 (test_ssrf.py:
 #     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work) and
 #     imgfcgi-hx/-hxn (tests/hostile/hostile.py, each behind its own conf/nginx.conf);
 # then runs test_http.py against them and stops everything (trap EXIT).
@@ -239,6 +239,8 @@ python3 "$here/test_conformance.py" --make-fixtures "$root"
 # Generated sources of test_wm_pdf.py (PDFs, a multi-page TIFF, an animated WebP); after
 # the conformance ones (its WebP is made from their anim4.gif).
 python3 "$here/test_wm_pdf.py" --make-fixtures "$root"
+# The /info fixtures (test_info.py): IPTC and XMP in a JPEG, a 12 MP JPEG.
+python3 "$here/test_info.py" --make-fixtures "$root"
 chmod -R a+rX "$root" "$tmp/outside"
 
 # --- origin ------------------------------------------------------------
@@ -552,6 +554,16 @@ if [ "$host" = nginx ]; then
         IMGPROXY_KEY=736563726574 IMGPROXY_SALT=68656C6C6F IMGFCGI_PLAYGROUND_ORIGIN="http://127.0.0.1:$origin_port/"
     nginx_front front-pg imgfcgi-pg
     pg_port=$front_port
+    # The /info endpoint (test_info.py): signed as #2, an info preset, a 20 MB source limit.
+    spawn_unix imgfcgi-info "${common_env[@]}" "${threaded_env[@]}" IMGPROXY_KEY=736563726574 \
+        IMGPROXY_SALT=68656C6C6F IMGPROXY_INFO_PRESETS="stats=bh:4:3/avg:1" \
+        IMGPROXY_MAX_SRC_FILE_SIZE=20000000
+    nginx_front front-info imgfcgi-info
+    info_port=$front_port
+    # format:best and autoquality (test_bestfmt.py): debug logging shows every encode; WebP by Accept.
+    spawn_unix imgfcgi-bf "${common_env[@]}" IMGFCGI_LOG_LEVEL=debug IMGPROXY_AUTO_WEBP=true
+    nginx_front front-bf imgfcgi-bf
+    bf_port=$front_port
     # tests/hostile/bounded.py: the default settings but for the deadline and IMGFCGI_MEMORY_BUDGET=auto.
     spawn_unix imgfcgi-bd IMGPROXY_LOCAL_FILESYSTEM_ROOT="$root" IMGFCGI_LOG_LEVEL=info \
         IMGPROXY_TIMEOUT=10 IMGFCGI_MEMORY_BUDGET=auto
@@ -647,9 +659,14 @@ if [ "$host" = nginx ]; then
     env "${it_env[@]}" IT_CONF_FRONT="http://127.0.0.1:$front7_port" \
         IT_CONF_RESULT="$tmp/result-conformance" IT_CLIENT_CASES="$tmp/client-cases.json" \
         python3 "$here/test_conformance.py" "$@" || status=1
+    env "${it_env[@]}" IT_BF_FRONT="http://127.0.0.1:$bf_port" IT_BF_LOG="$tmp/imgfcgi-bf.log" \
+        IT_BF_RESULT="$tmp/result-bestfmt" python3 "$here/test_bestfmt.py" "$@" || status=1
     # Colour management against LittleCMS, on the conformance instance (maf allowed).
     env "${it_env[@]}" IT_COLOUR_FRONT="http://127.0.0.1:$front7_port" \
         IT_COLOUR_RESULT="$tmp/result-colour" python3 "$here/test_colour.py" "$@" || status=1
+    # Colour adjustments, filters, geometry and encoder options, measured (maf allowed).
+    env "${it_env[@]}" IT_FILTERS_FRONT="http://127.0.0.1:$front7_port" \
+        IT_FILTERS_RESULT="$tmp/result-filters" python3 "$here/test_filters.py" "$@" || status=1
     env "${it_env[@]}" IT_SSRF_RESULT="$tmp/result-ssrf" \
         IT_SSRF_DEFAULT_FRONT="http://127.0.0.1:${fports[8]}" \
         IT_SSRF_STRICT_FRONT="http://127.0.0.1:${fports[9]}" \
@@ -673,6 +690,9 @@ if [ "$host" = nginx ]; then
             OVERLOAD_RESULT="$tmp/result-overload" \
             python3 "$repo/tests/hostile/overload.py" || status=1
     fi
+    # The /info endpoint against vipsheader, and its early stop on a slow origin.
+    env "${it_env[@]}" IT_INFO_FRONT="http://127.0.0.1:$info_port" \
+        IT_INFO_RESULT="$tmp/result-info" python3 "$here/test_info.py" "$@" || status=1
     # The playground in headless Chromium; Debian's python3 has python3-selenium.
     env "${it_env[@]}" IT_PG_FRONT="http://127.0.0.1:$pg_port" IT_PG_PID="${pids[imgfcgi-pg]}" \
         IT_PG_RESULT="$tmp/result-playground" IT_PG_SCREENSHOT="$tmp/playground.png" \

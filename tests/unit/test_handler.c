@@ -717,6 +717,33 @@ static void test_streaming_deadline(void **state)
     free_cap(&c);
 }
 
+/*
+ * IMGFCGI_BUFFER_RESULT: the same bytes as streamed; and past the deadline
+ * while encoding, nothing has left, so the answer is a clean 503.
+ */
+static void test_buffered_result(void **state)
+{
+    const char *uri = "/x/rs:fit:1600:1600/plain/local:///photo.jpg@png";
+    struct captured streamed, buffered, late;
+
+    (void)state;
+    timed_get(uri, &streamed);
+    assert_int_equal(streamed.status, 200);
+    cfg.buffer_result = true;
+    timed_get(uri, &buffered);
+    assert_int_equal(buffered.status, 200);
+    assert_int_equal(buffered.len, streamed.len);
+    assert_memory_equal(buffered.body, streamed.body, streamed.len);
+    assert_false(buffered.aborted);
+    get_past_deadline("/x/rs:fill:8960:5600:1/plain/local:///photo.jpg@png", 503, &late);
+    assert_false(late.aborted);
+    assert_true(body_has(&late, "IMGPROXY_TIMEOUT (1 s) passed"));
+    cfg.buffer_result = false;
+    free_cap(&streamed);
+    free_cap(&buffered);
+    free_cap(&late);
+}
+
 static void *bg_get(void *arg)
 {
     timed_get("/x/rs:fit:100:100/plain/local:///photo.jpg", arg);
@@ -832,6 +859,7 @@ int main(void)
         cmocka_unit_test(test_only_presets),
         cmocka_unit_test(test_processing_deadline),
         cmocka_unit_test(test_streaming_deadline),
+        cmocka_unit_test(test_buffered_result),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_deadline_in_queue),
     };

@@ -831,9 +831,9 @@ static void test_unknown_options(void **state)
     expect_invalid("foo:1");
     expect_invalid("RS:fit:1:1");
     expect_invalid("W:100");
-    /* imgproxy Pro-only options are unknown here, as in imgproxy OSS. */
-    expect_invalid("adjust:1:2:3");
-    expect_invalid("ra:lanczos3");
+    /* imgproxy Pro-only options imgfcgi does not implement (ML filters) are unknown. */
+    expect_invalid("blur_detections:1");
+    expect_invalid("dd:1");
 }
 
 static void test_padding(void **state)

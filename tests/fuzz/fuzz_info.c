@@ -1,0 +1,99 @@
+/*
+ * fuzz_info.c: libFuzzer target for src/info.c: info_presets_add() on fuzzed
+ * definitions, then info_options_apply_url() on fuzzed segments (info
+ * presets and their recursion guard, crop and expires through the
+ * processing parser, the security options), then the needs_* predicates.
+ *
+ * Input: byte 0 holds flags (bit 0 ',' as the arguments separator, bit 1
+ * IMGPROXY_ALLOW_SECURITY_OPTIONS); then, up to the first '\n', info preset
+ * definitions split by ';' ("name=opt/opt"); the rest is info option
+ * segments split by '/'.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "errors.h"
+#include "fuzzutil.h"
+#include "info.h"
+
+#define SEGMENTS_MAX 64
+
+static const char *const env[] = {NULL};
+
+FUZZ_INIT_CONFIG(env)
+
+/* Adds the ';'-separated definitions in s[0..len); stops at the first refused one. */
+static void add_presets(const char *s, size_t len)
+{
+    char err[256];
+
+    while (len > 0) {
+        const char *semi = memchr(s, ';', len);
+        size_t n = semi != NULL ? (size_t)(semi - s) : len;
+
+        if (info_presets_add(s, n, err, sizeof(err)) < 0)
+            return;
+        if (semi == NULL)
+            return;
+        s += n + 1;
+        len -= n + 1;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct infoopts io;
+    struct errinfo e;
+    const uint8_t *nl, *p, *end;
+    char *defs;
+    char sep;
+    bool saved_allow = cfg.allow_security_options;
+    int nseg = 0;
+
+    if (size < 1)
+        return 0;
+    sep = (data[0] & 1) != 0 ? ',' : ':';
+    cfg.allow_security_options = (data[0] & 2) != 0;
+    data++;
+    size--;
+
+    nl = memchr(data, '\n', size);
+    if (nl != NULL) {
+        defs = fuzz_dup(data, (size_t)(nl - data));
+        add_presets(defs, (size_t)(nl - data));
+        free(defs);
+        p = nl + 1;
+    } else {
+        p = data;
+    }
+    end = data + size;
+
+    info_options_init(&io);
+    err_clear(&e);
+    while (p < end && nseg < SEGMENTS_MAX) {
+        const uint8_t *slash = memchr(p, '/', (size_t)(end - p));
+        size_t n = slash != NULL ? (size_t)(slash - p) : (size_t)(end - p);
+        char *seg = fuzz_dup(p, n);
+        int ret = info_options_apply_url(&io, seg, n, sep, &e);
+
+        free(seg);
+        if (ret < 0)
+            break;
+        nseg++;
+        if (slash == NULL)
+            break;
+        p = slash + 1;
+    }
+    /* What the parser accepted is within the bounds the report relies on. */
+    if (io.blurhash_x < 0 || io.blurhash_x > INFO_BLURHASH_MAX || io.blurhash_y < 0 ||
+        io.blurhash_y > INFO_BLURHASH_MAX || io.palette < 0 || io.palette > 256 ||
+        io.palette == 1 || io.page < 0 || strlen(io.hashsum_hex) >= INFO_HASHSUM_HEX_MAX)
+        abort();
+    (void)info_needs_body(&io);
+    (void)info_needs_pixels(&io);
+    info_presets_release();
+    cfg.allow_security_options = saved_allow;
+    return 0;
+}
