@@ -44,6 +44,10 @@ IMGFCGI_RUNTIME_DEPS+=(swift swift-proxy swift-account swift-container swift-obj
 # to compare against. The module package may enable itself in /etc/nginx/modules-enabled;
 # the project's nginx configurations never include that directory.
 IMGFCGI_BENCH_DEPS=(wrk libnginx-mod-http-image-filter)
+# watermark_text: Pango's markup parser checks user markup before libvips renders it
+# (src/markup.c), and a font for the text (libvips' vips_text uses fontconfig).
+IMGFCGI_BUILD_DEPS+=(libpango1.0-dev)
+IMGFCGI_RUNTIME_DEPS+=(fonts-dejavu-core)
 # The checks .ci/run makes before the tests: make format-check (clang-format) and
 # make lint (shellcheck, pyflakes3).
 IMGFCGI_LINT_DEPS=(clang-format shellcheck python3-pyflakes)

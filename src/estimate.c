@@ -361,11 +361,17 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
 {
     struct geom_plan plan;
     struct est_in in;
+    struct estimate_header stacked;
     int sample = h->sample_bytes > 0 ? h->sample_bytes : 1;
     int bands = h->bands > 0 ? h->bands : 3;
+    int first;
     double work_bpp, in_mem, stream, enc;
 
     memset(est, 0, sizeof(*est));
+    /* page/pages: several pages of a document are one tall still image. */
+    stacked = *h;
+    stacked.height *= plan_stacked_pages(h->type, h->pages, po, &first);
+    h = &stacked;
     geom_plan(&plan, h->width > 0 ? h->width : 1, h->height > 0 ? h->height : 1, h->orientation,
               h->type == IMGTYPE_SVG, po);
     in.h = h;
@@ -396,6 +402,9 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
         out_type == IMGTYPE_JXL || out_type == IMGTYPE_GIF || out_type == IMGTYPE_TIFF ||
         (out_type == IMGTYPE_PNG && po->enc.png_quantize))
         est->reasons |= ESTIMATE_WHOLE_ENC;
+    /* A per-request watermark: its RGBA canvas the size of the result, and its source. */
+    if (po->wm_opacity > 0 && (po->wm_text[0] != '\0' || po->wm_image != NULL))
+        in_mem += in.out_px * 4.0 * 2.0 + (double)po->wm_image_len;
     if (cfg.buffer_result && !(est->reasons & ESTIMATE_WHOLE_ENC))
         /*
          * IMGFCGI_BUFFER_RESULT keeps the encoded result of a streaming saver

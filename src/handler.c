@@ -31,6 +31,7 @@
 #include "signature.h"
 #include "svg.h"
 #include "url.h"
+#include "watermark.h"
 #include "banned.h"
 
 #define MAX_HEADERS 24
@@ -366,6 +367,7 @@ struct image_req {
     struct buf styled; /* an SVG with the `style` option's CSS injected */
     struct process_job *job;
     struct process_info info;
+    GBytes *wm_bytes; /* the watermark_url image po.wm_image points into */
 };
 
 static void image_req_init(struct image_req *ir, struct sched *s, const struct request *rq,
@@ -394,6 +396,8 @@ static void image_req_release(struct image_req *ir)
      * The slot goes back last: at most one download buffer per slot is out.
      */
     process_job_free(ir->job);
+    if (ir->wm_bytes != NULL)
+        g_bytes_unref(ir->wm_bytes);
     sched_admit_end(&ir->sched);
     g_free(ir->source);
     buf_release(&ir->svg);
@@ -664,6 +668,9 @@ static int pass_through(struct image_req *ir)
     }
     if (type == IMGTYPE_UNKNOWN)
         return err_set(ir->e, ERR_SOURCE_TYPE, "Source image type not supported");
+    if (type == IMGTYPE_PDF && !cfg.enable_pdf)
+        return err_set(ir->e, ERR_SOURCE_TYPE,
+                       "Source image type not supported: PDF (IMGFCGI_ENABLE_PDF is off)");
     if (po->max_src_file_size > 0 && len > (size_t)po->max_src_file_size)
         return err_set(ir->e, ERR_SOURCE_TYPE, "Source image file is too big");
     /* skip_processing for this source type: the source bytes as they are. */
@@ -687,6 +694,36 @@ static int pass_through(struct image_req *ir)
             return err_set(ir->e, ERR_INTERNAL, "out of memory");
         return pass_bytes(ir, imagetype_mime(IMGTYPE_SVG), ir->svg.data, ir->svg.len);
     }
+    return 0;
+}
+
+/*
+ * Phase: the watermark_url image, from the cache or downloaded with the
+ * slot's fetcher under the request's limits and what is left of its time;
+ * its failures are the request's (a refused address is 404, a watermark
+ * over the limits 422). Only when a watermark will be drawn.
+ */
+static int fetch_watermark(struct image_req *ir)
+{
+    struct fetch_opts fo = {0};
+    int ret;
+
+    if (ir->po.wm_url[0] == '\0' || !(ir->po.wm_opacity > 0))
+        return 0;
+    fo.has_limits = true;
+    fo.max_file_size = ir->po.max_src_file_size;
+    fo.max_resolution = ir->po.max_src_resolution;
+    fo.check_type = true;
+    fo.timeout_ms =
+        deadline_cap_ms(ir->dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
+    if (fo.timeout_ms == 0)
+        return timed_out(ir->e, "before the watermark download");
+    ret = watermark_fetch(sched_fetcher(&ir->sched), ir->po.wm_url, &fo, &ir->wm_bytes, ir->e);
+    if (ret < 0 && deadline_passed(ir->dl))
+        return timed_out(ir->e, "during the watermark download");
+    if (ret < 0)
+        return ret;
+    ir->po.wm_image = g_bytes_get_data(ir->wm_bytes, &ir->po.wm_image_len);
     return 0;
 }
 
@@ -833,6 +870,8 @@ static int serve_image(struct sched *s, const struct request *rq, struct respons
         ret = etag_match(&ir);
     if (ret == 0)
         ret = pass_through(&ir);
+    if (ret == 0)
+        ret = fetch_watermark(&ir);
     if (ret == 0)
         ret = admit(&ir);
     if (ret == 0)

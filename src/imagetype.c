@@ -24,6 +24,7 @@ static const struct {
     [IMGTYPE_AVIF] = {"avif", "image/avif", ".avif", true, true, false, true},
     [IMGTYPE_BMP] = {"bmp", "image/bmp", ".bmp", true, false, false, false},
     [IMGTYPE_TIFF] = {"tiff", "image/tiff", ".tiff", true, true, false, true},
+    [IMGTYPE_PDF] = {"pdf", "application/pdf", ".pdf", false, false, false, false},
 };
 
 static bool valid(enum imgtype t)
@@ -76,6 +77,7 @@ enum imgtype imagetype_from_name(const char *s, size_t len)
         {"png", IMGTYPE_PNG},   {"webp", IMGTYPE_WEBP}, {"gif", IMGTYPE_GIF},
         {"ico", IMGTYPE_ICO},   {"svg", IMGTYPE_SVG},   {"heic", IMGTYPE_HEIC},
         {"avif", IMGTYPE_AVIF}, {"bmp", IMGTYPE_BMP},   {"tiff", IMGTYPE_TIFF},
+        {"pdf", IMGTYPE_PDF},
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -205,7 +207,12 @@ enum imgtype imagetype_sniff(const unsigned char *buf, size_t len, size_t svg_ch
         return IMGTYPE_TIFF;
     if (magic_match(buf, len, "RIFF????WEBPVP8", 15))
         return IMGTYPE_WEBP;
+    if (magic_match(buf, len, "%PDF-", 5))
+        return IMGTYPE_PDF;
     if (sniff_svg(buf, len < svg_check_bytes ? len : svg_check_bytes))
         return IMGTYPE_SVG;
+    /* PDF readers look for the header in the first 1024 bytes; so does poppler. */
+    if (memmem(buf, len < 1024 ? len : 1024, "%PDF-", 5) != NULL)
+        return IMGTYPE_PDF;
     return IMGTYPE_UNKNOWN;
 }

@@ -18,13 +18,15 @@ enum imgtype {
     IMGTYPE_AVIF,
     IMGTYPE_BMP,
     IMGTYPE_TIFF,
+    IMGTYPE_PDF, /* a source only, read with IMGFCGI_ENABLE_PDF */
     IMGTYPE_COUNT
 };
 
 /*
  * The type of the image whose first len bytes are buf, or IMGTYPE_UNKNOWN.
  * SVG is recognised when the first start tag is <svg> or <svg:svg>, looking at
- * no more than svg_check_bytes bytes.
+ * no more than svg_check_bytes bytes. PDF is recognised by "%PDF-" at the
+ * start or, as PDF readers accept, within the first 1024 bytes.
  */
 enum imgtype imagetype_sniff(const unsigned char *buf, size_t len, size_t svg_check_bytes);
 

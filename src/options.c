@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "markup.h"
 #include "options.h"
 #include "parse.h"
 #include "url.h"
@@ -53,6 +54,7 @@ void options_init(struct procopts *po)
     po->enforce_thumbnail = cfg.enforce_thumbnail;
     memcpy(po->skip_processing, cfg.skip_processing, sizeof(po->skip_processing));
     po->wm_gravity.type = GRAV_CENTER;
+    po->pages = 1;
     po->best_format = cfg.best_format_by_default;
     po->aq_method = (int)cfg.autoquality_method;
     po->aq_target = cfg.autoquality_target;
@@ -125,6 +127,7 @@ static const struct {
     {"ea", GRAV_EAST},         {"we", GRAV_WEST},         {"noea", GRAV_NORTH_EAST},
     {"nowe", GRAV_NORTH_WEST}, {"soea", GRAV_SOUTH_EAST}, {"sowe", GRAV_SOUTH_WEST},
     {"sm", GRAV_SMART},        {"fp", GRAV_FOCUS_POINT},  {"re", GRAV_REPLICATE},
+    {"ch", GRAV_CHESSBOARD},
 };
 
 const char *options_gravity_name(enum gravity_type t)
@@ -155,7 +158,7 @@ static int parse_gravity(struct gravity *g, const char *what, const struct args 
     const char *name = a->v[from];
 
     if (!gravity_lookup(name, &g->type) || (g->type == GRAV_SMART && !allow_smart) ||
-        g->type == GRAV_REPLICATE)
+        g->type == GRAV_REPLICATE || g->type == GRAV_CHESSBOARD)
         return err_set(e, ERR_INVALID_URL, "Invalid %s: %s", what, name);
     g->x = 0;
     g->y = 0;
@@ -713,6 +716,103 @@ static int opt_watermark(const struct option_call *c)
 }
 
 /*
+ * watermark_url and watermark_text: URL-safe base64 (padding optional) into
+ * the OPTIONS_STR_MAX field; "" clears it. Arguments are shorter than
+ * OPTIONS_STR_MAX, so the decoded bytes always fit. NULs are refused.
+ */
+static int set_base64_string(const struct option_call *c)
+{
+    char *dst = opt_field(c);
+    const char *s = c->a->v[0];
+    size_t l = strlen(s);
+    long dl;
+
+    while (l > 0 && s[l - 1] == '=')
+        l--;
+    dl = url_base64_decode(s, l, (unsigned char *)dst);
+    if (dl < 0 || memchr(dst, '\0', (size_t)dl) != NULL) {
+        dst[0] = '\0';
+        return invalid_value(c, s);
+    }
+    dst[dl] = '\0';
+    return 0;
+}
+
+/* watermark_url: the image at this URL; a later watermark_text replaces it (last wins). */
+static int opt_watermark_url(const struct option_call *c)
+{
+    int r = set_base64_string(c);
+
+    if (r == 0 && c->po->wm_url[0] != '\0')
+        c->po->wm_text[0] = '\0';
+    return r;
+}
+
+/* watermark_text: Pango markup, checked by Pango with its sizes bounded (markup.h). */
+static int opt_watermark_text(const struct option_call *c)
+{
+    char why[160];
+    int r = set_base64_string(c);
+
+    if (r < 0 || c->po->wm_text[0] == '\0')
+        return r;
+    if (markup_check(c->po->wm_text, strlen(c->po->wm_text), why, sizeof(why)) < 0) {
+        c->po->wm_text[0] = '\0';
+        return err_set(c->e, ERR_INVALID_URL, "Invalid watermark text: %s", why);
+    }
+    c->po->wm_url[0] = '\0';
+    return 0;
+}
+
+/* watermark_size:width:height, integers >= 0 (0: from the other side). */
+static int opt_watermark_size(const struct option_call *c)
+{
+    int w = 0, h = 0;
+
+    if (parse_int(c->a->v[0], &w) < 0 || w < 0)
+        return invalid_value(c, c->a->v[0]);
+    if (c->a->n > 1 && (parse_int(c->a->v[1], &h) < 0 || h < 0))
+        return invalid_value(c, c->a->v[1]);
+    c->po->wm_size_w = w;
+    c->po->wm_size_h = h;
+    return 0;
+}
+
+/* watermark_rotate: any finite angle in degrees, kept in [0, 360). */
+static int opt_watermark_rotate(const struct option_call *c)
+{
+    double v;
+
+    if (parse_float(c->a->v[0], &v) < 0 || fabs(v) > 1e6)
+        return invalid_value(c, c->a->v[0]);
+    v = fmod(v, 360.0);
+    c->po->wm_rotate = v < 0 ? v + 360.0 : v;
+    return 0;
+}
+
+/* watermark_shadow: a blur sigma in [0, 100]; 0 turns it off. */
+static int opt_watermark_shadow(const struct option_call *c)
+{
+    double v;
+
+    if (parse_float(c->a->v[0], &v) < 0 || v < 0 || v > 100)
+        return invalid_value(c, c->a->v[0]);
+    c->po->wm_shadow = v;
+    return 0;
+}
+
+/* dpi: a number in [0, 100000]. */
+static int opt_dpi(const struct option_call *c)
+{
+    double v;
+
+    if (parse_float(c->a->v[0], &v) < 0 || v < 0 || v > 100000)
+        return invalid_value(c, c->a->v[0]);
+    c->po->dpi = v;
+    return 0;
+}
+
+/*
  * autoquality:method:target:min_quality:max_quality:allowed_error; an empty
  * or missing part keeps what the settings (or an earlier option) gave.
  */
@@ -1256,6 +1356,15 @@ static const struct option_def option_defs[] = {
     {"skip_processing", {"skp", NULL}, 1, NA, NULL, 0, 0, opt_skip_processing},
     {"watermark", {"wm", NULL}, 1, 7, "watermark", 0, 0, opt_watermark},
     {"preset", {"pr", NULL}, 1, NA, NULL, 0, 0, opt_preset},
+    {"watermark_url", {"wmu", NULL}, 1, 1, NULL, 0, PO(wm_url), opt_watermark_url},
+    {"watermark_text", {"wmt", NULL}, 1, 1, NULL, 0, PO(wm_text), opt_watermark_text},
+    {"watermark_size", {"wms", NULL}, 1, 2, NULL, 0, 0, opt_watermark_size},
+    {"watermark_rotate", {"wm_rot", "wmr"}, 1, 1, NULL, 0, 0, opt_watermark_rotate},
+    {"watermark_shadow", {"wmsh", NULL}, 1, 1, NULL, 0, 0, opt_watermark_shadow},
+    {"page", {"pg", NULL}, 1, 1, NULL, 0, PO(page), set_int},
+    {"pages", {"pgs", NULL}, 1, 1, NULL, OPT_POSITIVE, PO(pages), set_int},
+    {"disable_animation", {"da", NULL}, 1, 1, NULL, 0, PO(disable_animation), set_bool},
+    {"dpi", {NULL, NULL}, 1, 1, NULL, 0, 0, opt_dpi},
     /* imgproxy Pro: colour and filters, geometry, encoder options. */
     {"adjust", {"a", NULL}, 1, 3, "adjust", 0, 0, opt_adjust},
     {"brightness", {"br", NULL}, 1, 1, NULL, 0, 0, opt_brightness},
@@ -1609,6 +1718,16 @@ static const struct canon_field canon_fields[] = {
     CF(wm_opacity, CK_DOUBLE),
     CF(wm_gravity, CK_GRAVITY),
     CF(wm_scale, CK_DOUBLE),
+    CF(wm_url, CK_STRING),
+    CF(wm_text, CK_STRING),
+    CF(wm_size_w, CK_INT),
+    CF(wm_size_h, CK_INT),
+    CF(wm_rotate, CK_DOUBLE),
+    CF(wm_shadow, CK_DOUBLE),
+    CF(page, CK_INT),
+    CF(pages, CK_INT),
+    CF(disable_animation, CK_BOOL),
+    CF(dpi, CK_DOUBLE),
     CF(best_format, CK_BOOL),
     CF(aq_method, CK_INT),
     CF(aq_target, CK_DOUBLE),

@@ -23,7 +23,8 @@ enum gravity_type {
     GRAV_SOUTH_WEST,
     GRAV_SMART,
     GRAV_FOCUS_POINT,
-    GRAV_REPLICATE, /* watermark only: tile */
+    GRAV_REPLICATE,  /* watermark only: tile */
+    GRAV_CHESSBOARD, /* watermark only: tile, every other cell empty */
 };
 
 /* unsharp_masking modes, as IMGPROXY_UNSHARP_MASKING_MODE names them. */
@@ -86,6 +87,15 @@ struct procopts {
     double wm_opacity;         /* 0 = no watermark */
     struct gravity wm_gravity; /* compass types or GRAV_REPLICATE */
     double wm_scale;
+    char wm_url[OPTIONS_STR_MAX];  /* watermark_url/wmu, decoded; "" = the configured image */
+    char wm_text[OPTIONS_STR_MAX]; /* watermark_text/wmt, decoded Pango markup; "" = none */
+    int wm_size_w, wm_size_h;      /* watermark_size/wms: fit box; 0:0 = off */
+    double wm_rotate;              /* watermark_rotate/wmr: degrees clockwise */
+    double wm_shadow;              /* watermark_shadow/wmsh: blur sigma; 0 = no shadow */
+    int page;                      /* page/pg: zero-based; past the last = the last */
+    int pages;                     /* pages/pgs: how many from page on, stacked; >= 1 */
+    bool disable_animation;        /* disable_animation/da */
+    double dpi;                    /* dpi: written into the result; 0 = keep / reset */
     /* format:best, autoquality (docs/best-format.md) */
     bool best_format;        /* f:best, @best; default IMGPROXY_BEST_FORMAT_BY_DEFAULT */
     int aq_method;           /* enum aq_method (config.h); default IMGPROXY_AUTOQUALITY_METHOD */
@@ -140,6 +150,12 @@ struct procopts {
      * freed with chain_free() (chain.h).
      */
     struct procopts *next;
+    /*
+     * Not an option: the watermark_url image the handler fetched (or took
+     * from the cache) for this request, borrowed; NULL = none.
+     */
+    const unsigned char *wm_image;
+    size_t wm_image_len;
 };
 
 /* The digests hashsum (hs) checks the source against. */

@@ -12,10 +12,27 @@ bool plan_can_animate(enum imgtype t)
 
 int plan_frames(enum imgtype src, int pages, const struct procopts *po)
 {
+    if (po->disable_animation)
+        return 1;
     if (po->max_animation_frames > 1 && plan_can_animate(src) &&
         (po->format == IMGTYPE_UNKNOWN || plan_can_animate(po->format)) && pages > 1)
         return pages < po->max_animation_frames ? pages : po->max_animation_frames;
     return 1;
+}
+
+int plan_stacked_pages(enum imgtype src, int pages, const struct procopts *po, int *first)
+{
+    int f, n;
+
+    *first = 0;
+    if (!(src == IMGTYPE_PDF || src == IMGTYPE_TIFF || src == IMGTYPE_GIF || src == IMGTYPE_WEBP) ||
+        (po->page == 0 && po->pages <= 1) || plan_frames(src, pages, po) > 1)
+        return 1;
+    pages = pages < 1 ? 1 : pages;
+    f = po->page < pages ? po->page : pages - 1;
+    n = po->pages < pages - f ? po->pages : pages - f;
+    *first = f;
+    return n;
 }
 
 bool plan_padded(const struct geom_plan *g)
@@ -89,7 +106,8 @@ void plan_load(const struct geom_plan *g, enum imgtype src, bool trim, bool anim
     l->scale = 1.0;
     if (trim || animated)
         return;
-    if (src == IMGTYPE_SVG)
+    /* Vector sources and PDF pages are drawn at the scale the result needs. */
+    if (src == IMGTYPE_SVG || src == IMGTYPE_PDF)
         l->reload = prescale != 1.0;
     else if (!cfg.disable_shrink_on_load && prescale < 1.0)
         l->reload = (src == IMGTYPE_JPEG && js > 1) || src == IMGTYPE_WEBP;

@@ -16,9 +16,18 @@
  * How many frames of a source with pages pages are processed: several when
  * po allows more than one, the source is a GIF or WebP of several pages and
  * the URL names no format or one that can animate (GIF, WebP); at most
- * po->max_animation_frames. 1 means a still image.
+ * po->max_animation_frames. 1 means a still image, as always with
+ * disable_animation.
  */
 int plan_frames(enum imgtype src, int pages, const struct procopts *po);
+
+/*
+ * page and pages for a multi-page source (PDF, TIFF, GIF, WebP) of pages
+ * pages that is not processed as an animation: how many pages are stacked
+ * into one still image, from *first on (a page past the last is the last).
+ * 1 with *first 0 for every other source.
+ */
+int plan_stacked_pages(enum imgtype src, int pages, const struct procopts *po, int *first);
 
 /* Whether imgtype t can hold an animation (GIF, WebP). */
 bool plan_can_animate(enum imgtype t);

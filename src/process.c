@@ -79,6 +79,9 @@ int process_global_init(const char *argv0)
     vips_operation_block_set("VipsForeignLoadSvg", FALSE);
     /* The JPEG XL encoder is untrusted in 8.14 too; it only ever sees our own pixels. */
     vips_operation_block_set("VipsForeignSaveJxl", FALSE);
+    /* poppler reads PDF sources only when asked for: it is untrusted code. */
+    if (cfg.enable_pdf)
+        vips_operation_block_set("VipsForeignLoadPdf", FALSE);
     if (getenv("IMGPROXY_VIPS_LEAK_CHECK") != NULL)
         vips_leak_set(TRUE);
     return 0;
@@ -94,14 +97,21 @@ void process_thread_cleanup(void)
     vips_thread_shutdown();
 }
 
+/* Which pages of a multi-page source (PDF, TIFF, GIF, WebP) a load reads. */
+struct pages {
+    int first, n;
+};
+
 /*
- * Loads data as type t, shrinking by jpeg_shrink (JPEG) or scale (WebP, SVG);
- * thumb: HEIC/AVIF load their embedded thumbnail when they have one.
+ * Loads data as type t, shrinking by jpeg_shrink (JPEG) or scale (WebP, SVG,
+ * PDF); thumb: HEIC/AVIF load their embedded thumbnail when they have one;
+ * pg: the pages of a multi-page source, stacked top to bottom (NULL: the first).
  */
 static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype t, int jpeg_shrink,
-                             double scale, bool thumb)
+                             double scale, bool thumb, const struct pages *pg)
 {
     VipsImage *out = NULL;
+    int page = pg != NULL ? pg->first : 0, n = pg != NULL ? pg->n : 1;
     int r;
 
     switch (t) {
@@ -111,13 +121,14 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
         break;
     case IMGTYPE_WEBP:
         r = vips_webpload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "scale",
-                                 scale, NULL);
+                                 scale, "page", page, "n", n, NULL);
         break;
     case IMGTYPE_PNG:
         r = vips_pngload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
         break;
     case IMGTYPE_GIF:
-        r = vips_gifload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+        r = vips_gifload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "page",
+                                page, "n", n, NULL);
         break;
     case IMGTYPE_HEIC:
     case IMGTYPE_AVIF:
@@ -125,7 +136,21 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
                                  "thumbnail", thumb, NULL);
         break;
     case IMGTYPE_TIFF:
-        r = vips_tiffload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+        r = vips_tiffload_buffer((void *)data, len, &out, "access", VIPS_ACCESS_SEQUENTIAL, "page",
+                                 page, "n", n, NULL);
+        break;
+    case IMGTYPE_PDF:
+        /* 72 dpi times scale; pages of different sizes are left-aligned on white. */
+        r = vips_pdfload_buffer((void *)data, len, &out, "scale", scale, "page", page, "n", n,
+                                NULL);
+        /* Drawn over opaque white: the alpha band carries nothing. */
+        if (r == 0 && vips_image_get_bands(out) == 4) {
+            VipsImage *rgb = NULL;
+
+            r = vips_extract_band(out, &rgb, 0, "n", 3, NULL);
+            g_object_unref(out);
+            out = rgb;
+        }
         break;
     case IMGTYPE_SVG:
         if (svg_declares_entities((const char *)data, len)) {
@@ -167,6 +192,7 @@ struct build {
     int orientation;
     double vector_scale; /* what a vector source is drawn at before the plan's scale */
     int frames;          /* frames processed; 1 for a still image */
+    struct pages pages;  /* the pages read of a multi-page still source */
     bool animated, alpha;
     struct geom_plan plan;
     enum imgtype out_type;
@@ -355,13 +381,14 @@ static VipsImage *to_srgb(VipsImage *img, bool keep_profile)
  * strip_metadata / keep_copyright (metadata.c) and strip_color_profile on a
  * copy of img: libvips savers write whatever metadata fields are left (and
  * webpsave in 8.14 ignores `strip`). Stripping resets the resolution to
- * 72 dpi, as imgproxy does.
+ * 72 dpi, as imgproxy does; the dpi option sets it in any case.
  */
 static VipsImage *strip_meta(VipsImage *img, const struct procopts *po)
 {
     VipsImage *out = NULL;
-    int r = po->strip_metadata
-                ? vips_copy(img, &out, "xres", 72.0 / 25.4, "yres", 72.0 / 25.4, NULL)
+    double ppmm = po->dpi > 0 ? po->dpi / 25.4 : 72.0 / 25.4;
+    int r = po->strip_metadata || po->dpi > 0
+                ? vips_copy(img, &out, "xres", ppmm, "yres", ppmm, NULL)
                 : vips_copy(img, &out, NULL);
 
     if (r)
@@ -607,9 +634,14 @@ static int finish(struct build *b, VipsImage **img)
     else if (ret == 0 &&
              (po->flatten || (po->next == NULL && !imagetype_supports_alpha(b->out_type))))
         ret = apply(b, img, filters_flatten(*img, po->background), "Can't flatten");
-    if (ret == 0 && po->wm_opacity > 0 && watermark_available())
-        ret = apply(b, img, watermark_apply(*img, po, b->plan.dpr_scale),
-                    "Can't apply the watermark");
+    if (ret == 0 && watermark_wanted(po)) {
+        VipsImage *w = watermark_apply(*img, po, b->plan.dpr_scale, b->e);
+
+        if (w == NULL)
+            return b->e->code;
+        g_object_unref(*img);
+        *img = w;
+    }
     return ret;
 }
 
@@ -653,6 +685,44 @@ static VipsImage *load_frames(const unsigned char *data, size_t len, enum imgtyp
 }
 
 /*
+ * The source loaded with load_image() at b's pages: several pages are one
+ * still image, not an animation of them. NULL on failure.
+ */
+static VipsImage *load_still(struct build *b, int jpeg_shrink, double scale, bool thumb)
+{
+    VipsImage *img = load_image(b->data, b->len, b->src_type, jpeg_shrink, scale, thumb, &b->pages);
+    VipsImage *still = NULL;
+
+    if (img == NULL || b->pages.n == 1)
+        return img;
+    if (vips_copy(img, &still, NULL) == 0) {
+        vips_image_remove(still, VIPS_META_PAGE_HEIGHT);
+        vips_image_remove(still, VIPS_META_N_PAGES);
+    }
+    g_object_unref(img);
+    return still;
+}
+
+/*
+ * page and pages on a still result (an animation that stays animated keeps
+ * its frames instead): the pages from page on (past the last: the last),
+ * loaded again as one image of pages stacked top to bottom, left-aligned.
+ * Only the header is read: the resolution check that follows sees the
+ * stacked size before any page is rendered.
+ */
+static int select_pages(struct build *b)
+{
+    b->pages.n =
+        plan_stacked_pages(b->src_type, vips_image_get_n_pages(b->img), b->po, &b->pages.first);
+    if (b->pages.n > cfg.max_pages)
+        return err_set(b->e, ERR_SOURCE_TYPE, "Too many pages: %d (IMGFCGI_MAX_PAGES is %d)",
+                       b->pages.n, cfg.max_pages);
+    if (b->pages.first == 0 && b->pages.n == 1)
+        return 0;
+    return reload(b, load_still(b, 1, 1.0, false));
+}
+
+/*
  * The phases of process_prepare(), in order; each returns 0 or the error code
  * recorded in b->e.
  *
@@ -665,10 +735,13 @@ static int load_source(struct build *b)
     long long px;
     int ret;
 
-    b->img =
-        loaded(b->job, load_image(b->data, b->len, b->src_type, 1, 1.0, po->enforce_thumbnail));
+    b->img = loaded(b->job,
+                    load_image(b->data, b->len, b->src_type, 1, 1.0, po->enforce_thumbnail, NULL));
     if (b->img == NULL)
         return vipsop_fail(b->e, VIPSOP_LOAD, "Can't load the source image");
+    ret = select_pages(b);
+    if (ret < 0)
+        return ret;
     b->w = b->info->src_w = vips_image_get_width(b->img);
     b->h = b->info->src_h = vips_image_get_height(b->img);
     px = (long long)b->w * b->h;
@@ -677,7 +750,7 @@ static int load_source(struct build *b)
                        b->h);
     if (px > po->max_src_resolution) {
         b->vector_scale = sqrt((double)po->max_src_resolution / ((double)b->w * (double)b->h));
-        ret = reload(b, load_image(b->data, b->len, b->src_type, 1, b->vector_scale, false));
+        ret = reload(b, load_still(b, 1, b->vector_scale, false));
         if (ret < 0)
             return ret;
         b->w = vips_image_get_width(b->img);
@@ -811,8 +884,14 @@ static int shrink_on_load(struct build *b)
     plan_load(&b->plan, b->src_type, b->po->trim, b->animated, &l);
     if (!l.reload)
         return 0;
-    return reload(b, load_image(b->data, b->len, b->src_type, l.jpeg_shrink,
-                                l.scale * b->vector_scale, b->po->enforce_thumbnail));
+    /* A PDF drawn larger than 72 dpi (enlarge) stays within the resolution limit. */
+    if (b->src_type == IMGTYPE_PDF && l.scale > 1.0 &&
+        (double)b->w * b->h * l.scale * l.scale > (double)b->po->max_src_resolution)
+        l.scale = sqrt((double)b->po->max_src_resolution / ((double)b->w * b->h));
+    if (b->src_type == IMGTYPE_PDF)
+        log_debug("PDF: %d page(s) of %dx%d drawn at scale %.4f", b->pages.n, b->w, b->h, l.scale);
+    return reload(
+        b, load_still(b, l.jpeg_shrink, l.scale * b->vector_scale, b->po->enforce_thumbnail));
 }
 
 /* transform(), on the image or on each frame of the animation. */
@@ -924,8 +1003,11 @@ static void fill_job(struct build *b)
     b->img = NULL;
     job->out_type = b->out_type;
     job->quality = options_quality(b->po, b->out_type);
-    /* Savers strip only when nothing is kept: else they would drop a kept copyright or ICC. */
-    job->strip = b->po->strip_metadata && !metadata_any(job->img);
+    /*
+     * Savers strip only when nothing is kept: else they would drop a kept
+     * copyright or ICC, or (jpegsave) the resolution the dpi option set.
+     */
+    job->strip = b->po->strip_metadata && !metadata_any(job->img) && !(b->po->dpi > 0);
     job->max_bytes = imagetype_supports_quality(b->out_type) ? b->po->max_bytes : 0;
     job->enc = b->po->enc;
     b->info->out_type = b->out_type;

@@ -67,6 +67,9 @@ printf '\003test=width:300/height:300/-/width:200/height:200/-/width:100/height:
     seed options chain
 printf '\002hs:sha256:0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef/fiu:aHR0cDovL3gvZi5wbmc/hs:none' |
     seed options sources
+# Per-request watermarks (wmt is base64url Pango markup: "<b>Hi</b>") and pages.
+printf '\002wm:0.5:ch:5:5/wmu:aHR0cDovL2EvYi5wbmc/wms:40:0/wmr:45/wmsh:2/wmt:PGI-SGk8L2I-/pg:3/pgs:2/da:1/dpi:300' |
+    seed options wm-pages
 
 # Option names for both option-parsing targets.
 {
@@ -87,6 +90,16 @@ printf '\002hs:sha256:0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789
         printf '"%s"\n' "$v"
     done
 } >"$here/options.dict"
+# The watermark and page options (after the list above, so that its order stays).
+{
+    for n in watermark_url wmu watermark_text wmt watermark_size wms watermark_rotate wm_rot \
+        wmr watermark_shadow wmsh page pg pages pgs disable_animation da dpi; do
+        printf '"%s:"\n' "$n"
+    done
+    for v in ch pdf "<span size='" "<big>" "</span>" "font_desc='" "letter_spacing='"; do
+        printf '"%s"\n' "$v"
+    done
+} >>"$here/options.dict"
 
 # Images: 12x10 gradients in each format libvips loads here, an alpha PNG, a
 # two-frame GIF, an SVG.

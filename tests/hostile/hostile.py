@@ -61,6 +61,11 @@ BOUND = 3.0  # seconds, for a case that downloads nothing slow
 RSS_GROWTH = 1.20
 TRACE_RSS = os.environ.get("HX_TRACE_RSS") == "1"  # print each instance's RSS after each case
 FRONTS = {"main": FRONT, "nolimit": NOLIMIT_FRONT}
+# An instance with IMGFCGI_ENABLE_PDF=true for the hostile PDFs (run.sh's imgfcgi-wp, shared
+# with test_wm_pdf.py): health-checked after each case, its RSS not bounded here.
+PDF_FRONT = os.environ.get("HX_PDF_FRONT")
+if PDF_FRONT:
+    FRONTS["pdf"] = PDF_FRONT
 
 BROKEN = "Broken or unsupported image"
 INVALID_SOURCE = "Invalid source image"
@@ -686,6 +691,123 @@ def truncation_expect(fmt, data, cut):
     return 422, BROKEN, None
 
 
+# ---------------------------------------------------------------- PDFs and watermark text
+
+
+def pdf_doc(pages, extra_objs=None, count=None, catalog_extra=b"", xref_ok=True):
+    """A PDF of pages [(MediaBox bytes, content bytes)]; count: the /Count it claims;
+    extra_objs: {number: body}; xref_ok False writes every offset wrong."""
+    objs = {1: b"<< /Type /Catalog /Pages 2 0 R " + catalog_extra + b">>"}
+    objs.update(extra_objs or {})
+    first = max(max(objs), 2) + 1  # 2 is the page tree, written last
+    kids = []
+    shared = {}
+    for i, (box, content) in enumerate(pages):
+        if content not in shared:
+            cid = first + len(shared)
+            shared[content] = cid
+    base = first + len(shared)
+    for content, cid in shared.items():
+        objs[cid] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content)
+    for i, (box, content) in enumerate(pages):
+        pid = base + i
+        kids.append(pid)
+        objs[pid] = b"<< /Type /Page /Parent 2 0 R /MediaBox [%s] /Contents %d 0 R >>" % (
+            box, shared[content])
+    objs[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b" ".join(b"%d 0 R" % k for k in kids), len(kids) if count is None else count)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = {}
+    for k in sorted(objs):
+        offsets[k] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (k, objs[k])
+    xref, size = len(out), max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    for k in range(1, size):
+        out += b"%010d 00000 n \n" % (offsets.get(k, 0) if xref_ok else 7 + 13 * k)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        size, xref if xref_ok else 3)
+    return bytes(out)
+
+
+GREEN_PAGE = b"0 0.6 0 rg 0 0 100 100 re f"
+
+
+def green_check(w, h):
+    def fn(r):
+        imgtest.expect_image(r, "png", w, h)
+        got = [float(v) for v in vips_value("getpoint", r.body, w // 2, h // 2)[:3]]
+        check(abs(got[0]) < 8 and abs(got[1] - 153) < 8 and abs(got[2]) < 8,
+              "want the green page, got %s" % got)
+    return fn
+
+
+def add_wm_pdf_cases():
+    """Hostile PDFs (on the PDF front when run.sh gives one) and hostile watermark text."""
+    if PDF_FRONT:
+        box = b"0 0 100 100"
+        # 5000 real pages (one shared content stream): the last one, and ten of them.
+        write("hx-pdf-5000.pdf", pdf_doc([(box, GREEN_PAGE)] * 5000))
+        case("pdf/page-count-bomb-last-page", plain("pg:4999", static("hx-pdf-5000.pdf"), "png"),
+             200, front="pdf", check_fn=green_check(100, 100))
+        case("pdf/page-count-bomb-pages-over-limit",
+             plain("pg:10/pgs:1000", static("hx-pdf-5000.pdf"), "png"), 422, front="pdf",
+             body=INVALID_SOURCE)
+        # One page that claims a count of 2^31 - 1: libvips refuses the page range.
+        write("hx-pdf-count-lie.pdf", pdf_doc([(box, GREEN_PAGE)], count=2147483647))
+        case("pdf/count-lie", plain("pg:2000000000/pgs:5", static("hx-pdf-count-lie.pdf"), "png"),
+             422, front="pdf", body=BROKEN)
+        # Page-size bombs: 10^6 x 10^6 points, and a PDF's largest page (14400 pt) twice over.
+        write("hx-pdf-huge-page.pdf", pdf_doc([(b"0 0 1000000 1000000", GREEN_PAGE)]))
+        case("pdf/page-size-bomb", plain("rs:fit:100:100", static("hx-pdf-huge-page.pdf"), "png"),
+             422, front="pdf", body=INVALID_SOURCE, bound=2.0)
+        write("hx-pdf-14400.pdf", pdf_doc([(b"0 0 14400 14400", GREEN_PAGE)] * 3))
+        case("pdf/page-size-bomb-stacked",
+             plain("pgs:3/rs:fit:100:100", static("hx-pdf-14400.pdf"), "png"), 422, front="pdf",
+             body=INVALID_SOURCE, bound=2.0)
+        # Every xref offset wrong: poppler rebuilds the table from the objects.
+        write("hx-pdf-broken-xref.pdf", pdf_doc([(box, GREEN_PAGE)], xref_ok=False))
+        case("pdf/broken-xref", plain("", static("hx-pdf-broken-xref.pdf"), "png"), 200,
+             front="pdf", check_fn=green_check(100, 100))
+        # JavaScript in an OpenAction and a page action: not run, the page is drawn.
+        js = {3: b"<< /S /JavaScript /JS (app.alert\\(1\\); while\\(true\\){}) >>"}
+        write("hx-pdf-js.pdf", pdf_doc([(box, GREEN_PAGE)], extra_objs=js,
+                                       catalog_extra=b"/OpenAction 3 0 R /Names << >> "))
+        case("pdf/javascript", plain("", static("hx-pdf-js.pdf"), "png"), 200, front="pdf",
+             check_fn=green_check(100, 100))
+        # Not a PDF past its header; a header and nothing else.
+        write("hx-pdf-garbage.pdf", b"%PDF-1.7\n" + bytes((i * 7919) % 251 for i in range(8000)))
+        case("pdf/garbage-after-header", plain("", static("hx-pdf-garbage.pdf"), "png"), 422,
+             front="pdf", body=BROKEN)
+        write("hx-pdf-header-only.pdf", b"%PDF-1.4\n")
+        case("pdf/header-only", plain("", static("hx-pdf-header-only.pdf"), "png"), 422,
+             front="pdf", body=BROKEN)
+    # PDF sources where they are off (the default): refused, poppler never runs.
+    write("hx-pdf-off.pdf", pdf_doc([(b"0 0 100 100", GREEN_PAGE)]))
+    case("pdf/off-by-default", plain("", static("hx-pdf-off.pdf"), "png"), 422, body=INVALID_SOURCE)
+    # Hostile markup: refused as a bad argument (404) before anything renders.
+    photo = static("photo.jpg")
+    for name, markup in (
+            ("font-size", "<span size='2147483647'>x</span>"),
+            ("font-desc", "<span font_desc='Sans 5000'>x</span>"),
+            ("nesting", "<big>" * 20 + "x" + "</big>" * 20),
+            ("rise", "<span rise='2000000000'>x</span>"),
+            ("line-height", "<span line_height='1000'>x\nx</span>"),
+            ("unclosed", "<b><i>x</b>"),
+            ("entity", "&bogus;x"),
+            ("bad-utf8", b"<b>\xff\xfe</b>")):
+        case("wmt/markup-" + name, plain("wm:1/wmt:%s" % imgtest.b64(markup), photo), 404,
+             body="Invalid URL")
+    # A huge wmt: past the argument limit.
+    case("wmt/huge", plain("wm:1/wmt:%s" % imgtest.b64("W" * 5000), photo), 404, body="Invalid URL")
+    # Within the markup bounds but at dpr 10 (an 800x500 result): refused by the pixel
+    # limit from a small draft, quickly.
+    case("wmt/render-bomb",
+         plain("rs:fit:80:50/dpr:10/wm:1/wmt:%s" % imgtest.b64("<span size='128pt'>" + "W" * 40 +
+                                                                "</span>"), photo), 422,
+         body=INVALID_SOURCE)
+
+
 # ---------------------------------------------------------------- process checks
 
 
@@ -752,6 +874,7 @@ def main():
     ok = tally.record
     make_fixtures()
     add_cases()
+    add_wm_pdf_cases()
     todo = [c for c in CASES if not only or any(o in c["name"] for o in only)]
     start = {}
     for label, pid in PIDS.items():
@@ -769,7 +892,7 @@ def main():
         if err is not None and c["note"]:
             err += " [%s]" % c["note"]
         ok(c["name"], err)
-        if TRACE_RSS:
+        if TRACE_RSS and c["front"] in PIDS:
             print("rss %s: %d KB" % (c["name"], rss_kb(PIDS[c["front"]])), flush=True)
         good, r = healthy(FRONTS[c["front"]])
         ok(c["name"] + "/health", None if good else "health after the case: %r" % r)

@@ -248,6 +248,9 @@ vips black "$root/big.png" 8000 8000
 gzip -9 -k "$root/photo.jpg"
 # Generated sources of the conformance suite (halves, checker, boxed, transparent, blue, wm).
 python3 "$here/test_conformance.py" --make-fixtures "$root"
+# Generated sources of test_wm_pdf.py (PDFs, a multi-page TIFF, an animated WebP); after
+# the conformance ones (its WebP is made from their anim4.gif).
+python3 "$here/test_wm_pdf.py" --make-fixtures "$root"
 # The /info fixtures (test_info.py): IPTC and XMP in a JPEG, a 12 MP JPEG.
 python3 "$here/test_info.py" --make-fixtures "$root"
 chmod -R a+rX "$root" "$tmp/outside"
@@ -580,6 +583,15 @@ if [ "$host" = nginx ]; then
     bd_port=$front_port
 fi
 
+# Watermarks and pages (test_wm_pdf.py), nginx only: PDF sources enabled, security options on,
+# debug log lines (the scale PDF pages are drawn at).
+if [ "$host" = nginx ]; then
+    spawn_unix imgfcgi-wp "${common_env[@]}" "${threaded_env[@]}" IMGFCGI_ENABLE_PDF=true \
+        IMGPROXY_ALLOW_SECURITY_OPTIONS=true IMGFCGI_LOG_LEVEL=debug
+    nginx_front front-wp imgfcgi-wp
+    wp_port=$front_port
+fi
+
 # The source-address guard (tests/integration/test_ssrf.py), nginx host only:
 # #8 imgproxy's defaults but loopback (link-local off, private on),
 # IMGPROXY_ALLOWED_SOURCES and a 1 MB SVG cap; #9 loopback, link-local and
@@ -813,6 +825,10 @@ if [ "$host" = nginx ]; then
         IT_CLOUDBAD_FRONT="http://127.0.0.1:${fports[cloudbad]}" \
         IT_CLOUDBAD_LOG="$tmp/imgfcgi-cloudbad.log" python3 "$here/test_storage_cloud.py" "$@" ||
         status=1
+    # Per-request watermarks, pages and PDF sources.
+    env "${it_env[@]}" IT_WP_FRONT="http://127.0.0.1:$wp_port" IT_WP_LOG="$tmp/imgfcgi-wp.log" \
+        IT_WP_PID="${pids[imgfcgi-wp]}" IT_WP_RESULT="$tmp/result-wm-pdf" \
+        python3 "$here/test_wm_pdf.py" "$@" || status=1
     # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload
     # (ASan's quarantine alone keeps up to 256 MB of freed memory: a wider RSS bound there).
     env "${it_env[@]}" IT_DL_FRONT="http://127.0.0.1:$dl_port" IT_DL_LOG="$tmp/imgfcgi-dl.log" \
@@ -837,6 +853,7 @@ if [ "$host" = nginx ]; then
         HX_NOLIMIT_FRONT="http://127.0.0.1:$hxn_port" HX_NOLIMIT_PID="${pids[imgfcgi-hxn]}" \
         HX_ORIGIN="http://127.0.0.1:$origin_port" HX_PYORIGIN="http://127.0.0.1:$py_port" \
         HX_ROOT="$root" HX_RESULT="$tmp/result-hostile" HX_ASAN="$asan" \
+        HX_PDF_FRONT="http://127.0.0.1:$wp_port" HX_PDF_PID="${pids[imgfcgi-wp]}" \
         HX_MAX_SRC_FILE_SIZE=3000000 HX_DOWNLOAD_TIMEOUT=2 HX_TRACE_RSS="${HX_TRACE_RSS:-0}" \
         python3 "$repo/tests/hostile/hostile.py" "$@" || status=1
     if [ $# -eq 0 ] || [[ " $* " == *" bounded "* ]]; then

@@ -372,6 +372,29 @@ static void test_monotonic(void **state)
     assert_true(ec.encoder > eb.encoder);
 }
 
+/* pages stacks pages of a document: the estimate grows with the stack; a watermark adds its canvas.
+ */
+static void test_pages_and_watermark(void **state)
+{
+    struct estimate_header t = hdr(IMGTYPE_TIFF, 1000, 800, 3);
+    struct estimate one, three, wm;
+    struct procopts po;
+
+    (void)state;
+    t.pages = 5;
+    est(&t, "w:1000", IMGTYPE_PNG, &one);
+    est(&t, "pg:1/pgs:3/w:1000", IMGTYPE_PNG, &three);
+    assert_int_equal(three.out_h, 3 * one.out_h);
+    assert_int_equal(three.decode_h, 3 * one.decode_h);
+    assert_true(three.total >= one.total); /* streamed: taller costs lines, not pages */
+    /* pgs past the last page: only the pages there are. */
+    est(&t, "pg:4/pgs:3/w:1000", IMGTYPE_PNG, &three);
+    assert_int_equal(three.out_h, one.out_h);
+    opts(&po, "w:1000/wm:1/wmt:eA");
+    estimate_compute(&t, 1000, &po, IMGTYPE_PNG, &wm);
+    assert_true(wm.in_memory >= one.in_memory + 1000.0 * 800 * 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,7 +403,7 @@ int main(void)
         cmocka_unit_test(test_random_access_steps), cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_animation),           cmocka_unit_test(test_out_type),
         cmocka_unit_test(test_out_type_jxl),        cmocka_unit_test(test_jxl_heic_encoders),
-        cmocka_unit_test(test_monotonic),
+        cmocka_unit_test(test_monotonic),           cmocka_unit_test(test_pages_and_watermark),
     };
 
     return cmocka_run_group_tests(tests, tu_process_setup, tu_process_teardown);

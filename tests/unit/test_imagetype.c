@@ -81,6 +81,25 @@ static void test_sniff_magic(void **state)
     assert_int_equal(SNIFF(jxl_box), IMGTYPE_JXL);
 }
 
+static void test_sniff_pdf(void **state)
+{
+    static const unsigned char pdf[] = "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj";
+    unsigned char junk[1100];
+
+    (void)state;
+    assert_int_equal(sniff_n(pdf, sizeof pdf - 1, SVG_CHECK), IMGTYPE_PDF);
+    /* Within the first 1024 bytes, after other bytes, as PDF readers accept it. */
+    memset(junk, ' ', sizeof junk);
+    memcpy(junk + 1000, "%PDF-1.4", 8);
+    assert_int_equal(sniff_n(junk, sizeof junk, SVG_CHECK), IMGTYPE_PDF);
+    memset(junk, ' ', sizeof junk);
+    memcpy(junk + 1020, "%PDF-1.4", 8); /* starts in, ends past byte 1024 */
+    assert_int_equal(sniff_n(junk, sizeof junk, SVG_CHECK), IMGTYPE_UNKNOWN);
+    assert_int_equal(sniff_n(pdf, 4, SVG_CHECK), IMGTYPE_UNKNOWN); /* "%PDF" alone */
+    assert_false(imagetype_saveable(IMGTYPE_PDF));
+    assert_string_equal(imagetype_mime(IMGTYPE_PDF), "application/pdf");
+}
+
 static void test_sniff_heif_brands(void **state)
 {
     /* §6: ????ftyp + heic heix hevc heim heis hevm hevs mif1 | avif. */
@@ -349,19 +368,13 @@ static void test_supports_animation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sniff_magic),
-        cmocka_unit_test(test_sniff_heif_brands),
-        cmocka_unit_test(test_sniff_too_short),
-        cmocka_unit_test(test_sniff_garbage),
-        cmocka_unit_test(test_sniff_svg),
-        cmocka_unit_test(test_sniff_not_svg),
-        cmocka_unit_test(test_sniff_svg_check_limit),
-        cmocka_unit_test(test_from_name),
-        cmocka_unit_test(test_mime_ext),
-        cmocka_unit_test(test_names_round_trip),
-        cmocka_unit_test(test_saveable),
-        cmocka_unit_test(test_supports_quality),
-        cmocka_unit_test(test_supports_alpha),
+        cmocka_unit_test(test_sniff_magic),        cmocka_unit_test(test_sniff_pdf),
+        cmocka_unit_test(test_sniff_heif_brands),  cmocka_unit_test(test_sniff_too_short),
+        cmocka_unit_test(test_sniff_garbage),      cmocka_unit_test(test_sniff_svg),
+        cmocka_unit_test(test_sniff_not_svg),      cmocka_unit_test(test_sniff_svg_check_limit),
+        cmocka_unit_test(test_from_name),          cmocka_unit_test(test_mime_ext),
+        cmocka_unit_test(test_names_round_trip),   cmocka_unit_test(test_saveable),
+        cmocka_unit_test(test_supports_quality),   cmocka_unit_test(test_supports_alpha),
         cmocka_unit_test(test_supports_animation),
     };
     return cmocka_run_group_tests_name("imagetype", tests, NULL, NULL);

@@ -834,7 +834,6 @@ static void test_unknown_options(void **state)
     /* imgproxy Pro-only options imgfcgi does not implement (ML filters) are unknown. */
     expect_invalid("blur_detections:1");
     expect_invalid("dd:1");
-    expect_invalid("pg:1");
 }
 
 static void test_padding(void **state)
@@ -960,6 +959,83 @@ static void test_watermark(void **state)
     expect_invalid("g:re");
 }
 
+static void test_watermark_pro(void **state)
+{
+    struct procopts po;
+    char canon[OPTIONS_CANONICAL_MAX];
+
+    (void)state;
+    options_init(&po);
+    /* "<b>Hello</b>" and "http://example.com/watermark.png", unpadded base64url. */
+    APPLY_OK(&po, "wmt:PGI-SGVsbG88L2I-");
+    assert_string_equal(po.wm_text, "<b>Hello</b>");
+    APPLY_OK(&po, "watermark_url:aHR0cDovL2V4YW1wbGUuY29tL3dhdGVybWFyay5wbmc");
+    assert_string_equal(po.wm_url, "http://example.com/watermark.png");
+    assert_string_equal(po.wm_text, ""); /* the later one wins */
+    APPLY_OK(&po, "watermark_text:PGI-SGVsbG88L2I-");
+    assert_string_equal(po.wm_url, "");
+    APPLY_OK(&po, "wms:40:0");
+    assert_int_equal(po.wm_size_w, 40);
+    assert_int_equal(po.wm_size_h, 0);
+    APPLY_OK(&po, "wm_rot:-90");
+    TU_ASSERT_NEAR(po.wm_rotate, 270);
+    APPLY_OK(&po, "wmr:405.5");
+    TU_ASSERT_NEAR(po.wm_rotate, 45.5);
+    APPLY_OK(&po, "wmsh:2.5");
+    TU_ASSERT_NEAR(po.wm_shadow, 2.5);
+    APPLY_OK(&po, "wm:1:ch:5:6");
+    assert_int_equal(po.wm_gravity.type, GRAV_CHESSBOARD);
+    expect_invalid("g:ch");
+    expect_invalid("wms:-1:0");
+    expect_invalid("wmsh:-1");
+    expect_invalid("wmsh:101");
+    expect_invalid("wmr:x");
+    expect_invalid("wmu:!!!");
+    /* Markup that does not parse, or asks for a huge size, is a bad argument. */
+    expect_invalid("wmt:PGI-eA");                                   /* "<b>x" */
+    expect_invalid("wmt:PHNwYW4gc2l6ZT0nOTk5OTk5OTknPng8L3NwYW4-"); /* size='99999999' */
+    /* Every field is in the ETag's options hash. */
+    options_canonical(&po, canon, sizeof(canon));
+    assert_non_null(strstr(canon, "wm_text=<b>Hello</b>\n"));
+    assert_non_null(strstr(canon, "wm_size_w=40\n"));
+    assert_non_null(strstr(canon, "wm_rotate=45.5\n"));
+    assert_non_null(strstr(canon, "wm_shadow=2.5\n"));
+    assert_non_null(strstr(canon, "wm_gravity=ch:5:6\n"));
+}
+
+static void test_pages_options(void **state)
+{
+    struct procopts po;
+    char canon[OPTIONS_CANONICAL_MAX];
+
+    (void)state;
+    options_init(&po);
+    assert_int_equal(po.page, 0);
+    assert_int_equal(po.pages, 1);
+    options_canonical(&po, canon, sizeof(canon));
+    assert_null(strstr(canon, "pages="));
+    APPLY_OK(&po, "pg:5");
+    APPLY_OK(&po, "pgs:3");
+    APPLY_OK(&po, "da:1");
+    APPLY_OK(&po, "dpi:300");
+    assert_int_equal(po.page, 5);
+    assert_int_equal(po.pages, 3);
+    assert_true(po.disable_animation);
+    TU_ASSERT_NEAR(po.dpi, 300);
+    APPLY_OK(&po, "page:0");
+    APPLY_OK(&po, "pages:1");
+    APPLY_OK(&po, "disable_animation:0");
+    expect_invalid("pg:-1");
+    expect_invalid("pgs:0");
+    expect_invalid("dpi:-1");
+    APPLY_OK(&po, "pgs:2");
+    APPLY_OK(&po, "da:1");
+    options_canonical(&po, canon, sizeof(canon));
+    assert_non_null(strstr(canon, "pages=2\n"));
+    assert_non_null(strstr(canon, "disable_animation=1\n"));
+    assert_non_null(strstr(canon, "dpi=300\n"));
+}
+
 static void test_security_options(void **state)
 {
     struct procopts po;
@@ -990,7 +1066,7 @@ static void test_allowed_processing_options(void **state)
 {
     struct procopts po;
     struct errinfo e;
-    char w[] = "w", resize[] = "resize";
+    char w[] = "w", resize[] = "resize", wmt[] = "wmt";
     char *items[] = {w, resize};
 
     (void)state;
@@ -1002,6 +1078,13 @@ static void test_allowed_processing_options(void **state)
     assert_int_equal(options_apply_url(&po, "resize:fit:1:1", 14, ':', &e), 0);
     assert_int_equal(options_apply_url(&po, "rs:fit:1:1", 10, ':', &e), ERR_INVALID_URL);
     assert_int_equal(options_apply_url(&po, "width:10", 8, ':', &e), ERR_INVALID_URL);
+    /* The watermark and page options are named like any other. */
+    assert_int_equal(options_apply_url(&po, "wmt:eA", 6, ':', &e), ERR_INVALID_URL);
+    assert_int_equal(options_apply_url(&po, "pg:1", 4, ':', &e), ERR_INVALID_URL);
+    items[0] = wmt;
+    assert_int_equal(options_apply_url(&po, "wmt:eA", 6, ':', &e), 0);
+    assert_int_equal(options_apply_url(&po, "watermark_text:eA", 17, ':', &e), ERR_INVALID_URL);
+    items[0] = w;
     cfg.allowed_processing_options.items = NULL;
     cfg.allowed_processing_options.len = 0;
 }
@@ -1136,6 +1219,8 @@ int main(void)
         T(test_trim_flip_background),
         T(test_filters_and_flags),
         T(test_watermark),
+        T(test_watermark_pro),
+        T(test_pages_options),
         T(test_security_options),
         T(test_allowed_processing_options),
         T(test_presets),
