@@ -166,6 +166,118 @@ static JsonObject *iptc_object(VipsImage *img)
     return o;
 }
 
+/* Big-endian integers at p (the caller has checked the bytes are there). */
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static unsigned be16(const unsigned char *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+/* A resolution unit code of ResolutionInfo (1 inches, 2 cm), NULL when unknown. */
+static const char *ps_res_unit(unsigned code)
+{
+    return code == 1 ? "inches" : code == 2 ? "cm" : NULL;
+}
+
+/* A width/height unit code of ResolutionInfo (1..5), NULL when unknown. */
+static const char *ps_size_unit(unsigned code)
+{
+    static const char *const names[] = {"inches", "cm", "points", "picas", "columns"};
+
+    return code >= 1 && code <= 5 ? names[code - 1] : NULL;
+}
+
+/* A 16.16 fixed-point value as a JSON number: an integer when whole. */
+static void set_fixed(JsonObject *o, const char *key, uint32_t v)
+{
+    if ((v & 0xffff) == 0)
+        json_object_set_int_member(o, key, (gint64)(v >> 16));
+    else
+        json_object_set_double_member(o, key, (double)v / 65536.0);
+}
+
+/*
+ * Walks the image resources ("8BIM", 2-byte id, Pascal name padded to an even
+ * length, 4-byte big-endian size, data padded to an even length) for the
+ * first ResolutionInfo (0x03ED). The walk stops at the first resource that
+ * does not fit in the block or does not start with "8BIM". The padding byte
+ * after the last resource's data may be missing.
+ */
+JsonObject *inforeport_photoshop(const unsigned char *blob, size_t len)
+{
+    static const char ps3_id[14] = "Photoshop 3.0";
+    size_t off = 0;
+
+    if (blob == NULL)
+        return NULL;
+    if (len >= sizeof(ps3_id) && memcmp(blob, ps3_id, sizeof(ps3_id)) == 0)
+        off = sizeof(ps3_id);
+    /* Signature, id and the name's length byte. */
+    while (len - off >= 7 && memcmp(blob + off, "8BIM", 4) == 0) {
+        unsigned id = be16(blob + off + 4);
+        size_t name = 1 + (size_t)blob[off + 6];
+        size_t size;
+        const unsigned char *d;
+        JsonObject *res, *o;
+        const char *hu, *wu, *vu, *htu;
+
+        off += 6;
+        name += name & 1;
+        if (len - off < name || len - off - name < 4)
+            return NULL;
+        off += name;
+        size = be32(blob + off);
+        off += 4;
+        if (len - off < size)
+            return NULL;
+        d = blob + off;
+        if (id == 0x03ED) {
+            /* hRes 16.16, hResUnit, widthUnit, vRes 16.16, vResUnit, heightUnit. */
+            if (size < 16)
+                return NULL;
+            hu = ps_res_unit(be16(d + 4));
+            wu = ps_size_unit(be16(d + 6));
+            vu = ps_res_unit(be16(d + 12));
+            htu = ps_size_unit(be16(d + 14));
+            if (hu == NULL || wu == NULL || vu == NULL || htu == NULL)
+                return NULL;
+            res = json_object_new();
+            set_fixed(res, "XResolution", be32(d));
+            json_object_set_string_member(res, "XResolutionUnit", hu);
+            json_object_set_string_member(res, "WidthUnit", wu);
+            set_fixed(res, "YResolution", be32(d + 8));
+            json_object_set_string_member(res, "YResolutionUnit", vu);
+            json_object_set_string_member(res, "HeightUnit", htu);
+            o = json_object_new();
+            json_object_set_object_member(o, "resolution", res);
+            return o;
+        }
+        off += size;
+        if ((size & 1) != 0 && off < len)
+            off++;
+    }
+    return NULL;
+}
+
+/* The "photoshop" member from the blob libvips keeps a JPEG's APP13 block in (iptc-data). */
+static void add_photoshop(JsonObject *root, VipsImage *img)
+{
+    const unsigned char *blob;
+    size_t len;
+    JsonObject *o;
+
+    if (!vips_image_get_typeof(img, VIPS_META_IPTC_NAME) ||
+        vips_image_get_blob(img, VIPS_META_IPTC_NAME, (const void **)&blob, &len) != 0)
+        return;
+    o = inforeport_photoshop(blob, len);
+    if (o != NULL)
+        json_object_set_object_member(root, "photoshop", o);
+}
+
 /*
  * "ns:Name[2]/ns:Field" -> the prefix "ns" and the key "Name/Field" (prefixes
  * of inner steps and array indexes dropped); *indexed says the top property
@@ -862,8 +974,10 @@ static void add_header_fields(JsonObject *root, const struct infoopts *io, VipsI
     }
     if (io->exif)
         json_object_set_object_member(root, "exif", exif_object(img, io->exif_canonical));
-    if (io->iptc)
+    if (io->iptc) {
         json_object_set_object_member(root, "iptc", iptc_object(img));
+        add_photoshop(root, img);
+    }
     if (io->xmp)
         json_object_set_object_member(root, "xmp", xmp_object(img));
     if (io->colorspace)

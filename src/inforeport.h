@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <json-glib/json-glib.h>
+
 #include "deadline.h"
 #include "errors.h"
 #include "imagetype.h"
@@ -33,6 +35,17 @@ struct info_source {
  */
 int inforeport_build(const struct infoopts *io, const struct info_source *src,
                      const struct deadline *dl, char **json, struct errinfo *e)
+    __attribute__((warn_unused_result));
+
+/*
+ * The "photoshop" object of /info from a Photoshop image resource block
+ * (blob, len bytes, borrowed: 8BIM resources, with or without the JPEG APP13
+ * "Photoshop 3.0" name before them): {"resolution": {...}} from the first
+ * ResolutionInfo resource. A new object (caller unrefs), or NULL when the
+ * block has no well-formed ResolutionInfo (every length is checked against
+ * len; unknown unit codes count as malformed).
+ */
+JsonObject *inforeport_photoshop(const unsigned char *blob, size_t len)
     __attribute__((warn_unused_result));
 
 /*

@@ -8,6 +8,10 @@
  * IMGPROXY_ALLOW_SECURITY_OPTIONS); then, up to the first '\n', info preset
  * definitions split by ';' ("name=opt/opt"); the rest is info option
  * segments split by '/'.
+ *
+ * With bit 2 of byte 0 set, the rest is instead a Photoshop image resource
+ * block (JPEG APP13 "Photoshop 3.0" + 8BIM resources) for
+ * inforeport_photoshop(), the /info "photoshop" walker.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -17,12 +21,28 @@
 #include "errors.h"
 #include "fuzzutil.h"
 #include "info.h"
+#include "inforeport.h"
 
 #define SEGMENTS_MAX 64
 
 static const char *const env[] = {NULL};
 
 FUZZ_INIT_CONFIG(env)
+
+/* inforeport_photoshop() on an exact-size copy; what it returns has the documented shape. */
+static void fuzz_photoshop(const uint8_t *data, size_t size)
+{
+    unsigned char *copy = (unsigned char *)fuzz_dup(data, size);
+    JsonObject *o = inforeport_photoshop(copy, size);
+
+    free(copy);
+    if (o == NULL)
+        return;
+    if (json_object_get_size(o) != 1 || !json_object_has_member(o, "resolution") ||
+        json_object_get_size(json_object_get_object_member(o, "resolution")) != 6)
+        abort();
+    json_object_unref(o);
+}
 
 /* Adds the ';'-separated definitions in s[0..len); stops at the first refused one. */
 static void add_presets(const char *s, size_t len)
@@ -54,6 +74,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
+    if ((data[0] & 4) != 0) {
+        fuzz_photoshop(data + 1, size - 1);
+        return 0;
+    }
     sep = (data[0] & 1) != 0 ? ',' : ':';
     cfg.allow_security_options = (data[0] & 2) != 0;
     data++;

@@ -27,7 +27,7 @@ def jpeg_segment(marker, payload):
 
 
 def make_fixtures(root):
-    """meta.jpg: photo.jpg with an IPTC block (APP13) and an XMP packet (APP1) spliced in
+    """meta.jpg: photo.jpg with a Photoshop block (APP13: IPTC, ResolutionInfo) and an XMP packet (APP1) spliced in
     after its SOI; photo12mp.jpg: photo.jpg scaled to 4272x2850 (12.2 MP)."""
     def dataset(tag, text):
         data = text.encode()
@@ -36,8 +36,12 @@ def make_fixtures(root):
     iptc = dataset(120, "A test caption") + dataset(25, "alpha") + dataset(25, "beta")
     if len(iptc) % 2:
         iptc += b"\0"
+    # ResolutionInfo (0x03ED): 240 px/inch across, 72.5 px/cm down, widths in inches, heights in cm.
+    resinfo = (240 << 16).to_bytes(4, "big") + b"\0\x01\0\x01" + \
+        (72 << 16 | 0x8000).to_bytes(4, "big") + b"\0\x02\0\x02"
     app13 = b"Photoshop 3.0\0" + b"8BIM" + (0x0404).to_bytes(2, "big") + b"\0\0" + \
-        len(iptc).to_bytes(4, "big") + iptc
+        len(iptc).to_bytes(4, "big") + iptc + \
+        b"8BIM" + (0x03ED).to_bytes(2, "big") + b"\0\0" + len(resinfo).to_bytes(4, "big") + resinfo
     xmp = ('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
            '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
@@ -184,7 +188,7 @@ def _():
           "default fields: %r" % sorted(got))
 
 
-@test("info/EXIF (titles and canonical names), IPTC and XMP of the metadata fixture")
+@test("info/EXIF (titles and canonical names), IPTC, photoshop and XMP of the metadata fixture")
 def _():
     got = info_json("", "local:///orientation-6.jpg")
     check(got["exif"].get("Model", "").strip() == "E-M1", "exif: %r" % got["exif"])
@@ -196,8 +200,15 @@ def _():
     check(got["iptc"].get("Keywords") == ["alpha", "beta"], "iptc keywords: %r" % got["iptc"])
     check(got["xmp"].get("dc", {}).get("creator") == ["Peter B. Parker"], "xmp dc: %r" % got["xmp"])
     check(got["xmp"].get("aux", {}).get("Lens") == "16.0-35.0 mm f/4.0", "xmp aux: %r" % got["xmp"])
+    want = {"resolution": {"XResolution": 240, "XResolutionUnit": "inches", "WidthUnit": "inches",
+                           "YResolution": 72.5, "YResolutionUnit": "cm", "HeightUnit": "cm"}}
+    check(got.get("photoshop") == want, "photoshop: %r" % got.get("photoshop"))
+    check(isinstance(got.get("photoshop", {}).get("resolution", {}).get("XResolution"), int),
+          "photoshop XResolution is not an integer")
     got = info_json("exif:0/iptc:0/xmp:0", "local:///meta.jpg")
-    check(not ({"exif", "iptc", "xmp"} & set(got)), "blocks turned off: %r" % sorted(got))
+    check(not ({"exif", "iptc", "photoshop", "xmp"} & set(got)), "blocks turned off: %r" % sorted(got))
+    got = info_json("", "local:///photo.jpg")
+    check("photoshop" not in got, "photoshop without an APP13 block: %r" % got.get("photoshop"))
 
 
 @test("info/hashsums, alpha, crop, palette, dominant colours, info presets")

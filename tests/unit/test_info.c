@@ -334,15 +334,13 @@ static unsigned char *fixture(const char *name, size_t *len)
     return (unsigned char *)data;
 }
 
-/* inforeport_build() on a fixture with io; the parsed JSON object (caller unrefs the parser). */
-static JsonObject *build(const char *name, enum imgtype type, const struct infoopts *io,
-                         JsonParser **parser)
+/* inforeport_build() on data with io; the parsed JSON object (caller unrefs the parser). */
+static JsonObject *build_bytes(const unsigned char *data, size_t len, enum imgtype type,
+                               const struct infoopts *io, JsonParser **parser)
 {
     struct info_source src;
     struct errinfo e;
     char *json = NULL;
-    size_t len;
-    unsigned char *data = fixture(name, &len);
 
     src.data = data;
     src.len = len;
@@ -351,12 +349,23 @@ static JsonObject *build(const char *name, enum imgtype type, const struct infoo
     src.type = type;
     err_clear(&e);
     if (inforeport_build(io, &src, NULL, &json, &e) != 0)
-        fail_msg("inforeport_build(%s): %s", name, e.msg);
-    g_free(data);
+        fail_msg("inforeport_build: %s", e.msg);
     *parser = json_parser_new();
     assert_true(json_parser_load_from_data(*parser, json, -1, NULL));
     g_free(json);
     return json_node_get_object(json_parser_get_root(*parser));
+}
+
+/* build_bytes() on a fixture. */
+static JsonObject *build(const char *name, enum imgtype type, const struct infoopts *io,
+                         JsonParser **parser)
+{
+    size_t len;
+    unsigned char *data = fixture(name, &len);
+    JsonObject *o = build_bytes(data, len, type, io, parser);
+
+    g_free(data);
+    return o;
 }
 
 static void test_report_jpeg(void **state)
@@ -472,6 +481,210 @@ static void test_report_hashsum_mismatch(void **state)
     assert_int_equal(e.status, 422);
 }
 
+/* Appends one 8BIM resource (id, Pascal name, data) to b, padded as Photoshop writes it. */
+static void ps_resource(GByteArray *b, unsigned id, const char *name, const unsigned char *d,
+                        size_t n)
+{
+    unsigned char head[7] = {'8',
+                             'B',
+                             'I',
+                             'M',
+                             (unsigned char)(id >> 8),
+                             (unsigned char)id,
+                             (unsigned char)strlen(name)};
+    unsigned char size[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                             (unsigned char)(n >> 8), (unsigned char)n};
+    static const unsigned char zero = 0;
+
+    g_byte_array_append(b, head, sizeof(head));
+    g_byte_array_append(b, (const unsigned char *)name, (guint)strlen(name));
+    if ((1 + strlen(name)) % 2 != 0)
+        g_byte_array_append(b, &zero, 1);
+    g_byte_array_append(b, size, sizeof(size));
+    g_byte_array_append(b, d, (guint)n);
+    if (n % 2 != 0)
+        g_byte_array_append(b, &zero, 1);
+}
+
+/* ResolutionInfo: 240 dpi wide in inches, 72.5 px/cm high in picas. */
+static const unsigned char ps_resinfo[16] = {0x00, 0xF0, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01,
+                                             0x00, 0x48, 0x80, 0x00, 0x00, 0x02, 0x00, 0x04};
+
+/* A Photoshop block: "Photoshop 3.0", an IPTC resource (one dataset), a named resource of odd size,
+ * then ResolutionInfo. */
+static GByteArray *ps_block(void)
+{
+    static const unsigned char iptc[] = {0x1C, 0x02, 0x78, 0x00, 0x02, 'h', 'i'};
+    static const unsigned char odd[] = {1, 2, 3};
+    GByteArray *b = g_byte_array_new();
+
+    g_byte_array_append(b, (const unsigned char *)"Photoshop 3.0", 14);
+    ps_resource(b, 0x0404, "", iptc, sizeof(iptc));
+    ps_resource(b, 0x0FA0, "abc", odd, sizeof(odd));
+    ps_resource(b, 0x03ED, "", ps_resinfo, sizeof(ps_resinfo));
+    return b;
+}
+
+/* A small JPEG made by libvips with block as an APP13 segment right after SOI. */
+static unsigned char *jpeg_with_app13(const unsigned char *block, size_t n, size_t *len)
+{
+    VipsImage *img = NULL;
+    void *jpg = NULL;
+    size_t jlen = 0;
+    GByteArray *b = g_byte_array_new();
+    unsigned char app13[4] = {0xFF, 0xED, (unsigned char)((n + 2) >> 8), (unsigned char)(n + 2)};
+
+    assert_true(n + 2 <= 0xFFFF);
+    assert_int_equal(vips_black(&img, 16, 8, NULL), 0);
+    assert_int_equal(vips_jpegsave_buffer(img, &jpg, &jlen, NULL), 0);
+    g_object_unref(img);
+    g_byte_array_append(b, jpg, 2);
+    g_byte_array_append(b, app13, sizeof(app13));
+    g_byte_array_append(b, block, (guint)n);
+    g_byte_array_append(b, (const unsigned char *)jpg + 2, (guint)(jlen - 2));
+    g_free(jpg);
+    *len = b->len;
+    return g_byte_array_free(b, FALSE);
+}
+
+static void test_report_photoshop(void **state)
+{
+    struct infoopts io;
+    JsonParser *p;
+    JsonObject *o, *r;
+    GByteArray *b = ps_block();
+    unsigned char *jpg;
+    size_t len;
+    char *text;
+
+    (void)state;
+    info_options_init(&io);
+    jpg = jpeg_with_app13(b->data, b->len, &len);
+    o = build_bytes(jpg, len, IMGTYPE_JPEG, &io, &p);
+    g_free(jpg);
+    assert_string_equal(
+        json_object_get_string_member(json_object_get_object_member(o, "iptc"), "Caption"), "hi");
+    r = json_object_get_object_member(json_object_get_object_member(o, "photoshop"), "resolution");
+    assert_non_null(r);
+    assert_int_equal(json_object_get_size(r), 6);
+    /* 240.0 is a whole number: a JSON integer. */
+    assert_int_equal(json_node_get_value_type(json_object_get_member(r, "XResolution")),
+                     G_TYPE_INT64);
+    assert_int_equal(json_object_get_int_member(r, "XResolution"), 240);
+    assert_string_equal(json_object_get_string_member(r, "XResolutionUnit"), "inches");
+    assert_string_equal(json_object_get_string_member(r, "WidthUnit"), "inches");
+    assert_int_equal(json_node_get_value_type(json_object_get_member(r, "YResolution")),
+                     G_TYPE_DOUBLE);
+    TU_ASSERT_NEAR(json_object_get_double_member(r, "YResolution"), 72.5);
+    assert_string_equal(json_object_get_string_member(r, "YResolutionUnit"), "cm");
+    assert_string_equal(json_object_get_string_member(r, "HeightUnit"), "picas");
+    g_object_unref(p);
+
+    /* iptc off: no photoshop either. */
+    io.iptc = false;
+    jpg = jpeg_with_app13(b->data, b->len, &len);
+    o = build_bytes(jpg, len, IMGTYPE_JPEG, &io, &p);
+    g_free(jpg);
+    assert_false(json_object_has_member(o, "iptc") || json_object_has_member(o, "photoshop"));
+    g_object_unref(p);
+
+    /* The walker alone gives the same object, also without the "Photoshop 3.0" name. */
+    o = inforeport_photoshop(b->data + 14, b->len - 14);
+    assert_non_null(o);
+    {
+        JsonNode *n = json_node_init_object(json_node_alloc(), o);
+
+        text = json_to_string(n, FALSE);
+        json_node_unref(n);
+    }
+    json_object_unref(o);
+    assert_string_equal(text, "{\"resolution\":{\"XResolution\":240,\"XResolutionUnit\":\"inches\","
+                              "\"WidthUnit\":\"inches\",\"YResolution\":72.5,"
+                              "\"YResolutionUnit\":\"cm\",\"HeightUnit\":\"picas\"}}");
+    g_free(text);
+    g_byte_array_free(b, TRUE);
+}
+
+/* A block the walker refuses: no photoshop object, nor a photoshop key through /info. */
+static void assert_no_photoshop(const unsigned char *block, size_t n)
+{
+    struct infoopts io;
+    JsonParser *p;
+    JsonObject *o;
+    unsigned char *copy = g_memdup2(block, n), *jpg;
+    size_t len;
+
+    /* An exact-size copy, so that ASan sees any read past the end. */
+    assert_null(inforeport_photoshop(copy, n));
+    g_free(copy);
+    info_options_init(&io);
+    jpg = jpeg_with_app13(block, n, &len);
+    o = build_bytes(jpg, len, IMGTYPE_JPEG, &io, &p);
+    g_free(jpg);
+    assert_false(json_object_has_member(o, "photoshop"));
+    g_object_unref(p);
+}
+
+static void test_report_photoshop_malformed(void **state)
+{
+    GByteArray *b = ps_block();
+    GByteArray *m;
+    size_t res; /* where the ResolutionInfo resource starts */
+
+    (void)state;
+    res = b->len - (4 + 2 + 2 + 4 + 16);
+    assert_memory_equal(b->data + res, "8BIM\x03\xED", 6);
+    /* Cut anywhere inside the ResolutionInfo resource: in its name, its size, its data. */
+    for (size_t cut = res; cut < b->len; cut++)
+        assert_no_photoshop(b->data, cut);
+    /* The size says more than the block holds. */
+    m = g_byte_array_new();
+    g_byte_array_append(m, b->data, b->len);
+    m->data[res + 8 + 3] = 17;
+    assert_no_photoshop(m->data, m->len);
+    m->data[res + 8] = 0xFF; /* size near 4 GB */
+    assert_no_photoshop(m->data, m->len);
+    g_byte_array_free(m, TRUE);
+    /* Too short for ResolutionInfo (size 8, the block ends there). */
+    m = g_byte_array_new();
+    g_byte_array_append(m, b->data, (guint)(res + 8));
+    {
+        static const unsigned char eight[4] = {0, 0, 0, 8};
+
+        g_byte_array_append(m, eight, 4);
+        g_byte_array_append(m, ps_resinfo, 8);
+    }
+    assert_no_photoshop(m->data, m->len);
+    g_byte_array_free(m, TRUE);
+    /* An odd name length without its padding: the next field is off by one. */
+    m = g_byte_array_new();
+    g_byte_array_append(m, (const unsigned char *)"Photoshop 3.0", 14);
+    {
+        static const unsigned char head[] = {'8', 'B', 'I', 'M', 0x03, 0xED, 0x00};
+        static const unsigned char size[4] = {0, 0, 0, 16};
+
+        g_byte_array_append(m, head, sizeof(head)); /* no pad byte after the empty name */
+        g_byte_array_append(m, size, 4);
+        g_byte_array_append(m, ps_resinfo, 16);
+    }
+    assert_no_photoshop(m->data, m->len);
+    /* A name length past the end. */
+    m->data[14 + 6] = 0xFF;
+    assert_no_photoshop(m->data, m->len);
+    g_byte_array_free(m, TRUE);
+    /* An unknown unit code. */
+    m = g_byte_array_new();
+    g_byte_array_append(m, b->data, b->len);
+    m->data[b->len - 16 + 5] = 9;
+    assert_no_photoshop(m->data, m->len);
+    g_byte_array_free(m, TRUE);
+    /* Not 8BIM, and nothing at all. */
+    assert_no_photoshop((const unsigned char *)"Photoshop 3.0\0XXXX", 18);
+    assert_no_photoshop((const unsigned char *)"Photoshop 3.0", 14);
+    assert_null(inforeport_photoshop(NULL, 0));
+    g_byte_array_free(b, TRUE);
+}
+
 /* The default cfg (restored around each test) and libvips as imgfcgi starts it. */
 static int group_setup(void **state)
 {
@@ -499,6 +712,8 @@ int main(void)
         T(test_report_jpeg),
         T(test_report_alpha_and_pages),
         T(test_report_hashsum_mismatch),
+        T(test_report_photoshop),
+        T(test_report_photoshop_malformed),
     };
 
     return cmocka_run_group_tests_name("info", tests, group_setup, tu_cfg_teardown);
