@@ -840,6 +840,9 @@ def warm_up():
     # first use allocates caches that stay, which is no growth the cases cause.
     for src in (static("photo.jpg"), static("animated.gif")):
         paths.append(("/info" + plain("exif:1/iptc:1/xmp:1/bh:4:3/avg:1/p:16/dc:1/pn:1", src), 200))
+    # A text watermark: Pango and fontconfig load their fonts and caches once.
+    paths.append((plain("rs:fit:200:200/wm:1:soea/wmt:%s" % imgtest.b64("<b>warm</b>"),
+                        static("photo.jpg")), 200))
     bad = []
     for _ in range(2):
         for front in FRONTS.values():
