@@ -212,7 +212,7 @@ enum imgtype imagetype_sniff(const unsigned char *buf, size_t len, size_t svg_ch
     if (sniff_svg(buf, len < svg_check_bytes ? len : svg_check_bytes))
         return IMGTYPE_SVG;
     /* PDF readers look for the header in the first 1024 bytes; so does poppler. */
-    if (memmem(buf, len < 1024 ? len : 1024, "%PDF-", 5) != NULL)
+    if (len >= 5 && memmem(buf, len < 1024 ? len : 1024, "%PDF-", 5) != NULL)
         return IMGTYPE_PDF;
     return IMGTYPE_UNKNOWN;
 }
