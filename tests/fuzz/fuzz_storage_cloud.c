@@ -110,7 +110,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (store_gcs_parse_key(exact, len, &k, &why) == 0) {
             char *jwt = store_gcs_jwt(&k, 1700000000);
 
-            if (k.client_email == NULL || k.token_uri == NULL || jwt == NULL)
+            /* Signing may fail for a key that parses (a key OpenSSL will not sign
+             * with): the transport answers 500 then; only the fields must be set. */
+            if (k.client_email == NULL || k.token_uri == NULL)
                 abort();
             g_free(jwt);
             store_gcs_key_release(&k);
