@@ -329,10 +329,9 @@ void admission_get_stats(struct admission *adm, struct admission_stats *st)
     pthread_mutex_unlock(&adm->lock);
 }
 
-int admission_request_begin(struct admission *adm, struct admission_ticket *t,
-                            const unsigned char *data, size_t len, enum imgtype type,
-                            const struct procopts *po, const char *accept, const struct deadline *d,
-                            struct errinfo *e)
+int admission_request_begin(struct admission *adm, struct admission_ticket *t, VipsImage *header,
+                            size_t len, enum imgtype type, const struct procopts *po,
+                            const char *accept, const struct deadline *d, struct errinfo *e)
 {
     struct estimate_header h;
     struct estimate est;
@@ -341,9 +340,7 @@ int admission_request_begin(struct admission *adm, struct admission_ticket *t,
     memset(t, 0, sizeof(*t));
     if (adm == NULL)
         return 0;
-    ret = estimate_read_header(data, len, type, &h, e);
-    if (ret < 0)
-        return ret;
+    estimate_header_of(header, type, &h);
     if ((long long)h.width * h.height > po->max_src_resolution)
         return 0;
     estimate_compute(&h, len, po, estimate_out_type(&h, po, accept), &est);

@@ -129,19 +129,20 @@ void admission_get_stats(struct admission *adm, struct admission_stats *st);
 
 /*
  * A request's admission before processing: with adm NULL (the budget off),
- * returns 0 and holds nothing. Otherwise reads the source's header (data/len
- * borrowed, type sniffed), estimates the request (po, the Accept header) and
+ * returns 0 and holds nothing. Otherwise takes the source's header from
+ * `header` (process_open()'s image of the len bytes of type `type`,
+ * borrowed), estimates the request (po, the Accept header) and
  * acquires it until the deadline d (borrowed). Returns 0 (t holds the bytes: release with
  * admission_request_end), or an error recorded in e: ERR_SOURCE_TYPE (422)
  * when the estimate is over the budget, ERR_TIMEOUT (503) when the deadline
- * passed, ERR_BROKEN_IMAGE when the header cannot be read. Sources over
+ * passed. Sources over
  * po->max_src_resolution are let through uncharged: process_prepare()
  * rejects them from the header.
  */
-int admission_request_begin(struct admission *adm, struct admission_ticket *t,
-                            const unsigned char *data, size_t len, enum imgtype type,
-                            const struct procopts *po, const char *accept, const struct deadline *d,
-                            struct errinfo *e) __attribute__((warn_unused_result));
+int admission_request_begin(struct admission *adm, struct admission_ticket *t, VipsImage *header,
+                            size_t len, enum imgtype type, const struct procopts *po,
+                            const char *accept, const struct deadline *d, struct errinfo *e)
+    __attribute__((warn_unused_result));
 
 /* Whether t holds a small request (a thumbnail: cpugate.h gives it the CPU first). */
 bool admission_ticket_small(const struct admission_ticket *t);

@@ -140,6 +140,15 @@ int estimate_read_header(const unsigned char *data, size_t len, enum imgtype typ
     img = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
     if (img == NULL)
         return vipsop_fail(e, VIPSOP_LOAD, "Can't read the source header");
+    estimate_header_of(img, type, h);
+    g_object_unref(img);
+    return 0;
+}
+
+void estimate_header_of(VipsImage *img, enum imgtype type, struct estimate_header *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->type = type;
     h->width = vips_image_get_width(img);
     h->height = vips_image_get_page_height(img);
     h->pages = vips_image_get_n_pages(img);
@@ -150,8 +159,6 @@ int estimate_read_header(const unsigned char *data, size_t len, enum imgtype typ
     h->alpha = vips_image_hasalpha(img);
     h->orientation =
         vips_image_get_typeof(img, VIPS_META_ORIENTATION) ? vips_image_get_orientation(img) : 1;
-    g_object_unref(img);
-    return 0;
 }
 
 enum imgtype estimate_out_type(const struct estimate_header *h, const struct procopts *po,

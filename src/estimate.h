@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <vips/vips.h>
+
 #include "errors.h"
 #include "imagetype.h"
 #include "options.h"
@@ -70,6 +72,9 @@ struct estimate {
 int estimate_read_header(const unsigned char *data, size_t len, enum imgtype type,
                          struct estimate_header *h, struct errinfo *e)
     __attribute__((warn_unused_result));
+
+/* The header of a source already opened (header only) as type; img borrowed. */
+void estimate_header_of(VipsImage *img, enum imgtype type, struct estimate_header *h);
 
 /*
  * The result format the pipeline will choose for this header, options and

@@ -365,6 +365,7 @@ struct image_req {
     long long process_start_us;
     struct buf svg;
     struct buf styled; /* an SVG with the `style` option's CSS injected */
+    VipsImage *opened; /* the source opened for the memory estimate, reused by processing */
     struct process_job *job;
     struct process_info info;
     GBytes *wm_bytes; /* the watermark_url image po.wm_image points into */
@@ -396,6 +397,8 @@ static void image_req_release(struct image_req *ir)
      * The slot goes back last: at most one download buffer per slot is out.
      */
     process_job_free(ir->job);
+    if (ir->opened != NULL)
+        g_object_unref(ir->opened);
     if (ir->wm_bytes != NULL)
         g_bytes_unref(ir->wm_bytes);
     sched_admit_end(&ir->sched);
@@ -737,7 +740,16 @@ static int admit(struct image_req *ir)
 
     if (deadline_passed(ir->dl))
         return timed_out(ir->e, "before processing");
-    ret = sched_admit(&ir->sched, ir->src->body.data, ir->src->body.len, ir->src_type, &ir->po,
+    if (!sched_budget_on(ir->sched.s))
+        return 0;
+    /* The estimate reads the header from the image processing then starts from. */
+    if (ir->opened == NULL) {
+        ir->opened =
+            process_open(ir->src->body.data, ir->src->body.len, ir->src_type, &ir->po, ir->e);
+        if (ir->opened == NULL)
+            return ir->e->code;
+    }
+    ret = sched_admit(&ir->sched, ir->opened, ir->src->body.len, ir->src_type, &ir->po,
                       param(ir->rq, "HTTP_ACCEPT"), ir->dl, ir->e);
     if (ret < 0)
         return sched_error(ret, "waiting for a worker after the memory budget", ir->e);
@@ -836,8 +848,9 @@ static int process_and_stream(struct image_req *ir)
 {
     int ret;
 
-    ret = process_prepare(&ir->job, ir->src->body.data, ir->src->body.len, ir->src_type, &ir->po,
-                          param(ir->rq, "HTTP_ACCEPT"), ir->dl, &ir->info, ir->e);
+    ret = process_prepare_opened(&ir->job, ir->opened, ir->src->body.data, ir->src->body.len,
+                                 ir->src_type, &ir->po, param(ir->rq, "HTTP_ACCEPT"), ir->dl,
+                                 &ir->info, ir->e);
     if (ret < 0) {
         ir->tm->process_us = deadline_now_us() - ir->process_start_us;
         return ret;

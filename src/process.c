@@ -196,7 +196,8 @@ struct build {
     bool animated, alpha;
     struct geom_plan plan;
     enum imgtype out_type;
-    bool chained; /* a pipeline after the first of a chain: the input is the previous result */
+    bool chained;      /* a pipeline after the first of a chain: the input is the previous result */
+    VipsImage *opened; /* process_open()'s image of data, borrowed; NULL: load_source opens */
 };
 
 /*
@@ -735,8 +736,11 @@ static int load_source(struct build *b)
     long long px;
     int ret;
 
-    b->img = loaded(b->job,
-                    load_image(b->data, b->len, b->src_type, 1, 1.0, po->enforce_thumbnail, NULL));
+    if (b->opened != NULL)
+        g_object_ref(b->opened);
+    b->img = loaded(b->job, b->opened != NULL ? b->opened
+                                              : load_image(b->data, b->len, b->src_type, 1, 1.0,
+                                                           po->enforce_thumbnail, NULL));
     if (b->img == NULL)
         return vipsop_fail(b->e, VIPSOP_LOAD, "Can't load the source image");
     ret = select_pages(b);
@@ -1015,9 +1019,27 @@ static void fill_job(struct build *b)
     b->info->out_h = vips_image_get_height(job->img);
 }
 
+VipsImage *process_open(const unsigned char *data, size_t len, enum imgtype src_type,
+                        const struct procopts *po, struct errinfo *e)
+{
+    VipsImage *img = load_image(data, len, src_type, 1, 1.0, po->enforce_thumbnail, NULL);
+
+    if (img == NULL)
+        vipsop_fail(e, VIPSOP_LOAD, "Can't load the source image");
+    return img;
+}
+
 int process_prepare(struct process_job **jobp, const unsigned char *data, size_t len,
                     enum imgtype src_type, const struct procopts *po, const char *accept,
                     const struct deadline *dl, struct process_info *info, struct errinfo *e)
+{
+    return process_prepare_opened(jobp, NULL, data, len, src_type, po, accept, dl, info, e);
+}
+
+int process_prepare_opened(struct process_job **jobp, VipsImage *opened, const unsigned char *data,
+                           size_t len, enum imgtype src_type, const struct procopts *po,
+                           const char *accept, const struct deadline *dl, struct process_info *info,
+                           struct errinfo *e)
 {
     static int (*const phases[])(struct build *) = {
         load_source,   load_animation, trim,  choose_output, shrink_on_load,
@@ -1053,6 +1075,8 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
         }
         b.data = b.job->styled.data;
         b.len = b.job->styled.len;
+    } else {
+        b.opened = opened; /* opened from these bytes: a styled SVG is opened again */
     }
 
     for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]) && ret == 0; i++)

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <vips/vips.h>
+
 #include "deadline.h"
 #include "errors.h"
 #include "imagetype.h"
@@ -43,6 +45,25 @@ int process_prepare(struct process_job **job, const unsigned char *data, size_t 
                     enum imgtype src_type, const struct procopts *po, const char *accept,
                     const struct deadline *dl, struct process_info *info, struct errinfo *e)
     __attribute__((warn_unused_result));
+
+/*
+ * Opens the source as process_prepare() does first (a header-only load:
+ * nothing is decoded), for a caller that needs its header before (the
+ * memory estimate). Returns a new reference, or NULL with the load's
+ * failure recorded in e.
+ */
+VipsImage *process_open(const unsigned char *data, size_t len, enum imgtype src_type,
+                        const struct procopts *po, struct errinfo *e);
+
+/*
+ * process_prepare() on a source already opened by process_open() from the
+ * same bytes (borrowed; NULL: it opens the source itself), so the header is
+ * read once.
+ */
+int process_prepare_opened(struct process_job **job, VipsImage *opened, const unsigned char *data,
+                           size_t len, enum imgtype src_type, const struct procopts *po,
+                           const char *accept, const struct deadline *dl, struct process_info *info,
+                           struct errinfo *e) __attribute__((warn_unused_result));
 
 /*
  * Runs the pipeline and the saver, calling write as encoded bytes come out

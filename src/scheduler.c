@@ -118,7 +118,7 @@ bool sched_budget_on(const struct sched *s)
     return s->adm != NULL;
 }
 
-int sched_admit(struct sched_req *r, const unsigned char *data, size_t len, enum imgtype type,
+int sched_admit(struct sched_req *r, VipsImage *header, size_t len, enum imgtype type,
                 const struct procopts *po, const char *accept, const struct deadline *d,
                 struct errinfo *e)
 {
@@ -146,7 +146,7 @@ int sched_admit(struct sched_req *r, const unsigned char *data, size_t len, enum
             until = &wait;
         }
     }
-    ret = admission_request_begin(r->s->adm, &r->ticket, data, len, type, po, accept, until, e);
+    ret = admission_request_begin(r->s->adm, &r->ticket, header, len, type, po, accept, until, e);
     if (ret < 0)
         return SCHED_REFUSED;
     if (had_slot) {

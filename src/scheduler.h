@@ -106,17 +106,18 @@ bool sched_budget_on(const struct sched *s);
  * Admits r to processing, before any pixel is decoded. With the budget off,
  * returns 0 at once and changes nothing. Otherwise: gives r's slot (if it
  * holds one) back, so a request waiting for memory keeps no slot from a
- * thumbnail; estimates the request from the source's header (data/len
- * borrowed, of type `type`; po and accept as in process.h) and waits for
+ * thumbnail; estimates the request from the source's header (`header`,
+ * process_open()'s image of the len bytes of type `type`, borrowed; po and
+ * accept as in process.h) and waits for
  * that many bytes of the budget until d; takes a slot again (queued as in
  * sched_slot_take) if it held one; and sets the calling thread's CPU class
  * from the estimate. Returns 0; SCHED_REFUSED with e set (ERR_SOURCE_TYPE
  * when the estimate is over the whole budget, ERR_TIMEOUT when d passed
- * waiting for memory, ERR_BROKEN_IMAGE when the header cannot be read); or
+ * waiting for memory); or
  * SCHED_QUEUE_FULL or SCHED_TIMEOUT from taking the slot again, e untouched.
  * Whatever it returns, release with sched_admit_end() and sched_slot_put().
  */
-int sched_admit(struct sched_req *r, const unsigned char *data, size_t len, enum imgtype type,
+int sched_admit(struct sched_req *r, VipsImage *header, size_t len, enum imgtype type,
                 const struct procopts *po, const char *accept, const struct deadline *d,
                 struct errinfo *e) __attribute__((warn_unused_result));
 

@@ -23,6 +23,7 @@
 /* A 600x400 JPEG in memory: a real header for the memory estimate. */
 static void *jpeg;
 static size_t jpeg_len;
+static VipsImage *jpeg_hdr; /* jpeg opened, header only, as process_open() opens a source */
 
 static int group_setup(void **state)
 {
@@ -34,6 +35,10 @@ static int group_setup(void **state)
     if (vips_xyz(&x, 600, 400, NULL) || vips_cast(x, &u8, VIPS_FORMAT_UCHAR, NULL) ||
         vips_jpegsave_buffer(u8, &jpeg, &jpeg_len, NULL))
         return -1;
+    jpeg_hdr =
+        vips_image_new_from_buffer(jpeg, jpeg_len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    if (jpeg_hdr == NULL)
+        return -1;
     g_object_unref(x);
     g_object_unref(u8);
     return 0;
@@ -42,6 +47,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
+    g_object_unref(jpeg_hdr);
     g_free(jpeg);
     config_release(&cfg);
     return 0;
@@ -78,7 +84,7 @@ static int admit_jpeg(struct sched_req *r, struct sched *s, bool with_slot,
     sched_req_init(r, s);
     if (with_slot)
         assert_int_equal(sched_slot_take(r, NULL), 0);
-    return sched_admit(r, jpeg, jpeg_len, IMGTYPE_JPEG, &po, NULL, d, e);
+    return sched_admit(r, jpeg_hdr, jpeg_len, IMGTYPE_JPEG, &po, NULL, d, e);
 }
 
 /* Everything r holds, given back. */
@@ -145,7 +151,8 @@ static void *bg_main(void *arg)
     pthread_mutex_unlock(&order_lock);
     if (b->take_rc == 0 && b->admit) {
         options_init(&po);
-        b->admit_rc = sched_admit(&b->r, jpeg, jpeg_len, IMGTYPE_JPEG, &po, NULL, &b->dl, &b->e);
+        b->admit_rc =
+            sched_admit(&b->r, jpeg_hdr, jpeg_len, IMGTYPE_JPEG, &po, NULL, &b->dl, &b->e);
     }
     end(&b->r);
     return NULL;
@@ -423,8 +430,7 @@ static void test_admit_without_budget(void **state)
     err_clear(&e);
     sched_req_init(&r, s);
     assert_int_equal(sched_slot_take(&r, NULL), 0);
-    assert_int_equal(
-        sched_admit(&r, (const unsigned char *)"junk", 4, IMGTYPE_JPEG, &po, NULL, NULL, &e), 0);
+    assert_int_equal(sched_admit(&r, NULL, 4, IMGTYPE_JPEG, &po, NULL, NULL, &e), 0);
     assert_int_equal(r.slot, 0);
     assert_null(r.ticket.adm);
     end(&r);
