@@ -368,7 +368,7 @@ static const struct conf_var vars[] = {
      "call malloc_trim / jemalloc purge / tcmalloc release every interval"},
     {"IMGPROXY_LOG_MEM_STATS", T_BOOL, OFF(log_mem_stats), 0, "false", 0, 0,
      "log RSS, libvips and pool memory every IMGPROXY_FREE_MEMORY_INTERVAL"},
-    {"IMGFCGI_MEMORY_BUDGET", T_BYTES, OFF(memory_budget), 0, "0", -1, LLONG_MAX / 2,
+    {"IMGFCGI_MEMORY_BUDGET", T_BYTES, OFF(memory_budget), 0, "auto", -1, LLONG_MAX / 2,
      "admit requests while their memory estimates in flight fit, e.g. 256M; auto = half the "
      "cgroup memory limit or of the machine's memory; 0 = off"},
     {"IMGFCGI_ADMISSION_WAIT_MS", T_INT, OFF(admission_wait_ms), 0, "0", 0, 3600000,

@@ -1,6 +1,7 @@
 /*
  * memlimit.h: how much memory the process may use, as the kernel says, and
- * the memory budget imgfcgi takes from it when IMGFCGI_MEMORY_BUDGET=auto.
+ * the memory budget imgfcgi takes from it when IMGFCGI_MEMORY_BUDGET is not
+ * set ("auto", the default).
  *
  * The limit is the smallest of: the cgroup v2 memory.max of the process's
  * cgroup and of each of its ancestors, the cgroup v1 memory.limit_in_bytes

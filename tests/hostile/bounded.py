@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """bounded.py: requests built to outlast a deadline or take the host's memory, against an
-imgfcgi with its default settings but IMGPROXY_TIMEOUT and IMGFCGI_MEMORY_BUDGET=auto (and the
-local root), through
+imgfcgi with its default settings (only IMGPROXY_TIMEOUT set, and the local root), through
 its real nginx front, from 4 clients for a fixed time.
 
 Each request enlarges, zooms, extends or pads to a format's size cap, rasterises a tiny SVG

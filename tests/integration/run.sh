@@ -576,9 +576,9 @@ if [ "$host" = nginx ]; then
     spawn_unix imgfcgi-bf "${common_env[@]}" IMGFCGI_LOG_LEVEL=debug IMGPROXY_AUTO_WEBP=true
     nginx_front front-bf imgfcgi-bf
     bf_port=$front_port
-    # tests/hostile/bounded.py: the default settings but for the deadline and IMGFCGI_MEMORY_BUDGET=auto.
+    # tests/hostile/bounded.py: the default settings but for the deadline (the default memory budget).
     spawn_unix imgfcgi-bd IMGPROXY_LOCAL_FILESYSTEM_ROOT="$root" IMGFCGI_LOG_LEVEL=info \
-        IMGPROXY_TIMEOUT=10 IMGFCGI_MEMORY_BUDGET=auto
+        IMGPROXY_TIMEOUT=10
     nginx_front front-bd imgfcgi-bd
     bd_port=$front_port
 fi

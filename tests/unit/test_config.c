@@ -214,7 +214,7 @@ static void test_bad_workers(void **state)
     expect_bad("IMGPROXY_WORKERS", "many");
 }
 
-/* IMGFCGI_MEMORY_BUDGET: bytes with k/M/G suffixes, 1024-based, or "auto" (-1); 0 by default. */
+/* IMGFCGI_MEMORY_BUDGET: bytes with k/M/G suffixes, 1024-based; "auto" (-1) by default. */
 static void test_memory_budget(void **state)
 {
     static const struct {
@@ -234,7 +234,7 @@ static void test_memory_budget(void **state)
     (void)state;
     tu_clear_env();
     assert_int_equal(load(&c, err, sizeof err), 0);
-    assert_int_equal(c.memory_budget, 0);
+    assert_int_equal(c.memory_budget, -1);
     config_release(&c);
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         setenv("IMGFCGI_MEMORY_BUDGET", ok[i].v, 1);
