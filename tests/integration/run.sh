@@ -590,6 +590,13 @@ if [ "$host" = nginx ]; then
         IMGPROXY_ALLOW_SECURITY_OPTIONS=true IMGFCGI_LOG_LEVEL=debug
     nginx_front front-wp imgfcgi-wp
     wp_port=$front_port
+    # imgfcgi-wp2: PDF pages without a background; sources and watermark_url relative to the
+    # origin (IMGPROXY_BASE_URL), wm:// replaced by it.
+    spawn_unix imgfcgi-wp2 "${common_env[@]}" IMGFCGI_ENABLE_PDF=true IMGPROXY_PDF_NO_BACKGROUND=true \
+        IMGPROXY_BASE_URL="http://127.0.0.1:$origin_port/" IMGPROXY_WATERMARK_PREPROCESS_URL=true \
+        IMGPROXY_URL_REPLACEMENTS="wm://=http://127.0.0.1:$origin_port/"
+    nginx_front front-wp2 imgfcgi-wp2
+    wp2_port=$front_port
 fi
 
 # The source-address guard (tests/integration/test_ssrf.py), nginx host only:
@@ -828,6 +835,8 @@ if [ "$host" = nginx ]; then
     # Per-request watermarks, pages and PDF sources.
     env "${it_env[@]}" IT_WP_FRONT="http://127.0.0.1:$wp_port" IT_WP_LOG="$tmp/imgfcgi-wp.log" \
         IT_WP_PID="${pids[imgfcgi-wp]}" IT_WP_RESULT="$tmp/result-wm-pdf" \
+        IT_WP2_FRONT="http://127.0.0.1:$wp2_port" IT_WP2_LOG="$tmp/imgfcgi-wp2.log" \
+        IT_WP_ALLOWED_FRONT="http://127.0.0.1:${fports[8]}" IT_WP_ALLOWED_LOG="$tmp/imgfcgi8.log" \
         python3 "$here/test_wm_pdf.py" "$@" || status=1
     # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload
     # (ASan's quarantine alone keeps up to 256 MB of freed memory: a wider RSS bound there).
