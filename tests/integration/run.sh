@@ -30,7 +30,8 @@
 #     reading s3:// and swift:// from it (test_storage.py);
 #   - with HOST nginx: imgfcgi-info (test_info.py), imgfcgi #7 (test_conformance.py), #8/#9/#10 (test_ssrf.py:
 #     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work),
-#     imgfcgi-ps (test_pro_sources.py: chains, /enc/, fallback_image_url, hashsum) and
+#     imgfcgi-ps (test_pro_sources.py: chains, /enc/, fallback_image_url, hashsum),
+#     imgfcgi-wp/-wp2 (test_wm_pdf.py: watermarks, pages, PDF sources and results) and
 #     imgfcgi-hx/-hxn (tests/hostile/hostile.py, each behind its own conf/nginx.conf);
 # then runs test_http.py against them and stops everything (trap EXIT).
 #
