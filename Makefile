@@ -24,7 +24,9 @@ PKG_CONFIG ?= pkg-config
 # Library headers are included as system headers so our warnings stay ours.
 sysinc = $(patsubst -I%,-isystem %,$(1))
 # pango: watermark_text markup is checked by Pango's own parser (src/markup.c).
-PKGS := vips glib-2.0 libcurl json-glib-1.0 libexif libiptcdata exempi-2.0 libcrypto pango
+# cairo-pdf: PDF results are written by cairo's PDF surface (src/save_pdf.c).
+PKGS := vips glib-2.0 libcurl json-glib-1.0 libexif libiptcdata exempi-2.0 libcrypto pango \
+	cairo-pdf
 PKG_CFLAGS := $(call sysinc,$(shell $(PKG_CONFIG) --cflags $(PKGS) fcgi))
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 FCGI_LIBS := $(shell $(PKG_CONFIG) --libs fcgi 2>/dev/null || echo -lfcgi)

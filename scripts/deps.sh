@@ -6,6 +6,9 @@
 # libc6-dev is listed because --no-install-recommends does not pull it in with gcc.
 IMGFCGI_BUILD_DEPS=(gcc libc6-dev make pkg-config libvips-dev libglib2.0-dev libfcgi-dev
     libcurl4-openssl-dev libcmocka-dev libjson-glib-dev)
+# cairo's PDF surface writes PDF results (src/save_pdf.c); libvips-dev pulls it in
+# through Pango, listed since imgfcgi uses it directly.
+IMGFCGI_BUILD_DEPS+=(libcairo2-dev)
 # OpenSSL's libcrypto (AES-CBC) decrypts /enc/ source URLs (src/encsrc.c).
 IMGFCGI_BUILD_DEPS+=(libssl-dev)
 # Sanitizers and fuzzing: gcc's ASan/UBSan/TSan runtimes come with gcc; the

@@ -333,6 +333,8 @@ static const struct conf_var vars[] = {
      1LL << 40, "bytes the fallback_image_url cache may hold"},
     {"IMGPROXY_FALLBACK_IMAGE_PREPROCESS_URL", T_BOOL, OFF(fallback_image_preprocess_url), 0,
      "false", 0, 0, "apply IMGPROXY_URL_REPLACEMENTS and IMGPROXY_BASE_URL to fallback_image_url"},
+    {"IMGPROXY_WATERMARK_PREPROCESS_URL", T_BOOL, OFF(watermark_preprocess_url), 0, "false", 0, 0,
+     "apply IMGPROXY_URL_REPLACEMENTS and IMGPROXY_BASE_URL to watermark_url"},
     {"IMGPROXY_WATERMARK_DATA", T_STR, OFF(watermark_data), 0, "", 0, 0,
      "watermark image, base64-encoded"},
     {"IMGPROXY_WATERMARK_PATH", T_STR, OFF(watermark_path), 0, "", 0, 0,
@@ -353,6 +355,8 @@ static const struct conf_var vars[] = {
      LLONG_MAX, "largest rendered watermark_text, pixels; a larger one is refused (422)"},
     {"IMGFCGI_ENABLE_PDF", T_BOOL, OFF(enable_pdf), 0, "false", 0, 0,
      "read PDF sources with libvips' poppler loader (untrusted code); off: PDF is refused (422)"},
+    {"IMGPROXY_PDF_NO_BACKGROUND", T_BOOL, OFF(pdf_no_background), 0, "false", 0, 0,
+     "PDF pages keep their transparent background (formats with alpha); off: drawn over white"},
     {"IMGFCGI_MAX_PAGES", T_INT, OFF(max_pages), 0, "10", 1, 1000,
      "pages (PDF, TIFF) or frames one request may stack with `pages`; more is refused (422)"},
     {"IMGPROXY_ENABLE_CLIENT_HINTS", T_BOOL, OFF(enable_client_hints), 0, "false", 0, 0,
@@ -917,8 +921,11 @@ static int var_formats(struct config *c, const struct conf_var *v, const char *v
 
         if (t == IMGTYPE_UNKNOWN)
             return fail(err, errlen, v, value, "unknown format");
-        /* Formats imgfcgi cannot write are dropped, as imgproxy does. */
-        if (imagetype_saveable(t) && *count < IMGTYPE_COUNT)
+        /*
+         * Formats imgfcgi cannot write are dropped, as imgproxy does; so is
+         * PDF, a result only when a URL asks for it.
+         */
+        if (imagetype_saveable(t) && t != IMGTYPE_PDF && *count < IMGTYPE_COUNT)
             f[(*count)++] = t;
     }
     if (*count == 0)

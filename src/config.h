@@ -192,12 +192,14 @@ struct config {
     int fallback_images_cache_size;          /* IMGPROXY_FALLBACK_IMAGES_CACHE_SIZE; 0 = off */
     long long fallback_images_cache_bytes;   /* IMGFCGI_FALLBACK_IMAGES_CACHE_BYTES */
     bool fallback_image_preprocess_url;      /* IMGPROXY_FALLBACK_IMAGE_PREPROCESS_URL */
+    bool watermark_preprocess_url;           /* IMGPROXY_WATERMARK_PREPROCESS_URL */
     int watermarks_cache_size;               /* IMGPROXY_WATERMARKS_CACHE_SIZE; 0 = off */
     long long watermarks_cache_bytes;        /* IMGFCGI_WATERMARKS_CACHE_BYTES */
     char *watermark_font;                    /* IMGFCGI_WATERMARK_FONT, Pango font */
     int watermark_text_dpi;                  /* IMGFCGI_WATERMARK_TEXT_DPI */
     long long watermark_text_max_pixels;     /* IMGFCGI_WATERMARK_TEXT_MAX_PIXELS */
     bool enable_pdf;                         /* IMGFCGI_ENABLE_PDF */
+    bool pdf_no_background;                  /* IMGPROXY_PDF_NO_BACKGROUND */
     int max_pages;                           /* IMGFCGI_MAX_PAGES */
     /* Memory and telemetry */
     long long download_buffer_size; /* IMGPROXY_DOWNLOAD_BUFFER_SIZE, bytes; 0 = calibrated */

@@ -14,7 +14,11 @@
 #include <limits.h>
 #include <math.h>
 
-/* Seconds per megapixel; formats not listed are stopped by the deadline. */
+/*
+ * Seconds per megapixel; formats not listed are stopped by the deadline.
+ * PDF is one of them: its JPEG is encoded strip by strip like a JPEG result,
+ * and putting the file in a PDF (save_pdf.c) is a copy of its bytes.
+ */
 static const struct {
     enum imgtype type;
     double s_per_mp;

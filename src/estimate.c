@@ -156,7 +156,8 @@ void estimate_header_of(VipsImage *img, enum imgtype type, struct estimate_heade
         h->pages = 1;
     h->bands = vips_image_get_bands(img);
     h->sample_bytes = (int)vips_format_sizeof(vips_image_get_format(img));
-    h->alpha = vips_image_hasalpha(img);
+    /* PDF pages lose pdfload's alpha band unless IMGPROXY_PDF_NO_BACKGROUND (process.c). */
+    h->alpha = vips_image_hasalpha(img) && (type != IMGTYPE_PDF || cfg.pdf_no_background);
     h->orientation =
         vips_image_get_typeof(img, VIPS_META_ORIENTATION) ? vips_image_get_orientation(img) : 1;
 }
@@ -198,6 +199,13 @@ static double encoder_bytes(enum imgtype t, double px, int bands, int quality, i
     case IMGTYPE_TIFF:
         /* Uncompressed into a growing memory buffer (doubling), then written. */
         return px * bands * 2.0;
+    case IMGTYPE_PDF:
+        /*
+         * The JPEG encoder, its file whole in memory, and the PDF around it on
+         * its way out (a buffered result keeps it whole): each file at most
+         * about the raw pixels.
+         */
+        return encoder_bytes(IMGTYPE_JPEG, px, bands, quality, frames, so) + px * bands * 2.0;
     default:
         return px * 4.0;
     }
@@ -407,7 +415,7 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
                         &po->enc);
     if (out_type == IMGTYPE_WEBP || out_type == IMGTYPE_AVIF || out_type == IMGTYPE_HEIC ||
         out_type == IMGTYPE_JXL || out_type == IMGTYPE_GIF || out_type == IMGTYPE_TIFF ||
-        (out_type == IMGTYPE_PNG && po->enc.png_quantize))
+        out_type == IMGTYPE_PDF || (out_type == IMGTYPE_PNG && po->enc.png_quantize))
         est->reasons |= ESTIMATE_WHOLE_ENC;
     /* A per-request watermark: its RGBA canvas the size of the result, and its source. */
     if (po->wm_opacity > 0 && (po->wm_text[0] != '\0' || po->wm_image != NULL))

@@ -500,6 +500,33 @@ static void hide_source(struct errinfo *e)
 }
 
 /*
+ * An extra image's URL (borrowed) as it will be fetched: preprocessed
+ * (IMGPROXY_URL_REPLACEMENTS, IMGPROXY_BASE_URL) when preprocess, then
+ * checked against IMGPROXY_ALLOWED_SOURCES as a source is; option names the
+ * option in the message. Returns a new string the caller frees with
+ * g_free(), or NULL with e set (ERR_INVALID_SOURCE, or ERR_INTERNAL).
+ */
+static char *allowed_url(const char *url, bool preprocess, const char *option, struct errinfo *e)
+{
+    char *u = preprocess ? url_preprocess(url) : g_strdup(url);
+    int ret;
+
+    if (u == NULL) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    ret = netguard_source_allowed(u, strlen(u), cfg.allowed_sources.items, cfg.allowed_sources.len);
+    if (ret > 0)
+        return u;
+    if (ret < 0)
+        err_set(e, ERR_INTERNAL, "out of memory");
+    else
+        err_set(e, ERR_INVALID_SOURCE, "Source URL is not allowed: %s (%s)", u, option);
+    g_free(u);
+    return NULL;
+}
+
+/*
  * fallback_image_url in place of a source that failed to download: fetched
  * (or taken from the cache) within the request's limits and deadline, sent
  * with IMGPROXY_FALLBACK_IMAGE_HTTP_CODE. When it fails too, the source's
@@ -510,14 +537,13 @@ static int fallback_from_url(struct image_req *ir)
     struct errinfo *e = ir->e, fe;
     struct fetch_opts fo = ir->fo;
     const struct fetch_result *img = NULL;
-    char *url = cfg.fallback_image_preprocess_url ? url_preprocess(ir->po.fallback_url)
-                                                  : g_strdup(ir->po.fallback_url);
+    char *url;
     long long t = deadline_now_us();
     int ret;
 
     err_clear(&fe);
-    if (url == NULL)
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    url = allowed_url(ir->po.fallback_url, cfg.fallback_image_preprocess_url, "fallback_image_url",
+                      &fe);
     /* No condition of the client's and no cookie go with it: it is not the source. */
     fo.if_none_match = NULL;
     fo.if_modified_since = NULL;
@@ -526,18 +552,16 @@ static int fallback_from_url(struct image_req *ir)
     fo.max_resolution = ir->po.max_src_resolution;
     fo.timeout_ms =
         deadline_cap_ms(ir->dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
-    ret = netguard_source_allowed(url, strlen(url), cfg.allowed_sources.items,
-                                  cfg.allowed_sources.len);
-    if (ret <= 0)
-        ret = ret < 0 ? err_set(&fe, ERR_INTERNAL, "out of memory")
-                      : err_set(&fe, ERR_INVALID_SOURCE, "Fallback image URL is not allowed");
+    if (url == NULL)
+        ret = fe.code;
     else if (fo.timeout_ms == 0)
         ret = err_set(&fe, ERR_TIMEOUT, "no time left");
     else
         ret = fallback_url_get(sched_fetcher(&ir->sched), url, &fo, &ir->fiu, &img, &fe);
     ir->tm->download_us += deadline_now_us() - t;
     if (ret < 0) {
-        log_warn("Could not load the fallback image %s either: %s", url, fe.msg);
+        log_warn("Could not load the fallback image %s either: %s",
+                 url != NULL ? url : ir->po.fallback_url, fe.msg);
         g_free(url);
         return deadline_passed(ir->dl) ? timed_out(e, "during the download") : e->code;
     }
@@ -700,19 +724,12 @@ static int pass_through(struct image_req *ir)
     return 0;
 }
 
-/*
- * Phase: the watermark_url image, from the cache or downloaded with the
- * slot's fetcher under the request's limits and what is left of its time;
- * its failures are the request's (a refused address is 404, a watermark
- * over the limits 422). Only when a watermark will be drawn.
- */
-static int fetch_watermark(struct image_req *ir)
+/* fetch_watermark()'s download of url (borrowed), or its cache hit. */
+static int fetch_watermark_url(struct image_req *ir, const char *url)
 {
     struct fetch_opts fo = {0};
     int ret;
 
-    if (ir->po.wm_url[0] == '\0' || !(ir->po.wm_opacity > 0))
-        return 0;
     fo.has_limits = true;
     fo.max_file_size = ir->po.max_src_file_size;
     fo.max_resolution = ir->po.max_src_resolution;
@@ -721,13 +738,36 @@ static int fetch_watermark(struct image_req *ir)
         deadline_cap_ms(ir->dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
     if (fo.timeout_ms == 0)
         return timed_out(ir->e, "before the watermark download");
-    ret = watermark_fetch(sched_fetcher(&ir->sched), ir->po.wm_url, &fo, &ir->wm_bytes, ir->e);
+    ret = watermark_fetch(sched_fetcher(&ir->sched), url, &fo, &ir->wm_bytes, ir->e);
     if (ret < 0 && deadline_passed(ir->dl))
         return timed_out(ir->e, "during the watermark download");
     if (ret < 0)
         return ret;
     ir->po.wm_image = g_bytes_get_data(ir->wm_bytes, &ir->po.wm_image_len);
     return 0;
+}
+
+/*
+ * Phase: the watermark_url image (after IMGPROXY_URL_REPLACEMENTS and
+ * IMGPROXY_BASE_URL when IMGPROXY_WATERMARK_PREPROCESS_URL is on), from the
+ * cache or downloaded with the slot's fetcher under the request's limits and
+ * what is left of its time; its failures are the request's (outside
+ * IMGPROXY_ALLOWED_SOURCES or a refused address is 404, a watermark over the
+ * limits 422). Only when a watermark will be drawn.
+ */
+static int fetch_watermark(struct image_req *ir)
+{
+    char *url;
+    int ret;
+
+    if (ir->po.wm_url[0] == '\0' || !(ir->po.wm_opacity > 0))
+        return 0;
+    url = allowed_url(ir->po.wm_url, cfg.watermark_preprocess_url, "watermark_url", ir->e);
+    if (url == NULL)
+        return ir->e->code;
+    ret = fetch_watermark_url(ir, url);
+    g_free(url);
+    return ret;
 }
 
 /*

@@ -24,7 +24,7 @@ static const struct {
     [IMGTYPE_AVIF] = {"avif", "image/avif", ".avif", true, true, false, true},
     [IMGTYPE_BMP] = {"bmp", "image/bmp", ".bmp", true, false, false, false},
     [IMGTYPE_TIFF] = {"tiff", "image/tiff", ".tiff", true, true, false, true},
-    [IMGTYPE_PDF] = {"pdf", "application/pdf", ".pdf", false, false, false, false},
+    [IMGTYPE_PDF] = {"pdf", "application/pdf", ".pdf", true, false, false, false},
 };
 
 static bool valid(enum imgtype t)

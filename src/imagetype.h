@@ -18,7 +18,7 @@ enum imgtype {
     IMGTYPE_AVIF,
     IMGTYPE_BMP,
     IMGTYPE_TIFF,
-    IMGTYPE_PDF, /* a source only, read with IMGFCGI_ENABLE_PDF */
+    IMGTYPE_PDF, /* read with IMGFCGI_ENABLE_PDF; written only when asked for (format:pdf) */
     IMGTYPE_COUNT
 };
 
@@ -38,7 +38,10 @@ const char *imagetype_name(enum imgtype t);
 const char *imagetype_mime(enum imgtype t);
 const char *imagetype_ext(enum imgtype t);
 
-/* Whether imgfcgi can write this format as a result. */
+/*
+ * Whether imgfcgi can write this format as a result. PDF can, but only when
+ * the URL asks for it: no setting or negotiation picks it.
+ */
 bool imagetype_saveable(enum imgtype t);
 /* Whether the format can carry an alpha channel / an animation / a quality setting. */
 bool imagetype_supports_alpha(enum imgtype t);

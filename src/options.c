@@ -1591,6 +1591,9 @@ bool options__request_level(const char *seg, size_t len, char sep)
 
 int options_quality(const struct procopts *po, enum imgtype t)
 {
+    /* A PDF result is a JPEG inside a PDF: the JPEG's quality. */
+    if (t == IMGTYPE_PDF)
+        t = IMGTYPE_JPEG;
     if (po->quality > 0)
         return po->quality;
     if (t > IMGTYPE_UNKNOWN && t < IMGTYPE_COUNT && po->format_quality[t] > 0)

@@ -223,7 +223,10 @@ int options_hashsum_verify(const struct procopts *po, const void *data, size_t l
 int options_apply_format(struct procopts *po, const char *ext, size_t len, struct errinfo *e)
     __attribute__((warn_unused_result));
 
-/* Effective quality for result format t: quality, else format_quality, else IMGPROXY_QUALITY. */
+/*
+ * Effective quality for result format t: quality, else format_quality, else
+ * IMGPROXY_QUALITY. PDF results take JPEG's (they hold a JPEG).
+ */
 int options_quality(const struct procopts *po, enum imgtype t);
 
 /* Room options_canonical() needs at most. */

@@ -53,6 +53,9 @@ static bool accepts(const char *accept, const char *mime)
 enum imgtype plan_format(const struct procopts *po, enum imgtype src, bool alpha, bool animated,
                          const char *accept)
 {
+    /* A document asked for stays a document: IMGPROXY_ENFORCE_* replace images only. */
+    if (po->format == IMGTYPE_PDF)
+        return IMGTYPE_PDF;
     if (po->format != IMGTYPE_UNKNOWN) {
         if (cfg.enforce_jxl && !animated && accepts(accept, "image/jxl"))
             return IMGTYPE_JXL;

@@ -41,7 +41,7 @@ bool plan_alpha(bool src_alpha, const struct procopts *po, const struct geom_pla
 
 /*
  * The result format: the URL's, unless enforce_jxl/enforce_avif/enforce_webp
- * and the Accept header (may be NULL) override it; without one, JPEG XL, AVIF
+ * and the Accept header (may be NULL) override it (never a PDF); without one, JPEG XL, AVIF
  * or WebP (in that order) when auto/enforce allows and Accept lists it, else the source's type when
  * it is a preferred format, else the first preferred format that holds alpha and animation as
  * needed.

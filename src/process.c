@@ -103,6 +103,36 @@ struct pages {
 };
 
 /*
+ * PDF pages at 72 dpi times scale, pages of different sizes left-aligned.
+ * pdfload gives RGBA, over opaque white by default (its `background`, also
+ * the canvas right of narrower pages): the alpha band carries nothing and is
+ * dropped. IMGPROXY_PDF_NO_BACKGROUND paints a transparent canvas instead
+ * and keeps the alpha band.
+ */
+static int load_pdf(const unsigned char *data, size_t len, double scale, int page, int n,
+                    VipsImage **out)
+{
+    VipsImage *rgb = NULL;
+    int r;
+
+    if (cfg.pdf_no_background) {
+        VipsArrayDouble *clear = vips_array_double_newv(4, 255.0, 255.0, 255.0, 0.0);
+
+        r = vips_pdfload_buffer((void *)data, len, out, "scale", scale, "page", page, "n", n,
+                                "background", clear, NULL);
+        vips_area_unref(VIPS_AREA(clear));
+        return r;
+    }
+    r = vips_pdfload_buffer((void *)data, len, out, "scale", scale, "page", page, "n", n, NULL);
+    if (r != 0 || vips_image_get_bands(*out) != 4)
+        return r;
+    r = vips_extract_band(*out, &rgb, 0, "n", 3, NULL);
+    g_object_unref(*out);
+    *out = rgb;
+    return r;
+}
+
+/*
  * Loads data as type t, shrinking by jpeg_shrink (JPEG) or scale (WebP, SVG,
  * PDF); thumb: HEIC/AVIF load their embedded thumbnail when they have one;
  * pg: the pages of a multi-page source, stacked top to bottom (NULL: the first).
@@ -140,17 +170,7 @@ static VipsImage *load_image(const unsigned char *data, size_t len, enum imgtype
                                  page, "n", n, NULL);
         break;
     case IMGTYPE_PDF:
-        /* 72 dpi times scale; pages of different sizes are left-aligned on white. */
-        r = vips_pdfload_buffer((void *)data, len, &out, "scale", scale, "page", page, "n", n,
-                                NULL);
-        /* Drawn over opaque white: the alpha band carries nothing. */
-        if (r == 0 && vips_image_get_bands(out) == 4) {
-            VipsImage *rgb = NULL;
-
-            r = vips_extract_band(out, &rgb, 0, "n", 3, NULL);
-            g_object_unref(out);
-            out = rgb;
-        }
+        r = load_pdf(data, len, scale, page, n, &out);
         break;
     case IMGTYPE_SVG:
         if (svg_declares_entities((const char *)data, len)) {

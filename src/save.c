@@ -12,6 +12,7 @@
 #include "save.h"
 #include "watch.h"
 #include "save_bmp_ico.h"
+#include "save_pdf.h"
 #include "banned.h"
 
 /*
@@ -183,6 +184,44 @@ static int save_jpeg(VipsImage *img, int q, bool strip, const struct save_opts *
                                 "quant_table", so->jpeg_quant_table, NULL);
 }
 
+static int pdf_to_target(void *ctx, const unsigned char *data, size_t len)
+{
+    return vips_target_write(ctx, data, len) == 0 ? 0 : -1;
+}
+
+/*
+ * PDF: the image encoded as JPEG (quality q, the JPEG settings) into
+ * memory, then a one-page PDF around that file (save_pdf.h) written to
+ * target. The JPEG encode streams strips like a JPEG result, so the
+ * deadline stops it; wrapping the file is a copy of its bytes.
+ */
+static int save_as_pdf(VipsImage *img, int q, bool strip, const struct save_opts *so,
+                       VipsTarget *target)
+{
+    VipsTarget *m = vips_target_new_to_memory();
+    VipsBlob *blob = NULL;
+    const void *jpeg = NULL;
+    const char *why = NULL;
+    size_t len = 0;
+    int r = -1;
+
+    if (m == NULL)
+        return -1;
+    if (save_jpeg(img, q, strip, so, m) || vips_target_end(m))
+        goto out;
+    g_object_get(m, "blob", &blob, NULL);
+    jpeg = blob != NULL ? vips_blob_get(blob, &len) : NULL;
+    r = save_pdf_jpeg(jpeg, len, vips_image_get_width(img), vips_image_get_height(img),
+                      pdf_to_target, target, &why);
+    if (r != 0)
+        vips_error("pdfsave", "%s", why);
+out:
+    if (blob != NULL)
+        vips_area_unref(VIPS_AREA(blob));
+    g_object_unref(m);
+    return r;
+}
+
 int save_image(VipsImage *img, enum imgtype t, int q, bool strip, VipsTarget *target)
 {
     struct save_opts so;
@@ -254,6 +293,9 @@ int save_image_opts(VipsImage *img, enum imgtype t, int q, bool strip, const str
         break;
     case IMGTYPE_ICO:
         r = save_ico(img, target);
+        break;
+    case IMGTYPE_PDF:
+        r = save_as_pdf(img, q, strip, so, target);
         break;
     default:
         r = -1;

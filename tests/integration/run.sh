@@ -30,7 +30,8 @@
 #     reading s3:// and swift:// from it (test_storage.py);
 #   - with HOST nginx: imgfcgi-info (test_info.py), imgfcgi #7 (test_conformance.py), #8/#9/#10 (test_ssrf.py:
 #     the source-address guard, IMGPROXY_ALLOWED_SOURCES, limits before work),
-#     imgfcgi-ps (test_pro_sources.py: chains, /enc/, fallback_image_url, hashsum) and
+#     imgfcgi-ps (test_pro_sources.py: chains, /enc/, fallback_image_url, hashsum),
+#     imgfcgi-wp/-wp2 (test_wm_pdf.py: watermarks, pages, PDF sources and results) and
 #     imgfcgi-hx/-hxn (tests/hostile/hostile.py, each behind its own conf/nginx.conf);
 # then runs test_http.py against them and stops everything (trap EXIT).
 #
@@ -590,6 +591,13 @@ if [ "$host" = nginx ]; then
         IMGPROXY_ALLOW_SECURITY_OPTIONS=true IMGFCGI_LOG_LEVEL=debug
     nginx_front front-wp imgfcgi-wp
     wp_port=$front_port
+    # imgfcgi-wp2: PDF pages without a background; sources and watermark_url relative to the
+    # origin (IMGPROXY_BASE_URL), wm:// replaced by it.
+    spawn_unix imgfcgi-wp2 "${common_env[@]}" IMGFCGI_ENABLE_PDF=true IMGPROXY_PDF_NO_BACKGROUND=true \
+        IMGPROXY_BASE_URL="http://127.0.0.1:$origin_port/" IMGPROXY_WATERMARK_PREPROCESS_URL=true \
+        IMGPROXY_URL_REPLACEMENTS="wm://=http://127.0.0.1:$origin_port/"
+    nginx_front front-wp2 imgfcgi-wp2
+    wp2_port=$front_port
 fi
 
 # The source-address guard (tests/integration/test_ssrf.py), nginx host only:
@@ -828,6 +836,8 @@ if [ "$host" = nginx ]; then
     # Per-request watermarks, pages and PDF sources.
     env "${it_env[@]}" IT_WP_FRONT="http://127.0.0.1:$wp_port" IT_WP_LOG="$tmp/imgfcgi-wp.log" \
         IT_WP_PID="${pids[imgfcgi-wp]}" IT_WP_RESULT="$tmp/result-wm-pdf" \
+        IT_WP2_FRONT="http://127.0.0.1:$wp2_port" IT_WP2_LOG="$tmp/imgfcgi-wp2.log" \
+        IT_WP_ALLOWED_FRONT="http://127.0.0.1:${fports[8]}" IT_WP_ALLOWED_LOG="$tmp/imgfcgi8.log" \
         python3 "$here/test_wm_pdf.py" "$@" || status=1
     # Deadlines, the queue, client aborts, SIGTERM and EMFILE; then 60 s of overload
     # (ASan's quarantine alone keeps up to 256 MB of freed memory: a wider RSS bound there).

@@ -30,14 +30,20 @@ def page_colour(i):
     return ((i * 37) % 200 + 30, (i * 91) % 200 + 30, (i * 53) % 200 + 30)
 
 
-def make_pdf(pages):
-    """A PDF whose page i is w x h points filled with colour; pages: [(w, h, (r, g, b))]."""
+# The colour of pdfnobg.pdf's square.
+NOBG_SQUARE = (200, 40, 40)
+
+
+def make_pdf(pages, square=None):
+    """A PDF whose page i is w x h points filled with colour; pages: [(w, h, (r, g, b))].
+    square=(x, y, side): only that square of each page is filled, the rest left unpainted."""
     objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>"}
     kids = []
     for i, (w, h, (r, g, b)) in enumerate(pages):
         pid, cid = 3 + 2 * i, 4 + 2 * i
         kids.append(pid)
-        content = b"%.4f %.4f %.4f rg 0 0 %d %d re f" % (r / 255, g / 255, b / 255, w, h)
+        x, y, sw, sh = (square[0], square[1], square[2], square[2]) if square else (0, 0, w, h)
+        content = b"%.4f %.4f %.4f rg %d %d %d %d re f" % (r / 255, g / 255, b / 255, x, y, sw, sh)
         objs[pid] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R >>"
                      % (w, h, cid))
         objs[cid] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content)
@@ -105,6 +111,8 @@ def make_fixtures(d):
     put("pdfmix.pdf", make_pdf([(100 - 20 * i, 40, page_colour(i)) for i in range(3)]))
     # One 3000 x 3000 pt page: 9 MP at 72 dpi.
     put("pdfbig.pdf", make_pdf([(3000, 3000, (10, 20, 30))]))
+    # A 100 x 100 pt page with no background: a 40 pt square in the middle, nothing else.
+    put("pdfnobg.pdf", make_pdf([(100, 100, NOBG_SQUARE)], square=(30, 30, 40)))
     # One 7000 x 7000 pt page: 49 MP at 72 dpi, just under the default limit.
     put("pdf7000.pdf", make_pdf([(7000, 7000, (40, 160, 80))]))
     put("pages3.tiff", make_tiff([(40, 30, page_colour(i)) for i in range(3)]))
@@ -114,7 +122,7 @@ def make_fixtures(d):
                    check=True, capture_output=True, timeout=60)
     write_pam(os.path.join(d, "grey.png"), 300, 200, (128, 128, 128))
     # Watermarks for watermark_url: 20x10 opaque red, fetched by one test only each.
-    for name in ("wmpdf-wm.png", "wmpdf-once.png"):
+    for name in ("wmpdf-wm.png", "wmpdf-once.png", "wmpdf-pre.png", "wmpdf-allowed.png"):
         write_pam(os.path.join(d, name), 20, 10, (255, 0, 0))
     for name in os.listdir(d):
         if name.startswith(("pdf", "pages3", "anim4.webp", "grey", "wmpdf-")):
@@ -127,6 +135,10 @@ if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--make-fixt
 
 
 WP, WP_LOG, WP_PID = imgtest.instance_env("IT_WP")
+# IMGPROXY_PDF_NO_BACKGROUND, IMGPROXY_BASE_URL (the origin), IMGPROXY_WATERMARK_PREPROCESS_URL.
+WP2, WP2_LOG, _ = imgtest.instance_env("IT_WP2")
+# IMGPROXY_ALLOWED_SOURCES="http://127.0.0.1:*/,local:///" (test_ssrf.py's default instance).
+ALLOWED, ALLOWED_LOG, _ = imgtest.instance_env("IT_WP_ALLOWED")
 FRONT = os.environ["IT_FRONT"]
 ORIGIN = os.environ["IT_ORIGIN"]
 ORIGIN_LOG = os.environ["IT_ORIGIN_LOG"]
@@ -198,10 +210,10 @@ def L(name):
     return "local:///" + name
 
 
-def log_has(text, wait=3.0):
+def log_has(text, wait=3.0, log=None):
     deadline = time.monotonic() + wait
     while True:
-        with open(WP_LOG, errors="replace") as f:
+        with open(log or WP_LOG, errors="replace") as f:
             if text in f.read():
                 return True
         if time.monotonic() > deadline:
@@ -302,6 +314,80 @@ def _():
 @test("pdf/not-a-pdf-after-the-header")
 def _():
     expect_error(get("rs:fit:10:10", L("text.txt")), 422)
+
+
+def rgba_at(body, x, y):
+    """The band values of body's pixel (x, y), as decoded by `vips getpoint`."""
+    return tuple(round(float(v)) for v in imgtest.run_on_body(body, ["vips", "getpoint"], x, y).split())
+
+
+@test("pdf/drawn-over-white-unless-no-background")
+def _():
+    # Default: the unpainted page is white and the result has no alpha.
+    r = get("", L("pdfnobg.pdf"))
+    expect_image(r, "png", 100, 100, bands=3)
+    img = pixels(r.body)
+    expect_colour(img, 2, 2, (255, 255, 255), "unpainted corner")
+    expect_colour(img, 50, 50, NOBG_SQUARE, "painted square")
+    # IMGPROXY_PDF_NO_BACKGROUND: the corner stays transparent in a PNG, the square opaque.
+    r = get("", "pdfnobg.pdf", base=WP2)
+    expect_image(r, "png", 100, 100, bands=4)
+    corner, middle = rgba_at(r.body, 2, 2), rgba_at(r.body, 50, 50)
+    check(corner[3] == 0, "no background: the corner is %s, want alpha 0" % (corner,))
+    check(middle[3] == 255 and near(middle[:3], NOBG_SQUARE), "the square is %s" % (middle,))
+    # A format without alpha flattens it onto the background colour (white by default).
+    r = get("", "pdfnobg.pdf", ext="jpeg", base=WP2)
+    expect_image(r, "jpeg", 100, 100, bands=3)
+    expect_colour(pixels(r.body), 2, 2, (255, 255, 255), "no background, as JPEG", tol=3)
+    r = get("bg:0:0:255", "pdfnobg.pdf", ext="jpeg", base=WP2)
+    expect_colour(pixels(r.body), 2, 2, (0, 0, 255), "no background, bg:0:0:255", tol=6)
+
+
+def mean_abs_diff(a, b):
+    check(a[:2] == b[:2], "sizes differ: %dx%d and %dx%d" % (a[0], a[1], b[0], b[1]))
+    return sum(abs(p - q) for p, q in zip(a[2], b[2])) / max(1, len(a[2]))
+
+
+@test("pdf/result-is-the-jpeg-on-one-page")
+def _():
+    opts = "rs:fit:200:200"
+    r = get(opts, L("photo.jpg"), ext="pdf")
+    jpeg = get(opts, L("photo.jpg"), ext="jpeg")
+    expect_image(jpeg, "jpeg", 200, 125)
+    info = expect_image(r, "pdf", 200, 125, bands=4)
+    check(r.body.startswith(b"%PDF-"), "not a PDF: %r" % r.body[:20])
+    check(info.get("n-pages") == "1", "pages: %s" % info.get("n-pages"))
+    check(b"/MediaBox [ 0 0 200 125 ]" in r.body, "no 200 x 125 pt page box")
+    # The JPEG result byte for byte (DCTDecode), and the page decodes to its pixels.
+    check(jpeg.body in r.body, "the JPEG result is not embedded as it is")
+    diff = mean_abs_diff(pixels(r.body), pixels(jpeg.body))
+    check(diff < 2.0, "the page differs from the JPEG by %.2f levels on average" % diff)
+    check("filename=\"photo.pdf\"" in r.headers.get("content-disposition", ""),
+          "Content-Disposition %r" % r.headers.get("content-disposition"))
+    # The quality is the JPEG's: q:30 embeds the q:30 JPEG, and is smaller.
+    r30 = get("q:30/" + opts, L("photo.jpg"), ext="pdf")
+    check(get("q:30/" + opts, L("photo.jpg"), ext="jpeg").body in r30.body,
+          "q:30: the q:30 JPEG is not embedded")
+    check(len(r30.body) < len(r.body), "q:30 PDF %d bytes, default %d" % (len(r30.body), len(r.body)))
+    # format:pdf and .pdf ask for it too.
+    for path in (imgtest.plain("f:pdf/" + opts, L("photo.jpg"), sig="insecure", safe=":/"),
+                 imgtest.plain("format:pdf/" + opts, L("photo.jpg"), sig="insecure", safe=":/"),
+                 imgtest.b64path(opts, L("photo.jpg"), ext="pdf")):
+        expect_image(imgtest.http_get(WP, path, TIMEOUT), "pdf", 200, 125)
+    # A page of a PDF source as a PDF result: its colour.
+    r = get("pg:5/rs:fit:100:100", L("pdf20.pdf"), ext="pdf")
+    expect_image(r, "pdf", 67, 100)
+    expect_colour(pixels(r.body), 33, 50, page_colour(5), "pg:5 as PDF", tol=8)
+
+
+@test("pdf/result-only-when-asked-for")
+def _():
+    # Accept never picks it, nor does a PDF source.
+    r = get("rs:fit:50:50", L("photo.jpg"), ext=None, headers={"Accept": "application/pdf"})
+    expect_image(r, "jpeg", 50, 31)
+    r = get("rs:fit:50:50", L("pdf20.pdf"), ext=None, headers={"Accept": "application/pdf,*/*"})
+    check(r.status == 200 and r.ctype() in ("image/jpeg", "image/png"),
+          "a PDF source without a format: %r" % r)
 
 
 @test("tiff/page-and-pages")
@@ -520,6 +606,54 @@ def _():
     # Without wm (opacity 0) nothing is fetched or drawn.
     r = get("wmu:%s" % wmu("big.png"), L("grey.png"))
     expect_image(r, "png", 300, 200)
+
+
+@test("wmu/outside-allowed-sources-refused")
+def _():
+    # Inside IMGPROXY_ALLOWED_SOURCES: drawn.
+    r = get("wm:1:nowe:0:0/wmu:%s" % wmu("wmpdf-allowed.png"), L("grey.png"), base=ALLOWED)
+    expect_image(r, "png", 300, 200)
+    check(red_box(pixels(r.body)) == (0, 0, 20, 10), "allowed wmu: %s" % (red_box(pixels(r.body)),))
+    # Outside (localhost is not 127.0.0.1 to the patterns): refused as a source would be,
+    # before anything is downloaded.
+    port = ORIGIN.rsplit(":", 1)[1]
+    url = "http://localhost:%s/wmpdf-allowed.png?outside" % port
+    r = get("wm:1/wmu:%s" % b64(url), L("grey.png"), base=ALLOWED)
+    expect_error(r, 404, "Invalid source URL")
+    check(log_has("Source URL is not allowed: %s (watermark_url)" % url, log=ALLOWED_LOG),
+          "no allowed-sources line for the watermark in the log")
+    time.sleep(0.2)
+    check(origin_hits("/wmpdf-allowed.png?outside") == 0, "the outside watermark was downloaded")
+
+
+@test("fiu/outside-allowed-sources-refused")
+def _():
+    missing = "missing-fiu-%d.jpg" % os.getpid()
+    # Inside: the fallback image stands in for the missing source.
+    r = get("%s/f:png" % ("fiu:" + b64(ORIGIN + "/fallback.png")), ORIGIN + "/" + missing,
+            base=ALLOWED)
+    expect_image(r, "png", 37, 23)
+    # Outside: the source's own error stands, and the log says why the fallback was not used.
+    url = "http://localhost:%s/fallback.png" % ORIGIN.rsplit(":", 1)[1]
+    r = get("fiu:%s/f:png" % b64(url), ORIGIN + "/" + missing, base=ALLOWED)
+    expect_error(r, 404)
+    check(log_has("Source URL is not allowed: %s (fallback_image_url)" % url, log=ALLOWED_LOG),
+          "no allowed-sources line for the fallback in the log")
+
+
+@test("wmu/preprocessed-with-base-url")
+def _():
+    # IMGPROXY_BASE_URL is the origin: a relative source and a relative wmu.
+    r = get("wm:1:nowe:0:0/wmu:%s" % b64("wmpdf-pre.png"), "grey.png", base=WP2)
+    expect_image(r, "png", 300, 200)
+    check(red_box(pixels(r.body)) == (0, 0, 20, 10), "relative wmu: %s" % (red_box(pixels(r.body)),))
+    check(origin_hits("/wmpdf-pre.png") >= 1, "the origin never saw the relative watermark")
+    # IMGPROXY_URL_REPLACEMENTS first (wm:// is the origin), then the base URL (already there).
+    r = get("wm:1:nowe:0:0/wmu:%s" % b64("wm://wmpdf-wm.png"), "grey.png", base=WP2)
+    check(red_box(pixels(r.body)) == (0, 0, 20, 10), "wm:// wmu: %s" % (red_box(pixels(r.body)),))
+    # Without IMGPROXY_WATERMARK_PREPROCESS_URL a relative wmu is no URL.
+    r = get("wm:1:nowe:0:0/wmu:%s" % b64("wmpdf-pre.png"), L("grey.png"))
+    check(r.status in (404, 422), "relative wmu without preprocessing: %r" % r)
 
 
 if __name__ == "__main__":

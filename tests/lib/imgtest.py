@@ -212,6 +212,7 @@ MIME = {
     "gif": "image/gif",
     "tiff": "image/tiff",
     "svg": "image/svg+xml",
+    "pdf": "application/pdf",
 }
 LOADER = {
     "jpeg": "jpegload",
@@ -222,6 +223,7 @@ LOADER = {
     "jxl": "jxlload",
     "gif": "gifload",
     "tiff": "tiffload",
+    "pdf": "pdfload",
 }
 
 

@@ -520,6 +520,28 @@ static void test_http_settings(void **state)
     expect_bad("IMGPROXY_USE_ETAG", "maybe");
 }
 
+/* PDF is a result only when a URL asks for it: never a preferred format. */
+static void test_pdf_not_preferred(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c);
+    assert_false(c.pdf_no_background);
+    assert_false(c.watermark_preprocess_url);
+    config_release(&c);
+    setenv("IMGPROXY_PREFERRED_FORMATS", "pdf,webp", 1);
+    setenv("IMGPROXY_PDF_NO_BACKGROUND", "true", 1);
+    setenv("IMGPROXY_WATERMARK_PREPROCESS_URL", "true", 1);
+    load_ok(&c);
+    assert_int_equal(c.npreferred_formats, 1);
+    assert_int_equal(c.preferred_formats[0], IMGTYPE_WEBP);
+    assert_true(c.pdf_no_background);
+    assert_true(c.watermark_preprocess_url);
+    config_release(&c);
+    expect_bad("IMGPROXY_PREFERRED_FORMATS", "pdf");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, clean_env, clean_env)
 
 int main(void)
@@ -534,7 +556,7 @@ int main(void)
         T(test_path_prefix),        T(test_local_root),
         T(test_release_zeroed),     T(test_http_settings),
         T(test_connections),        T(test_bad_connections),
-        T(test_memory_budget),
+        T(test_memory_budget),      T(test_pdf_not_preferred),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

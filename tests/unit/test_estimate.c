@@ -273,6 +273,32 @@ static void test_animation(void **state)
     assert_int_equal(estimate_out_type(&g, &po, NULL), IMGTYPE_GIF);
 }
 
+/*
+ * A PDF result: the JPEG encoder, the JPEG file and the PDF, held whole; the
+ * URL's format stays PDF even when WebP is enforced; the JPEG's quality.
+ */
+static void test_pdf_result(void **state)
+{
+    struct estimate_header j = hdr(IMGTYPE_JPEG, 8640, 5760, 3);
+    struct estimate jpg, pdf;
+    struct procopts po;
+
+    (void)state;
+    est(&j, "rs:fit:2048:2048", IMGTYPE_JPEG, &jpg);
+    est(&j, "rs:fit:2048:2048", IMGTYPE_PDF, &pdf);
+    assert_true(pdf.reasons & ESTIMATE_WHOLE_ENC);
+    assert_true(pdf.encoder >= jpg.encoder + 2.0 * 2048 * 1365 * 3);
+    cfg.enforce_webp = true;
+    opts(&po, "rs:fit:50:50/f:pdf");
+    assert_int_equal(estimate_out_type(&j, &po, "image/webp,*/*"), IMGTYPE_PDF);
+    opts(&po, "rs:fit:50:50/f:png");
+    assert_int_equal(estimate_out_type(&j, &po, "image/webp,*/*"), IMGTYPE_WEBP);
+    cfg.enforce_webp = false;
+    /* Quality: the JPEG's. */
+    opts(&po, "fq:jpeg:42");
+    assert_int_equal(options_quality(&po, IMGTYPE_PDF), 42);
+}
+
 static void test_out_type(void **state)
 {
     struct estimate_header p = hdr(IMGTYPE_PNG, 100, 100, 4);
@@ -404,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_animation),           cmocka_unit_test(test_out_type),
         cmocka_unit_test(test_out_type_jxl),        cmocka_unit_test(test_jxl_heic_encoders),
         cmocka_unit_test(test_monotonic),           cmocka_unit_test(test_pages_and_watermark),
+        cmocka_unit_test(test_pdf_result),
     };
 
     return cmocka_run_group_tests(tests, tu_process_setup, tu_process_teardown);

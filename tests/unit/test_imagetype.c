@@ -96,7 +96,10 @@ static void test_sniff_pdf(void **state)
     memcpy(junk + 1020, "%PDF-1.4", 8); /* starts in, ends past byte 1024 */
     assert_int_equal(sniff_n(junk, sizeof junk, SVG_CHECK), IMGTYPE_UNKNOWN);
     assert_int_equal(sniff_n(pdf, 4, SVG_CHECK), IMGTYPE_UNKNOWN); /* "%PDF" alone */
-    assert_false(imagetype_saveable(IMGTYPE_PDF));
+    /* A result too (format:pdf), without alpha or a quality of its own. */
+    assert_true(imagetype_saveable(IMGTYPE_PDF));
+    assert_false(imagetype_supports_alpha(IMGTYPE_PDF));
+    assert_false(imagetype_supports_quality(IMGTYPE_PDF));
     assert_string_equal(imagetype_mime(IMGTYPE_PDF), "application/pdf");
 }
 
