@@ -358,7 +358,7 @@ struct image_req {
     bool po_match; /* the client's ETag is for these options */
     struct fetch_result fr;
     const struct fetch_result *src; /* &fr, or the fallback image */
-    struct fallback_ref *fiu;       /* the fallback_image_url image in use, or NULL */
+    GBytes *fiu;                    /* the fallback_image_url image in use, or NULL */
     bool fallback;
     int status; /* of the image response: 200, or IMGPROXY_FALLBACK_IMAGE_HTTP_CODE */
     enum imgtype src_type;
