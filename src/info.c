@@ -476,6 +476,11 @@ void info_presets_release(void)
     preset_table_release(&presets);
 }
 
+int info_presets_add(const char *def, size_t len, char *err, size_t errlen)
+{
+    return preset_table_add(&presets, def, len, err, errlen);
+}
+
 bool info_presets_has(const char *name, size_t len)
 {
     return preset_table_find(&presets, name, len) != NULL;
@@ -502,11 +507,6 @@ int info_options_apply_preset(struct infoopts *io, const char *name, size_t len,
             return ret;
     }
     return 0;
-}
-
-int info_presets_add(const char *def, size_t len, char *err, size_t errlen)
-{
-    return preset_table_add(&presets, def, len, err, errlen);
 }
 
 /* An info preset applied to the default info options. */

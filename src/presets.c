@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "options.h"
+#include "parse.h"
 #include "presets.h"
 #include "banned.h"
 
@@ -50,33 +51,6 @@ static void trim_span(const char **s, size_t *len)
         (*len)--;
 }
 
-/* Appends the non-empty '/'-separated options of v (len bytes) to p; 0 or -1 (no memory). */
-static int add_segments(struct preset *p, const char *v, size_t len)
-{
-    const char *end = v + len;
-
-    while (v < end) {
-        const char *slash = memchr(v, '/', (size_t)(end - v));
-        size_t slen = slash ? (size_t)(slash - v) : (size_t)(end - v);
-
-        if (slen > 0) {
-            char **segs = realloc(p->segments, (p->nsegments + 1) * sizeof(char *));
-
-            if (segs == NULL)
-                return -1;
-            p->segments = segs;
-            p->segments[p->nsegments] = strndup(v, slen);
-            if (p->segments[p->nsegments] == NULL)
-                return -1;
-            p->nsegments++;
-        }
-        if (slash == NULL)
-            break;
-        v = slash + 1;
-    }
-    return 0;
-}
-
 int preset_table_add(struct preset_table *t, const char *def, size_t len, char *err, size_t errlen)
 {
     const char *eq, *v;
@@ -107,7 +81,7 @@ int preset_table_add(struct preset_table *t, const char *def, size_t len, char *
     vlen = (size_t)(def + len - v);
     trim_span(&v, &vlen);
     p.name = strndup(def, nlen);
-    if (p.name == NULL || add_segments(&p, v, vlen) < 0) {
+    if (p.name == NULL || parse_split(v, vlen, '/', true, &p.segments, &p.nsegments) < 0) {
         preset_free(&p);
         snprintf(err, errlen, "%ss: out of memory", t->what);
         return -1;
