@@ -123,29 +123,30 @@ static void image_free(gpointer p)
 }
 
 /*
- * A fetched image boxed as a GBytes: the body copied out of its pool buffer
- * (a cached image must not hold a download buffer), the origin's headers
- * (ETag, Cache-Control, ...) moved over. NULL on no memory.
+ * A fetched image boxed as a GBytes: the origin's status and headers (ETag,
+ * Cache-Control, ...) move over, the body is copied out of its pool buffer (a
+ * cached image must not hold a download buffer), which stays in fetched to
+ * go back to the pool. NULL on no memory.
  */
 static GBytes *box_image(struct fetch_result *fetched)
 {
     struct fetch_result *img = malloc(sizeof(*img));
+    struct buf body;
 
-    if (img == NULL)
-        return NULL;
-    fetch_result_init(img);
-    if (buf_append(&img->body, fetched->body.data, fetched->body.len) < 0) {
-        image_free(img);
+    buf_init(&body);
+    if (img == NULL || buf_append(&body, fetched->body.data, fetched->body.len) < 0) {
+        buf_release(&body);
+        free(img);
         return NULL;
     }
-    img->origin_status = fetched->origin_status;
-    img->etag = fetched->etag;
-    img->last_modified = fetched->last_modified;
-    img->cache_control = fetched->cache_control;
-    img->expires = fetched->expires;
-    img->content_type = fetched->content_type;
-    fetched->etag = fetched->last_modified = fetched->cache_control = NULL;
-    fetched->expires = fetched->content_type = NULL;
+    *img = *fetched;
+    fetch_result_init(fetched);
+    fetched->body = img->body;
+    fetched->pooled = img->pooled;
+    fetched->content_range = img->content_range; /* a range is no part of the cached image */
+    img->body = body;
+    img->pooled = false;
+    img->content_range = NULL;
     return g_bytes_new_with_free_func(img, sizeof(*img), image_free, img);
 }
 
