@@ -32,28 +32,9 @@ def page_colour(i):
 
 def make_pdf(pages):
     """A PDF whose page i is w x h points filled with colour; pages: [(w, h, (r, g, b))]."""
-    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>"}
-    kids = []
-    for i, (w, h, (r, g, b)) in enumerate(pages):
-        pid, cid = 3 + 2 * i, 4 + 2 * i
-        kids.append(pid)
-        content = b"%.4f %.4f %.4f rg 0 0 %d %d re f" % (r / 255, g / 255, b / 255, w, h)
-        objs[pid] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R >>"
-                     % (w, h, cid))
-        objs[cid] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content)
-    objs[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
-        b" ".join(b"%d 0 R" % k for k in kids), len(kids))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = {}
-    for k in sorted(objs):
-        offsets[k] = len(out)
-        out += b"%d 0 obj\n%s\nendobj\n" % (k, objs[k])
-    xref, size = len(out), max(objs) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    for k in range(1, size):
-        out += b"%010d 00000 n \n" % offsets[k]
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
-    return bytes(out)
+    return imgtest.pdf_doc([(b"0 0 %d %d" % (w, h),
+                             b"%.4f %.4f %.4f rg 0 0 %d %d re f" % (r / 255, g / 255, b / 255, w, h))
+                            for w, h, (r, g, b) in pages])
 
 
 def make_tiff(pages):
@@ -84,14 +65,7 @@ def make_tiff(pages):
 
 def write_pam(path, w, h, rgb):
     """A w x h image of one colour, in the format path's suffix names (through vips)."""
-    head = "P7\nWIDTH %d\nHEIGHT %d\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n" % (w, h)
-    with tempfile.NamedTemporaryFile(suffix=".pam", delete=False) as f:
-        f.write(head.encode() + bytes(rgb) * (w * h))
-        tmp = f.name
-    try:
-        subprocess.run(["vips", "copy", tmp, path], check=True, capture_output=True, timeout=60)
-    finally:
-        os.unlink(tmp)
+    imgtest.write_image(path, w, h, lambda x, y: rgb)
 
 
 def make_fixtures(d):
@@ -159,19 +133,8 @@ def pixels(body):
         subprocess.run(["vips", "colourspace", src, dst, "srgb"], check=True, capture_output=True,
                        timeout=60)
         with open(dst, "rb") as f:
-            data = f.read()
-    fields, pos = [], 0
-    while len(fields) < 4:
-        while data[pos:pos + 1].isspace():
-            pos += 1
-        if data[pos:pos + 1] == b"#":  # a comment runs to the end of its line
-            pos = data.index(b"\n", pos)
-            continue
-        start = pos
-        while not data[pos:pos + 1].isspace():
-            pos += 1
-        fields.append(data[start:pos])
-    return int(fields[1]), int(fields[2]), data[pos + 1:]
+            _, w, h, data = imgtest.read_pnm(f.read())
+    return w, h, data
 
 
 def px(img, x, y):
@@ -198,6 +161,14 @@ def L(name):
     return "local:///" + name
 
 
+def png_pixels(opts, src, w, h, bands=None):
+    """GETs opts/src (from WP) as a PNG that must be w x h (with that many bands if given);
+    returns its pixels."""
+    r = get(opts, src)
+    expect_image(r, "png", w, h, bands=bands)
+    return pixels(r.body)
+
+
 def log_has(text, wait=3.0):
     deadline = time.monotonic() + wait
     while True:
@@ -216,50 +187,40 @@ def log_has(text, wait=3.0):
 def _():
     expect_error(get("rs:fit:100:100", L("pdf20.pdf"), base=FRONT), 422, "Invalid source image")
     # The same file where it is enabled: a PNG of page 0.
-    r = get("rs:fit:100:100", L("pdf20.pdf"))
-    expect_image(r, "png", 67, 100)
-    expect_colour(pixels(r.body), 33, 50, page_colour(0), "page 0")
+    img = png_pixels("rs:fit:100:100", L("pdf20.pdf"), 67, 100)
+    expect_colour(img, 33, 50, page_colour(0), "page 0")
 
 
 @test("pdf/page-5-of-20-at-the-size-asked")
 def _():
-    r = get("pg:5/rs:fit:100:100", L("pdf20.pdf"))
-    expect_image(r, "png", 67, 100, bands=3)
-    img = pixels(r.body)
+    img = png_pixels("pg:5/rs:fit:100:100", L("pdf20.pdf"), 67, 100, bands=3)
     for x, y in ((2, 2), (33, 50), (64, 97)):
         expect_colour(img, x, y, page_colour(5), "pg:5")
     # Larger: drawn at the scale asked (enlarged), still page 5.
-    r = get("pg:5/rs:fit:400:600:1", L("pdf20.pdf"))
-    expect_image(r, "png", 400, 600)
-    expect_colour(pixels(r.body), 200, 300, page_colour(5), "pg:5 enlarged")
+    img = png_pixels("pg:5/rs:fit:400:600:1", L("pdf20.pdf"), 400, 600)
+    expect_colour(img, 200, 300, page_colour(5), "pg:5 enlarged")
 
 
 @test("pdf/page-past-the-last-is-the-last")
 def _():
-    r = get("pg:100/rs:fit:50:50", L("pdf20.pdf"))
-    expect_image(r, "png", 33, 50)
-    expect_colour(pixels(r.body), 16, 25, page_colour(19), "pg:100 of 20")
+    img = png_pixels("pg:100/rs:fit:50:50", L("pdf20.pdf"), 33, 50)
+    expect_colour(img, 16, 25, page_colour(19), "pg:100 of 20")
 
 
 @test("pdf/pages-3-of-60-stacked")
 def _():
-    r = get("pg:10/pgs:3", L("pdf60.pdf"))
-    expect_image(r, "png", 100, 150, bands=3)
-    img = pixels(r.body)
+    img = png_pixels("pg:10/pgs:3", L("pdf60.pdf"), 100, 150, bands=3)
     for k in range(3):
         for x, y in ((1, 50 * k + 1), (50, 50 * k + 25), (98, 50 * k + 48)):
             expect_colour(img, x, y, page_colour(10 + k), "pgs:3 page %d" % (10 + k))
     # Scaled as one image: 50x75, the middle band still page 11.
-    r = get("pg:10/pgs:3/rs:fit:50:75", L("pdf60.pdf"))
-    expect_image(r, "png", 50, 75)
-    expect_colour(pixels(r.body), 25, 37, page_colour(11), "pgs:3 scaled")
+    img = png_pixels("pg:10/pgs:3/rs:fit:50:75", L("pdf60.pdf"), 50, 75)
+    expect_colour(img, 25, 37, page_colour(11), "pgs:3 scaled")
 
 
 @test("pdf/pages-of-different-widths-left-aligned-on-white")
 def _():
-    r = get("pgs:3", L("pdfmix.pdf"))
-    expect_image(r, "png", 100, 120)
-    img = pixels(r.body)
+    img = png_pixels("pgs:3", L("pdfmix.pdf"), 100, 120)
     for k in range(3):
         expect_colour(img, 5, 40 * k + 20, page_colour(k), "page %d, left" % k)
     expect_colour(img, 90, 60, (255, 255, 255), "right of the 80 pt page")
@@ -275,9 +236,8 @@ def _():
     check(log_has("Source image resolution is too big (3000x3000)"), "no resolution line in the log")
     check(took < (3.0 if ASAN else 1.0), "refusal took %.2f s" % took)
     # Within the limit it renders, at the scale the result needs.
-    r = get("msr:10/rs:fit:100:100", L("pdfbig.pdf"))
-    expect_image(r, "png", 100, 100)
-    expect_colour(pixels(r.body), 50, 50, (10, 20, 30), "big page")
+    img = png_pixels("msr:10/rs:fit:100:100", L("pdfbig.pdf"), 100, 100)
+    expect_colour(img, 50, 50, (10, 20, 30), "big page")
 
 
 @test("pdf/drawn-at-the-scale-the-result-needs")
