@@ -172,6 +172,12 @@ int store_swift__parse_v3(const char *json, size_t len, char **url, long long *e
 
 /* ---- authentication ---- */
 
+static void add_string(JsonBuilder *b, const char *name, const char *v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_string_value(b, v);
+}
+
 /* The auth request's JSON body (v2 or v3) from the settings; caller g_free()s. */
 static char *auth_body(void)
 {
@@ -187,15 +193,11 @@ static char *auth_body(void)
     if (sw.version == 2) {
         json_builder_set_member_name(b, "passwordCredentials");
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "username");
-        json_builder_add_string_value(b, c->swift_username);
-        json_builder_set_member_name(b, "password");
-        json_builder_add_string_value(b, c->swift_api_key);
+        add_string(b, "username", c->swift_username);
+        add_string(b, "password", c->swift_api_key);
         json_builder_end_object(b);
-        if (is_set(c->swift_tenant)) {
-            json_builder_set_member_name(b, "tenantName");
-            json_builder_add_string_value(b, c->swift_tenant);
-        }
+        if (is_set(c->swift_tenant))
+            add_string(b, "tenantName", c->swift_tenant);
     } else {
         json_builder_set_member_name(b, "identity");
         json_builder_begin_object(b);
@@ -207,15 +209,12 @@ static char *auth_body(void)
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "user");
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "name");
-        json_builder_add_string_value(b, c->swift_username);
-        json_builder_set_member_name(b, "password");
-        json_builder_add_string_value(b, c->swift_api_key);
+        add_string(b, "name", c->swift_username);
+        add_string(b, "password", c->swift_api_key);
         if (is_set(c->swift_domain)) {
             json_builder_set_member_name(b, "domain");
             json_builder_begin_object(b);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, c->swift_domain);
+            add_string(b, "name", c->swift_domain);
             json_builder_end_object(b);
         }
         json_builder_end_object(b); /* user */
@@ -226,12 +225,10 @@ static char *auth_body(void)
             json_builder_begin_object(b);
             json_builder_set_member_name(b, "project");
             json_builder_begin_object(b);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, c->swift_tenant);
+            add_string(b, "name", c->swift_tenant);
             json_builder_set_member_name(b, "domain");
             json_builder_begin_object(b);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, is_set(c->swift_domain) ? c->swift_domain : "Default");
+            add_string(b, "name", is_set(c->swift_domain) ? c->swift_domain : "Default");
             json_builder_end_object(b);
             json_builder_end_object(b); /* project */
             json_builder_end_object(b); /* scope */

@@ -161,6 +161,13 @@ def L(name):
     return "local:///" + name
 
 
+def timed_get(opts, src):
+    """get(opts, src) from WP, and the seconds it took."""
+    t0 = time.monotonic()
+    r = get(opts, src)
+    return r, time.monotonic() - t0
+
+
 def png_pixels(opts, src, w, h, bands=None):
     """GETs opts/src (from WP) as a PNG that must be w x h (with that many bands if given);
     returns its pixels."""
@@ -229,9 +236,7 @@ def _():
 
 @test("pdf/page-over-max-src-resolution-refused-before-rendering")
 def _():
-    t0 = time.monotonic()
-    r = get("msr:4/rs:fit:100:100", L("pdfbig.pdf"))
-    took = time.monotonic() - t0
+    r, took = timed_get("msr:4/rs:fit:100:100", L("pdfbig.pdf"))
     expect_error(r, 422, "Invalid source image")
     check(log_has("Source image resolution is too big (3000x3000)"), "no resolution line in the log")
     check(took < (3.0 if ASAN else 1.0), "refusal took %.2f s" % took)
@@ -243,9 +248,7 @@ def _():
 @test("pdf/drawn-at-the-scale-the-result-needs")
 def _():
     # 7000 pt to 100 px: poppler draws 100x100 (scale 1/70), not 49 MP then shrunk.
-    t0 = time.monotonic()
-    r = get("rs:fit:100:100", L("pdf7000.pdf"))
-    took = time.monotonic() - t0
+    r, took = timed_get("rs:fit:100:100", L("pdf7000.pdf"))
     expect_image(r, "png", 100, 100)
     expect_colour(pixels(r.body), 50, 50, (40, 160, 80), "7000 pt page")
     check(log_has("PDF: 1 page(s) of 7000x7000 drawn at scale 0.0143"),
