@@ -269,12 +269,9 @@ def _():
 
 @test("tiff/page-and-pages")
 def _():
-    r = get("pg:1", L("pages3.tiff"))
-    expect_image(r, "png", 40, 30)
-    expect_colour(pixels(r.body), 20, 15, page_colour(1), "tiff pg:1")
-    r = get("pgs:3", L("pages3.tiff"))
-    expect_image(r, "png", 40, 90)
-    img = pixels(r.body)
+    img = png_pixels("pg:1", L("pages3.tiff"), 40, 30)
+    expect_colour(img, 20, 15, page_colour(1), "tiff pg:1")
+    img = png_pixels("pgs:3", L("pages3.tiff"), 40, 90)
     for k in range(3):
         expect_colour(img, 20, 30 * k + 15, page_colour(k), "tiff pgs:3 page %d" % k)
     # Without page options: the first page only.
@@ -285,12 +282,9 @@ def _():
 @test("gif/disable-animation-picks-frames")
 def _():
     # anim4.gif: 40x20 frames red, green, blue, white.
-    r = get("da:1/pg:2", L("anim4.gif"))
-    expect_image(r, "png", 40, 20)
-    expect_colour(pixels(r.body), 20, 10, (0, 0, 255), "da:1/pg:2", tol=10)
-    r = get("da:1/pg:1/pgs:2", L("anim4.gif"))
-    expect_image(r, "png", 40, 40)
-    img = pixels(r.body)
+    img = png_pixels("da:1/pg:2", L("anim4.gif"), 40, 20)
+    expect_colour(img, 20, 10, (0, 0, 255), "da:1/pg:2", tol=10)
+    img = png_pixels("da:1/pg:1/pgs:2", L("anim4.gif"), 40, 40)
     expect_colour(img, 20, 10, (0, 255, 0), "frame 1", tol=10)
     expect_colour(img, 20, 30, (0, 0, 255), "frame 2", tol=10)
     # An animated result keeps every frame: page and pages are ignored.
@@ -304,12 +298,10 @@ def _():
 
 @test("webp/pages")
 def _():
-    r = get("da:1/pg:1", L("anim4.webp"))
-    expect_image(r, "png", 40, 20)
-    expect_colour(pixels(r.body), 20, 10, (0, 255, 0), "webp pg:1", tol=10)
-    r = get("pg:1/pgs:3", L("anim4.webp"))
-    expect_image(r, "png", 40, 60)
-    expect_colour(pixels(r.body), 20, 50, (255, 255, 255), "webp pgs:3 last", tol=10)
+    img = png_pixels("da:1/pg:1", L("anim4.webp"), 40, 20)
+    expect_colour(img, 20, 10, (0, 255, 0), "webp pg:1", tol=10)
+    img = png_pixels("pg:1/pgs:3", L("anim4.webp"), 40, 60)
+    expect_colour(img, 20, 50, (255, 255, 255), "webp pgs:3 last", tol=10)
 
 
 @test("dpi/written-to-the-result")
