@@ -503,29 +503,11 @@ static int parse_bytes(const char *s, long long *out)
 /* Splits s on commas into a strlist; empty s gives an empty list. */
 static int split_list(const char *s, struct strlist *l)
 {
-    const char *p = s;
-
     l->items = NULL;
     l->len = 0;
     if (*s == '\0')
         return 0;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        char **items = realloc(l->items, (l->len + 1) * sizeof(char *));
-
-        if (items == NULL)
-            return -1;
-        l->items = items;
-        l->items[l->len] = strndup(p, n);
-        if (l->items[l->len] == NULL)
-            return -1;
-        l->len++;
-        if (comma == NULL)
-            break;
-        p = comma + 1;
-    }
-    return 0;
+    return parse_split(s, strlen(s), ',', false, &l->items, &l->len);
 }
 
 static void free_list(struct strlist *l)

@@ -1,5 +1,4 @@
 /* fallback.c: the fallback image loaded once at start-up, and the cache of fallback_image_url. */
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +8,16 @@
 
 #include "config.h"
 #include "fallback.h"
+#include "imgcache.h"
 #include "log.h"
 #include "banned.h"
 
+/*
+ * The fallback_image_url images (see fallback_url_get()): made by
+ * fallback_global_init() before threads start, read-only afterwards (the
+ * cache locks itself); NULL keeps nothing.
+ */
+static struct imgcache *url_cache;
 static struct fetch_result image;
 static bool loaded;
 
@@ -28,6 +34,13 @@ static int take_bytes(const void *data, size_t len)
 int fallback_global_init(char *err, size_t errlen)
 {
     fallback_global_shutdown();
+    url_cache = imgcache_new(
+        cfg.fallback_images_cache_size > 0 ? (size_t)cfg.fallback_images_cache_size : 0,
+        (size_t)cfg.fallback_images_cache_bytes);
+    if (url_cache == NULL) {
+        snprintf(err, errlen, "fallback images cache: out of memory");
+        return -1;
+    }
     if (cfg.fallback_image_data != NULL && cfg.fallback_image_data[0] != '\0') {
         gsize len = 0;
         guchar *data = g_base64_decode(cfg.fallback_image_data, &len);
@@ -79,7 +92,8 @@ void fallback_global_shutdown(void)
     if (loaded)
         fetch_result_release(&image);
     loaded = false;
-    fallback_url_cache_clear();
+    imgcache_free(url_cache);
+    url_cache = NULL;
 }
 
 const struct fetch_result *fallback_image(void)
@@ -96,215 +110,93 @@ int fallback_set_for_tests(const void *data, size_t len)
 }
 
 /*
- * The fallback_image_url cache: a list, most recently used first. lock
- * guards the list, the totals and every entry's refs and cached flag; an
- * entry's url and img never change once it is made, so users read them
- * without the lock.
+ * The fallback_image_url cache (url_cache) maps a URL to a GBytes that boxes
+ * one struct fetch_result (the GBytes' data is the struct, freed with the
+ * last reference), so an image in use stays alive after the cache has let it
+ * go.
  */
-struct fallback_ref {
-    struct fallback_ref *prev, *next;
-    char *url;
-    struct fetch_result img; /* unpooled: a cached image must not hold a download buffer */
-    size_t bytes;
-    int refs;    /* users, plus one while cached */
-    bool cached; /* in the list */
-};
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fallback_ref *cache_head, *cache_tail;
-static size_t cache_count, cache_bytes;
-
-static void ref_free(struct fallback_ref *r)
+static void image_free(gpointer p)
 {
-    fetch_result_release(&r->img);
-    free(r->url);
-    free(r);
+    fetch_result_release(p);
+    free(p);
 }
 
-/* Takes r out of the list (lock held); returns true when nobody uses it any more. */
-static bool unlink_locked(struct fallback_ref *r)
+/*
+ * A fetched image boxed as a GBytes: the origin's status and headers (ETag,
+ * Cache-Control, ...) move over, the body is copied out of its pool buffer (a
+ * cached image must not hold a download buffer), which stays in fetched to
+ * go back to the pool. NULL on no memory.
+ */
+static GBytes *box_image(struct fetch_result *fetched)
 {
-    if (r->prev != NULL)
-        r->prev->next = r->next;
-    else
-        cache_head = r->next;
-    if (r->next != NULL)
-        r->next->prev = r->prev;
-    else
-        cache_tail = r->prev;
-    r->prev = r->next = NULL;
-    r->cached = false;
-    cache_count--;
-    cache_bytes -= r->bytes;
-    return --r->refs == 0;
-}
+    struct fetch_result *img = malloc(sizeof(*img));
+    struct buf body;
 
-static void push_front_locked(struct fallback_ref *r)
-{
-    r->prev = NULL;
-    r->next = cache_head;
-    if (cache_head != NULL)
-        cache_head->prev = r;
-    cache_head = r;
-    if (cache_tail == NULL)
-        cache_tail = r;
-}
-
-/* The cached entry for url with one more user (lock held), or NULL. */
-static struct fallback_ref *find_locked(const char *url)
-{
-    for (struct fallback_ref *r = cache_head; r != NULL; r = r->next) {
-        if (strcmp(r->url, url) == 0) {
-            r->refs++;
-            if (r != cache_head) {
-                /* Most recently used first. */
-                r->prev->next = r->next;
-                if (r->next != NULL)
-                    r->next->prev = r->prev;
-                else
-                    cache_tail = r->prev;
-                push_front_locked(r);
-            }
-            return r;
-        }
-    }
-    return NULL;
-}
-
-/* A fetched image as a cache entry with one user: the body copied out of its pool buffer. */
-static struct fallback_ref *make_entry(const char *url, struct fetch_result *fetched)
-{
-    struct fallback_ref *r = calloc(1, sizeof(*r));
-
-    if (r == NULL)
-        return NULL;
-    fetch_result_init(&r->img);
-    r->url = strdup(url);
-    if (r->url == NULL || buf_append(&r->img.body, fetched->body.data, fetched->body.len) < 0) {
-        ref_free(r);
+    buf_init(&body);
+    if (img == NULL || buf_append(&body, fetched->body.data, fetched->body.len) < 0) {
+        buf_release(&body);
+        free(img);
         return NULL;
     }
-    /* The origin's headers move over (ETag, Cache-Control, ...), the body was copied. */
-    r->img.origin_status = fetched->origin_status;
-    r->img.etag = fetched->etag;
-    r->img.last_modified = fetched->last_modified;
-    r->img.cache_control = fetched->cache_control;
-    r->img.expires = fetched->expires;
-    r->img.content_type = fetched->content_type;
-    fetched->etag = fetched->last_modified = fetched->cache_control = NULL;
-    fetched->expires = fetched->content_type = NULL;
-    r->bytes = fetched->body.len + strlen(url);
-    r->refs = 1;
-    return r;
+    *img = *fetched;
+    fetch_result_init(fetched);
+    fetched->body = img->body;
+    fetched->pooled = img->pooled;
+    fetched->content_range = img->content_range; /* a range is no part of the cached image */
+    img->body = body;
+    img->pooled = false;
+    img->content_range = NULL;
+    return g_bytes_new_with_free_func(img, sizeof(*img), image_free, img);
 }
 
-int fallback_url_get(struct fetcher *f, const char *url, const struct fetch_opts *o,
-                     struct fallback_ref **ref, const struct fetch_result **img, struct errinfo *e)
+int fallback_url_get(struct fetcher *f, const char *url, const struct fetch_opts *o, GBytes **ref,
+                     const struct fetch_result **img, struct errinfo *e)
 {
     struct fetch_result fetched;
-    struct fallback_ref *r, *dup = NULL, *drop = NULL;
-    size_t max_count =
-        cfg.fallback_images_cache_size > 0 ? (size_t)cfg.fallback_images_cache_size : 0;
-    size_t max_bytes = (size_t)cfg.fallback_images_cache_bytes;
+    GBytes *box = url_cache != NULL ? imgcache_get(url_cache, url) : NULL;
     int ret;
 
     *ref = NULL;
     *img = NULL;
-    pthread_mutex_lock(&cache_lock);
-    r = max_count > 0 ? find_locked(url) : NULL;
-    pthread_mutex_unlock(&cache_lock);
-    if (r != NULL) {
-        log_debug("fallback image from the cache: %zu bytes", r->img.body.len);
-        *ref = r;
-        *img = &r->img;
+    if (box != NULL) {
+        *ref = box;
+        *img = g_bytes_get_data(box, NULL);
+        log_debug("fallback image from the cache: %zu bytes", (*img)->body.len);
         return 0;
     }
     fetch_result_init(&fetched);
     ret = fetch_source_with(f, url, o, &fetched, e);
     if (ret == 0 && (fetched.origin_status == 304 || fetched.body.len == 0))
         ret = err_set(e, ERR_SOURCE_NOT_FOUND, "The fallback image is empty");
-    r = ret == 0 ? make_entry(url, &fetched) : NULL;
+    box = ret == 0 ? box_image(&fetched) : NULL;
     fetch_result_release(&fetched);
     if (ret < 0)
         return ret;
-    if (r == NULL)
+    if (box == NULL)
         return err_set(e, ERR_INTERNAL, "out of memory");
-    pthread_mutex_lock(&cache_lock);
-    if (max_count > 0 && r->bytes <= max_bytes) {
-        /* Another request may have cached the same URL meanwhile: keep one copy. */
-        dup = find_locked(url);
-        if (dup == NULL) {
-            r->refs++;
-            r->cached = true;
-            push_front_locked(r);
-            cache_count++;
-            cache_bytes += r->bytes;
-            while (cache_tail != NULL && (cache_count > max_count || cache_bytes > max_bytes)) {
-                struct fallback_ref *old = cache_tail;
-
-                if (unlink_locked(old)) {
-                    old->next = drop;
-                    drop = old;
-                }
-            }
-        }
-    }
-    pthread_mutex_unlock(&cache_lock);
-    /* Freed outside the lock: entries nobody uses any more. */
-    while (drop != NULL) {
-        struct fallback_ref *next = drop->next;
-
-        ref_free(drop);
-        drop = next;
-    }
-    if (dup != NULL) {
-        ref_free(r);
-        r = dup;
-    }
-    *ref = r;
-    *img = &r->img;
+    *ref = box;
+    *img = g_bytes_get_data(box, NULL);
+    /* Counted with its key; another request's copy of the same URL is replaced. */
+    if (url_cache != NULL)
+        (void)imgcache_put(url_cache, url, box, (*img)->body.len + strlen(url));
     return 0;
 }
 
-void fallback_url_put(struct fallback_ref *ref)
+void fallback_url_put(GBytes *ref)
 {
-    bool last;
-
-    if (ref == NULL)
-        return;
-    pthread_mutex_lock(&cache_lock);
-    last = --ref->refs == 0;
-    pthread_mutex_unlock(&cache_lock);
-    if (last)
-        ref_free(ref);
+    if (ref != NULL)
+        g_bytes_unref(ref);
 }
 
 void fallback_url_cache_clear(void)
 {
-    struct fallback_ref *drop = NULL;
-
-    pthread_mutex_lock(&cache_lock);
-    while (cache_tail != NULL) {
-        struct fallback_ref *old = cache_tail;
-
-        if (unlink_locked(old)) {
-            old->next = drop;
-            drop = old;
-        }
-    }
-    pthread_mutex_unlock(&cache_lock);
-    while (drop != NULL) {
-        struct fallback_ref *next = drop->next;
-
-        ref_free(drop);
-        drop = next;
-    }
+    if (url_cache != NULL)
+        imgcache_clear(url_cache);
 }
 
 void fallback_url_cache_stats(size_t *count, size_t *bytes)
 {
-    pthread_mutex_lock(&cache_lock);
-    *count = cache_count;
-    *bytes = cache_bytes;
-    pthread_mutex_unlock(&cache_lock);
+    *count = url_cache != NULL ? imgcache_count(url_cache) : 0;
+    *bytes = url_cache != NULL ? imgcache_bytes(url_cache) : 0;
 }

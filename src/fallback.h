@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <glib.h>
+
 #include "fetch.h"
 
 /*
@@ -14,7 +16,7 @@
  */
 int fallback_global_init(char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Frees the loaded image; safe when none was loaded. */
+/* Frees the loaded image and the fallback_image_url cache; safe when none was loaded. */
 void fallback_global_shutdown(void);
 
 /*
@@ -26,29 +28,29 @@ const struct fetch_result *fallback_image(void);
 
 /*
  * Per-request fallback images (fallback_image_url, fiu). A fetched image is
- * kept in a cache of at most IMGPROXY_FALLBACK_IMAGES_CACHE_SIZE images and
- * IMGFCGI_FALLBACK_IMAGES_CACHE_BYTES bytes, least recently used out first;
- * an image in use stays alive until its last user puts it back, even when
- * the cache has let it go. Thread-safe (one mutex, never held while fetching:
- * two requests missing the same URL at once both fetch it, and one copy is kept).
+ * kept in an imgcache of at most IMGPROXY_FALLBACK_IMAGES_CACHE_SIZE images
+ * and IMGFCGI_FALLBACK_IMAGES_CACHE_BYTES bytes (made by
+ * fallback_global_init()), least recently used out first; an image in use
+ * stays alive until its last user puts it back, even when the cache has let
+ * it go. Thread-safe (no lock held while fetching: two requests missing the
+ * same URL at once both fetch it, and one copy is kept).
  */
-struct fallback_ref;
 
 /*
  * The image at url (NUL-terminated, as fetched): from the cache, or fetched
  * with f and o (borrowed: the request's fetcher, limits and deadline, so the
  * address guard and size limits of any source apply) and then cached. On
- * success *ref holds it until fallback_url_put(ref), and *img points at it
+ * success *ref holds it until fallback_url_put(*ref), and *img points at it
  * (read-only) until then. Returns 0 or the fetch's error code recorded in e.
  */
-int fallback_url_get(struct fetcher *f, const char *url, const struct fetch_opts *o,
-                     struct fallback_ref **ref, const struct fetch_result **img, struct errinfo *e)
+int fallback_url_get(struct fetcher *f, const char *url, const struct fetch_opts *o, GBytes **ref,
+                     const struct fetch_result **img, struct errinfo *e)
     __attribute__((warn_unused_result));
 
 /* Gives back an image of fallback_url_get(); NULL is a no-op. */
-void fallback_url_put(struct fallback_ref *ref);
+void fallback_url_put(GBytes *ref);
 
-/* Empties the cache (tests, shutdown); images in use go with their last put. */
+/* Empties the cache (tests); images in use go with their last put. */
 void fallback_url_cache_clear(void);
 
 /* How many images and bytes the cache holds now. */

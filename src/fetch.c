@@ -676,26 +676,35 @@ static void curl_prepare(struct fetcher *f, const char *url, const struct fetch_
  * If-Modified-Since and Cookie, never one with a line break. *hdrs gets the
  * list (NULL when none; caller frees with curl_slist_free_all).
  */
+/*
+ * Appends "name: value" to *l, unless value is NULL, empty or holds a line
+ * break (a client's header never smuggles one of its own). 0, or -1 when out
+ * of memory (*l unchanged).
+ */
+static int append_header(struct curl_slist **l, const char *name, const char *value)
+{
+    char line[8192];
+    struct curl_slist *next;
+
+    if (value == NULL || value[0] == '\0' || strpbrk(value, "\r\n") != NULL)
+        return 0;
+    snprintf(line, sizeof(line), "%s: %s", name, value);
+    next = curl_slist_append(*l, line);
+    if (next == NULL)
+        return -1;
+    *l = next;
+    return 0;
+}
+
 static int client_headers(const struct fetch_opts *o, struct curl_slist **hdrs, struct errinfo *e)
 {
-    const char *names[] = {"If-None-Match", "If-Modified-Since", "Cookie"};
-    const char *values[] = {o->if_none_match, o->if_modified_since, o->cookie};
-
     *hdrs = NULL;
-    for (size_t i = 0; i < 3; i++) {
-        char line[8192];
-        struct curl_slist *next;
-
-        if (values[i] == NULL || values[i][0] == '\0' || strpbrk(values[i], "\r\n"))
-            continue;
-        snprintf(line, sizeof(line), "%s: %s", names[i], values[i]);
-        next = curl_slist_append(*hdrs, line);
-        if (next == NULL) {
-            curl_slist_free_all(*hdrs);
-            *hdrs = NULL;
-            return err_set(e, ERR_INTERNAL, "out of memory");
-        }
-        *hdrs = next;
+    if (append_header(hdrs, "If-None-Match", o->if_none_match) < 0 ||
+        append_header(hdrs, "If-Modified-Since", o->if_modified_since) < 0 ||
+        append_header(hdrs, "Cookie", o->cookie) < 0) {
+        curl_slist_free_all(*hdrs);
+        *hdrs = NULL;
+        return err_set(e, ERR_INTERNAL, "out of memory");
     }
     return 0;
 }
@@ -817,28 +826,13 @@ static int storage_headers(const struct storage_get *g, const struct fetch_opts 
         l = next;
     }
     if (g->forward_conditionals && o != NULL) {
-        char line[8192];
-        const char *inm = o->if_none_match, *ims = o->if_modified_since;
+        const char *ims = o->if_modified_since;
 
-        if (inm != NULL && inm[0] != '\0' && strpbrk(inm, "\r\n") == NULL) {
-            struct curl_slist *next;
-
-            snprintf(line, sizeof(line), "If-None-Match: %s", inm);
-            next = curl_slist_append(l, line);
-            if (next == NULL)
-                goto oom;
-            l = next;
-        }
-        if (ims != NULL && strpbrk(ims, "\r\n") == NULL &&
-            headers_parse_http_date(ims, &when) == 0) {
-            struct curl_slist *next;
-
-            snprintf(line, sizeof(line), "If-Modified-Since: %s", ims);
-            next = curl_slist_append(l, line);
-            if (next == NULL)
-                goto oom;
-            l = next;
-        }
+        if (append_header(&l, "If-None-Match", o->if_none_match) < 0)
+            goto oom;
+        if (ims != NULL && headers_parse_http_date(ims, &when) == 0 &&
+            append_header(&l, "If-Modified-Since", ims) < 0)
+            goto oom;
     }
     *out = l;
     return 0;

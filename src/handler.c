@@ -358,7 +358,7 @@ struct image_req {
     bool po_match; /* the client's ETag is for these options */
     struct fetch_result fr;
     const struct fetch_result *src; /* &fr, or the fallback image */
-    struct fallback_ref *fiu;       /* the fallback_image_url image in use, or NULL */
+    GBytes *fiu;                    /* the fallback_image_url image in use, or NULL */
     bool fallback;
     int status; /* of the image response: 200, or IMGPROXY_FALLBACK_IMAGE_HTTP_CODE */
     enum imgtype src_type;
@@ -576,6 +576,28 @@ static int fallback_from_url(struct image_req *ir)
 }
 
 /*
+ * The download of the source with the request's fetcher and options, its
+ * time kept: 0, the fetch's error, or ERR_TIMEOUT (the fetch never gives
+ * that code) when the request's deadline came first.
+ */
+static int download(struct image_req *ir)
+{
+    long long t;
+    int ret;
+
+    ir->fo.timeout_ms =
+        deadline_cap_ms(ir->dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
+    if (ir->fo.timeout_ms == 0)
+        return timed_out(ir->e, "before the download");
+    t = deadline_now_us();
+    ret = fetch_source_with(sched_fetcher(&ir->sched), ir->source, &ir->fo, &ir->fr, ir->e);
+    ir->tm->download_us = deadline_now_us() - t;
+    if (ret < 0 && deadline_passed(ir->dl))
+        return timed_out(ir->e, "during the download");
+    return ret;
+}
+
+/*
  * Phase: a processing slot (the queue: 429 when full; the deadline: 503),
  * then the download within what is left of the request's time, or the
  * fallback image in its place. PHASE_DONE after a 304 the origin gave.
@@ -583,21 +605,14 @@ static int fallback_from_url(struct image_req *ir)
 static int fetch_or_fallback(struct image_req *ir)
 {
     struct errinfo *e = ir->e;
-    long long t;
     int ret;
 
     ret = sched_slot_take(&ir->sched, ir->dl);
     if (ret < 0)
         return sched_error(ret, "waiting for a worker", e);
-    ir->fo.timeout_ms =
-        deadline_cap_ms(ir->dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
-    if (ir->fo.timeout_ms == 0)
-        return timed_out(e, "before the download");
-    t = deadline_now_us();
-    ret = fetch_source_with(sched_fetcher(&ir->sched), ir->source, &ir->fo, &ir->fr, e);
-    ir->tm->download_us = deadline_now_us() - t;
-    if (ret < 0 && deadline_passed(ir->dl))
-        return timed_out(e, "during the download");
+    ret = download(ir);
+    if (ret == ERR_TIMEOUT)
+        return ret;
     if (ret < 0 && ir->u.encrypted)
         hide_source(e);
     if (ret < 0 && ir->po.fallback_url[0] != '\0')
@@ -1021,7 +1036,6 @@ static int info_parse_and_authorise(struct image_req *ir, struct infoopts *io)
 static int info_fetch(struct image_req *ir, const struct infoopts *io)
 {
     struct errinfo *e = ir->e;
-    long long t;
     int ret;
 
     ret = sched_slot_take(&ir->sched, ir->dl);
@@ -1033,16 +1047,7 @@ static int info_fetch(struct image_req *ir, const struct infoopts *io)
     ir->fo.check_type = true;
     ir->fo.header_only = !info_needs_body(io);
     ir->fo.cookie = cookie_for(ir->rq, ir->source, ir->cookie_base, sizeof(ir->cookie_base));
-    ir->fo.timeout_ms =
-        deadline_cap_ms(ir->dl, deadline_now_ms(), (long long)cfg.download_timeout * 1000);
-    if (ir->fo.timeout_ms == 0)
-        return timed_out(e, "before the download");
-    t = deadline_now_us();
-    ret = fetch_source_with(sched_fetcher(&ir->sched), ir->source, &ir->fo, &ir->fr, e);
-    ir->tm->download_us = deadline_now_us() - t;
-    if (ret < 0 && deadline_passed(ir->dl))
-        return timed_out(e, "during the download");
-    return ret;
+    return download(ir);
 }
 
 /* Phase of /info: the answer, read from the source and sent as JSON. */

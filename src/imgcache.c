@@ -16,7 +16,8 @@
 struct entry {
     char *key;
     GBytes *value;
-    GList link; /* in order; data points back to the entry */
+    size_t bytes; /* counted against max_bytes */
+    GList link;   /* in order; data points back to the entry */
 };
 
 struct imgcache {
@@ -63,7 +64,7 @@ void imgcache_free(struct imgcache *c)
 static void drop(struct imgcache *c, struct entry *en)
 {
     g_queue_unlink(&c->order, &en->link);
-    c->bytes -= g_bytes_get_size(en->value);
+    c->bytes -= en->bytes;
     g_hash_table_remove(c->map, en->key);
 }
 
@@ -83,9 +84,8 @@ GBytes *imgcache_get(struct imgcache *c, const char *key)
     return v;
 }
 
-int imgcache_put(struct imgcache *c, const char *key, GBytes *value)
+int imgcache_put(struct imgcache *c, const char *key, GBytes *value, size_t size)
 {
-    size_t size = g_bytes_get_size(value);
     struct entry *en;
 
     if (c->max_entries == 0 || size > c->max_bytes)
@@ -93,6 +93,7 @@ int imgcache_put(struct imgcache *c, const char *key, GBytes *value)
     en = g_new0(struct entry, 1);
     en->key = g_strdup(key);
     en->value = g_bytes_ref(value);
+    en->bytes = size;
     en->link.data = en;
     pthread_mutex_lock(&c->lock);
     {
@@ -110,6 +111,15 @@ int imgcache_put(struct imgcache *c, const char *key, GBytes *value)
     c->bytes += size;
     pthread_mutex_unlock(&c->lock);
     return 0;
+}
+
+void imgcache_clear(struct imgcache *c)
+{
+    pthread_mutex_lock(&c->lock);
+    g_hash_table_remove_all(c->map);
+    g_queue_init(&c->order);
+    c->bytes = 0;
+    pthread_mutex_unlock(&c->lock);
 }
 
 size_t imgcache_count(struct imgcache *c)

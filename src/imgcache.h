@@ -32,10 +32,15 @@ GBytes *imgcache_get(struct imgcache *c, const char *key);
 
 /*
  * Stores value under key (the cache takes a reference of its own and copies
- * key), replacing an older value. A value larger than max_bytes is not kept.
- * Returns 0, or -1 when it was not kept.
+ * key), replacing an older value, counted as bytes against max_bytes (the
+ * value's size, or what the value stands for when it boxes a struct). A
+ * value of more than max_bytes is not kept. Returns 0, or -1 when it was not
+ * kept.
  */
-int imgcache_put(struct imgcache *c, const char *key, GBytes *value);
+int imgcache_put(struct imgcache *c, const char *key, GBytes *value, size_t bytes);
+
+/* Drops every entry; values handed out stay valid. */
+void imgcache_clear(struct imgcache *c);
 
 /* Entries and bytes held now. */
 size_t imgcache_count(struct imgcache *c);

@@ -9,6 +9,7 @@
 #include "info.h"
 #include "log.h"
 #include "parse.h"
+#include "presets.h"
 #include "banned.h"
 
 #define INFO_ARGS_MAX 16
@@ -464,57 +465,36 @@ bool info_only_presets(void)
 
 #define INFO_PRESETS_MAX 64 /* one bit each in infoopts.preset_used */
 
-struct info_preset {
-    char *name;
-    char **segments;
-    size_t nsegments;
-};
-
-static struct info_preset presets[INFO_PRESETS_MAX];
-static size_t npresets;
-
-static void preset_free(struct info_preset *p)
-{
-    for (size_t i = 0; i < p->nsegments; i++)
-        free(p->segments[i]);
-    free(p->segments);
-    free(p->name);
-    memset(p, 0, sizeof(*p));
-}
+static struct preset rows[INFO_PRESETS_MAX];
+static struct preset_table presets = {.what = "info preset",
+                                      .path_var = "IMGPROXY_INFO_PRESETS_PATH",
+                                      .rows = rows,
+                                      .max = INFO_PRESETS_MAX};
 
 void info_presets_release(void)
 {
-    for (size_t i = 0; i < npresets; i++)
-        preset_free(&presets[i]);
-    npresets = 0;
+    preset_table_release(&presets);
 }
 
-static const struct info_preset *preset_find(const char *name, size_t len, size_t *idx)
+int info_presets_add(const char *def, size_t len, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < npresets; i++) {
-        if (strlen(presets[i].name) == len && memcmp(presets[i].name, name, len) == 0) {
-            *idx = i;
-            return &presets[i];
-        }
-    }
-    return NULL;
+    return preset_table_add(&presets, def, len, err, errlen);
 }
 
 bool info_presets_has(const char *name, size_t len)
 {
-    size_t idx;
-
-    return preset_find(name, len, &idx) != NULL;
+    return preset_table_find(&presets, name, len) != NULL;
 }
 
 int info_options_apply_preset(struct infoopts *io, const char *name, size_t len, char sep,
                               struct errinfo *e)
 {
+    const struct preset *p = preset_table_find(&presets, name, len);
     size_t idx;
-    const struct info_preset *p = preset_find(name, len, &idx);
 
     if (p == NULL)
         return err_set(e, ERR_INVALID_URL, "Unknown info preset: %.*s", (int)len, name);
+    idx = (size_t)(p - rows);
     if (io->preset_used[idx / 8] & (1u << (idx % 8))) {
         log_warn("Recursive info preset usage is detected: %s", p->name);
         return 0;
@@ -529,100 +509,17 @@ int info_options_apply_preset(struct infoopts *io, const char *name, size_t len,
     return 0;
 }
 
-static bool is_space(char c)
+/* An info preset applied to the default info options. */
+static int check_preset(const char *name, size_t len, struct errinfo *e)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
+    struct infoopts io;
 
-int info_presets_add(const char *def, size_t len, char *err, size_t errlen)
-{
-    struct info_preset p = {0};
-    const char *eq, *v, *end;
-    size_t nlen;
-
-    while (len > 0 && is_space(*def)) {
-        def++;
-        len--;
-    }
-    while (len > 0 && is_space(def[len - 1]))
-        len--;
-    if (len == 0)
-        return 0;
-    eq = memchr(def, '=', len);
-    if (eq == NULL || eq == def || eq + 1 == def + len) {
-        snprintf(err, errlen, "Invalid info preset string: %.*s", (int)(len > 100 ? 100 : len),
-                 def);
-        return -1;
-    }
-    nlen = (size_t)(eq - def);
-    while (nlen > 0 && is_space(def[nlen - 1]))
-        nlen--;
-    if (npresets >= INFO_PRESETS_MAX) {
-        snprintf(err, errlen, "Too many info presets (max %d)", INFO_PRESETS_MAX);
-        return -1;
-    }
-    p.name = strndup(def, nlen);
-    if (p.name == NULL)
-        goto oom;
-    v = eq + 1;
-    end = def + len;
-    while (v < end && is_space(*v))
-        v++;
-    while (v < end) {
-        const char *slash = memchr(v, '/', (size_t)(end - v));
-        size_t slen = slash ? (size_t)(slash - v) : (size_t)(end - v);
-
-        if (slen > 0) {
-            char **segs = realloc(p.segments, (p.nsegments + 1) * sizeof(char *));
-
-            if (segs == NULL)
-                goto oom;
-            p.segments = segs;
-            p.segments[p.nsegments] = strndup(v, slen);
-            if (p.segments[p.nsegments] == NULL)
-                goto oom;
-            p.nsegments++;
-        }
-        if (slash == NULL)
-            break;
-        v = slash + 1;
-    }
-    presets[npresets++] = p;
-    return 0;
-oom:
-    preset_free(&p);
-    snprintf(err, errlen, "info presets: out of memory");
-    return -1;
-}
-
-static int add_file(const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    char line[4096];
-    int ret = 0;
-
-    if (f == NULL) {
-        snprintf(err, errlen, "IMGPROXY_INFO_PRESETS_PATH: can't open %s", path);
-        return -1;
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        char *hash = strchr(line, '#');
-
-        if (hash != NULL)
-            *hash = '\0';
-        if (info_presets_add(line, strlen(line), err, errlen) < 0) {
-            ret = -1;
-            break;
-        }
-    }
-    fclose(f);
-    return ret;
+    info_options_init(&io);
+    return info_options_apply_preset(&io, name, len, cfg.arguments_separator[0], e);
 }
 
 int info_presets_init(char *err, size_t errlen)
 {
-    char sep = cfg.presets_separator && cfg.presets_separator[0] ? cfg.presets_separator[0] : ',';
-    const char *s = cfg.info_presets;
     bool only;
 
     if (cfg.info_only_presets != NULL && cfg.info_only_presets[0] != '\0' &&
@@ -631,29 +528,6 @@ int info_presets_init(char *err, size_t errlen)
                  cfg.info_only_presets);
         return -1;
     }
-
-    while (s != NULL && *s != '\0') {
-        const char *next = strchr(s, sep);
-        size_t n = next ? (size_t)(next - s) : strlen(s);
-
-        if (info_presets_add(s, n, err, errlen) < 0)
-            return -1;
-        s = next ? next + 1 : NULL;
-    }
-    if (cfg.info_presets_path != NULL && cfg.info_presets_path[0] != '\0' &&
-        add_file(cfg.info_presets_path, err, errlen) < 0)
-        return -1;
-    for (size_t i = 0; i < npresets; i++) {
-        struct infoopts io;
-        struct errinfo e;
-
-        info_options_init(&io);
-        err_clear(&e);
-        if (info_options_apply_preset(&io, presets[i].name, strlen(presets[i].name),
-                                      cfg.arguments_separator[0], &e) < 0) {
-            snprintf(err, errlen, "Invalid info preset %s: %s", presets[i].name, e.msg);
-            return -1;
-        }
-    }
-    return 0;
+    return preset_table_load(&presets, cfg.info_presets, cfg.info_presets_path, check_preset, err,
+                             errlen);
 }

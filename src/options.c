@@ -309,6 +309,13 @@ typedef int (*option_fn)(const struct option_call *c);
 #define OPT_SECURITY 1u /* only with IMGPROXY_ALLOW_SECURITY_OPTIONS, else 403 */
 #define OPT_POSITIVE 2u /* set_int: at least 1 */
 #define OPT_LLONG 4u    /* set_int: the field is a long long */
+/*
+ * Acts once per request, whichever pipeline of a chain names it: the
+ * result's format, quality and size cap, metadata, the response headers,
+ * the source and its limits. Every other option belongs to the pipeline
+ * that names it (options__request_level()).
+ */
+#define OPT_REQUEST 8u
 
 struct option_def {
     const char *name;
@@ -1312,6 +1319,7 @@ static int opt_fallback_url(const struct option_call *c)
 #define PO(f) offsetof(struct procopts, f)
 #define NA MAX_ARGS /* no upper bound of its own */
 #define SEC OPT_SECURITY
+#define REQ OPT_REQUEST
 
 /* clang-format off */
 static const struct option_def option_defs[] = {
@@ -1329,18 +1337,18 @@ static const struct option_def option_defs[] = {
     {"extend", {"ex", NULL}, 1, 4, "extend", 0, 0, opt_extend},
     {"gravity", {"g", NULL}, 1, NA, NULL, 0, 0, opt_gravity},
     {"crop", {"c", NULL}, 1, 5, "crop", 0, 0, opt_crop},
-    {"quality", {"q", NULL}, 1, 1, "quality", 0, 0, opt_quality},
-    {"format", {"f", "ext"}, 1, 1, "format", 0, 0, opt_format},
+    {"quality", {"q", NULL}, 1, 1, "quality", REQ, 0, opt_quality},
+    {"format", {"f", "ext"}, 1, 1, "format", REQ, 0, opt_format},
     {"rotate", {"rot", NULL}, 1, 1, "rotate", 0, 0, opt_rotate},
-    {"format_quality", {"fq", NULL}, 1, NA, NULL, 0, 0, opt_format_quality},
-    {"strip_metadata", {"sm", NULL}, 1, 1, NULL, 0, PO(strip_metadata), set_bool},
-    {"strip_color_profile", {"scp", NULL}, 1, 1, NULL, 0, PO(strip_color_profile), set_bool},
-    {"auto_rotate", {"ar", NULL}, 1, 1, "auto rotate", 0, PO(auto_rotate), set_bool},
-    {"expires", {"exp", NULL}, 1, 1, "expires", 0, 0, opt_expires},
-    {"filename", {"fn", NULL}, 1, 2, "filename", 0, 0, opt_filename},
-    {"return_attachment", {"att", NULL}, 1, 1, "return_attachment", 0,
+    {"format_quality", {"fq", NULL}, 1, NA, NULL, REQ, 0, opt_format_quality},
+    {"strip_metadata", {"sm", NULL}, 1, 1, NULL, REQ, PO(strip_metadata), set_bool},
+    {"strip_color_profile", {"scp", NULL}, 1, 1, NULL, REQ, PO(strip_color_profile), set_bool},
+    {"auto_rotate", {"ar", NULL}, 1, 1, "auto rotate", REQ, PO(auto_rotate), set_bool},
+    {"expires", {"exp", NULL}, 1, 1, "expires", REQ, 0, opt_expires},
+    {"filename", {"fn", NULL}, 1, 2, "filename", REQ, 0, opt_filename},
+    {"return_attachment", {"att", NULL}, 1, 1, "return_attachment", REQ,
      PO(return_attachment), set_bool},
-    {"cachebuster", {"cb", NULL}, 1, 1, "cachebuster", 0, PO(cachebuster), set_string},
+    {"cachebuster", {"cb", NULL}, 1, 1, "cachebuster", REQ, PO(cachebuster), set_string},
     {"extend_aspect_ratio", {"extend_ar", "exar"}, 1, 4, "extend", 0, 0, opt_extend_ar},
     {"padding", {"pd", NULL}, 1, 4, "padding", 0, 0, opt_padding},
     {"trim", {"t", NULL}, 1, 4, "trim", 0, 0, opt_trim},
@@ -1349,11 +1357,11 @@ static const struct option_def option_defs[] = {
     {"blur", {"bl", NULL}, 1, 1, NULL, 0, PO(blur), set_nonneg_double},
     {"sharpen", {"sh", NULL}, 1, 1, NULL, 0, PO(sharpen), set_nonneg_double},
     {"pixelate", {"pix", NULL}, 1, 1, NULL, 0, PO(pixelate), set_int},
-    {"max_bytes", {"mb", NULL}, 1, 1, NULL, 0, PO(max_bytes), set_int},
-    {"keep_copyright", {"kcr", NULL}, 1, 1, NULL, 0, PO(keep_copyright), set_bool},
-    {"enforce_thumbnail", {"eth", NULL}, 1, 1, NULL, 0, PO(enforce_thumbnail), set_bool},
-    {"raw", {NULL, NULL}, 1, 1, NULL, 0, PO(raw), set_bool},
-    {"skip_processing", {"skp", NULL}, 1, NA, NULL, 0, 0, opt_skip_processing},
+    {"max_bytes", {"mb", NULL}, 1, 1, NULL, REQ, PO(max_bytes), set_int},
+    {"keep_copyright", {"kcr", NULL}, 1, 1, NULL, REQ, PO(keep_copyright), set_bool},
+    {"enforce_thumbnail", {"eth", NULL}, 1, 1, NULL, REQ, PO(enforce_thumbnail), set_bool},
+    {"raw", {NULL, NULL}, 1, 1, NULL, REQ, PO(raw), set_bool},
+    {"skip_processing", {"skp", NULL}, 1, NA, NULL, REQ, 0, opt_skip_processing},
     {"watermark", {"wm", NULL}, 1, 7, "watermark", 0, 0, opt_watermark},
     {"preset", {"pr", NULL}, 1, NA, NULL, 0, 0, opt_preset},
     {"watermark_url", {"wmu", NULL}, 1, 1, NULL, 0, PO(wm_url), opt_watermark_url},
@@ -1379,30 +1387,33 @@ static const struct option_def option_defs[] = {
     {"blur_areas", {"ba", NULL}, 1, NA, "blur areas", 0, 0, opt_blur_areas},
     {"crop_aspect_ratio", {"crop_ar", "car"}, 1, 2, "crop aspect ratio", 0, 0, opt_crop_ar},
     {"resizing_algorithm", {"ra", NULL}, 1, 1, NULL, 0, 0, opt_resizing_algorithm},
-    {"jpeg_options", {"jpgo", "jpego"}, 1, 6, "jpeg options", 0, 0, opt_jpeg_options},
-    {"png_options", {"pngo", NULL}, 1, 3, "png options", 0, 0, opt_png_options},
-    {"webp_options", {"webpo", NULL}, 1, 3, "webp options", 0, 0, opt_webp_options},
-    {"avif_options", {"avifo", NULL}, 1, 1, "avif options", 0, 0, opt_avif_options},
-    {"color_profile", {"cp", "icc"}, 1, 1, NULL, 0, 0, opt_color_profile},
-    {"style", {"st", "stl"}, 1, 1, NULL, 0, 0, opt_style},
-    {"autoquality", {"aq", NULL}, 1, 5, "autoquality", 0, 0, opt_autoquality},
-    {"hashsum", {"hs", NULL}, 1, 2, "hashsum", 0, 0, opt_hashsum},
-    {"fallback_image_url", {"fiu", NULL}, 1, 1, NULL, 0, 0, opt_fallback_url},
+    {"jpeg_options", {"jpgo", "jpego"}, 1, 6, "jpeg options", REQ, 0, opt_jpeg_options},
+    {"png_options", {"pngo", NULL}, 1, 3, "png options", REQ, 0, opt_png_options},
+    {"webp_options", {"webpo", NULL}, 1, 3, "webp options", REQ, 0, opt_webp_options},
+    {"avif_options", {"avifo", NULL}, 1, 1, "avif options", REQ, 0, opt_avif_options},
+    {"color_profile", {"cp", "icc"}, 1, 1, NULL, REQ, 0, opt_color_profile},
+    {"style", {"st", "stl"}, 1, 1, NULL, REQ, 0, opt_style},
+    {"autoquality", {"aq", NULL}, 1, 5, "autoquality", REQ, 0, opt_autoquality},
+    {"hashsum", {"hs", NULL}, 1, 2, "hashsum", REQ, 0, opt_hashsum},
+    {"fallback_image_url", {"fiu", NULL}, 1, 1, NULL, REQ, 0, opt_fallback_url},
     /* The security options. */
-    {"max_src_resolution", {"msr", NULL}, 1, 1, NULL, SEC, PO(max_src_resolution), set_megapixels},
-    {"max_src_file_size", {"msfs", NULL}, 1, 1, NULL, SEC | OPT_LLONG,
+    {"max_src_resolution", {"msr", NULL}, 1, 1, NULL, SEC | REQ,
+     PO(max_src_resolution), set_megapixels},
+    {"max_src_file_size", {"msfs", NULL}, 1, 1, NULL, SEC | OPT_LLONG | REQ,
      PO(max_src_file_size), set_int},
-    {"max_animation_frames", {"maf", NULL}, 1, 1, NULL, SEC | OPT_POSITIVE,
+    {"max_animation_frames", {"maf", NULL}, 1, 1, NULL, SEC | OPT_POSITIVE | REQ,
      PO(max_animation_frames), set_int},
-    {"max_animation_frame_resolution", {"mafr", NULL}, 1, 1, NULL, SEC,
+    {"max_animation_frame_resolution", {"mafr", NULL}, 1, 1, NULL, SEC | REQ,
      PO(max_animation_frame_resolution), set_megapixels},
-    {"max_result_dimension", {"mrd", NULL}, 1, 1, NULL, SEC, PO(max_result_dimension), set_int},
+    {"max_result_dimension", {"mrd", NULL}, 1, 1, NULL, SEC | REQ,
+     PO(max_result_dimension), set_int},
 };
 /* clang-format on */
 
 #undef PO
 #undef NA
 #undef SEC
+#undef REQ
 
 /* The row whose name or alias is name; NULL when there is none. */
 static const struct option_def *option_find(const char *name)
@@ -1531,44 +1542,6 @@ int options_apply_preset(struct procopts *po, const char *name, size_t len, char
     return 0;
 }
 
-/*
- * The options that act once per request, whichever pipeline of a chain
- * names them: the result's format, quality and size cap, metadata, the
- * response headers, the source and its limits. Every other option belongs
- * to the pipeline that names it.
- */
-static const char *const request_level[] = {
-    "quality",
-    "format",
-    "format_quality",
-    "strip_metadata",
-    "strip_color_profile",
-    "auto_rotate",
-    "expires",
-    "filename",
-    "return_attachment",
-    "cachebuster",
-    "max_bytes",
-    "keep_copyright",
-    "enforce_thumbnail",
-    "raw",
-    "skip_processing",
-    "max_src_resolution",
-    "max_src_file_size",
-    "max_animation_frames",
-    "max_animation_frame_resolution",
-    "max_result_dimension",
-    "hashsum",
-    "fallback_image_url",
-    "autoquality",
-    "jpeg_options",
-    "png_options",
-    "webp_options",
-    "avif_options",
-    "color_profile",
-    "style",
-};
-
 bool options__request_level(const char *seg, size_t len, char sep)
 {
     const char *s = memchr(seg, sep, len);
@@ -1581,12 +1554,7 @@ bool options__request_level(const char *seg, size_t len, char sep)
     memcpy(name, seg, nlen);
     name[nlen] = '\0';
     d = option_find(name);
-    if (d == NULL)
-        return false;
-    for (size_t i = 0; i < sizeof(request_level) / sizeof(request_level[0]); i++)
-        if (strcmp(d->name, request_level[i]) == 0)
-            return true;
-    return false;
+    return d != NULL && (d->flags & OPT_REQUEST) != 0;
 }
 
 int options_quality(const struct procopts *po, enum imgtype t)

@@ -1,4 +1,5 @@
 /* parse.c: small value parsers shared by the config table, URLs and options. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "parse.h"
@@ -31,4 +32,29 @@ int parse_go_bool(const char *s, bool *out)
         }
     }
     return -1;
+}
+
+int parse_split(const char *s, size_t len, char sep, bool skip_empty, char ***items, size_t *n)
+{
+    const char *end = s + len;
+
+    for (;;) {
+        const char *at = memchr(s, sep, (size_t)(end - s));
+        size_t part = at != NULL ? (size_t)(at - s) : (size_t)(end - s);
+
+        if (part > 0 || !skip_empty) {
+            char **grown = realloc(*items, (*n + 1) * sizeof(char *));
+
+            if (grown == NULL)
+                return -1;
+            *items = grown;
+            (*items)[*n] = strndup(s, part);
+            if ((*items)[*n] == NULL)
+                return -1;
+            (*n)++;
+        }
+        if (at == NULL)
+            return 0;
+        s = at + 1;
+    }
 }

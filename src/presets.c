@@ -1,23 +1,20 @@
-/* presets.c: the preset table, filled once at start-up and read-only afterwards. */
+/* presets.c: preset tables, filled once at start-up and read-only afterwards. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "options.h"
+#include "parse.h"
 #include "presets.h"
 #include "banned.h"
 
 /* The recursion guard in struct procopts has one bit per preset. */
 #define MAX_PRESETS 512
 
-static struct preset table[MAX_PRESETS];
-static size_t ntable;
-
-size_t presets_count(void)
-{
-    return ntable;
-}
+static struct preset rows[MAX_PRESETS];
+static struct preset_table table = {
+    .what = "preset", .path_var = "IMGPROXY_PRESETS_PATH", .rows = rows, .max = MAX_PRESETS};
 
 static void preset_free(struct preset *p)
 {
@@ -28,24 +25,19 @@ static void preset_free(struct preset *p)
     memset(p, 0, sizeof(*p));
 }
 
-void presets_release(void)
+void preset_table_release(struct preset_table *t)
 {
-    for (size_t i = 0; i < ntable; i++)
-        preset_free(&table[i]);
-    ntable = 0;
+    for (size_t i = 0; i < t->n; i++)
+        preset_free(&t->rows[i]);
+    t->n = 0;
 }
 
-const struct preset *presets_find(const char *name, size_t len)
+const struct preset *preset_table_find(const struct preset_table *t, const char *name, size_t len)
 {
-    for (size_t i = 0; i < ntable; i++)
-        if (strlen(table[i].name) == len && memcmp(table[i].name, name, len) == 0)
-            return &table[i];
+    for (size_t i = 0; i < t->n; i++)
+        if (strlen(t->rows[i].name) == len && memcmp(t->rows[i].name, name, len) == 0)
+            return &t->rows[i];
     return NULL;
-}
-
-int presets_index(const struct preset *p)
-{
-    return (int)(p - table);
 }
 
 static void trim_span(const char **s, size_t *len)
@@ -59,90 +51,68 @@ static void trim_span(const char **s, size_t *len)
         (*len)--;
 }
 
-int presets_add(const char *def, size_t len, char *err, size_t errlen)
+int preset_table_add(struct preset_table *t, const char *def, size_t len, char *err, size_t errlen)
 {
-    const char *eq, *v, *end;
+    const char *eq, *v;
     struct preset p = {0};
-    size_t nlen;
+    size_t nlen, vlen;
 
     trim_span(&def, &len);
     if (len == 0)
         return 0;
     eq = memchr(def, '=', len);
     if (eq == NULL) {
-        snprintf(err, errlen, "Invalid preset string: %.*s", (int)(len > 100 ? 100 : len), def);
+        snprintf(err, errlen, "Invalid %s string: %.*s", t->what, (int)(len > 100 ? 100 : len),
+                 def);
         return -1;
     }
     nlen = (size_t)(eq - def);
     trim_span(&def, &nlen);
     if (nlen == 0 || eq + 1 >= def + len) { /* "name=" and "=value" are both invalid */
-        snprintf(err, errlen, "Empty preset name or value: %.*s", (int)(len > 100 ? 100 : len),
+        snprintf(err, errlen, "Empty %s name or value: %.*s", t->what, (int)(len > 100 ? 100 : len),
                  def);
         return -1;
     }
-    if (ntable >= MAX_PRESETS) {
-        snprintf(err, errlen, "Too many presets (max %d)", MAX_PRESETS);
+    if (t->n >= t->max) {
+        snprintf(err, errlen, "Too many %ss (max %zu)", t->what, t->max);
         return -1;
     }
-    p.name = strndup(def, nlen);
-    if (p.name == NULL)
-        goto oom;
     v = eq + 1;
-    end = def + len;
-    {
-        size_t vlen = (size_t)(end - v);
-
-        trim_span(&v, &vlen);
-        end = v + vlen;
+    vlen = (size_t)(def + len - v);
+    trim_span(&v, &vlen);
+    p.name = strndup(def, nlen);
+    if (p.name == NULL || parse_split(v, vlen, '/', true, &p.segments, &p.nsegments) < 0) {
+        preset_free(&p);
+        snprintf(err, errlen, "%ss: out of memory", t->what);
+        return -1;
     }
-    while (v < end) {
-        const char *slash = memchr(v, '/', (size_t)(end - v));
-        size_t slen = slash ? (size_t)(slash - v) : (size_t)(end - v);
-
-        if (slen > 0) {
-            char **segs = realloc(p.segments, (p.nsegments + 1) * sizeof(char *));
-
-            if (segs == NULL)
-                goto oom;
-            p.segments = segs;
-            p.segments[p.nsegments] = strndup(v, slen);
-            if (p.segments[p.nsegments] == NULL)
-                goto oom;
-            p.nsegments++;
-        }
-        if (slash == NULL)
-            break;
-        v = slash + 1;
-    }
-    table[ntable++] = p;
+    t->rows[t->n++] = p;
     return 0;
-oom:
-    preset_free(&p);
-    snprintf(err, errlen, "presets: out of memory");
-    return -1;
 }
 
-static int add_list(const char *s, char sep, char *err, size_t errlen)
+static int add_list(struct preset_table *t, const char *s, char *err, size_t errlen)
 {
+    char sep = cfg.presets_separator && cfg.presets_separator[0] ? cfg.presets_separator[0] : ',';
+
     while (s != NULL && *s != '\0') {
         const char *next = strchr(s, sep);
         size_t n = next ? (size_t)(next - s) : strlen(s);
 
-        if (presets_add(s, n, err, errlen) < 0)
+        if (preset_table_add(t, s, n, err, errlen) < 0)
             return -1;
         s = next ? next + 1 : NULL;
     }
     return 0;
 }
 
-static int add_file(const char *path, char *err, size_t errlen)
+static int add_file(struct preset_table *t, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     char line[4096];
     int ret = 0;
 
     if (f == NULL) {
-        snprintf(err, errlen, "IMGPROXY_PRESETS_PATH: can't open %s", path);
+        snprintf(err, errlen, "%s: can't open %s", t->path_var, path);
         return -1;
     }
     while (fgets(line, sizeof(line), f) != NULL) {
@@ -150,7 +120,7 @@ static int add_file(const char *path, char *err, size_t errlen)
 
         if (hash != NULL)
             *hash = '\0';
-        if (presets_add(line, strlen(line), err, errlen) < 0) {
+        if (preset_table_add(t, line, strlen(line), err, errlen) < 0) {
             ret = -1;
             break;
         }
@@ -159,26 +129,62 @@ static int add_file(const char *path, char *err, size_t errlen)
     return ret;
 }
 
-int presets_init(char *err, size_t errlen)
+int preset_table_load(struct preset_table *t, const char *list, const char *path,
+                      preset_check_fn check, char *err, size_t errlen)
 {
-    char sep = cfg.presets_separator && cfg.presets_separator[0] ? cfg.presets_separator[0] : ',';
-
-    if (add_list(cfg.presets, sep, err, errlen) < 0)
+    if (add_list(t, list, err, errlen) < 0)
         return -1;
-    if (cfg.presets_path != NULL && cfg.presets_path[0] != '\0' &&
-        add_file(cfg.presets_path, err, errlen) < 0)
+    if (path != NULL && path[0] != '\0' && add_file(t, path, err, errlen) < 0)
         return -1;
-    for (size_t i = 0; i < ntable; i++) {
-        struct procopts po;
+    for (size_t i = 0; i < t->n; i++) {
         struct errinfo e;
 
-        options_init(&po);
         err_clear(&e);
-        if (options_apply_preset(&po, table[i].name, strlen(table[i].name),
-                                 cfg.arguments_separator[0], &e) < 0) {
-            snprintf(err, errlen, "Invalid preset %s: %s", table[i].name, e.msg);
+        if (check(t->rows[i].name, strlen(t->rows[i].name), &e) < 0) {
+            snprintf(err, errlen, "Invalid %s %s: %s", t->what, t->rows[i].name, e.msg);
             return -1;
         }
     }
     return 0;
+}
+
+/* The processing presets. */
+
+size_t presets_count(void)
+{
+    return table.n;
+}
+
+void presets_release(void)
+{
+    preset_table_release(&table);
+}
+
+const struct preset *presets_find(const char *name, size_t len)
+{
+    return preset_table_find(&table, name, len);
+}
+
+int presets_index(const struct preset *p)
+{
+    return (int)(p - table.rows);
+}
+
+int presets_add(const char *def, size_t len, char *err, size_t errlen)
+{
+    return preset_table_add(&table, def, len, err, errlen);
+}
+
+/* A preset applied to default processing options. */
+static int check_preset(const char *name, size_t len, struct errinfo *e)
+{
+    struct procopts po;
+
+    options_init(&po);
+    return options_apply_preset(&po, name, len, cfg.arguments_separator[0], e);
+}
+
+int presets_init(char *err, size_t errlen)
+{
+    return preset_table_load(&table, cfg.presets, cfg.presets_path, check_preset, err, errlen);
 }

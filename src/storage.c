@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -315,6 +316,106 @@ void storage_reply_release(struct storage_reply *rep)
     curl_slist_free_all(rep->headers);
     rep->headers = NULL;
     rep->status = 0;
+}
+
+/* The generation of the token each transport's get last handed this thread. */
+static _Thread_local unsigned used_generation[STORAGE_NKINDS];
+
+/*
+ * Locks t, waiting at most until deadline_ms. pthread_mutex_timedlock takes a
+ * CLOCK_REALTIME time, so the monotonic deadline is turned into one
+ * (pthread_mutex_clocklock would take it as it is, but ThreadSanitizer does
+ * not know that function and would miss the lock). 0 or ERR_SOURCE_TIMEOUT.
+ */
+static int token_lock(struct storage_token *t, long long deadline_ms, struct errinfo *e)
+{
+    struct timespec ts;
+    long long left =
+        deadline_ms > 0 ? deadline_ms - deadline_now_ms() : (long long)cfg.download_timeout * 1000;
+
+    if (left < 0)
+        left = 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(left / 1000);
+    ts.tv_nsec += (long)(left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&t->lock, &ts) != 0)
+        return err_set(e, ERR_SOURCE_TIMEOUT, "%s", t->wait_msg);
+    return 0;
+}
+
+/* Replaces t's token with a fetched one (lock held). */
+static int token_renew(struct storage_token *t, storage_token_fetch_fn fetch, long long deadline_ms,
+                       struct errinfo *e)
+{
+    char *token = NULL, *extra = NULL;
+    long long renew_ms = 0;
+    int ret = fetch(deadline_ms, &token, &extra, &renew_ms, e);
+
+    if (ret < 0)
+        return ret;
+    free(t->token);
+    free(t->extra);
+    t->token = token;
+    t->extra = extra;
+    t->renew_ms = renew_ms;
+    t->generation++;
+    return 0;
+}
+
+int storage_token_get(struct storage_token *t, storage_token_fetch_fn fetch, long long deadline_ms,
+                      char **token, char **extra, struct errinfo *e)
+{
+    char *tok = NULL, *ext = NULL;
+    int ret = token_lock(t, deadline_ms, e);
+
+    *token = NULL;
+    if (extra != NULL)
+        *extra = NULL;
+    if (ret < 0)
+        return ret;
+    if (t->token == NULL || (t->renew_ms > 0 && deadline_now_ms() >= t->renew_ms))
+        ret = token_renew(t, fetch, deadline_ms, e);
+    if (ret == 0) {
+        used_generation[t->kind] = t->generation;
+        tok = strdup(t->token);
+        ext = extra != NULL && t->extra != NULL ? strdup(t->extra) : NULL;
+        if (tok == NULL || (extra != NULL && t->extra != NULL && ext == NULL))
+            ret = err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (ret < 0) {
+        free(tok);
+        free(ext);
+        return ret;
+    }
+    *token = tok;
+    if (extra != NULL)
+        *extra = ext;
+    return 0;
+}
+
+void storage_token_drop(struct storage_token *t)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->token != NULL && t->generation == used_generation[t->kind]) {
+        free(t->token);
+        t->token = NULL;
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+void storage_token_clear(struct storage_token *t)
+{
+    pthread_mutex_lock(&t->lock);
+    free(t->token);
+    free(t->extra);
+    t->token = t->extra = NULL;
+    t->renew_ms = 0;
+    pthread_mutex_unlock(&t->lock);
 }
 
 void storage_count_auth(enum storage_kind k)

@@ -3,6 +3,7 @@
 #ifndef IMGFCGI_STORAGE_H
 #define IMGFCGI_STORAGE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -31,7 +32,8 @@
  * and hint_header, storage_ops the optional redirected() (S3's wrong region);
  * the transports register through the table in storage.c (one init/shutdown
  * pair per kind, declared in store_<kind>.h); storage_http() is a small
- * blocking request for token and auth calls; storage_count_*() and
+ * blocking request for token and auth calls, struct storage_token the
+ * token cache gs and swift share; storage_count_*() and
  * storage_get_stats() feed the Prometheus counters; storage_path_encode()
  * is the shared key encoder. A transport's etag/last_modified in storage_get
  * also replace the GET's own headers when set (gs takes them from the
@@ -166,6 +168,59 @@ int storage_http(const char *method, const char *url, const struct curl_slist *h
 /* The value of header name (case-insensitive) in rep, without leading blanks; NULL if absent. */
 const char *storage_reply_header(const struct storage_reply *rep, const char *name);
 void storage_reply_release(struct storage_reply *rep);
+
+/*
+ * One access token shared by every thread of a transport (gs, swift), with
+ * the text that goes with it (swift: the storage URL). lock guards the
+ * fields below it and is held while a token is fetched, so requests that
+ * find none (or one due for renewal) wait for that one exchange instead of
+ * making their own, each at most until its own deadline. Define one with
+ * STORAGE_TOKEN_INIT.
+ */
+struct storage_token {
+    pthread_mutex_t lock;
+    enum storage_kind kind;
+    const char *wait_msg; /* the error text when the wait for the lock times out */
+    char *token;          /* NULL: none */
+    char *extra;          /* what goes with it, or NULL */
+    long long renew_ms;   /* CLOCK_MONOTONIC ms from which it is renewed; 0 = when dropped */
+    unsigned generation;  /* bumped with every new token */
+};
+#define STORAGE_TOKEN_INIT(k, msg)                                                                 \
+    {                                                                                              \
+        .lock = PTHREAD_MUTEX_INITIALIZER, .kind = (k), .wait_msg = (msg)                          \
+    }
+
+/*
+ * Fetches a new token, bounded by deadline_ms (called with the lock held):
+ * 0 with *token and *extra (caller frees with free(); extra may be left
+ * NULL) and *renew_ms (CLOCK_MONOTONIC ms; 0 = never) set, or an error code
+ * with e set.
+ */
+typedef int (*storage_token_fetch_fn)(long long deadline_ms, char **token, char **extra,
+                                      long long *renew_ms, struct errinfo *e);
+
+/*
+ * Copies of t's token and extra in *token and *extra (extra may be NULL when
+ * not wanted; caller frees both with free(); NULL after an error), fetched
+ * with fetch first when
+ * there is none or it is due for renewal. Waits for the lock at most until
+ * deadline_ms (0 = the download timeout). Remembers, for this thread, which
+ * token it handed out. 0, ERR_SOURCE_TIMEOUT (t->wait_msg), ERR_INTERNAL or
+ * fetch's error, with e set.
+ */
+int storage_token_get(struct storage_token *t, storage_token_fetch_fn fetch, long long deadline_ms,
+                      char **token, char **extra, struct errinfo *e)
+    __attribute__((warn_unused_result));
+
+/*
+ * The storage refused the token this thread last got from t (a 401): drops
+ * it, unless another thread has replaced it already.
+ */
+void storage_token_drop(struct storage_token *t);
+
+/* Frees t's token (shutdown, tests); the next get fetches one. */
+void storage_token_clear(struct storage_token *t);
 
 /* Counters for the metrics page; any thread. */
 void storage_count_auth(enum storage_kind k);            /* a token or auth request made */

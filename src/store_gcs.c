@@ -3,14 +3,13 @@
  * XML API (media), with an OAuth access token from a service-account key.
  *
  * Threads: the key and endpoints are set before threads start and read-only
- * after. The access token is process-wide under token_lock: a request that
- * finds none (or one about to expire) fetches it while holding the lock, so
- * concurrent requests wait for that one exchange instead of making their own;
- * the wait is bounded by each request's deadline (pthread_mutex_timedlock).
+ * after. The access token is process-wide in a storage_token (storage.h): a
+ * request that finds none (or one about to expire) fetches it while holding
+ * its lock, so concurrent requests wait for that one exchange instead of
+ * making their own; the wait is bounded by each request's deadline.
  */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +42,9 @@ static struct {
 } gcs;
 
 /* The cached access token; see the note at the top. */
-static pthread_mutex_t token_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *token;            /* NULL: none */
-static long long token_renew;  /* deadline_now_ms() from which it is renewed */
-static long long token_number; /* tokens fetched, for the log */
+static struct storage_token auth_token =
+    STORAGE_TOKEN_INIT(STORAGE_GCS, "The image request timed out waiting for a GCS access token");
+static long long token_number; /* tokens fetched, for the log; guarded by auth_token.lock */
 
 /* -------------------------------------------------------------- JSON parsing */
 
@@ -394,37 +392,9 @@ static int api_call(const char *url, const char *body, const char *bearer, long 
     return ret;
 }
 
-/*
- * Locks token_lock, waiting at most until deadline_ms. pthread_mutex_timedlock
- * takes a CLOCK_REALTIME time, so the monotonic deadline is turned into one
- * (pthread_mutex_clocklock would take it as it is, but ThreadSanitizer does not
- * know that function and would miss the lock). 0 or ERR_SOURCE_TIMEOUT.
- */
-static int lock_token(long long deadline_ms, struct errinfo *e)
-{
-    struct timespec ts;
-    long long left =
-        deadline_ms > 0 ? deadline_ms - deadline_now_ms() : (long long)cfg.download_timeout * 1000;
-    int rc;
-
-    if (left < 0)
-        left = 0;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(left / 1000);
-    ts.tv_nsec += (long)(left % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    rc = pthread_mutex_timedlock(&token_lock, &ts);
-    if (rc != 0)
-        return err_set(e, ERR_SOURCE_TIMEOUT,
-                       "The image request timed out waiting for a GCS access token");
-    return 0;
-}
-
-/* Exchanges a new JWT for an access token; called with token_lock held. */
-static int fetch_token(long long deadline_ms, struct errinfo *e)
+/* Exchanges a new JWT for an access token: the token cache's fetch, called with its lock held. */
+static int fetch_token(long long deadline_ms, char **out, char **extra, long long *renew_ms,
+                       struct errinfo *e)
 {
     char *jwt = store_gcs_jwt(&gcs.key, (long long)time(NULL));
     char *form = NULL, *fresh = NULL;
@@ -454,43 +424,31 @@ static int fetch_token(long long deadline_ms, struct errinfo *e)
         ret = err_set(e, ERR_SOURCE_FAILED, "GCS: %s (%s)", why, gcs.key.token_uri);
         goto out;
     }
-    g_free(token);
-    token = fresh;
+    (void)extra;
+    *out = strdup(fresh);
+    if (*out == NULL) {
+        ret = err_set(e, ERR_INTERNAL, "out of memory");
+        goto out;
+    }
     /* Renewed STORE_GCS_TOKEN_MARGIN s early, or at 3/4 of a shorter life. */
-    token_renew = deadline_now_ms() + 1000 * (expires_in > 4 * STORE_GCS_TOKEN_MARGIN
-                                                  ? expires_in - STORE_GCS_TOKEN_MARGIN
-                                                  : expires_in * 3 / 4);
+    *renew_ms = deadline_now_ms() + 1000 * (expires_in > 4 * STORE_GCS_TOKEN_MARGIN
+                                                ? expires_in - STORE_GCS_TOKEN_MARGIN
+                                                : expires_in * 3 / 4);
     token_number++;
     log_info("gcs: access token %lld from %s, valid %lld s", token_number, gcs.key.token_uri,
              expires_in);
 out:
     g_free(jwt);
     g_free(form);
+    g_free(fresh);
     storage_reply_release(&r);
     return ret;
 }
 
-/* A copy of a valid access token in *out (caller frees with g_free()). */
+/* A copy of a valid access token in *out (caller frees with free()). */
 static int get_token(long long deadline_ms, char **out, struct errinfo *e)
 {
-    int ret = lock_token(deadline_ms, e);
-
-    if (ret < 0)
-        return ret;
-    if (token == NULL || deadline_now_ms() >= token_renew)
-        ret = fetch_token(deadline_ms, e);
-    if (ret == 0)
-        *out = g_strdup(token);
-    pthread_mutex_unlock(&token_lock);
-    return ret;
-}
-
-static void drop_token(void)
-{
-    pthread_mutex_lock(&token_lock);
-    g_free(token);
-    token = NULL;
-    pthread_mutex_unlock(&token_lock);
+    return storage_token_get(&auth_token, fetch_token, deadline_ms, out, NULL, e);
 }
 
 /* ------------------------------------------------------------- the transport */
@@ -530,8 +488,8 @@ static int metadata(const struct storage_url *u, long long generation, char **to
             break;
         if (r.status == 401 && attempt == 0) {
             storage_reply_release(&r);
-            drop_token();
-            g_free(*tok);
+            storage_token_drop(&auth_token);
+            free(*tok);
             *tok = NULL;
             ret = get_token(deadline_ms, tok, e);
             if (ret < 0)
@@ -605,7 +563,7 @@ static int gcs_prepare(const struct storage_url *u, const struct fetch_opts *o,
         ret = err_set(e, ERR_INTERNAL, "out of memory");
 out:
     store_gcs_meta_release(&m);
-    g_free(tok);
+    free(tok);
     g_free(bucket);
     g_free(object);
     g_free(url);
@@ -615,7 +573,7 @@ out:
 /* The media GET answered 401: the token is dropped and the request tried once more. */
 static bool gcs_unauthorized(void)
 {
-    drop_token();
+    storage_token_drop(&auth_token);
     return true;
 }
 
@@ -679,9 +637,5 @@ void store_gcs_shutdown(void)
     g_free(gcs.endpoint);
     g_free(gcs.media_origin);
     memset(&gcs, 0, sizeof(gcs));
-    pthread_mutex_lock(&token_lock);
-    g_free(token);
-    token = NULL;
-    token_renew = 0;
-    pthread_mutex_unlock(&token_lock);
+    storage_token_clear(&auth_token);
 }

@@ -1,5 +1,4 @@
 /* store_swift.c: swift:// sources: a token from v1 auth or Keystone v2/v3, cached process-wide. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,26 +18,19 @@
 #define RENEW_BEFORE_MS 60000LL
 
 /*
- * The token and the storage URL it goes with, shared by every thread.
- * lock guards token, storage_url, expires_ms and generation; it is held
- * while authenticating, so requests that find no token wait for the one
- * authentication in progress instead of each making their own; each waits
- * at most until its own download deadline (lock_until()). The settings are read-only after
- * store_swift_init().
+ * The token and the storage URL it goes with (no trailing '/'), shared by
+ * every thread (storage.h: requests that find no token wait for the one
+ * authentication in progress, each at most until its own download deadline).
  */
+static struct storage_token auth_token = STORAGE_TOKEN_INIT(
+    STORAGE_SWIFT, "swift: timed out waiting for the authentication in progress");
+
+/* The settings: read-only after store_swift_init(). */
 static struct {
-    pthread_mutex_t lock;
-    char *token;
-    char *storage_url;    /* no trailing '/' */
-    long long expires_ms; /* CLOCK_MONOTONIC ms; 0 = no expiry known */
-    unsigned generation;  /* bumped with every new token */
-    int version;          /* 1, 2 or 3 */
+    int version; /* 1, 2 or 3 */
     long connect_ms;
     const struct config *c;
-} sw = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* The generation of the token this thread's last prepare() used: unauthorized() drops only that. */
-static _Thread_local unsigned used_generation;
+} sw;
 
 static bool is_set(const char *s)
 {
@@ -107,6 +99,16 @@ static JsonObject *parse_root(JsonParser *p, const char *json, size_t len)
     return root != NULL && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
 }
 
+/* The endpoints of the catalog's i-th service when it is an object store, else NULL. */
+static JsonArray *store_endpoints(JsonArray *catalog, guint i)
+{
+    JsonObject *svc = element_object(catalog, i);
+    const char *type = member_string(svc, "type");
+
+    return type != NULL && strcmp(type, "object-store") == 0 ? member_array(svc, "endpoints")
+                                                             : NULL;
+}
+
 int store_swift__parse_v2(const char *json, size_t len, char **token, char **url,
                           long long *expires)
 {
@@ -119,12 +121,9 @@ int store_swift__parse_v2(const char *json, size_t len, char **token, char **url
 
     for (guint i = 0; catalog != NULL && public_url == NULL && i < json_array_get_length(catalog);
          i++) {
-        JsonObject *svc = element_object(catalog, i);
-        const char *type = member_string(svc, "type");
-        JsonArray *eps = member_array(svc, "endpoints");
+        JsonArray *eps = store_endpoints(catalog, i);
 
-        if (type != NULL && strcmp(type, "object-store") == 0 && eps != NULL &&
-            json_array_get_length(eps) > 0)
+        if (eps != NULL && json_array_get_length(eps) > 0)
             public_url = member_string(element_object(eps, 0), "publicURL");
     }
     if (id != NULL && *id != '\0' && public_url != NULL && *public_url != '\0') {
@@ -151,13 +150,10 @@ int store_swift__parse_v3(const char *json, size_t len, char **url, long long *e
 
     for (guint i = 0; catalog != NULL && public_url == NULL && i < json_array_get_length(catalog);
          i++) {
-        JsonObject *svc = element_object(catalog, i);
-        const char *type = member_string(svc, "type");
-        JsonArray *eps = member_array(svc, "endpoints");
+        JsonArray *eps = store_endpoints(catalog, i);
 
-        if (type == NULL || strcmp(type, "object-store") != 0 || eps == NULL)
-            continue;
-        for (guint j = 0; public_url == NULL && j < json_array_get_length(eps); j++) {
+        for (guint j = 0; eps != NULL && public_url == NULL && j < json_array_get_length(eps);
+             j++) {
             JsonObject *ep = element_object(eps, j);
             const char *iface = member_string(ep, "interface");
 
@@ -176,6 +172,12 @@ int store_swift__parse_v3(const char *json, size_t len, char **url, long long *e
 
 /* ---- authentication ---- */
 
+static void add_string(JsonBuilder *b, const char *name, const char *v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_string_value(b, v);
+}
+
 /* The auth request's JSON body (v2 or v3) from the settings; caller g_free()s. */
 static char *auth_body(void)
 {
@@ -191,15 +193,11 @@ static char *auth_body(void)
     if (sw.version == 2) {
         json_builder_set_member_name(b, "passwordCredentials");
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "username");
-        json_builder_add_string_value(b, c->swift_username);
-        json_builder_set_member_name(b, "password");
-        json_builder_add_string_value(b, c->swift_api_key);
+        add_string(b, "username", c->swift_username);
+        add_string(b, "password", c->swift_api_key);
         json_builder_end_object(b);
-        if (is_set(c->swift_tenant)) {
-            json_builder_set_member_name(b, "tenantName");
-            json_builder_add_string_value(b, c->swift_tenant);
-        }
+        if (is_set(c->swift_tenant))
+            add_string(b, "tenantName", c->swift_tenant);
     } else {
         json_builder_set_member_name(b, "identity");
         json_builder_begin_object(b);
@@ -211,15 +209,12 @@ static char *auth_body(void)
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "user");
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "name");
-        json_builder_add_string_value(b, c->swift_username);
-        json_builder_set_member_name(b, "password");
-        json_builder_add_string_value(b, c->swift_api_key);
+        add_string(b, "name", c->swift_username);
+        add_string(b, "password", c->swift_api_key);
         if (is_set(c->swift_domain)) {
             json_builder_set_member_name(b, "domain");
             json_builder_begin_object(b);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, c->swift_domain);
+            add_string(b, "name", c->swift_domain);
             json_builder_end_object(b);
         }
         json_builder_end_object(b); /* user */
@@ -230,12 +225,10 @@ static char *auth_body(void)
             json_builder_begin_object(b);
             json_builder_set_member_name(b, "project");
             json_builder_begin_object(b);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, c->swift_tenant);
+            add_string(b, "name", c->swift_tenant);
             json_builder_set_member_name(b, "domain");
             json_builder_begin_object(b);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, is_set(c->swift_domain) ? c->swift_domain : "Default");
+            add_string(b, "name", is_set(c->swift_domain) ? c->swift_domain : "Default");
             json_builder_end_object(b);
             json_builder_end_object(b); /* project */
             json_builder_end_object(b); /* scope */
@@ -280,29 +273,40 @@ static void body_excerpt(const struct storage_reply *rep, char *out, size_t n)
     out[len] = '\0';
 }
 
-/* Replaces the cached token (lock held). Takes ownership of token and url. */
-static void set_token(char *token, char *url, long long expires_unix)
+/*
+ * Hands a token and its storage URL (both owned; the URL without its trailing
+ * '/') to the token cache, renewed RENEW_BEFORE_MS before expires_unix (unix
+ * seconds; 0 = no expiry known: never).
+ */
+static void keep_token(char *tok, char *url, long long expires_unix, char **out_tok, char **out_url,
+                       long long *renew_ms)
 {
     size_t n = strlen(url);
 
     while (n > 0 && url[n - 1] == '/')
         url[--n] = '\0';
-    free(sw.token);
-    free(sw.storage_url);
-    sw.token = token;
-    sw.storage_url = url;
-    sw.expires_ms =
-        expires_unix > 0 ? deadline_now_ms() + (expires_unix - (long long)time(NULL)) * 1000LL : 0;
-    sw.generation++;
+    *out_tok = tok;
+    *out_url = url;
+    *renew_ms = 0;
+    if (expires_unix > 0) {
+        long long at = deadline_now_ms() + (expires_unix - (long long)time(NULL)) * 1000LL;
+
+        *renew_ms = at - RENEW_BEFORE_MS > 0 ? at - RENEW_BEFORE_MS : 1;
+    }
 }
 
-/* One authentication with the configured version (lock held). 0 or an error in e. */
-static int authenticate(long long deadline_ms, struct errinfo *e)
+/*
+ * One authentication with the configured version: the token cache's fetch,
+ * called with its lock held. Renewed RENEW_BEFORE_MS before the expiry the
+ * answer gives, never when it gives none.
+ */
+static int authenticate(long long deadline_ms, char **out_tok, char **out_url, long long *renew_ms,
+                        struct errinfo *e)
 {
     const struct config *c = sw.c;
     struct curl_slist *h = NULL;
     struct storage_reply rep;
-    char *body = NULL, *url = NULL, *token = NULL, *surl = NULL;
+    char *body = NULL, *url = NULL, *tok = NULL, *surl = NULL;
     const char *method = "GET";
     char excerpt[160];
     long long expires = 0;
@@ -346,35 +350,35 @@ static int authenticate(long long deadline_ms, struct errinfo *e)
         const char *s = storage_reply_header(&rep, "X-Storage-Url");
         const char *ex = storage_reply_header(&rep, "X-Auth-Token-Expires");
 
-        token = t != NULL && *t != '\0' ? strdup(t) : NULL;
+        tok = t != NULL && *t != '\0' ? strdup(t) : NULL;
         surl = s != NULL && *s != '\0' ? strdup(s) : NULL;
         if (ex != NULL)
             expires = (long long)time(NULL) + strtoll(ex, NULL, 10);
     } else if (sw.version == 2) {
-        if (store_swift__parse_v2((const char *)rep.body.data, rep.body.len, &token, &surl,
+        if (store_swift__parse_v2((const char *)rep.body.data, rep.body.len, &tok, &surl,
                                   &expires) < 0)
-            token = surl = NULL;
+            tok = surl = NULL;
     } else {
         const char *t = storage_reply_header(&rep, "X-Subject-Token");
 
         if (t != NULL && *t != '\0' &&
             store_swift__parse_v3((const char *)rep.body.data, rep.body.len, &surl, &expires) == 0)
-            token = strdup(t);
+            tok = strdup(t);
     }
-    if (ret == 0 && (token == NULL || surl == NULL))
+    if (ret == 0 && (tok == NULL || surl == NULL))
         ret =
             err_set(e, ERR_SOURCE_FAILED,
                     "swift: the auth answer from %s has no token or storage URL: %s", url, excerpt);
     if (ret == 0) {
-        set_token(token, surl, expires);
-        token = surl = NULL;
+        keep_token(tok, surl, expires, out_tok, out_url, renew_ms);
+        tok = surl = NULL;
         log_info("swift: authenticated (v%d) at %s", sw.version, url);
     } else {
         log_warn("%s", e->msg);
     }
     storage_reply_release(&rep);
 out:
-    free(token);
+    free(tok);
     free(surl);
     curl_slist_free_all(h);
     free(url);
@@ -384,61 +388,27 @@ out:
 
 /* ---- the transport ---- */
 
-/*
- * Takes sw.lock, waiting at most until deadline_ms (CLOCK_MONOTONIC; 0 = a
- * minute): another request may be authenticating. 0, or -1 at the deadline.
- */
-static int lock_until(long long deadline_ms)
-{
-    long long left = deadline_ms > 0 ? deadline_ms - deadline_now_ms() : 60000;
-    struct timespec ts;
-
-    if (left < 0)
-        left = 0;
-    /* pthread_mutex_timedlock takes a CLOCK_REALTIME time. */
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(left / 1000);
-    ts.tv_nsec += (long)(left % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return pthread_mutex_timedlock(&sw.lock, &ts) == 0 ? 0 : -1;
-}
-
 static int swift_prepare(const struct storage_url *u, const struct fetch_opts *o,
                          long long deadline_ms, struct storage_get *g, struct errinfo *e)
 {
     struct buf url;
-    char *token = NULL;
-    int ret = 0;
+    char *tok = NULL, *surl = NULL;
+    int ret;
 
     (void)o;
     buf_init(&url);
-    if (lock_until(deadline_ms) < 0)
-        return err_set(e, ERR_SOURCE_TIMEOUT,
-                       "swift: timed out waiting for the authentication "
-                       "in progress");
-    if (sw.token == NULL ||
-        (sw.expires_ms > 0 && deadline_now_ms() > sw.expires_ms - RENEW_BEFORE_MS))
-        ret = authenticate(deadline_ms, e);
-    if (ret == 0) {
-        used_generation = sw.generation;
-        token = strdup(sw.token);
-        if (token == NULL || buf_append(&url, sw.storage_url, strlen(sw.storage_url)) < 0)
-            ret = err_set(e, ERR_INTERNAL, "out of memory");
-    }
-    pthread_mutex_unlock(&sw.lock);
-    if (ret == 0 && (buf_append(&url, "/", 1) < 0 ||
-                     storage_path_encode(&url, u->bucket, strlen(u->bucket), false) < 0 ||
-                     buf_append(&url, "/", 1) < 0 ||
-                     storage_path_encode(&url, u->key, strlen(u->key), true) < 0))
+    ret = storage_token_get(&auth_token, authenticate, deadline_ms, &tok, &surl, e);
+    if (ret < 0)
+        return ret;
+    if (buf_append(&url, surl, strlen(surl)) < 0 || buf_append(&url, "/", 1) < 0 ||
+        storage_path_encode(&url, u->bucket, strlen(u->bucket), false) < 0 ||
+        buf_append(&url, "/", 1) < 0 || storage_path_encode(&url, u->key, strlen(u->key), true) < 0)
         ret = err_set(e, ERR_INTERNAL, "out of memory");
-    if (ret == 0 && append(&g->headers, "X-Auth-Token", token) < 0)
+    if (ret == 0 && append(&g->headers, "X-Auth-Token", tok) < 0)
         ret = err_set(e, ERR_INTERNAL, "out of memory");
-    if (token != NULL)
-        explicit_bzero(token, strlen(token));
-    free(token);
+    explicit_bzero(tok, strlen(tok));
+    free(tok);
+    free(surl);
     if (ret < 0) {
         buf_release(&url);
         return ret;
@@ -452,12 +422,7 @@ static int swift_prepare(const struct storage_url *u, const struct fetch_opts *o
 /* Drops the token this thread used, unless another thread has replaced it already. */
 static bool swift_unauthorized(void)
 {
-    pthread_mutex_lock(&sw.lock);
-    if (sw.token != NULL && sw.generation == used_generation) {
-        free(sw.token);
-        sw.token = NULL;
-    }
-    pthread_mutex_unlock(&sw.lock);
+    storage_token_drop(&auth_token);
     return true;
 }
 
@@ -506,11 +471,6 @@ int store_swift_init(const struct config *c, const struct storage_ops **ops)
 
 void store_swift_shutdown(void)
 {
-    pthread_mutex_lock(&sw.lock);
-    free(sw.token);
-    free(sw.storage_url);
-    sw.token = sw.storage_url = NULL;
-    sw.expires_ms = 0;
+    storage_token_clear(&auth_token);
     sw.c = NULL;
-    pthread_mutex_unlock(&sw.lock);
 }

@@ -123,6 +123,15 @@ static int swap(VipsImage **img, VipsImage *next)
     return 0;
 }
 
+/* A failed step of making the watermark: drops wm, records the failure in e; NULL. */
+static VipsImage *dropped(VipsImage *wm, struct errinfo *e, enum vipsop_stage stage,
+                          const char *what)
+{
+    g_object_unref(wm);
+    vipsop_fail(e, stage, what);
+    return NULL;
+}
+
 int watermark_fetch(struct fetcher *f, const char *url, const struct fetch_opts *o, GBytes **out,
                     struct errinfo *e)
 {
@@ -145,7 +154,7 @@ int watermark_fetch(struct fetcher *f, const char *url, const struct fetch_opts 
     }
     *out = g_bytes_new(r.body.data, r.body.len);
     if (wm_cache != NULL)
-        (void)imgcache_put(wm_cache, url, *out);
+        (void)imgcache_put(wm_cache, url, *out, r.body.len);
 out:
     fetch_result_release(&r);
     return ret;
@@ -258,9 +267,7 @@ static VipsImage *load_watermark(const struct procopts *po, double dpr, struct e
     }
     return wm;
 fail:
-    g_object_unref(wm);
-    vipsop_fail(e, VIPSOP_LOAD, "Can't load the watermark");
-    return NULL;
+    return dropped(wm, e, VIPSOP_LOAD, "Can't load the watermark");
 }
 
 /* f(in) with alpha premultiplied around it, back to 8 bits; NULL on failure. */
@@ -480,9 +487,7 @@ static VipsImage *prepare(int W, int H, const struct procopts *po, double dpr, s
     }
     return wm;
 fail:
-    g_object_unref(wm);
-    vipsop_fail(e, VIPSOP_PROCESS, "Can't shape the watermark");
-    return NULL;
+    return dropped(wm, e, VIPSOP_PROCESS, "Can't shape the watermark");
 }
 
 VipsImage *watermark_apply(VipsImage *img, const struct procopts *po, double dpr, struct errinfo *e)

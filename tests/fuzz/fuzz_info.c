@@ -44,30 +44,11 @@ static void fuzz_photoshop(const uint8_t *data, size_t size)
     json_object_unref(o);
 }
 
-/* Adds the ';'-separated definitions in s[0..len); stops at the first refused one. */
-static void add_presets(const char *s, size_t len)
-{
-    char err[256];
-
-    while (len > 0) {
-        const char *semi = memchr(s, ';', len);
-        size_t n = semi != NULL ? (size_t)(semi - s) : len;
-
-        if (info_presets_add(s, n, err, sizeof(err)) < 0)
-            return;
-        if (semi == NULL)
-            return;
-        s += n + 1;
-        len -= n + 1;
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct infoopts io;
     struct errinfo e;
-    const uint8_t *nl, *p, *end;
-    char *defs;
+    const uint8_t *p, *end = data + size;
     char sep;
     bool saved_allow = cfg.allow_security_options;
     int nseg = 0;
@@ -78,21 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_photoshop(data + 1, size - 1);
         return 0;
     }
-    sep = (data[0] & 1) != 0 ? ',' : ':';
-    cfg.allow_security_options = (data[0] & 2) != 0;
-    data++;
-    size--;
-
-    nl = memchr(data, '\n', size);
-    if (nl != NULL) {
-        defs = fuzz_dup(data, (size_t)(nl - data));
-        add_presets(defs, (size_t)(nl - data));
-        free(defs);
-        p = nl + 1;
-    } else {
-        p = data;
-    }
-    end = data + size;
+    p = fuzz_option_head(data, size, info_presets_add, &sep);
 
     info_options_init(&io);
     err_clear(&e);

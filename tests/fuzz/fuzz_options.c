@@ -28,52 +28,20 @@ static const char *const env[] = {NULL};
 
 FUZZ_INIT_CONFIG(env)
 
-/* Adds the ';'-separated definitions in s[0..len); stops at the first refused one. */
-static void add_presets(const char *s, size_t len)
-{
-    char err[256];
-
-    while (len > 0) {
-        const char *semi = memchr(s, ';', len);
-        size_t n = semi != NULL ? (size_t)(semi - s) : len;
-
-        if (presets_add(s, n, err, sizeof(err)) < 0)
-            return;
-        if (semi == NULL)
-            return;
-        s += n + 1;
-        len -= n + 1;
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct procopts po, chain;
     struct errinfo e;
     char *segs[SEGMENTS_MAX];
-    const uint8_t *nl, *p, *end;
-    char *defs = NULL, *canon;
+    const uint8_t *p, *end = data + size;
+    char *canon;
     char sep;
     bool saved_allow = cfg.allow_security_options;
     int nseg = 0;
 
     if (size < 1)
         return 0;
-    sep = (data[0] & 1) != 0 ? ',' : ':';
-    cfg.allow_security_options = (data[0] & 2) != 0;
-    data++;
-    size--;
-
-    nl = memchr(data, '\n', size);
-    if (nl != NULL) {
-        defs = fuzz_dup(data, (size_t)(nl - data));
-        add_presets(defs, (size_t)(nl - data));
-        free(defs);
-        p = nl + 1;
-    } else {
-        p = data;
-    }
-    end = data + size;
+    p = fuzz_option_head(data, size, presets_add, &sep);
 
     options_init(&po);
     err_clear(&e);

@@ -1,4 +1,4 @@
-/* fuzzutil.c: a fixed configuration and exact-size input copies for the fuzz targets. */
+/* fuzzutil.c: a fixed configuration, exact-size input copies and the option targets' input head. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,4 +74,40 @@ char *fuzz_strdup(const uint8_t *data, size_t size)
         memcpy(p, data, size);
     p[size] = '\0';
     return p;
+}
+
+/* Gives the ';'-separated definitions in s[0..len) to add; stops at the first refused one. */
+static void add_defs(const char *s, size_t len, fuzz_add_fn add)
+{
+    char err[256];
+
+    while (len > 0) {
+        const char *semi = memchr(s, ';', len);
+        size_t n = semi != NULL ? (size_t)(semi - s) : len;
+
+        if (add(s, n, err, sizeof(err)) < 0)
+            return;
+        if (semi == NULL)
+            return;
+        s += n + 1;
+        len -= n + 1;
+    }
+}
+
+const uint8_t *fuzz_option_head(const uint8_t *data, size_t size, fuzz_add_fn add, char *sep)
+{
+    const uint8_t *nl;
+    char *defs;
+
+    *sep = (data[0] & 1) != 0 ? ',' : ':';
+    cfg.allow_security_options = (data[0] & 2) != 0;
+    data++;
+    size--;
+    nl = memchr(data, '\n', size);
+    if (nl == NULL)
+        return data;
+    defs = fuzz_dup(data, (size_t)(nl - data));
+    add_defs(defs, (size_t)(nl - data), add);
+    free(defs);
+    return nl + 1;
 }

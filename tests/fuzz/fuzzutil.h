@@ -35,4 +35,17 @@ char *fuzz_dup(const uint8_t *data, size_t size);
 /* The same with a NUL after size bytes. Caller frees with free(). */
 char *fuzz_strdup(const uint8_t *data, size_t size);
 
+/* How a target adds one preset definition: presets_add(), info_presets_add(). */
+typedef int (*fuzz_add_fn)(const char *def, size_t len, char *err, size_t errlen);
+
+/*
+ * The head of an option target's input (size >= 1): byte 0 holds flags
+ * (bit 0 ',' as the arguments separator, returned in *sep; bit 1
+ * IMGPROXY_ALLOW_SECURITY_OPTIONS, set in cfg: the caller saves and restores
+ * it); then, up to the first '\n', preset definitions split by ';', given to
+ * add until one is refused. Returns where the option segments start; they
+ * end at data + size.
+ */
+const uint8_t *fuzz_option_head(const uint8_t *data, size_t size, fuzz_add_fn add, char *sep);
+
 #endif

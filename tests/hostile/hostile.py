@@ -694,42 +694,6 @@ def truncation_expect(fmt, data, cut):
 # ---------------------------------------------------------------- PDFs and watermark text
 
 
-def pdf_doc(pages, extra_objs=None, count=None, catalog_extra=b"", xref_ok=True):
-    """A PDF of pages [(MediaBox bytes, content bytes)]; count: the /Count it claims;
-    extra_objs: {number: body}; xref_ok False writes every offset wrong."""
-    objs = {1: b"<< /Type /Catalog /Pages 2 0 R " + catalog_extra + b">>"}
-    objs.update(extra_objs or {})
-    first = max(max(objs), 2) + 1  # 2 is the page tree, written last
-    kids = []
-    shared = {}
-    for i, (box, content) in enumerate(pages):
-        if content not in shared:
-            cid = first + len(shared)
-            shared[content] = cid
-    base = first + len(shared)
-    for content, cid in shared.items():
-        objs[cid] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content)
-    for i, (box, content) in enumerate(pages):
-        pid = base + i
-        kids.append(pid)
-        objs[pid] = b"<< /Type /Page /Parent 2 0 R /MediaBox [%s] /Contents %d 0 R >>" % (
-            box, shared[content])
-    objs[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
-        b" ".join(b"%d 0 R" % k for k in kids), len(kids) if count is None else count)
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = {}
-    for k in sorted(objs):
-        offsets[k] = len(out)
-        out += b"%d 0 obj\n%s\nendobj\n" % (k, objs[k])
-    xref, size = len(out), max(objs) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    for k in range(1, size):
-        out += b"%010d 00000 n \n" % (offsets.get(k, 0) if xref_ok else 7 + 13 * k)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        size, xref if xref_ok else 3)
-    return bytes(out)
-
-
 GREEN_PAGE = b"0 0.6 0 rg 0 0 100 100 re f"
 
 
@@ -747,31 +711,31 @@ def add_wm_pdf_cases():
     if PDF_FRONT:
         box = b"0 0 100 100"
         # 5000 real pages (one shared content stream): the last one, and ten of them.
-        write("hx-pdf-5000.pdf", pdf_doc([(box, GREEN_PAGE)] * 5000))
+        write("hx-pdf-5000.pdf", imgtest.pdf_doc([(box, GREEN_PAGE)] * 5000))
         case("pdf/page-count-bomb-last-page", plain("pg:4999", static("hx-pdf-5000.pdf"), "png"),
              200, front="pdf", check_fn=green_check(100, 100))
         case("pdf/page-count-bomb-pages-over-limit",
              plain("pg:10/pgs:1000", static("hx-pdf-5000.pdf"), "png"), 422, front="pdf",
              body=INVALID_SOURCE)
         # One page that claims a count of 2^31 - 1: libvips refuses the page range.
-        write("hx-pdf-count-lie.pdf", pdf_doc([(box, GREEN_PAGE)], count=2147483647))
+        write("hx-pdf-count-lie.pdf", imgtest.pdf_doc([(box, GREEN_PAGE)], count=2147483647))
         case("pdf/count-lie", plain("pg:2000000000/pgs:5", static("hx-pdf-count-lie.pdf"), "png"),
              422, front="pdf", body=BROKEN)
         # Page-size bombs: 10^6 x 10^6 points, and a PDF's largest page (14400 pt) twice over.
-        write("hx-pdf-huge-page.pdf", pdf_doc([(b"0 0 1000000 1000000", GREEN_PAGE)]))
+        write("hx-pdf-huge-page.pdf", imgtest.pdf_doc([(b"0 0 1000000 1000000", GREEN_PAGE)]))
         case("pdf/page-size-bomb", plain("rs:fit:100:100", static("hx-pdf-huge-page.pdf"), "png"),
              422, front="pdf", body=INVALID_SOURCE, bound=2.0)
-        write("hx-pdf-14400.pdf", pdf_doc([(b"0 0 14400 14400", GREEN_PAGE)] * 3))
+        write("hx-pdf-14400.pdf", imgtest.pdf_doc([(b"0 0 14400 14400", GREEN_PAGE)] * 3))
         case("pdf/page-size-bomb-stacked",
              plain("pgs:3/rs:fit:100:100", static("hx-pdf-14400.pdf"), "png"), 422, front="pdf",
              body=INVALID_SOURCE, bound=2.0)
         # Every xref offset wrong: poppler rebuilds the table from the objects.
-        write("hx-pdf-broken-xref.pdf", pdf_doc([(box, GREEN_PAGE)], xref_ok=False))
+        write("hx-pdf-broken-xref.pdf", imgtest.pdf_doc([(box, GREEN_PAGE)], xref_ok=False))
         case("pdf/broken-xref", plain("", static("hx-pdf-broken-xref.pdf"), "png"), 200,
              front="pdf", check_fn=green_check(100, 100))
         # JavaScript in an OpenAction and a page action: not run, the page is drawn.
         js = {3: b"<< /S /JavaScript /JS (app.alert\\(1\\); while\\(true\\){}) >>"}
-        write("hx-pdf-js.pdf", pdf_doc([(box, GREEN_PAGE)], extra_objs=js,
+        write("hx-pdf-js.pdf", imgtest.pdf_doc([(box, GREEN_PAGE)], extra_objs=js,
                                        catalog_extra=b"/OpenAction 3 0 R /Names << >> "))
         case("pdf/javascript", plain("", static("hx-pdf-js.pdf"), "png"), 200, front="pdf",
              check_fn=green_check(100, 100))
@@ -783,7 +747,7 @@ def add_wm_pdf_cases():
         case("pdf/header-only", plain("", static("hx-pdf-header-only.pdf"), "png"), 422,
              front="pdf", body=BROKEN)
     # PDF sources where they are off (the default): refused, poppler never runs.
-    write("hx-pdf-off.pdf", pdf_doc([(b"0 0 100 100", GREEN_PAGE)]))
+    write("hx-pdf-off.pdf", imgtest.pdf_doc([(b"0 0 100 100", GREEN_PAGE)]))
     case("pdf/off-by-default", plain("", static("hx-pdf-off.pdf"), "png"), 422, body=INVALID_SOURCE)
     # Hostile markup: refused as a bad argument (404) before anything renders.
     photo = static("photo.jpg")

@@ -24,24 +24,7 @@ from imgtest import check, expect_error, expect_image, image_info, plain  # noqa
 
 
 # ---------------------------------------------------------------- fixtures
-# Written as binary PPM/PAM with plain Python, then converted by `vips copy`.
-
-
-def write_pam(path, w, h, pixel, bands=3):
-    """pixel(x, y) -> tuple of `bands` bytes; the file type comes from the suffix."""
-    rows = bytearray()
-    for y in range(h):
-        for x in range(w):
-            rows.extend(pixel(x, y))
-    tupl = {1: "GRAYSCALE", 3: "RGB", 4: "RGB_ALPHA"}[bands]
-    head = "P7\nWIDTH %d\nHEIGHT %d\nDEPTH %d\nMAXVAL 255\nTUPLTYPE %s\nENDHDR\n" % (w, h, bands, tupl)
-    with tempfile.NamedTemporaryFile(suffix=".pam", delete=False) as f:
-        f.write(head.encode() + bytes(rows))
-        tmp = f.name
-    try:
-        subprocess.run(["vips", "copy", tmp, path], check=True, capture_output=True, timeout=60)
-    finally:
-        os.unlink(tmp)
+# Written as binary PAM with plain Python, then converted by `vips copy` (imgtest.write_image).
 
 
 def lzw_uncompressed(indices):
@@ -163,7 +146,7 @@ def write_orientations(d, prefix, pixel):
     """A 200x100 JPEG of pixel(x, y) as PREFIX1.jpg .. PREFIX8.jpg in d, each with that EXIF
     orientation; returns the JPEG without EXIF."""
     with tempfile.NamedTemporaryFile(suffix=".jpg") as t:
-        write_pam(t.name + "[Q=95,strip]", 200, 100, pixel)
+        imgtest.write_image(t.name + "[Q=95,strip]", 200, 100, pixel)
         jpeg = open(t.name, "rb").read()
     for o in range(1, 9):
         path = os.path.join(d, "%s%d.jpg" % (prefix, o))
@@ -188,26 +171,26 @@ def make_fixtures(d):
     # A 200x100 ramp (red grows with x, green with y) as JPEG with every EXIF
     # orientation, and as PNG: crop positions after orientation, checked pixel by pixel.
     write_orientations(d, "ramp", ramp)
-    write_pam(os.path.join(d, "ramp.png"), 200, 100, ramp)
+    imgtest.write_image(os.path.join(d, "ramp.png"), 200, 100, ramp)
     os.chmod(os.path.join(d, "ramp.png"), 0o644)
     # 200x100: left half red, right half blue (flip, sizing).
-    write_pam(os.path.join(d, "halves.png"), 200, 100,
+    imgtest.write_image(os.path.join(d, "halves.png"), 200, 100,
               lambda x, y: (255, 0, 0) if x < 100 else (0, 0, 255))
     # 200x100 checkerboard of 2 px squares (blur lowers energy, pixelate makes blocks).
-    write_pam(os.path.join(d, "checker.png"), 200, 100,
+    imgtest.write_image(os.path.join(d, "checker.png"), 200, 100,
               lambda x, y: (255, 255, 255) if ((x // 2) + (y // 2)) % 2 else (0, 0, 0))
     # 200x100 white with a 100x50 red box at (50, 25) (trim).
-    write_pam(os.path.join(d, "boxed.png"), 200, 100,
+    imgtest.write_image(os.path.join(d, "boxed.png"), 200, 100,
               lambda x, y: (255, 0, 0) if 50 <= x < 150 and 25 <= y < 75 else (255, 255, 255))
     # 200x100 fully transparent but a green centre (background when flattening).
-    write_pam(os.path.join(d, "transparent.png"), 200, 100,
+    imgtest.write_image(os.path.join(d, "transparent.png"), 200, 100,
               lambda x, y: (0, 255, 0, 255) if 90 <= x < 110 and 40 <= y < 60 else (0, 0, 0, 0), 4)
     # 200x100 plain blue (watermark placement).
-    write_pam(os.path.join(d, "blue.png"), 200, 100, lambda x, y: (0, 0, 255))
+    imgtest.write_image(os.path.join(d, "blue.png"), 200, 100, lambda x, y: (0, 0, 255))
     # The watermark: 20x10 opaque red.
-    write_pam(os.path.join(d, "wm.png"), 20, 10, lambda x, y: (255, 0, 0))
+    imgtest.write_image(os.path.join(d, "wm.png"), 20, 10, lambda x, y: (255, 0, 0))
     # A small AVIF (no embedded thumbnail: enforce_thumbnail falls back to the image).
-    write_pam(os.path.join(d, "small.avif"), 64, 32, lambda x, y: (0, 128, 255))
+    imgtest.write_image(os.path.join(d, "small.avif"), 64, 32, lambda x, y: (0, 128, 255))
     # 200x100 red/blue JPEG with copyright and other EXIF, XMP and IPTC (keep_copyright).
     with open(os.path.join(d, "copyright.jpg"), "wb") as f:
         f.write(plain_jpeg[:2] + copyright_segments() + plain_jpeg[2:])
@@ -253,22 +236,8 @@ def pixels(body):
             src = flat
         subprocess.run(["vips", "copy", src, dst], check=True, capture_output=True, timeout=60)
         with open(dst, "rb") as f:
-            data = f.read()
-    # P6/P5 header: magic, width, height, maxval, one whitespace byte.
-    fields, pos = [], 0
-    while len(fields) < 4:
-        while data[pos:pos + 1].isspace():
-            pos += 1
-        if data[pos:pos + 1] == b"#":  # a comment runs to the end of its line
-            pos = data.index(b"\n", pos)
-            continue
-        start = pos
-        while not data[pos:pos + 1].isspace():
-            pos += 1
-        fields.append(data[start:pos])
-    w, hh = int(fields[1]), int(fields[2])
-    ch = 3 if fields[0] == b"P6" else 1
-    return w, hh, ch, data[pos + 1:]
+            magic, w, hh, data = imgtest.read_pnm(f.read())
+    return w, hh, 3 if magic == b"P6" else 1, data
 
 
 def px(img, x, y):

@@ -35,16 +35,8 @@ WORK = tempfile.mkdtemp(prefix="filters-", dir=os.path.dirname(os.path.abspath(R
 # ---------------------------------------------------------------- fixtures
 
 def write_pam(path, w, h, pixel, bands=3):
-    rows = bytearray()
-    for y in range(h):
-        for x in range(w):
-            rows.extend(pixel(x, y))
-    tupl = {3: "RGB", 4: "RGB_ALPHA"}[bands]
-    head = "P7\nWIDTH %d\nHEIGHT %d\nDEPTH %d\nMAXVAL 255\nTUPLTYPE %s\nENDHDR\n" % (w, h, bands, tupl)
-    tmp = os.path.join(WORK, "src.pam")
-    with open(tmp, "wb") as f:
-        f.write(head.encode() + bytes(rows))
-    subprocess.run(["vips", "copy", tmp, path], check=True, capture_output=True, timeout=60)
+    """imgtest.write_image(), readable by the origin."""
+    imgtest.write_image(path, w, h, pixel, bands)
     os.chmod(path, 0o644)
 
 

@@ -342,9 +342,7 @@ def _():
 
 @test("health-after")
 def _():
-    r = imgtest.http_get(FRONT, "/health", TIMEOUT)
-    check(r.status == 200, "health: %r" % r)
-    check(imgtest.pid_alive(PID), "the instance is gone")
+    imgtest.expect_alive(FRONT, PID, TIMEOUT)
 
 
 if __name__ == "__main__":

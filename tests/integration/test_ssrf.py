@@ -56,24 +56,11 @@ def fetch(front, src, opts="rs:fit:100:100"):
     return r, rid, time.monotonic() - t0
 
 
-def log_line(path, rid, wait=5.0):
-    """The imgfcgi log line of request rid (written after the answer: poll briefly)."""
-    deadline = time.monotonic() + wait
-    while True:
-        with open(path, errors="replace") as f:
-            for line in f:
-                if "id=%s " % rid in line or line.rstrip().endswith("id=" + rid):
-                    return line
-        if time.monotonic() > deadline:
-            return ""
-        time.sleep(0.05)
-
-
 def expect_refused(front, logpath, src, what):
     r, rid, _ = fetch(front, src)
     check(r.status == 404, "%s (%s): status %d, want 404: %r" % (what, src, r.status, r))
     check(r.body.strip() == b"Source image is unreachable", "%s: body %r" % (what, r.body))
-    line = log_line(logpath, rid)
+    line = imgtest.log_line(logpath, rid)
     check("Source address is not allowed" in line,
           "%s (%s): no guard line for %s in the log: %r" % (what, src, rid, line))
     return line
@@ -226,7 +213,7 @@ def _():
     # the guard's 404. NOPRIV refuses the same redirect before any connect.
     r, rid, _ = fetch(DEFAULT, redirect_via(PYORIGIN, "http://10.1.2.3/a.jpg"))
     check(r.status == 500, "allowed private, nothing there: status %d, want 500: %r" % (r.status, r))
-    line = log_line(DEFAULT_LOG, rid)
+    line = imgtest.log_line(DEFAULT_LOG, rid)
     check("Source address is not allowed" not in line and "Can't download" in line,
           "connect failure logged as %r" % line)
     expect_refused(NOPRIV, NOPRIV_LOG, redirect_via(PYORIGIN, "http://10.1.2.3/a.jpg"),
@@ -252,7 +239,7 @@ def _():
         r, rid, _ = fetch(DEFAULT, src)
         check(r.status == 404 and r.body.strip() == b"Invalid source URL",
               "%s: %d %r, want 404 Invalid source URL" % (src, r.status, r.body[:80]))
-        check("Source URL is not allowed" in log_line(DEFAULT_LOG, rid), "%s: no log line" % src)
+        check("Source URL is not allowed" in imgtest.log_line(DEFAULT_LOG, rid), "%s: no log line" % src)
 
 
 @test("allowed-sources/not-checked-on-redirects")
@@ -276,7 +263,7 @@ def expect_limit(src, log_text, opts="rs:fit:100:100", bound=FAST):
     r, rid, secs = fetch(DEFAULT, src, opts)
     check(r.status == 422, "%s: %d %r" % (src, r.status, r))
     check(secs < bound, "%s took %.2f s (want < %.1f)" % (src, secs, bound))
-    line = log_line(DEFAULT_LOG, rid)
+    line = imgtest.log_line(DEFAULT_LOG, rid)
     check(log_text in line, "%s: want %r in the log line, got %r" % (src, log_text, line))
 
 
@@ -320,7 +307,7 @@ def _():
         r, rid, secs = fetch(DEFAULT, PYORIGIN + "/img/x?bomb=%s&endless=1&m=%s" % (kind, mark))
         check(r.status == 422, "%s bomb: %d %r" % (kind, r.status, r))
         check(secs < FAST, "%s bomb took %.2f s (want < %.1f)" % (kind, secs, FAST))
-        line = log_line(DEFAULT_LOG, rid)
+        line = imgtest.log_line(DEFAULT_LOG, rid)
         check("resolution is too big" in line and "%s header" % kind in line,
               "%s bomb: log line %r" % (kind, line))
         # The origin stopped sending soon after: what it wrote is what fits in socket buffers.

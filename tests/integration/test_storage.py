@@ -23,7 +23,6 @@ import os
 import re
 import socket
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import imgtest  # noqa: E402
@@ -81,27 +80,9 @@ def get(front, src, opts="w:400", headers=None, ext=None):
     return imgtest.http_get(front, path, TIMEOUT, headers=h), rid
 
 
-def log_line(path, rid, wait=5.0):
-    """The imgfcgi log line of request rid (written after the answer: poll briefly)."""
-    deadline = time.monotonic() + wait
-    while True:
-        with open(path, errors="replace") as f:
-            for line in f:
-                if "id=%s " % rid in line or line.rstrip().endswith("id=" + rid):
-                    return line
-        if time.monotonic() > deadline:
-            return ""
-        time.sleep(0.05)
-
-
 def counter(name, storage, front=GOOD):
     """imgfcgi_storage_NAME_total{storage=...} of the instance behind front."""
-    r = imgtest.http_get(front, "/metrics", TIMEOUT)
-    check(r.status == 200, "/metrics: %r" % r)
-    m = re.search(r'^imgfcgi_storage_%s_total\{storage="%s"\} (\d+)$' % (name, storage),
-                  r.body.decode(), re.M)
-    check(m is not None, "no imgfcgi_storage_%s_total for %s in /metrics" % (name, storage))
-    return int(m.group(1))
+    return imgtest.storage_counter(front, name, storage, TIMEOUT)
 
 
 def register(s):
@@ -148,20 +129,20 @@ def register(s):
         r, rid = get(GOOD, s.src("no-such-object.jpg"))
         check(r.status == 404, "missing object: %r" % r)
         check(r.body.strip() == b"Source image is unreachable", "missing: body %r" % r.body)
-        line = log_line(GOOD_LOG, rid)
+        line = imgtest.log_line(GOOD_LOG, rid)
         check("404" in line, "missing: log line %r" % line)
 
     @test("%s/empty-key" % s.name)
     def _():
         r, rid = get(GOOD, "%s://%s/" % (s.name, s.container))
         check(r.status == 404, "empty key: %r" % r)
-        check("URL" in log_line(GOOD_LOG, rid), "empty key: no Invalid ... URL line")
+        check("URL" in imgtest.log_line(GOOD_LOG, rid), "empty key: no Invalid ... URL line")
 
     @test("%s/wrong-credentials" % s.name)
     def _():
         r, rid = get(BAD, s.src("photo.jpg"))
         check(r.status == s.bad_status, "wrong credentials: %r, want %d" % (r, s.bad_status))
-        line = log_line(BAD_LOG, rid)
+        line = imgtest.log_line(BAD_LOG, rid)
         check(s.bad_log in line, "wrong credentials: %r not in the log line %r" % (s.bad_log, line))
 
     @test("%s/etag-304" % s.name)
@@ -194,29 +175,26 @@ def register(s):
         check(r.status == 200, "gzipped object: %r" % r)
         expect_image(r, "jpeg", 400, 250)
 
+    def refused_early(key, what, log_text):
+        """GETs key, which a limit refuses (422, log_text in its log line) before
+        REFUSED_BYTES_MAX body bytes have come."""
+        before = counter("bytes", s.name)
+        r, rid = get(GOOD, s.src(key))
+        got = counter("bytes", s.name) - before
+        check(r.status == 422, "%s: %r" % (what, r))
+        check(got < REFUSED_BYTES_MAX, "%s: read %d body bytes before refusing" % (what, got))
+        print("storage: %s: %s refused after %d body bytes" % (s.name, what, got), flush=True)
+        line = imgtest.log_line(GOOD_LOG, rid)
+        check(log_text in line, "%s: log line %r" % (what, line))
+
     @test("%s/too-big-file" % s.name)
     def _():
-        before = counter("bytes", s.name)
-        r, rid = get(GOOD, s.src("padded.jpg"))
-        got = counter("bytes", s.name) - before
-        check(r.status == 422, "6 MB object over a 5 MB limit: %r" % r)
-        check(got < REFUSED_BYTES_MAX, "read %d bytes of a 6 MB object before refusing" % got)
-        print("storage: %s: 6 MB object over the 5 MB limit refused after %d body bytes"
-              % (s.name, got), flush=True)
-        line = log_line(GOOD_LOG, rid)
-        check("too big" in line, "too big: log line %r" % line)
+        refused_early("padded.jpg", "6 MB object over the 5 MB limit", "too big")
 
     @test("%s/too-many-pixels" % s.name)
     def _():
-        before = counter("bytes", s.name)
-        r, rid = get(GOOD, s.src("bigpad.png"))
-        got = counter("bytes", s.name) - before
-        check(r.status == 422, "8000x8000 header (64 MP): %r" % r)
-        check(got < REFUSED_BYTES_MAX, "read %d bytes of a 4 MB object before refusing" % got)
-        print("storage: %s: 64 MP PNG (4 MB object) refused after %d body bytes"
-              % (s.name, got), flush=True)
-        line = log_line(GOOD_LOG, rid)
-        check("resolution is too big" in line, "too many pixels: log line %r" % line)
+        refused_early("bigpad.png", "64 MP PNG (8000x8000 header, 4 MB object)",
+                      "resolution is too big")
 
 
 for _s in STORAGES:
@@ -278,9 +256,7 @@ def _():
 
 @test("storage/health-after")
 def _():
-    r = imgtest.http_get(GOOD, "/health", TIMEOUT)
-    check(r.status == 200, "health: %r" % r)
-    check(imgtest.pid_alive(GOOD_PID), "the storage instance is gone")
+    imgtest.expect_alive(GOOD, GOOD_PID, TIMEOUT, "the storage instance")
 
 
 if __name__ == "__main__":

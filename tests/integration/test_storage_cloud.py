@@ -23,7 +23,6 @@ import hmac
 import http.client
 import json
 import os
-import re
 import sys
 import time
 import urllib.parse
@@ -130,28 +129,6 @@ def get(front, src, opts="rs:fit:400:400", headers=None):
     return imgtest.http_get(front, path, TIMEOUT, headers=hdrs), rid
 
 
-def log_line(path, rid, wait=5.0):
-    """The imgfcgi log line of request rid (written after the answer: poll briefly)."""
-    deadline = time.monotonic() + wait
-    while True:
-        with open(path, errors="replace") as f:
-            for line in f:
-                if "id=%s " % rid in line or line.rstrip().endswith("id=" + rid):
-                    return line
-        if time.monotonic() > deadline:
-            return ""
-        time.sleep(0.05)
-
-
-def metric(front, name, storage):
-    """One storage counter of front's /metrics."""
-    r = imgtest.http_get(front, "/metrics", TIMEOUT)
-    check(r.status == 200, "/metrics: %r" % r)
-    m = re.search(r'^%s\{storage="%s"\} ([0-9]+)$' % (re.escape(name), storage), r.text(), re.M)
-    check(m is not None, "no %s{storage=%s} in /metrics" % (name, storage))
-    return int(m.group(1))
-
-
 def stub_stats():
     r = imgtest.http_get(GCS, "/_stats", TIMEOUT)
     check(r.status == 200, "stub stats: %r" % r)
@@ -184,13 +161,13 @@ def _():
 @test("cloud/gs/concurrent-20-one-token")
 def _():
     before = tokens_issued()
-    check(metric(PLAIN, "imgfcgi_storage_auth_total", "gs") == 0, "a token before any request")
+    check(imgtest.storage_counter(PLAIN, "auth", "gs", TIMEOUT) == 0, "a token before any request")
     with concurrent.futures.ThreadPoolExecutor(N_CONCURRENT) as ex:
         rs = list(ex.map(lambda i: get(PLAIN, src("gs", "many/p%02d.jpg" % i))[0],
                          range(N_CONCURRENT)))
     for r in rs:
         expect_image(r, "jpeg", 400, 250)
-    auth = metric(PLAIN, "imgfcgi_storage_auth_total", "gs")
+    auth = imgtest.storage_counter(PLAIN, "auth", "gs", TIMEOUT)
     check(auth == 1, "%d token requests for %d concurrent objects" % (auth, N_CONCURRENT))
     check(tokens_issued() - before == 1, "the stub issued %d tokens" % (tokens_issued() - before))
     print("  gs: %d concurrent objects, 200 each, %d token request" % (N_CONCURRENT, auth))
@@ -199,16 +176,16 @@ def _():
 @test("cloud/abs/concurrent-20")
 def _():
     need_azurite()
-    reqs = metric(PLAIN, "imgfcgi_storage_requests_total", "abs")
+    reqs = imgtest.storage_counter(PLAIN, "requests", "abs", TIMEOUT)
     with concurrent.futures.ThreadPoolExecutor(N_CONCURRENT) as ex:
         rs = list(ex.map(lambda i: get(PLAIN, src("abs", "many/p%02d.jpg" % i))[0],
                          range(N_CONCURRENT)))
     for r in rs:
         expect_image(r, "jpeg", 400, 250)
-    got = metric(PLAIN, "imgfcgi_storage_requests_total", "abs") - reqs
+    got = imgtest.storage_counter(PLAIN, "requests", "abs", TIMEOUT) - reqs
     check(got == N_CONCURRENT, "%d blob GETs for %d objects" % (got, N_CONCURRENT))
     # Shared Key signs each request: nothing to fetch first.
-    check(metric(PLAIN, "imgfcgi_storage_auth_total", "abs") == 0, "abs made auth requests")
+    check(imgtest.storage_counter(PLAIN, "auth", "abs", TIMEOUT) == 0, "abs made auth requests")
 
 
 @test("cloud/photo")
@@ -241,7 +218,7 @@ def _():
         for front, log in ((CLOUD, CLOUD_LOG), (PLAIN, PLAIN_LOG)):
             r, rid = get(front, src(scheme, "nope/missing.jpg"))
             expect_error(r, 404, "Source image is unreachable")
-            line = log_line(log, rid)
+            line = imgtest.log_line(log, rid)
             check("Status 404 from %s" % scheme in line, "%s missing: log line %r" % (scheme, line))
 
 
@@ -251,7 +228,7 @@ def _():
     r, rid = get(BAD, src("abs", "photo.jpg"))
     # Azure keeps a response error's status: 403, as imgproxy passes it on.
     expect_error(r, 403, "Source image is unreachable")
-    line = log_line(BAD_LOG, rid)
+    line = imgtest.log_line(BAD_LOG, rid)
     check("Status 403 from abs" in line and "AuthorizationFailure" in line,
           "abs wrong key: log line %r" % line)
 
@@ -262,7 +239,7 @@ def _():
     r, rid = get(BAD, src("gs", "photo.jpg"))
     # imgproxy: any GCS failure but a missing object is an internal error.
     expect_error(r, 500, "Internal error")
-    line = log_line(BAD_LOG, rid)
+    line = imgtest.log_line(BAD_LOG, rid)
     check("no access token" in line and "invalid_grant" in line, "gs wrong key: log %r" % line)
     check(stub_stats()["token_refusals"] == refused + 1, "the stub refused no JWT")
 
@@ -320,14 +297,14 @@ def _():
         if scheme == "abs":
             need_azurite()
         for front, log in ((CLOUD, CLOUD_LOG), (PLAIN, PLAIN_LOG)):
-            before = metric(front, "imgfcgi_storage_bytes_total", scheme)
+            before = imgtest.storage_counter(front, "bytes", scheme, TIMEOUT)
             r, rid = get(front, src(scheme, "padded.jpg"))
             expect_error(r, 422)
-            got = metric(front, "imgfcgi_storage_bytes_total", scheme) - before
+            got = imgtest.storage_counter(front, "bytes", scheme, TIMEOUT) - before
             # Refused on the Content-Length: no body byte read.
             check(got == 0, "%s: %d body bytes read of a %d-byte file over the limit"
                   % (scheme, got, MAX_FILE))
-            line = log_line(log, rid)
+            line = imgtest.log_line(log, rid)
             check("too big" in line, "%s too big: log %r" % (scheme, line))
 
 
@@ -336,12 +313,12 @@ def _():
     for scheme in ("gs", "abs"):
         if scheme == "abs":
             need_azurite()
-        before = metric(PLAIN, "imgfcgi_storage_bytes_total", scheme)
+        before = imgtest.storage_counter(PLAIN, "bytes", scheme, TIMEOUT)
         r, rid = get(PLAIN, src(scheme, "bigres.png"))
         expect_error(r, 422)
-        got = metric(PLAIN, "imgfcgi_storage_bytes_total", scheme) - before
+        got = imgtest.storage_counter(PLAIN, "bytes", scheme, TIMEOUT) - before
         check(got < 1000000, "%s: %d of 2500000 bytes read for a 64 MP PNG" % (scheme, got))
-        line = log_line(PLAIN_LOG, rid)
+        line = imgtest.log_line(PLAIN_LOG, rid)
         check("resolution is too big" in line, "%s 64 MP: log %r" % (scheme, line))
         print("  %s: 64 MP PNG of 2500000 bytes refused after %d bytes" % (scheme, got))
 
@@ -349,12 +326,12 @@ def _():
 @test("cloud/gs/token-renewed-after-401")
 def _():
     for front in (CLOUD, PLAIN):
-        auth = metric(front, "imgfcgi_storage_auth_total", "gs")
+        auth = imgtest.storage_counter(front, "auth", "gs", TIMEOUT)
         r = imgtest.http_get(GCS, "/_expire", TIMEOUT, method="POST")
         check(r.status == 200, "expire: %r" % r)
         r, _ = get(front, src("gs", "photo.jpg"))
         expect_image(r, "jpeg", 400, 250)
-        got = metric(front, "imgfcgi_storage_auth_total", "gs") - auth
+        got = imgtest.storage_counter(front, "auth", "gs", TIMEOUT) - auth
         check(got == 1, "%d token requests after the stub forgot every token" % got)
 
 

@@ -30,6 +30,7 @@ def page_colour(i):
     return ((i * 37) % 200 + 30, (i * 91) % 200 + 30, (i * 53) % 200 + 30)
 
 
+<<<<<<< HEAD
 # The colour of pdfnobg.pdf's square.
 NOBG_SQUARE = (200, 40, 40)
 
@@ -60,6 +61,13 @@ def make_pdf(pages, square=None):
         out += b"%010d 00000 n \n" % offsets[k]
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
     return bytes(out)
+=======
+def make_pdf(pages):
+    """A PDF whose page i is w x h points filled with colour; pages: [(w, h, (r, g, b))]."""
+    return imgtest.pdf_doc([(b"0 0 %d %d" % (w, h),
+                             b"%.4f %.4f %.4f rg 0 0 %d %d re f" % (r / 255, g / 255, b / 255, w, h))
+                            for w, h, (r, g, b) in pages])
+>>>>>>> hdup
 
 
 def make_tiff(pages):
@@ -90,14 +98,7 @@ def make_tiff(pages):
 
 def write_pam(path, w, h, rgb):
     """A w x h image of one colour, in the format path's suffix names (through vips)."""
-    head = "P7\nWIDTH %d\nHEIGHT %d\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n" % (w, h)
-    with tempfile.NamedTemporaryFile(suffix=".pam", delete=False) as f:
-        f.write(head.encode() + bytes(rgb) * (w * h))
-        tmp = f.name
-    try:
-        subprocess.run(["vips", "copy", tmp, path], check=True, capture_output=True, timeout=60)
-    finally:
-        os.unlink(tmp)
+    imgtest.write_image(path, w, h, lambda x, y: rgb)
 
 
 def make_fixtures(d):
@@ -171,19 +172,8 @@ def pixels(body):
         subprocess.run(["vips", "colourspace", src, dst, "srgb"], check=True, capture_output=True,
                        timeout=60)
         with open(dst, "rb") as f:
-            data = f.read()
-    fields, pos = [], 0
-    while len(fields) < 4:
-        while data[pos:pos + 1].isspace():
-            pos += 1
-        if data[pos:pos + 1] == b"#":  # a comment runs to the end of its line
-            pos = data.index(b"\n", pos)
-            continue
-        start = pos
-        while not data[pos:pos + 1].isspace():
-            pos += 1
-        fields.append(data[start:pos])
-    return int(fields[1]), int(fields[2]), data[pos + 1:]
+            _, w, h, data = imgtest.read_pnm(f.read())
+    return w, h, data
 
 
 def px(img, x, y):
@@ -210,7 +200,26 @@ def L(name):
     return "local:///" + name
 
 
+<<<<<<< HEAD
 def log_has(text, wait=3.0, log=None):
+=======
+def timed_get(opts, src):
+    """get(opts, src) from WP, and the seconds it took."""
+    t0 = time.monotonic()
+    r = get(opts, src)
+    return r, time.monotonic() - t0
+
+
+def png_pixels(opts, src, w, h, bands=None):
+    """GETs opts/src (from WP) as a PNG that must be w x h (with that many bands if given);
+    returns its pixels."""
+    r = get(opts, src)
+    expect_image(r, "png", w, h, bands=bands)
+    return pixels(r.body)
+
+
+def log_has(text, wait=3.0):
+>>>>>>> hdup
     deadline = time.monotonic() + wait
     while True:
         with open(log or WP_LOG, errors="replace") as f:
@@ -228,50 +237,40 @@ def log_has(text, wait=3.0, log=None):
 def _():
     expect_error(get("rs:fit:100:100", L("pdf20.pdf"), base=FRONT), 422, "Invalid source image")
     # The same file where it is enabled: a PNG of page 0.
-    r = get("rs:fit:100:100", L("pdf20.pdf"))
-    expect_image(r, "png", 67, 100)
-    expect_colour(pixels(r.body), 33, 50, page_colour(0), "page 0")
+    img = png_pixels("rs:fit:100:100", L("pdf20.pdf"), 67, 100)
+    expect_colour(img, 33, 50, page_colour(0), "page 0")
 
 
 @test("pdf/page-5-of-20-at-the-size-asked")
 def _():
-    r = get("pg:5/rs:fit:100:100", L("pdf20.pdf"))
-    expect_image(r, "png", 67, 100, bands=3)
-    img = pixels(r.body)
+    img = png_pixels("pg:5/rs:fit:100:100", L("pdf20.pdf"), 67, 100, bands=3)
     for x, y in ((2, 2), (33, 50), (64, 97)):
         expect_colour(img, x, y, page_colour(5), "pg:5")
     # Larger: drawn at the scale asked (enlarged), still page 5.
-    r = get("pg:5/rs:fit:400:600:1", L("pdf20.pdf"))
-    expect_image(r, "png", 400, 600)
-    expect_colour(pixels(r.body), 200, 300, page_colour(5), "pg:5 enlarged")
+    img = png_pixels("pg:5/rs:fit:400:600:1", L("pdf20.pdf"), 400, 600)
+    expect_colour(img, 200, 300, page_colour(5), "pg:5 enlarged")
 
 
 @test("pdf/page-past-the-last-is-the-last")
 def _():
-    r = get("pg:100/rs:fit:50:50", L("pdf20.pdf"))
-    expect_image(r, "png", 33, 50)
-    expect_colour(pixels(r.body), 16, 25, page_colour(19), "pg:100 of 20")
+    img = png_pixels("pg:100/rs:fit:50:50", L("pdf20.pdf"), 33, 50)
+    expect_colour(img, 16, 25, page_colour(19), "pg:100 of 20")
 
 
 @test("pdf/pages-3-of-60-stacked")
 def _():
-    r = get("pg:10/pgs:3", L("pdf60.pdf"))
-    expect_image(r, "png", 100, 150, bands=3)
-    img = pixels(r.body)
+    img = png_pixels("pg:10/pgs:3", L("pdf60.pdf"), 100, 150, bands=3)
     for k in range(3):
         for x, y in ((1, 50 * k + 1), (50, 50 * k + 25), (98, 50 * k + 48)):
             expect_colour(img, x, y, page_colour(10 + k), "pgs:3 page %d" % (10 + k))
     # Scaled as one image: 50x75, the middle band still page 11.
-    r = get("pg:10/pgs:3/rs:fit:50:75", L("pdf60.pdf"))
-    expect_image(r, "png", 50, 75)
-    expect_colour(pixels(r.body), 25, 37, page_colour(11), "pgs:3 scaled")
+    img = png_pixels("pg:10/pgs:3/rs:fit:50:75", L("pdf60.pdf"), 50, 75)
+    expect_colour(img, 25, 37, page_colour(11), "pgs:3 scaled")
 
 
 @test("pdf/pages-of-different-widths-left-aligned-on-white")
 def _():
-    r = get("pgs:3", L("pdfmix.pdf"))
-    expect_image(r, "png", 100, 120)
-    img = pixels(r.body)
+    img = png_pixels("pgs:3", L("pdfmix.pdf"), 100, 120)
     for k in range(3):
         expect_colour(img, 5, 40 * k + 20, page_colour(k), "page %d, left" % k)
     expect_colour(img, 90, 60, (255, 255, 255), "right of the 80 pt page")
@@ -280,24 +279,19 @@ def _():
 
 @test("pdf/page-over-max-src-resolution-refused-before-rendering")
 def _():
-    t0 = time.monotonic()
-    r = get("msr:4/rs:fit:100:100", L("pdfbig.pdf"))
-    took = time.monotonic() - t0
+    r, took = timed_get("msr:4/rs:fit:100:100", L("pdfbig.pdf"))
     expect_error(r, 422, "Invalid source image")
     check(log_has("Source image resolution is too big (3000x3000)"), "no resolution line in the log")
     check(took < (3.0 if ASAN else 1.0), "refusal took %.2f s" % took)
     # Within the limit it renders, at the scale the result needs.
-    r = get("msr:10/rs:fit:100:100", L("pdfbig.pdf"))
-    expect_image(r, "png", 100, 100)
-    expect_colour(pixels(r.body), 50, 50, (10, 20, 30), "big page")
+    img = png_pixels("msr:10/rs:fit:100:100", L("pdfbig.pdf"), 100, 100)
+    expect_colour(img, 50, 50, (10, 20, 30), "big page")
 
 
 @test("pdf/drawn-at-the-scale-the-result-needs")
 def _():
     # 7000 pt to 100 px: poppler draws 100x100 (scale 1/70), not 49 MP then shrunk.
-    t0 = time.monotonic()
-    r = get("rs:fit:100:100", L("pdf7000.pdf"))
-    took = time.monotonic() - t0
+    r, took = timed_get("rs:fit:100:100", L("pdf7000.pdf"))
     expect_image(r, "png", 100, 100)
     expect_colour(pixels(r.body), 50, 50, (40, 160, 80), "7000 pt page")
     check(log_has("PDF: 1 page(s) of 7000x7000 drawn at scale 0.0143"),
@@ -392,12 +386,9 @@ def _():
 
 @test("tiff/page-and-pages")
 def _():
-    r = get("pg:1", L("pages3.tiff"))
-    expect_image(r, "png", 40, 30)
-    expect_colour(pixels(r.body), 20, 15, page_colour(1), "tiff pg:1")
-    r = get("pgs:3", L("pages3.tiff"))
-    expect_image(r, "png", 40, 90)
-    img = pixels(r.body)
+    img = png_pixels("pg:1", L("pages3.tiff"), 40, 30)
+    expect_colour(img, 20, 15, page_colour(1), "tiff pg:1")
+    img = png_pixels("pgs:3", L("pages3.tiff"), 40, 90)
     for k in range(3):
         expect_colour(img, 20, 30 * k + 15, page_colour(k), "tiff pgs:3 page %d" % k)
     # Without page options: the first page only.
@@ -408,12 +399,9 @@ def _():
 @test("gif/disable-animation-picks-frames")
 def _():
     # anim4.gif: 40x20 frames red, green, blue, white.
-    r = get("da:1/pg:2", L("anim4.gif"))
-    expect_image(r, "png", 40, 20)
-    expect_colour(pixels(r.body), 20, 10, (0, 0, 255), "da:1/pg:2", tol=10)
-    r = get("da:1/pg:1/pgs:2", L("anim4.gif"))
-    expect_image(r, "png", 40, 40)
-    img = pixels(r.body)
+    img = png_pixels("da:1/pg:2", L("anim4.gif"), 40, 20)
+    expect_colour(img, 20, 10, (0, 0, 255), "da:1/pg:2", tol=10)
+    img = png_pixels("da:1/pg:1/pgs:2", L("anim4.gif"), 40, 40)
     expect_colour(img, 20, 10, (0, 255, 0), "frame 1", tol=10)
     expect_colour(img, 20, 30, (0, 0, 255), "frame 2", tol=10)
     # An animated result keeps every frame: page and pages are ignored.
@@ -427,12 +415,10 @@ def _():
 
 @test("webp/pages")
 def _():
-    r = get("da:1/pg:1", L("anim4.webp"))
-    expect_image(r, "png", 40, 20)
-    expect_colour(pixels(r.body), 20, 10, (0, 255, 0), "webp pg:1", tol=10)
-    r = get("pg:1/pgs:3", L("anim4.webp"))
-    expect_image(r, "png", 40, 60)
-    expect_colour(pixels(r.body), 20, 50, (255, 255, 255), "webp pgs:3 last", tol=10)
+    img = png_pixels("da:1/pg:1", L("anim4.webp"), 40, 20)
+    expect_colour(img, 20, 10, (0, 255, 0), "webp pg:1", tol=10)
+    img = png_pixels("pg:1/pgs:3", L("anim4.webp"), 40, 60)
+    expect_colour(img, 20, 50, (255, 255, 255), "webp pgs:3 last", tol=10)
 
 
 @test("dpi/written-to-the-result")

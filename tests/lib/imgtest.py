@@ -10,9 +10,11 @@ variable but those its callers name, so each suite keeps its own settings.
 - checks: Failure, check(), expect_image(), expect_error(), image_info();
 - HTTP: http_get() on a fresh connection, Response;
 - URL builders: plain(), b64(), b64path(), sign();
+- generated sources and decoded results: write_image(), read_pnm(), pdf_doc();
 - FastCGI spoken directly: fcgi_exchange();
 - the process under test: instance_env(), pid_alive(), proc_status_kb(), rss_bytes(),
-  start_time(), closed_port(), metric_value() of its /metrics text.
+  start_time(), closed_port(), metric_value() of its /metrics text, storage_counter(),
+  log_line() of one request in its log, expect_alive().
 """
 import base64
 import concurrent.futures
@@ -283,6 +285,83 @@ def expect_error(r, status, body=None):
         check(r.text() in want, "want the public message %s, got %r" % (" or ".join(map(repr, want)), r.text()))
 
 
+# ---------------------------------------------------------------- generated images
+
+
+def write_image(path, w, h, pixel, bands=3):
+    """A w x h image whose pixel(x, y) is a tuple of `bands` bytes (1 grey, 3 RGB, 4 RGBA),
+    written as a binary PAM and converted by `vips copy` to the format path's suffix names
+    (save options in brackets allowed)."""
+    rows = bytearray()
+    for y in range(h):
+        for x in range(w):
+            rows.extend(pixel(x, y))
+    tupl = {1: "GRAYSCALE", 3: "RGB", 4: "RGB_ALPHA"}[bands]
+    head = "P7\nWIDTH %d\nHEIGHT %d\nDEPTH %d\nMAXVAL 255\nTUPLTYPE %s\nENDHDR\n" % (w, h, bands, tupl)
+    with tempfile.NamedTemporaryFile(suffix=".pam", delete=False) as f:
+        f.write(head.encode() + bytes(rows))
+        tmp = f.name
+    try:
+        subprocess.run(["vips", "copy", tmp, path], check=True, capture_output=True, timeout=60)
+    finally:
+        os.unlink(tmp)
+
+
+def read_pnm(data):
+    """(magic, width, height, pixel bytes) of a binary PNM (P5/P6) such as `vips copy`
+    writes: the header's magic, width, height and maxval, comments skipped, then one
+    whitespace byte."""
+    fields, pos = [], 0
+    while len(fields) < 4:
+        while data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":  # a comment runs to the end of its line
+            pos = data.index(b"\n", pos)
+            continue
+        start = pos
+        while not data[pos:pos + 1].isspace():
+            pos += 1
+        fields.append(data[start:pos])
+    return fields[0], int(fields[1]), int(fields[2]), data[pos + 1:]
+
+
+def pdf_doc(pages, extra_objs=None, count=None, catalog_extra=b"", xref_ok=True):
+    """A PDF of pages [(MediaBox bytes, content stream bytes)], written byte by byte (pages
+    with the same content share one stream); count: the /Count it claims; extra_objs:
+    {number: body}; catalog_extra: more of the catalog's dictionary; xref_ok False writes
+    every offset wrong."""
+    objs = {1: b"<< /Type /Catalog /Pages 2 0 R " + catalog_extra + b">>"}
+    objs.update(extra_objs or {})
+    first = max(max(objs), 2) + 1  # 2 is the page tree, written last
+    kids = []
+    shared = {}
+    for box, content in pages:
+        if content not in shared:
+            shared[content] = first + len(shared)
+    base = first + len(shared)
+    for content, cid in shared.items():
+        objs[cid] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content)
+    for i, (box, content) in enumerate(pages):
+        pid = base + i
+        kids.append(pid)
+        objs[pid] = b"<< /Type /Page /Parent 2 0 R /MediaBox [%s] /Contents %d 0 R >>" % (
+            box, shared[content])
+    objs[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b" ".join(b"%d 0 R" % k for k in kids), len(kids) if count is None else count)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = {}
+    for k in sorted(objs):
+        offsets[k] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (k, objs[k])
+    xref, size = len(out), max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    for k in range(1, size):
+        out += b"%010d 00000 n \n" % (offsets.get(k, 0) if xref_ok else 7 + 13 * k)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        size, xref if xref_ok else 3)
+    return bytes(out)
+
+
 # ---------------------------------------------------------------- FastCGI
 
 FCGI_BEGIN_REQUEST, FCGI_END_REQUEST, FCGI_PARAMS, FCGI_STDIN, FCGI_STDOUT = 1, 3, 4, 5, 6
@@ -393,3 +472,35 @@ def metric_value(text, name):
     text; None when there is none."""
     m = re.search(r"^" + re.escape(name) + r"(?:\{[^}]*\})? ([0-9.e+]+)$", text, re.M)
     return float(m.group(1)) if m else None
+
+
+def storage_counter(front, name, storage, timeout=60):
+    """imgfcgi_storage_NAME_total{storage="STORAGE"} of the instance behind front (its
+    /metrics), as an int; a failure when /metrics does not answer or has no such sample."""
+    r = http_get(front, "/metrics", timeout)
+    check(r.status == 200, "/metrics: %r" % r)
+    m = re.search(r'^imgfcgi_storage_%s_total\{storage="%s"\} ([0-9]+)$' % (name, storage),
+                  r.body.decode(), re.M)
+    check(m is not None, "no imgfcgi_storage_%s_total for %s in /metrics" % (name, storage))
+    return int(m.group(1))
+
+
+def log_line(path, rid, wait=5.0):
+    """The imgfcgi log line of request rid in the log file path ("" when none came within
+    wait seconds: the line is written after the answer, so it is polled for briefly)."""
+    deadline = time.monotonic() + wait
+    while True:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if "id=%s " % rid in line or line.rstrip().endswith("id=" + rid):
+                    return line
+        if time.monotonic() > deadline:
+            return ""
+        time.sleep(0.05)
+
+
+def expect_alive(front, pid, timeout=60, what="the instance"):
+    """The instance behind front answers /health with 200 and its process pid is alive."""
+    r = http_get(front, "/health", timeout)
+    check(r.status == 200, "%s health: %r" % (front, r))
+    check(pid_alive(pid), "%s is gone" % what)

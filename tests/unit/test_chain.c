@@ -261,10 +261,11 @@ static void test_fallback_cache(void **state)
 {
     const char *fixtures = fixtures_dir;
     struct fetcher *f = fetcher_new();
-    struct fallback_ref *r1 = NULL, *r2 = NULL, *r3 = NULL;
+    GBytes *r1 = NULL, *r2 = NULL, *r3 = NULL;
     const struct fetch_result *i1, *i2, *i3;
     struct errinfo e;
     size_t count, bytes;
+    char err[256];
 
     (void)state;
     if (fixtures == NULL)
@@ -273,6 +274,7 @@ static void test_fallback_cache(void **state)
     cfg.local_root = realpath(fixtures, NULL);
     cfg.fallback_images_cache_size = 1;
     cfg.fallback_images_cache_bytes = 64 << 20;
+    assert_int_equal(fallback_global_init(err, sizeof(err)), 0);
     err_clear(&e);
     assert_int_equal(fallback_url_get(f, "local:///alpha.png", NULL, &r1, &i1, &e), 0);
     assert_int_equal(fallback_url_get(f, "local:///alpha.png", NULL, &r2, &i2, &e), 0);
@@ -295,12 +297,16 @@ static void test_fallback_cache(void **state)
     assert_null(r1);
     /* Larger than the byte bound: served, not cached. */
     fallback_url_cache_clear();
+    fallback_url_cache_stats(&count, &bytes);
+    assert_int_equal(count, 0);
+    assert_int_equal(bytes, 0);
     cfg.fallback_images_cache_bytes = 16;
+    assert_int_equal(fallback_global_init(err, sizeof(err)), 0);
     assert_int_equal(fallback_url_get(f, "local:///alpha.png", NULL, &r1, &i1, &e), 0);
     fallback_url_cache_stats(&count, &bytes);
     assert_int_equal(count, 0);
     fallback_url_put(r1);
-    fallback_url_cache_clear();
+    fallback_global_shutdown();
     fetcher_free(f);
     free(cfg.local_root);
     cfg.local_root = NULL;

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "parse.h"
 #include "testutil.h"
 
 /* Every test starts and ends with no IMGPROXY_* / IMGFCGI_* variable set. */
@@ -542,6 +543,32 @@ static void test_pdf_not_preferred(void **state)
     expect_bad("IMGPROXY_PREFERRED_FORMATS", "pdf");
 }
 
+/* parse_split(), the splitter of list settings and preset definitions. */
+static void test_parse_split(void **state)
+{
+    char **items = NULL;
+    size_t n = 0;
+
+    (void)state;
+    /* Empty parts kept: a list setting's ",," has an empty item. */
+    assert_int_equal(parse_split("a,,bc,", 6, ',', false, &items, &n), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(items[0], "a");
+    assert_string_equal(items[1], "");
+    assert_string_equal(items[2], "bc");
+    assert_string_equal(items[3], "");
+    /* Appended to what is there, empty parts dropped, len bytes only (no NUL needed). */
+    assert_int_equal(parse_split("/w:10//q:70/XXX", 11, '/', true, &items, &n), 0);
+    assert_int_equal(n, 6);
+    assert_string_equal(items[4], "w:10");
+    assert_string_equal(items[5], "q:70");
+    assert_int_equal(parse_split("", 0, '/', true, &items, &n), 0);
+    assert_int_equal(n, 6);
+    for (size_t i = 0; i < n; i++)
+        free(items[i]);
+    free(items);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, clean_env, clean_env)
 
 int main(void)
@@ -557,6 +584,7 @@ int main(void)
         T(test_release_zeroed),     T(test_http_settings),
         T(test_connections),        T(test_bad_connections),
         T(test_memory_budget),      T(test_pdf_not_preferred),
+        T(test_parse_split),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

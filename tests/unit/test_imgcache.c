@@ -24,7 +24,7 @@ static void put(struct imgcache *c, const char *key, size_t n)
 {
     GBytes *b = bytes_of(n, key[0]);
 
-    assert_int_equal(imgcache_put(c, key, b), 0);
+    assert_int_equal(imgcache_put(c, key, b, n), 0);
     g_bytes_unref(b);
 }
 
@@ -66,7 +66,7 @@ static void test_bytes_bound(void **state)
     put(c, "c", 40); /* 120 > 100: a goes */
     assert_false(has(c, "a"));
     assert_int_equal(imgcache_bytes(c), 80);
-    assert_int_equal(imgcache_put(c, "big", big), -1); /* never fits */
+    assert_int_equal(imgcache_put(c, "big", big, 101), -1); /* never fits */
     assert_false(has(c, "big"));
     assert_int_equal(imgcache_count(c), 2);
     g_bytes_unref(big);
@@ -99,8 +99,34 @@ static void test_zero_entries_keeps_nothing(void **state)
     GBytes *b = bytes_of(1, 'a');
 
     (void)state;
-    assert_int_equal(imgcache_put(c, "a", b), -1);
+    assert_int_equal(imgcache_put(c, "a", b, 1), -1);
     assert_false(has(c, "a"));
+    g_bytes_unref(b);
+    imgcache_free(c);
+}
+
+/* The bytes given with a value are what counts (a boxed struct stands for more than its size). */
+static void test_counted_bytes_and_clear(void **state)
+{
+    struct imgcache *c = imgcache_new(10, 100);
+    GBytes *b = bytes_of(4, 'b'), *held;
+
+    (void)state;
+    assert_int_equal(imgcache_put(c, "a", b, 60), 0);
+    assert_int_equal(imgcache_bytes(c), 60);
+    assert_int_equal(imgcache_put(c, "b", b, 60), 0); /* 120 > 100: a goes */
+    assert_false(has(c, "a"));
+    assert_int_equal(imgcache_put(c, "c", b, 101), -1);
+    assert_int_equal(imgcache_bytes(c), 60);
+    held = imgcache_get(c, "b");
+    imgcache_clear(c);
+    assert_int_equal(imgcache_count(c), 0);
+    assert_int_equal(imgcache_bytes(c), 0);
+    assert_false(has(c, "b"));
+    assert_int_equal(g_bytes_get_size(held), 4); /* still valid after the clear */
+    put(c, "d", 10);                             /* usable after the clear */
+    assert_true(has(c, "d"));
+    g_bytes_unref(held);
     g_bytes_unref(b);
     imgcache_free(c);
 }
@@ -181,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_bytes_bound),
         cmocka_unit_test(test_replace_and_outlive),
         cmocka_unit_test(test_zero_entries_keeps_nothing),
+        cmocka_unit_test(test_counted_bytes_and_clear),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_markup),
     };

@@ -1,5 +1,4 @@
-/* test_storage.c: storage URL splitting, key encoding, S3 URLs and SigV4, Keystone answers, 304s.
- */
+/* test_storage.c: storage URLs, key encoding, S3 URLs and SigV4, Keystone answers, 304s, tokens. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +18,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "deadline.h"
 #include "fetch.h"
 #include "storage.h"
 #include "store_s3.h"
@@ -554,6 +555,125 @@ static void test_local_not_modified(void **state)
     assert_false(storage_local_not_modified(NULL, "\"abc\"", lm));
 }
 
+/* The token cache's fetch in the tests: counts its calls, hands out "tok<N>" and a URL. */
+static int fake_fetches;
+static long long fake_renew_ms;
+static bool fake_fail;
+
+static int fake_fetch(long long deadline_ms, char **token, char **extra, long long *renew_ms,
+                      struct errinfo *e)
+{
+    char t[32];
+
+    (void)deadline_ms;
+    fake_fetches++;
+    if (fake_fail)
+        return err_set(e, ERR_SOURCE_FAILED, "no token today");
+    snprintf(t, sizeof(t), "tok%d", fake_fetches);
+    *token = strdup(t);
+    *extra = strdup("http://store");
+    *renew_ms = fake_renew_ms;
+    return 0;
+}
+
+static struct storage_token test_token = STORAGE_TOKEN_INIT(STORAGE_SWIFT, "waited too long");
+static pthread_barrier_t token_barrier;
+
+/* The token test_token holds now, through the cache (the caller's generation noted). */
+static void expect_token(const char *want)
+{
+    struct errinfo e;
+    char *tok = NULL, *extra = NULL;
+
+    err_clear(&e);
+    assert_int_equal(
+        storage_token_get(&test_token, fake_fetch, deadline_now_ms() + 60000, &tok, &extra, &e), 0);
+    assert_string_equal(tok, want);
+    assert_string_equal(extra, "http://store");
+    free(tok);
+    free(extra);
+}
+
+/* Another request: uses tok1, is refused (a 401), renews to tok2. */
+static void *refused_elsewhere(void *arg)
+{
+    (void)arg;
+    expect_token("tok1");
+    storage_token_drop(&test_token);
+    expect_token("tok2");
+    return NULL;
+}
+
+/* An authentication in progress: holds the lock for 300 ms. */
+static void *auth_in_progress(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&test_token.lock);
+    pthread_barrier_wait(&token_barrier);
+    usleep(300 * 1000);
+    pthread_mutex_unlock(&test_token.lock);
+    return NULL;
+}
+
+/* One token shared, renewed when due, dropped on a 401 only if still the one used. */
+static void test_token_cache(void **state)
+{
+    struct errinfo e;
+    char *tok = (char *)"x";
+    pthread_t th;
+    long long t0;
+
+    tu_cfg_reset(state);
+    fake_fetches = 0;
+    fake_renew_ms = 0; /* never */
+    fake_fail = false;
+    expect_token("tok1");
+    expect_token("tok1");
+    assert_int_equal(fake_fetches, 1);
+    /* Another thread drops tok1 and renews: this thread's later 401 for tok1 keeps tok2. */
+    assert_int_equal(pthread_create(&th, NULL, refused_elsewhere, NULL), 0);
+    pthread_join(th, NULL);
+    storage_token_drop(&test_token);
+    expect_token("tok2");
+    assert_int_equal(fake_fetches, 2);
+    /* A 401 for the token this thread used drops it. */
+    storage_token_drop(&test_token);
+    expect_token("tok3");
+    /* Due for renewal (a time already passed): fetched on every use. */
+    storage_token_clear(&test_token);
+    fake_renew_ms = 1;
+    expect_token("tok4");
+    expect_token("tok5");
+    fake_renew_ms = deadline_now_ms() + 60000;
+    expect_token("tok6");
+    expect_token("tok6");
+    /* A failed fetch is the caller's error, and nothing is kept. */
+    storage_token_clear(&test_token);
+    fake_fail = true;
+    err_clear(&e);
+    assert_int_equal(
+        storage_token_get(&test_token, fake_fetch, deadline_now_ms() + 60000, &tok, NULL, &e),
+        ERR_SOURCE_FAILED);
+    assert_null(tok);
+    assert_string_equal(e.msg, "no token today");
+    fake_fail = false;
+    /* Waiting for an authentication in progress ends at the request's deadline. */
+    assert_int_equal(pthread_barrier_init(&token_barrier, NULL, 2), 0);
+    assert_int_equal(pthread_create(&th, NULL, auth_in_progress, NULL), 0);
+    pthread_barrier_wait(&token_barrier);
+    t0 = deadline_now_ms();
+    err_clear(&e);
+    assert_int_equal(
+        storage_token_get(&test_token, fake_fetch, deadline_now_ms() + 50, &tok, NULL, &e),
+        ERR_SOURCE_TIMEOUT);
+    assert_true(deadline_now_ms() - t0 < 250);
+    assert_string_equal(e.msg, "waited too long");
+    pthread_join(th, NULL);
+    pthread_barrier_destroy(&token_barrier);
+    expect_token("tok8");
+    storage_token_clear(&test_token);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -568,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_s3_status),
         cmocka_unit_test(test_keystone_answers),
         cmocka_unit_test(test_local_not_modified),
+        cmocka_unit_test(test_token_cache),
     };
     int ret;
 
