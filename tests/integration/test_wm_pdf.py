@@ -30,7 +30,6 @@ def page_colour(i):
     return ((i * 37) % 200 + 30, (i * 91) % 200 + 30, (i * 53) % 200 + 30)
 
 
-<<<<<<< HEAD
 # The colour of pdfnobg.pdf's square.
 NOBG_SQUARE = (200, 40, 40)
 
@@ -38,36 +37,12 @@ NOBG_SQUARE = (200, 40, 40)
 def make_pdf(pages, square=None):
     """A PDF whose page i is w x h points filled with colour; pages: [(w, h, (r, g, b))].
     square=(x, y, side): only that square of each page is filled, the rest left unpainted."""
-    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>"}
-    kids = []
-    for i, (w, h, (r, g, b)) in enumerate(pages):
-        pid, cid = 3 + 2 * i, 4 + 2 * i
-        kids.append(pid)
+    out = []
+    for w, h, (r, g, b) in pages:
         x, y, sw, sh = (square[0], square[1], square[2], square[2]) if square else (0, 0, w, h)
-        content = b"%.4f %.4f %.4f rg %d %d %d %d re f" % (r / 255, g / 255, b / 255, x, y, sw, sh)
-        objs[pid] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R >>"
-                     % (w, h, cid))
-        objs[cid] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content)
-    objs[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
-        b" ".join(b"%d 0 R" % k for k in kids), len(kids))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = {}
-    for k in sorted(objs):
-        offsets[k] = len(out)
-        out += b"%d 0 obj\n%s\nendobj\n" % (k, objs[k])
-    xref, size = len(out), max(objs) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    for k in range(1, size):
-        out += b"%010d 00000 n \n" % offsets[k]
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
-    return bytes(out)
-=======
-def make_pdf(pages):
-    """A PDF whose page i is w x h points filled with colour; pages: [(w, h, (r, g, b))]."""
-    return imgtest.pdf_doc([(b"0 0 %d %d" % (w, h),
-                             b"%.4f %.4f %.4f rg 0 0 %d %d re f" % (r / 255, g / 255, b / 255, w, h))
-                            for w, h, (r, g, b) in pages])
->>>>>>> hdup
+        out.append((b"0 0 %d %d" % (w, h),
+                    b"%.4f %.4f %.4f rg %d %d %d %d re f" % (r / 255, g / 255, b / 255, x, y, sw, sh)))
+    return imgtest.pdf_doc(out)
 
 
 def make_tiff(pages):
@@ -200,9 +175,6 @@ def L(name):
     return "local:///" + name
 
 
-<<<<<<< HEAD
-def log_has(text, wait=3.0, log=None):
-=======
 def timed_get(opts, src):
     """get(opts, src) from WP, and the seconds it took."""
     t0 = time.monotonic()
@@ -218,8 +190,7 @@ def png_pixels(opts, src, w, h, bands=None):
     return pixels(r.body)
 
 
-def log_has(text, wait=3.0):
->>>>>>> hdup
+def log_has(text, wait=3.0, log=None):
     deadline = time.monotonic() + wait
     while True:
         with open(log or WP_LOG, errors="replace") as f:
