@@ -45,7 +45,9 @@
  *              it is made, so their line caches are gone before the encoder
  *              starts. The work is then fixed + the larger of (stream + that
  *              copy) and (in_memory + encoder), not their sum
- *              (ESTIMATE_SPLIT); everywhere else the saver pulls the
+ *              (ESTIMATE_SPLIT; an encoder on its own threads reuses only
+ *              part of what the caches freed, EST_THREADED_UNREUSED);
+ *              everywhere else the saver pulls the
  *              pipeline, so the encoder runs while the line caches live.
  *   encoder    the saver: JPEG streams (4 KB chunks) but keeps every DCT
  *              coefficient (3 B/px at 4:2:0, 6 at 4:4:4 for Q >= 90) when
@@ -115,7 +117,7 @@
 #define EST_SMART_EXTRA (1.5 * MB)
 /* Encoders, bytes per result pixel (one frame). */
 #define EST_WEBP_BPP 5.5
-#define EST_AVIF_BPP 23.5
+#define EST_AVIF_BPP 21.0
 /*
  * Not calibrated with tests/bench/budget: peak RSS growth of libvips' own
  * jxlsave/heifsave over a plain copy, saving a 4 MP 8-bit RGB noise image
@@ -130,6 +132,14 @@
 /* autoquality dssim: two images of 3 floats a pixel, and the decoded attempt. */
 #define EST_DSSIM_BPP 28.0
 #define EST_JPEG_STREAM (0.1 * MB)
+/*
+ * What the orientation copy frees of the line caches goes whole to an
+ * encoder that runs on the libvips thread (WebP, the streaming savers);
+ * libaom's, x265's and libjxl's own threads (which may allocate from
+ * another jemalloc arena) got back anywhere between all and none of it from
+ * one run to the next: half of the stream stays counted for those.
+ */
+#define EST_THREADED_UNREUSED 0.5
 /*
  * The sum above is fitted to the measured peak; the peak itself varies from
  * run to run, so every part gets this margin on top.
@@ -488,10 +498,14 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
     est->encoder = clamp_size(enc * EST_MARGIN);
     if (copy > 0) {
         /* Phase one streams into the copy; phase two holds the copy and encodes. */
+        bool threaded =
+            out_type == IMGTYPE_AVIF || out_type == IMGTYPE_HEIC || out_type == IMGTYPE_JXL;
+        double left = threaded ? (double)est->stream * EST_THREADED_UNREUSED : 0;
+
         est->reasons |= ESTIMATE_SPLIT;
         est->work = clamp_size((double)est->fixed +
                                fmax((double)est->stream + (double)clamp_size(copy * EST_MARGIN),
-                                    (double)est->in_memory + (double)est->encoder));
+                                    (double)est->in_memory + (double)est->encoder + left));
     } else {
         est->work = clamp_size((double)est->fixed + (double)est->stream + (double)est->in_memory +
                                (double)est->encoder);
