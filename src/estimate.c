@@ -10,15 +10,19 @@
  *              the buffer lives until the last image is freed.
  *   fixed      per request: libvips objects, the worker thread's buffers,
  *              the decoder's tables (EST_FIXED).
- *   stream     the band of lines in flight: the loader's sequential line
- *              cache and the shrinkers' input windows, proportional to the
- *              decoded width and to the vertical shrink the resampler does
- *              (EST_LINES_MIN or EST_LINES_PER_SHRINK x vshrink lines of
- *              decode_w x bytes a pixel; alpha images are premultiplied to
- *              float, 4 bytes a sample). PNG has no shrink-on-load, so a
- *              50 MP PNG thumbnail streams ~9000-pixel-wide lines; JPEG
- *              decodes at 1/2, 1/4 or 1/8 (libjpeg DCT scaling) and WebP at
- *              any scale, so their lines are narrow.
+ *   stream     the band of lines in flight: libvips' sequential line
+ *              caches, all of the decoded width (vips_resize runs its
+ *              vertical passes before the horizontal ones): the loader's,
+ *              with the resampler's input windows (EST_LOAD_LINES), and one
+ *              after each vertical pass, the integer box shrink (vips_shrinkv,
+ *              when the vertical shrink is EST_RESIZE_GAP or more) and the
+ *              residual reducev, each up to EST_CACHE_LINES or the rows that
+ *              pass makes; bytes a pixel of the decoded image (alpha images
+ *              are premultiplied to float, 4 bytes a sample). A small shrink
+ *              therefore holds more lines than a large one. PNG has no
+ *              shrink-on-load, so a 50 MP PNG streams ~9000-pixel-wide lines;
+ *              JPEG decodes at 1/2, 1/4 or 1/8 (libjpeg DCT scaling) and
+ *              WebP at any scale, so their lines are narrow.
  *   in_memory  steps that need random access copy an image to memory whole
  *              (vips_image_copy_memory in process.c and filters.c):
  *                EXIF rotation, rotate, flips: the scaled image (8-bit sRGB),
@@ -36,6 +40,15 @@
  *                  result), and for autoquality's dssim two L*a*b* float
  *                  copies of the result and the decoded attempt.
  *              They add up: each copy is made while the previous is alive.
+ *              The orientation copy after scaling also ends the streaming
+ *              pipeline: process.c drops the loader and the resampler once
+ *              it is made, so their line caches are gone before the encoder
+ *              starts. The work is then fixed + the larger of (stream + that
+ *              copy) and (in_memory + encoder), not their sum
+ *              (ESTIMATE_SPLIT; an encoder on its own threads reuses only
+ *              part of what the caches freed, EST_THREADED_UNREUSED);
+ *              everywhere else the saver pulls the
+ *              pipeline, so the encoder runs while the line caches live.
  *   encoder    the saver: JPEG streams (4 KB chunks) but keeps every DCT
  *              coefficient (3 B/px at 4:2:0, 6 at 4:4:4 for Q >= 90) when
  *              optimising Huffman tables (results <= 1 MP) or progressive;
@@ -53,10 +66,11 @@
  * measured; jemalloc, libvips 8.14, IMGFCGI_VIPS_CONCURRENCY=1) so that the
  * estimate sits between 1.0x and 1.5x the measured peak; each part is then
  * multiplied by EST_MARGIN.
- * Line counts in particular are empirical: libvips' sequential line cache
- * and the shrinkers' windows hold ~600 lines at small shrinks and ~47 lines
- * per unit of vertical shrink beyond that. Cases not calibrated (16-bit and alpha sources, GIF,
- * TIFF, palette PNG, animations, filters) use the byte counts written next to
+ * libvips' tracked memory (its pixel buffers: line caches, regions, memory
+ * images) gives the stream term alone, the RSS growth the whole; the line
+ * counts follow libvips 8.14's line cache sizing (4 x 128 lines at
+ * IMGFCGI_VIPS_CONCURRENCY=1), the loader's allowance is fitted. Cases not calibrated (16-bit and
+ * alpha sources, GIF, TIFF, palette PNG, animations, filters) use the byte counts written next to
  * them, which are upper-side guesses from how the code allocates.
  */
 #include <math.h>
@@ -87,17 +101,23 @@
  */
 #define EST_FIXED (0.2 * MB)
 /*
- * Lines of the decoded width held by the streaming pipeline: max(MIN,
- * PER_SHRINK x vshrink), at most the decoded height.
+ * Lines of the decoded width held by the streaming pipeline: the loader's
+ * cache with the resampler's input windows, and each line cache after a
+ * vertical pass (libvips 8.14 sizes one at 4 x its 128-line tile geometry,
+ * growing to the largest request). vips_resize box-shrinks by the integer
+ * part of vshrink / EST_RESIZE_GAP before its residual reduce (its "gap").
  */
-#define EST_LINES_MIN 600.0
-#define EST_LINES_PER_SHRINK 47.0
+#define EST_LOAD_LINES 760.0
+#define EST_CACHE_LINES 512.0
+#define EST_RESIZE_GAP 2.0
+/* Lines of the result's width each colour-adjustment stage keeps. */
+#define EST_ADJUST_LINES 600.0
 /* Smart crop: the copy, plus libvips' attention pass over it. */
 #define EST_SMART_FACTOR 1.1
 #define EST_SMART_EXTRA (1.5 * MB)
 /* Encoders, bytes per result pixel (one frame). */
-#define EST_WEBP_BPP 7.5
-#define EST_AVIF_BPP 26.0
+#define EST_WEBP_BPP 5.5
+#define EST_AVIF_BPP 21.0
 /*
  * Not calibrated with tests/bench/budget: peak RSS growth of libvips' own
  * jxlsave/heifsave over a plain copy, saving a 4 MP 8-bit RGB noise image
@@ -112,6 +132,14 @@
 /* autoquality dssim: two images of 3 floats a pixel, and the decoded attempt. */
 #define EST_DSSIM_BPP 28.0
 #define EST_JPEG_STREAM (0.1 * MB)
+/*
+ * What the orientation copy frees of the line caches goes whole to an
+ * encoder that runs on the libvips thread (WebP, the streaming savers);
+ * libaom's, x265's and libjxl's own threads (which may allocate from
+ * another jemalloc arena) got back anywhere between all and none of it from
+ * one run to the next: half of the stream stays counted for those.
+ */
+#define EST_THREADED_UNREUSED 0.5
 /*
  * The sum above is fitted to the measured peak; the peak itself varies from
  * run to run, so every part gets this margin on top.
@@ -296,7 +324,7 @@ static double in_memory_bytes(const struct est_in *in, struct estimate *est)
          * EST_ADJUST_STAGES of them, 3 bands of 4 bytes) that libvips keeps a
          * strip of each.
          */
-        mem += (double)in->plan->out_w * EST_LINES_MIN * EST_ADJUST_STAGES * 3.0 * 4.0;
+        mem += (double)in->plan->out_w * EST_ADJUST_LINES * EST_ADJUST_STAGES * 3.0 * 4.0;
         est->reasons |= ESTIMATE_FILTER;
     }
     if (in->frames > 1) {
@@ -307,24 +335,48 @@ static double in_memory_bytes(const struct est_in *in, struct estimate *est)
     return mem;
 }
 
-/* The streaming window: lines of the decoded width, more the more it shrinks. */
+/*
+ * The streaming window: the loader's lines, then a line cache after the box
+ * shrink (if vips_resize makes one) and after the residual reduce, each at
+ * most the rows its pass makes.
+ */
 static double stream_bytes(const struct estimate_header *h, const struct geom_plan *plan,
                            const struct estimate *est, double work_bpp)
 {
     double dh = est->decode_h;
     /* Scaling runs in the stored orientation: a quarter turn comes afterwards. */
     int sh = plan_swaps_sides(plan) ? plan->scaled_w : plan->scaled_h;
-    double vshrink = dh / (sh > 0 ? sh : 1);
+    double out_h = sh > 0 ? sh : 1;
+    double box = floor(dh / out_h / EST_RESIZE_GAP), rows = dh, lines = EST_LOAD_LINES;
     double stream;
 
-    if (vshrink < 1)
-        vshrink = 1;
-    /* ...never more lines than the decoded image has. */
-    stream =
-        est->decode_w * work_bpp * fmin(dh, fmax(EST_LINES_MIN, EST_LINES_PER_SHRINK * vshrink));
+    if (box > 1) {
+        rows = ceil(dh / box);
+        lines += fmin(EST_CACHE_LINES, rows);
+    }
+    if (rows > out_h)
+        lines += fmin(EST_CACHE_LINES, out_h);
+    /* ...never more lines than the decoded image has: a small image's caches are not all full. */
+    stream = est->decode_w * work_bpp * fmin(dh, lines);
     if (h->type == IMGTYPE_GIF)
         stream += (double)h->width * h->height * 4.0 * 2.0; /* libnsgif frame + previous */
     return stream;
+}
+
+/*
+ * The orientation copy after scaling when it splits the request in two
+ * phases (the model above): the scaled image, whole; 0 when it does not.
+ * Only for one still pipeline: with frames, a chain, trim or blurred areas,
+ * other copies and windows overlap it.
+ */
+static double split_copy(const struct est_in *in)
+{
+    const struct procopts *po = in->po;
+
+    if (!plan_orients(in->plan, po) || plan_orients_first(in->plan, po) || in->frames > 1 ||
+        po->next != NULL || po->trim || (po->ba_sigma > 0 && po->ba_n > 0))
+        return 0;
+    return in->scaled_px * (in->h->alpha ? 4 : 3);
 }
 
 /*
@@ -380,7 +432,7 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
     int sample = h->sample_bytes > 0 ? h->sample_bytes : 1;
     int bands = h->bands > 0 ? h->bands : 3;
     int first;
-    double work_bpp, in_mem, stream, enc;
+    double work_bpp, in_mem, stream, enc, copy;
 
     memset(est, 0, sizeof(*est));
     /* page/pages: several pages of a document are one tall still image. */
@@ -410,6 +462,7 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
     work_bpp = h->alpha ? (double)bands * 4.0 : in.dec_bpp;
     stream = stream_bytes(h, &plan, est, work_bpp);
     in_mem = in_memory_bytes(&in, est);
+    copy = split_copy(&in);
     chain_bytes(&in, est, &stream, &in_mem);
     enc = encoder_bytes(out_type, in.out_px, in.out_bands, options_quality(po, out_type), in.frames,
                         &po->enc);
@@ -458,7 +511,19 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
     est->stream = clamp_size(stream * EST_MARGIN);
     est->in_memory = clamp_size(in_mem * EST_MARGIN);
     est->encoder = clamp_size(enc * EST_MARGIN);
-    est->work = clamp_size((double)est->fixed + (double)est->stream + (double)est->in_memory +
-                           (double)est->encoder);
+    if (copy > 0) {
+        /* Phase one streams into the copy; phase two holds the copy and encodes. */
+        bool threaded =
+            out_type == IMGTYPE_AVIF || out_type == IMGTYPE_HEIC || out_type == IMGTYPE_JXL;
+        double left = threaded ? (double)est->stream * EST_THREADED_UNREUSED : 0;
+
+        est->reasons |= ESTIMATE_SPLIT;
+        est->work = clamp_size((double)est->fixed +
+                               fmax((double)est->stream + (double)clamp_size(copy * EST_MARGIN),
+                                    (double)est->in_memory + (double)est->encoder + left));
+    } else {
+        est->work = clamp_size((double)est->fixed + (double)est->stream + (double)est->in_memory +
+                               (double)est->encoder);
+    }
     est->total = clamp_size((double)est->work + (double)est->source);
 }

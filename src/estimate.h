@@ -36,15 +36,20 @@ struct estimate_header {
  * its parts (bytes) and the facts they were computed from, for logs and tests.
  */
 struct estimate {
-    size_t total;      /* source + fixed + stream + in_memory + encoder */
-    size_t source;     /* the downloaded bytes the request holds while it runs */
-    size_t work;       /* total - source: what processing adds (compared with the measured peak) */
-    size_t fixed;      /* per-request libvips objects, thread buffers */
-    size_t stream;     /* line buffers of the streaming pipeline */
-    size_t in_memory;  /* images that some step holds whole */
-    size_t encoder;    /* the saver's own buffers and the encoded result */
-    int shrink;        /* JPEG shrink-on-load 1/2/4/8 */
-    double load_scale; /* WebP/SVG load scale (1 = none) */
+    size_t total;  /* source + work */
+    size_t source; /* the downloaded bytes the request holds while it runs */
+    /*
+     * total - source: what processing adds (compared with the measured peak):
+     * fixed + stream + in_memory + encoder, or with ESTIMATE_SPLIT fixed + the
+     * larger of (stream + the orientation copy) and (in_memory + encoder).
+     */
+    size_t work;
+    size_t fixed;           /* per-request libvips objects, thread buffers */
+    size_t stream;          /* line buffers of the streaming pipeline */
+    size_t in_memory;       /* images that some step holds whole */
+    size_t encoder;         /* the saver's own buffers and the encoded result */
+    int shrink;             /* JPEG shrink-on-load 1/2/4/8 */
+    double load_scale;      /* WebP/SVG load scale (1 = none) */
     int decode_w, decode_h; /* size the loader decodes to (one frame) */
     int out_w, out_h;       /* result size (one frame) */
     int frames;             /* frames processed */
@@ -53,7 +58,7 @@ struct estimate {
 };
 
 /* Bits of estimate.reasons. */
-#define ESTIMATE_ROTATE 0x01u /* EXIF orientation, rotate, flip: decoded image copied to memory */
+#define ESTIMATE_ROTATE 0x01u /* EXIF orientation, rotate, flip: an image copied to memory */
 #define ESTIMATE_TRIM 0x02u   /* trim: the full source decoded to memory */
 #define ESTIMATE_SMART 0x04u  /* smart crop: the image to crop copied to memory */
 #define ESTIMATE_FILTER                                                                            \
@@ -63,6 +68,8 @@ struct estimate {
     0x20u /* encoder holds the whole frame (WebP, AVIF, HEIC, JPEG XL, GIF, TIFF, PNG palette) */
 #define ESTIMATE_FIT_BYTES 0x40u /* max_bytes: result in memory, encoded several times */
 #define ESTIMATE_MULTI_ENC 0x80u /* format:best, autoquality: result in memory, several encodes */
+/* The orientation copy after scaling ends the streaming pipeline before the encoder starts. */
+#define ESTIMATE_SPLIT 0x100u
 
 /*
  * Reads the header of the source (data/len, borrowed, type already sniffed)
