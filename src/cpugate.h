@@ -26,6 +26,10 @@
  * in nice mode only (cpugate.c, "Writers"). Nothing reaches the request's
  * download or header read, which come before it is classified.
  *
+ * A big request's work runs at normal priority from CPUGATE_BOOST_MS before
+ * its deadline, and none of its strips starts after the deadline or once its
+ * client is gone (its watch, watch.h; cpugate.c, "Late work").
+ *
  * Which requests are small is the memory budget's classification
  * (admission.h: an estimate of at most budget / ADMISSION_SMALL_DIVISOR), so
  * the gate is on only with IMGFCGI_MEMORY_BUDGET; without it every call
@@ -48,6 +52,13 @@
  * process may renice (see below).
  */
 #define CPUGATE_BIG_NICE 19
+
+/*
+ * Big work runs at normal priority from this long before its request's
+ * deadline on (nice mode; cpugate.c, "Late work"), so that the deadline
+ * finds it computing, not starved.
+ */
+#define CPUGATE_BOOST_MS 1000
 
 /* The longest a big strip waits for small requests each time it asks. */
 #define CPUGATE_MAX_WAIT_MS 50

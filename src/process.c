@@ -849,6 +849,23 @@ static int bound_encode(struct build *b)
 }
 
 /*
+ * The compute bound (encbound.h): a blur whose tiles the deadline could not
+ * stop in time is refused (422) before any pixel is computed.
+ */
+static int bound_blur(struct build *b)
+{
+    int bands = b->alpha ? 4 : 3;
+    long long left = deadline_left_ms(&b->job->watch.dl, deadline_now_ms());
+
+    if (encbound_blur_fits(b->po->blur, bands, left))
+        return 0;
+    return err_set(b->e, ERR_SOURCE_TYPE,
+                   "Blur sigma %g: one tile would take about %lld ms, longer than the deadline "
+                   "can wait for (%d ms)",
+                   b->po->blur, encbound_blur_tile_ms(b->po->blur, bands), ENCBOUND_TILE_MS);
+}
+
+/*
  * The plan and the result format; an animation whose result format cannot
  * animate keeps its first frame only.
  */
@@ -872,6 +889,9 @@ static int choose_output(struct build *b)
     /* AVIF can't be smaller than 16 px on a side: PNG or JPEG instead, as imgproxy. */
     if (b->out_type == IMGTYPE_AVIF && (b->plan.out_w < 16 || b->plan.out_h < 16))
         b->out_type = b->alpha ? IMGTYPE_PNG : IMGTYPE_JPEG;
+    ret = bound_blur(b);
+    if (ret < 0)
+        return ret;
     /* Only the last pipeline of a chain is encoded. */
     return po->next != NULL ? 0 : bound_encode(b);
 }
