@@ -28,6 +28,14 @@
  * puts the thread at 0 first. Otherwise, and in a binary that does not
  * export it, libvips' own is called unchanged.
  *
+ * The same wrapper splits writes. libvips hands the writer its buffer of
+ * lines (128 at the default tile size) in one call, which the deadline
+ * cannot stop: for a PNG 16000 px wide that is 2 MP of zlib with adaptive
+ * filters, most of a second of CPU, and several seconds at SCHED_IDLE or on
+ * a busy host. A save marked with cpugate_split_writes() (PNG and JPEG,
+ * whose block writers take any run of whole lines) hands the lines over in
+ * parts of CPUGATE_WRITE_LINES, and checks the request's watch before each.
+ *
  * Late work. Under SCHED_IDLE a thread gets a core only when nothing else
  * wants it, and on a busy host (other processes too) a strip in flight can
  * then take many seconds, while the deadline is seen only between strips.
@@ -82,6 +90,7 @@ static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
 static __thread struct boost tl_boost;
 
 static __thread enum cpugate_class tl_class;
+static __thread bool tl_split; /* cpugate_split_writes() */
 static __thread int tl_depth;
 static __thread bool tl_nice_known;
 static __thread int tl_nice;
@@ -317,13 +326,46 @@ void cpugate_request_end(void)
     tl_class = CPUGATE_NONE;
 }
 
-/* A saver's write function and argument, and the nice value to write at (see "Writers"). */
+/*
+ * A saver's write function and argument, and the nice value to write at
+ * (see "Writers"); with a watch, the lines are handed over in parts.
+ */
 struct sink {
     VipsRegionWrite write_fn;
     void *a;
     int nice;
-    long long end_ms; /* the request's deadline, 0 if none */
+    long long end_ms;    /* the request's deadline, 0 if none */
+    bool niced;          /* nice mode: the writer's priority is set */
+    struct watch *watch; /* split the writes, checking it between parts (or NULL) */
 };
+
+void cpugate_split_writes(bool on)
+{
+    tl_split = on;
+}
+
+/*
+ * area in parts of at most CPUGATE_WRITE_LINES lines, in order, each after
+ * the request's watch says go on; the whole of it at once without a watch.
+ */
+static int write_parts(struct sink *s, VipsRegion *region, VipsRect *area)
+{
+    VipsRect part = *area;
+    int bottom = area->top + area->height;
+
+    if (s->watch == NULL)
+        return s->write_fn(region, area, s->a);
+    for (part.top = area->top; part.top < bottom; part.top += part.height) {
+        part.height = VIPS_MIN(CPUGATE_WRITE_LINES, bottom - part.top);
+        if (watch_check(s->watch)) {
+            vips_error("cpugate", "%s", "write stopped: the deadline passed or the client left");
+            return -1;
+        }
+        if (s->write_fn(region, &part, s->a) != 0)
+            return -1;
+    }
+    return 0;
+}
 
 /*
  * The writer thread at the request's priority while it writes: a big
@@ -340,9 +382,9 @@ static int class_write(VipsRegion *region, VipsRect *area, void *a)
     tsan_acquire(s); /* runs on a libvips thread: see tsan.h */
     if (s->nice != 0)
         big_begin(s->end_ms);
-    else
+    else if (s->niced)
         thread_nice(0);
-    ret = s->write_fn(region, area, s->a);
+    ret = write_parts(s, region, area);
     if (s->nice != 0)
         big_end();
     tsan_release(s);
@@ -363,8 +405,13 @@ static void find_sink_disc(void)
 int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
 {
     struct watch *w = watch_of(im);
-    struct sink s = {write_fn, a, tl_class == CPUGATE_BIG ? CPUGATE_BIG_NICE : 0,
-                     w != NULL ? w->dl.end_ms : 0};
+    bool niced = tl_class != CPUGATE_NONE && atomic_load(&enabled) && atomic_load(&use_nice);
+    struct sink s = {write_fn,
+                     a,
+                     niced && tl_class == CPUGATE_BIG ? CPUGATE_BIG_NICE : 0,
+                     w != NULL ? w->dl.end_ms : 0,
+                     niced,
+                     tl_split ? w : NULL};
     int ret;
 
     pthread_once(&sink_disc_once, find_sink_disc);
@@ -372,8 +419,10 @@ int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
         vips_error("cpugate", "libvips' vips_sink_disc not found");
         return -1;
     }
-    if (tl_class == CPUGATE_NONE || !atomic_load(&enabled) || !atomic_load(&use_nice))
+    if (!niced && s.watch == NULL)
         return libvips_sink_disc(im, write_fn, a);
+    if (s.watch != NULL)
+        tsan_release(s.watch);
     tsan_release(&s);
     ret = libvips_sink_disc(im, class_write, &s);
     tsan_acquire(&s);

@@ -99,6 +99,19 @@ void cpugate_request_end(void);
  */
 VipsImage *cpugate_wrap(VipsImage *in);
 
+/* Lines a split write hands the saver's writer at a time (cpugate_split_writes). */
+#define CPUGATE_WRITE_LINES 8
+
+/*
+ * Whether the calling thread's saves hand their writer at most
+ * CPUGATE_WRITE_LINES lines at a time, checking the request's watch
+ * (watch.h) between parts, so that the deadline stops a wide image's encode
+ * within a few lines (cpugate.c, "Writers"). Only for savers whose block
+ * writer takes any run of whole lines (libvips 8.14's PNG and JPEG); works
+ * whether the gate is on or off.
+ */
+void cpugate_split_writes(bool on);
+
 /* Cooperative mode only (with nice values nothing waits). */
 struct cpugate_stats {
     uint64_t waits;    /* big strips that waited */

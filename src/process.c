@@ -1173,6 +1173,8 @@ stopped:
                        s.sent);
     case WATCH_DEADLINE:
         vipsop_discard();
+        log_debug("deadline: the saver returned %lld ms after the deadline",
+                  deadline_now_ms() - job->watch.dl.end_ms);
         return err_set(e, ERR_TIMEOUT,
                        "Timeout: IMGPROXY_TIMEOUT (%d s) passed after %zu bytes of the response; "
                        "libvips work stopped",
