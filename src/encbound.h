@@ -32,10 +32,10 @@
  * times the time left. Its figures are an unloaded machine's (encbound.c),
  * and the deadline stops a streamed result at its next strip anyway: the
  * bound only spares the CPU results that could never finish, not ones that
- * merely run into their deadline (a 12 MP PNG under a 1 s deadline is left
+ * merely run into their deadline (a 50 MP PNG under a 1 s deadline is left
  * to the deadline).
  */
-#define ENCBOUND_STREAM_FACTOR 8.0
+#define ENCBOUND_STREAM_FACTOR 25.0
 
 /* Seconds to encode one megapixel as t on the build machine; 0 when t has no bound. */
 double encbound_seconds_per_mp(enum imgtype t);

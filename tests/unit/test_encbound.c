@@ -21,9 +21,9 @@
 
 /*
  * Streaming savers: refused only far beyond the time left; ordinary large
- * results fit in IMGPROXY_TIMEOUT=10, and a 12 MP PNG in most of a 1 s
- * deadline (test_deadline.py runs one into its deadline); results of
- * gigapixels do not.
+ * results fit in IMGPROXY_TIMEOUT=10, and 12 MP and 50 MP PNGs in most of
+ * a 1 s deadline (test_deadline.py and test_handler run them into their
+ * deadline); results of gigapixels do not.
  */
 static void test_streaming_formats(void **state)
 {
@@ -40,14 +40,15 @@ static void test_streaming_formats(void **state)
         assert_false(encbound_fits(t[i], 40 * MP, (long long)(need / ENCBOUND_STREAM_FACTOR) - 2));
         assert_true(encbound_fits(t[i], 25 * MP, 10000));
         assert_true(encbound_fits(t[i], 12 * MP, 800));
-        assert_false(encbound_fits(t[i], 60000LL * 60000, 10000));
+        assert_true(encbound_fits(t[i], 8960LL * 5600, 950)); /* test_handler's, into its deadline */
+        assert_false(encbound_fits(t[i], 60000LL * 60000, 1000));
         assert_true(encbound_fits(t[i], 4000 * MP, LLONG_MAX));
         assert_false(encbound_fits(t[i], 1, 0));
     }
-    /* the bounded suite's: z:80 and pd:30000 as PNG, an SVG at 20000 px as PNG */
+    /* the bounded suite's: z:80, pd:30000 and ex:1 to 60000 px as PNG */
     assert_false(encbound_fits(IMGTYPE_PNG, 64000LL * 40000, 10000));
     assert_false(encbound_fits(IMGTYPE_PNG, 60800LL * 60500, 10000));
-    assert_false(encbound_fits(IMGTYPE_PNG, 20000LL * 20000, 10000));
+    assert_false(encbound_fits(IMGTYPE_PNG, 60000LL * 60000, 10000));
     assert_false(encbound_streams(IMGTYPE_WEBP));
     assert_false(encbound_streams(IMGTYPE_BMP));
     assert_true(encbound_seconds_per_mp(IMGTYPE_BMP) == 0);
