@@ -40,7 +40,8 @@ static void test_streaming_formats(void **state)
         assert_false(encbound_fits(t[i], 40 * MP, (long long)(need / ENCBOUND_STREAM_FACTOR) - 2));
         assert_true(encbound_fits(t[i], 25 * MP, 10000));
         assert_true(encbound_fits(t[i], 12 * MP, 800));
-        assert_true(encbound_fits(t[i], 8960LL * 5600, 950)); /* test_handler's, into its deadline */
+        assert_true(
+            encbound_fits(t[i], 8960LL * 5600, 950)); /* test_handler's, into its deadline */
         assert_false(encbound_fits(t[i], 60000LL * 60000, 1000));
         assert_true(encbound_fits(t[i], 4000 * MP, LLONG_MAX));
         assert_false(encbound_fits(t[i], 1, 0));
