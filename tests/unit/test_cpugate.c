@@ -247,6 +247,19 @@ static int threads_under_idle_policy(void)
     return n;
 }
 
+/* Every strip of img (taken) is computed at nice 0, under SCHED_OTHER. */
+static void assert_computed_at_normal_priority(VipsImage *img)
+{
+    double avg;
+
+    atomic_store(&source_nice_max, -100);
+    atomic_store(&source_idle_seen, false);
+    assert_int_equal(vips_avg(img, &avg, NULL), 0);
+    assert_int_equal(atomic_load(&source_nice_max), 0);
+    assert_false(atomic_load(&source_idle_seen));
+    g_object_unref(img);
+}
+
 static void test_nice_mode(void **state)
 {
     struct big_run run = {0, 0, 0};
@@ -276,17 +289,7 @@ static void test_nice_mode(void **state)
 
     /* A small request's strips run at 0 even on a pool thread a big strip left niced. */
     cpugate_request_begin(CPUGATE_SMALL);
-    {
-        VipsImage *img = cpugate_wrap(source(400, 300));
-        double avg;
-
-        atomic_store(&source_nice_max, -100);
-        atomic_store(&source_idle_seen, false);
-        assert_int_equal(vips_avg(img, &avg, NULL), 0);
-        assert_int_equal(atomic_load(&source_nice_max), 0);
-        assert_false(atomic_load(&source_idle_seen));
-        g_object_unref(img);
-    }
+    assert_computed_at_normal_priority(cpugate_wrap(source(400, 300)));
     cpugate_request_end();
     cpugate_disable();
 }
@@ -417,13 +420,7 @@ static void test_late_work_runs_at_normal_priority(void **state)
     /* near its deadline from the start */
     deadline_start(&dl, deadline_now_ms(), CPUGATE_BOOST_MS / 2);
     watch_init(&w, &dl);
-    img = cpugate_wrap(watch_attach(&w, source(400, 300)));
-    atomic_store(&source_nice_max, -100);
-    atomic_store(&source_idle_seen, false);
-    assert_int_equal(vips_avg(img, &avg, NULL), 0);
-    assert_int_equal(atomic_load(&source_nice_max), 0);
-    assert_false(atomic_load(&source_idle_seen));
-    g_object_unref(img);
+    assert_computed_at_normal_priority(cpugate_wrap(watch_attach(&w, source(400, 300))));
     /* niced at first, boosted mid-strip: one strip sleeping past the boost time */
     deadline_start(&dl, deadline_now_ms(), CPUGATE_BOOST_MS + 300);
     watch_init(&w, &dl);
