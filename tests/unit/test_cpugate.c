@@ -21,6 +21,7 @@
 #include "cpugate.h"
 #include "deadline.h"
 #include "testutil.h"
+#include "tsan.h"
 #include "watch.h"
 
 /* The highest nice value a source strip was computed at, and whether one ran under SCHED_IDLE. */
@@ -391,6 +392,7 @@ static void test_past_deadline_strips_not_computed(void **state)
     atomic_store(&source_strips, 0);
     assert_int_not_equal(vips_avg(img, &avg, NULL), 0);
     assert_int_equal(atomic_load(&source_strips), 0);
+    tsan_acquire(&w); /* libvips threads read it: see tsan.h */
     assert_int_equal(watch_reason(&w), WATCH_DEADLINE);
     vips_error_clear();
     g_object_unref(img);
@@ -405,7 +407,7 @@ static void test_past_deadline_strips_not_computed(void **state)
  */
 static void test_late_work_runs_at_normal_priority(void **state)
 {
-    struct watch w;
+    struct watch w, w2;
     struct deadline dl;
     VipsImage *img;
     double avg;
@@ -418,18 +420,20 @@ static void test_late_work_runs_at_normal_priority(void **state)
     }
     cpugate_request_begin(CPUGATE_BIG);
     /* near its deadline from the start */
-    deadline_start(&dl, deadline_now_ms(), CPUGATE_BOOST_MS / 2);
+    deadline_start(&dl, deadline_now_ms(), CPUGATE_BOOST_MS - 1);
     watch_init(&w, &dl);
-    assert_computed_at_normal_priority(cpugate_wrap(watch_attach(&w, source(400, 300))));
+    assert_computed_at_normal_priority(cpugate_wrap(watch_attach(&w, source(64, 64))));
+    tsan_acquire(&w); /* libvips threads read it: see tsan.h */
     /* niced at first, boosted mid-strip: one strip sleeping past the boost time */
     deadline_start(&dl, deadline_now_ms(), CPUGATE_BOOST_MS + 300);
-    watch_init(&w, &dl);
-    img = cpugate_wrap(watch_attach(&w, source(64, 1)));
+    watch_init(&w2, &dl); /* a new request's watch: libvips threads read the first one */
+    img = cpugate_wrap(watch_attach(&w2, source(64, 1)));
     atomic_store(&source_idle_seen, false);
     atomic_store(&source_idle_at_end, false);
     atomic_store(&source_sleep_ms, 700);
     assert_int_equal(vips_avg(img, &avg, NULL), 0);
     atomic_store(&source_sleep_ms, 0);
+    tsan_acquire(&w2);
     assert_true(atomic_load(&source_idle_seen));
     assert_false(atomic_load(&source_idle_at_end));
     g_object_unref(img);
