@@ -1096,13 +1096,36 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
     return ret;
 }
 
+/*
+ * The first bytes of a result are held back until there are
+ * PROCESS_HOLD_BYTES of them (or the save ends): a deadline that comes
+ * before then still gets a clean 503. Handed on sooner, a few bytes (a PNG's
+ * signature and IHDR) would commit the response, and the front would then
+ * have nothing but a cut connection to show.
+ */
+#define PROCESS_HOLD_BYTES 8192
+
 struct sink {
     process_write_fn write;
     void *ctx;
     struct watch *watch;
     size_t sent;
     bool failed;
+    size_t held;
+    unsigned char hold[PROCESS_HOLD_BYTES];
 };
+
+/* Hands the held bytes on; -1 when the client is gone. */
+static int release_held(struct sink *s)
+{
+    if (s->held == 0)
+        return 0;
+    if (s->write(s->ctx, s->hold, s->held) < 0)
+        return -1;
+    s->sent += s->held;
+    s->held = 0;
+    return 0;
+}
 
 static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64 length, void *user)
 {
@@ -1122,7 +1145,10 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
         watch_stop(s->watch, WATCH_DEADLINE);
         s->failed = true;
         ret = -1;
-    } else if (s->write(s->ctx, data, (size_t)length) < 0) {
+    } else if (s->sent == 0 && s->held + (size_t)length <= sizeof(s->hold)) {
+        memcpy(s->hold + s->held, data, (size_t)length);
+        s->held += (size_t)length;
+    } else if (release_held(s) < 0 || s->write(s->ctx, data, (size_t)length) < 0) {
         /* The client is gone: stop computing what nobody will read. */
         watch_cancel(s->watch);
         watch_stop(s->watch, WATCH_CLIENT);
@@ -1137,7 +1163,7 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
 
 int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
 {
-    struct sink s = {write, ctx, &job->watch, 0, false};
+    struct sink s = {write, ctx, &job->watch, 0, false, 0, {0}};
     VipsTargetCustom *target;
     VipsTarget *t;
     int r;
@@ -1161,6 +1187,11 @@ int process_save(struct process_job *job, process_write_fn write, void *ctx, str
     if (r == 0 && !s.failed && vips_target_end(t) != 0)
         r = -1;
     g_object_unref(target);
+    if (r == 0 && !s.failed && release_held(&s) < 0) {
+        watch_cancel(&job->watch);
+        watch_stop(&job->watch, WATCH_CLIENT);
+        s.failed = true;
+    }
     if (r == 0 && !s.failed)
         return 0;
 stopped:
