@@ -1100,10 +1100,12 @@ int process_prepare(struct process_job **jobp, const unsigned char *data, size_t
  * The first bytes of a result are held back until there are
  * PROCESS_HOLD_BYTES of them (or the save ends): a deadline that comes
  * before then still gets a clean 503. Handed on sooner, a few bytes (a PNG's
- * signature and IHDR) would commit the response, and the front would then
- * have nothing but a cut connection to show.
+ * signature and IHDR) would commit the response while they still sit in
+ * libfcgi's 8 KB buffer, which an abort drops: the front would have only a
+ * header and a cut connection to show. Four times that buffer is sure to
+ * have reached the front.
  */
-#define PROCESS_HOLD_BYTES 8192
+#define PROCESS_HOLD_BYTES 32768
 
 struct sink {
     process_write_fn write;
