@@ -27,6 +27,24 @@
  * the big priority and puts the thread back to 0 after, for a small one it
  * puts the thread at 0 first. Otherwise, and in a binary that does not
  * export it, libvips' own is called unchanged.
+ *
+ * The same wrapper splits writes. libvips hands the writer its buffer of
+ * lines (128 at the default tile size) in one call, which the deadline
+ * cannot stop: for a PNG 16000 px wide that is 2 MP of zlib with adaptive
+ * filters, most of a second of CPU, and several seconds at SCHED_IDLE or on
+ * a busy host. A save marked with cpugate_split_writes() (PNG and JPEG,
+ * whose block writers take any run of whole lines) hands the lines over in
+ * parts of CPUGATE_WRITE_LINES, and checks the request's watch before each.
+ *
+ * Late work. Under SCHED_IDLE a thread gets a core only when nothing else
+ * wants it, and on a busy host (other processes too) a strip in flight can
+ * then take many seconds, while the deadline is seen only between strips.
+ * So big work runs at the big priority only until CPUGATE_BOOST_MS before
+ * its request's deadline: work starting later runs at 0, and a watchdog
+ * thread puts the threads still at the big priority then back to 0 (each
+ * such thread is on a list while it is niced: struct boost). A big strip
+ * whose request's deadline has passed, or whose client is gone, is not
+ * computed at all (gate_gen fails it, as the watch's kill would).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -43,6 +61,7 @@
 #include "cpugate.h"
 #include "deadline.h"
 #include "tsan.h"
+#include "watch.h"
 #include "banned.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -56,7 +75,22 @@ static struct cpugate_stats stats;
 
 static atomic_bool use_nice;
 
+/* A thread at the big priority for a request with a deadline; on boost_list while so. */
+struct boost {
+    pid_t tid;
+    long long end_ms; /* the request's deadline */
+    bool boosted;     /* the watchdog put it back to 0 */
+    struct boost *next, **pprev;
+};
+
+static struct boost *boost_list;  /* under lock */
+static long long watchdog_wake;   /* under lock: when the watchdog wakes next, 0 if it waits */
+static pthread_cond_t boost_cond; /* wakes the watchdog */
+static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
+static __thread struct boost tl_boost;
+
 static __thread enum cpugate_class tl_class;
+static __thread bool tl_split; /* cpugate_split_writes() */
 static __thread int tl_depth;
 static __thread bool tl_nice_known;
 static __thread int tl_nice;
@@ -110,8 +144,97 @@ static void thread_nice(int n)
 /* Runs once, from cpugate_enable() at start-up: a failure there is fatal. */
 static void cond_init(void)
 {
-    if (deadline_cond_init(&cond) != 0)
+    if (deadline_cond_init(&cond) != 0 || deadline_cond_init(&boost_cond) != 0)
         abort();
+}
+
+/* The watchdog ("Late work"): puts big threads back to 0 CPUGATE_BOOST_MS before their deadline. */
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&lock);
+    for (;;) {
+        long long now = deadline_now_ms(), next = 0;
+        struct deadline wake;
+        struct timespec ts;
+
+        for (struct boost *b = boost_list; b != NULL; b = b->next) {
+            long long at = b->end_ms - CPUGATE_BOOST_MS;
+
+            if (b->boosted)
+                continue;
+            if (now >= at) {
+                (void)thread_prio_set(b->tid, 0);
+                b->boosted = true;
+            } else if (next == 0 || at < next) {
+                next = at;
+            }
+        }
+        wake.end_ms = next;
+        watchdog_wake = next;
+        if (next == 0 || !deadline_timespec(&wake, &ts))
+            pthread_cond_wait(&boost_cond, &lock);
+        else
+            (void)pthread_cond_timedwait(&boost_cond, &lock, &ts);
+    }
+    return NULL;
+}
+
+/* Starts the watchdog once; without it (no thread) late work keeps the big priority. */
+static void watchdog_start(void)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+
+    if (pthread_attr_init(&attr) != 0)
+        return;
+    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    (void)pthread_create(&t, &attr, watchdog, NULL);
+    pthread_attr_destroy(&attr);
+}
+
+/*
+ * The calling thread starts big work for a request whose deadline is end_ms
+ * (0: none), in nice mode: at the big priority unless the deadline is
+ * near, and on boost_list while so ("Late work").
+ */
+static void big_begin(long long end_ms)
+{
+    pthread_mutex_lock(&lock);
+    if (end_ms != 0 && deadline_now_ms() >= end_ms - CPUGATE_BOOST_MS) {
+        thread_nice(0);
+    } else {
+        thread_nice(CPUGATE_BIG_NICE);
+        if (end_ms != 0 && tl_boost.pprev == NULL) {
+            tl_boost.tid = (pid_t)syscall(SYS_gettid);
+            tl_boost.end_ms = end_ms;
+            tl_boost.boosted = false;
+            tl_boost.next = boost_list;
+            tl_boost.pprev = &boost_list;
+            if (boost_list != NULL)
+                boost_list->pprev = &tl_boost.next;
+            boost_list = &tl_boost;
+            if (watchdog_wake == 0 || end_ms - CPUGATE_BOOST_MS < watchdog_wake)
+                pthread_cond_signal(&boost_cond);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* The end of big_begin's work: off boost_list, back to 0. */
+static void big_end(void)
+{
+    pthread_mutex_lock(&lock);
+    if (tl_boost.pprev != NULL) {
+        *tl_boost.pprev = tl_boost.next;
+        if (tl_boost.next != NULL)
+            tl_boost.next->pprev = tl_boost.pprev;
+        tl_boost.pprev = NULL;
+        tl_boost.next = NULL;
+    }
+    pthread_mutex_unlock(&lock);
+    /* The watchdog may have set 0 behind thread_nice's back: this sets it (again). */
+    thread_nice(0);
 }
 
 /* Tries, on a thread of its own, to take a big request's priority and come back. */
@@ -152,6 +275,8 @@ void cpugate_enable(int ncpu, bool try_nice)
     ncpus = ncpu;
     pthread_mutex_unlock(&lock);
     atomic_store(&use_nice, try_nice && nice_allowed());
+    if (atomic_load(&use_nice))
+        pthread_once(&watchdog_once, watchdog_start);
     atomic_store(&enabled, true);
 }
 
@@ -201,12 +326,46 @@ void cpugate_request_end(void)
     tl_class = CPUGATE_NONE;
 }
 
-/* A saver's write function and argument, and the nice value to write at (see "Writers"). */
+/*
+ * A saver's write function and argument, and the nice value to write at
+ * (see "Writers"); with a watch, the lines are handed over in parts.
+ */
 struct sink {
     VipsRegionWrite write_fn;
     void *a;
     int nice;
+    long long end_ms;    /* the request's deadline, 0 if none */
+    bool niced;          /* nice mode: the writer's priority is set */
+    struct watch *watch; /* split the writes, checking it between parts (or NULL) */
 };
+
+void cpugate_split_writes(bool on)
+{
+    tl_split = on;
+}
+
+/*
+ * area in parts of at most CPUGATE_WRITE_LINES lines, in order, each after
+ * the request's watch says go on; the whole of it at once without a watch.
+ */
+static int write_parts(struct sink *s, VipsRegion *region, VipsRect *area)
+{
+    VipsRect part = *area;
+    int bottom = area->top + area->height;
+
+    if (s->watch == NULL)
+        return s->write_fn(region, area, s->a);
+    for (part.top = area->top; part.top < bottom; part.top += part.height) {
+        part.height = VIPS_MIN(CPUGATE_WRITE_LINES, bottom - part.top);
+        if (watch_check(s->watch)) {
+            vips_error("cpugate", "%s", "write stopped: the deadline passed or the client left");
+            return -1;
+        }
+        if (s->write_fn(region, &part, s->a) != 0)
+            return -1;
+    }
+    return 0;
+}
 
 /*
  * The writer thread at the request's priority while it writes: a big
@@ -221,10 +380,13 @@ static int class_write(VipsRegion *region, VipsRect *area, void *a)
     int ret;
 
     tsan_acquire(s); /* runs on a libvips thread: see tsan.h */
-    thread_nice(s->nice);
-    ret = s->write_fn(region, area, s->a);
     if (s->nice != 0)
+        big_begin(s->end_ms);
+    else if (s->niced)
         thread_nice(0);
+    ret = write_parts(s, region, area);
+    if (s->nice != 0)
+        big_end();
     tsan_release(s);
     return ret;
 }
@@ -242,7 +404,14 @@ static void find_sink_disc(void)
 
 int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
 {
-    struct sink s = {write_fn, a, tl_class == CPUGATE_BIG ? CPUGATE_BIG_NICE : 0};
+    struct watch *w = watch_of(im);
+    bool niced = tl_class != CPUGATE_NONE && atomic_load(&enabled) && atomic_load(&use_nice);
+    struct sink s = {write_fn,
+                     a,
+                     niced && tl_class == CPUGATE_BIG ? CPUGATE_BIG_NICE : 0,
+                     w != NULL ? w->dl.end_ms : 0,
+                     niced,
+                     tl_split ? w : NULL};
     int ret;
 
     pthread_once(&sink_disc_once, find_sink_disc);
@@ -250,16 +419,21 @@ int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
         vips_error("cpugate", "libvips' vips_sink_disc not found");
         return -1;
     }
-    if (tl_class == CPUGATE_NONE || !atomic_load(&enabled) || !atomic_load(&use_nice))
+    if (!niced && s.watch == NULL)
         return libvips_sink_disc(im, write_fn, a);
+    if (s.watch != NULL)
+        tsan_release(s.watch);
     tsan_release(&s);
     ret = libvips_sink_disc(im, class_write, &s);
     tsan_acquire(&s);
     return ret;
 }
 
-/* A big strip asks to run; returns whether this call counted it (the outermost). */
-static bool enter(void)
+/*
+ * A big strip of a request whose deadline is end_ms (0: none) asks to run;
+ * returns whether this call counted it (the outermost).
+ */
+static bool enter(long long end_ms)
 {
     struct timespec until;
     struct deadline wait_end;
@@ -269,7 +443,7 @@ static bool enter(void)
     if (tl_depth++ > 0)
         return false;
     if (atomic_load(&use_nice)) {
-        thread_nice(CPUGATE_BIG_NICE);
+        big_begin(end_ms);
         return true;
     }
     pthread_mutex_lock(&lock);
@@ -305,7 +479,7 @@ static void leave(bool counted)
          * Back to 0 before the thread returns to libvips' pool: its next job
          * may be a thumbnail's writer, which no stage of ours reaches.
          */
-        thread_nice(0);
+        big_end();
         return;
     }
     pthread_mutex_lock(&lock);
@@ -336,18 +510,30 @@ static int small_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *sto
     return pass_through(out, ir, r);
 }
 
-/* The stage: the input's pixels by reference (no copy), computed after the gate says so. */
+/*
+ * The stage: the input's pixels by reference (no copy), computed after the
+ * gate says so; not at all once the request's watch (b) says stop.
+ */
 static int gate_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
 {
     VipsRegion *ir = seq;
     VipsRect *r = &out->valid;
-    bool counted;
+    struct watch *w = b;
+    bool counted, late = false;
     int ret;
 
     (void)a;
-    (void)b;
     (void)stop;
-    counted = enter();
+    if (w != NULL) {
+        tsan_acquire(w); /* runs on a libvips thread: see tsan.h */
+        late = watch_check(w);
+        tsan_release(w);
+    }
+    if (late) {
+        vips_error("cpugate", "%s", "stopped: the request's deadline passed or its client left");
+        return -1;
+    }
+    counted = enter(w != NULL ? w->dl.end_ms : 0);
     ret = pass_through(out, ir, r);
     leave(counted);
     return ret;
@@ -356,14 +542,18 @@ static int gate_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop
 VipsImage *cpugate_wrap(VipsImage *in)
 {
     VipsImage *out;
+    struct watch *w;
 
     if (in == NULL || !atomic_load(&enabled) || tl_class == CPUGATE_NONE ||
         (tl_class == CPUGATE_SMALL && !atomic_load(&use_nice)))
         return in;
     out = vips_image_new();
+    w = watch_of(in);
+    if (w != NULL)
+        tsan_release(w);
     if (vips_image_pipelinev(out, VIPS_DEMAND_STYLE_ANY, in, NULL) != 0 ||
         vips_image_generate(out, vips_start_one, tl_class == CPUGATE_BIG ? gate_gen : small_gen,
-                            vips_stop_one, in, NULL) != 0) {
+                            vips_stop_one, in, w) != 0) {
         g_object_unref(out);
         return in;
     }

@@ -26,6 +26,10 @@
  * in nice mode only (cpugate.c, "Writers"). Nothing reaches the request's
  * download or header read, which come before it is classified.
  *
+ * A big request's work runs at normal priority from CPUGATE_BOOST_MS before
+ * its deadline, and none of its strips starts after the deadline or once its
+ * client is gone (its watch, watch.h; cpugate.c, "Late work").
+ *
  * Which requests are small is the memory budget's classification
  * (admission.h: an estimate of at most budget / ADMISSION_SMALL_DIVISOR), so
  * the gate is on only with IMGFCGI_MEMORY_BUDGET; without it every call
@@ -48,6 +52,13 @@
  * process may renice (see below).
  */
 #define CPUGATE_BIG_NICE 19
+
+/*
+ * Big work runs at normal priority from this long before its request's
+ * deadline on (nice mode; cpugate.c, "Late work"), so that the deadline
+ * finds it computing, not starved.
+ */
+#define CPUGATE_BOOST_MS 1000
 
 /* The longest a big strip waits for small requests each time it asks. */
 #define CPUGATE_MAX_WAIT_MS 50
@@ -87,6 +98,19 @@ void cpugate_request_end(void);
  * stage, returns in itself. NULL passes through.
  */
 VipsImage *cpugate_wrap(VipsImage *in);
+
+/* Lines a split write hands the saver's writer at a time (cpugate_split_writes). */
+#define CPUGATE_WRITE_LINES 8
+
+/*
+ * Whether the calling thread's saves hand their writer at most
+ * CPUGATE_WRITE_LINES lines at a time, checking the request's watch
+ * (watch.h) between parts, so that the deadline stops a wide image's encode
+ * within a few lines (cpugate.c, "Writers"). Only for savers whose block
+ * writer takes any run of whole lines (libvips 8.14's PNG and JPEG); works
+ * whether the gate is on or off.
+ */
+void cpugate_split_writes(bool on);
 
 /* Cooperative mode only (with nice values nothing waits). */
 struct cpugate_stats {

@@ -873,6 +873,23 @@ static int bound_encode(struct build *b)
 }
 
 /*
+ * The compute bound (encbound.h): a blur whose tiles the deadline could not
+ * stop in time is refused (422) before any pixel is computed.
+ */
+static int bound_blur(struct build *b)
+{
+    int bands = b->alpha ? 4 : 3;
+    long long left = deadline_left_ms(&b->job->watch.dl, deadline_now_ms());
+
+    if (encbound_blur_fits(b->po->blur, bands, left))
+        return 0;
+    return err_set(b->e, ERR_SOURCE_TYPE,
+                   "Blur sigma %g: one tile would take about %lld ms, longer than the deadline "
+                   "can wait for (%d ms)",
+                   b->po->blur, encbound_blur_tile_ms(b->po->blur, bands), ENCBOUND_TILE_MS);
+}
+
+/*
  * The plan and the result format; an animation whose result format cannot
  * animate keeps its first frame only.
  */
@@ -896,6 +913,9 @@ static int choose_output(struct build *b)
     /* AVIF can't be smaller than 16 px on a side: PNG or JPEG instead, as imgproxy. */
     if (b->out_type == IMGTYPE_AVIF && (b->plan.out_w < 16 || b->plan.out_h < 16))
         b->out_type = b->alpha ? IMGTYPE_PNG : IMGTYPE_JPEG;
+    ret = bound_blur(b);
+    if (ret < 0)
+        return ret;
     /* Only the last pipeline of a chain is encoded. */
     return po->next != NULL ? 0 : bound_encode(b);
 }
@@ -1120,13 +1140,38 @@ int process_prepare_opened(struct process_job **jobp, VipsImage *opened, const u
     return ret;
 }
 
+/*
+ * The first bytes of a result are held back until there are
+ * PROCESS_HOLD_BYTES of them (or the save ends): a deadline that comes
+ * before then still gets a clean 503. Handed on sooner, a few bytes (a PNG's
+ * signature and IHDR) would commit the response while they still sit in
+ * libfcgi's 8 KB buffer, which an abort drops: the front would have only a
+ * header and a cut connection to show. Four times that buffer is sure to
+ * have reached the front.
+ */
+#define PROCESS_HOLD_BYTES 32768
+
 struct sink {
     process_write_fn write;
     void *ctx;
     struct watch *watch;
     size_t sent;
     bool failed;
+    size_t held;
+    unsigned char hold[PROCESS_HOLD_BYTES];
 };
+
+/* Hands the held bytes on; -1 when the client is gone. */
+static int release_held(struct sink *s)
+{
+    if (s->held == 0)
+        return 0;
+    if (s->write(s->ctx, s->hold, s->held) < 0)
+        return -1;
+    s->sent += s->held;
+    s->held = 0;
+    return 0;
+}
 
 static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64 length, void *user)
 {
@@ -1146,7 +1191,10 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
         watch_stop(s->watch, WATCH_DEADLINE);
         s->failed = true;
         ret = -1;
-    } else if (s->write(s->ctx, data, (size_t)length) < 0) {
+    } else if (s->sent == 0 && s->held + (size_t)length <= sizeof(s->hold)) {
+        memcpy(s->hold + s->held, data, (size_t)length);
+        s->held += (size_t)length;
+    } else if (release_held(s) < 0 || s->write(s->ctx, data, (size_t)length) < 0) {
         /* The client is gone: stop computing what nobody will read. */
         watch_cancel(s->watch);
         watch_stop(s->watch, WATCH_CLIENT);
@@ -1161,7 +1209,7 @@ static gint64 on_target_write(VipsTargetCustom *target, const void *data, gint64
 
 int process_save(struct process_job *job, process_write_fn write, void *ctx, struct errinfo *e)
 {
-    struct sink s = {write, ctx, &job->watch, 0, false};
+    struct sink s = {write, ctx, &job->watch, 0, false, 0, {0}};
     VipsTargetCustom *target;
     VipsTarget *t;
     int r;
@@ -1185,6 +1233,11 @@ int process_save(struct process_job *job, process_write_fn write, void *ctx, str
     if (r == 0 && !s.failed && vips_target_end(t) != 0)
         r = -1;
     g_object_unref(target);
+    if (r == 0 && !s.failed && release_held(&s) < 0) {
+        watch_cancel(&job->watch);
+        watch_stop(&job->watch, WATCH_CLIENT);
+        s.failed = true;
+    }
     if (r == 0 && !s.failed)
         return 0;
 stopped:
@@ -1197,6 +1250,8 @@ stopped:
                        s.sent);
     case WATCH_DEADLINE:
         vipsop_discard();
+        log_debug("deadline: the saver returned %lld ms after the deadline",
+                  deadline_now_ms() - job->watch.dl.end_ms);
         return err_set(e, ERR_TIMEOUT,
                        "Timeout: IMGPROXY_TIMEOUT (%d s) passed after %zu bytes of the response; "
                        "libvips work stopped",

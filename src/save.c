@@ -9,6 +9,7 @@
 #include <vips/vips.h>
 
 #include "config.h"
+#include "cpugate.h"
 #include "save.h"
 #include "watch.h"
 #include "save_bmp_ico.h"
@@ -235,6 +236,8 @@ int save_image_opts(VipsImage *img, enum imgtype t, int q, bool strip, const str
 {
     int r;
 
+    /* Both block writers take any run of lines: the deadline may stop them between a few. */
+    cpugate_split_writes(t == IMGTYPE_JPEG || t == IMGTYPE_PNG);
     switch (t) {
     case IMGTYPE_JPEG:
         r = save_jpeg(img, q, strip, so, target);
@@ -302,6 +305,7 @@ int save_image_opts(VipsImage *img, enum imgtype t, int q, bool strip, const str
         vips_error("imgfcgi", "no saver for %s", imagetype_name(t));
         break;
     }
+    cpugate_split_writes(false);
     return r;
 }
 

@@ -11,6 +11,7 @@
  */
 #include <stdbool.h>
 
+#include "log.h"
 #include "tsan.h"
 #include "watch.h"
 #include "banned.h"
@@ -24,11 +25,17 @@ void watch_init(struct watch *w, const struct deadline *dl)
     atomic_init(&w->reason, WATCH_RUNNING);
 }
 
-void watch_stop(struct watch *w, enum watch_reason reason)
+/* Records reason unless one was recorded; returns whether this call recorded it. */
+static bool stop_first(struct watch *w, enum watch_reason reason)
 {
     int expected = WATCH_RUNNING;
 
-    atomic_compare_exchange_strong(&w->reason, &expected, (int)reason);
+    return atomic_compare_exchange_strong(&w->reason, &expected, (int)reason);
+}
+
+void watch_stop(struct watch *w, enum watch_reason reason)
+{
+    (void)stop_first(w, reason);
 }
 
 enum watch_reason watch_reason(struct watch *w)
@@ -41,21 +48,31 @@ void watch_cancel(struct watch *w)
     atomic_store(&w->cancelled, true);
 }
 
+bool watch_check(struct watch *w)
+{
+    enum watch_reason why;
+
+    if (atomic_load(&w->cancelled))
+        why = WATCH_CLIENT;
+    else if (deadline_passed(&w->dl))
+        why = WATCH_DEADLINE;
+    else
+        return false;
+    if (stop_first(w, why) && why == WATCH_DEADLINE)
+        log_debug("deadline: libvips work stopped %lld ms after the deadline",
+                  deadline_now_ms() - w->dl.end_ms);
+    return true;
+}
+
 static void on_eval(VipsImage *img, VipsProgress *progress, void *user)
 {
     struct watch *w = user;
 
     (void)img;
     tsan_acquire(w); /* runs on a libvips thread: see tsan.h */
-    if (atomic_load(&w->cancelled))
-        watch_stop(w, WATCH_CLIENT);
-    else if (deadline_passed(&w->dl))
-        watch_stop(w, WATCH_DEADLINE);
-    else
-        goto out;
     /* libvips clears the flag when it acts on it: set it again on every report. */
-    vips_image_set_kill(progress->im, TRUE);
-out:
+    if (watch_check(w))
+        vips_image_set_kill(progress->im, TRUE);
     tsan_release(w);
 }
 
@@ -70,13 +87,18 @@ VipsImage *watch_attach(struct watch *w, VipsImage *img)
     return img;
 }
 
+struct watch *watch_of(VipsImage *img)
+{
+    if (img == NULL || img->progress_signal == NULL)
+        return NULL;
+    return g_object_get_data(G_OBJECT(img->progress_signal), WATCH_KEY);
+}
+
 VipsImage *watch_copy_memory(VipsImage *in)
 {
     VipsImage *out = vips_image_copy_memory(in);
-    struct watch *w = NULL;
+    struct watch *w = out != NULL ? watch_of(in) : NULL;
 
-    if (out != NULL && in->progress_signal != NULL)
-        w = g_object_get_data(G_OBJECT(in->progress_signal), WATCH_KEY);
     if (w != NULL && out != in)
         watch_attach(w, out);
     return out;

@@ -3,6 +3,7 @@
 #define IMGFCGI_WATCH_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include <vips/vips.h>
 
@@ -49,6 +50,16 @@ VipsImage *watch_attach(struct watch *w, VipsImage *img);
  * Returns a new reference, or NULL with the libvips error set.
  */
 VipsImage *watch_copy_memory(VipsImage *in);
+
+/* The watch img reports to (its own or inherited), or NULL. */
+struct watch *watch_of(VipsImage *img);
+
+/*
+ * Whether w's work must stop now (its deadline passed or its client is
+ * gone), recording why; for stages that check before they compute a strip,
+ * where a progress report would come only after it. Thread-safe.
+ */
+bool watch_check(struct watch *w);
 
 /* The client is gone: the next progress report kills the pipeline. Thread-safe. */
 void watch_cancel(struct watch *w);

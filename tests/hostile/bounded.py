@@ -4,9 +4,10 @@ imgfcgi with its default settings (only IMGPROXY_TIMEOUT set, and the local root
 its real nginx front, from 4 clients for a fixed time.
 
 Each request enlarges, zooms, extends or pads to a format's size cap, rasterises a tiny SVG
-huge, blurs with a huge sigma or decodes an animation of many large frames. It passes when
-every response comes within twice the deadline (client-measured; how many came later than the
-deadline + 1 s is printed, and not checked under a sanitizer build), every status is one of
+huge, blurs with a huge sigma or decodes an animation of many large frames; one ordinary
+blur runs into its deadline and is stopped there. It passes when every response comes within
+the deadline + 1 s (client-measured; under a sanitizer build, which runs libvips' callers
+several times slower, within twice the deadline), every status is one of
 imgproxy's for such requests (200, 422, 503), the process is alive and the same, and its
 peak RSS (VmRSS sampled every 100 ms, and VmHWM: the budget's calibration resets VmHWM, so
 neither alone is the peak) stays within the default memory budget + the idle RSS + 10 % and
@@ -53,8 +54,9 @@ PATHS = [
     # a 100 px SVG drawn at 20000 px
     "/insecure/rs:fit:20000:20000:1/plain/local:///bd-icon.svg@png",
     "/insecure/rs:fit:16000:16000:1/plain/local:///bd-icon.svg@avif",
-    # a huge blur sigma on an enlarged image
+    # a huge blur sigma on an enlarged image; an ordinary one that needs longer than the deadline
     "/insecure/z:10/el:1/bl:500/plain/%s@jpg" % P,
+    "/insecure/z:5/el:1/bl:60/plain/%s@jpg" % P,
     # animations: many frames on a big canvas (each frame decoded at the canvas size)
     "/insecure/plain/local:///bd-frames.gif@webp",
     "/insecure/z:4/el:1/plain/local:///bd-frames.gif@gif",
@@ -197,17 +199,18 @@ def main():
     check("no-transport-errors", not stats.bad, "%d errors" % len(stats.bad))
     check("every-request-answered", all(stats.by_path.get(p) for p in PATHS),
           "not answered: %r" % [p for p in PATHS if not stats.by_path.get(p)])
-    # The aim is the deadline + 1 s; streamed results over a gigapixel still overrun it on a
-    # busy machine (the deadline is checked between strips), so that figure is printed and
-    # the check holds them to twice the deadline: a request without any bound fails it.
-    # Sanitizer builds run libvips' callers several times slower: timing is not checked there.
+    # Every answer within the deadline + 1 s: the deadline stops streamed work at its next tile
+    # (big tiles run at normal priority near it, none starts after it), and work whose tiles or
+    # encode it could not stop in time is refused before it starts. Sanitizer builds run
+    # libvips' callers several times slower: they are held to twice the deadline.
     late = sum(1 for p in PATHS for t in stats.times.get(p, []) if t > TIMEOUT + 1)
     print("bounded: slowest response %.2f s; %d of %d later than the deadline + 1 s"
           % (worst, late, sum(len(v) for v in stats.times.values())))
     sanitizer = os.environ.get("IMGFCGI_ASAN") == "1" or os.environ.get("IMGFCGI_TSAN") == "1"
-    check("within-twice-the-deadline", sanitizer or worst <= 2 * TIMEOUT,
-          "slowest response %.2f s (deadline %.0f s)%s"
-          % (worst, TIMEOUT, " (sanitizer build: not checked)" if sanitizer else ""))
+    bound = 2 * TIMEOUT if sanitizer else TIMEOUT + 1
+    check("within-the-deadline", worst <= bound,
+          "slowest response %.2f s, bound %.0f s (deadline %.0f s%s)"
+          % (worst, bound, TIMEOUT, ", sanitizer build" if sanitizer else ""))
     other = {s: n for s, n in statuses.items() if s not in STATUSES}
     check("statuses", not other, "all in %r; other: %r" % (STATUSES, other))
     check("refused-before-work", statuses[422] > 0, "%d x 422" % statuses[422])

@@ -21,10 +21,17 @@
 #include "cpugate.h"
 #include "deadline.h"
 #include "testutil.h"
+#include "tsan.h"
+#include "watch.h"
 
 /* The highest nice value a source strip was computed at, and whether one ran under SCHED_IDLE. */
 static atomic_int source_nice_max;
 static atomic_bool source_idle_seen;
+/* Strips computed, and how long each sleeps first (a strip of slow work). */
+static atomic_int source_strips;
+static atomic_int source_sleep_ms;
+/* Whether a strip that slept ended under SCHED_IDLE. */
+static atomic_bool source_idle_at_end;
 
 static int source_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
 {
@@ -35,12 +42,18 @@ static int source_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *st
     (void)a;
     (void)b;
     (void)stop;
+    atomic_fetch_add(&source_strips, 1);
     errno = 0;
     n = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
     if (errno == 0 && n > atomic_load(&source_nice_max))
         atomic_store(&source_nice_max, n);
     if (sched_getscheduler(0) == SCHED_IDLE)
         atomic_store(&source_idle_seen, true);
+    if (atomic_load(&source_sleep_ms) > 0) {
+        usleep((useconds_t)atomic_load(&source_sleep_ms) * 1000);
+        if (sched_getscheduler(0) == SCHED_IDLE)
+            atomic_store(&source_idle_at_end, true);
+    }
     for (int y = 0; y < r->height; y++)
         memset(VIPS_REGION_ADDR(out, r->left, r->top + y), (r->top + y) & 0xff, (size_t)r->width);
     return 0;
@@ -235,6 +248,19 @@ static int threads_under_idle_policy(void)
     return n;
 }
 
+/* Every strip of img (taken) is computed at nice 0, under SCHED_OTHER. */
+static void assert_computed_at_normal_priority(VipsImage *img)
+{
+    double avg;
+
+    atomic_store(&source_nice_max, -100);
+    atomic_store(&source_idle_seen, false);
+    assert_int_equal(vips_avg(img, &avg, NULL), 0);
+    assert_int_equal(atomic_load(&source_nice_max), 0);
+    assert_false(atomic_load(&source_idle_seen));
+    g_object_unref(img);
+}
+
 static void test_nice_mode(void **state)
 {
     struct big_run run = {0, 0, 0};
@@ -264,17 +290,7 @@ static void test_nice_mode(void **state)
 
     /* A small request's strips run at 0 even on a pool thread a big strip left niced. */
     cpugate_request_begin(CPUGATE_SMALL);
-    {
-        VipsImage *img = cpugate_wrap(source(400, 300));
-        double avg;
-
-        atomic_store(&source_nice_max, -100);
-        atomic_store(&source_idle_seen, false);
-        assert_int_equal(vips_avg(img, &avg, NULL), 0);
-        assert_int_equal(atomic_load(&source_nice_max), 0);
-        assert_false(atomic_load(&source_idle_seen));
-        g_object_unref(img);
-    }
+    assert_computed_at_normal_priority(cpugate_wrap(source(400, 300)));
     cpugate_request_end();
     cpugate_disable();
 }
@@ -359,6 +375,74 @@ static void test_big_writer_thread_runs_niced(void **state)
     cpugate_disable();
 }
 
+/* A big request whose deadline passed: its wrapped strips are not computed at all. */
+static void test_past_deadline_strips_not_computed(void **state)
+{
+    struct watch w;
+    struct deadline dl;
+    VipsImage *img;
+    double avg;
+
+    (void)state;
+    cpugate_enable(2, false);
+    deadline_start(&dl, deadline_now_ms() - 2000, 1000); /* passed a second ago */
+    watch_init(&w, &dl);
+    cpugate_request_begin(CPUGATE_BIG);
+    img = cpugate_wrap(watch_attach(&w, source(400, 3000)));
+    atomic_store(&source_strips, 0);
+    assert_int_not_equal(vips_avg(img, &avg, NULL), 0);
+    assert_int_equal(atomic_load(&source_strips), 0);
+    tsan_acquire(&w); /* libvips threads read it: see tsan.h */
+    assert_int_equal(watch_reason(&w), WATCH_DEADLINE);
+    vips_error_clear();
+    g_object_unref(img);
+    cpugate_request_end();
+    cpugate_disable();
+}
+
+/*
+ * Nice mode: a big request within CPUGATE_BOOST_MS of its deadline computes
+ * at 0; a strip niced earlier is put back to 0 by the watchdog when its
+ * request gets there, while it is still computing.
+ */
+static void test_late_work_runs_at_normal_priority(void **state)
+{
+    struct watch w, w2;
+    struct deadline dl;
+    VipsImage *img;
+    double avg;
+
+    (void)state;
+    cpugate_enable(2, true);
+    if (!cpugate_uses_nice()) {
+        cpugate_disable();
+        skip();
+    }
+    cpugate_request_begin(CPUGATE_BIG);
+    /* near its deadline from the start */
+    deadline_start(&dl, deadline_now_ms(), CPUGATE_BOOST_MS - 1);
+    watch_init(&w, &dl);
+    assert_computed_at_normal_priority(cpugate_wrap(watch_attach(&w, source(64, 64))));
+    tsan_acquire(&w); /* libvips threads read it: see tsan.h */
+    /* niced at first, boosted mid-strip: one strip sleeping past the boost time */
+    deadline_start(&dl, deadline_now_ms(), CPUGATE_BOOST_MS + 300);
+    watch_init(&w2, &dl); /* a new request's watch: libvips threads read the first one */
+    img = cpugate_wrap(watch_attach(&w2, source(64, 1)));
+    atomic_store(&source_idle_seen, false);
+    atomic_store(&source_idle_at_end, false);
+    atomic_store(&source_sleep_ms, 700);
+    assert_int_equal(vips_avg(img, &avg, NULL), 0);
+    atomic_store(&source_sleep_ms, 0);
+    tsan_acquire(&w2);
+    assert_true(atomic_load(&source_idle_seen));
+    assert_false(atomic_load(&source_idle_at_end));
+    g_object_unref(img);
+    cpugate_request_end();
+    assert_int_equal(highest_thread_nice(), 0);
+    assert_int_equal(threads_under_idle_policy(), 0);
+    cpugate_disable();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +452,8 @@ int main(void)
         cmocka_unit_test(test_cooperative_big_runs_freely_alone),
         cmocka_unit_test(test_nice_mode),
         cmocka_unit_test(test_big_writer_thread_runs_niced),
+        cmocka_unit_test(test_past_deadline_strips_not_computed),
+        cmocka_unit_test(test_late_work_runs_at_normal_priority),
     };
 
     return cmocka_run_group_tests_name("cpugate", tests, tu_vips_setup, tu_vips_teardown);
