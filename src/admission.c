@@ -190,6 +190,13 @@ static void snapshot(struct admission_ticket *t)
 int admission_acquire(struct admission *adm, size_t estimate, size_t work, const struct deadline *d,
                       struct admission_ticket *t)
 {
+    return admission_acquire_or(adm, estimate, work, d, NULL, NULL, t);
+}
+
+int admission_acquire_or(struct admission *adm, size_t estimate, size_t work,
+                         const struct deadline *d, admission_wait_fn before_wait, void *arg,
+                         struct admission_ticket *t)
+{
     struct waiter w;
     struct timespec ts;
     bool timed = deadline_timespec(d, &ts);
@@ -208,6 +215,12 @@ int admission_acquire(struct admission *adm, size_t estimate, size_t work, const
         pthread_mutex_unlock(&adm->lock);
         snapshot(t);
         return ADMISSION_OK;
+    }
+    if (before_wait != NULL) {
+        /* Outside the lock: it may take others (a slot given back). The loop checks again. */
+        pthread_mutex_unlock(&adm->lock);
+        before_wait(arg);
+        pthread_mutex_lock(&adm->lock);
     }
     memset(&w, 0, sizeof(w));
     w.need = estimate;
@@ -331,7 +344,8 @@ void admission_get_stats(struct admission *adm, struct admission_stats *st)
 
 int admission_request_begin(struct admission *adm, struct admission_ticket *t, VipsImage *header,
                             size_t len, enum imgtype type, const struct procopts *po,
-                            const char *accept, const struct deadline *d, struct errinfo *e)
+                            const char *accept, const struct deadline *d,
+                            admission_wait_fn before_wait, void *arg, struct errinfo *e)
 {
     struct estimate_header h;
     struct estimate est;
@@ -349,7 +363,7 @@ int admission_request_begin(struct admission *adm, struct admission_ticket *t, V
               h.width, h.height, imagetype_name(type), est.out_w, est.out_h,
               imagetype_name(est.out_type), est.shrink, est.load_scale, est.reasons, est.total,
               est.source, est.fixed, est.stream, est.in_memory, est.encoder);
-    ret = admission_acquire(adm, est.total, est.work, d, t);
+    ret = admission_acquire_or(adm, est.total, est.work, d, before_wait, arg, t);
     if (ret == ADMISSION_TOO_BIG)
         return err_set(e, ERR_SOURCE_TYPE,
                        "Source image needs more memory (%zu bytes estimated) than the whole "

@@ -117,6 +117,17 @@ void admission_free(struct admission *adm);
 int admission_acquire(struct admission *adm, size_t estimate, size_t work, const struct deadline *d,
                       struct admission_ticket *t) __attribute__((warn_unused_result));
 
+/* Called once, with no lock held, when a request is about to wait for memory. */
+typedef void (*admission_wait_fn)(void *arg);
+
+/*
+ * admission_acquire(), calling before_wait(arg) (if not NULL) when the
+ * estimate does not fit at once, before the request starts waiting.
+ */
+int admission_acquire_or(struct admission *adm, size_t estimate, size_t work,
+                         const struct deadline *d, admission_wait_fn before_wait, void *arg,
+                         struct admission_ticket *t) __attribute__((warn_unused_result));
+
 /*
  * Gives the ticket's bytes back, wakes the waiters and, when the request ran
  * alone, records its measured peak against its estimate. A ticket holding
@@ -132,7 +143,8 @@ void admission_get_stats(struct admission *adm, struct admission_stats *st);
  * returns 0 and holds nothing. Otherwise takes the source's header from
  * `header` (process_open()'s image of the len bytes of type `type`,
  * borrowed), estimates the request (po, the Accept header) and
- * acquires it until the deadline d (borrowed). Returns 0 (t holds the bytes: release with
+ * acquires it until the deadline d (borrowed), calling before_wait(arg) (if
+ * not NULL) first when it has to wait. Returns 0 (t holds the bytes: release with
  * admission_request_end), or an error recorded in e: ERR_SOURCE_TYPE (422)
  * when the estimate is over the budget, ERR_TIMEOUT (503) when the deadline
  * passed. Sources over
@@ -141,7 +153,8 @@ void admission_get_stats(struct admission *adm, struct admission_stats *st);
  */
 int admission_request_begin(struct admission *adm, struct admission_ticket *t, VipsImage *header,
                             size_t len, enum imgtype type, const struct procopts *po,
-                            const char *accept, const struct deadline *d, struct errinfo *e)
+                            const char *accept, const struct deadline *d,
+                            admission_wait_fn before_wait, void *arg, struct errinfo *e)
     __attribute__((warn_unused_result));
 
 /* Whether t holds a small request (a thumbnail: cpugate.h gives it the CPU first). */

@@ -353,7 +353,7 @@ static int write_parts(struct sink *s, VipsRegion *region, VipsRect *area)
     VipsRect part = *area;
     int bottom = area->top + area->height;
 
-    if (s->watch == NULL)
+    if (s->watch == NULL || (long long)area->width * area->height <= CPUGATE_SPLIT_MIN_PIXELS)
         return s->write_fn(region, area, s->a);
     for (part.top = area->top; part.top < bottom; part.top += part.height) {
         part.height = VIPS_MIN(CPUGATE_WRITE_LINES, bottom - part.top);
@@ -544,8 +544,13 @@ VipsImage *cpugate_wrap(VipsImage *in)
     VipsImage *out;
     struct watch *w;
 
-    if (in == NULL || !atomic_load(&enabled) || tl_class == CPUGATE_NONE ||
-        (tl_class == CPUGATE_SMALL && !atomic_load(&use_nice)))
+    /*
+     * A small request's pipeline is left as it is: a big strip puts its
+     * thread back to 0 when it ends (leave()), and the watchdog lifts any
+     * thread still at the big priority, so a small request never computes
+     * niced; a stage of its own would cost every tile of every thumbnail.
+     */
+    if (in == NULL || !atomic_load(&enabled) || tl_class != CPUGATE_BIG)
         return in;
     out = vips_image_new();
     w = watch_of(in);

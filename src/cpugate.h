@@ -103,6 +103,13 @@ VipsImage *cpugate_wrap(VipsImage *in);
 #define CPUGATE_WRITE_LINES 8
 
 /*
+ * Writes of at most this many pixels go to the writer whole: such a write
+ * is short whatever the format, and libpng handed a few lines at a time
+ * compresses them at several times the cost of a whole buffer.
+ */
+#define CPUGATE_SPLIT_MIN_PIXELS (1024 * 1024)
+
+/*
  * Whether the calling thread's saves hand their writer at most
  * CPUGATE_WRITE_LINES lines at a time, checking the request's watch
  * (watch.h) between parts, so that the deadline stops a wide image's encode

@@ -118,6 +118,12 @@ bool sched_budget_on(const struct sched *s)
     return s->adm != NULL;
 }
 
+/* admission_wait_fn: a request about to wait for memory gives its slot back. */
+static void give_slot_back(void *arg)
+{
+    sched_slot_put(arg);
+}
+
 int sched_admit(struct sched_req *r, VipsImage *header, size_t len, enum imgtype type,
                 const struct procopts *po, const char *accept, const struct deadline *d,
                 struct errinfo *e)
@@ -129,8 +135,6 @@ int sched_admit(struct sched_req *r, VipsImage *header, size_t len, enum imgtype
 
     if (r->s->adm == NULL)
         return 0;
-    /* The download is done; only processing needs a slot again. */
-    sched_slot_put(r);
     if (r->s->admit_wait_ms > 0) {
         /*
          * A shorter wait for memory than the request's deadline: the 503 then comes
@@ -146,10 +150,16 @@ int sched_admit(struct sched_req *r, VipsImage *header, size_t len, enum imgtype
             until = &wait;
         }
     }
-    ret = admission_request_begin(r->s->adm, &r->ticket, header, len, type, po, accept, until, e);
+    /*
+     * Admitted at once, the request keeps its slot; one that must wait for
+     * memory gives it back first (the download is done, only processing
+     * needs one again), so a thumbnail is not kept waiting behind it.
+     */
+    ret = admission_request_begin(r->s->adm, &r->ticket, header, len, type, po, accept, until,
+                                  give_slot_back, r, e);
     if (ret < 0)
         return SCHED_REFUSED;
-    if (had_slot) {
+    if (had_slot && r->slot < 0) {
         ret = sched_slot_take(r, d);
         if (ret < 0)
             return ret;

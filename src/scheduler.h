@@ -104,13 +104,13 @@ bool sched_budget_on(const struct sched *s);
 
 /*
  * Admits r to processing, before any pixel is decoded. With the budget off,
- * returns 0 at once and changes nothing. Otherwise: gives r's slot (if it
- * holds one) back, so a request waiting for memory keeps no slot from a
- * thumbnail; estimates the request from the source's header (`header`,
- * process_open()'s image of the len bytes of type `type`, borrowed; po and
- * accept as in process.h) and waits for
- * that many bytes of the budget until d; takes a slot again (queued as in
- * sched_slot_take) if it held one; and sets the calling thread's CPU class
+ * returns 0 at once and changes nothing. Otherwise: estimates the request
+ * from the source's header (`header`, process_open()'s image of the len
+ * bytes of type `type`, borrowed; po and accept as in process.h); if that
+ * many bytes of the budget are free, takes them and keeps r's slot; else
+ * gives the slot (if it holds one) back, so a request waiting for memory
+ * keeps no slot from a thumbnail, waits for the bytes until d and takes a
+ * slot again (queued as in sched_slot_take); and sets the calling thread's CPU class
  * from the estimate. Returns 0; SCHED_REFUSED with e set (ERR_SOURCE_TYPE
  * when the estimate is over the whole budget, ERR_TIMEOUT when d passed
  * waiting for memory); or

@@ -371,8 +371,9 @@ static void test_auto_by_default(void **state)
     assert_int_equal(sc.memory_budget, 0);
     options_init(&po);
     err_clear(&e);
-    assert_int_equal(
-        admission_request_begin(NULL, &t, NULL, 0, IMGTYPE_JPEG, &po, NULL, IN_MS(1000), &e), 0);
+    assert_int_equal(admission_request_begin(NULL, &t, NULL, 0, IMGTYPE_JPEG, &po, NULL,
+                                             IN_MS(1000), NULL, NULL, &e),
+                     0);
     assert_null(t.adm);
     assert_false(admission_ticket_small(&t));
     admission_request_end(&t);
