@@ -104,8 +104,8 @@ VipsImage *cpugate_wrap(VipsImage *in);
 
 /*
  * Writes of at most this many pixels go to the writer whole: such a write
- * is short whatever the format, and libpng handed a few lines at a time
- * compresses them at several times the cost of a whole buffer.
+ * is short whatever the format, so parts would only add calls; the split is
+ * for the wide images whose one write could outlast the deadline.
  */
 #define CPUGATE_SPLIT_MIN_PIXELS (1024 * 1024)
 
