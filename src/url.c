@@ -257,6 +257,9 @@ int url_parse_path(struct urlparts *u, char sep, struct errinfo *e)
                 first_url = i;
                 break;
             }
+            /* parts holds one more than segments: a path of options only may fill it. */
+            if (u->nsegments >= URL_MAX_SEGMENTS)
+                return err_set(e, ERR_INVALID_URL, "Invalid path: too many segments");
             u->segments[u->nsegments++] = parts[i];
         }
     }

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -272,6 +273,21 @@ static void test_parse_plain(void **state)
     assert_int_equal(parse(&u, "/sig/plain/http://x/a.jpg%3Fv%3D1@webp", ':', &e), 0);
     expect_source(&u, "http://x/a.jpg?v=1", "webp");
     url_release(&u);
+}
+
+/* URL_MAX_SEGMENTS option segments and nothing else, or one more: refused, never overrun. */
+static void test_parse_too_many_option_segments(void **state)
+{
+    char uri[8 + (URL_MAX_SEGMENTS + 2) * 6];
+    size_t n = 0;
+
+    (void)state;
+    n += (size_t)snprintf(uri + n, sizeof(uri) - n, "/sig");
+    for (int i = 0; i < URL_MAX_SEGMENTS + 1; i++)
+        n += (size_t)snprintf(uri + n, sizeof(uri) - n, "/w:%d", i % 10);
+    expect_parse_error(uri);
+    uri[n - 4] = '\0'; /* URL_MAX_SEGMENTS options, no source */
+    expect_parse_error(uri);
 }
 
 static void test_parse_plain_segments_order(void **state)
@@ -631,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_split_too_long),
         cmocka_unit_test(test_release_zeroed),
         cmocka_unit_test(test_parse_plain),
+        cmocka_unit_test(test_parse_too_many_option_segments),
         cmocka_unit_test(test_parse_plain_segments_order),
         cmocka_unit_test(test_parse_custom_separator),
         cmocka_unit_test(test_parse_plain_percent),
