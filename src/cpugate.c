@@ -497,19 +497,6 @@ static int pass_through(VipsRegion *out, VipsRegion *ir, VipsRect *r)
     return vips_region_region(out, ir, r, r->left, r->top);
 }
 
-/* A small request's stage: its strips run at nice 0, whatever the pool thread ran before. */
-static int small_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
-{
-    VipsRegion *ir = seq;
-    VipsRect *r = &out->valid;
-
-    (void)a;
-    (void)b;
-    (void)stop;
-    thread_nice(0);
-    return pass_through(out, ir, r);
-}
-
 /*
  * The stage: the input's pixels by reference (no copy), computed after the
  * gate says so; not at all once the request's watch (b) says stop.
@@ -557,8 +544,7 @@ VipsImage *cpugate_wrap(VipsImage *in)
     if (w != NULL)
         tsan_release(w);
     if (vips_image_pipelinev(out, VIPS_DEMAND_STYLE_ANY, in, NULL) != 0 ||
-        vips_image_generate(out, vips_start_one, tl_class == CPUGATE_BIG ? gate_gen : small_gen,
-                            vips_stop_one, in, w) != 0) {
+        vips_image_generate(out, vips_start_one, gate_gen, vips_stop_one, in, w) != 0) {
         g_object_unref(out);
         return in;
     }
