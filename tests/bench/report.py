@@ -65,46 +65,44 @@ def acceptance(m, order):
     return checks
 
 
-def ab_table(m, paired, names, checks):
-    """The A/B table of a BENCH_BASELINE run; appends its checks to CHECKS.
-    paired(workload, config, i) is the median over repeats of imgfcgi's field / the
-    baseline's of the same repeat: the two points of a repeat run minutes apart at
-    most, so a machine that drifts over the run moves both."""
-    out = ["imgfcgi against the baseline binary (BENCH_BASELINE), the same repeats, "
-           "the two measured in alternating order; req/s medians, their ratio, and the "
-           "paired ratio (the median of each repeat's imgfcgi / baseline, which the check "
-           "uses):\n",
-           "| workload | local -c4 | baseline | ratio | paired | http -c4 | baseline | ratio "
-           "| paired |",
-           "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+def ab_rows(m, paired, names, checks, field, label):
+    """One A/B table's rows for measured field FIELD (0 req/s, 4 CPU ms per request, where
+    less is better and the ratios are turned over); appends its checks to CHECKS."""
+    head = "| workload | local -c4 | baseline | ratio | paired | http -c4 | baseline | ratio | paired |"
+    out = [head, "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    digits = 1 if field == 0 else 2
     for n in names:
         cells = []
         for c in ("local-c4", "http-c4"):
-            v, b, p = m(n, c, 0), m(n, "base-" + c, 0), paired(n, c, 0)
-            cells += [fmt(v), fmt(b), fmt(v / b if v and b else None, 2), fmt(p, 2)]
+            v, b, p = m(n, c, field), m(n, "base-" + c, field), paired(n, c, field)
+            cells += [fmt(v, digits), fmt(b, digits)]
+            r = (v / b if field == 0 else b / v) if v and b else None
+            if p and field != 0:
+                p = 1 / p
+            cells += [fmt(r, 2), fmt(p, 2)]
             if p:
-                checks.append((p >= AB_MIN, f"{n}: {c} / baseline = {p:.2f} paired, "
-                               f"{v / b:.2f} of medians (>= {AB_MIN})"))
+                checks.append((p >= AB_MIN, f"{n}: {c} {label} = {p:.2f} paired, "
+                               f"{r:.2f} of medians (>= {AB_MIN})"))
         out.append(f"| {n} | " + " | ".join(cells) + " |")
+    return out
+
+
+def ab_table(m, paired, names, checks):
+    """The A/B tables of a BENCH_BASELINE run; appends their checks to CHECKS.
+    paired(workload, config, i) is the median over repeats of imgfcgi's field / the
+    baseline's of the same repeat: the two points of a repeat run side by side, so a
+    machine that drifts over the run moves both."""
+    out = ["imgfcgi against the baseline binary (BENCH_BASELINE), the same repeats, "
+           "the two measured side by side; req/s medians, their ratio, and the "
+           "paired ratio (the median of each repeat's imgfcgi / baseline, which the check "
+           "uses):\n"]
+    out += ab_rows(m, paired, names, checks, 0, "/ baseline")
     out += ["", "The same points as CPU milliseconds of the server process per request "
             "(medians; ratio = baseline / imgfcgi, so below 1 is more CPU per request; "
             "paired as above). "
             "On a busy machine other processes lower req/s far more than they raise "
-            "this figure:\n",
-            "| workload | local -c4 | baseline | ratio | paired | http -c4 | baseline | ratio "
-            "| paired |",
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
-    for n in names:
-        cells = []
-        for c in ("local-c4", "http-c4"):
-            v, b, p = m(n, c, 4), m(n, "base-" + c, 4), paired(n, c, 4)
-            cells += [fmt(v, 2), fmt(b, 2), fmt(b / v if v and b else None, 2),
-                      fmt(1 / p if p else None, 2)]
-            if p:
-                checks.append((1 / p >= AB_MIN,
-                               f"{n}: {c} baseline CPU / imgfcgi CPU per request = {1 / p:.2f} "
-                               f"paired, {b / v:.2f} of medians (>= {AB_MIN})"))
-        out.append(f"| {n} | " + " | ".join(cells) + " |")
+            "this figure:\n"]
+    out += ab_rows(m, paired, names, checks, 4, "baseline CPU / imgfcgi CPU per request")
     out.append("")
     return out
 
