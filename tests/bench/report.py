@@ -65,15 +65,17 @@ def acceptance(m, order):
     return checks
 
 
-def ab_rows(m, paired, names, checks, field, label):
+def ab_rows(m, paired, names, checks, field, label, configs=("local-c4", "http-c4")):
     """One A/B table's rows for measured field FIELD (0 req/s, 4 CPU ms per request, where
-    less is better and the ratios are turned over); appends its checks to CHECKS."""
-    head = "| workload | local -c4 | baseline | ratio | paired | http -c4 | baseline | ratio | paired |"
+    less is better and the ratios are turned over) of the two CONFIGS (local, http);
+    appends its checks to CHECKS."""
+    lo, hi = (c.replace("-c4", " -c4").replace("together-", "") for c in configs)
+    head = f"| workload | {lo} | baseline | ratio | paired | {hi} | baseline | ratio | paired |"
     out = [head, "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     digits = 1 if field == 0 else 2
     for n in names:
         cells = []
-        for c in ("local-c4", "http-c4"):
+        for c in configs:
             v, b, p = m(n, c, field), m(n, "base-" + c, field), paired(n, c, field)
             cells += [fmt(v, digits), fmt(b, digits)]
             r = (v / b if field == 0 else b / v) if v and b else None
@@ -92,17 +94,29 @@ def ab_table(m, paired, names, checks):
     paired(workload, config, i) is the median over repeats of imgfcgi's field / the
     baseline's of the same repeat: the two points of a repeat run side by side, so a
     machine that drifts over the run moves both."""
-    out = ["imgfcgi against the baseline binary (BENCH_BASELINE), the same repeats, "
-           "the two measured side by side; req/s medians, their ratio, and the "
-           "paired ratio (the median of each repeat's imgfcgi / baseline, which the check "
-           "uses):\n"]
-    out += ab_rows(m, paired, names, checks, 0, "/ baseline")
-    out += ["", "The same points as CPU milliseconds of the server process per request "
-            "(medians; ratio = baseline / imgfcgi, so below 1 is more CPU per request; "
-            "paired as above). "
-            "On a busy machine other processes lower req/s far more than they raise "
-            "this figure:\n"]
-    out += ab_rows(m, paired, names, checks, 4, "baseline CPU / imgfcgi CPU per request")
+    out = []
+    apart = [n for n in names if m(n, "base-local-c4", 0)]
+    if apart:
+        out += ["imgfcgi against the baseline binary (BENCH_BASELINE), the same repeats, "
+                "the two measured side by side; req/s medians, their ratio, and the "
+                "paired ratio (the median of each repeat's imgfcgi / baseline, which the "
+                "check uses):\n"]
+        out += ab_rows(m, paired, apart, checks, 0, "/ baseline")
+        out += ["", "The same points as CPU milliseconds of the server process per request "
+                "(medians; ratio = baseline / imgfcgi, so below 1 is more CPU per request; "
+                "paired as above). "
+                "On a busy machine other processes lower req/s far more than they raise "
+                "this figure:\n"]
+        out += ab_rows(m, paired, apart, checks, 4, "baseline CPU / imgfcgi CPU per request")
+    together = [n for n in names if m(n, "base-together-local", 0)]
+    if together:
+        tc = ("together-local", "together-http")
+        out += ["", "Both servers loaded at the same time (BENCH_AB_TOGETHER), wrk -c2 each, so "
+                "both see the same machine at every instant; req/s, then CPU ms per request:\n"]
+        out += ab_rows(m, paired, together, checks, 0, "/ baseline (together)", tc)
+        out += [""]
+        out += ab_rows(m, paired, together, checks, 4,
+                       "baseline CPU / imgfcgi CPU per request (together)", tc)
     out.append("")
     return out
 
@@ -243,7 +257,7 @@ def main(d):
     out.append("")
 
     checks = []
-    ab = [n for n in order if rows[n].get("base-local-c4")]
+    ab = [n for n in order if rows[n].get("base-local-c4") or rows[n].get("base-together-local")]
     if ab:
         out += ab_table(m, paired, ab, checks)
     out += orientation_table(m, checks)
