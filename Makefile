@@ -25,7 +25,8 @@ PKG_CONFIG ?= pkg-config
 sysinc = $(patsubst -I%,-isystem %,$(1))
 # pango: watermark_text markup is checked by Pango's own parser (src/markup.c).
 # cairo-pdf: PDF results are written by cairo's PDF surface (src/save_pdf.c).
-PKGS := vips glib-2.0 libcurl json-glib-1.0 libexif libiptcdata exempi-2.0 libcrypto pango \
+# libxml-2.0: keep_copyright filters the XMP packet as XML (src/metadata.c).
+PKGS := vips glib-2.0 libcurl json-glib-1.0 libexif libiptcdata exempi-2.0 libxml-2.0 libcrypto pango \
 	cairo-pdf
 PKG_CFLAGS := $(call sysinc,$(shell $(PKG_CONFIG) --cflags $(PKGS) fcgi))
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))

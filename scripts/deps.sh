@@ -16,8 +16,9 @@ IMGFCGI_BUILD_DEPS+=(libssl-dev)
 # which --no-install-recommends does not pull in.
 IMGFCGI_BUILD_DEPS+=(clang libclang-rt-14-dev)
 # /info (src/inforeport.c) and keep_copyright (src/metadata.c): EXIF through
-# libexif, IPTC through libiptcdata, XMP through exempi, not parsers of our own.
-IMGFCGI_BUILD_DEPS+=(libexif-dev libiptcdata0-dev libexempi-dev)
+# libexif, IPTC through libiptcdata, XMP through exempi (/info) and libxml2
+# (keep_copyright's filter), not parsers of our own.
+IMGFCGI_BUILD_DEPS+=(libexif-dev libiptcdata0-dev libexempi-dev libxml2-dev)
 # gs:// signs its OAuth JWT with RS256 through OpenSSL's libcrypto (EVP_DigestSign).
 IMGFCGI_BUILD_DEPS+=(libssl-dev)
 # Run and test: the web servers, the spawner, vipsheader for the tests, curl for

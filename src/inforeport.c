@@ -18,7 +18,6 @@
 #include "geometry.h"
 #include "inforeport.h"
 #include "log.h"
-#include "metadata.h"
 #include "vipsop.h"
 #include "watch.h"
 #include "banned.h"
@@ -324,6 +323,20 @@ static bool xmp_split(const char *path, char *prefix, size_t plen, char *key, si
     return k > 0;
 }
 
+static gpointer xmp_start(gpointer unused)
+{
+    (void)unused;
+    return GINT_TO_POINTER(xmp_init() ? 1 : 0);
+}
+
+/* exempi started once for the process (thread-safe); false when it cannot start. */
+static bool xmp_ready(void)
+{
+    static GOnce once = G_ONCE_INIT;
+
+    return g_once(&once, xmp_start, NULL) != NULL;
+}
+
 /* The "xmp" object: properties grouped by namespace prefix, through exempi. */
 static JsonObject *xmp_object(VipsImage *img)
 {
@@ -342,7 +355,7 @@ static JsonObject *xmp_object(VipsImage *img)
     while (len > 0 && (((const char *)blob)[len - 1] == '\0' ||
                        g_ascii_isspace(((const char *)blob)[len - 1])))
         len--;
-    if (len == 0 || memchr(blob, '\0', len) != NULL || !metadata_xmp_ready())
+    if (len == 0 || memchr(blob, '\0', len) != NULL || !xmp_ready())
         return o;
     x = xmp_new(blob, len);
     if (x == NULL)

@@ -4,10 +4,11 @@
 #include <limits.h>
 #include <string.h>
 
-#include <exempi/xmp.h>
 #include <glib.h>
 #include <libiptcdata/iptc-data.h>
 #include <libiptcdata/iptc-jpeg.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <vips/vips.h>
 
 #include "metadata.h"
@@ -117,45 +118,118 @@ out:
 #define NS_XMP_RIGHTS "http://ns.adobe.com/xap/1.0/rights/"
 #define NS_CC "http://creativecommons.org/ns#"
 
-static gpointer xmp_start(gpointer unused)
+static gpointer xml_start(gpointer unused)
 {
     (void)unused;
-    return GINT_TO_POINTER(xmp_init() ? 1 : 0);
+    xmlInitParser();
+    return GINT_TO_POINTER(1);
 }
 
-bool metadata_xmp_ready(void)
+/* libxml2's parser set up once for the process, before any thread parses. */
+static bool xml_ready(void)
 {
     static GOnce once = G_ONCE_INIT;
 
-    return g_once(&once, xmp_start, NULL) != NULL;
+    return g_once(&once, xml_start, NULL) != NULL;
 }
 
-/* Whether the top-level property path ("dc:rights") of namespace uri is kept. */
-static bool xmp_keep(const char *uri, const char *path)
+/* Whether the top-level property local name of namespace uri (NULL: none) is kept. */
+static bool xmp_keep(const xmlChar *uri, const xmlChar *local)
 {
-    const char *colon = strchr(path, ':');
-    const char *local = colon != NULL ? colon + 1 : path;
+    const char *u = (const char *)uri, *l = (const char *)local;
 
-    if (strcmp(uri, NS_XMP_RIGHTS) == 0 || strcmp(uri, NS_CC) == 0)
+    if (u == NULL)
+        return false;
+    if (strcmp(u, NS_XMP_RIGHTS) == 0 || strcmp(u, NS_CC) == 0)
         return true;
-    return strcmp(uri, NS_DC) == 0 &&
-           (strcmp(local, "rights") == 0 || strcmp(local, "creator") == 0 ||
-            strcmp(local, "contributor") == 0 || strcmp(local, "publisher") == 0);
+    return strcmp(u, NS_DC) == 0 && (strcmp(l, "rights") == 0 || strcmp(l, "creator") == 0 ||
+                                     strcmp(l, "contributor") == 0 || strcmp(l, "publisher") == 0);
+}
+
+static bool is_rdf(const xmlNode *n, const char *local)
+{
+    return n->type == XML_ELEMENT_NODE && n->ns != NULL &&
+           strcmp((const char *)n->ns->href, NS_RDF) == 0 &&
+           strcmp((const char *)n->name, local) == 0;
+}
+
+/* The first rdf:RDF element at or under n, depth first. */
+static xmlNode *find_rdf(xmlNode *n)
+{
+    for (; n != NULL; n = n->next) {
+        xmlNode *r;
+
+        if (is_rdf(n, "RDF"))
+            return n;
+        if (n->type == XML_ELEMENT_NODE && (r = find_rdf(n->children)) != NULL)
+            return r;
+    }
+    return NULL;
+}
+
+/* Unlinks and frees n with the whitespace text just before it. */
+static void drop_node(xmlNode *n)
+{
+    xmlNode *prev = n->prev;
+
+    if (prev != NULL && prev->type == XML_TEXT_NODE && xmlIsBlankNode(prev)) {
+        xmlUnlinkNode(prev);
+        xmlFreeNode(prev);
+    }
+    xmlUnlinkNode(n);
+    xmlFreeNode(n);
 }
 
 /*
- * exempi parses the packet; every top-level property that is not kept is
- * deleted (kept ones stay whole, with their arrays, qualifiers and
- * structure), and the rest is serialised in exempi's compact form inside a
- * packet wrapper of our own (exempi's adds 2 KB of padding).
+ * One rdf:Description: drops the properties (attributes in the compact form,
+ * child elements otherwise) that are not kept; returns how many are kept.
+ */
+static size_t filter_description(xmlNode *d)
+{
+    size_t kept = 0;
+    xmlAttr *a = d->properties;
+    xmlNode *c = d->children;
+
+    while (a != NULL) {
+        xmlAttr *next = a->next;
+
+        if (a->ns != NULL && strcmp((const char *)a->ns->href, NS_RDF) == 0)
+            ; /* rdf:about and its kind describe the node, not a property */
+        else if (xmp_keep(a->ns != NULL ? a->ns->href : NULL, a->name))
+            kept++;
+        else
+            xmlRemoveProp(a);
+        a = next;
+    }
+    while (c != NULL) {
+        xmlNode *next = c->next;
+
+        if (c->type == XML_ELEMENT_NODE && xmp_keep(c->ns != NULL ? c->ns->href : NULL, c->name))
+            kept++;
+        else if (c->type != XML_TEXT_NODE || !xmlIsBlankNode(c))
+            drop_node(c);
+        c = next;
+    }
+    return kept;
+}
+
+/*
+ * libxml2 parses the packet (no network, no DTD, no entity expansion, errors
+ * not printed); in each rdf:Description under rdf:RDF, every top-level
+ * property that is not kept is removed, kept ones stay as the source wrote
+ * them (arrays, qualifiers, structure); descriptions left empty and other
+ * nodes of rdf:RDF go too. The packet is not checked as RDF, so a source
+ * that repeats a property (common in edited photos) keeps its copyright all
+ * the same. The root element is written inside a packet wrapper of our own.
  */
 char *metadata_filter_xmp(const char *data, size_t len, size_t *outlen)
 {
-    XmpPtr x = NULL;
-    XmpIteratorPtr it = NULL;
-    XmpStringPtr schema = NULL, path = NULL, value = NULL, buf = NULL;
-    GPtrArray *drop = NULL;
-    uint32_t opts = 0;
+    static const char head[] =
+        "<?xpacket begin=\"\xEF\xBB\xBF\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n";
+    static const char tail[] = "\n<?xpacket end=\"w\"?>";
+    xmlDoc *doc = NULL;
+    xmlNode *rdf, *c;
+    xmlBuffer *buf = NULL;
     size_t kept = 0;
     char *ret = NULL;
 
@@ -163,49 +237,32 @@ char *metadata_filter_xmp(const char *data, size_t len, size_t *outlen)
     /* libvips' blob may end in NULs and padding. */
     while (len > 0 && (data[len - 1] == '\0' || g_ascii_isspace(data[len - 1])))
         len--;
-    if (len == 0 || memchr(data, '\0', len) != NULL || !metadata_xmp_ready())
+    if (len == 0 || len > INT_MAX || memchr(data, '\0', len) != NULL || !xml_ready())
         return NULL;
-    x = xmp_new(data, len);
-    if (x == NULL)
-        return NULL;
-    it = xmp_iterator_new(x, NULL, NULL, XMP_ITER_PROPERTIES);
-    schema = xmp_string_new();
-    path = xmp_string_new();
-    value = xmp_string_new();
-    buf = xmp_string_new();
-    drop = g_ptr_array_new_with_free_func(g_free);
-    while (it != NULL && xmp_iterator_next(it, schema, path, value, &opts)) {
-        const char *p = xmp_string_cstr(path);
-
-        /* Schema nodes have no path; deeper nodes belong to their top-level property. */
-        if (p == NULL || p[0] == '\0' || strpbrk(p, "/[") != NULL)
-            continue;
-        if (xmp_keep(xmp_string_cstr(schema), p)) {
-            kept++;
-        } else {
-            g_ptr_array_add(drop, g_strdup(xmp_string_cstr(schema)));
-            g_ptr_array_add(drop, g_strdup(p));
-        }
-    }
-    if (kept == 0)
+    doc = xmlReadMemory(data, (int)len, NULL, NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (doc == NULL || doc->intSubset != NULL || xmlDocGetRootElement(doc) == NULL ||
+        (rdf = find_rdf(xmlDocGetRootElement(doc))) == NULL)
         goto out;
-    for (guint i = 0; i + 1 < drop->len; i += 2)
-        xmp_delete_property(x, g_ptr_array_index(drop, i), g_ptr_array_index(drop, i + 1));
-    if (xmp_serialize(x, buf, XMP_SERIAL_OMITPACKETWRAPPER | XMP_SERIAL_USECOMPACTFORMAT, 0)) {
-        ret = g_strconcat("<?xpacket begin=\"\xEF\xBB\xBF\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n",
-                          xmp_string_cstr(buf), "<?xpacket end=\"w\"?>", NULL);
-        *outlen = strlen(ret);
+    c = rdf->children;
+    while (c != NULL) {
+        xmlNode *next = c->next;
+        size_t k = is_rdf(c, "Description") ? filter_description(c) : 0;
+
+        kept += k;
+        if (k == 0 && (c->type != XML_TEXT_NODE || !xmlIsBlankNode(c)))
+            drop_node(c);
+        c = next;
     }
+    if (kept == 0 || (buf = xmlBufferCreate()) == NULL ||
+        xmlNodeDump(buf, doc, xmlDocGetRootElement(doc), 0, 0) < 0)
+        goto out;
+    ret = g_strconcat(head, (const char *)xmlBufferContent(buf), tail, NULL);
+    *outlen = strlen(ret);
 out:
-    if (drop != NULL)
-        g_ptr_array_free(drop, TRUE);
-    xmp_string_free(schema);
-    xmp_string_free(path);
-    xmp_string_free(value);
-    xmp_string_free(buf);
-    if (it != NULL)
-        xmp_iterator_free(it);
-    xmp_free(x);
+    if (buf != NULL)
+        xmlBufferFree(buf);
+    xmlFreeDoc(doc);
     return ret;
 }
 

@@ -40,13 +40,7 @@ bool metadata_any(VipsImage *img);
 unsigned char *metadata_filter_iptc(const unsigned char *data, size_t len, size_t *outlen);
 
 /*
- * Starts exempi once for the process (thread-safe); false when it cannot
- * start. Every user of exempi calls it first.
- */
-bool metadata_xmp_ready(void);
-
-/*
- * The XMP filter on its own (exempi): a new XMP packet holding only the kept
+ * The XMP filter on its own (libxml2): a new XMP packet holding only the kept
  * properties of data (len bytes, UTF-8 XML). Returns a NUL-terminated
  * g_malloc'd string (caller frees with g_free) and its length in *outlen, or
  * NULL when nothing is kept or the XML does not parse.

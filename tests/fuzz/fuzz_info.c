@@ -11,7 +11,8 @@
  *
  * With bit 2 of byte 0 set, the rest is instead a Photoshop image resource
  * block (JPEG APP13 "Photoshop 3.0" + 8BIM resources) for
- * inforeport_photoshop(), the /info "photoshop" walker.
+ * inforeport_photoshop(), the /info "photoshop" walker. With bit 3 set, the
+ * rest is an XMP packet for metadata_filter_xmp(), keep_copyright's filter.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "fuzzutil.h"
 #include "info.h"
 #include "inforeport.h"
+#include "metadata.h"
 
 #define SEGMENTS_MAX 64
 
@@ -44,6 +46,24 @@ static void fuzz_photoshop(const uint8_t *data, size_t size)
     json_object_unref(o);
 }
 
+/* metadata_filter_xmp(): what it returns is its length, and filtering it again changes nothing. */
+static void fuzz_xmp(const uint8_t *data, size_t size)
+{
+    char *copy = fuzz_dup(data, size);
+    size_t n = 0, n2 = 0;
+    char *out = metadata_filter_xmp(copy, size, &n);
+    char *again;
+
+    free(copy);
+    if (out == NULL)
+        return;
+    again = metadata_filter_xmp(out, n, &n2);
+    if (strlen(out) != n || again == NULL || n2 != n || memcmp(again, out, n) != 0)
+        abort();
+    g_free(again);
+    g_free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct infoopts io;
@@ -57,6 +77,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if ((data[0] & 4) != 0) {
         fuzz_photoshop(data + 1, size - 1);
+        return 0;
+    }
+    if ((data[0] & 8) != 0) {
+        fuzz_xmp(data + 1, size - 1);
         return 0;
     }
     p = fuzz_option_head(data, size, info_presets_add, &sep);

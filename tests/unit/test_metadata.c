@@ -165,8 +165,8 @@ static void test_xmp_keeps_rights(void **state)
         {"xmpRights:Marked=\"True\"", true},
         {"<rdf:li>Jane &amp; Co</rdf:li>", true},
         {"(c) 2026 Jane", true},
-        /* exempi writes the registered prefix of a namespace: d: becomes dc:. */
-        {"<dc:publisher>", true},
+        /* The source's own prefix for the Dublin Core namespace. */
+        {"<d:publisher>", true},
         {"Publisher Ltd", true},
         {"cc:license", true},
         {"xmlns:dc=\"http://purl.org/dc/elements/1.1/\"", true},
@@ -220,6 +220,41 @@ static void test_xmp_nothing_kept_or_broken(void **state)
         assert_null(out);
         free(copy);
     }
+}
+
+/*
+ * Packets as edited photos carry them: a property written twice (not valid
+ * RDF) does not cost the copyright; a DOCTYPE (never in XMP, the door to
+ * entity tricks) is refused whole.
+ */
+static void test_xmp_repeated_property_and_dtd(void **state)
+{
+    static const char repeated[] =
+        "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF "
+        "xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">"
+        "<rdf:Description xmlns:photoshop=\"http://ns.adobe.com/photoshop/1.0/\">"
+        "<photoshop:LegacyIPTCDigest>00FF</photoshop:LegacyIPTCDigest>"
+        "<photoshop:LegacyIPTCDigest>00FF</photoshop:LegacyIPTCDigest></rdf:Description>"
+        "<rdf:Description xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"
+        "<dc:creator><rdf:Seq><rdf:li>Jane</rdf:li></rdf:Seq></dc:creator>"
+        "<dc:description><rdf:Alt><rdf:li>a caption</rdf:li></rdf:Alt></dc:description>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>";
+    static const char dtd[] =
+        "<!DOCTYPE x [<!ENTITY e \"Jane\">]>"
+        "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF "
+        "xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">"
+        "<rdf:Description xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"
+        "<dc:creator>&e;</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>";
+    size_t n = 0;
+    char *out = metadata_filter_xmp(repeated, strlen(repeated), &n);
+
+    (void)state;
+    assert_non_null(out);
+    assert_non_null(strstr(out, "<rdf:li>Jane</rdf:li>"));
+    assert_null(strstr(out, "LegacyIPTCDigest"));
+    assert_null(strstr(out, "a caption"));
+    g_free(out);
+    assert_null(metadata_filter_xmp(dtd, strlen(dtd), &n));
 }
 
 /* A real JPEG through libvips: EXIF tags as fields, IPTC and XMP blobs; then strip and reload. */
@@ -316,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_iptc_nothing_kept_or_broken),
         cmocka_unit_test(test_xmp_keeps_rights),
         cmocka_unit_test(test_xmp_nothing_kept_or_broken),
+        cmocka_unit_test(test_xmp_repeated_property_and_dtd),
         cmocka_unit_test(test_jpeg_keep_copyright),
         cmocka_unit_test(test_jpeg_strip_all),
     };
