@@ -47,9 +47,12 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(HARDEN_CFLAGS) $(CFLAGS) $(EX
 	$(PKG_CFLAGS) -Isrc
 ALL_CFLAGS = $(BASE_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(EXTRA_LDFLAGS)
-# src/cpugate.c defines vips_sink_disc for libvips' savers to call: the
-# executables that serve (and test) requests export it.
-EXPORT_LDFLAGS := -Wl,--export-dynamic-symbol=vips_sink_disc
+# src/cpugate.c defines vips_sink_disc for libvips' savers to call, and
+# src/vipsop.c orc_program_compile and orc_program_free (one lock around
+# liborc's code memory): the executables that serve (and test) requests
+# export them.
+EXPORT_LDFLAGS := -Wl,--export-dynamic-symbol=vips_sink_disc \
+	-Wl,--export-dynamic-symbol=orc_program_compile -Wl,--export-dynamic-symbol=orc_program_free
 
 SRC := $(sort $(wildcard src/*.c))
 SRC_OBJ := $(SRC:%.c=$(BUILD)/%.o)

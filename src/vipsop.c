@@ -5,11 +5,69 @@
  * Threads: the guard's generate function runs on libvips worker threads and
  * only sets an atomic flag; the request's thread reads it after the sink
  * returns. libvips' own buffer is read only through its locked calls.
+ *
+ * Orc's code memory. libvips compiles an Orc program when it builds some
+ * operations (integer convolutions: blur, sharpen; morphology; reductions)
+ * and frees it with the operation; with libvips' operation cache off, every
+ * request does both. liborc 0.4.33 allocates code memory under its global
+ * lock but frees it (orc_code_chunk_free, merging neighbouring chunks)
+ * without, so a free in one request and a compile in another can corrupt
+ * its chunk list and crash the process. imgfcgi defines the two entry points
+ * libvips calls, orc_program_compile and orc_program_free (exported from the
+ * executable, as cpugate.c's vips_sink_disc: the Makefile's EXPORT_LDFLAGS),
+ * and runs both under one lock before calling liborc's. A binary that does
+ * not export them calls liborc directly.
  */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <glib.h>
 
 #include "vipsop.h"
 #include "banned.h"
+
+static pthread_mutex_t orc_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t orc_once = PTHREAD_ONCE_INIT;
+static int (*orc_compile_next)(void *program);
+static void (*orc_free_next)(void *program);
+
+static void orc_find(void)
+{
+    void *c = dlsym(RTLD_NEXT, "orc_program_compile");
+    void *f = dlsym(RTLD_NEXT, "orc_program_free");
+
+    memcpy(&orc_compile_next, &c, sizeof(c));
+    memcpy(&orc_free_next, &f, sizeof(f));
+}
+
+/* liborc's own declarations take OrcProgram *; its header is not included. */
+int orc_program_compile(void *program);
+void orc_program_free(void *program);
+
+int orc_program_compile(void *program)
+{
+    int ret;
+
+    pthread_once(&orc_once, orc_find);
+    if (orc_compile_next == NULL)
+        abort(); /* only libvips calls it, and libvips links liborc */
+    pthread_mutex_lock(&orc_lock);
+    ret = orc_compile_next(program);
+    pthread_mutex_unlock(&orc_lock);
+    return ret;
+}
+
+void orc_program_free(void *program)
+{
+    pthread_once(&orc_once, orc_find);
+    if (orc_free_next == NULL)
+        abort();
+    pthread_mutex_lock(&orc_lock);
+    orc_free_next(program);
+    pthread_mutex_unlock(&orc_lock);
+}
 
 void vipsop_decode_init(struct vipsop_decode *d)
 {

@@ -3,6 +3,7 @@
  * failed call (loader, decode, later step), whatever other threads put in
  * libvips' shared error buffer.
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -298,6 +299,51 @@ static void test_concurrent_failures_stay_apart(void **state)
         fail_msg("%d of %d step rounds wrong; first: %s", b.wrong, ROUNDS, b.first);
 }
 
+/*
+ * Orc's lock: libvips resolves orc_program_compile and orc_program_free to
+ * the executable's (the same lookup as dlsym's default scope), and integer
+ * blurs built and freed from several threads at once, each compiling and
+ * freeing Orc programs, run clean.
+ */
+int orc_program_compile(void *program);
+void orc_program_free(void *program);
+
+static void *blur_loop(void *arg)
+{
+    intptr_t failed = 0;
+
+    (void)arg;
+    for (int i = 0; i < 150; i++) {
+        VipsImage *in = NULL, *out = NULL;
+        double avg = 0;
+
+        if (vips_black(&in, 64, 64, NULL) != 0 ||
+            vips_gaussblur(in, &out, 1.0 + (i % 5) * 0.5, "precision", VIPS_PRECISION_INTEGER,
+                           NULL) != 0 ||
+            vips_avg(out, &avg, NULL) != 0)
+            failed++;
+        VIPS_UNREF(out);
+        VIPS_UNREF(in);
+    }
+    return (void *)failed;
+}
+
+static void test_orc_calls_serialised(void **state)
+{
+    pthread_t t[4];
+    void *ret;
+
+    (void)state;
+    assert_ptr_equal(dlsym(RTLD_DEFAULT, "orc_program_compile"), (void *)orc_program_compile);
+    assert_ptr_equal(dlsym(RTLD_DEFAULT, "orc_program_free"), (void *)orc_program_free);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, blur_loop, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], &ret), 0);
+        assert_int_equal((intptr_t)ret, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_process_load_failure),
         cmocka_unit_test(test_process_decode_failure),
         cmocka_unit_test(test_concurrent_failures_stay_apart),
+        cmocka_unit_test(test_orc_calls_serialised),
     };
 
     return cmocka_run_group_tests(tests, tu_process_setup, tu_process_teardown);
