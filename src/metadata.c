@@ -2,6 +2,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <glib.h>
@@ -118,20 +119,8 @@ out:
 #define NS_XMP_RIGHTS "http://ns.adobe.com/xap/1.0/rights/"
 #define NS_CC "http://creativecommons.org/ns#"
 
-static gpointer xml_start(gpointer unused)
-{
-    (void)unused;
-    xmlInitParser();
-    return GINT_TO_POINTER(1);
-}
-
-/* libxml2's parser set up once for the process, before any thread parses. */
-static bool xml_ready(void)
-{
-    static GOnce once = G_ONCE_INIT;
-
-    return g_once(&once, xml_start, NULL) != NULL;
-}
+/* libxml2's parser is set up once for the process, before any thread parses. */
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
 /* Whether the top-level property local name of namespace uri (NULL: none) is kept. */
 static bool xmp_keep(const xmlChar *uri, const xmlChar *local)
@@ -144,6 +133,11 @@ static bool xmp_keep(const xmlChar *uri, const xmlChar *local)
         return true;
     return strcmp(u, NS_DC) == 0 && (strcmp(l, "rights") == 0 || strcmp(l, "creator") == 0 ||
                                      strcmp(l, "contributor") == 0 || strcmp(l, "publisher") == 0);
+}
+
+static bool is_blank_text(const xmlNode *n)
+{
+    return n->type == XML_TEXT_NODE && xmlIsBlankNode(n);
 }
 
 static bool is_rdf(const xmlNode *n, const char *local)
@@ -172,7 +166,7 @@ static void drop_node(xmlNode *n)
 {
     xmlNode *prev = n->prev;
 
-    if (prev != NULL && prev->type == XML_TEXT_NODE && xmlIsBlankNode(prev)) {
+    if (prev != NULL && is_blank_text(prev)) {
         xmlUnlinkNode(prev);
         xmlFreeNode(prev);
     }
@@ -206,7 +200,7 @@ static size_t filter_description(xmlNode *d)
 
         if (c->type == XML_ELEMENT_NODE && xmp_keep(c->ns != NULL ? c->ns->href : NULL, c->name))
             kept++;
-        else if (c->type != XML_TEXT_NODE || !xmlIsBlankNode(c))
+        else if (!is_blank_text(c))
             drop_node(c);
         c = next;
     }
@@ -237,8 +231,9 @@ char *metadata_filter_xmp(const char *data, size_t len, size_t *outlen)
     /* libvips' blob may end in NULs and padding. */
     while (len > 0 && (data[len - 1] == '\0' || g_ascii_isspace(data[len - 1])))
         len--;
-    if (len == 0 || len > INT_MAX || memchr(data, '\0', len) != NULL || !xml_ready())
+    if (len == 0 || len > INT_MAX || memchr(data, '\0', len) != NULL)
         return NULL;
+    pthread_once(&xml_once, xmlInitParser);
     doc = xmlReadMemory(data, (int)len, NULL, NULL,
                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (doc == NULL || doc->intSubset != NULL || xmlDocGetRootElement(doc) == NULL ||
@@ -250,7 +245,7 @@ char *metadata_filter_xmp(const char *data, size_t len, size_t *outlen)
         size_t k = is_rdf(c, "Description") ? filter_description(c) : 0;
 
         kept += k;
-        if (k == 0 && (c->type != XML_TEXT_NODE || !xmlIsBlankNode(c)))
+        if (k == 0 && !is_blank_text(c))
             drop_node(c);
         c = next;
     }

@@ -33,11 +33,14 @@ static pthread_once_t orc_once = PTHREAD_ONCE_INIT;
 static int (*orc_compile_next)(void *program);
 static void (*orc_free_next)(void *program);
 
+/* liborc's two functions; only libvips calls ours, and libvips links liborc. */
 static void orc_find(void)
 {
     void *c = dlsym(RTLD_NEXT, "orc_program_compile");
     void *f = dlsym(RTLD_NEXT, "orc_program_free");
 
+    if (c == NULL || f == NULL)
+        abort();
     memcpy(&orc_compile_next, &c, sizeof(c));
     memcpy(&orc_free_next, &f, sizeof(f));
 }
@@ -51,8 +54,6 @@ int orc_program_compile(void *program)
     int ret;
 
     pthread_once(&orc_once, orc_find);
-    if (orc_compile_next == NULL)
-        abort(); /* only libvips calls it, and libvips links liborc */
     pthread_mutex_lock(&orc_lock);
     ret = orc_compile_next(program);
     pthread_mutex_unlock(&orc_lock);
@@ -62,8 +63,6 @@ int orc_program_compile(void *program)
 void orc_program_free(void *program)
 {
     pthread_once(&orc_once, orc_find);
-    if (orc_free_next == NULL)
-        abort();
     pthread_mutex_lock(&orc_lock);
     orc_free_next(program);
     pthread_mutex_unlock(&orc_lock);
