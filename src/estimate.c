@@ -24,7 +24,8 @@
  *              JPEG decodes at 1/2, 1/4 or 1/8 (libjpeg DCT scaling) and
  *              WebP at any scale, so their lines are narrow.
  *   in_memory  steps that need random access copy an image to memory whole
- *              (vips_image_copy_memory in process.c and filters.c):
+ *              (vips_image_copy_memory in process.c and filters.c, and
+ *              orient_to_memory):
  *                EXIF rotation, rotate, flips: the scaled image (8-bit sRGB),
  *                  or the decoded image when a smart crop makes them run first;
  *                trim: the full source, shrink-on-load is off;

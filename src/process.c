@@ -17,6 +17,7 @@
 #include "geometry.h"
 #include "log.h"
 #include "metadata.h"
+#include "orient.h"
 #include "save.h"
 #include "watch.h"
 #include "cpugate.h"
@@ -438,20 +439,6 @@ static VipsImage *extend_to(VipsImage *img, int w, int h, const struct gravity *
 }
 
 /* Turns img clockwise by angle (90, 180, 270); NULL on failure. */
-static VipsImage *rotated(VipsImage *img, int angle)
-{
-    VipsImage *out = NULL;
-
-    return vips_rot(img, &out, (VipsAngle)(angle / 90), NULL) == 0 ? out : NULL;
-}
-
-static VipsImage *flipped(VipsImage *img, VipsDirection d)
-{
-    VipsImage *out = NULL;
-
-    return vips_flip(img, &out, d, NULL) == 0 ? out : NULL;
-}
-
 /* img with pad (top, right, bottom, left) transparent pixels around it. */
 static VipsImage *padded(VipsImage *img, const int pad[4])
 {
@@ -470,26 +457,26 @@ static const struct geom_plan *pending_orientation(const struct build *b)
 }
 
 /*
- * EXIF orientation, rotate and flips, on a memory copy of *img: vips_rot and
- * a vertical flip read the image out of order.
+ * EXIF orientation, rotate and flips, in that order (imgproxy's), written
+ * to memory as *img is computed: a turn or a vertical flip reads the image
+ * out of order.
  */
 static int orient(struct build *b, VipsImage **img)
 {
     const struct geom_plan *p = &b->plan;
     const struct procopts *po = b->po;
-    int ret = apply(b, img, watch_copy_memory(*img), "Can't decode the source image");
+    struct orient_map m;
 
-    if (ret == 0 && p->angle != 0)
-        ret = apply(b, img, rotated(*img, p->angle), "Can't rotate");
-    if (ret == 0 && p->flip)
-        ret = apply(b, img, flipped(*img, VIPS_DIRECTION_HORIZONTAL), "Can't flip");
-    if (ret == 0 && p->rotate != 0)
-        ret = apply(b, img, rotated(*img, p->rotate), "Can't rotate");
-    if (ret == 0 && po->flip_h)
-        ret = apply(b, img, flipped(*img, VIPS_DIRECTION_HORIZONTAL), "Can't flip");
-    if (ret == 0 && po->flip_v)
-        ret = apply(b, img, flipped(*img, VIPS_DIRECTION_VERTICAL), "Can't flip");
-    return ret;
+    orient_map_init(&m, vips_image_get_width(*img), vips_image_get_height(*img));
+    orient_map_rotate(&m, p->angle);
+    if (p->flip)
+        orient_map_flip(&m, true);
+    orient_map_rotate(&m, p->rotate);
+    if (po->flip_h)
+        orient_map_flip(&m, true);
+    if (po->flip_v)
+        orient_map_flip(&m, false);
+    return apply(b, img, orient_to_memory(*img, &m), "Can't decode the source image");
 }
 
 /*
