@@ -4,11 +4,12 @@
  * vips_rot and a top-bottom flip read their input out of order, so a
  * streamed pipeline (a sequential loader, a resampler's line caches) has to
  * be copied to memory first, and the turn then reads that copy a pixel at a
- * time into a second image. Here the pipeline is computed once, top to
- * bottom, by vips_sink_disc, as a saver would pull it, and its writer puts
- * each line's pixels at their turned places in the one memory image: no
- * second pass and no second image. A transposing copy goes in blocks of
- * ORIENT_BLOCK columns, so that the lines it writes to stay in cache.
+ * time into a second image. Here vips_sink computes the pipeline once, tile
+ * by tile in order, and the thread that computed a tile, while it is still
+ * in that thread's cache, puts its pixels at their turned places in the one
+ * memory image: no second pass and no second image. A transposing copy goes
+ * in blocks of ORIENT_BLOCK columns, so that the lines it writes to stay in
+ * cache.
  */
 #include <stddef.h>
 #include <string.h>
@@ -114,28 +115,28 @@ static void scatter(VipsPel *q, ptrdiff_t step, const VipsPel *p, size_t ps, int
 #undef SCATTER
 }
 
-static int write_lines(VipsRegion *region, VipsRect *area, void *a)
+/* vips_sink's callback, on the thread that computed the tile region->valid. */
+static int write_tile(VipsRegion *region, void *seq, void *a, void *b, gboolean *stop)
 {
     const struct writer *wr = a;
-    int bottom = area->top + area->height, x0, y;
+    const VipsRect *area = &region->valid;
+    int bottom = area->top + area->height, right = area->left + area->width, x0, y;
 
+    (void)seq;
+    (void)b;
+    (void)stop;
     tsan_acquire(a); /* runs on a libvips thread: see tsan.h */
     if ((size_t)wr->step_x == wr->ps) {
         for (y = area->top; y < bottom; y++)
             memcpy(wr->origin + y * wr->step_y + area->left * wr->step_x,
                    VIPS_REGION_ADDR(region, area->left, y), (size_t)area->width * wr->ps);
-        tsan_release(a);
-        return 0;
-    }
-    /* Columns in blocks: the block's destination lines stay in cache across its rows. */
-    for (x0 = area->left; x0 < area->left + area->width; x0 += ORIENT_BLOCK) {
-        int n = area->left + area->width - x0;
-
-        if (n > ORIENT_BLOCK)
-            n = ORIENT_BLOCK;
-        for (y = area->top; y < bottom; y++)
-            scatter(wr->origin + y * wr->step_y + x0 * wr->step_x, wr->step_x,
-                    VIPS_REGION_ADDR(region, x0, y), wr->ps, n);
+    } else {
+        /* Columns in blocks: the block's destination lines stay in cache across its rows. */
+        for (x0 = area->left; x0 < right; x0 += ORIENT_BLOCK)
+            for (y = area->top; y < bottom; y++)
+                scatter(wr->origin + y * wr->step_y + x0 * wr->step_x, wr->step_x,
+                        VIPS_REGION_ADDR(region, x0, y), wr->ps,
+                        right - x0 < ORIENT_BLOCK ? right - x0 : ORIENT_BLOCK);
     }
     tsan_release(a);
     return 0;
@@ -168,7 +169,7 @@ VipsImage *orient_to_memory(VipsImage *in, const struct orient_map *m)
     wr.step_y = m->bx * ps + m->by * ls;
     wr.ps = (size_t)ps;
     tsan_release(&wr);
-    ret = vips_sink_disc(in, write_lines, &wr);
+    ret = vips_sink(in, NULL, write_tile, NULL, &wr, NULL);
     tsan_acquire(&wr);
     if (ret != 0)
         goto fail;

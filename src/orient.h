@@ -36,8 +36,8 @@ void orient_map_flip(struct orient_map *m, bool horizontal);
 bool orient_map_is_identity(const struct orient_map *m);
 
 /*
- * A new memory image: in computed once (strip by strip, through
- * vips_sink_disc) and laid out by m, which must start from in's size; in's
+ * A new memory image: in computed once (tile by tile, through vips_sink)
+ * and laid out by m, which must start from in's size; in's
  * metadata as vips_rot and vips_flip keep it. A watch on in (watch.h) stops
  * the computation and is carried to the result. NULL on failure, with
  * libvips' error set. in is borrowed.
