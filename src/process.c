@@ -438,7 +438,6 @@ static VipsImage *extend_to(VipsImage *img, int w, int h, const struct gravity *
     return filters_embed(img, left, top, w, h);
 }
 
-/* Turns img clockwise by angle (90, 180, 270); NULL on failure. */
 /* img with pad (top, right, bottom, left) transparent pixels around it. */
 static VipsImage *padded(VipsImage *img, const int pad[4])
 {
