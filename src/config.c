@@ -168,7 +168,9 @@ static const struct conf_var vars[] = {
     {"IMGPROXY_PNG_INTERLACED", T_BOOL, OFF(png_interlaced), 0, "false", 0, 0,
      "interlaced PNG output"},
     {"IMGFCGI_PNG_COMPRESSION", T_INT, OFF(png_compression), 0, "6", 0, 9,
-     "zlib level of PNG output (adaptive row filters kept): lower is faster and larger"},
+     "zlib level of PNG output: lower is faster and larger"},
+    {"IMGFCGI_PNG_FILTER", T_STR, OFF(png_filter_name), 0, "all", 0, 0,
+     "PNG row filter: all (adaptive, imgproxy's), none, sub, up, avg or paeth"},
     {"IMGPROXY_PNG_QUANTIZE", T_BOOL, OFF(png_quantize), 0, "false", 0, 0,
      "palette PNG output (libimagequant)"},
     {"IMGPROXY_PNG_QUANTIZATION_COLORS", T_INT, OFF(png_quantization_colors), 0, "256", 2, 256,
@@ -1059,6 +1061,7 @@ const char *const config_webp_compressions[] = {"lossy", "near_lossless", "lossl
 const char *const config_webp_presets[] = {"default", "picture", "photo", "drawing",
                                            "icon",    "text",    NULL};
 const char *const config_avif_subsamples[] = {"auto", "on", "off", NULL};
+const char *const config_png_filters[] = {"all", "none", "sub", "up", "avg", "paeth", NULL};
 
 int config_choice(const char *const *names, const char *s)
 {
@@ -1084,6 +1087,7 @@ static int load_choices(struct config *c, char *err, size_t errlen)
          &c->avif_subsample},
         {"IMGPROXY_UNSHARP_MASKING_MODE", c->unsharp_masking_mode_name, config_ush_modes,
          &c->unsharp_masking_mode},
+        {"IMGFCGI_PNG_FILTER", c->png_filter_name, config_png_filters, &c->png_filter},
     };
 
     for (size_t i = 0; i < sizeof(ch) / sizeof(ch[0]); i++) {

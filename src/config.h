@@ -86,6 +86,8 @@ struct config {
     bool jpeg_progressive;        /* IMGPROXY_JPEG_PROGRESSIVE */
     bool png_interlaced;          /* IMGPROXY_PNG_INTERLACED */
     int png_compression;          /* IMGFCGI_PNG_COMPRESSION, zlib level 0..9 */
+    char *png_filter_name;        /* IMGFCGI_PNG_FILTER */
+    int png_filter;               /* its index in config_png_filters */
     bool png_quantize;            /* IMGPROXY_PNG_QUANTIZE */
     int png_quantization_colors;  /* IMGPROXY_PNG_QUANTIZATION_COLORS, 2..256 */
     int webp_effort;              /* IMGPROXY_WEBP_EFFORT */
@@ -253,12 +255,14 @@ extern struct config cfg;
 /*
  * The names of the enumerated settings above, NULL-terminated, in the order
  * of their values (enum ush_mode, enum webp_compression, VipsForeignWebpPreset,
- * enum avif_subsample); the URL options use the same names.
+ * enum avif_subsample; the PNG row filters, all first, then libvips' single
+ * filters in the order of their flags); the URL options use the same names.
  */
 extern const char *const config_ush_modes[];
 extern const char *const config_webp_compressions[];
 extern const char *const config_webp_presets[];
 extern const char *const config_avif_subsamples[];
+extern const char *const config_png_filters[];
 
 /* The index of s in the NULL-terminated names, or -1. */
 int config_choice(const char *const *names, const char *s);

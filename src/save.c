@@ -160,6 +160,18 @@ static const VipsForeignSubsample avif_subsample_modes[] = {
     [AVIF_SUBSAMPLE_OFF] = VIPS_FOREIGN_SUBSAMPLE_OFF,
 };
 
+/* IMGFCGI_PNG_FILTER as libvips' filter flags: all of them (adaptive), or one. */
+static VipsForeignPngFilter png_filter(void)
+{
+    static const VipsForeignPngFilter flags[] = {
+        VIPS_FOREIGN_PNG_FILTER_ALL, VIPS_FOREIGN_PNG_FILTER_NONE, VIPS_FOREIGN_PNG_FILTER_SUB,
+        VIPS_FOREIGN_PNG_FILTER_UP,  VIPS_FOREIGN_PNG_FILTER_AVG,  VIPS_FOREIGN_PNG_FILTER_PAETH};
+
+    return cfg.png_filter >= 0 && (size_t)cfg.png_filter < G_N_ELEMENTS(flags)
+               ? flags[cfg.png_filter]
+               : VIPS_FOREIGN_PNG_FILTER_ALL;
+}
+
 /*
  * JPEG. trellis_quant, overshoot_deringing, optimize_scans and quant_table
  * only do something when libvips is built with mozjpeg (Debian's is not:
@@ -253,7 +265,7 @@ int save_image_opts(VipsImage *img, enum imgtype t, int q, bool strip, const str
                                     so->png_interlaced, "compression", cfg.png_compression, "strip",
                                     strip, NULL);
         } else {
-            r = vips_pngsave_target(img, target, "filter", VIPS_FOREIGN_PNG_FILTER_ALL, "interlace",
+            r = vips_pngsave_target(img, target, "filter", png_filter(), "interlace",
                                     so->png_interlaced, "compression", cfg.png_compression, "strip",
                                     strip, NULL);
         }

@@ -138,7 +138,8 @@ def peers_table(m, names, size, checks):
     levels = sorted({c for n in names for c in size_configs(size, n) if c.startswith("z")})
     configs = ["local-c4"] + levels + ["ipx", "ifilter"]
     out = ["imgfcgi beside its peers, -c4, req/s medians and mean output bytes (`zN` = imgfcgi "
-           "with IMGFCGI_PNG_COMPRESSION=N, the default being 6; `ipx` = IPX on sharp):\n",
+           "with IMGFCGI_PNG_COMPRESSION=N, the default being 6, `zNF` also with IMGFCGI_PNG_FILTER=F; "
+           "`ipx` = IPX on sharp):\n",
            "| workload | " + " | ".join(f"{c} | bytes" for c in configs) + " | imgfcgi/ipx |",
            "|---|" + "--:|--:|" * len(configs) + "--:|"]
     for n in names:

@@ -479,6 +479,16 @@ static void test_settings(void **state)
     assert_non_null(strstr(err, "IMGPROXY_UNSHARP_MASKING_MODE"));
     config_release(&c);
     setenv("IMGPROXY_UNSHARP_MASKING_MODE", "none", 1);
+    setenv("IMGFCGI_PNG_FILTER", "up", 1);
+    assert_int_equal(config_load(&c, err, sizeof(err)), 0);
+    assert_int_equal(c.png_filter, 3);
+    assert_int_equal(c.png_compression, 6);
+    config_release(&c);
+    setenv("IMGFCGI_PNG_FILTER", "adaptive", 1);
+    assert_int_not_equal(config_load(&c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "IMGFCGI_PNG_FILTER"));
+    config_release(&c);
+    unsetenv("IMGFCGI_PNG_FILTER");
     setenv("IMGPROXY_UNSHARP_MASKING_DIVIDER", "0", 1);
     assert_int_not_equal(config_load(&c, err, sizeof(err)), 0);
     config_release(&c);

@@ -1,4 +1,7 @@
-/* test_save.c: per-format size limits (fixSize) and the BMP and ICO encoders, decoded back. */
+/*
+ * test_save.c: per-format size limits (fixSize), the BMP and ICO encoders
+ * decoded back, and the PNG row filter setting.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,6 +13,7 @@
 
 #include <vips/vips.h>
 
+#include "config.h"
 #include "save.h"
 #include "save_bmp_ico.h"
 #include "testutil.h"
@@ -417,6 +421,116 @@ static void test_heic(void **state)
     expect_lossy(heic_saver, "heifload", 4);
 }
 
+static int png_saver(VipsImage *img, VipsTarget *t)
+{
+    return save_image(img, IMGTYPE_PNG, 0, true, t);
+}
+
+static uint32_t rd32be(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/*
+ * The filter byte of each of the h rows of a PNG written at zlib level 0: its
+ * IDAT chunks joined are a zlib stream of stored blocks (a 1-byte header,
+ * 2-byte LEN, 2-byte NLEN, then LEN bytes as they are), readable without zlib.
+ * Each row is its filter byte and stride bytes. Returns how many rows had
+ * filter type f.
+ */
+static int rows_with_filter(const unsigned char *d, size_t len, int h, size_t stride, int f)
+{
+    unsigned char *z = malloc(len);
+    size_t zn = 0, pos = 8, at = 2;
+    unsigned char *raw = malloc((stride + 1) * (size_t)h);
+    size_t rn = 0;
+    int n = 0;
+
+    assert_non_null(z);
+    assert_non_null(raw);
+    while (pos + 12 <= len) {
+        uint32_t clen = rd32be(d + pos);
+
+        assert_true(pos + 12 + clen <= len);
+        if (memcmp(d + pos + 4, "IDAT", 4) == 0) {
+            memcpy(z + zn, d + pos + 8, clen);
+            zn += clen;
+        }
+        pos += 12 + clen;
+    }
+    /* at = 2: past the zlib header; stored blocks until the last one. */
+    for (;;) {
+        unsigned blen;
+        bool last;
+
+        assert_true(at + 5 <= zn);
+        last = z[at] & 1;
+        assert_int_equal(z[at] >> 1 & 3, 0); /* stored */
+        blen = rd16(z + at + 1);
+        assert_int_equal(blen ^ rd16(z + at + 3), 0xffff);
+        assert_true(at + 5 + blen <= zn && rn + blen <= (stride + 1) * (size_t)h);
+        memcpy(raw + rn, z + at + 5, blen);
+        rn += blen;
+        at += 5 + blen;
+        if (last)
+            break;
+    }
+    assert_int_equal(rn, (stride + 1) * (size_t)h);
+    for (int y = 0; y < h; y++)
+        n += raw[(size_t)y * (stride + 1)] == f;
+    free(raw);
+    free(z);
+    return n;
+}
+
+/* IMGFCGI_PNG_FILTER: one filter on every row, or libvips' adaptive choice (all). */
+static void test_png_filter(void **state)
+{
+    const int w = 7, h = 5;
+    VipsImage *src = pattern(w, h, 4);
+    static const struct {
+        int setting; /* index in config_png_filters */
+        int type;    /* PNG filter type byte */
+    } one[] = {{1, 0}, {2, 1}, {3, 2}, {4, 3}, {5, 4}};
+    int saved_level = cfg.png_compression, saved_filter = cfg.png_filter;
+    size_t len = 0;
+    unsigned char *d;
+    int counts[5] = {0}, kinds = 0;
+
+    (void)state;
+    assert_string_equal(config_png_filters[0], "all");
+    assert_string_equal(config_png_filters[3], "up");
+    cfg.png_compression = 0;
+    for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+        VipsImage *back;
+        double px[4];
+
+        cfg.png_filter = one[i].setting;
+        d = encode(png_saver, src, &len);
+        assert_int_equal(rows_with_filter(d, len, h, (size_t)w * 4, one[i].type), h);
+        /* Whatever the filter, the pixels come back. */
+        back = decode(d, len);
+        assert_non_null(back);
+        pixel(back, 3, 2, px, 4);
+        assert_true(px[0] == 120 && px[1] == 160 && px[2] == 200 && px[3] == 225);
+        g_object_unref(back);
+        g_free(d);
+    }
+    /* Adaptive: the pattern's first row (nothing above) and the others differ. */
+    cfg.png_filter = 0;
+    d = encode(png_saver, src, &len);
+    for (int f = 0; f < 5; f++) {
+        counts[f] = rows_with_filter(d, len, h, (size_t)w * 4, f);
+        kinds += counts[f] > 0;
+    }
+    assert_int_equal(counts[0] + counts[1] + counts[2] + counts[3] + counts[4], h);
+    assert_true(kinds >= 2);
+    g_free(d);
+    cfg.png_compression = saved_level;
+    cfg.png_filter = saved_filter;
+    g_object_unref(src);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -437,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_webp_no_default_exif),
         cmocka_unit_test(test_jxl),
         cmocka_unit_test(test_heic),
+        cmocka_unit_test(test_png_filter),
     };
 
     return cmocka_run_group_tests(tests, setup, NULL);
