@@ -46,8 +46,8 @@
  *              it is made, so their line caches are gone before the encoder
  *              starts. The work is then fixed + the larger of (stream + that
  *              copy) and (in_memory + encoder), not their sum
- *              (ESTIMATE_SPLIT; an encoder on its own threads reuses only
- *              part of what the caches freed, EST_THREADED_UNREUSED);
+ *              (ESTIMATE_SPLIT; an encoder on its own threads may reuse
+ *              none of what the caches freed, EST_THREADED_UNREUSED);
  *              everywhere else the saver pulls the
  *              pipeline, so the encoder runs while the line caches live.
  *   encoder    the saver: JPEG streams (4 KB chunks) but keeps every DCT
@@ -138,9 +138,10 @@
  * encoder that runs on the libvips thread (WebP, the streaming savers);
  * libaom's, x265's and libjxl's own threads (which may allocate from
  * another jemalloc arena) got back anywhere between all and none of it from
- * one run to the next: half of the stream stays counted for those.
+ * one run to the next: the whole stream stays counted for those, so that
+ * the estimate is not below the peak when they reuse none of it.
  */
-#define EST_THREADED_UNREUSED 0.5
+#define EST_THREADED_UNREUSED 1.0
 /*
  * The sum above is fitted to the measured peak; the peak itself varies from
  * run to run, so every part gets this margin on top.

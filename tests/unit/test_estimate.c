@@ -130,7 +130,7 @@ static void est(const struct estimate_header *h, const char *seg, enum imgtype o
     if (e->reasons & ESTIMATE_SPLIT) {
         /* Two phases: the larger counts, never more than the sum of the parts. */
         assert_true(e->work >= e->fixed + e->stream && e->work > e->fixed + e->encoder);
-        assert_true(e->work < e->fixed + e->stream + e->in_memory + e->encoder);
+        assert_true(e->work <= e->fixed + e->stream + e->in_memory + e->encoder);
     } else {
         assert_int_equal(e->work, e->fixed + e->stream + e->in_memory + e->encoder);
     }
@@ -204,14 +204,15 @@ static void test_stream_line_caches(void **state)
 /*
  * Calibration (tests/bench/budget, classes png50-rot-*, png50-fit-jpeg): the
  * measured peaks of rot:90/rs:fit:2000:2000 of a 50 MP PNG, one request at a
- * time: 48.7 MB as JPEG and as WebP, 73.6 MB as AVIF; unrotated to JPEG
- * 42.5 MB. Each estimate within 1.0-1.5x, and under a 256 MB budget.
+ * time under a 256 MB budget (medians of 4): 48.6 MB as JPEG, 54.7 MB as
+ * WebP, 94.9 MB as AVIF; unrotated to JPEG 42.4 MB. Each estimate within
+ * 1.0-1.5x, and under a 256 MB budget.
  */
 static void test_calibrated_png_rotations(void **state)
 {
     struct estimate_header p = hdr(IMGTYPE_PNG, 8640, 5760, 3);
     const enum imgtype types[] = {IMGTYPE_JPEG, IMGTYPE_WEBP, IMGTYPE_AVIF};
-    const double measured[] = {48.7 * MB, 48.7 * MB, 73.6 * MB};
+    const double measured[] = {48.6 * MB, 54.7 * MB, 94.9 * MB};
     struct estimate e[3], fit;
 
     (void)state;
