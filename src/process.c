@@ -299,34 +299,59 @@ static VipsImage *crop_to(VipsImage *img, int w, int h, const struct gravity *g,
 }
 
 /*
+ * img (8 bits, alpha last) premultiplied as 16-bit integers: each colour band
+ * times alpha, and alpha times 255 (both at most 65025). libvips multiplies
+ * two 8-bit images into a 16-bit one exactly, in one pass over img, by the
+ * factors (alpha, ..., alpha, 255).
+ */
+static int premultiply_u16(VipsImage *img, VipsImage **out)
+{
+    int nb = vips_image_get_bands(img);
+    VipsImage *alpha = NULL, *spread = NULL, *factors = NULL;
+    VipsImage **copies = g_new(VipsImage *, nb - 1);
+    int ret;
+
+    ret = vips_extract_band(img, &alpha, nb - 1, NULL);
+    for (int i = 0; i < nb - 1; i++)
+        copies[i] = alpha;
+    ret = ret || vips_bandjoin(copies, &spread, nb - 1, NULL) ||
+          vips_bandjoin_const1(spread, &factors, 255.0, NULL) ||
+          vips_multiply(img, factors, out, NULL);
+    g_free(copies);
+    if (alpha != NULL)
+        g_object_unref(alpha);
+    if (spread != NULL)
+        g_object_unref(spread);
+    if (factors != NULL)
+        g_object_unref(factors);
+    return ret ? -1 : 0;
+}
+
+/*
  * Resizes an 8-bit image whose last band is alpha, premultiplied as 16-bit
- * integers: each colour band times alpha, and alpha times 255 (both at most
- * 65025). The resampler then takes its integer path rather than the much
- * slower float one a float premultiplied image leads it to; dividing
- * afterwards gives the float path's colours to within 16-bit rounding.
+ * integers (premultiply_u16). The resampler then takes its integer path
+ * rather than the much slower float one a float premultiplied image leads it
+ * to; dividing afterwards gives the float path's colours to within 16-bit
+ * rounding.
  */
 static int resize_premultiplied_u8(VipsImage *img, VipsImage **out, double hs, double vs,
                                    VipsKernel kernel)
 {
     int nb = vips_image_get_bands(img);
-    VipsImage *t[8] = {NULL};
+    VipsImage *t[6] = {NULL};
     int ret;
 
-    ret =
-        vips_premultiply(img, &t[0], NULL) ||
-                /* colour x alpha / 255 and alpha, scaled by 255 and rounded (the cast truncates) */
-                vips_linear1(t[0], &t[1], 255.0, 0.5, NULL) ||
-                vips_cast(t[1], &t[2], VIPS_FORMAT_USHORT, NULL) ||
-                vips_resize(t[2], &t[3], hs, "vscale", vs, "kernel", kernel, NULL) ||
-                /* colour x 255 / (alpha x 255); the alpha band it leaves is replaced below */
-                vips_unpremultiply(t[3], &t[4], "max_alpha", 255.0, NULL) ||
-                vips_extract_band(t[4], &t[5], 0, "n", nb - 1, NULL) ||
-                vips_extract_band(t[3], &t[6], nb - 1, NULL) ||
-                /* rounded: the integer resampler's weights need not sum to exactly 1 */
-                vips_linear1(t[6], &t[7], 1.0 / 255.0, 0.5, NULL) ||
-                vips_bandjoin2(t[5], t[7], out, NULL)
-            ? -1
-            : 0;
+    ret = premultiply_u16(img, &t[0]) ||
+                  vips_resize(t[0], &t[1], hs, "vscale", vs, "kernel", kernel, NULL) ||
+                  /* colour x 255 / (alpha x 255); the alpha band it leaves is replaced below */
+                  vips_unpremultiply(t[1], &t[2], "max_alpha", 255.0, NULL) ||
+                  vips_extract_band(t[2], &t[3], 0, "n", nb - 1, NULL) ||
+                  vips_extract_band(t[1], &t[4], nb - 1, NULL) ||
+                  /* rounded: the integer resampler's weights need not sum to exactly 1 */
+                  vips_linear1(t[4], &t[5], 1.0 / 255.0, 0.5, NULL) ||
+                  vips_bandjoin2(t[3], t[5], out, NULL)
+              ? -1
+              : 0;
     for (size_t i = 0; i < G_N_ELEMENTS(t); i++)
         if (t[i] != NULL)
             g_object_unref(t[i]);
