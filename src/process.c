@@ -301,27 +301,28 @@ static VipsImage *crop_to(VipsImage *img, int w, int h, const struct gravity *g,
 /*
  * img (8 bits, alpha last) premultiplied as 16-bit integers: each colour band
  * times alpha, and alpha times 255 (both at most 65025). libvips multiplies
- * two 8-bit images into a 16-bit one exactly, in one pass over img, by the
- * factors (alpha, ..., alpha, 255).
+ * two 8-bit images into a 16-bit one exactly; the factors (alpha, ..., alpha,
+ * 255) come out of one table lookup on the alpha band.
  */
 static int premultiply_u16(VipsImage *img, VipsImage **out)
 {
     int nb = vips_image_get_bands(img);
-    VipsImage *alpha = NULL, *spread = NULL, *factors = NULL;
-    VipsImage **copies = g_new(VipsImage *, nb - 1);
+    VipsPel *row = g_malloc((size_t)256 * nb);
+    VipsImage *alpha = NULL, *table = NULL, *factors = NULL;
     int ret;
 
-    ret = vips_extract_band(img, &alpha, nb - 1, NULL);
-    for (int i = 0; i < nb - 1; i++)
-        copies[i] = alpha;
-    ret = ret || vips_bandjoin(copies, &spread, nb - 1, NULL) ||
-          vips_bandjoin_const1(spread, &factors, 255.0, NULL) ||
-          vips_multiply(img, factors, out, NULL);
-    g_free(copies);
+    for (int v = 0; v < 256; v++) {
+        memset(row + v * nb, v, (size_t)nb - 1);
+        row[v * nb + nb - 1] = 255;
+    }
+    table = vips_image_new_from_memory_copy(row, (size_t)256 * nb, 256, 1, nb, VIPS_FORMAT_UCHAR);
+    g_free(row);
+    ret = table == NULL || vips_extract_band(img, &alpha, nb - 1, NULL) ||
+          vips_maplut(alpha, &factors, table, NULL) || vips_multiply(img, factors, out, NULL);
+    if (table != NULL)
+        g_object_unref(table);
     if (alpha != NULL)
         g_object_unref(alpha);
-    if (spread != NULL)
-        g_object_unref(spread);
     if (factors != NULL)
         g_object_unref(factors);
     return ret ? -1 : 0;
