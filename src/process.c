@@ -298,34 +298,74 @@ static VipsImage *crop_to(VipsImage *img, int w, int h, const struct gravity *g,
     return out;
 }
 
+/* n pixels of nb bands premultiplied (premultiply_u16): colour x alpha, alpha x 255. */
+static inline void premultiply_line(unsigned short *q, const VipsPel *p, int n, int nb)
+{
+    for (int x = 0; x < n; x++, p += nb, q += nb) {
+        unsigned int alpha = p[nb - 1];
+
+        for (int k = 0; k < nb - 1; k++)
+            q[k] = (unsigned short)(p[k] * alpha);
+        q[nb - 1] = (unsigned short)(alpha * 255);
+    }
+}
+
+/* premultiply_u16's pixels; RGBA and grey-alpha get loops of a fixed band count. */
+static int premultiply_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
+{
+    VipsRegion *ir = seq;
+    const VipsRect *r = &out->valid;
+    int nb = out->im->Bands;
+
+    (void)a;
+    (void)b;
+    (void)stop;
+    tsan_acquire(out->im); /* runs on a libvips thread: see tsan.h */
+    if (vips_region_prepare(ir, r) != 0) {
+        tsan_release(out->im);
+        return -1;
+    }
+    for (int y = 0; y < r->height; y++) {
+        const VipsPel *p = VIPS_REGION_ADDR(ir, r->left, r->top + y);
+        unsigned short *q = (unsigned short *)VIPS_REGION_ADDR(out, r->left, r->top + y);
+
+        if (nb == 4)
+            premultiply_line(q, p, r->width, 4);
+        else if (nb == 2)
+            premultiply_line(q, p, r->width, 2);
+        else
+            premultiply_line(q, p, r->width, nb);
+    }
+    tsan_release(out->im);
+    return 0;
+}
+
 /*
  * img (8 bits, alpha last) premultiplied as 16-bit integers: each colour band
- * times alpha, and alpha times 255 (both at most 65025). libvips multiplies
- * two 8-bit images into a 16-bit one exactly; the factors (alpha, ..., alpha,
- * 255) come out of one table lookup on the alpha band.
+ * times alpha, and alpha times 255 (both at most 65025, exact). libvips'
+ * premultiply works in float, and an integer one put together from its
+ * operations (a multiply by factors looked up from alpha) takes two passes
+ * over the full-size image; this stage is one.
  */
 static int premultiply_u16(VipsImage *img, VipsImage **out)
 {
-    int nb = vips_image_get_bands(img);
-    VipsPel *row = g_malloc((size_t)256 * nb);
-    VipsImage *alpha = NULL, *table = NULL, *factors = NULL;
-    int ret;
+    VipsImage *o = vips_image_new();
 
-    for (int v = 0; v < 256; v++) {
-        memset(row + v * nb, v, (size_t)nb - 1);
-        row[v * nb + nb - 1] = 255;
+    if (vips_image_pipelinev(o, VIPS_DEMAND_STYLE_THINSTRIP, img, NULL) != 0) {
+        g_object_unref(o);
+        return -1;
     }
-    table = vips_image_new_from_memory_copy(row, (size_t)256 * nb, 256, 1, nb, VIPS_FORMAT_UCHAR);
-    g_free(row);
-    ret = table == NULL || vips_extract_band(img, &alpha, nb - 1, NULL) ||
-          vips_maplut(alpha, &factors, table, NULL) || vips_multiply(img, factors, out, NULL);
-    if (table != NULL)
-        g_object_unref(table);
-    if (alpha != NULL)
-        g_object_unref(alpha);
-    if (factors != NULL)
-        g_object_unref(factors);
-    return ret ? -1 : 0;
+    o->BandFmt = VIPS_FORMAT_USHORT;
+    tsan_release(o);
+    if (vips_image_generate(o, vips_start_one, premultiply_gen, vips_stop_one, img, NULL) != 0) {
+        g_object_unref(o);
+        return -1;
+    }
+    /* o holds img from here: img goes when o closes. */
+    g_object_ref(img);
+    vips_object_local(o, img);
+    *out = o;
+    return 0;
 }
 
 /*
