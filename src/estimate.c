@@ -18,7 +18,9 @@
  *              when the vertical shrink is EST_RESIZE_GAP or more) and the
  *              residual reducev, each up to EST_CACHE_LINES or the rows that
  *              pass makes; bytes a pixel of the decoded image (alpha images
- *              are premultiplied to float, 4 bytes a sample). A small shrink
+ *              are premultiplied around the resampler: 8-bit ones as 16-bit
+ *              integers, others as float; both counted at 4 bytes a
+ *              sample, the safe side). A small shrink
  *              therefore holds more lines than a large one. PNG has no
  *              shrink-on-load, so a 50 MP PNG streams ~9000-pixel-wide lines;
  *              JPEG decodes at 1/2, 1/4 or 1/8 (libjpeg DCT scaling) and
@@ -460,7 +462,7 @@ void estimate_compute(const struct estimate_header *h, size_t src_len, const str
     est->out_w = plan.out_w;
     est->out_h = plan.out_h;
 
-    /* Alpha images are premultiplied to float around the resampler. */
+    /* Alpha images are premultiplied around the resampler (counted as float). */
     work_bpp = h->alpha ? (double)bands * 4.0 : in.dec_bpp;
     stream = stream_bytes(h, &plan, est, work_bpp);
     in_mem = in_memory_bytes(&in, est);
