@@ -188,6 +188,10 @@ def make_fixtures(d):
     # 200x100 fully transparent but a green centre (background when flattening).
     imgtest.write_image(os.path.join(d, "transparent.png"), 200, 100,
               lambda x, y: (0, 255, 0, 255) if 90 <= x < 110 and 40 <= y < 60 else (0, 0, 0, 0), 4)
+    # 64x32: left half (250, 120, 40) at alpha 200, right half transparent green
+    # (premultiplied alpha around the resampler).
+    imgtest.write_image(os.path.join(d, "alphaedge.png"), 64, 32,
+              lambda x, y: (250, 120, 40, 200) if x < 32 else (0, 255, 0, 0), 4)
     # 200x100 plain blue (watermark placement).
     imgtest.write_image(os.path.join(d, "blue.png"), 200, 100, lambda x, y: (0, 0, 255))
     # The watermark: 20x10 opaque red.
@@ -197,8 +201,8 @@ def make_fixtures(d):
     # 200x100 red/blue JPEG with copyright and other EXIF, XMP and IPTC (keep_copyright).
     with open(os.path.join(d, "copyright.jpg"), "wb") as f:
         f.write(plain_jpeg[:2] + copyright_segments() + plain_jpeg[2:])
-    for name in ("halves.png", "checker.png", "boxed.png", "transparent.png", "blue.png", "wm.png",
-                 "small.avif", "copyright.jpg"):
+    for name in ("halves.png", "checker.png", "boxed.png", "transparent.png", "alphaedge.png",
+                 "blue.png", "wm.png", "small.avif", "copyright.jpg"):
         os.chmod(os.path.join(d, name), 0o644)
 
 
@@ -695,6 +699,22 @@ def _():
     for opt, r in variants(("blur:2", "bl:1"), "checker.png", "png", (200, 100)):
         e = energy(pixels(r.body))
         check(e < base / 2, "%s: energy %.1f not well below %.1f" % (opt, e, base))
+
+
+@test("opt/resize-premultiplies-alpha")
+def _():
+    # Inside the translucent half the colour and alpha come back as they were; at its
+    # edge the transparent green must not bleed into the colour, only lower alpha.
+    r = get(plain("rs:fit:16:16", L("alphaedge.png"), "png"))
+    expect_image(r, "png", 16, 8, bands=4)
+
+    def at(x, y):
+        out = imgtest.run_on_body(r.body, ["vips", "getpoint"], x, y)
+        return tuple(int(float(v)) for v in out.split())
+    inner, edge = at(2, 4), at(7, 4)
+    check(near(inner, (250, 120, 40, 200), 1), "inside the translucent half: %r" % (inner,))
+    check(near(edge[:3], (250, 120, 40), 2) and 40 <= edge[3] < 200,
+          "at the edge: %r, want (250, 120, 40) at a lower alpha" % (edge,))
 
 
 @test("opt/pixelate")
