@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "memimage.h"
 #include "orient.h"
 #include "tsan.h"
 #include "watch.h"
@@ -142,37 +143,16 @@ static int write_tile(VipsRegion *region, void *seq, void *a, void *b, gboolean 
     return 0;
 }
 
-/* The "postclose" handler of a memory image: frees its pixels. */
-static void free_data(VipsImage *img, void *data)
-{
-    (void)img;
-    g_free(data);
-}
-
 VipsImage *orient_to_memory(VipsImage *in, const struct orient_map *m)
 {
     struct watch *w = watch_of(in);
-    size_t size = (size_t)VIPS_IMAGE_SIZEOF_PEL(in) * (size_t)m->w * (size_t)m->h;
-    void *data = g_try_malloc(size);
-    VipsImage *out;
+    VipsImage *out = memimage_new(in, m->w, m->h); /* every pixel is written below */
     struct writer wr;
     ptrdiff_t ps, ls;
     int ret;
 
-    /*
-     * Every pixel is written below, so the buffer is not cleared first, as
-     * libvips' own memory images are: that would write it twice.
-     */
-    if (data == NULL) {
-        vips_error("orient", "out of memory: %zu bytes", size);
+    if (out == NULL)
         return NULL;
-    }
-    out = vips_image_new_from_memory(data, size, m->w, m->h, in->Bands, in->BandFmt);
-    if (out == NULL) {
-        g_free(data);
-        return NULL;
-    }
-    g_signal_connect(out, "postclose", G_CALLBACK(free_data), data);
     /*
      * The header and metadata of in, as an operation's output has them. The
      * progress reports in passed on are its own, made while it is computed

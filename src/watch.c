@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "log.h"
+#include "memimage.h"
 #include "tsan.h"
 #include "watch.h"
 #include "banned.h"
@@ -96,7 +97,7 @@ struct watch *watch_of(VipsImage *img)
 
 VipsImage *watch_copy_memory(VipsImage *in)
 {
-    VipsImage *out = vips_image_copy_memory(in);
+    VipsImage *out = memimage_copy(in);
     struct watch *w = out != NULL ? watch_of(in) : NULL;
 
     if (w != NULL && out != in)

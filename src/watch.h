@@ -45,7 +45,8 @@ void watch_init(struct watch *w, const struct deadline *dl);
 VipsImage *watch_attach(struct watch *w, VipsImage *img);
 
 /*
- * vips_image_copy_memory(), keeping in's watch (if any) on the copy: a
+ * memimage_copy() (vips_image_copy_memory(), the copy's pixels not cleared
+ * first), keeping in's watch (if any) on the copy: a
  * memory image starts a new pipeline that would otherwise report to nobody.
  * Returns a new reference, or NULL with the libvips error set.
  */
