@@ -11,10 +11,16 @@ static void free_pixels(VipsImage *img, void *data)
 
 VipsImage *memimage_new(const VipsImage *like, int w, int h)
 {
-    size_t size = (size_t)VIPS_IMAGE_SIZEOF_PEL(like) * (size_t)w * (size_t)h;
-    void *data = g_try_malloc(size);
+    size_t size = 0;
+    void *data;
     VipsImage *img;
 
+    if (w <= 0 || h <= 0 || __builtin_mul_overflow((size_t)w, (size_t)h, &size) ||
+        __builtin_mul_overflow(size, (size_t)VIPS_IMAGE_SIZEOF_PEL(like), &size)) {
+        vips_error("memimage", "%d x %d pixels: no such memory image", w, h);
+        return NULL;
+    }
+    data = g_try_malloc(size);
     if (data == NULL) {
         vips_error("memimage", "out of memory: %zu bytes", size);
         return NULL;

@@ -14,8 +14,8 @@
 /*
  * A new w x h memory image of like's band count and format (its other
  * header fields are libvips' defaults), its pixels uninitialised and freed
- * with the image. NULL with the libvips error set when the memory cannot be
- * had.
+ * with the image. NULL with the libvips error set when the size is empty or
+ * overflows (checked before any allocation) or the memory cannot be had.
  */
 VipsImage *memimage_new(const VipsImage *like, int w, int h);
 

@@ -1,4 +1,5 @@
 /* test_memimage.c: uncleared memory images against libvips' own memory copies. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,15 +87,21 @@ static void test_new(void **state)
     g_object_unref(like);
 }
 
-/* A size that cannot be had is an error, not a crash. */
-static void test_too_big(void **state)
+/* A size that overflows, or none, is an error before any allocation. */
+static void test_bad_size(void **state)
 {
-    VipsImage *like = computed();
+    VipsImage *black = NULL, *like = NULL;
 
     (void)state;
+    assert_int_equal(vips_black(&black, 1, 1, "bands", 4, NULL), 0);
+    assert_int_equal(vips_cast_double(black, &like, NULL), 0);
+    g_object_unref(black);
     vips_error_clear();
-    assert_null(memimage_new(like, 1 << 30, 1 << 30));
-    assert_non_null(strstr(vips_error_buffer(), "out of memory"));
+    assert_null(memimage_new(like, INT_MAX, INT_MAX)); /* 32 x ~2^62 bytes: past size_t */
+    assert_non_null(strstr(vips_error_buffer(), "no such memory image"));
+    vips_error_clear();
+    assert_null(memimage_new(like, 0, 5));
+    assert_null(memimage_new(like, 5, -1));
     vips_error_clear();
     g_object_unref(like);
 }
@@ -105,7 +112,7 @@ int main(void)
         cmocka_unit_test(test_copy_matches_libvips),
         cmocka_unit_test(test_copy_of_memory_is_itself),
         cmocka_unit_test(test_new),
-        cmocka_unit_test(test_too_big),
+        cmocka_unit_test(test_bad_size),
     };
 
     return cmocka_run_group_tests(tests, tu_vips_setup, tu_vips_teardown);
