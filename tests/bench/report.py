@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """report.py: medians, ratios and acceptance checks of a tests/bench/throughput run.
 
-Usage: report.py DIR   (DIR holds machine.txt, results.tsv, streaming.tsv)
+Usage: report.py DIR   (DIR holds machine.txt, results.tsv, pairs.tsv, streaming.tsv)
 Prints Markdown on stdout.
 """
 import collections
@@ -16,10 +16,6 @@ RATIO_CHECKED = ["jpeg3-fill-jpeg", "jpeg12-fill-jpeg", "jpeg3-fit-jpeg", "jpeg3
 # A change that should not move throughput: after / before at least this.
 AB_MIN = 0.97
 IFILTER_MIN = {"jpeg3-fill-jpeg": 2.0, "jpeg12-fill-jpeg": 2.5}
-# Orientation workloads: (rotated, unrotated twin, least req/s ratio).
-ORIENTATION_PAIRS = [("jpeg12o6-fit1200-jpeg", "jpeg12-fit1200-jpeg", 0.97),
-                     ("jpeg12rot-fit1200-jpeg", "jpeg12-fit1200-jpeg", 0.97),
-                     ("png12rot-fit300-jpeg", "png12-fit300-jpeg", 0.95)]
 # Where imgfcgi (local -c4) should be at least as fast as the IPX peer.
 IPX_CHECKED = ["jpeg3-fill-jpeg", "jpeg12-fill-jpeg", "jpeg3-fit-jpeg", "jpeg3-fit-webp",
                "jpeg3-fit-avif"]
@@ -167,7 +163,17 @@ def size_configs(size, name):
     return [c for (n, c) in size if n == name]
 
 
-def orientation_table(m, by_rep, checks):
+def orientation_pairs(d):
+    """(rotated, unrotated twin, least req/s ratio) from the run's pairs.tsv."""
+    try:
+        with open(os.path.join(d, "pairs.tsv")) as f:
+            return [(t, w, float(need)) for t, w, need in
+                    (line.rstrip("\n").split("\t") for line in f if line.strip())]
+    except FileNotFoundError:
+        return []
+
+
+def orientation_table(pairs, m, by_rep, checks):
     """Each orientation workload against its unrotated twin, local -c4. Checked: the
     median of the ratios of adjacent points (the harness's pair points: turned, twin,
     twin, turned in each repeat), or where those were not run, of the ratios within
@@ -190,7 +196,9 @@ def orientation_table(m, by_rep, checks):
            "| workload | twin | req/s adjacent | CPU adjacent | req/s repeat | req/s medians "
            "| CPU repeat | limit | baseline |",
            "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
-    for rot, twin, need in ORIENTATION_PAIRS:
+    if not pairs:
+        return []
+    for rot, twin, need in pairs:
         adj, adj_cpu = [], []
         for k in (1, 2):
             adj += per_rep(rot, twin, f"pair{k}", 0, twin_config=f"pair{k}:{rot}")
@@ -290,7 +298,7 @@ def main(d):
     ab = [n for n in order if rows[n].get("base-local-c4") or rows[n].get("base-together-local")]
     if ab:
         out += ab_table(m, paired, ab, checks)
-    out += orientation_table(m, by_rep, checks)
+    out += orientation_table(orientation_pairs(d), m, by_rep, checks)
     peers = [n for n in order if any(c == "ipx" or c.startswith("z") for c in rows[n])]
     if peers:
         out += peers_table(m, peers, read_bytes(d), checks)
