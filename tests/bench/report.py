@@ -188,6 +188,8 @@ def orientation_table(pairs, m, by_rep, checks):
                 got.append(t[i] / r[i] if invert else r[i] / t[i])
         return got
 
+    if not pairs:
+        return []
     out = ["Orientation: each rotated workload / its unrotated twin, local -c4. adjacent: "
            "median of the ratios of points run next to each other (turned, twin, twin, "
            "turned in each repeat), req/s and CPU (twin's CPU time per request / the "
@@ -196,8 +198,6 @@ def orientation_table(pairs, m, by_rep, checks):
            "| workload | twin | req/s adjacent | CPU adjacent | req/s repeat | req/s medians "
            "| CPU repeat | limit | baseline |",
            "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
-    if not pairs:
-        return []
     for rot, twin, need in pairs:
         adj, adj_cpu = [], []
         for k in (1, 2):
