@@ -40,6 +40,7 @@ struct config {
     int listen_backlog;    /* IMGFCGI_LISTEN_BACKLOG */
     int listen_mode;       /* IMGFCGI_LISTEN_MODE: octal permissions of a unix socket */
     int vips_concurrency;  /* IMGFCGI_VIPS_CONCURRENCY: libvips threads per request */
+    bool cpu_homes;        /* IMGFCGI_CPU_HOMES */
     int timeout;           /* IMGPROXY_TIMEOUT, seconds */
     int requests_queue_size;   /* IMGPROXY_REQUESTS_QUEUE_SIZE: waiting requests; 0 = none */
     int graceful_stop_timeout; /* IMGPROXY_GRACEFUL_STOP_TIMEOUT, seconds; 0 = 2 x timeout */

@@ -22,11 +22,13 @@
  * thread, so imgfcgi defines vips_sink_disc itself (exported from the
  * executable: the Makefile's EXPORT_LDFLAGS): libvips' savers call it
  * through the PLT, so the dynamic linker binds them to this definition,
- * which runs on the request's thread, where the class is known. In nice
- * mode it wraps the write function: for a big request each call runs at
- * the big priority and puts the thread back to 0 after, for a small one it
- * puts the thread at 0 first. Otherwise, and in a binary that does not
- * export it, libvips' own is called unchanged.
+ * which runs on the request's thread, where the class and the request's
+ * home CPU (cpuhome.h) are known. It wraps the write function: with a
+ * home, each call first pins the writer there (cpuhome_pin); in nice mode,
+ * for a big request each call runs at the big priority and puts the thread
+ * back to 0 after, for a small one it puts the thread at 0 first. Without
+ * either, and in a binary that does not export it, libvips' own is called
+ * unchanged.
  *
  * The same wrapper splits writes. libvips hands the writer its buffer of
  * lines (128 at the default tile size) in one call, which the deadline
@@ -51,6 +53,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -59,6 +62,7 @@
 #include <unistd.h>
 
 #include "cpugate.h"
+#include "cpuhome.h"
 #include "deadline.h"
 #include "tsan.h"
 #include "watch.h"
@@ -337,6 +341,7 @@ struct sink {
     long long end_ms;    /* the request's deadline, 0 if none */
     bool niced;          /* nice mode: the writer's priority is set */
     struct watch *watch; /* split the writes, checking it between parts (or NULL) */
+    int home;            /* the request's home CPU (cpuhome.h), -1 if none */
 };
 
 void cpugate_split_writes(bool on)
@@ -380,6 +385,7 @@ static int class_write(VipsRegion *region, VipsRect *area, void *a)
     int ret;
 
     tsan_acquire(s); /* runs on a libvips thread: see tsan.h */
+    cpuhome_pin(s->home);
     if (s->nice != 0)
         big_begin(s->end_ms);
     else if (s->niced)
@@ -411,7 +417,8 @@ int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
                      niced && tl_class == CPUGATE_BIG ? CPUGATE_BIG_NICE : 0,
                      w != NULL ? w->dl.end_ms : 0,
                      niced,
-                     tl_split ? w : NULL};
+                     tl_split ? w : NULL,
+                     cpuhome_current()};
     int ret;
 
     pthread_once(&sink_disc_once, find_sink_disc);
@@ -419,7 +426,7 @@ int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
         vips_error("cpugate", "libvips' vips_sink_disc not found");
         return -1;
     }
-    if (!niced && s.watch == NULL)
+    if (!niced && s.watch == NULL && s.home < 0)
         return libvips_sink_disc(im, write_fn, a);
     if (s.watch != NULL)
         tsan_release(s.watch);
@@ -526,10 +533,40 @@ static int gate_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop
     return ret;
 }
 
+/* The home stage: the thread computing the strip keeps to the request's home CPU (b). */
+static int home_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
+{
+    (void)a;
+    (void)stop;
+    cpuhome_pin((int)(intptr_t)b);
+    return pass_through(out, seq, &out->valid);
+}
+
+/* in behind a home stage when the calling thread's request has a home; takes in. */
+static VipsImage *home_wrap(VipsImage *in)
+{
+    int home = cpuhome_current();
+    VipsImage *out;
+
+    if (in == NULL || home < 0)
+        return in;
+    out = vips_image_new();
+    if (vips_image_pipelinev(out, VIPS_DEMAND_STYLE_ANY, in, NULL) != 0 ||
+        vips_image_generate(out, vips_start_one, home_gen, vips_stop_one, in,
+                            (void *)(intptr_t)home) != 0) {
+        g_object_unref(out);
+        return in;
+    }
+    vips_object_local(out, in);
+    return out;
+}
+
 VipsImage *cpugate_wrap(VipsImage *in)
 {
     VipsImage *out;
     struct watch *w;
+
+    in = home_wrap(in);
 
     /*
      * A small request's pipeline is left as it is: a big strip puts its

@@ -94,8 +94,10 @@ void cpugate_request_end(void);
 /*
  * For a big request (the calling thread's class is CPUGATE_BIG): returns a
  * pass-through image of in whose strips ask the gate first; takes ownership
- * of in (the new image holds it). Otherwise, or if libvips cannot make the
- * stage, returns in itself. NULL passes through.
+ * of in (the new image holds it). When the calling thread's request has a
+ * home CPU (cpuhome.h), in goes behind a pass-through stage first whose
+ * strips pin their thread there (cpuhome_pin). Otherwise, or if libvips
+ * cannot make a stage, returns in itself. NULL passes through.
  */
 VipsImage *cpugate_wrap(VipsImage *in);
 

@@ -21,6 +21,7 @@
 #include "save.h"
 #include "watch.h"
 #include "cpugate.h"
+#include "cpuhome.h"
 #include "watermark.h"
 #include "process.h"
 #include "svg.h"
@@ -47,6 +48,7 @@ struct process_job {
     struct vipsop_decode decode;
     /* format:best or autoquality: the result, encoded before the headers (else empty). */
     struct encoded ahead;
+    int home; /* cpuhome_begin()'s CPU, -1 if none */
 };
 
 /* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
@@ -71,6 +73,8 @@ int process_global_init(const char *argv0)
     vips_cache_set_max_mem(0);
     vips_cache_set_max_files(0);
     vips_concurrency_set(cfg.vips_concurrency);
+    /* A request's several libvips threads would share its one core. */
+    cpuhome_enable(cfg.cpu_homes && cfg.vips_concurrency == 1);
     /*
      * Only the loaders imgfcgi supports: libvips' untrusted ones (magick, pdf,
      * openslide, ...) stay blocked; SVG (librsvg) is untrusted in 8.14 and
@@ -1211,6 +1215,8 @@ int process_prepare_opened(struct process_job **jobp, VipsImage *opened, const u
     } else {
         b.opened = opened; /* opened from these bytes: a styled SVG is opened again */
     }
+    /* Its threads keep to one core while every core has a request (until process_job_free). */
+    b.job->home = cpuhome_begin();
 
     for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]) && ret == 0; i++)
         ret = phases[i](&b);
@@ -1229,6 +1235,7 @@ int process_prepare_opened(struct process_job **jobp, VipsImage *opened, const u
         g_object_unref(b.img);
     buf_release(&b.job->styled);
     encoded_release(&b.job->ahead);
+    cpuhome_end(b.job->home);
     free(b.job);
     return ret;
 }
@@ -1363,6 +1370,7 @@ void process_job_free(struct process_job *job)
     encoded_release(&job->ahead);
     tsan_acquire(&job->watch); /* the last eval report on a libvips thread */
     buf_release(&job->styled);
+    cpuhome_end(job->home);
     free(job);
 }
 
