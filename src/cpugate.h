@@ -33,7 +33,9 @@
  * Which requests are small is the memory budget's classification
  * (admission.h: an estimate of at most budget / ADMISSION_SMALL_DIVISOR), so
  * the gate is on only with IMGFCGI_MEMORY_BUDGET; without it every call
- * here is a no-op.
+ * here is a no-op, but for the home stage and the writer's pin of a request
+ * with a home CPU (cpuhome.h), which this module's stage and vips_sink_disc
+ * carry as well.
  *
  * Threads: one mutex and condition variable; the class of the request a
  * thread is serving is thread-local (set by cpugate_request_begin on the

@@ -3,7 +3,9 @@
  *
  * The counts of requests per home are kept under one mutex, taken twice a
  * request; the balance they give is published as an atomic flag, which the
- * strips read. A thread remembers the pin it last set (tl_pinned) and calls
+ * strips read; the mask, written by cpuhome_enable, is read under the mutex
+ * too (from libvips' threads, whose own locks TSan does not see). A thread
+ * remembers the pin it last set (tl_pinned) and calls
  * sched_setaffinity only when the one it wants differs; a new thread's state
  * is unknown, since a thread inherits the mask of the thread that created it.
  */
@@ -52,7 +54,9 @@ static void pin_to(int cpu)
     if (tl_pinned == cpu)
         return;
     if (cpu == PIN_FREE) {
+        pthread_mutex_lock(&lock); /* written by cpuhome_enable */
         set = mask;
+        pthread_mutex_unlock(&lock);
     } else {
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);

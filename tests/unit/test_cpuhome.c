@@ -190,9 +190,9 @@ static void test_nested_begin_counts_once(void **state)
 
 /* The CPUs a pipeline's strips and a saver's writes ran on. */
 static atomic_int strip_cpu_bad, strips;
-static int strip_home;
+static atomic_int strip_home;
 /* >= 0: a warm-up, whose strips and writes pin their threads to this CPU (away from home). */
-static int pin_away = -1;
+static atomic_int pin_away = -1;
 
 static void pin_self_to(int cpu)
 {
@@ -211,10 +211,10 @@ static int record_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *st
     (void)a;
     (void)b;
     (void)stop;
-    if (pin_away >= 0)
-        pin_self_to(pin_away);
+    if (atomic_load(&pin_away) >= 0)
+        pin_self_to(atomic_load(&pin_away));
     atomic_fetch_add(&strips, 1);
-    if (sched_getcpu() != strip_home)
+    if (sched_getcpu() != atomic_load(&strip_home))
         atomic_fetch_add(&strip_cpu_bad, 1);
     for (int y = 0; y < r->height; y++)
         memset(VIPS_REGION_ADDR(out, r->left, r->top + y), (r->top + y) * 7 & 0xff,
@@ -235,8 +235,8 @@ static gint64 on_write(VipsTargetCustom *target, const void *data, gint64 length
     (void)target;
     (void)data;
     if ((pid_t)syscall(SYS_gettid) != w->request_tid) {
-        if (pin_away >= 0)
-            pin_self_to(pin_away);
+        if (atomic_load(&pin_away) >= 0)
+            pin_self_to(atomic_load(&pin_away));
         w->others++;
         if (sched_getcpu() != w->home)
             w->others_away++;
@@ -299,17 +299,17 @@ static void test_strips_and_writer_run_at_home(void **state)
      * pin them itself): the pool threads that compute strips or write go to
      * another request's home.
      */
-    pin_away = r[0].home;
+    atomic_store(&pin_away, r[0].home);
     img = recorded();
     assert_int_equal(vips_avg(img, &avg, NULL), 0);
     g_object_unref(img);
     save_noise(&w);
-    pin_away = -1;
+    atomic_store(&pin_away, -1);
 
-    strip_home = cpuhome_begin(); /* the one CPU left */
+    atomic_store(&strip_home, cpuhome_begin()); /* the one CPU left */
     assert_true(cpuhome_balanced());
-    assert_int_not_equal(strip_home, r[0].home);
-    w.home = strip_home;
+    assert_int_not_equal(atomic_load(&strip_home), r[0].home);
+    w.home = atomic_load(&strip_home);
 
     img = cpugate_wrap(recorded());
     atomic_store(&strips, 0);
@@ -323,7 +323,7 @@ static void test_strips_and_writer_run_at_home(void **state)
     assert_true(w.others > 0);
     assert_int_equal(w.others_away, 0);
 
-    cpuhome_end(strip_home);
+    cpuhome_end(atomic_load(&strip_home));
     for (int i = 0; i < n - 1; i++)
         req_stop(&r[i]);
     cpuhome_enable(false);
