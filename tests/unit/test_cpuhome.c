@@ -20,6 +20,7 @@
 #include "cpugate.h"
 #include "cpuhome.h"
 #include "testutil.h"
+#include "tsan.h"
 
 #define MAX_REQ 256
 
@@ -234,6 +235,7 @@ static gint64 on_write(VipsTargetCustom *target, const void *data, gint64 length
 
     (void)target;
     (void)data;
+    tsan_acquire(w); /* runs on a libvips thread: see tsan.h */
     if ((pid_t)syscall(SYS_gettid) != w->request_tid) {
         if (atomic_load(&pin_away) >= 0)
             pin_self_to(atomic_load(&pin_away));
@@ -241,6 +243,7 @@ static gint64 on_write(VipsTargetCustom *target, const void *data, gint64 length
         if (sched_getcpu() != w->home)
             w->others_away++;
     }
+    tsan_release(w);
     return length;
 }
 
@@ -267,7 +270,9 @@ static void save_noise(struct writes *w)
     g_signal_connect(target, "write", G_CALLBACK(on_write), w);
     assert_int_equal(vips_gaussnoise(&noise, 800, 2400, "sigma", 80.0, NULL), 0);
     assert_int_equal(vips_cast_uchar(noise, &big, NULL), 0);
+    tsan_release(w);
     assert_int_equal(vips_jpegsave_target(big, VIPS_TARGET(target), "Q", 95, NULL), 0);
+    tsan_acquire(w);
     g_object_unref(big);
     g_object_unref(noise);
     g_object_unref(target);
