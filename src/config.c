@@ -64,7 +64,7 @@ static const struct conf_var vars[] = {
      "permissions of a unix socket imgfcgi opens itself"},
     {"IMGFCGI_VIPS_CONCURRENCY", T_INT, OFF(vips_concurrency), 0, "1", 1, 64,
      "libvips threads per request; requests already run in parallel"},
-    {"IMGFCGI_CPU_HOMES", T_BOOL, OFF(cpu_homes), 0, "true", 0, 0,
+    {"IMGFCGI_CPU_HOMES", T_BOOL, OFF(cpu_homes), 0, "false", 0, 0,
      "while every core has a request, each request's threads stay on its own core "
      "(with IMGFCGI_VIPS_CONCURRENCY=1)"},
     {"IMGPROXY_TIMEOUT", T_INT, OFF(timeout), 0, "10", 1, 3600,

@@ -21,7 +21,10 @@
  * pinned, so one request alone still has every core for its threads
  * (libaom's encoder threads among them).
  *
- * Off unless enabled (cpuhome_enable, from IMGFCGI_CPU_HOMES); every call
+ * Off unless enabled (cpuhome_enable, from IMGFCGI_CPU_HOMES, off by
+ * default: a big request pinned beside a thumbnail loses the idle core the
+ * CPU gate (cpugate.h) leaves it, so under load big requests overlap
+ * longer and the peak memory rises); every call
  * is then a no-op. Thread-safe: the homes' counts are under one mutex, the
  * balance is an atomic flag, a thread's pin is thread-local.
  */
