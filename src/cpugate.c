@@ -542,28 +542,36 @@ static int home_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop
     return pass_through(out, seq, &out->valid);
 }
 
-/* in behind a home stage when the calling thread's request has a home; takes in. */
-static VipsImage *home_wrap(VipsImage *in)
+/*
+ * A pass-through stage over in whose strips run gen (client b); takes in
+ * (the new image holds it). in itself if libvips cannot make the stage.
+ */
+static VipsImage *stage(VipsImage *in, VipsGenerateFn gen, void *b)
 {
-    int home = cpuhome_current();
-    VipsImage *out;
+    VipsImage *out = vips_image_new();
 
-    if (in == NULL || home < 0)
-        return in;
-    out = vips_image_new();
     if (vips_image_pipelinev(out, VIPS_DEMAND_STYLE_ANY, in, NULL) != 0 ||
-        vips_image_generate(out, vips_start_one, home_gen, vips_stop_one, in,
-                            (void *)(intptr_t)home) != 0) {
+        vips_image_generate(out, vips_start_one, gen, vips_stop_one, in, b) != 0) {
         g_object_unref(out);
         return in;
     }
+    /* out holds in from here: in goes when out closes. */
     vips_object_local(out, in);
     return out;
 }
 
+/* in behind a home stage when the calling thread's request has a home; takes in. */
+static VipsImage *home_wrap(VipsImage *in)
+{
+    int home = cpuhome_current();
+
+    if (in == NULL || home < 0)
+        return in;
+    return stage(in, home_gen, (void *)(intptr_t)home);
+}
+
 VipsImage *cpugate_wrap(VipsImage *in)
 {
-    VipsImage *out;
     struct watch *w;
 
     in = home_wrap(in);
@@ -576,18 +584,10 @@ VipsImage *cpugate_wrap(VipsImage *in)
      */
     if (in == NULL || !atomic_load(&enabled) || tl_class != CPUGATE_BIG)
         return in;
-    out = vips_image_new();
     w = watch_of(in);
     if (w != NULL)
         tsan_release(w);
-    if (vips_image_pipelinev(out, VIPS_DEMAND_STYLE_ANY, in, NULL) != 0 ||
-        vips_image_generate(out, vips_start_one, gate_gen, vips_stop_one, in, w) != 0) {
-        g_object_unref(out);
-        return in;
-    }
-    /* out holds in from here: in goes when out closes. */
-    vips_object_local(out, in);
-    return out;
+    return stage(in, gate_gen, w);
 }
 
 void cpugate_get_stats(struct cpugate_stats *st)
