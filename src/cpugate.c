@@ -319,6 +319,11 @@ void cpugate_request_begin(enum cpugate_class c)
     }
 }
 
+enum cpugate_class cpugate_request_class(void)
+{
+    return tl_class;
+}
+
 void cpugate_request_end(void)
 {
     if (tl_class == CPUGATE_SMALL) {
@@ -341,7 +346,7 @@ struct sink {
     long long end_ms;    /* the request's deadline, 0 if none */
     bool niced;          /* nice mode: the writer's priority is set */
     struct watch *watch; /* split the writes, checking it between parts (or NULL) */
-    int home;            /* the request's home CPU (cpuhome.h), -1 if none */
+    int home;            /* the request's home CPU (cpuhome.h): a CPU, CPUHOME_ANY or -1 */
 };
 
 void cpugate_split_writes(bool on)
@@ -426,7 +431,7 @@ int vips_sink_disc(VipsImage *im, VipsRegionWrite write_fn, void *a)
         vips_error("cpugate", "libvips' vips_sink_disc not found");
         return -1;
     }
-    if (!niced && s.watch == NULL && s.home < 0)
+    if (!niced && s.watch == NULL && s.home == -1)
         return libvips_sink_disc(im, write_fn, a);
     if (s.watch != NULL)
         tsan_release(s.watch);
@@ -560,12 +565,15 @@ static VipsImage *stage(VipsImage *in, VipsGenerateFn gen, void *b)
     return out;
 }
 
-/* in behind a home stage when the calling thread's request has a home; takes in. */
+/*
+ * in behind a home stage when homes are on for the calling thread's request
+ * (a home, or CPUHOME_ANY: its strips free a thread pinned for another); takes in.
+ */
 static VipsImage *home_wrap(VipsImage *in)
 {
     int home = cpuhome_current();
 
-    if (in == NULL || home < 0)
+    if (in == NULL || home == -1)
         return in;
     return stage(in, home_gen, (void *)(intptr_t)home);
 }

@@ -93,12 +93,16 @@ bool cpugate_uses_nice(void);
 void cpugate_request_begin(enum cpugate_class c);
 void cpugate_request_end(void);
 
+/* The class the calling thread's request began with (CPUGATE_NONE outside one). */
+enum cpugate_class cpugate_request_class(void);
+
 /*
  * For a big request (the calling thread's class is CPUGATE_BIG): returns a
  * pass-through image of in whose strips ask the gate first; takes ownership
- * of in (the new image holds it). When the calling thread's request has a
- * home CPU (cpuhome.h), in goes behind a pass-through stage first whose
- * strips pin their thread there (cpuhome_pin). Otherwise, or if libvips
+ * of in (the new image holds it). When homes are on for the calling
+ * thread's request (cpuhome.h: a home CPU, or CPUHOME_ANY), in goes behind
+ * a pass-through stage first whose strips pin their thread there, or free
+ * it (cpuhome_pin). Otherwise, or if libvips
  * cannot make a stage, returns in itself. NULL passes through.
  */
 VipsImage *cpugate_wrap(VipsImage *in);

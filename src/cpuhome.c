@@ -92,7 +92,7 @@ bool cpuhome_balanced(void)
     return atomic_load(&balanced);
 }
 
-int cpuhome_begin(void)
+int cpuhome_begin(bool take)
 {
     int best = 0, here;
 
@@ -100,6 +100,12 @@ int cpuhome_begin(void)
         return -1;
     if (tl_depth > 0) {
         tl_depth++;
+        return tl_home;
+    }
+    if (!take) {
+        tl_home = CPUHOME_ANY;
+        tl_depth = 1;
+        pin_to(PIN_FREE);
         return tl_home;
     }
     here = sched_getcpu();
@@ -119,18 +125,20 @@ int cpuhome_begin(void)
 
 void cpuhome_end(int home)
 {
-    if (home < 0 || tl_depth == 0)
+    if (home == -1 || tl_depth == 0)
         return;
     if (--tl_depth > 0)
         return;
-    pthread_mutex_lock(&lock);
-    for (int i = 0; i < ncpu; i++)
-        if (cpus[i] == home) {
-            requests[i]--;
-            break;
-        }
-    rebalance();
-    pthread_mutex_unlock(&lock);
+    if (home != CPUHOME_ANY) {
+        pthread_mutex_lock(&lock);
+        for (int i = 0; i < ncpu; i++)
+            if (cpus[i] == home) {
+                requests[i]--;
+                break;
+            }
+        rebalance();
+        pthread_mutex_unlock(&lock);
+    }
     tl_home = -1;
     pin_to(PIN_FREE);
 }
@@ -142,7 +150,7 @@ int cpuhome_current(void)
 
 void cpuhome_pin(int home)
 {
-    if (home < 0)
+    if (home == -1 || !atomic_load(&enabled))
         return;
-    pin_to(atomic_load(&balanced) ? home : PIN_FREE);
+    pin_to(home != CPUHOME_ANY && atomic_load(&balanced) ? home : PIN_FREE);
 }

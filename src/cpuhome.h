@@ -21,10 +21,13 @@
  * pinned, so one request alone still has every core for its threads
  * (libaom's encoder threads among them).
  *
- * Off unless enabled (cpuhome_enable, from IMGFCGI_CPU_HOMES, off by
- * default: a big request pinned beside a thumbnail loses the idle core the
- * CPU gate (cpugate.h) leaves it, so under load big requests overlap
- * longer and the peak memory rises); every call
+ * A big request (cpugate.h: one that yields to thumbnails under a memory
+ * budget) takes no home: pinned beside a thumbnail it would lose the idle
+ * core the CPU gate leaves it, and big requests would overlap longer, each
+ * holding its memory. Its threads run on any CPU of the mask, and it does
+ * not count towards the balance.
+ *
+ * Off unless enabled (cpuhome_enable, from IMGFCGI_CPU_HOMES); every call
  * is then a no-op. Thread-safe: the homes' counts are under one mutex, the
  * balance is an atomic flag, a thread's pin is thread-local.
  */
@@ -32,6 +35,9 @@
 #define IMGFCGI_CPUHOME_H
 
 #include <stdbool.h>
+
+/* cpuhome_begin's answer for a request that takes no home (its threads run free). */
+#define CPUHOME_ANY (-2)
 
 /*
  * Turns homes on or off (on: the CPUs are the process's affinity mask at
@@ -46,25 +52,27 @@ bool cpuhome_enabled(void);
 /*
  * The calling thread starts a request: returns its home (a CPU number), or
  * -1 when homes are off. The thread itself is pinned by the rule above.
- * Nested calls on one thread (a request inside a request) get the outer
- * home and count once. Pair with cpuhome_end(home) on the same thread.
+ * With take false (a big request) it takes none: returns CPUHOME_ANY, and
+ * the thread is freed. Nested calls on one thread (a request inside a
+ * request) get the outer answer and count once. Pair with cpuhome_end(home)
+ * on the same thread.
  */
-int cpuhome_begin(void);
+int cpuhome_begin(bool take);
 
 /* The request started by the matching cpuhome_begin() has ended; -1 is a no-op. */
 void cpuhome_end(int home);
 
 /*
  * The home of the request the calling thread is serving (set by
- * cpuhome_begin on that thread), or -1.
+ * cpuhome_begin on that thread): a CPU, CPUHOME_ANY, or -1 (none).
  */
 int cpuhome_current(void);
 
 /*
  * The calling thread is about to work for a request whose home is home:
- * pinned to it while the homes are balanced, else free to run on any CPU
- * of the mask. A syscall only when that changes for the thread. -1 is a
- * no-op.
+ * pinned to it while the homes are balanced, else (or for CPUHOME_ANY)
+ * free to run on any CPU of the mask. A syscall only when that changes for
+ * the thread. -1, or homes off, is a no-op.
  */
 void cpuhome_pin(int home);
 

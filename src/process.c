@@ -48,7 +48,7 @@ struct process_job {
     struct vipsop_decode decode;
     /* format:best or autoquality: the result, encoded before the headers (else empty). */
     struct encoded ahead;
-    int home; /* cpuhome_begin()'s CPU, -1 if none */
+    int home; /* cpuhome_begin()'s CPU, CPUHOME_ANY or -1 */
 };
 
 /* libvips warnings (truncated files, odd EXIF) go to our log at debug level, not raw stderr. */
@@ -1215,8 +1215,11 @@ int process_prepare_opened(struct process_job **jobp, VipsImage *opened, const u
     } else {
         b.opened = opened; /* opened from these bytes: a styled SVG is opened again */
     }
-    /* Its threads keep to one core while every core has a request (until process_job_free). */
-    b.job->home = cpuhome_begin();
+    /*
+     * Its threads keep to one core while every core has a request (until
+     * process_job_free); a big one's run free (cpuhome.h).
+     */
+    b.job->home = cpuhome_begin(cpugate_request_class() != CPUGATE_BIG);
 
     for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]) && ret == 0; i++)
         ret = phases[i](&b);

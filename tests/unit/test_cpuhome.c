@@ -61,7 +61,7 @@ static void *req_main(void *arg)
 {
     struct req *r = arg;
 
-    r->home = cpuhome_begin();
+    r->home = cpuhome_begin(true);
     r->mask_n = mask_count(&r->mask_only);
     sem_post(&r->begun);
     sem_wait(&r->end);
@@ -97,7 +97,7 @@ static void test_off(void **state)
     (void)state;
     cpuhome_enable(false);
     assert_false(cpuhome_enabled());
-    assert_int_equal(cpuhome_begin(), -1);
+    assert_int_equal(cpuhome_begin(true), -1);
     assert_int_equal(cpuhome_current(), -1);
     cpuhome_pin(-1);
     cpuhome_end(-1);
@@ -176,9 +176,9 @@ static void test_nested_begin_counts_once(void **state)
     if (n < 2)
         skip();
     cpuhome_enable(true);
-    home = cpuhome_begin();
+    home = cpuhome_begin(true);
     assert_true(home >= 0);
-    assert_int_equal(cpuhome_begin(), home);
+    assert_int_equal(cpuhome_begin(true), home);
     assert_int_equal(cpuhome_current(), home);
     cpuhome_end(home);
     assert_int_equal(cpuhome_current(), home); /* the outer request goes on */
@@ -204,6 +204,33 @@ static void pin_self_to(int cpu)
     assert_int_equal(sched_setaffinity(0, sizeof(set), &set), 0);
 }
 
+/* Whether the calling thread may run on one CPU only (no cmocka: libvips' threads call it). */
+static bool thread_pinned(void)
+{
+    cpu_set_t set;
+
+    return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) == 1;
+}
+
+/* Whether the calling thread is where strip_home says: on that CPU, or free for CPUHOME_ANY. */
+static bool strip_where_wanted(void)
+{
+    int home = atomic_load(&strip_home);
+
+    return home == CPUHOME_ANY ? !thread_pinned() : sched_getcpu() == home;
+}
+
+/*
+ * The warm-up's pin of a libvips thread to cpu: through cpuhome (which then
+ * knows the thread's pin, as for any thread it pinned: while the homes are
+ * balanced), and directly (while they are not, it frees the thread).
+ */
+static void warm_up_pin(int cpu)
+{
+    cpuhome_pin(cpu);
+    pin_self_to(cpu);
+}
+
 static int record_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
 {
     VipsRect *r = &out->valid;
@@ -213,9 +240,9 @@ static int record_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *st
     (void)b;
     (void)stop;
     if (atomic_load(&pin_away) >= 0)
-        pin_self_to(atomic_load(&pin_away));
+        warm_up_pin(atomic_load(&pin_away));
     atomic_fetch_add(&strips, 1);
-    if (sched_getcpu() != atomic_load(&strip_home))
+    if (!strip_where_wanted())
         atomic_fetch_add(&strip_cpu_bad, 1);
     for (int y = 0; y < r->height; y++)
         memset(VIPS_REGION_ADDR(out, r->left, r->top + y), (r->top + y) * 7 & 0xff,
@@ -225,7 +252,7 @@ static int record_gen(VipsRegion *out, void *seq, void *a, void *b, gboolean *st
 
 struct writes {
     pid_t request_tid;
-    int others, others_away; /* writes from other threads; of those, off the home CPU */
+    int others, others_away; /* writes from other threads; of those, misplaced */
     int home;
 };
 
@@ -238,9 +265,9 @@ static gint64 on_write(VipsTargetCustom *target, const void *data, gint64 length
     tsan_acquire(w); /* runs on a libvips thread: see tsan.h */
     if ((pid_t)syscall(SYS_gettid) != w->request_tid) {
         if (atomic_load(&pin_away) >= 0)
-            pin_self_to(atomic_load(&pin_away));
+            warm_up_pin(atomic_load(&pin_away));
         w->others++;
-        if (sched_getcpu() != w->home)
+        if (w->home == CPUHOME_ANY ? thread_pinned() : sched_getcpu() != w->home)
             w->others_away++;
     }
     tsan_release(w);
@@ -311,7 +338,7 @@ static void test_strips_and_writer_run_at_home(void **state)
     save_noise(&w);
     atomic_store(&pin_away, -1);
 
-    atomic_store(&strip_home, cpuhome_begin()); /* the one CPU left */
+    atomic_store(&strip_home, cpuhome_begin(true)); /* the one CPU left */
     assert_true(cpuhome_balanced());
     assert_int_not_equal(atomic_load(&strip_home), r[0].home);
     w.home = atomic_load(&strip_home);
@@ -334,6 +361,74 @@ static void test_strips_and_writer_run_at_home(void **state)
     cpuhome_enable(false);
 }
 
+/*
+ * A big request takes no home: its thread is freed, the balance does not
+ * count it, and its strips and writer run free even on pool threads last
+ * pinned for another request, while the small requests beside it are
+ * pinned.
+ */
+static void test_big_request_runs_free(void **state)
+{
+    static struct req r[MAX_REQ];
+    int n = process_cpus(), only;
+    VipsImage *img;
+    struct writes w = {0};
+    double avg;
+
+    (void)state;
+    if (n < 2 || n > MAX_REQ)
+        skip();
+    cpuhome_enable(true);
+    for (int i = 0; i < n; i++)
+        req_start(&r[i]);
+    /* The warm-up, balanced: cpuhome pins the pool threads (and this one) to a request's home. */
+    assert_true(cpuhome_balanced());
+    atomic_store(&pin_away, r[0].home);
+    img = recorded();
+    assert_int_equal(vips_avg(img, &avg, NULL), 0);
+    g_object_unref(img);
+    save_noise(&w);
+    atomic_store(&pin_away, -1);
+    cpuhome_pin(r[0].home);
+    assert_int_equal(mask_count(&only), 1);
+    req_stop(&r[n - 1]);
+
+    assert_int_equal(cpuhome_begin(false), CPUHOME_ANY);
+    assert_int_equal(cpuhome_current(), CPUHOME_ANY);
+    assert_int_equal(mask_count(&only), n);
+    assert_false(cpuhome_balanced()); /* one CPU is still nobody's home */
+    /* A small request takes the last CPU: balanced, and pinned; the big one is not. */
+    req_start(&r[n - 1]);
+    assert_true(cpuhome_balanced());
+    assert_int_equal(r[n - 1].mask_n, 1);
+    cpuhome_pin(r[0].home); /* as a request's thread: pinned while balanced... */
+    assert_int_equal(mask_count(&only), 1);
+    cpuhome_pin(CPUHOME_ANY); /* ...freed as the big one's */
+    assert_int_equal(mask_count(&only), n);
+
+    atomic_store(&strip_home, CPUHOME_ANY);
+    img = cpugate_wrap(recorded());
+    atomic_store(&strips, 0);
+    atomic_store(&strip_cpu_bad, 0);
+    assert_int_equal(vips_avg(img, &avg, NULL), 0);
+    assert_true(atomic_load(&strips) > 1);
+    assert_int_equal(atomic_load(&strip_cpu_bad), 0);
+    g_object_unref(img);
+
+    w.home = CPUHOME_ANY;
+    save_noise(&w);
+    assert_true(w.others > 0);
+    assert_int_equal(w.others_away, 0);
+
+    cpuhome_end(CPUHOME_ANY);
+    assert_int_equal(cpuhome_current(), -1);
+    assert_true(cpuhome_balanced()); /* the small requests' counts are untouched */
+    for (int i = 0; i < n; i++)
+        req_stop(&r[i]);
+    assert_false(cpuhome_balanced());
+    cpuhome_enable(false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_homes_balance),
         cmocka_unit_test(test_nested_begin_counts_once),
         cmocka_unit_test(test_strips_and_writer_run_at_home),
+        cmocka_unit_test(test_big_request_runs_free),
     };
 
     return cmocka_run_group_tests_name("cpuhome", tests, tu_vips_setup, tu_vips_teardown);
