@@ -305,6 +305,46 @@ static void save_noise(struct writes *w)
     g_object_unref(target);
 }
 
+/* The warm-up: a pipeline computed and a JPEG saved by pool threads pinned to cpu. */
+static void warm_up(int cpu)
+{
+    struct writes w = {0};
+    VipsImage *img = recorded();
+    double avg;
+
+    atomic_store(&pin_away, cpu);
+    assert_int_equal(vips_avg(img, &avg, NULL), 0);
+    g_object_unref(img);
+    save_noise(&w);
+    atomic_store(&pin_away, -1);
+}
+
+/*
+ * This thread's request computes a pipeline (through cpugate_wrap) and
+ * saves a JPEG: every strip and every write of another thread ran where
+ * home says (a CPU, or free for CPUHOME_ANY).
+ */
+static void check_strips_and_writes(int home)
+{
+    struct writes w = {0};
+    VipsImage *img;
+    double avg;
+
+    atomic_store(&strip_home, home);
+    img = cpugate_wrap(recorded());
+    atomic_store(&strips, 0);
+    atomic_store(&strip_cpu_bad, 0);
+    assert_int_equal(vips_avg(img, &avg, NULL), 0);
+    assert_true(atomic_load(&strips) > 1);
+    assert_int_equal(atomic_load(&strip_cpu_bad), 0);
+    g_object_unref(img);
+
+    w.home = home;
+    save_noise(&w);
+    assert_true(w.others > 0);
+    assert_int_equal(w.others_away, 0);
+}
+
 /*
  * With every other CPU the home of a request, this thread's request is
  * pinned to its home, and so are the libvips threads computing its strips
@@ -315,10 +355,7 @@ static void save_noise(struct writes *w)
 static void test_strips_and_writer_run_at_home(void **state)
 {
     static struct req r[MAX_REQ];
-    int n = process_cpus();
-    VipsImage *img;
-    struct writes w = {0};
-    double avg;
+    int n = process_cpus(), home;
 
     (void)state;
     if (n < 2 || n > MAX_REQ)
@@ -331,31 +368,13 @@ static void test_strips_and_writer_run_at_home(void **state)
      * pin them itself): the pool threads that compute strips or write go to
      * another request's home.
      */
-    atomic_store(&pin_away, r[0].home);
-    img = recorded();
-    assert_int_equal(vips_avg(img, &avg, NULL), 0);
-    g_object_unref(img);
-    save_noise(&w);
-    atomic_store(&pin_away, -1);
+    warm_up(r[0].home);
 
-    atomic_store(&strip_home, cpuhome_begin(true)); /* the one CPU left */
+    home = cpuhome_begin(true); /* the one CPU left */
     assert_true(cpuhome_balanced());
-    assert_int_not_equal(atomic_load(&strip_home), r[0].home);
-    w.home = atomic_load(&strip_home);
-
-    img = cpugate_wrap(recorded());
-    atomic_store(&strips, 0);
-    atomic_store(&strip_cpu_bad, 0);
-    assert_int_equal(vips_avg(img, &avg, NULL), 0);
-    assert_true(atomic_load(&strips) > 1);
-    assert_int_equal(atomic_load(&strip_cpu_bad), 0);
-    g_object_unref(img);
-
-    save_noise(&w);
-    assert_true(w.others > 0);
-    assert_int_equal(w.others_away, 0);
-
-    cpuhome_end(atomic_load(&strip_home));
+    assert_int_not_equal(home, r[0].home);
+    check_strips_and_writes(home);
+    cpuhome_end(home);
     for (int i = 0; i < n - 1; i++)
         req_stop(&r[i]);
     cpuhome_enable(false);
@@ -371,9 +390,6 @@ static void test_big_request_runs_free(void **state)
 {
     static struct req r[MAX_REQ];
     int n = process_cpus(), only;
-    VipsImage *img;
-    struct writes w = {0};
-    double avg;
 
     (void)state;
     if (n < 2 || n > MAX_REQ)
@@ -383,12 +399,7 @@ static void test_big_request_runs_free(void **state)
         req_start(&r[i]);
     /* The warm-up, balanced: cpuhome pins the pool threads (and this one) to a request's home. */
     assert_true(cpuhome_balanced());
-    atomic_store(&pin_away, r[0].home);
-    img = recorded();
-    assert_int_equal(vips_avg(img, &avg, NULL), 0);
-    g_object_unref(img);
-    save_noise(&w);
-    atomic_store(&pin_away, -1);
+    warm_up(r[0].home);
     cpuhome_pin(r[0].home);
     assert_int_equal(mask_count(&only), 1);
     req_stop(&r[n - 1]);
@@ -406,19 +417,7 @@ static void test_big_request_runs_free(void **state)
     cpuhome_pin(CPUHOME_ANY); /* ...freed as the big one's */
     assert_int_equal(mask_count(&only), n);
 
-    atomic_store(&strip_home, CPUHOME_ANY);
-    img = cpugate_wrap(recorded());
-    atomic_store(&strips, 0);
-    atomic_store(&strip_cpu_bad, 0);
-    assert_int_equal(vips_avg(img, &avg, NULL), 0);
-    assert_true(atomic_load(&strips) > 1);
-    assert_int_equal(atomic_load(&strip_cpu_bad), 0);
-    g_object_unref(img);
-
-    w.home = CPUHOME_ANY;
-    save_noise(&w);
-    assert_true(w.others > 0);
-    assert_int_equal(w.others_away, 0);
+    check_strips_and_writes(CPUHOME_ANY);
 
     cpuhome_end(CPUHOME_ANY);
     assert_int_equal(cpuhome_current(), -1);
