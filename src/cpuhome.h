@@ -27,8 +27,9 @@
  * holding its memory. Its threads run on any CPU of the mask, and it does
  * not count towards the balance.
  *
- * Off unless enabled (cpuhome_enable, from IMGFCGI_CPU_HOMES); every call
- * is then a no-op. Thread-safe: the homes' counts are under one mutex, the
+ * Off unless enabled (cpuhome_enable, from IMGFCGI_CPU_HOMES, off by
+ * default: under the ASan build a run of oversized requests peaks higher
+ * with homes on); every call is then a no-op. Thread-safe: the homes' counts are under one mutex, the
  * balance is an atomic flag, a thread's pin is thread-local.
  */
 #ifndef IMGFCGI_CPUHOME_H
