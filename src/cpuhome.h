@@ -29,8 +29,9 @@
  *
  * Off unless enabled (cpuhome_enable, from IMGFCGI_CPU_HOMES, off by
  * default: under the ASan build a run of oversized requests peaks higher
- * with homes on); every call is then a no-op. Thread-safe: the homes' counts are under one mutex, the
- * balance is an atomic flag, a thread's pin is thread-local.
+ * with homes on); every call is then a no-op. Thread-safe: the homes'
+ * counts are under one mutex, the balance is an atomic flag, a thread's
+ * pin is thread-local.
  */
 #ifndef IMGFCGI_CPUHOME_H
 #define IMGFCGI_CPUHOME_H
