@@ -389,7 +389,8 @@ def faults():
     check(not s, "failures during the SIGSTOP: %s" % s[:10])
     check(max(waits or [0]) <= bound, "a client waited %.2fs during the SIGSTOP" % max(waits))
     fails = load.failures()
-    cut = cut_by_fault(fails, (HOSTS[0], HOSTS[-1]))
+    cut_by = cut_by_fault(fails, (HOSTS[0], HOSTS[-1]))
+    cut = cut_by[HOSTS[0]] + cut_by[HOSTS[-1]]
     print("  faults: %d answer(s) cut short mid-body by the kill or the stop" % len(cut),
           flush=True)
     others = [f for f in fails if f not in cut]
@@ -401,26 +402,27 @@ def faults():
     # cut: at most one answer per fault, where a streaming host loses every
     # answer it is encoding.
     for h, fault in ((HOSTS[0], "kill"), (HOSTS[-1], "stop")):
-        mine = cut_by_fault(cut, (h,))
+        mine = cut_by[h]
         check(len(mine) <= 1, "%d answers cut mid-body by the %s of %s (the headers had left): "
               "%s" % (len(mine), fault, h, mine))
 
 
 def cut_by_fault(fails, hosts):
-    """The failures that are answers a killed or stopped host was writing when the fault
-    came: truncated bodies (IncompleteRead) that the front's error log shows ending
-    "while reading upstream" from one of those hosts. nginx cannot move an answer
+    """For each of hosts (killed or stopped), the failures that are answers it was writing
+    when the fault came: truncated bodies (IncompleteRead) that the front's error log
+    shows ending "while reading upstream" from that host. nginx cannot move an answer
     whose headers already reached the client, so these are the fault's own cost."""
     with open(os.path.join(TMP, "front", "error.log"), errors="replace") as f:
         mid = [line for line in f if "while reading upstream," in line]
-    out = []
+    out = {h: [] for h in hosts}
     for fail in fails:
         if "IncompleteRead" not in fail:
             continue
         path = fail.split(" ", 1)[1].split(" (", 1)[0]
-        if any('"GET %s ' % path in line and any("fastcgi://%s:" % h in line for h in hosts)
-               for line in mid):
-            out.append(fail)
+        for h in hosts:
+            if any('"GET %s ' % path in line and "fastcgi://%s:" % h in line for line in mid):
+                out[h].append(fail)
+                break
     return out
 
 
